@@ -1,0 +1,66 @@
+/* Pseudonym derivation (DESIGN.md §3). Linked only into vst-keyd and tests.
+ *
+ *   K_d = HKDF-SHA256(K_root, salt = empty, info = "vst/domain/" || d)
+ *   I   = first 16 bytes of HMAC-SHA256(K_d, canonical identifier)
+ *   P   = AES-256_{K_v}(I)            one block, no mode
+ *   P'  = AES_{K_w}(AES^-1_{K_v}(P))  re-keying without the original
+ *
+ * Contexts are built once per domain / key version and reused for every
+ * identifier: the hot path allocates nothing. All key material is wiped when
+ * a context is freed; inner values are wiped as soon as they are encrypted. */
+#ifndef VST_DERIVE_H
+#define VST_DERIVE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/domain.h"
+
+#define VST_KEY_LEN 32
+#define VST_INNER_LEN 16
+#define VST_PSEUDONYM_LEN 16
+#define VST_PSEUDONYM_HEX (2 * VST_PSEUDONYM_LEN)
+
+typedef struct vst_domain_key vst_domain_key;
+typedef struct vst_version_key vst_version_key;
+
+/* K_d for one domain, kept as precomputed HMAC pad states. NULL on error
+ * (bad domain name, OpenSSL failure). */
+vst_domain_key *vst_domain_key_new(const uint8_t root[VST_KEY_LEN], const char *domain);
+void vst_domain_key_free(vst_domain_key *dk);
+const char *vst_domain_key_name(const vst_domain_key *dk);
+
+/* The raw HKDF output K_d; exposed for tests against independent tools. */
+int vst_hkdf_domain(const uint8_t root[VST_KEY_LEN], const char *domain, uint8_t out[VST_KEY_LEN]);
+
+/* I = HMAC-SHA256(K_d, id)[0..16). */
+void vst_inner_value(const vst_domain_key *dk, const char *id, size_t len,
+                     uint8_t out[VST_INNER_LEN]);
+
+/* AES-256 encryption and decryption contexts for one key version. */
+vst_version_key *vst_version_key_new(uint32_t version, const uint8_t key[VST_KEY_LEN]);
+void vst_version_key_free(vst_version_key *vk);
+uint32_t vst_version_key_version(const vst_version_key *vk);
+
+/* Encrypt / decrypt n consecutive 16-byte blocks (in may equal out).
+ * Return 0 on success, -1 on an OpenSSL failure. */
+int vst_pseudonym_encrypt(vst_version_key *vk, const uint8_t *in, uint8_t *out, size_t n);
+int vst_pseudonym_decrypt(vst_version_key *vk, const uint8_t *in, uint8_t *out, size_t n);
+
+/* Pseudonymize n identifiers of one domain under one key version: out gets
+ * n * 16 bytes. The inner values exist only in out before encryption. */
+int vst_pseudonymize(const vst_domain_key *dk, vst_version_key *vk, const char *const *ids,
+                     const size_t *lens, size_t n, uint8_t *out);
+
+/* Re-key n pseudonyms from one version to another in place: the inner
+ * values exist only in buf between the two steps. */
+int vst_rekey(vst_version_key *from, vst_version_key *to, uint8_t *buf, size_t n);
+
+/* Lower-case hex; out must hold 2n+1 bytes. */
+void vst_hex(const uint8_t *in, size_t n, char *out);
+/* Parses the first 2n characters of in as hex digits (either case); 0 on
+ * success, -1 (out untouched) if any of them is not a hex digit. Reads no
+ * further than the first non-hex character. */
+int vst_unhex(const char *in, size_t n, uint8_t *out);
+
+#endif

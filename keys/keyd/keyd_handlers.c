@@ -1,0 +1,285 @@
+/* keyd's dispatch table: one handler per request type. keyd_net.c has
+ * already checked the header and that the type may be sent on this socket
+ * (vst_msg_permit); each handler decodes its payload with proto.c's exact
+ * checks — a payload that fails them closes the connection — does its work
+ * and writes one response frame. Refusals that are not the peer's protocol
+ * fault (sealed, over budget, unknown version) are answered with an error
+ * and the connection stays open. */
+#include <stdio.h>
+#include <string.h>
+
+#include "keyd.h"
+
+/* ---- response framing: header reserved first, patched when done */
+
+static int begin(keyd_conn *c)
+{
+    uint8_t *h;
+    vst_wr_reset(&c->out);
+    return vst_wr_reserve(&c->out, VST_FRAME_HDR_LEN, &h);
+}
+
+static void finish(keyd_conn *c, uint8_t type)
+{
+    size_t len = vst_wr_len(&c->out) - VST_FRAME_HDR_LEN;
+    vst_frame_hdr_encode(type, (uint32_t)len, c->out.buf);
+}
+
+void keyd_reply_error(keyd_conn *c, unsigned code)
+{
+    vst_error_msg m = {.code = (uint16_t)code};
+    if (begin(c) != 0 || vst_error_encode(&c->out, &m) != 0) {
+        vst_wr_reset(&c->out);
+        c->closing = 1;
+        return;
+    }
+    finish(c, VST_MSG_ERROR);
+}
+
+static void bad_payload(keyd_conn *c, int rc)
+{
+    keyd_conn_reject(c, VST_KERR_BAD_FRAME, vst_proto_strerror(rc));
+}
+
+static void internal(keyd_conn *c)
+{
+    keyd_reply_error(c, VST_KERR_INTERNAL);
+}
+
+/* ---- handlers */
+
+static void h_status(keyd_conn *c)
+{
+    vst_status_ok m = {.sealed = (uint8_t)keyd_sealed(),
+                       .dev_master = (uint8_t)keyd_dev_master(),
+                       .current_version = keyd_current_version()};
+    keyd_share_counts(&m.shares_have, &m.shares_need);
+    keyd_budget_usage(&m.minute_used, &m.minute_limit, &m.day_used, &m.day_limit);
+    if (!m.sealed)
+        memcpy(m.signing_pubkey, keyd_sign_public(), VST_ED25519_PUB_LEN);
+    vst_list_builder b;
+    if (begin(c) != 0 || vst_status_ok_begin(&b, &c->out, &m) != 0)
+        return internal(c);
+    vst_key_version v[512];
+    size_t n = keyd_versions(v, 512);
+    for (size_t i = 0; i < n && i < 512; i++) {
+        vst_version_info vi = {v[i].version, (uint8_t)v[i].state};
+        if (vst_status_ok_add(&b, &vi) != 0)
+            break;
+    }
+    finish(c, VST_MSG_RESP(VST_MSG_STATUS));
+}
+
+static void h_unseal(keyd_conn *c)
+{
+    vst_unseal_req rq;
+    vst_unseal_ok rs;
+    int rc = vst_unseal_req_decode(c->payload, c->h.len, &rq);
+    if (rc != 0)
+        return bad_payload(c, rc);
+    keyd_unseal_share(&rq, c->uid, &rs);
+    if (begin(c) != 0 || vst_unseal_ok_encode(&c->out, &rs) != 0)
+        return internal(c);
+    finish(c, VST_MSG_RESP(VST_MSG_UNSEAL));
+}
+
+static void h_pubkey(keyd_conn *c)
+{
+    vst_pubkey_ok m;
+    memcpy(m.key, keyd_sign_public(), sizeof m.key);
+    if (begin(c) != 0 || vst_pubkey_ok_encode(&c->out, &m) != 0)
+        return internal(c);
+    finish(c, VST_MSG_RESP(VST_MSG_PUBKEY));
+}
+
+static void h_pseudonymize(keyd_conn *c)
+{
+    static vst_pseud_req rq; /* large; keyd is single-threaded */
+    int rc = vst_pseud_req_decode(c->payload, c->h.len, &rq);
+    if (rc != 0)
+        return bad_payload(c, rc);
+    const vst_domain_key *dk[VST_SECTIONS_MAX];
+    for (size_t s = 0; s < rq.nsections; s++)
+        if ((dk[s] = keyd_domain(rq.sec[s].domain)) == NULL)
+            return keyd_reply_error(c, VST_KERR_INVALID_ARGUMENT); /* domain not allowed */
+    unsigned kerr = 0;
+    uint32_t v = keyd_current_version();
+    vst_version_key *vk = keyd_version(v, &kerr);
+    if (vk == NULL)
+        return internal(c);
+    if (keyd_budget_charge(vst_pseud_req_total(&rq), c->uid) != 0)
+        return keyd_reply_error(c, VST_KERR_BUDGET_EXCEEDED);
+    /* Inner values are computed straight into the response buffer and
+     * encrypted in place: they exist nowhere else. */
+    if (begin(c) != 0 || vst_wr_u32(&c->out, v) != 0 || vst_wr_u16(&c->out, rq.nsections) != 0)
+        return internal(c);
+    for (size_t s = 0; s < rq.nsections; s++) {
+        const vst_pseud_section *sec = &rq.sec[s];
+        uint8_t *out;
+        if (vst_wr_u32(&c->out, sec->count) != 0 ||
+            vst_wr_reserve(&c->out, (size_t)sec->count * VST_PSEUDONYM_LEN, &out) != 0)
+            return internal(c);
+        for (uint32_t i = 0; i < sec->count; i++)
+            vst_inner_value(dk[s], (const char *)sec->ids + (size_t)i * sec->id_len, sec->id_len,
+                            out + (size_t)i * VST_PSEUDONYM_LEN);
+        if (vst_pseudonym_encrypt(vk, out, out, sec->count) != 0) {
+            vst_wr_reset(&c->out);
+            return internal(c);
+        }
+    }
+    finish(c, VST_MSG_RESP(VST_MSG_PSEUDONYMIZE));
+}
+
+void keyd_conn_rekey_flush(keyd_conn *c)
+{
+    if (c->rekeyed == 0)
+        return;
+    keyd_event(c->uid, "keyd.rekey", "{\"from_version\":%u,\"to_version\":%u,\"count\":%llu}",
+               c->rekey_from, c->rekey_to, (unsigned long long)c->rekeyed);
+    c->rekeyed = 0;
+}
+
+static void h_rekey(keyd_conn *c)
+{
+    vst_rekey_req rq;
+    int rc = vst_rekey_req_decode(c->payload, c->h.len, &rq);
+    if (rc != 0)
+        return bad_payload(c, rc);
+    /* Re-keying only ever moves rows forward to the current version. */
+    if (rq.to_version != keyd_current_version() || rq.from_version >= rq.to_version)
+        return keyd_reply_error(c, VST_KERR_INVALID_ARGUMENT);
+    unsigned kerr = 0;
+    vst_version_key *from = keyd_version(rq.from_version, &kerr);
+    if (from == NULL)
+        return keyd_reply_error(c, kerr);
+    vst_version_key *to = keyd_version(rq.to_version, &kerr);
+    if (to == NULL)
+        return keyd_reply_error(c, kerr);
+    uint8_t *out;
+    if (begin(c) != 0 || vst_wr_u32(&c->out, rq.count) != 0 ||
+        vst_wr_reserve(&c->out, (size_t)rq.count * VST_PSEUDONYM_LEN, &out) != 0)
+        return internal(c);
+    memcpy(out, rq.pseudonyms, (size_t)rq.count * VST_PSEUDONYM_LEN);
+    if (vst_rekey(from, to, out, rq.count) != 0) {
+        vst_wr_reset(&c->out);
+        return internal(c);
+    }
+    if (c->rekeyed > 0 && (c->rekey_from != rq.from_version || c->rekey_to != rq.to_version))
+        keyd_conn_rekey_flush(c);
+    c->rekey_from = rq.from_version;
+    c->rekey_to = rq.to_version;
+    c->rekeyed += rq.count;
+    finish(c, VST_MSG_RESP(VST_MSG_REKEY));
+}
+
+static void h_rotate(keyd_conn *c)
+{
+    int rc = vst_empty_decode(c->payload, c->h.len);
+    if (rc != 0)
+        return bad_payload(c, rc);
+    uint32_t prev = keyd_current_version();
+    vst_keyver_msg m;
+    unsigned e = keyd_rotate(&m.version);
+    if (e != 0)
+        return keyd_reply_error(c, e);
+    keyd_event(c->uid, "keyd.rotate", "{\"previous_version\":%u,\"new_version\":%u}", prev,
+               m.version);
+    if (begin(c) != 0 || vst_keyver_encode(&c->out, &m) != 0)
+        return internal(c);
+    finish(c, VST_MSG_RESP(VST_MSG_ROTATE));
+}
+
+static void h_retire(keyd_conn *c)
+{
+    vst_keyver_msg m;
+    int rc = vst_keyver_decode(c->payload, c->h.len, &m);
+    if (rc != 0)
+        return bad_payload(c, rc);
+    unsigned e = keyd_retire(m.version);
+    if (e != 0)
+        return keyd_reply_error(c, e);
+    keyd_event(c->uid, "keyd.retire", "{\"version\":%u}", m.version);
+    if (begin(c) != 0 || vst_keyver_encode(&c->out, &m) != 0)
+        return internal(c);
+    finish(c, VST_MSG_RESP(VST_MSG_RETIRE));
+}
+
+static void reply_signature(keyd_conn *c, uint8_t type, const uint8_t *tbs, size_t len)
+{
+    vst_sig_ok m;
+    if (keyd_sign(tbs, len, m.sig) != 0)
+        return internal(c);
+    if (begin(c) != 0 || vst_sig_ok_encode(&c->out, &m) != 0)
+        return internal(c);
+    finish(c, VST_MSG_RESP(type));
+}
+
+static void h_sign_receipt(keyd_conn *c)
+{
+    vst_receipt_fields f;
+    uint8_t tbs[VST_RECEIPT_TBS_MAX];
+    int rc = vst_receipt_req_decode(c->payload, c->h.len, &f);
+    if (rc != 0)
+        return bad_payload(c, rc);
+    unsigned kerr = 0;
+    if (f.key_version > keyd_current_version() ||
+        (keyd_version(f.key_version, &kerr) == NULL && kerr == VST_KERR_UNKNOWN_VERSION))
+        return keyd_reply_error(c, VST_KERR_UNKNOWN_VERSION);
+    size_t n = vst_receipt_tbs(&f, tbs);
+    if (n == 0)
+        return keyd_reply_error(c, VST_KERR_INVALID_ARGUMENT);
+    reply_signature(c, VST_MSG_SIGN_RECEIPT, tbs, n);
+}
+
+static void h_sign_checkpoint(keyd_conn *c)
+{
+    vst_checkpoint_req rq;
+    uint8_t tbs[VST_CHECKPOINT_TBS_LEN];
+    int rc = vst_checkpoint_req_decode(c->payload, c->h.len, &rq);
+    if (rc != 0)
+        return bad_payload(c, rc);
+    vst_checkpoint_tbs(rq.seq, rq.head, rq.time_us, tbs);
+    reply_signature(c, VST_MSG_SIGN_CHECKPOINT, tbs, sizeof tbs);
+}
+
+static void h_events(keyd_conn *c)
+{
+    vst_events_req rq;
+    int rc = vst_events_req_decode(c->payload, c->h.len, &rq);
+    if (rc != 0)
+        return bad_payload(c, rc);
+    if (begin(c) != 0 || keyd_events_serve(rq.after_seq, rq.max, &c->out) != 0)
+        return internal(c);
+    finish(c, VST_MSG_RESP(VST_MSG_EVENTS));
+}
+
+static const struct {
+    uint8_t type;
+    void (*fn)(keyd_conn *);
+} table[] = {
+    {VST_MSG_STATUS, h_status},
+    {VST_MSG_UNSEAL, h_unseal},
+    {VST_MSG_PUBKEY, h_pubkey},
+    {VST_MSG_PSEUDONYMIZE, h_pseudonymize},
+    {VST_MSG_REKEY, h_rekey},
+    {VST_MSG_ROTATE, h_rotate},
+    {VST_MSG_RETIRE, h_retire},
+    {VST_MSG_SIGN_RECEIPT, h_sign_receipt},
+    {VST_MSG_SIGN_CHECKPOINT, h_sign_checkpoint},
+    {VST_MSG_EVENTS, h_events},
+};
+
+void keyd_dispatch(keyd_conn *c)
+{
+    /* The socket was checked at the header; the state may have changed
+     * since (a concurrent unseal), so check both again. */
+    unsigned deny = vst_msg_permit(c->sock, keyd_sealed(), c->h.type);
+    if (deny == VST_KERR_SEALED)
+        return keyd_reply_error(c, deny);
+    if (deny != 0)
+        return keyd_conn_reject(c, deny, "not_permitted");
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+        if (table[i].type == c->h.type)
+            return table[i].fn(c);
+    keyd_conn_reject(c, VST_KERR_BAD_FRAME, "no_handler");
+}

@@ -1,0 +1,186 @@
+/* vst-keyd: the key process of the trust center (DESIGN.md §2, §3).
+ *
+ * Start-up order matters: read the configuration and the keystore's public
+ * header, open the events file, create the sockets, harden the process and
+ * drop privileges, unseal from a development master-key file if one is
+ * configured, install seccomp, then serve until SIGTERM. Every option is
+ * documented in deploy/vst-keyd.conf.sample and by --help. */
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/secmem.h"
+#include "keyd.h"
+
+keyd_config g_cfg = {
+    .keystore = "/var/lib/vst-keyd/keystore",
+    .data_socket = "/run/vst-keyd/data.sock",
+    .admin_socket = "/run/vst-keyd/admin.sock",
+    .socket_mode = 0660,
+    .events_file = "/var/lib/vst-keyd/events.jsonl",
+    .dev_master_key = "",
+    .domains = "sgb5/insured,sgb5/lanr,sgb5/bsnr,sgb5/ik,ph/measles",
+    /* A national quarterly delivery is a few hundred million records over
+     * days; a sweep of the 2.6e9 KVNRs would take more than five days at
+     * the daily limit and trips the alarm on the first. */
+    .budget_minute = 100000000,
+    .budget_day = 500000000,
+    .max_connections = 256,
+    .frame_timeout = 30,
+    .user = "vst-key",
+    .seccomp = 1,
+    .pid_file = "",
+};
+
+static const vst_cfg_opt options[] = {
+    {"keystore", VST_CFG_STR, &g_cfg.keystore, "keystore directory (vst-admin key init)"},
+    {"data-socket", VST_CFG_STR, &g_cfg.data_socket, "UNIX socket for vst-httpd"},
+    {"admin-socket", VST_CFG_STR, &g_cfg.admin_socket, "UNIX socket for vst-admin"},
+    {"data-uids", VST_CFG_UIDS, &g_cfg.data_uids, "users allowed on the data socket"},
+    {"admin-uids", VST_CFG_UIDS, &g_cfg.admin_uids, "users allowed on the admin socket"},
+    {"socket-mode", VST_CFG_MODE, &g_cfg.socket_mode, "file mode of both sockets (0660)"},
+    {"events-file", VST_CFG_STR, &g_cfg.events_file, "append-only JSON-lines event file"},
+    {"dev-master-key", VST_CFG_STR, &g_cfg.dev_master_key,
+     "DEVELOPMENT ONLY: unseal at start from this master-key file"},
+    {"domains", VST_CFG_STR, &g_cfg.domains, "comma-separated allowlist of pseudonym domains"},
+    {"budget-minute", VST_CFG_U64, &g_cfg.budget_minute, "identifiers per sliding minute"},
+    {"budget-day", VST_CFG_U64, &g_cfg.budget_day, "identifiers per sliding 24 hours"},
+    {"max-connections", VST_CFG_U64, &g_cfg.max_connections, "open connections at most"},
+    {"frame-timeout", VST_CFG_U64, &g_cfg.frame_timeout, "seconds to receive a started frame"},
+    {"user", VST_CFG_STR, &g_cfg.user, "when started as root, drop to this user (\"\" = stay)"},
+    {"seccomp", VST_CFG_BOOL, &g_cfg.seccomp, "install the seccomp allowlist (yes)"},
+    {"pid-file", VST_CFG_STR, &g_cfg.pid_file, "write the process id here"},
+    {NULL, 0, NULL, NULL},
+};
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+int64_t keyd_now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+int64_t keyd_wall_us(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+}
+
+void keyd_log(const char *level, const char *fmt, ...)
+{
+    char msg[512], ts[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    /* Messages are built from constants, counts and names; still escape
+     * what JSON needs. */
+    char esc[1100];
+    size_t j = 0;
+    for (size_t i = 0; msg[i] && j < sizeof esc - 7; i++) {
+        unsigned char ch = (unsigned char)msg[i];
+        if (ch == '"' || ch == '\\')
+            esc[j++] = '\\', esc[j++] = (char)ch;
+        else if (ch < 0x20)
+            j += (size_t)snprintf(esc + j, 7, "\\u%04x", ch);
+        else
+            esc[j++] = (char)ch;
+    }
+    esc[j] = '\0';
+    fprintf(stderr, "{\"time\":\"%s\",\"level\":\"%s\",\"program\":\"vst-keyd\",\"msg\":\"%s\"}\n",
+            ts, level, esc);
+}
+
+static int fatal(const char *msg)
+{
+    keyd_log("fatal", "%s", msg);
+    fprintf(stderr, "vst-keyd: %s\n", msg);
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    char err[512];
+    vst_config_set(options, "admin-uids", "0", err, sizeof err);
+    if (vst_config_set(options, "data-uids", "vst-data", err, sizeof err) != 0)
+        g_cfg.data_uids.n = 0; /* no such user yet: configure data-uids */
+    int rc = vst_config_args(options, argc, argv,
+                             "usage: vst-keyd [--config FILE] [--option value ...]\n\n"
+                             "The key process of vst: holds every key, serves pseudonyms and\n"
+                             "signatures on two UNIX sockets, starts sealed.",
+                             err, sizeof err);
+    if (rc == 1)
+        return 0;
+    if (rc != 0)
+        return fatal(err);
+    signal(SIGPIPE, SIG_IGN);
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    vst_secmem_install_json();
+    /* Key material lives in OpenSSL's secure heap (mlocked, guard pages). */
+    if (CRYPTO_secure_malloc_init(1 << 20, 16) == 0)
+        keyd_log("warning", "OpenSSL secure heap unavailable; keys use the locked normal heap");
+
+    if (keyd_keys_init(g_cfg.keystore, g_cfg.domains, err, sizeof err) != 0)
+        return fatal(err);
+    if (keyd_events_open(g_cfg.events_file, err, sizeof err) != 0)
+        return fatal(err);
+    keyd_budget_init(g_cfg.budget_minute, g_cfg.budget_day);
+    if (keyd_net_listen(err, sizeof err) != 0)
+        return fatal(err);
+    if (g_cfg.data_uids.n == 0)
+        keyd_log("warning", "data-uids is empty: no vst-httpd can connect");
+    if (keyd_harden_process(err, sizeof err) != 0 ||
+        keyd_drop_privileges(g_cfg.user, err, sizeof err) != 0)
+        return fatal(err);
+    if (g_cfg.dev_master_key[0] != '\0') {
+        for (int i = 0; i < 3; i++)
+            keyd_log("warning",
+                     "DEVELOPMENT MASTER KEY FILE IN USE (%s): this keyd is not fit "
+                     "for real data; unseal with Shamir shares in production",
+                     g_cfg.dev_master_key);
+        if (keyd_unseal_dev(g_cfg.dev_master_key, err, sizeof err) != 0)
+            return fatal(err);
+    }
+    if (g_cfg.pid_file[0] != '\0') {
+        FILE *f = fopen(g_cfg.pid_file, "we");
+        if (f == NULL || fprintf(f, "%ld\n", (long)getpid()) < 0 || fclose(f) != 0)
+            return fatal("cannot write the pid file");
+    }
+    if (g_cfg.seccomp && keyd_seccomp(err, sizeof err) != 0)
+        return fatal(err);
+    keyd_event(getuid(), "keyd.start", "{\"sealed\":%s,\"dev_master\":%s,\"seccomp\":%s}",
+               keyd_sealed() ? "true" : "false", keyd_dev_master() ? "true" : "false",
+               g_cfg.seccomp ? "true" : "false");
+    keyd_log("info", "serving on %s (data) and %s (admin), %s", g_cfg.data_socket,
+             g_cfg.admin_socket, keyd_sealed() ? "sealed" : "unsealed");
+    while (!stop_requested)
+        keyd_net_poll(1000);
+    keyd_net_close_all();
+    keyd_event(getuid(), "keyd.stop", "{\"rejected_frames\":%llu}",
+               (unsigned long long)keyd_net_rejected());
+    keyd_events_close();
+    keyd_keys_free();
+    keyd_log("info", "stopped");
+    return 0;
+}

@@ -1,0 +1,277 @@
+/* keyd's sockets: two listening UNIX sockets (data for vst-httpd, admin for
+ * vst-admin), each with an allowlist of peer uids checked with SO_PEERCRED
+ * on accept, and non-blocking framed I/O on every connection.
+ *
+ * The data-socket peer is untrusted. A frame is read in two steps: the
+ * 8-byte header, which vst_frame_hdr_decode checks (version, type, a length
+ * possible for that type) before a single payload byte is buffered, then
+ * exactly that many payload bytes. A bad header, a bad payload, a message
+ * not allowed on the socket, or a frame that takes longer than
+ * frame_timeout to arrive gets an error answer (best effort) and the
+ * connection is closed and counted; the daemon keeps serving everyone. */
+#define _GNU_SOURCE /* accept4, SO_PEERCRED, setresuid, MCL_ONFAULT */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "keyd.h"
+
+#define MAX_CONNS_HARD 1024
+
+static int lfd[2] = {-1, -1}; /* [0] data, [1] admin */
+static keyd_conn *conns[MAX_CONNS_HARD];
+static size_t nconns;
+static uint64_t rejected;
+
+uint64_t keyd_net_rejected(void)
+{
+    return rejected;
+}
+
+static int listen_on(const char *path, char *err, size_t errlen)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof sa.sun_path) {
+        snprintf(err, errlen, "socket path too long: %s", path);
+        return -1;
+    }
+    strcpy(sa.sun_path, path);
+    struct stat st;
+    /* A stale socket from a previous run is replaced; any other file is not. */
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            snprintf(err, errlen, "%s exists and is not a socket", path);
+            return -1;
+        }
+        unlink(path);
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "socket: %s", strerror(errno));
+        return -1;
+    }
+    mode_t old = umask(0177); /* never world-connectable, even for an instant */
+    int rc = bind(fd, (struct sockaddr *)&sa, sizeof sa);
+    umask(old);
+    if (rc != 0 || chmod(path, g_cfg.socket_mode) != 0 || listen(fd, 64) != 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int keyd_net_listen(char *err, size_t errlen)
+{
+    if ((lfd[0] = listen_on(g_cfg.data_socket, err, errlen)) < 0)
+        return -1;
+    if ((lfd[1] = listen_on(g_cfg.admin_socket, err, errlen)) < 0)
+        return -1;
+    return 0;
+}
+
+static void conn_free(keyd_conn *c)
+{
+    keyd_conn_rekey_flush(c);
+    close(c->fd);
+    if (c->payload != NULL)
+        vst_frame_free(c->payload, c->h.len);
+    vst_wr_free(&c->out);
+    free(c);
+}
+
+static void drop(size_t i)
+{
+    conn_free(conns[i]);
+    conns[i] = conns[--nconns];
+}
+
+void keyd_net_close_all(void)
+{
+    while (nconns > 0)
+        drop(nconns - 1);
+    for (int i = 0; i < 2; i++)
+        if (lfd[i] >= 0) {
+            close(lfd[i]);
+            unlink(i == 0 ? g_cfg.data_socket : g_cfg.admin_socket);
+            lfd[i] = -1;
+        }
+}
+
+static const char *sock_name(unsigned sock)
+{
+    return sock == VST_SOCK_DATA ? "data" : "admin";
+}
+
+/* Rejected frames are counted always; their events are rate-limited so
+ * that a peer reconnecting in a loop cannot flood the audit log. */
+void keyd_conn_reject(keyd_conn *c, unsigned code, const char *why)
+{
+    static int64_t window = -1;
+    static unsigned in_window, suppressed;
+    int64_t minute = keyd_now_ms() / 60000;
+    rejected++;
+    if (minute != window) {
+        window = minute;
+        in_window = 0;
+    }
+    if (in_window++ < 10) {
+        keyd_event(c->uid, "keyd.frame_rejected",
+                   "{\"socket\":\"%s\",\"reason\":\"%s\",\"code\":\"%s\",\"suppressed\":%u}",
+                   sock_name(c->sock), why, vst_keyd_err_name(code), suppressed);
+        suppressed = 0;
+    } else {
+        suppressed++;
+    }
+    keyd_reply_error(c, code);
+    c->closing = 1;
+}
+
+static void accept_on(int which)
+{
+    unsigned sock = which == 0 ? VST_SOCK_DATA : VST_SOCK_ADMIN;
+    for (;;) {
+        int fd = accept4(lfd[which], NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0)
+            return; /* EAGAIN, or a transient error: poll again */
+        struct ucred cr;
+        socklen_t len = sizeof cr;
+        const vst_uid_list *allow = sock == VST_SOCK_DATA ? &g_cfg.data_uids : &g_cfg.admin_uids;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) != 0 ||
+            !vst_uid_allowed(allow, cr.uid)) {
+            rejected++;
+            keyd_event(len == sizeof cr ? cr.uid : UINT32_MAX, "keyd.peer_refused",
+                       "{\"socket\":\"%s\",\"uid\":%u}", sock_name(sock),
+                       len == sizeof cr ? cr.uid : UINT32_MAX);
+            close(fd);
+            continue;
+        }
+        if (nconns >= g_cfg.max_connections || nconns >= MAX_CONNS_HARD) {
+            keyd_log("warning", "connection limit %llu reached; refusing a %s peer",
+                     (unsigned long long)g_cfg.max_connections, sock_name(sock));
+            close(fd);
+            continue;
+        }
+        keyd_conn *c = calloc(1, sizeof *c);
+        if (c == NULL) {
+            close(fd);
+            continue;
+        }
+        c->fd = fd;
+        c->sock = sock;
+        c->uid = cr.uid;
+        c->pid = cr.pid;
+        vst_wr_init(&c->out);
+        conns[nconns++] = c;
+    }
+}
+
+/* Reads what is available; dispatches once a whole frame is in. Returns -1
+ * when the connection should be dropped now. */
+static int on_readable(keyd_conn *c)
+{
+    for (;;) {
+        if (c->out.len > 0 || c->closing)
+            return 0; /* one request at a time: answer first */
+        ssize_t n;
+        if (c->hdr_have < VST_FRAME_HDR_LEN) {
+            n = read(c->fd, c->hdr + c->hdr_have, VST_FRAME_HDR_LEN - c->hdr_have);
+        } else {
+            n = read(c->fd, c->payload + c->payload_have, c->h.len - c->payload_have);
+        }
+        if (n == 0)
+            return -1; /* peer closed; a half frame is simply discarded */
+        if (n < 0)
+            return errno == EAGAIN || errno == EINTR ? 0 : -1;
+        if (c->frame_started == 0)
+            c->frame_started = keyd_now_ms();
+        if (c->hdr_have < VST_FRAME_HDR_LEN) {
+            c->hdr_have += (size_t)n;
+            if (c->hdr_have < VST_FRAME_HDR_LEN)
+                continue;
+            int rc = vst_frame_hdr_decode(c->hdr, VST_FRAME_MAX, &c->h);
+            if (rc != 0) {
+                keyd_conn_reject(c, VST_KERR_BAD_FRAME, vst_proto_strerror(rc));
+                return 0;
+            }
+            unsigned deny = vst_msg_permit(c->sock, keyd_sealed(), c->h.type);
+            if (deny == VST_KERR_BAD_FRAME || deny == VST_KERR_FORBIDDEN) {
+                /* Refused before its payload is buffered. */
+                keyd_conn_reject(c, deny,
+                                 deny == VST_KERR_FORBIDDEN ? "forbidden" : "not_a_request");
+                return 0;
+            }
+            c->payload = malloc(c->h.len ? c->h.len : 1);
+            if (c->payload == NULL)
+                return -1;
+            c->payload_have = 0;
+        } else {
+            c->payload_have += (size_t)n;
+        }
+        if (c->payload_have == c->h.len) {
+            keyd_dispatch(c);
+            vst_frame_free(c->payload, c->h.len);
+            c->payload = NULL;
+            c->hdr_have = 0;
+            c->frame_started = 0;
+        }
+    }
+}
+
+/* Returns -1 when the connection should be dropped now. */
+static int on_writable(keyd_conn *c)
+{
+    while (c->out_sent < c->out.len) {
+        ssize_t n = send(c->fd, c->out.buf + c->out_sent, c->out.len - c->out_sent, MSG_NOSIGNAL);
+        if (n < 0)
+            return errno == EAGAIN || errno == EINTR ? 0 : -1;
+        c->out_sent += (size_t)n;
+    }
+    vst_wr_reset(&c->out);
+    c->out_sent = 0;
+    return c->closing ? -1 : 0;
+}
+
+void keyd_net_poll(int timeout_ms)
+{
+    struct pollfd pfd[2 + MAX_CONNS_HARD];
+    size_t n = 0;
+    for (int i = 0; i < 2; i++)
+        pfd[n++] = (struct pollfd){.fd = lfd[i], .events = POLLIN};
+    for (size_t i = 0; i < nconns; i++)
+        pfd[n++] =
+            (struct pollfd){.fd = conns[i]->fd, .events = conns[i]->out.len ? POLLOUT : POLLIN};
+    int rc = poll(pfd, n, timeout_ms);
+    if (rc < 0)
+        return; /* EINTR: a signal; the caller checks its flags */
+    /* Connections first (their indices match pfd), newest last so that
+     * drop()'s swap with the last entry never skips an unvisited one. */
+    int64_t now = keyd_now_ms();
+    for (size_t i = nconns; i-- > 0;) {
+        keyd_conn *c = conns[i];
+        short re = pfd[2 + i].revents;
+        int bad = 0;
+        if (re & (POLLIN | POLLHUP | POLLERR))
+            bad = on_readable(c);
+        if (!bad && c->out.len > 0)
+            bad = on_writable(c);
+        if (!bad && c->frame_started != 0 &&
+            now - c->frame_started > (int64_t)g_cfg.frame_timeout * 1000) {
+            keyd_conn_reject(c, VST_KERR_BAD_FRAME, "frame_timeout");
+            (void)on_writable(c); /* best effort: the peer may not read */
+            bad = 1;
+        }
+        if (bad)
+            drop(i);
+    }
+    for (int i = 0; i < 2; i++)
+        if (pfd[i].revents & POLLIN)
+            accept_on(i);
+}

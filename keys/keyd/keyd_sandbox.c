@@ -1,0 +1,175 @@
+/* keyd's process hardening (DESIGN.md §2): when started as root it drops to
+ * its own user; in every case it disables core dumps and ptrace attach
+ * (PR_SET_DUMPABLE 0), sets NO_NEW_PRIVS, locks its memory so that keys
+ * never reach swap, and finally installs a seccomp allowlist of the system
+ * calls its loop needs: a compromised keyd can then not exec, connect
+ * anywhere, or open network sockets. */
+#define _GNU_SOURCE /* accept4, SO_PEERCRED, setresuid, MCL_ONFAULT */
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <seccomp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "keyd.h"
+
+int keyd_harden_process(char *err, size_t errlen)
+{
+    struct rlimit none = {0, 0};
+    if (setrlimit(RLIMIT_CORE, &none) != 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+        snprintf(err, errlen, "disabling core dumps: %s", strerror(errno));
+        return -1;
+    }
+    if (geteuid() == 0) {
+        /* Root may lift the memlock limit; the dropped user keeps it, so
+         * MCL_FUTURE does not make later allocations fail. MCL_ONFAULT
+         * locks pages as they are touched instead of all reservations at
+         * once (sanitizer builds reserve terabytes of shadow). */
+        struct rlimit inf = {RLIM_INFINITY, RLIM_INFINITY};
+        if (setrlimit(RLIMIT_MEMLOCK, &inf) != 0 ||
+            mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) != 0) {
+            snprintf(err, errlen, "locking memory: %s", strerror(errno));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int keyd_drop_privileges(const char *user, char *err, size_t errlen)
+{
+    if (geteuid() != 0)
+        return 0;
+    if (user == NULL || user[0] == '\0') {
+        keyd_log("warning", "running as root: set `user` to keyd's own account");
+        return 0;
+    }
+    struct passwd *pw = getpwnam(user);
+    if (pw == NULL) {
+        snprintf(err, errlen, "user \"%s\" does not exist (create it, or set `user`)", user);
+        return -1;
+    }
+    if (chown(g_cfg.data_socket, pw->pw_uid, pw->pw_gid) != 0 ||
+        chown(g_cfg.admin_socket, pw->pw_uid, pw->pw_gid) != 0) {
+        snprintf(err, errlen, "chown of the sockets: %s", strerror(errno));
+        return -1;
+    }
+    if (setgroups(0, NULL) != 0 || setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) != 0 ||
+        setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) != 0) {
+        snprintf(err, errlen, "dropping to user %s: %s", user, strerror(errno));
+        return -1;
+    }
+    if (setuid(0) == 0) { /* must be impossible now */
+        snprintf(err, errlen, "privileges were not dropped");
+        return -1;
+    }
+    /* setuid resets dumpable; set it again. */
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+        snprintf(err, errlen, "prctl: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int keyd_seccomp(char *err, size_t errlen)
+{
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+        snprintf(err, errlen, "prctl(NO_NEW_PRIVS): %s", strerror(errno));
+        return -1;
+    }
+    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
+    if (ctx == NULL) {
+        snprintf(err, errlen, "seccomp_init failed");
+        return -1;
+    }
+    /* What the poll loop, the allocator, OpenSSL and keystore rewrites
+     * (rotate, retire: temp file, fsync, rename) need — nothing that
+     * executes, forks, or opens a network socket. */
+    static const char *const allow[] = {
+        "read",
+        "write",
+        "readv",
+        "writev",
+        "pread64",
+        "close",
+        "poll",
+        "ppoll",
+        "accept4",
+        "getsockopt",
+        "sendto",
+        "recvfrom",
+        "openat",
+        "newfstatat",
+        "fstat",
+        "lseek",
+        "fsync",
+        "fdatasync",
+        "fchmod",
+        "fchown",
+        "rename",
+        "renameat",
+        "renameat2",
+        "unlink",
+        "unlinkat",
+        "flock",
+        "fcntl",
+        "getrandom",
+        "brk",
+        "mmap",
+        "munmap",
+        "mremap",
+        "madvise",
+        "mprotect",
+        "futex",
+        "clock_gettime",
+        "clock_nanosleep",
+        "nanosleep",
+        "gettimeofday",
+        "getpid",
+        "gettid",
+        "getuid",
+        "geteuid",
+        "getgid",
+        "getegid",
+        "rt_sigreturn",
+        "rt_sigprocmask",
+        "rt_sigaction",
+        "sigaltstack",
+        "exit",
+        "exit_group",
+        "sched_yield",
+        "restart_syscall",
+        "statx",
+        "lstat",
+        "stat",
+        "getdents64",
+        "sched_getaffinity",
+        "prlimit64",
+        "getrlimit",
+        "uname",
+        "mlock",
+        "munlock",
+        "shutdown",
+        "tgkill",
+        "ioctl",
+    };
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < sizeof allow / sizeof allow[0]; i++) {
+        int nr = seccomp_syscall_resolve_name(allow[i]);
+        if (nr == __NR_SCMP_ERROR)
+            continue; /* not on this architecture */
+        rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
+    }
+    if (rc == 0)
+        rc = seccomp_load(ctx);
+    seccomp_release(ctx);
+    if (rc != 0) {
+        snprintf(err, errlen, "installing the seccomp filter: %s", strerror(-rc));
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,188 @@
+/* The sealed keystore of vst-keyd (DESIGN.md §3; formats in docs/keystore.md).
+ *
+ * A keystore directory holds two files:
+ *
+ *   keystore.info    public header (text): keystore id, format, how the master
+ *                    key is held (Shamir m of n, or a development file), the
+ *                    Ed25519 public key and a key check value. Readable while
+ *                    sealed; written once at creation.
+ *   keystore.sealed  every secret (K_root, each live K_v, the Ed25519 private
+ *                    key) and the version metadata, sealed with AES-256-GCM
+ *                    under a key derived from the 32-byte master key. The
+ *                    whole of keystore.info is part of the GCM AAD, so a
+ *                    modified header is detected at open. Rewritten
+ *                    atomically (temp file, fsync, rename, fsync dir) with a
+ *                    fresh nonce on every change.
+ *
+ * An open keystore holds an exclusive flock on its directory: a second
+ * vst_keystore_open / _create of the same directory fails with VST_KS_BUSY.
+ * Secret material lives in OpenSSL's secure heap when the process has
+ * initialised it (CRYPTO_secure_malloc_init), otherwise on the ordinary heap;
+ * it is wiped when freed either way. Nothing here prints key material; error
+ * messages name files and versions only.
+ *
+ * Every function that can fail returns a vst_ks_status and, when err is not
+ * NULL, writes one human-readable line (no trailing newline) into err. */
+#ifndef VST_KEYSTORE_H
+#define VST_KEYSTORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "derive.h" /* VST_KEY_LEN */
+
+#define VST_KS_ID_LEN 16
+#define VST_KS_ID_HEX (2 * VST_KS_ID_LEN)
+#define VST_KS_KCV_LEN 16
+#define VST_KS_FORMAT 1
+#define VST_ED25519_LEN 32
+#define VST_KS_MAX_VERSIONS 65535u
+#define VST_KS_INFO_FILE "keystore.info"
+#define VST_KS_SEALED_FILE "keystore.sealed"
+
+typedef enum {
+    VST_KS_OK = 0,
+    VST_KS_INVALID,         /* bad argument (NULL, threshold out of range, ...) */
+    VST_KS_IO,              /* file-system error (message carries strerror) */
+    VST_KS_NOT_FOUND,       /* no keystore in the directory */
+    VST_KS_EXISTS,          /* create: a keystore (or the output file) already exists */
+    VST_KS_CORRUPT,         /* malformed, truncated or tampered keystore file */
+    VST_KS_WRONG_KEY,       /* the master key does not open this keystore */
+    VST_KS_BUSY,            /* the keystore is open in another process */
+    VST_KS_INSECURE,        /* group/world permissions on a key directory or file */
+    VST_KS_REFUSED,         /* operation not allowed (retire current/unknown version) */
+    VST_KS_CRYPTO,          /* OpenSSL failure (RNG, cipher) */
+    VST_KS_NOMEM,           /* out of memory */
+    VST_KS_SHARE_CORRUPT,   /* share text malformed, truncated or check value wrong */
+    VST_KS_SHARE_FOREIGN,   /* share belongs to another keystore */
+    VST_KS_SHARE_DUPLICATE, /* two shares with the same index */
+    VST_KS_SHARE_MISMATCH,  /* shares disagree on keystore, threshold or count */
+    VST_KS_SHARE_TOO_FEW,   /* fewer shares than the threshold */
+} vst_ks_status;
+
+/* Stable short name, e.g. "wrong_key". Never NULL. */
+const char *vst_ks_status_name(vst_ks_status st);
+
+typedef enum {
+    VST_KS_MODE_SHAMIR = 1,   /* master key split into m-of-n Shamir shares */
+    VST_KS_MODE_DEV_FILE = 2, /* master key in one file: development only */
+} vst_ks_mode;
+
+typedef struct {
+    vst_ks_mode mode;
+    unsigned threshold; /* Shamir m (2..shares); 0 for DEV_FILE */
+    unsigned shares;    /* Shamir n (threshold..255); 0 for DEV_FILE */
+} vst_ks_mode_info;
+
+/* The public header: everything in keystore.info. */
+typedef struct {
+    unsigned format; /* VST_KS_FORMAT */
+    uint8_t id[VST_KS_ID_LEN];
+    char id_hex[VST_KS_ID_HEX + 1];
+    int64_t created; /* Unix seconds, UTC */
+    vst_ks_mode_info mode;
+    uint8_t sign_public[VST_ED25519_LEN];
+    uint8_t key_check[VST_KS_KCV_LEN];
+} vst_keystore_info;
+
+typedef enum {
+    VST_KEY_CURRENT = 1, /* used for new pseudonyms; exactly one */
+    VST_KEY_ACTIVE = 2,  /* older version, still held for re-keying */
+    VST_KEY_RETIRED = 3, /* destroyed: the key is gone, the number stays */
+} vst_key_state;
+
+typedef struct {
+    uint32_t version;
+    vst_key_state state;
+    int64_t created; /* Unix seconds */
+    int64_t retired; /* Unix seconds, 0 unless retired */
+} vst_key_version;
+
+typedef struct vst_keystore vst_keystore;
+
+/* "current" / "active" / "retired". */
+const char *vst_key_state_name(vst_key_state s);
+
+/* A fresh random master key (RAND_bytes). */
+vst_ks_status vst_master_generate(uint8_t master[VST_KEY_LEN]);
+
+/* Creates a keystore in dir: mkdir 0700 when missing (an existing directory
+ * must not be group/world accessible), refuses (VST_KS_EXISTS) when a
+ * keystore.info or keystore.sealed is already there, generates K_root, K_1
+ * (current), the Ed25519 key and a random keystore id, and writes both files
+ * (0600). On success *out is the open keystore (locked); on failure *out is
+ * NULL and nothing usable is left behind. */
+vst_ks_status vst_keystore_create(const char *dir, const uint8_t master[VST_KEY_LEN],
+                                  const vst_ks_mode_info *mode, vst_keystore **out, char *err,
+                                  size_t errlen);
+
+/* Reads and parses keystore.info without any key: VST_KS_NOT_FOUND when the
+ * directory holds no keystore, VST_KS_CORRUPT when the header is malformed.
+ * The header is only authenticated by vst_keystore_open. */
+vst_ks_status vst_keystore_read_info(const char *dir, vst_keystore_info *info, char *err,
+                                     size_t errlen);
+
+/* Opens (unseals) the keystore with the master key. A master key that does
+ * not belong to this keystore (wrong file, too few or wrong shares) gives
+ * VST_KS_WRONG_KEY; a right key with a modified or damaged file gives
+ * VST_KS_CORRUPT. On any failure *out is NULL. */
+vst_ks_status vst_keystore_open(const char *dir, const uint8_t master[VST_KEY_LEN],
+                                vst_keystore **out, char *err, size_t errlen);
+
+/* Wipes every key, releases the lock. NULL is fine. */
+void vst_keystore_free(vst_keystore *ks);
+
+/* The verified header of an open keystore. */
+const vst_keystore_info *vst_keystore_get_info(const vst_keystore *ks);
+/* Incremented by every write of keystore.sealed (1 after create). */
+uint64_t vst_keystore_generation(const vst_keystore *ks);
+
+const uint8_t *vst_keystore_root_key(const vst_keystore *ks); /* VST_KEY_LEN bytes */
+uint32_t vst_keystore_current(const vst_keystore *ks);
+/* Copies up to max entries (ascending by version) into out; returns the
+ * total number of versions (out may be NULL to ask for the count). */
+size_t vst_keystore_versions(const vst_keystore *ks, vst_key_version *out, size_t max);
+/* 0 on success with *state set; -1 when version is unknown. */
+int vst_keystore_version_state(const vst_keystore *ks, uint32_t version, vst_key_state *state);
+/* K_v (VST_KEY_LEN bytes), NULL when v is unknown or retired. */
+const uint8_t *vst_keystore_version_key(const vst_keystore *ks, uint32_t version);
+const uint8_t *vst_keystore_sign_private(const vst_keystore *ks); /* raw Ed25519, 32 bytes */
+const uint8_t *vst_keystore_sign_public(const vst_keystore *ks);  /* raw Ed25519, 32 bytes */
+
+/* K_{v+1} (v = highest version ever, retired ones included: numbers are
+ * never reused) becomes current, the previous current becomes active. The
+ * sealed file is rewritten atomically before this returns. On failure the
+ * in-memory state is unchanged, with one exception: when the new file was
+ * already renamed into place and only the directory fsync failed, the error
+ * is VST_KS_IO but memory follows the file (check vst_keystore_current). */
+vst_ks_status vst_keystore_rotate(vst_keystore *ks, uint32_t *new_version, char *err,
+                                  size_t errlen);
+
+/* Destroys K_v: refuses (VST_KS_REFUSED) the current version, an unknown or
+ * an already retired one. The sealed file is rewritten without the key
+ * (state 'retired' and the time are kept) before this returns, then the key
+ * is wiped from memory (same failure rule as rotate). Whether any pseudonym
+ * still uses v is the caller's check (DESIGN.md §3: retire only after
+ * re-keying). */
+vst_ks_status vst_keystore_retire(vst_keystore *ks, uint32_t version, char *err, size_t errlen);
+
+/* ---- Helpers shared by keystore.c and shamir.c (and usable by tools) ---- */
+
+/* Formats one line into err (when err != NULL and errlen > 0); returns st. */
+vst_ks_status vst_ks_fail(char *err, size_t errlen, vst_ks_status st, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Creates path with O_EXCL|O_NOFOLLOW, mode exactly 0600, writes len bytes,
+ * fsyncs the file and its directory. VST_KS_EXISTS when path exists; on any
+ * other failure the partial file is removed. */
+vst_ks_status vst_ks_write_new_file(const char *path, const void *data, size_t len, char *err,
+                                    size_t errlen);
+
+/* Reads a regular file of at most cap - 1 bytes into buf (NUL-terminated),
+ * *len = its size, *mode = its st_mode when mode != NULL. VST_KS_NOT_FOUND
+ * when missing, VST_KS_CORRUPT when larger than that. Callers wipe buf if
+ * it held a secret. */
+vst_ks_status vst_ks_read_small_file(const char *path, char *buf, size_t cap, size_t *len,
+                                     unsigned *mode, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,95 @@
+/* The byte strings vst-keyd signs with Ed25519, and their verification
+ * (DESIGN.md §3, §6, §8). Lives in vstcore so that verifiers (vst-send,
+ * vst-audit, vst-httpd) check signatures without linking keyd's code.
+ *
+ * keyd signs only structures it builds itself, never caller-supplied bytes:
+ *
+ *   receipt    TBS = "vst-receipt-v1\0"    || receipt fields (the same bytes
+ *                                             as the SIGN_RECEIPT payload)
+ *   checkpoint TBS = "vst-checkpoint-v1\0" || u64 seq || head[32] || i64 time
+ *
+ * The two prefixes already differ at byte 4, so no byte string is both a
+ * receipt TBS and a checkpoint TBS: a signature over one never verifies as
+ * the other. The terminating NUL keeps every prefix free of every other
+ * (a future "vst-receipt-v10" cannot collide with "vst-receipt-v1").
+ * All integers are big-endian. */
+#ifndef VST_SIGNED_H
+#define VST_SIGNED_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define VST_ED25519_PUB_LEN 32
+#define VST_ED25519_SIG_LEN 64
+#define VST_SHA256_LEN 32
+
+#define VST_RECEIPT_PREFIX "vst-receipt-v1"       /* signed with its NUL */
+#define VST_CHECKPOINT_PREFIX "vst-checkpoint-v1" /* signed with its NUL */
+
+#define VST_DELIVERY_ID_MAX 128 /* [A-Za-z0-9._-] */
+#define VST_CLIENT_NAME_MAX 128 /* printable ASCII, space included */
+#define VST_PROFILE_NAME_MAX 32 /* [a-z0-9_] */
+
+/* u8 len + delivery_id, u8 len + client, u8 len + profile, u64 record_count,
+ * u8[32] body_sha256, u32 key_version, i64 received_at, i64 stored_at,
+ * u64 audit_seq. */
+#define VST_RECEIPT_FIXED_LEN (8 + VST_SHA256_LEN + 4 + 8 + 8 + 8)
+#define VST_RECEIPT_ENC_MIN (3 + 3 + VST_RECEIPT_FIXED_LEN)
+#define VST_RECEIPT_ENC_MAX                                                                        \
+    (3 + VST_DELIVERY_ID_MAX + VST_CLIENT_NAME_MAX + VST_PROFILE_NAME_MAX + VST_RECEIPT_FIXED_LEN)
+#define VST_RECEIPT_TBS_MAX (sizeof VST_RECEIPT_PREFIX + VST_RECEIPT_ENC_MAX)
+
+#define VST_CHECKPOINT_ENC_LEN (8 + VST_SHA256_LEN + 8)
+#define VST_CHECKPOINT_TBS_LEN (sizeof VST_CHECKPOINT_PREFIX + VST_CHECKPOINT_ENC_LEN)
+
+/* What a delivery receipt states (DESIGN.md §6). Strings are NUL-terminated
+ * within their arrays; times are microseconds since the Unix epoch. */
+typedef struct {
+    char delivery_id[VST_DELIVERY_ID_MAX + 1];
+    char client[VST_CLIENT_NAME_MAX + 1];
+    char profile[VST_PROFILE_NAME_MAX + 1];
+    uint64_t record_count;
+    uint8_t body_sha256[VST_SHA256_LEN];
+    uint32_t key_version; /* >= 1 */
+    int64_t received_at_us;
+    int64_t stored_at_us;
+    uint64_t audit_seq;
+} vst_receipt_fields;
+
+/* Field grammars, over s[0..n): 1 if s is a valid value, else 0. */
+int vst_delivery_id_ok(const char *s, size_t n);
+int vst_client_name_ok(const char *s, size_t n);
+int vst_profile_name_ok(const char *s, size_t n);
+
+/* 1 if every field is within its grammar and the strings are terminated. */
+int vst_receipt_fields_ok(const vst_receipt_fields *r);
+
+/* The receipt's field encoding (SIGN_RECEIPT's payload). Returns its length,
+ * or 0 if the fields are invalid. */
+size_t vst_receipt_encode(const vst_receipt_fields *r, uint8_t out[VST_RECEIPT_ENC_MAX]);
+
+/* prefix || field encoding. Returns its length, or 0 if the fields are
+ * invalid. */
+size_t vst_receipt_tbs(const vst_receipt_fields *r, uint8_t out[VST_RECEIPT_TBS_MAX]);
+
+/* SIGN_CHECKPOINT's payload: u64 seq || head || i64 time_us. */
+void vst_checkpoint_encode(uint64_t seq, const uint8_t head[VST_SHA256_LEN], int64_t time_us,
+                           uint8_t out[VST_CHECKPOINT_ENC_LEN]);
+
+/* prefix || checkpoint encoding; always VST_CHECKPOINT_TBS_LEN bytes. */
+void vst_checkpoint_tbs(uint64_t seq, const uint8_t head[VST_SHA256_LEN], int64_t time_us,
+                        uint8_t out[VST_CHECKPOINT_TBS_LEN]);
+
+/* Ed25519 verification of sig over msg[0..len) with a raw 32-byte public key.
+ * Returns 1 if the signature is valid, 0 otherwise (any failure). */
+int vst_ed25519_verify(const uint8_t pub[VST_ED25519_PUB_LEN], const uint8_t *msg, size_t len,
+                       const uint8_t sig[VST_ED25519_SIG_LEN]);
+
+/* Convenience: build the TBS and verify. 1 valid, 0 otherwise. */
+int vst_receipt_verify(const uint8_t pub[VST_ED25519_PUB_LEN], const vst_receipt_fields *r,
+                       const uint8_t sig[VST_ED25519_SIG_LEN]);
+int vst_checkpoint_verify(const uint8_t pub[VST_ED25519_PUB_LEN], uint64_t seq,
+                          const uint8_t head[VST_SHA256_LEN], int64_t time_us,
+                          const uint8_t sig[VST_ED25519_SIG_LEN]);
+
+#endif

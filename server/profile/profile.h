@@ -1,0 +1,109 @@
+/* The profile engine (DESIGN.md §5): a profile file declares, for every field
+ * of an incoming record, whether it is pseudonymized, generalized, dropped or
+ * kept; the engine turns one NDJSON line into a typed output row plus the
+ * identifiers still to be pseudonymized, or into a list of errors (line,
+ * field path, stable code — never the value). The file format is documented
+ * in docs/profiles.md. */
+#ifndef VST_PROFILE_H
+#define VST_PROFILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/vst_error.h"
+#include "ident/ident.h"
+
+typedef struct vst_profile vst_profile;
+
+typedef enum {
+    VST_COL_TEXT,      /* short text (codes, prefixes) */
+    VST_COL_INT,       /* integer */
+    VST_COL_JSON,      /* a JSON document (jsonb), serialized by the engine */
+    VST_COL_PSEUDONYM, /* 32 lower-case hex characters, filled in after keyd */
+} vst_col_type;
+
+typedef struct {
+    const char *name;
+    vst_col_type type;
+} vst_column;
+
+/* Loads and checks a profile file. On failure returns a VST_E_PROFILE_* code
+ * and writes "FILE: FIELD-PATH: reason" into msg (never NULL-terminated
+ * beyond msglen). */
+vst_err vst_profile_load(const char *path, vst_profile **out, char *msg, size_t msglen);
+void vst_profile_free(vst_profile *p);
+
+const char *vst_profile_name(const vst_profile *p);
+/* Schema-qualified output table, e.g. "sgb5.records". */
+const char *vst_profile_table(const vst_profile *p);
+size_t vst_profile_max_line(const vst_profile *p);
+size_t vst_profile_ncolumns(const vst_profile *p);
+const vst_column *vst_profile_column(const vst_profile *p, size_t i);
+size_t vst_profile_ndomains(const vst_profile *p);
+const char *vst_profile_domain(const vst_profile *p, size_t i);
+
+/* One value of an output row. Text and JSON point into the row's arena. */
+typedef struct {
+    int is_null;
+    int64_t i;
+    const char *s;
+    size_t len;
+} vst_value;
+
+#define VST_ROW_MAX_IDS 8
+
+/* An identifier the row still needs a pseudonym for. */
+typedef struct {
+    uint16_t column; /* index of the VST_COL_PSEUDONYM column */
+    uint16_t domain; /* index into the profile's domains */
+    vst_id id;       /* canonical identifier: wipe after use */
+} vst_pending_id;
+
+typedef struct {
+    const vst_profile *profile;
+    vst_value *values; /* vst_profile_ncolumns() entries */
+    vst_pending_id ids[VST_ROW_MAX_IDS];
+    size_t nids;
+    char *arena; /* storage for text values */
+    size_t arena_used, arena_cap;
+    /* scratch of the JSON scanner: tokens and unescaped strings */
+    void *tokens;
+    size_t tokens_cap;
+    char *scratch;
+    size_t scratch_used, scratch_cap;
+} vst_row;
+
+/* A row sized for the profile's largest line; NULL when out of memory. */
+vst_row *vst_row_new(const vst_profile *p);
+/* Wipes every value and identifier; the row can be reused. */
+void vst_row_clear(vst_row *r);
+void vst_row_free(vst_row *r);
+/* Sets a pseudonym column to 32 hex characters (copied into the arena). */
+vst_err vst_row_set_pseudonym(vst_row *r, size_t column, const char hex[32]);
+
+typedef struct {
+    uint64_t line;  /* 1-based line number in the delivery */
+    char path[128]; /* field path such as "insured.kvnr" or "service.icd10[2]" */
+    vst_err code;
+} vst_field_error;
+
+/* Errors of a delivery: the first `max` are kept, all are counted. */
+typedef struct {
+    vst_field_error *items;
+    size_t n, max;
+    uint64_t total;
+} vst_errors;
+
+int vst_errors_init(vst_errors *e, size_t max);
+void vst_errors_free(vst_errors *e);
+void vst_errors_add(vst_errors *e, uint64_t line, const char *path, vst_err code);
+
+/* Transforms one NDJSON line (without its newline). On success returns
+ * VST_E_OK with *row filled (the previous content is cleared). Otherwise
+ * records every error found in the line in *errs and returns the first code;
+ * *row is left cleared. The line's bytes are not modified; the caller wipes
+ * its own buffer. */
+vst_err vst_profile_apply(const vst_profile *p, const char *line, size_t len, uint64_t lineno,
+                          vst_row *row, vst_errors *errs);
+
+#endif

@@ -1,0 +1,520 @@
+/* Applying a profile to one NDJSON line: scan it (json_scan.c: strict,
+ * no allocation, no copies), walk the record against the profile, collect
+ * every error as (line, path, code), and fill a typed output row. The
+ * offending value never leaves this file: errors carry codes only, and the
+ * scratch that held unescaped strings is wiped with the row. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/secmem.h"
+#include "profile/json_scan.h"
+#include "profile/profile_internal.h"
+
+/* ---- errors ---- */
+
+int vst_errors_init(vst_errors *e, size_t max)
+{
+    memset(e, 0, sizeof *e);
+    e->max = max;
+    if (max > 0 && (e->items = calloc(max, sizeof *e->items)) == NULL)
+        return -1;
+    return 0;
+}
+
+void vst_errors_free(vst_errors *e)
+{
+    free(e->items);
+    memset(e, 0, sizeof *e);
+}
+
+void vst_errors_add(vst_errors *e, uint64_t line, const char *path, vst_err code)
+{
+    e->total++;
+    if (e->n >= e->max)
+        return;
+    vst_field_error *it = &e->items[e->n++];
+    it->line = line;
+    it->code = code;
+    snprintf(it->path, sizeof it->path, "%s", path);
+}
+
+/* ---- rows ---- */
+
+vst_row *vst_row_new(const vst_profile *p)
+{
+    vst_row *r = calloc(1, sizeof *r);
+    if (r == NULL)
+        return NULL;
+    r->profile = p;
+    r->values = calloc(p->ncolumns, sizeof *r->values);
+    /* Kept values are at most as long as their JSON source (escaping never
+     * grows beyond the input's own escaping), plus pseudonyms and framing. */
+    r->arena_cap = 2 * p->max_line + 64 * p->ncolumns + 1024;
+    r->arena = malloc(r->arena_cap);
+    /* A line of n bytes has at most n/2 + 2 tokens; unescaped strings are
+     * never longer than their escaped source. */
+    r->tokens_cap = p->max_line / 2 + 2;
+    r->tokens = calloc(r->tokens_cap, sizeof(js_tok));
+    r->scratch_cap = p->max_line;
+    r->scratch = malloc(r->scratch_cap);
+    if (r->values == NULL || r->arena == NULL || r->tokens == NULL || r->scratch == NULL) {
+        vst_row_free(r);
+        return NULL;
+    }
+    vst_row_clear(r);
+    return r;
+}
+
+void vst_row_clear(vst_row *r)
+{
+    vst_wipe(r->arena, r->arena_used);
+    r->arena_used = 0;
+    for (size_t i = 0; i < r->profile->ncolumns; i++)
+        r->values[i] = (vst_value){.is_null = 1};
+    vst_wipe(r->ids, sizeof r->ids);
+    r->nids = 0;
+    vst_wipe(r->scratch, r->scratch_used);
+    r->scratch_used = 0;
+}
+
+void vst_row_free(vst_row *r)
+{
+    if (r == NULL)
+        return;
+    if (r->arena != NULL && r->values != NULL && r->scratch != NULL)
+        vst_row_clear(r);
+    free(r->tokens);
+    free(r->scratch);
+    free(r->arena);
+    free(r->values);
+    free(r);
+}
+
+static int put_text(vst_row *r, int col, const char *s, size_t len)
+{
+    if (r->arena_cap - r->arena_used < len)
+        return -1;
+    char *dst = r->arena + r->arena_used;
+    memcpy(dst, s, len);
+    r->arena_used += len;
+    r->values[col] = (vst_value){.s = dst, .len = len};
+    return 0;
+}
+
+static void put_int(vst_row *r, int col, int64_t v)
+{
+    r->values[col] = (vst_value){.i = v};
+}
+
+vst_err vst_row_set_pseudonym(vst_row *r, size_t column, const char hex[32])
+{
+    if (column >= r->profile->ncolumns || r->profile->columns[column].type != VST_COL_PSEUDONYM)
+        return VST_E_INTERNAL;
+    return put_text(r, (int)column, hex, 32) == 0 ? VST_E_OK : VST_E_INTERNAL;
+}
+
+/* ---- the walk ---- */
+
+typedef struct {
+    const vst_profile *p;
+    vst_row *row;
+    vst_errors *errs;
+    uint64_t line;
+    int32_t today;
+    vst_err first;
+    const char *buf; /* the line */
+    const js_tok *tok;
+} actx;
+
+/* Where an error is: the enclosing object's path, a field name and, for
+ * list items, an index. Paths are only formatted when an error occurs. */
+typedef struct {
+    const char *obj;
+    const char *name;
+    long index;
+} where;
+
+static void err(actx *c, where w, vst_err code)
+{
+    char path[128];
+    const char *sep = (w.obj[0] && w.name[0]) ? "." : "";
+    if (w.index >= 0)
+        snprintf(path, sizeof path, "%s%s%s[%ld]", w.obj, sep, w.name, w.index);
+    else
+        snprintf(path, sizeof path, "%s%s%s", w.obj, sep, w.name);
+    if (c->first == VST_E_OK)
+        c->first = code;
+    vst_errors_add(c->errs, c->line, path, code);
+}
+
+static int json_put(actx *c, const char *s, size_t len)
+{
+    vst_row *r = c->row;
+    if (r->arena_cap - r->arena_used < len)
+        return -1;
+    memcpy(r->arena + r->arena_used, s, len);
+    r->arena_used += len;
+    return 0;
+}
+
+static int json_put_str(actx *c, const char *s, size_t len)
+{
+    vst_row *r = c->row;
+    return pf_json_escape(r->arena, r->arena_cap, &r->arena_used, s, len);
+}
+
+/* The unescaped bytes of a string token: in the line itself when it has no
+ * escapes, else in the row's scratch (wiped with the row). */
+static const char *str(actx *c, const js_tok *t, size_t *len)
+{
+    vst_row *r = c->row;
+    const char *s = js_string(c->buf, t, r->scratch + r->scratch_used, len);
+    if (t->escaped)
+        r->scratch_used += *len;
+    return s;
+}
+
+/* Checks a string-typed value (string field or list item). */
+static vst_err string_value(actx *c, const pf_string *rules, const js_tok *t, const char **s,
+                            size_t *len, char *numbuf, size_t numcap)
+{
+    if (t->type == JT_STRING) {
+        *s = str(c, t, len);
+    } else if (t->type == JT_INTEGER && rules->enum_accepts_integer) {
+        int64_t v;
+        if (js_integer(c->buf, t, &v) != 0)
+            return VST_E_NOT_ALLOWED;
+        int n = snprintf(numbuf, numcap, "%" PRId64, v);
+        *s = numbuf;
+        *len = (size_t)n;
+    } else {
+        return VST_E_WRONG_TYPE;
+    }
+    return pf_check_string(rules, *s, *len);
+}
+
+static int derive_text(actx *c, const pf_derived *d, const char *s, size_t len)
+{
+    if (d->rule == RULE_PREFIX)
+        return put_text(c->row, d->column, s, len < d->to ? len : d->to);
+    return put_text(c->row, d->column, s + d->from - 1, d->to - d->from + 1);
+}
+
+static int leaf_identifier(actx *c, const pf_field *f, const js_tok *t, where w)
+{
+    size_t len;
+    vst_id id;
+    int fail = 0;
+    if (t->type != JT_STRING) {
+        err(c, w, VST_E_WRONG_TYPE);
+        return 0;
+    }
+    const char *s = str(c, t, &len);
+    vst_err e = vst_id_parse((vst_id_kind)f->id_kind, s, len, &id);
+    if (e != VST_E_OK) {
+        err(c, w, e);
+        return 0;
+    }
+    if (f->act == ACT_PSEUDONYMIZE) {
+        vst_row *r = c->row;
+        if (r->nids == VST_ROW_MAX_IDS) {
+            vst_id_wipe(&id);
+            return -1;
+        }
+        vst_pending_id *pid = &r->ids[r->nids++];
+        pid->column = (uint16_t)f->column;
+        pid->domain = (uint16_t)f->domain;
+        pid->id = id;
+        for (size_t i = 0; i < f->nderived; i++)
+            fail |= derive_text(c, &f->derived[i], id.s, id.len);
+    }
+    vst_id_wipe(&id);
+    return fail ? -1 : 0;
+}
+
+static int leaf_list(actx *c, const pf_field *f, const js_tok *t, where w, int into_json)
+{
+    char num[32];
+    const char *s;
+    size_t len;
+    int fail = 0, ok = 1;
+    if (t->type != JT_ARRAY) {
+        err(c, w, VST_E_WRONG_TYPE);
+        return 0;
+    }
+    if (t->count > f->max_items) {
+        err(c, w, VST_E_TOO_MANY_ITEMS);
+        return 0;
+    }
+    if (t->count < f->min_items) {
+        err(c, w, VST_E_MISSING_FIELD);
+        return 0;
+    }
+    /* Only a kept list is written (into its object's JSON column); a
+     * dropped one is checked and nothing else. */
+    size_t json_start = c->row->arena_used;
+    if (into_json)
+        fail |= json_put(c, "[", 1);
+    const js_tok *item = t + 1;
+    for (long i = 0; i < (long)t->count; i++, item = c->tok + item->next) {
+        vst_err e = string_value(c, &f->str, item, &s, &len, num, sizeof num);
+        if (e != VST_E_OK) {
+            err(c, (where){w.obj, w.name, i}, e);
+            ok = 0;
+        } else if (ok && into_json) {
+            fail |= (i > 0 && json_put(c, ",", 1)) || json_put_str(c, s, len);
+        }
+    }
+    if (into_json)
+        fail |= json_put(c, "]", 1);
+    if (!ok)
+        c->row->arena_used = json_start;
+    return fail ? -1 : 0;
+}
+
+/* Validates one non-object value and writes what the action keeps. Returns
+ * -1 only when the row's arena overflows (an internal limit). */
+static int leaf(actx *c, const pf_field *f, const js_tok *t, where w, int into_json)
+{
+    char num[32];
+    const char *s = NULL;
+    size_t len = 0;
+    vst_err e;
+    int fail = 0;
+
+    switch (f->type) {
+    case FT_IDENTIFIER:
+        return leaf_identifier(c, f, t, w);
+    case FT_LIST:
+        return leaf_list(c, f, t, w, into_json);
+    case FT_STRING:
+        if ((e = string_value(c, &f->str, t, &s, &len, num, sizeof num)) != VST_E_OK) {
+            err(c, w, e);
+            return 0;
+        }
+        if (f->act == ACT_GENERALIZE)
+            fail |= derive_text(c, &f->derived[0], s, len);
+        else if (f->act == ACT_KEEP && into_json)
+            fail |= json_put_str(c, s, len);
+        else if (f->act == ACT_KEEP && c->p->columns[f->column].type == VST_COL_INT)
+            put_int(c->row, f->column, strtoll(s, NULL, 10)); /* an enum of integers */
+        else if (f->act == ACT_KEEP)
+            fail |= put_text(c->row, f->column, s, len);
+        break;
+    case FT_INTEGER: {
+        int64_t iv;
+        if (t->type != JT_INTEGER) {
+            err(c, w, VST_E_WRONG_TYPE);
+            return 0;
+        }
+        if (js_integer(c->buf, t, &iv) != 0 || iv < f->imin || iv > f->imax) {
+            err(c, w, VST_E_OUT_OF_RANGE);
+            return 0;
+        }
+        if (f->act == ACT_KEEP && into_json) {
+            int n = snprintf(num, sizeof num, "%" PRId64, iv);
+            fail |= json_put(c, num, (size_t)n);
+        } else if (f->act == ACT_KEEP) {
+            put_int(c->row, f->column, iv);
+        }
+        break;
+    }
+    case FT_DATE: {
+        int32_t days;
+        int year;
+        if (t->type != JT_STRING) {
+            err(c, w, VST_E_WRONG_TYPE);
+            return 0;
+        }
+        s = str(c, t, &len);
+        if ((e = pf_parse_date(s, len, &days, &year)) != VST_E_OK) {
+            err(c, w, e);
+            return 0;
+        }
+        if (days < f->dmin || days > (f->dmax_today ? c->today : f->dmax)) {
+            err(c, w, VST_E_DATE_RANGE);
+            return 0;
+        }
+        if (f->act == ACT_GENERALIZE)
+            put_int(c->row, f->derived[0].column, year);
+        else if (f->act == ACT_KEEP && into_json)
+            fail |= json_put_str(c, s, len);
+        else if (f->act == ACT_KEEP)
+            fail |= put_text(c->row, f->column, s, len);
+        break;
+    }
+    default:
+        break;
+    }
+    return fail ? -1 : 0;
+}
+
+/* A key the profile doesn't know is reported by name only if it looks like
+ * a field name ([a-z_], at most 32): such a name carries no identifier, and
+ * no proper name either (those are capitalized). Anything else is reported
+ * by its position in the object. */
+static void unknown_key(actx *c, const js_tok *key, const char *obj, long pos)
+{
+    char name[40];
+    size_t len, i = 0;
+    const char *k = key->escaped ? NULL : c->buf + key->start;
+    len = key->len;
+    while (k != NULL && i < len && i < 32 && ((k[i] >= 'a' && k[i] <= 'z') || k[i] == '_'))
+        i++;
+    if (k != NULL && len > 0 && i == len) {
+        memcpy(name, k, len);
+        name[len] = '\0';
+    } else {
+        snprintf(name, sizeof name, "<key #%ld>", pos + 1);
+    }
+    err(c, (where){obj, name, -1}, VST_E_UNKNOWN_FIELD);
+}
+
+static void walk_object(actx *c, const pf_field *spec, const js_tok *obj, const char *path);
+
+static void walk_object(actx *c, const pf_field *spec, const js_tok *obj, const char *path)
+{
+    /* Match the record's members to the profile's fields in one pass;
+     * anything unmatched is an error (an allowlist: nothing passes unnamed). */
+    const js_tok *slot[PF_MAX_FIELDS] = {0};
+    const js_tok *key = obj + 1;
+    for (long m = 0; m < (long)obj->count; m++) {
+        const js_tok *val = key + 1;
+        size_t i = 0;
+        while (i < spec->nfields &&
+               !js_string_eq(c->buf, key, spec->fields[i].name, strlen(spec->fields[i].name)))
+            i++;
+        if (i == spec->nfields)
+            unknown_key(c, key, path, m);
+        else
+            slot[i] = val;
+        key = c->tok + val->next;
+    }
+
+    uint32_t present = 0;
+    size_t json_start = c->row->arena_used;
+    int into_json = spec->json_column >= 0, nkept = 0, fail = 0;
+    if (into_json)
+        fail |= json_put(c, "{", 1);
+    /* Two passes: first the members of the object's JSON column, then every
+     * other field, so that nothing else (a prefix, an identifier's digits, a
+     * nested object) is written into the arena in the middle of the JSON. */
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1 && into_json) {
+            fail |= json_put(c, "}", 1);
+            vst_row *r = c->row;
+            r->values[spec->json_column] =
+                (vst_value){.s = r->arena + json_start, .len = r->arena_used - json_start};
+        }
+        for (size_t i = 0; i < spec->nfields; i++) {
+            const pf_field *f = &spec->fields[i];
+            const js_tok *v = slot[i];
+            where w = {path, f->name, -1};
+            int json_here =
+                into_json && f->type != FT_OBJECT && f->act == ACT_KEEP && f->column < 0;
+            if (json_here != (pass == 0))
+                continue;
+            if (v == NULL) {
+                if (f->required)
+                    err(c, w, VST_E_MISSING_FIELD);
+                continue;
+            }
+            if (v->type == JT_NULL) {
+                err(c, w, VST_E_NULL_VALUE);
+                continue;
+            }
+            present |= 1u << i;
+            if (f->type == FT_OBJECT) {
+                char sub[128];
+                if (v->type != JT_OBJECT) {
+                    err(c, w, VST_E_NOT_OBJECT);
+                    continue;
+                }
+                snprintf(sub, sizeof sub, "%s%s%s", path, path[0] ? "." : "", f->name);
+                walk_object(c, f, v, sub);
+                continue;
+            }
+            if (json_here) {
+                /* "name": value */
+                fail |= (nkept++ > 0 && json_put(c, ",", 1)) ||
+                        json_put_str(c, f->name, strlen(f->name)) || json_put(c, ":", 1);
+            }
+            fail |= leaf(c, f, v, w, json_here);
+        }
+    }
+    for (size_t g = 0; g < spec->nexclusive; g++) {
+        uint32_t both = present & spec->exclusive[g];
+        if (both & (both - 1)) { /* two or more present: name the last one */
+            size_t last = 31 - (size_t)__builtin_clz(both);
+            err(c, (where){path, spec->fields[last].name, -1}, VST_E_CONFLICT);
+        }
+    }
+    for (size_t g = 0; g < spec->none_of; g++) {
+        if ((present & spec->one_of[g]) == 0) {
+            /* Path "provider.lanr|ik": the alternatives, one of them required. */
+            char alts[96];
+            int n = 0;
+            alts[0] = '\0';
+            for (size_t i = 0; i < spec->nfields && n >= 0 && (size_t)n < sizeof alts; i++)
+                if (spec->one_of[g] >> i & 1)
+                    n += snprintf(alts + n, sizeof alts - (size_t)n, "%s%s", n ? "|" : "",
+                                  spec->fields[i].name);
+            err(c, (where){path, alts, -1}, VST_E_MISSING_FIELD);
+        }
+    }
+    if (fail)
+        err(c, (where){path, "", -1}, VST_E_INTERNAL);
+}
+
+static int blank(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (s[i] != ' ' && s[i] != '\t')
+            return 0;
+    return 1;
+}
+
+vst_err vst_profile_apply(const vst_profile *p, const char *line, size_t len, uint64_t lineno,
+                          vst_row *row, vst_errors *errs)
+{
+    actx c = {.p = p, .row = row, .errs = errs, .line = lineno, .today = pf_today(), .buf = line};
+    where top = {"", "", -1};
+    vst_row_clear(row);
+    if (len > 0 && line[len - 1] == '\r')
+        len--;
+    if (len > p->max_line) {
+        err(&c, top, VST_E_LINE_TOO_LONG);
+        return c.first;
+    }
+    if (blank(line, len)) {
+        err(&c, top, VST_E_EMPTY_LINE);
+        return c.first;
+    }
+    js_doc doc = {.tok = row->tokens, .cap = row->tokens_cap};
+    vst_err e = js_scan(&doc, line, len);
+    if (e != VST_E_OK) {
+        err(&c, top, e);
+        return c.first;
+    }
+    c.tok = doc.tok;
+    if (doc.tok[0].type != JT_OBJECT)
+        err(&c, top, VST_E_NOT_OBJECT);
+    else
+        walk_object(&c, &p->record, &doc.tok[0], "");
+    if (c.first == VST_E_OK) {
+        /* The profile check guarantees NOT NULL columns are written; a
+         * pseudonym column is filled after keyd answers. */
+        for (size_t i = 0; i < p->ncolumns; i++) {
+            int pending = 0;
+            for (size_t k = 0; k < row->nids; k++)
+                pending |= row->ids[k].column == i;
+            if (!p->nullable[i] && row->values[i].is_null && !pending)
+                err(&c, top, VST_E_INTERNAL);
+        }
+    }
+    if (c.first != VST_E_OK)
+        vst_row_clear(row);
+    return c.first;
+}

@@ -1,0 +1,93 @@
+/* The in-memory form of a loaded profile, shared by profile_load.c (which
+ * builds and checks it), profile_rules.c (value checks) and profile_apply.c
+ * (which walks a record against it). Not part of the public API. */
+#ifndef VST_PROFILE_INTERNAL_H
+#define VST_PROFILE_INTERNAL_H
+
+#include <regex.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "profile/profile.h"
+
+#define PF_MAX_FIELDS 32
+#define PF_MAX_DEPTH 4
+#define PF_MAX_COLUMNS 32
+#define PF_MAX_DOMAINS 16
+#define PF_MAX_DERIVED 4
+#define PF_MAX_GROUPS 4
+#define PF_MAX_ENUM 16
+
+typedef enum { FT_OBJECT, FT_STRING, FT_DATE, FT_INTEGER, FT_LIST, FT_IDENTIFIER } pf_type;
+typedef enum { ACT_KEEP, ACT_DROP, ACT_PSEUDONYMIZE, ACT_GENERALIZE, ACT_NEST } pf_action;
+/* Generalization rules: year of a date, first n characters, digits a..b of
+ * an identifier (1-based, inclusive). */
+typedef enum { RULE_YEAR, RULE_PREFIX, RULE_DIGITS } pf_rule;
+
+typedef struct {
+    pf_rule rule;
+    unsigned from, to; /* RULE_DIGITS: 1-based inclusive; RULE_PREFIX: to = length */
+    int column;
+} pf_derived;
+
+/* Constraints on a string (also list items). */
+typedef struct {
+    regex_t re;
+    int has_re;
+    size_t max_length; /* in bytes; 0 = the profile's default */
+    char *enums[PF_MAX_ENUM];
+    size_t nenum;
+    int enum_accepts_integer; /* "1" may also arrive as the JSON number 1 */
+} pf_string;
+
+typedef struct pf_field pf_field;
+
+struct pf_field {
+    char *name;
+    pf_type type;
+    pf_action act;
+    int required;
+    pf_string str;               /* FT_STRING, and FT_LIST items */
+    int64_t imin, imax;          /* FT_INTEGER */
+    int32_t dmin, dmax;          /* FT_DATE, days since 1970-01-01 */
+    int dmax_today;              /* FT_DATE: max is the current UTC date */
+    size_t min_items, max_items; /* FT_LIST */
+    int column;                  /* ACT_KEEP to a column (or -1: into the parent's JSON) */
+    int id_kind;                 /* FT_IDENTIFIER: vst_id_kind */
+    int domain;                  /* ACT_PSEUDONYMIZE: index into profile domains */
+    pf_derived derived[PF_MAX_DERIVED];
+    size_t nderived;
+    /* FT_OBJECT */
+    pf_field *fields;
+    size_t nfields;
+    int json_column; /* kept children are collected into this JSON column, or -1 */
+    /* field-index bitmasks: at most one of each exclusive group may be present;
+     * at least one of each one_of group must be present */
+    uint32_t exclusive[PF_MAX_GROUPS];
+    size_t nexclusive;
+    uint32_t one_of[PF_MAX_GROUPS];
+    size_t none_of;
+};
+
+struct vst_profile {
+    char *name;
+    char *table;
+    size_t max_line;
+    vst_column columns[PF_MAX_COLUMNS];
+    int nullable[PF_MAX_COLUMNS];
+    size_t ncolumns;
+    char *domains[PF_MAX_DOMAINS];
+    size_t ndomains;
+    pf_field record; /* the top-level object */
+};
+
+/* profile_rules.c */
+int pf_days_from_civil(int y, unsigned m, unsigned d, int32_t *days);
+/* Parses "YYYY-MM-DD" strictly; returns VST_E_OK or VST_E_INVALID_DATE. */
+vst_err pf_parse_date(const char *s, size_t len, int32_t *days, int *year);
+int32_t pf_today(void);
+vst_err pf_check_string(const pf_string *c, const char *s, size_t len);
+/* Appends s as a JSON string literal (with quotes) to buf; -1 on overflow. */
+int pf_json_escape(char *buf, size_t cap, size_t *used, const char *s, size_t len);
+
+#endif

@@ -1,0 +1,534 @@
+#!/usr/bin/env bash
+# Tests sql/migrate.sh and the schema it builds: idempotence, refusal of an
+# edited migration, rollback of a failing one, concurrent runners, object
+# ownership, every role's grants on both databases, the append-only audit log
+# and its hash chain (recomputed here independently, from the fetched
+# columns, exactly as docs/database.md specifies it for vst-audit).
+#
+# Needs a PostgreSQL 15 cluster reachable through PGHOST/PGPORT/PGUSER as a
+# superuser, with trust authentication for the vst roles (tests/run.sh starts
+# one). Creates its own databases and drops them on exit. Prints one
+# "ok - ..." / "not ok - ..." line per check and "N passed, N failed".
+set -uo pipefail
+
+ROOT=${VST_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+MIGRATE=$ROOT/sql/migrate.sh
+PASS=0
+FAIL=0
+
+ok() { PASS=$((PASS + 1)); printf 'ok - %s\n' "$1"; }
+nok() {
+    FAIL=$((FAIL + 1))
+    printf 'not ok - %s\n' "$1"
+    [ -z "${2:-}" ] || printf '#   %s\n' "${2//$'\n'/$'\n#   '}"
+}
+finish() {
+    printf '%d passed, %d failed\n' "$PASS" "$FAIL"
+    [ "$FAIL" -eq 0 ]
+    exit
+}
+
+if [ -z "${PGHOST:-}" ] || [ -z "${PGPORT:-}" ] || [ -z "${PGUSER:-}" ]; then
+    nok "PGHOST, PGPORT and PGUSER name a superuser connection (run via tests/run.sh)"
+    finish
+fi
+
+TAG=$$
+# Byte-exact round trips of non-ASCII text, whatever the locale of the caller.
+export PGCLIENTENCODING=UTF8
+TRUST_DB=vst_mt_trust_$TAG
+STORE_DB=vst_mt_store_$TAG
+CONC_DB=vst_mt_conc_$TAG
+DSN_BASE="host=$PGHOST port=$PGPORT user=$PGUSER"
+TRUST_DSN="$DSN_BASE dbname=$TRUST_DB"
+STORE_DSN="$DSN_BASE dbname=$STORE_DB"
+CONC_DSN="$DSN_BASE dbname=$CONC_DB"
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/vst-mt.XXXXXX")
+ERR=$TMP/err
+
+# shellcheck disable=SC2317  # invoked by the EXIT trap
+cleanup() {
+    local db gid
+    for db in "$TRUST_DB" "$STORE_DB" "$CONC_DB"; do
+        # A left-over prepared transaction would keep the database alive.
+        for gid in $(psql -X -qAt -d postgres -c \
+            "SELECT gid FROM pg_prepared_xacts WHERE database = '$db'" 2>/dev/null); do
+            psql -X -q -d "$db" -c "ROLLBACK PREPARED '$gid'" >/dev/null 2>&1
+        done
+        psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1
+    done
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+# q ROLE DB SQL...: runs SQL as ROLE, prints tuples unaligned, stderr to $ERR.
+q() {
+    local role=$1 db=$2
+    shift 2
+    local args=()
+    for s in "$@"; do args+=(-c "$s"); done
+    psql -X -qAt -v ON_ERROR_STOP=1 -U "$role" -d "$db" "${args[@]}" 2>"$ERR"
+}
+# asu DB SQL...: as the cluster superuser.
+asu() { local db=$1; shift; q "$PGUSER" "$db" "$@"; }
+
+expect_ok() {   # DESC ROLE DB SQL...
+    local desc=$1
+    shift
+    if q "$@" >/dev/null; then ok "$desc"; else nok "$desc" "$(cat "$ERR")"; fi
+}
+expect_fail() { # DESC PATTERN ROLE DB SQL...: must fail with stderr matching PATTERN
+    local desc=$1 pat=$2
+    shift 2
+    if q "$@" >/dev/null; then
+        nok "$desc" "succeeded but should have failed"
+    elif grep -qiE "$pat" "$ERR"; then
+        ok "$desc"
+    else
+        nok "$desc" "failed for another reason: $(cat "$ERR")"
+    fi
+}
+expect_eq() {   # DESC EXPECTED ACTUAL
+    if [ "$2" = "$3" ]; then ok "$1"; else nok "$1" "expected [$2], got [$3]"; fi
+}
+DENIED='permission denied'
+APPEND_ONLY='append-only'
+
+# --- the runner --------------------------------------------------------------
+if out=$("$MIGRATE" --help 2>&1) && [[ $out == usage:* ]]; then
+    ok "migrate.sh --help prints usage and exits 0"
+else
+    nok "migrate.sh --help prints usage and exits 0" "$out"
+fi
+for args in "" "bogus $TRUST_DSN" "trust"; do
+    # shellcheck disable=SC2086
+    if "$MIGRATE" $args >/dev/null 2>"$ERR"; then
+        nok "migrate.sh refuses arguments '$args'" "exit 0"
+    elif [ "$(wc -l <"$ERR")" -eq 1 ]; then
+        ok "migrate.sh refuses arguments '$args' with one line"
+    else
+        nok "migrate.sh refuses arguments '$args' with one line" "$(cat "$ERR")"
+    fi
+done
+if "$MIGRATE" store "$DSN_BASE dbname=postgres" >/dev/null 2>"$ERR"; then
+    nok "migrate.sh refuses the cluster's postgres database" "exit 0"
+elif [ "$(wc -l <"$ERR")" -eq 1 ] && grep -q "refusing" "$ERR"; then
+    ok "migrate.sh refuses the cluster's postgres database with one line"
+else
+    nok "migrate.sh refuses the cluster's postgres database with one line" "$(cat "$ERR")"
+fi
+if cmp -s "$ROOT/sql/trust/0001_roles.sql" "$ROOT/sql/store/0001_roles.sql"; then
+    ok "0001_roles.sql is the same in trust and store"
+else
+    nok "0001_roles.sql is the same in trust and store"
+fi
+
+for db in "$TRUST_DB" "$STORE_DB" "$CONC_DB"; do
+    asu postgres "CREATE DATABASE $db" >/dev/null || { nok "create database $db" "$(cat "$ERR")"; finish; }
+done
+
+n_trust=$(find "$ROOT/sql/trust" -name '[0-9][0-9][0-9][0-9]_*.sql' | wc -l)
+n_store=$(find "$ROOT/sql/store" -name '[0-9][0-9][0-9][0-9]_*.sql' | wc -l)
+for t in trust store; do
+    dsn=$TRUST_DSN n=$n_trust
+    [ $t = store ] && dsn=$STORE_DSN n=$n_store
+    if out=$("$MIGRATE" $t "$dsn" 2>"$ERR"); then
+        got=$(grep -c "^$t: applied [0-9]\{4\}_" <<<"$out")
+        expect_eq "first run applies all $n $t migrations" "$n" "$got"
+    else
+        nok "first run of $t migrations" "$(cat "$ERR")"
+        finish
+    fi
+done
+
+BOOK="SELECT target, version, name, sha256, applied_at FROM vst_meta.schema_migrations ORDER BY 1, 2"
+book_trust=$(asu "$TRUST_DB" "$BOOK")
+book_store=$(asu "$STORE_DB" "$BOOK")
+expect_eq "trust bookkeeping has one row per migration" "$n_trust" "$(wc -l <<<"$book_trust")"
+
+for t in trust store; do
+    dsn=$TRUST_DSN
+    [ $t = store ] && dsn=$STORE_DSN
+    out=$("$MIGRATE" $t "$dsn" 2>&1)
+    rc=$?
+    if [ $rc -eq 0 ] && ! grep -q "^$t: applied [0-9]" <<<"$out" &&
+        grep -q "nothing to apply" <<<"$out"; then
+        ok "second run of $t applies nothing and says so"
+    else
+        nok "second run of $t applies nothing and says so" "rc=$rc: $out"
+    fi
+done
+expect_eq "trust bookkeeping unchanged by the second run" "$book_trust" "$(asu "$TRUST_DB" "$BOOK")"
+expect_eq "store bookkeeping unchanged by the second run" "$book_store" "$(asu "$STORE_DB" "$BOOK")"
+
+# An applied migration edited afterwards is refused.
+cp -r "$ROOT/sql" "$TMP/edited"
+edited=$(find "$TMP/edited/trust" -name '0002_*.sql' | head -1)
+printf '\n-- edited after it was applied\n' >>"$edited"
+if VST_SQL_DIR=$TMP/edited "$MIGRATE" trust "$TRUST_DSN" >/dev/null 2>"$ERR"; then
+    nok "an edited applied migration is refused" "exit 0"
+elif [ "$(wc -l <"$ERR")" -eq 1 ] && grep -q "changed after it was applied" "$ERR"; then
+    ok "an edited applied migration is refused with one line"
+else
+    nok "an edited applied migration is refused with one line" "$(cat "$ERR")"
+fi
+expect_eq "a refused run records nothing" "$book_trust" "$(asu "$TRUST_DB" "$BOOK")"
+
+# A failing migration leaves no trace, not even its earlier statements.
+cp -r "$ROOT/sql" "$TMP/broken"
+cat >"$TMP/broken/trust/0900_broken.sql" <<'SQL'
+SET LOCAL ROLE vst_owner;
+CREATE TABLE vst.mt_junk (x integer);
+SELECT 1 / 0;
+SQL
+if VST_SQL_DIR=$TMP/broken "$MIGRATE" trust "$TRUST_DSN" >/dev/null 2>"$ERR"; then
+    nok "a failing migration makes the runner fail" "exit 0"
+elif [ "$(wc -l <"$ERR")" -eq 1 ] && grep -q "0900_broken.sql" "$ERR"; then
+    ok "a failing migration fails the run with one line naming the file"
+else
+    nok "a failing migration fails the run with one line naming the file" "$(cat "$ERR")"
+fi
+expect_eq "a failing migration is rolled back and not recorded" "|0" \
+    "$(asu "$TRUST_DB" "SELECT to_regclass('vst.mt_junk'),
+        (SELECT count(*) FROM vst_meta.schema_migrations WHERE version = 900)")"
+
+# Two runners at once: each version is applied exactly once, both succeed.
+"$MIGRATE" store "$CONC_DSN" >"$TMP/c1" 2>&1 &
+p1=$!
+"$MIGRATE" store "$CONC_DSN" >"$TMP/c2" 2>&1 &
+p2=$!
+wait $p1; r1=$?
+wait $p2; r2=$?
+if [ $r1 -eq 0 ] && [ $r2 -eq 0 ]; then
+    ok "two concurrent runners both succeed"
+else
+    nok "two concurrent runners both succeed" "$(cat "$TMP/c1" "$TMP/c2")"
+fi
+expect_eq "concurrent runners apply each version once" "$n_store" \
+    "$(cat "$TMP/c1" "$TMP/c2" | grep -c '^store: applied [0-9]\{4\}_')"
+expect_eq "concurrent runners record each version once" "$n_store" \
+    "$(asu "$CONC_DB" "SELECT count(DISTINCT version) FROM vst_meta.schema_migrations")"
+
+# --- roles and ownership -----------------------------------------------------
+expect_eq "vst_owner cannot log in; the three others can, none is privileged" \
+    "vst_admin|t|f vst_auditor|t|f vst_httpd|t|f vst_owner|f|f" \
+    "$(asu postgres "SELECT rolname, rolcanlogin, rolsuper OR rolcreaterole OR rolcreatedb
+                      OR rolreplication OR rolbypassrls FROM pg_roles
+                     WHERE rolname LIKE 'vst\_%' ORDER BY 1" | tr '\n' ' ' | sed 's/ $//')"
+expect_eq "no login role is a member of vst_owner" "0" \
+    "$(asu postgres "SELECT count(*) FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.member
+                     WHERE m.roleid = 'vst_owner'::regrole AND r.rolcanlogin")"
+OWNERS="SELECT count(*) FILTER (WHERE owner <> 'vst_owner'), count(*) FROM (
+          SELECT pg_get_userbyid(relowner) AS owner FROM pg_class
+           WHERE relnamespace::regnamespace::text IN ('vst', 'sgb5', 'measles')
+          UNION ALL
+          SELECT pg_get_userbyid(proowner) FROM pg_proc
+           WHERE pronamespace::regnamespace::text IN ('vst', 'sgb5', 'measles')
+          UNION ALL
+          SELECT pg_get_userbyid(nspowner) FROM pg_namespace
+           WHERE nspname IN ('vst', 'sgb5', 'measles')) o"
+r=$(asu "$TRUST_DB" "$OWNERS")
+if [ "${r%%|*}" = 0 ] && [ "${r##*|}" -gt 20 ]; then
+    ok "vst_owner owns every object of the trust DB (${r##*|})"
+else
+    nok "vst_owner owns every object of the trust DB" "not owned|total: $r"
+fi
+r=$(asu "$STORE_DB" "$OWNERS")
+if [ "${r%%|*}" = 0 ] && [ "${r##*|}" -gt 5 ]; then
+    ok "vst_owner owns every object of the store (${r##*|})"
+else
+    nok "vst_owner owns every object of the store" "not owned|total: $r"
+fi
+expect_eq "PUBLIC may not connect to the trust DB, create in public, or use vst" "f|f|f|f|f" \
+    "$(asu "$TRUST_DB" "SELECT has_database_privilege('public', current_database(), 'CONNECT'),
+        has_database_privilege('public', current_database(), 'TEMP'),
+        has_schema_privilege('public', 'public', 'CREATE'),
+        has_schema_privilege('public', 'vst', 'USAGE'),
+        has_function_privilege('public', 'vst.audit_append(text,text,text,jsonb)', 'EXECUTE')")"
+expect_eq "PUBLIC may not connect to the store or use its schemas" "f|f|f|f" \
+    "$(asu "$STORE_DB" "SELECT has_database_privilege('public', current_database(), 'CONNECT'),
+        has_schema_privilege('public', 'public', 'CREATE'),
+        has_schema_privilege('public', 'sgb5', 'USAGE'),
+        has_schema_privilege('public', 'measles', 'USAGE')")"
+
+# --- store grants ------------------------------------------------------------
+P1=0123456789abcdef0123456789abcdef
+P2=fedcba9876543210fedcba9876543210
+REF=4b0c3c52-6f6a-4a53-9d1e-2f1f0c7f2a10
+ROW="('$REF', '$P1', 1, 1970, 'W', 1, '10', '$P1', '26', '03', '$P2', '20',
+      '{\"period\": \"2024Q1\", \"icd10\": [\"J06.9\"]}')"
+COLS="(delivery_ref, pseudonym, key_version, birth_year, sex, insurance_status, postal_prefix,
+       provider_pseudonym, provider_group, provider_region, practice_pseudonym,
+       provider_postal_prefix, service)"
+expect_ok "vst_httpd may INSERT into sgb5.records (identity id needs no grant)" \
+    vst_httpd "$STORE_DB" "INSERT INTO sgb5.records $COLS VALUES $ROW"
+if printf '%s\t%s\t1\t1985\tM\t3\t80\t\\N\t\\N\t\\N\t\\N\t\\N\t{}\n' "$REF" "$P2" |
+    psql -X -q -v ON_ERROR_STOP=1 -U vst_httpd -d "$STORE_DB" \
+        -c "\\copy sgb5.records $(tr -d '\n' <<<"$COLS") FROM STDIN" >/dev/null 2>"$ERR"; then
+    ok "vst_httpd may COPY into sgb5.records"
+else
+    nok "vst_httpd may COPY into sgb5.records" "$(cat "$ERR")"
+fi
+expect_ok "vst_httpd may INSERT into measles.records" vst_httpd "$STORE_DB" \
+    "INSERT INTO measles.records (delivery_ref, pseudonym, key_version, birth_year, sex,
+       postal_prefix, report) VALUES ('$REF', '$P1', 1, 2015, 'D', '60', '{\"vaccinated\": 2}')"
+expect_fail "vst_httpd may not SELECT sgb5.records" "$DENIED" vst_httpd "$STORE_DB" \
+    "SELECT count(*) FROM sgb5.records"
+expect_fail "vst_httpd may not SELECT measles.records" "$DENIED" vst_httpd "$STORE_DB" \
+    "SELECT count(*) FROM measles.records"
+expect_fail "vst_httpd may not read back through INSERT ... RETURNING" "$DENIED" vst_httpd "$STORE_DB" \
+    "INSERT INTO sgb5.records $COLS VALUES $ROW RETURNING id"
+expect_fail "vst_httpd may not UPDATE sgb5.records" "$DENIED" vst_httpd "$STORE_DB" \
+    "UPDATE sgb5.records SET sex = 'X'"
+expect_fail "vst_httpd may not DELETE from sgb5.records" "$DENIED" vst_httpd "$STORE_DB" \
+    "DELETE FROM sgb5.records"
+expect_fail "vst_httpd may not TRUNCATE sgb5.records" "$DENIED" vst_httpd "$STORE_DB" \
+    "TRUNCATE sgb5.records"
+expect_fail "vst_httpd may not DELETE from measles.records" "$DENIED" vst_httpd "$STORE_DB" \
+    "DELETE FROM measles.records"
+expect_fail "vst_httpd may not create tables in the store" "$DENIED" vst_httpd "$STORE_DB" \
+    "CREATE TABLE sgb5.mt_x (x int)"
+expect_fail "the store refuses a KVNR where a pseudonym belongs" "check constraint" \
+    vst_httpd "$STORE_DB" "INSERT INTO sgb5.records $COLS VALUES
+      ('$REF', 'A123456780', 1, 1970, 'W', 1, '10', NULL, NULL, NULL, NULL, NULL, '{}')"
+expect_fail "the store refuses a full postal code" "check constraint|too long" \
+    vst_httpd "$STORE_DB" "INSERT INTO sgb5.records $COLS VALUES
+      ('$REF', '$P1', 1, 1970, 'W', 1, '10115', NULL, NULL, NULL, NULL, NULL, '{}')"
+# The delivery commit protocol of DESIGN.md §7, as vst_httpd does it.
+GID=vst-mt-$TAG
+before=$(asu "$STORE_DB" "SELECT count(*) FROM sgb5.records")
+expect_ok "vst_httpd may PREPARE TRANSACTION a delivery" vst_httpd "$STORE_DB" \
+    "BEGIN" "INSERT INTO sgb5.records $COLS VALUES $ROW, $ROW" "PREPARE TRANSACTION '$GID'"
+expect_eq "a prepared delivery is invisible until committed" "$before" \
+    "$(asu "$STORE_DB" "SELECT count(*) FROM sgb5.records")"
+expect_ok "vst_httpd may COMMIT PREPARED its delivery" vst_httpd "$STORE_DB" "COMMIT PREPARED '$GID'"
+expect_eq "the committed delivery's rows are there" "$((before + 2))" \
+    "$(asu "$STORE_DB" "SELECT count(*) FROM sgb5.records")"
+
+expect_ok "vst_admin may SELECT the store" vst_admin "$STORE_DB" \
+    "SELECT count(*) FROM sgb5.records" "SELECT count(*) FROM measles.records"
+expect_ok "vst_admin may re-key (UPDATE pseudonyms and key_version)" vst_admin "$STORE_DB" \
+    "UPDATE sgb5.records SET pseudonym = '$P2', provider_pseudonym = '$P1',
+       practice_pseudonym = '$P1', key_version = 2 WHERE id = (SELECT min(id) FROM sgb5.records)" \
+    "UPDATE measles.records SET pseudonym = '$P2', key_version = 2"
+expect_fail "vst_admin may not UPDATE other columns" "$DENIED" vst_admin "$STORE_DB" \
+    "UPDATE sgb5.records SET birth_year = 1971"
+expect_fail "vst_admin may not INSERT into the store" "$DENIED" vst_admin "$STORE_DB" \
+    "INSERT INTO sgb5.records $COLS VALUES $ROW"
+expect_fail "vst_admin may not DELETE from the store" "$DENIED" vst_admin "$STORE_DB" \
+    "DELETE FROM sgb5.records"
+expect_fail "vst_auditor may not even connect to the store" "$DENIED" vst_auditor "$STORE_DB" \
+    "SELECT count(*) FROM sgb5.records"
+
+# --- trust DB: clients, keys, re-key runs ------------------------------------
+FP=$(printf 'a%.0s' {1..64})
+expect_ok "vst_admin may register a client" vst_admin "$TRUST_DB" \
+    "INSERT INTO vst.clients (name, ik, cert_fingerprint)
+     VALUES ('Test insurer', '260326822', '\\x$FP'::bytea)"
+CID=$(q vst_admin "$TRUST_DB" "SELECT id FROM vst.clients WHERE name = 'Test insurer'")
+expect_ok "vst_admin may register a second client" vst_admin "$TRUST_DB" \
+    "INSERT INTO vst.clients (name, ik, cert_fingerprint)
+     VALUES ('Revoked insurer', '260326822', sha256('x'))"
+expect_ok "vst_admin may revoke a client" vst_admin "$TRUST_DB" \
+    "UPDATE vst.clients SET state = 'revoked', revoked_at = now() WHERE name = 'Revoked insurer'"
+expect_fail "vst_admin may not rename a client" "$DENIED" vst_admin "$TRUST_DB" \
+    "UPDATE vst.clients SET name = 'x'"
+expect_fail "vst_admin may not DELETE a client" "$DENIED" vst_admin "$TRUST_DB" \
+    "DELETE FROM vst.clients"
+expect_fail "a fingerprint must be 32 bytes" "check constraint" vst_admin "$TRUST_DB" \
+    "INSERT INTO vst.clients (name, ik, cert_fingerprint) VALUES ('Short', '260326822', '\\x00')"
+expect_ok "vst_httpd may look a client up by fingerprint" vst_httpd "$TRUST_DB" \
+    "SELECT id, state FROM vst.clients WHERE cert_fingerprint = '\\x$FP'"
+expect_fail "vst_httpd may not INSERT a client" "$DENIED" vst_httpd "$TRUST_DB" \
+    "INSERT INTO vst.clients (name, ik, cert_fingerprint) VALUES ('x', '260326822', sha256('y'))"
+expect_fail "vst_httpd may not revoke or re-activate a client" "$DENIED" vst_httpd "$TRUST_DB" \
+    "UPDATE vst.clients SET state = 'active', revoked_at = NULL"
+
+expect_ok "vst_admin may record key version 1 as current" vst_admin "$TRUST_DB" \
+    "INSERT INTO vst.key_versions (version, state) VALUES (1, 'current')"
+expect_fail "two current key versions are impossible" "key_versions_one_current" vst_admin "$TRUST_DB" \
+    "INSERT INTO vst.key_versions (version, state) VALUES (2, 'current')"
+expect_ok "vst_admin may rotate (demote 1, add 2 as current)" vst_admin "$TRUST_DB" \
+    "BEGIN" "UPDATE vst.key_versions SET state = 'active' WHERE version = 1" \
+    "INSERT INTO vst.key_versions (version, state) VALUES (2, 'current')" "COMMIT"
+expect_ok "vst_httpd may read the current key version" vst_httpd "$TRUST_DB" \
+    "SELECT version FROM vst.key_versions WHERE state = 'current'"
+expect_fail "vst_httpd may not change key metadata" "$DENIED" vst_httpd "$TRUST_DB" \
+    "UPDATE vst.key_versions SET state = 'retired', retired_at = now()"
+expect_ok "vst_admin may start a re-key run" vst_admin "$TRUST_DB" \
+    "INSERT INTO vst.rekey_runs (from_version, to_version) VALUES (1, 2)"
+expect_fail "a second concurrent re-key run is impossible" "rekey_runs_one_running" vst_admin "$TRUST_DB" \
+    "INSERT INTO vst.rekey_runs (from_version, to_version) VALUES (1, 2)"
+expect_ok "vst_admin may record re-key progress and finish the run" vst_admin "$TRUST_DB" \
+    "UPDATE vst.rekey_runs SET rows_done = 5, cursor_table = 'sgb5.records', cursor_id = 5" \
+    "UPDATE vst.rekey_runs SET state = 'done', finished_at = now()"
+
+# --- audit log: append, chain, canonical form --------------------------------
+ZERO=$(printf '0%.0s' {1..64})
+S1=$(q vst_httpd "$TRUST_DB" "SELECT vst.audit_append('vst-httpd', 'delivery.stored', 'Test insurer',
+       '{\"records\": 3, \"body_sha256\": \"ab\", \"note\": \"line\\nbreak ü\"}')")
+S2=$(q vst_admin "$TRUST_DB" "SELECT vst.audit_append('vst-admin', 'key.rotated', NULL, '{\"to\": 2}')")
+expect_eq "audit_append by vst_httpd and vst_admin returns seq 1 and 2" "1 2" "$S1 $S2"
+expect_eq "row 1 chains to 32 zero bytes" "$ZERO" \
+    "$(asu "$TRUST_DB" "SELECT encode(prev_hash, 'hex') FROM vst.audit_log WHERE seq = 1")"
+expect_eq "row 2's prev_hash is row 1's hash" "t" \
+    "$(asu "$TRUST_DB" "SELECT (SELECT prev_hash FROM vst.audit_log WHERE seq = 2)
+                            = (SELECT hash FROM vst.audit_log WHERE seq = 1)")"
+expect_eq "audit rows record the database login that appended them" "vst_httpd vst_admin" \
+    "$(asu "$TRUST_DB" "SELECT db_user FROM vst.audit_log ORDER BY seq" | tr '\n' ' ' | sed 's/ $//')"
+
+# Recompute both hashes outside the database, from the columns as vst-audit
+# fetches them (docs/database.md), with sha256sum: canonical text is
+#   seq \n at(UTC, ISO 8601, microseconds, Z) \n db_user \n actor \n action \n client \n details
+FETCH="SELECT seq, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), db_user,
+              actor, action, coalesce(client, ''), details::text,
+              encode(prev_hash, 'hex'), encode(hash, 'hex')
+         FROM vst.audit_log ORDER BY seq"
+psql -X -qAt -F $'\x1f' -U vst_auditor -d "$TRUST_DB" -c "$FETCH" >"$TMP/chain" 2>"$ERR" ||
+    nok "vst_auditor may fetch the audit log" "$(cat "$ERR")"
+prev=$ZERO rows=0 good=0
+while IFS=$'\x1f' read -r seq at dbu actor action client details prev_hex hash_hex; do
+    rows=$((rows + 1))
+    [ "$prev_hex" = "$prev" ] || break
+    mine=$({ xxd -r -p <<<"$prev_hex"
+             printf '%s\n%s\n%s\n%s\n%s\n%s\n%s' "$seq" "$at" "$dbu" "$actor" "$action" \
+                 "$client" "$details"; } | sha256sum | cut -d' ' -f1)
+    [ "$mine" = "$hash_hex" ] || break
+    good=$((good + 1))
+    prev=$hash_hex
+done <"$TMP/chain"
+if [ "$rows" -eq 2 ] && [ "$good" -eq 2 ]; then
+    ok "the chain recomputes with sha256sum from the documented canonical form"
+else
+    nok "the chain recomputes with sha256sum from the documented canonical form" \
+        "rows=$rows good=$good: $(cat "$TMP/chain")"
+fi
+expect_eq "row 2's hash = sha256(prev_hash || canonical text) in SQL too" "t" \
+    "$(asu "$TRUST_DB" "SELECT hash = sha256(prev_hash || convert_to(seq::text || E'\n' ||
+         to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') || E'\n' ||
+         db_user || E'\n' || actor || E'\n' || action || E'\n' || coalesce(client, '') || E'\n' ||
+         details::text, 'UTF8')) FROM vst.audit_log WHERE seq = 2")"
+
+expect_ok "a rolled-back append" vst_httpd "$TRUST_DB" \
+    "BEGIN" "SELECT vst.audit_append('vst-httpd', 'delivery.rejected', NULL, '{}')" "ROLLBACK"
+expect_eq "leaves no gap in seq" "3" \
+    "$(q vst_httpd "$TRUST_DB" "SELECT vst.audit_append('vst-httpd', 'auth.failed', NULL, '{}')")"
+expect_fail "audit_append refuses a newline in actor" "check constraint" vst_httpd "$TRUST_DB" \
+    "SELECT vst.audit_append(E'vst-httpd\nx', 'a', NULL, '{}')"
+expect_fail "audit_append refuses an empty client name" "check constraint" vst_httpd "$TRUST_DB" \
+    "SELECT vst.audit_append('vst-httpd', 'a', '', '{}')"
+expect_fail "audit_append refuses non-object details" "check constraint" vst_httpd "$TRUST_DB" \
+    "SELECT vst.audit_append('vst-httpd', 'a', NULL, '[1]')"
+expect_fail "audit_append refuses REPEATABLE READ" "READ COMMITTED" vst_httpd "$TRUST_DB" \
+    "BEGIN ISOLATION LEVEL REPEATABLE READ" "SELECT vst.audit_append('vst-httpd', 'a', NULL, '{}')"
+
+expect_fail "vst_httpd may not INSERT into audit_log directly" "$DENIED" vst_httpd "$TRUST_DB" \
+    "INSERT INTO vst.audit_log VALUES (99, now(), 'x', 'x', 'x', NULL, '{}', sha256(''), sha256(''))"
+expect_fail "vst_httpd may not read the audit log" "$DENIED" vst_httpd "$TRUST_DB" \
+    "SELECT count(*) FROM vst.audit_log"
+for role in vst_httpd vst_admin vst_auditor; do
+    expect_fail "$role may not UPDATE audit_log" "$DENIED" $role "$TRUST_DB" \
+        "UPDATE vst.audit_log SET actor = 'x'"
+    expect_fail "$role may not DELETE from audit_log" "$DENIED" $role "$TRUST_DB" \
+        "DELETE FROM vst.audit_log"
+    expect_fail "$role may not TRUNCATE audit_log" "$DENIED" $role "$TRUST_DB" \
+        "TRUNCATE vst.audit_log"
+done
+expect_fail "the trigger stops the superuser's UPDATE of audit_log" "$APPEND_ONLY" "$PGUSER" "$TRUST_DB" \
+    "UPDATE vst.audit_log SET actor = 'x' WHERE seq = 1"
+expect_fail "the trigger stops the superuser's DELETE from audit_log" "$APPEND_ONLY" "$PGUSER" "$TRUST_DB" \
+    "DELETE FROM vst.audit_log WHERE seq = 3"
+# TRUNCATE needs CASCADE (receipts and checkpoints refer to the log); the
+# checkpoints' own trigger is disabled in this rolled-back transaction so
+# that the log's trigger is the one being tested.
+expect_fail "the trigger stops the superuser's TRUNCATE of audit_log" "audit_log is $APPEND_ONLY" \
+    "$PGUSER" "$TRUST_DB" "BEGIN" \
+    "ALTER TABLE vst.audit_checkpoints DISABLE TRIGGER audit_checkpoints_no_truncate" \
+    "TRUNCATE vst.audit_log CASCADE"
+expect_ok "only disabling triggers (replica mode) lets a superuser tamper" "$PGUSER" "$TRUST_DB" \
+    "BEGIN" "SET LOCAL session_replication_role = replica" \
+    "UPDATE vst.audit_log SET actor = 'x' WHERE seq = 1" "ROLLBACK"
+
+# --- checkpoints ---------------------------------------------------------------
+head=$(q vst_httpd "$TRUST_DB" "SELECT seq || ' ' || encode(hash, 'hex') FROM vst.audit_head()")
+hseq=${head%% *} hhash=${head#* }
+expect_eq "audit_head gives vst_httpd the chain head" "3" "$hseq"
+SIG="'\\x$(printf '11%.0s' {1..64})'::bytea"
+KID="'\\x$(printf '22%.0s' {1..32})'::bytea"
+expect_eq "audit_checkpoint stores a checkpoint of the head" "t" \
+    "$(q vst_httpd "$TRUST_DB" "SELECT vst.audit_checkpoint($hseq, '\\x$hhash', $SIG, $KID)")"
+expect_eq "a second checkpoint of the same seq is a no-op" "f" \
+    "$(q vst_admin "$TRUST_DB" "SELECT vst.audit_checkpoint($hseq, '\\x$hhash', $SIG, $KID)")"
+expect_fail "a checkpoint whose head is not the chain's is refused" "does not match" vst_httpd "$TRUST_DB" \
+    "SELECT vst.audit_checkpoint(2, '\\x$hhash', $SIG, $KID)"
+expect_fail "vst_httpd may not INSERT checkpoints directly" "$DENIED" vst_httpd "$TRUST_DB" \
+    "INSERT INTO vst.audit_checkpoints (seq, head, signature, key_id) VALUES (1, sha256(''), $SIG, $KID)"
+expect_fail "the trigger stops the superuser's UPDATE of audit_checkpoints" "$APPEND_ONLY" "$PGUSER" \
+    "$TRUST_DB" "UPDATE vst.audit_checkpoints SET at = now()"
+expect_fail "the trigger stops the superuser's DELETE from audit_checkpoints" "$APPEND_ONLY" "$PGUSER" \
+    "$TRUST_DB" "DELETE FROM vst.audit_checkpoints"
+expect_fail "the trigger stops the superuser's TRUNCATE of audit_checkpoints" "$APPEND_ONLY" "$PGUSER" \
+    "$TRUST_DB" "TRUNCATE vst.audit_checkpoints"
+expect_fail "vst_auditor may not DELETE checkpoints" "$DENIED" vst_auditor "$TRUST_DB" \
+    "DELETE FROM vst.audit_checkpoints"
+
+# --- receipts ------------------------------------------------------------------
+RCOLS="(client_id, delivery_id, delivery_ref, profile, record_count, body_sha256, key_version,
+        received_at, stored_at, audit_seq, signature)"
+expect_ok "vst_httpd may store a receipt" vst_httpd "$TRUST_DB" \
+    "INSERT INTO vst.receipts $RCOLS VALUES ($CID, '2024-Q1.part_1', '$REF', 'sgb5', 3,
+       sha256('body'), 2, now(), now(), 1, $SIG)"
+expect_fail "a second receipt for the same client and delivery id is refused" "receipts_pkey" \
+    vst_httpd "$TRUST_DB" "INSERT INTO vst.receipts $RCOLS VALUES ($CID, '2024-Q1.part_1',
+       gen_random_uuid(), 'sgb5', 3, sha256('body'), 2, now(), now(), 2, $SIG)"
+expect_fail "a delivery id outside [A-Za-z0-9._-] is refused" "check constraint" \
+    vst_httpd "$TRUST_DB" "INSERT INTO vst.receipts $RCOLS VALUES ($CID, '../x',
+       gen_random_uuid(), 'sgb5', 3, sha256('body'), 2, now(), now(), 2, $SIG)"
+expect_fail "a receipt must point at an existing audit event" "foreign key" \
+    vst_httpd "$TRUST_DB" "INSERT INTO vst.receipts $RCOLS VALUES ($CID, 'other',
+       gen_random_uuid(), 'sgb5', 3, sha256('body'), 2, now(), now(), 999, $SIG)"
+expect_ok "vst_httpd may look a receipt up by delivery_ref (recovery)" vst_httpd "$TRUST_DB" \
+    "SELECT 1 FROM vst.receipts WHERE delivery_ref = '$REF'"
+expect_fail "vst_httpd may not UPDATE receipts" "$DENIED" vst_httpd "$TRUST_DB" \
+    "UPDATE vst.receipts SET record_count = 0"
+expect_fail "vst_httpd may not DELETE receipts" "$DENIED" vst_httpd "$TRUST_DB" \
+    "DELETE FROM vst.receipts"
+expect_ok "vst_admin may read receipts" vst_admin "$TRUST_DB" "SELECT count(*) FROM vst.receipts"
+expect_fail "vst_admin may not read the audit log" "$DENIED" vst_admin "$TRUST_DB" \
+    "SELECT count(*) FROM vst.audit_log"
+
+# --- the auditor reads the audit tables and nothing else ------------------------
+expect_ok "vst_auditor may SELECT audit_log and audit_checkpoints" vst_auditor "$TRUST_DB" \
+    "SELECT count(*) FROM vst.audit_log" "SELECT count(*) FROM vst.audit_checkpoints"
+for t in clients receipts key_versions rekey_runs; do
+    expect_fail "vst_auditor may not SELECT vst.$t" "$DENIED" vst_auditor "$TRUST_DB" \
+        "SELECT count(*) FROM vst.$t"
+done
+expect_fail "vst_auditor may not append to the audit log" "$DENIED" vst_auditor "$TRUST_DB" \
+    "SELECT vst.audit_append('vst-audit', 'x', NULL, '{}')"
+expect_fail "vst_auditor may not store checkpoints" "$DENIED" vst_auditor "$TRUST_DB" \
+    "SELECT vst.audit_checkpoint(1, sha256(''), $SIG, $KID)"
+
+# --- a later migration; a database newer than the tree ---------------------------
+cp -r "$ROOT/sql" "$TMP/newer"
+cat >"$TMP/newer/trust/0900_extra.sql" <<'SQL'
+SET LOCAL ROLE vst_owner;
+CREATE TABLE vst.mt_extra (x integer);
+SQL
+if out=$(VST_SQL_DIR=$TMP/newer "$MIGRATE" trust "$TRUST_DSN" 2>"$ERR") &&
+    grep -q '^trust: applied 0900_extra.sql' <<<"$out"; then
+    ok "a new migration is applied on top"
+else
+    nok "a new migration is applied on top" "$out $(cat "$ERR")"
+fi
+expect_eq "objects of a migration that sets vst_owner are owned by it" "vst_owner" \
+    "$(asu "$TRUST_DB" "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = 'vst.mt_extra'::regclass")"
+if "$MIGRATE" trust "$TRUST_DSN" >/dev/null 2>"$ERR"; then
+    nok "a tree older than the database is refused" "exit 0"
+elif [ "$(wc -l <"$ERR")" -eq 1 ] && grep -q "version 900" "$ERR"; then
+    ok "a tree older than the database is refused with one line"
+else
+    nok "a tree older than the database is refused with one line" "$(cat "$ERR")"
+fi
+
+finish

@@ -1,0 +1,227 @@
+/* libFuzzer target for the keyd wire protocol (keys/proto.c).
+ *
+ * The input is one frame: its 8-byte header goes through
+ * vst_frame_hdr_decode, and if that accepts it, the payload (exactly the
+ * length the header names, copied to its own allocation so ASan sees its
+ * end) goes through the decoder of that type. Whatever decodes must
+ * re-encode to the identical bytes; a SIGN_* request must also give the TBS
+ * prefix || payload. Any difference aborts. Bytes after the frame are
+ * ignored, as they would be the next frame.
+ *
+ * Built and run by tests/fuzz/run_fuzz.sh. Compiled with
+ * -DVST_FUZZ_MAKE_CORPUS instead, it is the program that writes the seed
+ * corpus (run_fuzz.sh --make-corpus). */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/signed.h"
+#include "proto.h"
+
+static void check(int cond, const char *what)
+{
+    if (!cond) {
+        fprintf(stderr, "fuzz_frame: %s\n", what);
+        abort();
+    }
+}
+
+/* The signed structures are exactly what the SIGN_* payloads carry. */
+static void check_tbs(uint8_t type, const vst_msg *m, const uint8_t *p, size_t len)
+{
+    if (type == VST_MSG_SIGN_RECEIPT) {
+        uint8_t tbs[VST_RECEIPT_TBS_MAX];
+        size_t n = vst_receipt_tbs(&m->receipt_req, tbs);
+        check(n == sizeof VST_RECEIPT_PREFIX + len, "receipt TBS length");
+        check(memcmp(tbs + sizeof VST_RECEIPT_PREFIX, p, len) == 0, "receipt TBS bytes");
+    } else if (type == VST_MSG_SIGN_CHECKPOINT) {
+        uint8_t tbs[VST_CHECKPOINT_TBS_LEN];
+        const vst_checkpoint_req *c = &m->checkpoint_req;
+        vst_checkpoint_tbs(c->seq, c->head, c->time_us, tbs);
+        check(memcmp(tbs + sizeof VST_CHECKPOINT_PREFIX, p, len) == 0, "checkpoint TBS bytes");
+    }
+}
+
+static void roundtrip(uint8_t type, const uint8_t *p, size_t len)
+{
+    vst_msg m;
+    if (vst_msg_decode(type, p, len, &m) != 0)
+        return;
+    vst_wr w = VST_WR_INIT;
+    int rc = vst_msg_encode(&w, type, &m);
+    if (rc != 0)
+        fprintf(stderr, "re-encoding %s: %s\n", vst_msg_name(type), vst_proto_strerror(rc));
+    check(rc == 0, "a decoded message does not re-encode");
+    check(vst_wr_len(&w) == len, "re-encoded length differs");
+    check(memcmp(vst_wr_data(&w), p, len) == 0, "re-encoded bytes differ");
+    vst_wr_free(&w);
+    check_tbs(type, &m, p, len);
+    (void)vst_msg_permit(VST_SOCK_DATA, 0, type);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    vst_frame_hdr h;
+    if (size < VST_FRAME_HDR_LEN || vst_frame_hdr_decode(data, VST_FRAME_MAX, &h) != 0)
+        return 0;
+    check(vst_msg_lookup(h.type) != NULL && h.len <= VST_FRAME_MAX, "header let through");
+    if (size - VST_FRAME_HDR_LEN < h.len)
+        return 0;
+    uint8_t *p = malloc(h.len > 0 ? h.len : 1);
+    check(p != NULL, "out of memory");
+    if (h.len > 0)
+        memcpy(p, data + VST_FRAME_HDR_LEN, h.len);
+    roundtrip(h.type, p, h.len);
+    free(p);
+    return 0;
+}
+
+#ifdef VST_FUZZ_MAKE_CORPUS
+/* ---------------------------------------------------------- seed corpus */
+
+static const char *outdir;
+static const uint8_t zeros[16 * 4];
+
+static void write_seed(const char *name, uint8_t type, const uint8_t *p, size_t len)
+{
+    char path[4096];
+    uint8_t h[VST_FRAME_HDR_LEN];
+    snprintf(path, sizeof path, "%s/%s", outdir, name);
+    h[0] = VST_PROTO_VERSION, h[1] = type, h[2] = 0, h[3] = 0;
+    h[4] = (uint8_t)(len >> 24), h[5] = (uint8_t)(len >> 16);
+    h[6] = (uint8_t)(len >> 8), h[7] = (uint8_t)len;
+    FILE *f = fopen(path, "wb");
+    check(f != NULL, path);
+    check(fwrite(h, 1, sizeof h, f) == sizeof h && (len == 0 || fwrite(p, 1, len, f) == len),
+          "write");
+    check(fclose(f) == 0, "close");
+}
+
+static void seed_msg(const char *name, uint8_t type, const vst_msg *m)
+{
+    vst_wr w = VST_WR_INIT;
+    check(vst_msg_encode(&w, type, m) == 0, name);
+    write_seed(name, type, vst_wr_data(&w), vst_wr_len(&w));
+    vst_wr_free(&w);
+}
+
+static void seed_lists(void)
+{
+    vst_wr w = VST_WR_INIT;
+    vst_list_builder b;
+    vst_status_ok st = {.dev_master = 1, .shares_need = 3, .current_version = 2};
+    vst_version_info v1 = {1, VST_KEYSTATE_ACTIVE}, v2 = {2, VST_KEYSTATE_CURRENT};
+    check(vst_status_ok_begin(&b, &w, &st) == 0 && vst_status_ok_add(&b, &v1) == 0 &&
+              vst_status_ok_add(&b, &v2) == 0,
+          "status");
+    write_seed("ok-status_ok", VST_MSG_RESP(VST_MSG_STATUS), vst_wr_data(&w), vst_wr_len(&w));
+    vst_wr_free(&w);
+    vst_event ev = {5, 1717000000000000, 998, "key.rotate", 10, "{\"version\":2}", 13};
+    check(vst_events_ok_begin(&b, &w) == 0 && vst_events_ok_add(&b, &ev) == 0, "events");
+    write_seed("ok-events_ok", VST_MSG_RESP(VST_MSG_EVENTS), vst_wr_data(&w), vst_wr_len(&w));
+    vst_wr_free(&w);
+}
+
+static void seed_requests(void)
+{
+    vst_msg m;
+    memset(&m, 0, sizeof m);
+    write_seed("ok-status", VST_MSG_STATUS, NULL, 0);
+    write_seed("ok-pubkey", VST_MSG_PUBKEY, NULL, 0);
+    write_seed("ok-rotate", VST_MSG_ROTATE, NULL, 0);
+    m.unseal_req = (vst_unseal_req){.index = 1, .share = zeros};
+    seed_msg("ok-unseal", VST_MSG_UNSEAL, &m);
+    m.pseud_req.nsections = 2;
+    m.pseud_req.sec[0] =
+        (vst_pseud_section){"sgb5/insured", 10, 2, (const uint8_t *)"A123456780B987654328"};
+    m.pseud_req.sec[1] = (vst_pseud_section){"sgb5/lanr", 9, 1, (const uint8_t *)"123456601"};
+    seed_msg("ok-pseudonymize", VST_MSG_PSEUDONYMIZE, &m);
+    m.rekey_req = (vst_rekey_req){1, 2, 2, zeros};
+    seed_msg("ok-rekey", VST_MSG_REKEY, &m);
+    m.keyver.version = 1;
+    seed_msg("ok-retire", VST_MSG_RETIRE, &m);
+    memset(&m, 0, sizeof m);
+    strcpy(m.receipt_req.delivery_id, "2024Q1-AOK.1");
+    strcpy(m.receipt_req.client, "AOK Nordost");
+    strcpy(m.receipt_req.profile, "sgb5");
+    m.receipt_req.record_count = 1000;
+    m.receipt_req.key_version = 2;
+    m.receipt_req.received_at_us = 1717000000000000;
+    m.receipt_req.stored_at_us = 1717000000500000;
+    m.receipt_req.audit_seq = 42;
+    seed_msg("ok-sign_receipt", VST_MSG_SIGN_RECEIPT, &m);
+    m.checkpoint_req = (vst_checkpoint_req){.seq = 42, .time_us = 1717000000000000};
+    seed_msg("ok-sign_checkpoint", VST_MSG_SIGN_CHECKPOINT, &m);
+    m.events_req = (vst_events_req){0, 100};
+    seed_msg("ok-events", VST_MSG_EVENTS, &m);
+}
+
+static void seed_responses(void)
+{
+    vst_msg m;
+    memset(&m, 0, sizeof m);
+    m.unseal_ok = (vst_unseal_ok){VST_UNSEAL_DONE, 3, 3};
+    seed_msg("ok-unseal_ok", VST_MSG_RESP(VST_MSG_UNSEAL), &m);
+    seed_msg("ok-pubkey_ok", VST_MSG_RESP(VST_MSG_PUBKEY), &m);
+    m.pseud_ok.key_version = 2;
+    m.pseud_ok.nsections = 2;
+    m.pseud_ok.sec[0] = (vst_pseud_out){2, zeros};
+    m.pseud_ok.sec[1] = (vst_pseud_out){1, zeros};
+    seed_msg("ok-pseudonymize_ok", VST_MSG_RESP(VST_MSG_PSEUDONYMIZE), &m);
+    m.rekey_ok = (vst_rekey_ok){2, zeros};
+    seed_msg("ok-rekey_ok", VST_MSG_RESP(VST_MSG_REKEY), &m);
+    m.keyver.version = 3;
+    seed_msg("ok-rotate_ok", VST_MSG_RESP(VST_MSG_ROTATE), &m);
+    seed_msg("ok-retire_ok", VST_MSG_RESP(VST_MSG_RETIRE), &m);
+    memset(&m, 0, sizeof m);
+    seed_msg("ok-sign_receipt_ok", VST_MSG_RESP(VST_MSG_SIGN_RECEIPT), &m);
+    seed_msg("ok-sign_checkpoint_ok", VST_MSG_RESP(VST_MSG_SIGN_CHECKPOINT), &m);
+    m.error.code = VST_KERR_BUDGET_EXCEEDED;
+    seed_msg("ok-error", VST_MSG_ERROR, &m);
+    seed_lists();
+}
+
+/* Frames every decoder must refuse, one per kind of rule. */
+static void seed_invalid(void)
+{
+    static const uint8_t overflow[] = {0,   1,   1,   'd', 16,  0x10, 0,   0,   1,
+                                       'A', 'A', 'A', 'A', 'A', 'A',  'A', 'A', 'A',
+                                       'A', 'A', 'A', 'A', 'A', 'A',  'A'};
+    static const uint8_t bad_domain[] = {0, 1, 1, 'D', 1, 0, 0, 0, 1, 'A'};
+    static const uint8_t trailing[] = {0, 0, 0, 1, 0};
+    static const uint8_t short_id[] = {0, 1, 1, 'd', 2, 0, 0, 0, 1, 'A'};
+    static const uint8_t rekey_extra[12 + 17] = {0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 1};
+    static const uint8_t nsec17[] = {0, 17, 1, 'd', 1, 0, 0, 0, 1, 'A'};
+    write_seed("bad-pseud-overflow", VST_MSG_PSEUDONYMIZE, overflow, sizeof overflow);
+    write_seed("bad-pseud-domain", VST_MSG_PSEUDONYMIZE, bad_domain, sizeof bad_domain);
+    write_seed("bad-pseud-nsections", VST_MSG_PSEUDONYMIZE, nsec17, sizeof nsec17);
+    write_seed("bad-pseud-truncated", VST_MSG_PSEUDONYMIZE, short_id, sizeof short_id);
+    write_seed("bad-rekey-trailing", VST_MSG_REKEY, rekey_extra, sizeof rekey_extra);
+    write_seed("bad-retire-trailing", VST_MSG_RETIRE, trailing, sizeof trailing);
+    write_seed("bad-type", 0x42, NULL, 0);
+    static const uint8_t bad_version[] = {2, VST_MSG_STATUS, 0, 0, 0, 0, 0, 0};
+    static const uint8_t bad_reserved[] = {1, VST_MSG_STATUS, 0, 1, 0, 0, 0, 0};
+    FILE *f;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/bad-version", outdir);
+    check((f = fopen(path, "wb")) && fwrite(bad_version, 1, 8, f) == 8 && fclose(f) == 0, path);
+    snprintf(path, sizeof path, "%s/bad-reserved", outdir);
+    check((f = fopen(path, "wb")) && fwrite(bad_reserved, 1, 8, f) == 8 && fclose(f) == 0, path);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s DIR\n", argv[0]);
+        return 2;
+    }
+    outdir = argv[1];
+    seed_requests();
+    seed_responses();
+    seed_invalid();
+    return 0;
+}
+#endif

@@ -1,0 +1,34 @@
+/* main() for every CUnit test program; see cunit_main.h. */
+#include "cunit_main.h"
+
+#include <CUnit/Basic.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "common/secmem.h"
+
+const char *vst_src_path(const char *rel)
+{
+    static char buf[4096];
+    const char *root = getenv("VST_SOURCE_DIR");
+    snprintf(buf, sizeof buf, "%s/%s", root ? root : ".", rel);
+    return buf;
+}
+
+int main(void)
+{
+    vst_secmem_install_json();
+    if (CU_initialize_registry() != CUE_SUCCESS)
+        return 2;
+    if (vst_register_tests() != CUE_SUCCESS) {
+        fprintf(stderr, "registering tests failed: %s\n", CU_get_error_msg());
+        CU_cleanup_registry();
+        return 2;
+    }
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
+    unsigned ran = CU_get_number_of_tests_run();
+    CU_cleanup_registry();
+    return (failed == 0 && ran > 0) ? 0 : 1;
+}
