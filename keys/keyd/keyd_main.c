@@ -120,6 +120,7 @@ static int fatal(const char *msg)
 int main(int argc, char **argv)
 {
     char err[512];
+    uid_t started_by = getuid(); /* the actor of keyd.start, before any drop */
     vst_config_set(options, "admin-uids", "0", err, sizeof err);
     if (vst_config_set(options, "data-uids", "vst-data", err, sizeof err) != 0)
         g_cfg.data_uids.n = 0; /* no such user yet: configure data-uids */
@@ -169,15 +170,15 @@ int main(int argc, char **argv)
     }
     if (g_cfg.seccomp && keyd_seccomp(err, sizeof err) != 0)
         return fatal(err);
-    keyd_event(getuid(), "keyd.start", "{\"sealed\":%s,\"dev_master\":%s,\"seccomp\":%s}",
-               keyd_sealed() ? "true" : "false", keyd_dev_master() ? "true" : "false",
-               g_cfg.seccomp ? "true" : "false");
+    keyd_event((uint32_t)started_by, "keyd.start",
+               "{\"sealed\":%s,\"dev_master\":%s,\"seccomp\":%s}", keyd_sealed() ? "true" : "false",
+               keyd_dev_master() ? "true" : "false", g_cfg.seccomp ? "true" : "false");
     keyd_log("info", "serving on %s (data) and %s (admin), %s", g_cfg.data_socket,
              g_cfg.admin_socket, keyd_sealed() ? "sealed" : "unsealed");
     while (!stop_requested)
         keyd_net_poll(1000);
     keyd_net_close_all();
-    keyd_event(getuid(), "keyd.stop", "{\"rejected_frames\":%llu}",
+    keyd_event((uint32_t)started_by, "keyd.stop", "{\"rejected_frames\":%llu}",
                (unsigned long long)keyd_net_rejected());
     keyd_events_close();
     keyd_keys_free();

@@ -1,12 +1,14 @@
-/* keyd's process hardening (DESIGN.md §2): when started as root it drops to
- * its own user; in every case it disables core dumps and ptrace attach
- * (PR_SET_DUMPABLE 0), sets NO_NEW_PRIVS, locks its memory so that keys
- * never reach swap, and finally installs a seccomp allowlist of the system
- * calls its loop needs: a compromised keyd can then not exec, connect
- * anywhere, or open network sockets. */
+/* keyd's process hardening (DESIGN.md §2): when started as root it locks
+ * all its memory (keys never reach swap), drops to its own user keeping
+ * exactly one capability, CAP_IPC_LOCK (so that memory mapped later is
+ * locked too, beyond RLIMIT_MEMLOCK), disables core dumps and ptrace attach
+ * (PR_SET_DUMPABLE 0), sets NO_NEW_PRIVS, and finally installs a seccomp
+ * allowlist of the system calls its loop needs: a compromised keyd can then
+ * not exec, change its credentials, or open a network socket. */
 #define _GNU_SOURCE /* accept4, SO_PEERCRED, setresuid, MCL_ONFAULT */
 #include <errno.h>
 #include <grp.h>
+#include <linux/capability.h>
 #include <pwd.h>
 #include <seccomp.h>
 #include <stdio.h>
@@ -14,6 +16,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "keyd.h"
@@ -25,17 +28,17 @@ int keyd_harden_process(char *err, size_t errlen)
         snprintf(err, errlen, "disabling core dumps: %s", strerror(errno));
         return -1;
     }
-    if (geteuid() == 0) {
-        /* Root may lift the memlock limit; the dropped user keeps it, so
-         * MCL_FUTURE does not make later allocations fail. MCL_ONFAULT
-         * locks pages as they are touched instead of all reservations at
-         * once (sanitizer builds reserve terabytes of shadow). */
-        struct rlimit inf = {RLIM_INFINITY, RLIM_INFINITY};
-        if (setrlimit(RLIMIT_MEMLOCK, &inf) != 0 ||
-            mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) != 0) {
+    /* MCL_ONFAULT locks pages as they are touched instead of every
+     * reservation at once (sanitizer builds reserve terabytes of shadow). */
+    if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) != 0) {
+        if (geteuid() == 0) {
             snprintf(err, errlen, "locking memory: %s", strerror(errno));
             return -1;
         }
+        keyd_log("warning",
+                 "memory is not locked (%s): give vst-keyd CAP_IPC_LOCK or start "
+                 "it as root; keys stay in OpenSSL's secure heap",
+                 strerror(errno));
     }
     return 0;
 }
@@ -58,9 +61,19 @@ int keyd_drop_privileges(const char *user, char *err, size_t errlen)
         snprintf(err, errlen, "chown of the sockets: %s", strerror(errno));
         return -1;
     }
-    if (setgroups(0, NULL) != 0 || setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) != 0 ||
+    if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0 || setgroups(0, NULL) != 0 ||
+        setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) != 0 ||
         setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) != 0) {
         snprintf(err, errlen, "dropping to user %s: %s", user, strerror(errno));
+        return -1;
+    }
+    /* Keep CAP_IPC_LOCK alone: memory locked with MCL_FUTURE may then
+     * exceed the user's RLIMIT_MEMLOCK. Every other capability is gone. */
+    struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct caps[2] = {{0}};
+    caps[0].effective = caps[0].permitted = 1u << CAP_IPC_LOCK;
+    if (syscall(SYS_capset, &hdr, caps) != 0 || prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) != 0) {
+        snprintf(err, errlen, "dropping capabilities: %s", strerror(errno));
         return -1;
     }
     if (setuid(0) == 0) { /* must be impossible now */

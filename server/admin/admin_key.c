@@ -1,0 +1,335 @@
+/* vst-admin key init | status | rotate | retire, and unseal. */
+#include <errno.h>
+#include <inttypes.h>
+#include <openssl/crypto.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "admin.h"
+#include "keystore.h"
+#include "shamir.h"
+
+static const char *state_name(uint8_t s)
+{
+    return s == VST_KEYSTATE_CURRENT ? "current" : s == VST_KEYSTATE_ACTIVE ? "active" : "retired";
+}
+
+static int chown_tree(const char *dir, const char *owner)
+{
+    struct passwd *pw = getpwnam(owner);
+    if (pw == NULL)
+        return admin_fail("--owner: no such user \"%s\"", owner);
+    const char *files[] = {"", "/" VST_KS_INFO_FILE, "/" VST_KS_SEALED_FILE};
+    for (size_t i = 0; i < 3; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s%s", dir, files[i]);
+        if (chown(path, pw->pw_uid, pw->pw_gid) != 0)
+            return admin_fail("chown %s: %s", path, strerror(errno));
+    }
+    return 0;
+}
+
+/* Removes a keystore that was just created but whose shares could not all
+ * be written: without its shares nobody could ever open it. */
+static void remove_keystore(const char *dir)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, VST_KS_SEALED_FILE);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/%s", dir, VST_KS_INFO_FILE);
+    unlink(path);
+    rmdir(dir);
+}
+
+int cmd_key_init(int argc, char **argv)
+{
+    if (admin_is_help(argc, argv)) {
+        printf("usage: vst-admin key init (--shares N --threshold M [--share-dir DIR] |\n"
+               "                           --dev-master-key FILE) [--owner USER]\n\n"
+               "Creates the keystore (--keystore): the root key, key version 1 and the\n"
+               "Ed25519 signing key, sealed under a new master key. With --shares, the\n"
+               "master key is split into N Shamir shares of which M rebuild it; each share\n"
+               "is written to its own file share-I-of-N.txt (0600) in --share-dir, to be\n"
+               "handed to a different custodian. --dev-master-key writes (or uses) a\n"
+               "master-key file instead: for development only. --owner chowns the keystore\n"
+               "to vst-keyd's user. An existing keystore is never overwritten.\n");
+        return 0;
+    }
+    unsigned long n = 0, m = 0;
+    const char *share_dir = ".", *dev = NULL, *owner = NULL, *v;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--shares") == 0 && (v = admin_optarg(argc, argv, &i)))
+            n = strtoul(v, NULL, 10);
+        else if (strcmp(argv[i], "--threshold") == 0 && (v = admin_optarg(argc, argv, &i)))
+            m = strtoul(v, NULL, 10);
+        else if (strcmp(argv[i], "--share-dir") == 0 && (v = admin_optarg(argc, argv, &i)))
+            share_dir = v;
+        else if (strcmp(argv[i], "--dev-master-key") == 0 && (v = admin_optarg(argc, argv, &i)))
+            dev = v;
+        else if (strcmp(argv[i], "--owner") == 0 && (v = admin_optarg(argc, argv, &i)))
+            owner = v;
+        else
+            return admin_fail("key init: unexpected argument %s (see --help)", argv[i]);
+    }
+    if ((dev != NULL) == (n != 0 || m != 0))
+        return admin_fail("key init: give either --shares N --threshold M or --dev-master-key");
+    if (dev == NULL && (m < 2 || n < m || n > VST_SHARE_MAX_COUNT))
+        return admin_fail("key init: need 2 <= threshold <= shares <= %d", VST_SHARE_MAX_COUNT);
+
+    char err[512];
+    uint8_t master[VST_KEY_LEN];
+    vst_ks_mode_info mode = {dev ? VST_KS_MODE_DEV_FILE : VST_KS_MODE_SHAMIR, (unsigned)m,
+                             (unsigned)n};
+    vst_ks_status st;
+    if (dev != NULL) {
+        if (access(dev, F_OK) == 0)
+            st = vst_master_file_read(dev, master, err, sizeof err);
+        else
+            st = vst_master_file_create(dev, master, err, sizeof err);
+        if (st != VST_KS_OK)
+            return admin_fail("%s", err);
+    } else if (vst_master_generate(master) != VST_KS_OK) {
+        return admin_fail("cannot generate a master key");
+    }
+    vst_keystore *ks = NULL;
+    st = vst_keystore_create(g_opt.keystore, master, &mode, &ks, err, sizeof err);
+    if (st != VST_KS_OK) {
+        OPENSSL_cleanse(master, sizeof master);
+        return admin_fail("%s", err);
+    }
+    vst_keystore_info info = *vst_keystore_get_info(ks);
+    vst_keystore_free(ks);
+    int rc = 0;
+    if (dev == NULL) {
+        vst_share *shares = OPENSSL_zalloc(n * sizeof *shares);
+        st = shares ? vst_shamir_split(master, info.id, (unsigned)m, (unsigned)n, shares, err,
+                                       sizeof err)
+                    : VST_KS_NOMEM;
+        for (unsigned long i = 0; st == VST_KS_OK && i < n; i++) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s/share-%lu-of-%lu.txt", share_dir, i + 1, n);
+            st = vst_share_file_write(path, &shares[i], err, sizeof err);
+            if (st == VST_KS_OK)
+                printf("share %lu of %lu: %s\n", i + 1, n, path);
+        }
+        if (shares)
+            vst_share_wipe(shares, n);
+        OPENSSL_free(shares);
+        if (st != VST_KS_OK) {
+            remove_keystore(g_opt.keystore);
+            rc = admin_fail("%s; the keystore was removed again", err);
+        }
+    }
+    OPENSSL_cleanse(master, sizeof master);
+    if (rc != 0)
+        return rc;
+    if (owner != NULL && chown_tree(g_opt.keystore, owner) != 0)
+        return 1;
+    char pub[2 * VST_ED25519_LEN + 1];
+    for (size_t i = 0; i < VST_ED25519_LEN; i++)
+        snprintf(pub + 2 * i, 3, "%02x", info.sign_public[i]);
+    printf("keystore: %s (id %s)\nkey version: 1 (current)\nsigning public key: %s\n",
+           g_opt.keystore, info.id_hex, pub);
+    if (dev != NULL)
+        printf("WARNING: development master-key file %s; never use it for real data\n", dev);
+    else
+        printf("master key: %lu shares, %lu needed to unseal; hand each share to a different "
+               "custodian and delete it here\n",
+               n, m);
+    admin_note_version(1, "current");
+    return 0;
+}
+
+int cmd_key_status(int argc, char **argv)
+{
+    if (admin_is_help(argc, argv)) {
+        printf("usage: vst-admin [--json] key status\n\nShows whether vst-keyd is sealed, its "
+               "key versions and (with a store\nconnection) how many store rows each still "
+               "has, the pseudonymization budget\nand the signing public key.\n");
+        return 0;
+    }
+    if (argc > 1)
+        return admin_fail("key status: unexpected argument %s", argv[1]);
+    vst_keyd *k = admin_keyd();
+    if (k == NULL)
+        return 1;
+    vst_status_ok s;
+    uint8_t *buf;
+    size_t len;
+    int rc = vst_keyd_status(k, &s, &buf, &len);
+    vst_keyd_close(k);
+    if (rc != 0)
+        return admin_fail("status: %s", vst_keyd_strerror(rc));
+    uint64_t counts[1024] = {0};
+    int have_counts = 0;
+    if (g_opt.store_dsn != NULL) {
+        admin_table t[16];
+        size_t nt;
+        PGconn *db = admin_db(g_opt.store_dsn, "store");
+        if (db == NULL || admin_store_tables(t, 16, &nt) != 0 ||
+            admin_rows_per_version(db, t, nt, counts, 1024) != 0) {
+            PQfinish(db);
+            vst_frame_free(buf, len);
+            return 1;
+        }
+        PQfinish(db);
+        have_counts = 1;
+    }
+    char pub[65];
+    for (size_t i = 0; i < 32; i++)
+        snprintf(pub + 2 * i, 3, "%02x", s.signing_pubkey[i]);
+    if (g_opt.json) {
+        printf("{\"sealed\":%s,\"dev_master\":%s,\"shares_have\":%u,\"shares_need\":%u,"
+               "\"current_version\":%u,\"budget\":{\"minute_used\":%" PRIu64
+               ",\"minute_limit\":%" PRIu64 ",\"day_used\":%" PRIu64 ",\"day_limit\":%" PRIu64
+               "},\"signing_public_key\":\"%s\",\"versions\":[",
+               s.sealed ? "true" : "false", s.dev_master ? "true" : "false", s.shares_have,
+               s.shares_need, s.current_version, s.minute_used, s.minute_limit, s.day_used,
+               s.day_limit, s.sealed ? "" : pub);
+        for (size_t i = 0; i < s.nversions; i++) {
+            vst_version_info vi;
+            vst_status_version(&s, i, &vi);
+            printf("%s{\"version\":%u,\"state\":\"%s\"", i ? "," : "", vi.version,
+                   state_name(vi.state));
+            if (have_counts)
+                printf(",\"store_rows\":%" PRIu64, vi.version < 1024 ? counts[vi.version] : 0);
+            printf("}");
+        }
+        printf("]}\n");
+    } else {
+        if (s.sealed)
+            printf("state: SEALED (%u of %u shares received; vst-admin unseal SHARE-FILE)\n",
+                   s.shares_have, s.shares_need);
+        else
+            printf("state: unsealed%s\n",
+                   s.dev_master ? " — WARNING: development master-key file in use" : "");
+        if (!s.sealed) {
+            printf("current version: %u\nversions:\n", s.current_version);
+            for (size_t i = 0; i < s.nversions; i++) {
+                vst_version_info vi;
+                vst_status_version(&s, i, &vi);
+                printf("  %5u  %-8s", vi.version, state_name(vi.state));
+                if (have_counts)
+                    printf("  %" PRIu64 " store rows", vi.version < 1024 ? counts[vi.version] : 0);
+                printf("\n");
+            }
+            printf("signing public key: %s\n", pub);
+        }
+        printf("budget: %" PRIu64 " / %" PRIu64 " this minute, %" PRIu64 " / %" PRIu64 " today\n",
+               s.minute_used, s.minute_limit, s.day_used, s.day_limit);
+    }
+    vst_frame_free(buf, len);
+    return 0;
+}
+
+int cmd_key_rotate(int argc, char **argv)
+{
+    if (admin_is_help(argc, argv)) {
+        printf("usage: vst-admin key rotate\n\nMakes a new key version current for new "
+               "deliveries. Existing store rows keep\ntheir version until `vst-admin rekey`.\n");
+        return 0;
+    }
+    if (argc > 1)
+        return admin_fail("key rotate: unexpected argument %s", argv[1]);
+    vst_keyd *k = admin_keyd();
+    if (k == NULL)
+        return 1;
+    uint32_t v;
+    int rc = vst_keyd_rotate(k, &v);
+    vst_keyd_close(k);
+    if (rc != 0)
+        return admin_fail("rotate: %s", vst_keyd_strerror(rc));
+    admin_note_version(v, "current");
+    printf("key version %u is current; run `vst-admin rekey` to move the store to it\n", v);
+    return 0;
+}
+
+int cmd_key_retire(int argc, char **argv)
+{
+    if (admin_is_help(argc, argv)) {
+        printf("usage: vst-admin key retire VERSION\n\nDestroys the key of VERSION. Refused "
+               "while the store holds rows of that\nversion (needs the store connection) and "
+               "for the current version.\n");
+        return 0;
+    }
+    if (argc != 2)
+        return admin_fail("key retire: give exactly one VERSION");
+    char *end;
+    unsigned long v = strtoul(argv[1], &end, 10);
+    if (*end != '\0' || v == 0 || v > UINT32_MAX)
+        return admin_fail("key retire: \"%s\" is not a key version", argv[1]);
+    admin_table t[16];
+    size_t nt;
+    uint64_t counts[1024];
+    PGconn *db = admin_db(g_opt.store_dsn, "store");
+    if (db == NULL || admin_store_tables(t, 16, &nt) != 0 ||
+        admin_rows_per_version(db, t, nt, counts, 1024) != 0) {
+        PQfinish(db);
+        return 1;
+    }
+    PQfinish(db);
+    uint64_t rows = v < 1024 ? counts[v] : 0;
+    if (rows > 0)
+        return admin_fail("key retire: the store still holds %" PRIu64
+                          " rows of version %lu; run `vst-admin rekey` first",
+                          rows, v);
+    vst_keyd *k = admin_keyd();
+    if (k == NULL)
+        return 1;
+    int rc = vst_keyd_retire(k, (uint32_t)v);
+    vst_keyd_close(k);
+    if (rc == VST_KERR_NOT_CURRENT)
+        return admin_fail("key retire: version %lu is the current version", v);
+    if (rc != 0)
+        return admin_fail("key retire: %s", vst_keyd_strerror(rc));
+    admin_note_version((uint32_t)v, "retired");
+    printf("key version %lu retired: its key is destroyed\n", v);
+    return 0;
+}
+
+int cmd_unseal(int argc, char **argv)
+{
+    if (admin_is_help(argc, argv)) {
+        printf("usage: vst-admin unseal SHARE-FILE\n\nGives vst-keyd one Shamir share. Once "
+               "enough shares have arrived, keyd\nrebuilds the master key and opens the "
+               "keystore; wrong or too few shares\nare detected and refused.\n");
+        return 0;
+    }
+    if (argc != 2)
+        return admin_fail("unseal: give exactly one SHARE-FILE");
+    char err[512];
+    vst_share sh;
+    if (vst_share_file_read(argv[1], NULL, &sh, err, sizeof err) != VST_KS_OK)
+        return admin_fail("%s", err);
+    vst_unseal_req rq = {.index = sh.index, .share = sh.y};
+    memcpy(rq.keystore_id, sh.keystore_id, sizeof rq.keystore_id);
+    vst_keyd *k = admin_keyd();
+    if (k == NULL) {
+        vst_share_wipe(&sh, 1);
+        return 1;
+    }
+    vst_unseal_ok rs;
+    int rc = vst_keyd_unseal(k, &rq, &rs);
+    vst_share_wipe(&sh, 1);
+    vst_keyd_close(k);
+    if (rc != 0)
+        return admin_fail("unseal: %s", vst_keyd_strerror(rc));
+    switch (rs.result) {
+    case VST_UNSEAL_NEED_MORE:
+        printf("share accepted: %u of %u; vst-keyd stays sealed until %u more arrive\n", rs.have,
+               rs.need, rs.need - rs.have);
+        return 0;
+    case VST_UNSEAL_DONE:
+        printf("vst-keyd is unsealed\n");
+        return 0;
+    default:
+        return admin_fail("unseal refused: the shares do not rebuild the master key (a wrong, "
+                          "corrupted, duplicate or foreign share); start again with %u good "
+                          "shares",
+                          rs.need);
+    }
+}
