@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "common/domain.h"
+#include "common/hex.h"
 
 #define VST_KEY_LEN 32
 #define VST_INNER_LEN 16
@@ -55,12 +56,5 @@ int vst_pseudonymize(const vst_domain_key *dk, vst_version_key *vk, const char *
 /* Re-key n pseudonyms from one version to another in place: the inner
  * values exist only in buf between the two steps. */
 int vst_rekey(vst_version_key *from, vst_version_key *to, uint8_t *buf, size_t n);
-
-/* Lower-case hex; out must hold 2n+1 bytes. */
-void vst_hex(const uint8_t *in, size_t n, char *out);
-/* Parses the first 2n characters of in as hex digits (either case); 0 on
- * success, -1 (out untouched) if any of them is not a hex digit. Reads no
- * further than the first non-hex character. */
-int vst_unhex(const char *in, size_t n, uint8_t *out);
 
 #endif

@@ -13,6 +13,7 @@ cd "$ROOT"
 source "$ROOT/deploy/lib/common.sh"
 
 vst_install_deps
+vst_ensure_users
 
 log "building (ASan+UBSan) in build/asan"
 cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DVST_SANITIZE=ON >build/asan.cmake.log 2>&1 ||

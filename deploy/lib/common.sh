@@ -89,3 +89,14 @@ vst_create_databases() {
     export VST_TRUST_ADMIN_DSN="host=$PGHOST port=$PGPORT user=$PGUSER dbname=vst_trust"
     export VST_STORE_ADMIN_DSN="host=$PGHOST port=$PGPORT user=$PGUSER dbname=vst_store"
 }
+
+# The daemons' own system users (DESIGN.md §2): vst-key runs vst-keyd,
+# vst-data runs vst-httpd. Idempotent; needs root.
+vst_ensure_users() {
+    local u
+    [ "$(id -u)" -eq 0 ] || return 0
+    for u in vst-key vst-data; do
+        id "$u" >/dev/null 2>&1 ||
+            useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$u"
+    done
+}

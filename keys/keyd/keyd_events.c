@@ -41,6 +41,10 @@ static void remember(const event *e)
  * events can still be pulled after a restart. */
 static int reload(FILE *f, char *err, size_t errlen)
 {
+    /* json_dumps allocates with jansson's allocator (vst_secure_malloc once
+     * vst_secmem_install_json ran): release its text with the matching free. */
+    json_free_t jfree;
+    json_get_alloc_funcs(NULL, &jfree);
     char *line = NULL;
     size_t cap = 0;
     ssize_t n;
@@ -58,7 +62,7 @@ static int reload(FILE *f, char *err, size_t errlen)
             (uint64_t)json_integer_value(json_object_get(j, "seq")) != last_seq + 1) {
             snprintf(err, errlen, "%s:%d: not a valid event line (or out of sequence)",
                      g_cfg.events_file, lineno);
-            free(dtext);
+            jfree(dtext);
             json_decref(j);
             free(line);
             return -1;
@@ -69,7 +73,7 @@ static int reload(FILE *f, char *err, size_t errlen)
         snprintf(e.action, sizeof e.action, "%s", action);
         snprintf(e.details, sizeof e.details, "%s", dtext);
         remember(&e);
-        free(dtext);
+        jfree(dtext);
         json_decref(j);
     }
     free(line);

@@ -186,8 +186,13 @@ static int on_readable(keyd_conn *c)
         } else {
             n = read(c->fd, c->payload + c->payload_have, c->h.len - c->payload_have);
         }
-        if (n == 0)
-            return -1; /* peer closed; a half frame is simply discarded */
+        if (n == 0) {
+            /* Peer closed. Between frames that is a normal goodbye; inside
+             * a frame it is a truncated frame: counted like any bad one. */
+            if (c->frame_started != 0)
+                keyd_conn_reject(c, VST_KERR_BAD_FRAME, "truncated_frame");
+            return -1;
+        }
         if (n < 0)
             return errno == EAGAIN || errno == EINTR ? 0 : -1;
         if (c->frame_started == 0)

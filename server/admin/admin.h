@@ -3,6 +3,7 @@
  *   admin_main.c   command table, global options, messages
  *   admin_key.c    key init | status | rotate | retire, unseal
  *   admin_rekey.c  rekey: every store row to the current key version
+ *   admin_client.c client add | revoke | list (trust DB, audited)
  *   admin_db.c     PostgreSQL helpers and the store's profile tables */
 #ifndef VST_ADMIN_H
 #define VST_ADMIN_H
@@ -39,6 +40,9 @@ int cmd_key_rotate(int argc, char **argv);
 int cmd_key_retire(int argc, char **argv);
 int cmd_unseal(int argc, char **argv);
 int cmd_rekey(int argc, char **argv);
+int cmd_client_add(int argc, char **argv);
+int cmd_client_revoke(int argc, char **argv);
+int cmd_client_list(int argc, char **argv);
 
 /* ---- database (admin_db.c) */
 PGconn *admin_db(const char *dsn, const char *what);

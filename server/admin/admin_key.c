@@ -262,6 +262,25 @@ int cmd_key_retire(int argc, char **argv)
     unsigned long v = strtoul(argv[1], &end, 10);
     if (*end != '\0' || v == 0 || v > UINT32_MAX)
         return admin_fail("key retire: \"%s\" is not a key version", argv[1]);
+    /* Ask keyd first: the current version is refused whatever the store
+     * holds (its rows are not "to be re-keyed first"). */
+    vst_keyd *k = admin_keyd();
+    if (k == NULL)
+        return 1;
+    vst_status_ok s;
+    uint8_t *sbuf;
+    size_t slen;
+    int rc = vst_keyd_status(k, &s, &sbuf, &slen);
+    if (rc != 0) {
+        vst_keyd_close(k);
+        return admin_fail("key retire: status: %s", vst_keyd_strerror(rc));
+    }
+    uint32_t current = s.current_version;
+    vst_frame_free(sbuf, slen);
+    if (current == v) {
+        vst_keyd_close(k);
+        return admin_fail("key retire: version %lu is the current version", v);
+    }
     admin_table t[16];
     size_t nt;
     uint64_t counts[1024];
@@ -269,18 +288,18 @@ int cmd_key_retire(int argc, char **argv)
     if (db == NULL || admin_store_tables(t, 16, &nt) != 0 ||
         admin_rows_per_version(db, t, nt, counts, 1024) != 0) {
         PQfinish(db);
+        vst_keyd_close(k);
         return 1;
     }
     PQfinish(db);
     uint64_t rows = v < 1024 ? counts[v] : 0;
-    if (rows > 0)
+    if (rows > 0) {
+        vst_keyd_close(k);
         return admin_fail("key retire: the store still holds %" PRIu64
                           " rows of version %lu; run `vst-admin rekey` first",
                           rows, v);
-    vst_keyd *k = admin_keyd();
-    if (k == NULL)
-        return 1;
-    int rc = vst_keyd_retire(k, (uint32_t)v);
+    }
+    rc = vst_keyd_retire(k, (uint32_t)v);
     vst_keyd_close(k);
     if (rc == VST_KERR_NOT_CURRENT)
         return admin_fail("key retire: version %lu is the current version", v);
@@ -327,6 +346,13 @@ int cmd_unseal(int argc, char **argv)
         printf("vst-keyd is unsealed\n");
         return 0;
     default:
+        /* A duplicate or foreign share is refused on its own: keyd keeps the
+         * good shares it has, so "start again" would only be refused too. */
+        if (rs.have > 0)
+            return admin_fail("unseal refused: a duplicate share or one of another keystore; "
+                              "vst-keyd keeps the %u good share%s it has and needs %u more",
+                              rs.have, rs.have == 1 ? "" : "s",
+                              rs.need > rs.have ? rs.need - rs.have : 0);
         return admin_fail("unseal refused: the shares do not rebuild the master key (a wrong, "
                           "corrupted, duplicate or foreign share); start again with %u good "
                           "shares",

@@ -5,9 +5,16 @@
  * Resumable and never double-applied: each batch is read, re-keyed by keyd
  * and written back in ONE store transaction whose UPDATE only touches rows
  * that still carry the version they were read with. A kill at any point
- * loses at most the uncommitted batch, which still has its old version and
- * is simply picked up again by the next run. */
+ * loses at most the uncommitted batches (one per worker), which still have
+ * their old version and are simply picked up again by the next run.
+ *
+ * Speed: the store's UPDATE is the bottleneck (a PostgreSQL backend runs
+ * on one core; per row it rewrites the tuple, inserts into every index and
+ * re-evaluates every CHECK constraint), so --jobs workers, each with its own
+ * store and keyd connection, re-key disjoint batches in parallel, and the
+ * UPDATE's arrays are sent in binary (docs/benchmarks.md has the figures). */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,18 +25,47 @@
 #include "derive.h"
 
 #define MAX_COLS 4
+#define MAX_JOBS 16
 
+/* PostgreSQL type OIDs of the binary array parameters (pg_type.dat). */
+#define OID_INT4 23
+#define OID_INT8 20
+#define OID_TEXT 25
+
+/* State shared by the workers; everything in it is guarded by mu. Batches
+ * are handed out under mu: a worker reads its rows (the SELECT, in its own
+ * transaction) while holding mu and moves the shared cursor past them, so
+ * no two workers ever hold the same rows; the expensive part (keyd, the
+ * UPDATE, the commit) runs outside mu, in parallel. */
 typedef struct {
-    PGconn *db;
-    vst_keyd *k;
+    pthread_mutex_t mu;
+    const admin_table *tables;
+    size_t nt;
+    size_t table;   /* table being handed out; nt when all are done */
+    int64_t cursor; /* its last id handed out */
+    struct {
+        size_t table;
+        int64_t start; /* cursor before its batch; -1: no batch in flight */
+    } inflight[MAX_JOBS];
+    int failed;
     uint32_t to;
     size_t batch;
     uint64_t done, total;
     double t0;
     int tty;
+    size_t njobs;
     PGconn *trust;
     char run_id[24];
+    uint64_t prior; /* rows_done of a resumed run, from the runs before this one */
 } rekey_ctx;
+
+typedef struct {
+    rekey_ctx *c;
+    size_t slot;
+    PGconn *db;
+    vst_keyd *k;
+    int rc;
+} rekey_worker;
 
 static double now_s(void)
 {
@@ -44,6 +80,8 @@ static void progress(rekey_ctx *c, const char *table, int final)
     double rate = dt > 0 ? (double)c->done / dt : 0;
     if (c->tty) {
         int width = 30, fill = c->total ? (int)(width * c->done / c->total) : width;
+        if (fill > width)
+            fill = width;
         fprintf(stderr, "\r%-16s [%.*s%*s] %" PRIu64 "/%" PRIu64 " rows %8.0f rows/s%s", table,
                 fill, "##############################", width - fill, "", c->done, c->total, rate,
                 final ? "\n" : "");
@@ -71,123 +109,209 @@ static int exec_cmd(PGconn *db, const char *sql)
     return ok ? 0 : -1;
 }
 
-/* Appends to a growing text buffer. */
+/* A one-dimensional array parameter in PostgreSQL's binary format
+ * (array_recv): ndim, has-null flag, element type, length, lower bound,
+ * then per element a 32-bit length (-1 for NULL) and its bytes. Sized by
+ * the caller up front, so appending never fails. */
 typedef struct {
-    char *p;
-    size_t len, cap;
-} sbuf;
+    uint8_t *p;
+    size_t len;
+} barr;
 
-static int sb_put(sbuf *b, const char *s, size_t n)
+static void be32(barr *a, uint32_t v)
 {
-    if (b->cap - b->len < n + 1) {
-        size_t cap = (b->cap + n + 1) * 2;
-        char *p = realloc(b->p, cap);
-        if (p == NULL)
-            return -1;
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
+    uint8_t *q = a->p + a->len;
+    q[0] = (uint8_t)(v >> 24);
+    q[1] = (uint8_t)(v >> 16);
+    q[2] = (uint8_t)(v >> 8);
+    q[3] = (uint8_t)v;
+    a->len += 4;
+}
+
+static int barr_init(barr *a, uint32_t elemtype, int n, size_t elem_max, int hasnull)
+{
+    a->len = 0;
+    /* + 1: vst_hex writes a NUL after the last element */
+    if ((a->p = malloc(20 + (size_t)n * (4 + elem_max) + 1)) == NULL)
+        return -1;
+    be32(a, 1);
+    be32(a, (uint32_t)hasnull);
+    be32(a, elemtype);
+    be32(a, (uint32_t)n);
+    be32(a, 1);
     return 0;
 }
 
-/* One batch: returns rows updated, 0 when the table is done, -1 on error. */
-static int64_t one_batch(rekey_ctx *c, const admin_table *t, int64_t *cursor)
+static void barr_i64(barr *a, int64_t v)
 {
-    char sql[1024], cur[24], lim[24], to[16];
-    int n = snprintf(sql, sizeof sql, "SELECT id, key_version");
-    for (size_t i = 0; i < t->ncolumns; i++)
-        n += snprintf(sql + n, sizeof sql - (size_t)n, ", %s", t->columns[i]);
-    snprintf(sql + n, sizeof sql - (size_t)n,
-             " FROM %s WHERE key_version < $1::int AND id > $2::bigint ORDER BY id LIMIT $3::int",
-             t->table);
-    snprintf(to, sizeof to, "%u", c->to);
-    snprintf(cur, sizeof cur, "%" PRId64, *cursor);
-    snprintf(lim, sizeof lim, "%zu", c->batch);
-    const char *p[] = {to, cur, lim};
-    if (exec_cmd(c->db, "BEGIN") != 0)
-        return -1;
-    PGresult *r = PQexecParams(c->db, sql, 3, NULL, p, NULL, NULL, 0);
-    if (!pg_ok(r, PGRES_TUPLES_OK, "reading store rows")) {
-        PQclear(r);
-        return -1;
+    be32(a, 8);
+    be32(a, (uint32_t)((uint64_t)v >> 32));
+    be32(a, (uint32_t)v);
+}
+
+static void barr_i32(barr *a, uint32_t v)
+{
+    be32(a, 4);
+    be32(a, v);
+}
+
+static void barr_null(barr *a)
+{
+    be32(a, UINT32_MAX);
+}
+
+static void barr_hex(barr *a, const uint8_t p[VST_PSEUDONYM_LEN])
+{
+    be32(a, VST_PSEUDONYM_HEX);
+    vst_hex(p, VST_PSEUDONYM_LEN, (char *)a->p + a->len);
+    a->len += VST_PSEUDONYM_HEX;
+}
+
+/* The smallest position of which every row before it is known committed
+ * (for the bookkeeping row): the start of the oldest batch in flight, else
+ * the hand-out cursor. Called under mu. */
+static void watermark(const rekey_ctx *c, size_t *table, int64_t *id)
+{
+    *table = c->table;
+    *id = c->cursor;
+    for (size_t j = 0; j < c->njobs; j++)
+        if (c->inflight[j].start >= 0 &&
+            (c->inflight[j].table < *table ||
+             (c->inflight[j].table == *table && c->inflight[j].start < *id))) {
+            *table = c->inflight[j].table;
+            *id = c->inflight[j].start;
+        }
+}
+
+static void run_note(rekey_ctx *c, const char *sql_fmt, const char *table, int64_t cursor);
+
+/* Reads the next batch under mu. Returns the number of rows (their result
+ * in *res, the table in *t), 0 when every table is done, -1 on error. */
+static int take_batch(rekey_worker *w, const admin_table **t, PGresult **res)
+{
+    rekey_ctx *c = w->c;
+    int rows = 0;
+    pthread_mutex_lock(&c->mu);
+    while (!c->failed && c->table < c->nt) {
+        const admin_table *tb = &c->tables[c->table];
+        char sql[1024], cur[24], lim[24], to[16];
+        int n = snprintf(sql, sizeof sql, "SELECT id, key_version");
+        for (size_t i = 0; i < tb->ncolumns; i++)
+            n += snprintf(sql + n, sizeof sql - (size_t)n, ", %s", tb->columns[i]);
+        snprintf(sql + n, sizeof sql - (size_t)n,
+                 " FROM %s WHERE key_version < $1::int AND id > $2::bigint ORDER BY id "
+                 "LIMIT $3::int",
+                 tb->table);
+        snprintf(to, sizeof to, "%u", c->to);
+        snprintf(cur, sizeof cur, "%" PRId64, c->cursor);
+        snprintf(lim, sizeof lim, "%zu", c->batch);
+        const char *p[] = {to, cur, lim};
+        PGresult *r = PQexecParams(w->db, sql, 3, NULL, p, NULL, NULL, 0);
+        if (!pg_ok(r, PGRES_TUPLES_OK, "reading store rows")) {
+            PQclear(r);
+            rows = -1;
+            c->failed = 1;
+            break;
+        }
+        if ((rows = PQntuples(r)) == 0) {
+            PQclear(r);
+            c->table++;
+            c->cursor = 0;
+            continue;
+        }
+        *t = tb;
+        *res = r;
+        c->inflight[w->slot].table = c->table;
+        c->inflight[w->slot].start = c->cursor;
+        c->cursor = strtoll(PQgetvalue(r, rows - 1, 0), NULL, 10);
+        break;
     }
-    int rows = PQntuples(r);
-    if (rows == 0) {
-        PQclear(r);
-        return exec_cmd(c->db, "COMMIT") == 0 ? 0 : -1;
+    pthread_mutex_unlock(&c->mu);
+    return rows;
+}
+
+/* One batch in one store transaction: returns rows updated (at least 1),
+ * 0 when every table is done, -1 on error. */
+static int64_t one_batch(rekey_worker *w)
+{
+    rekey_ctx *c = w->c;
+    const admin_table *t = NULL;
+    PGresult *r = NULL;
+    if (exec_cmd(w->db, "BEGIN") != 0)
+        return -1;
+    int rows = take_batch(w, &t, &r);
+    if (rows <= 0) {
+        if (rows == 0 && exec_cmd(w->db, "COMMIT") == 0)
+            return 0;
+        PQclear(PQexec(w->db, "ROLLBACK"));
+        return -1;
     }
     size_t nc = t->ncolumns;
     uint8_t *buf = malloc((size_t)rows * nc * VST_PSEUDONYM_LEN);
     uint32_t *from = malloc((size_t)rows * sizeof *from);
-    if (buf == NULL || from == NULL) {
-        free(buf);
-        free(from);
-        PQclear(r);
-        return admin_fail("out of memory"), -1;
-    }
-    /* Re-key every non-NULL pseudonym, one keyd call per source version. */
-    int rc = 0;
-    for (int i = 0; i < rows; i++)
+    uint32_t *pos = malloc((size_t)rows * nc * sizeof *pos);
+    int hasnull[MAX_COLS] = {0};
+    barr ids = {0}, vers = {0}, cols[MAX_COLS] = {{0}};
+    int rc = buf == NULL || from == NULL || pos == NULL ? admin_fail("out of memory") : 0;
+    /* Re-key every non-NULL pseudonym with one keyd call per source
+     * version in the batch (versions ascending; rows of several versions
+     * may interleave): buf holds each version's pseudonyms together, pos
+     * says where each row's column went. */
+    for (int i = 0; rc == 0 && i < rows; i++) {
         from[i] = (uint32_t)strtoul(PQgetvalue(r, i, 1), NULL, 10);
-    for (int start = 0; rc == 0 && start < rows;) {
-        uint32_t v = from[start];
+        for (size_t col = 0; col < nc; col++)
+            hasnull[col] |= PQgetisnull(r, i, 2 + (int)col);
+    }
+    size_t base = 0;
+    for (uint32_t v = 0; rc == 0;) {
+        uint32_t next = UINT32_MAX;
+        for (int i = 0; i < rows; i++)
+            if (from[i] > v && from[i] < next)
+                next = from[i];
+        if (next == UINT32_MAX)
+            break;
+        v = next;
         uint32_t cnt = 0;
-        int i = start;
-        for (; i < rows && from[i] == v; i++)
-            for (size_t col = 0; col < nc; col++)
+        uint8_t *run = buf + base * VST_PSEUDONYM_LEN;
+        for (int i = 0; rc == 0 && i < rows; i++)
+            for (size_t col = 0; from[i] == v && col < nc; col++)
                 if (!PQgetisnull(r, i, 2 + (int)col)) {
                     if (vst_unhex(PQgetvalue(r, i, 2 + (int)col), VST_PSEUDONYM_LEN,
-                                  buf + (size_t)cnt * VST_PSEUDONYM_LEN) != 0)
+                                  run + (size_t)cnt * VST_PSEUDONYM_LEN) != 0)
                         rc = admin_fail("a pseudonym in %s is not hex", t->table);
-                    cnt++;
+                    pos[(size_t)i * nc + col] = (uint32_t)(base + cnt++);
                 }
-        if (rc == 0 && cnt > 0 && (rc = vst_keyd_rekey(c->k, v, c->to, buf, cnt)) != 0)
+        if (rc == 0 && cnt > 0 && (rc = vst_keyd_rekey(w->k, v, c->to, run, cnt)) != 0)
             rc = admin_fail("keyd refused to re-key version %u: %s", v, vst_keyd_strerror(rc));
-        /* Write the results back as hex, in row order. */
-        uint32_t j = 0;
-        for (int row = start; rc == 0 && row < i; row++)
-            for (size_t col = 0; col < nc; col++)
-                if (!PQgetisnull(r, row, 2 + (int)col)) {
-                    vst_hex(buf + (size_t)j * VST_PSEUDONYM_LEN, VST_PSEUDONYM_LEN,
-                            PQgetvalue(r, row, 2 + (int)col));
-                    j++;
-                }
-        start = i;
+        base += cnt;
     }
-    free(buf);
-    /* UPDATE ... FROM unnest(arrays): one statement for the whole batch;
-     * the guard on the old key_version makes a second application
+    /* UPDATE ... FROM unnest(arrays): one statement for the whole batch,
+     * its arrays in binary (no text array to build here or to parse
+     * there); the guard on the old key_version makes a second application
      * impossible. */
-    sbuf ids = {0}, vers = {0}, cols[MAX_COLS] = {{0}};
-    sb_put(&ids, "{", 1);
-    sb_put(&vers, "{", 1);
-    for (size_t col = 0; col < nc; col++)
-        sb_put(&cols[col], "{", 1);
-    for (int i = 0; i < rows; i++) {
-        const char *sep = i ? "," : "";
-        char vb[16];
-        sb_put(&ids, sep, strlen(sep));
-        sb_put(&ids, PQgetvalue(r, i, 0), strlen(PQgetvalue(r, i, 0)));
-        snprintf(vb, sizeof vb, "%s%u", sep, from[i]);
-        sb_put(&vers, vb, strlen(vb));
-        for (size_t col = 0; col < nc; col++) {
-            const char *val =
-                PQgetisnull(r, i, 2 + (int)col) ? "NULL" : PQgetvalue(r, i, 2 + (int)col);
-            sb_put(&cols[col], sep, strlen(sep));
-            sb_put(&cols[col], val, strlen(val));
+    if (rc == 0 &&
+        (barr_init(&ids, OID_INT8, rows, 8, 0) != 0 || barr_init(&vers, OID_INT4, rows, 4, 0) != 0))
+        rc = admin_fail("out of memory");
+    for (size_t col = 0; rc == 0 && col < nc; col++)
+        if (barr_init(&cols[col], OID_TEXT, rows, VST_PSEUDONYM_HEX, hasnull[col]) != 0)
+            rc = admin_fail("out of memory");
+    if (rc == 0)
+        for (int i = 0; i < rows; i++) {
+            barr_i64(&ids, strtoll(PQgetvalue(r, i, 0), NULL, 10));
+            barr_i32(&vers, from[i]);
+            for (size_t col = 0; col < nc; col++)
+                if (PQgetisnull(r, i, 2 + (int)col))
+                    barr_null(&cols[col]);
+                else
+                    barr_hex(&cols[col],
+                             buf + (size_t)pos[(size_t)i * nc + col] * VST_PSEUDONYM_LEN);
         }
-    }
-    *cursor = strtoll(PQgetvalue(r, rows - 1, 0), NULL, 10);
     PQclear(r);
+    free(buf);
     free(from);
-    sb_put(&ids, "}", 1);
-    sb_put(&vers, "}", 1);
-    for (size_t col = 0; col < nc; col++)
-        sb_put(&cols[col], "}", 1);
-    n = snprintf(sql, sizeof sql, "UPDATE %s t SET key_version = $1::int", t->table);
+    free(pos);
+    char sql[1024], to[16];
+    int n = snprintf(sql, sizeof sql, "UPDATE %s t SET key_version = $1::int", t->table);
     for (size_t col = 0; col < nc; col++)
         n += snprintf(sql + n, sizeof sql - (size_t)n, ", %s = u.p%zu", t->columns[col], col);
     n += snprintf(sql + n, sizeof sql - (size_t)n, " FROM unnest($2::bigint[], $3::int[]");
@@ -197,12 +321,18 @@ static int64_t one_batch(rekey_ctx *c, const admin_table *t, int64_t *cursor)
     for (size_t col = 0; col < nc; col++)
         n += snprintf(sql + n, sizeof sql - (size_t)n, ", p%zu", col);
     snprintf(sql + n, sizeof sql - (size_t)n, ") WHERE t.id = u.id AND t.key_version = u.v");
-    const char *up[3 + MAX_COLS] = {to, ids.p, vers.p};
-    for (size_t col = 0; col < nc; col++)
-        up[3 + col] = cols[col].p;
+    snprintf(to, sizeof to, "%u", c->to);
+    const char *up[3 + MAX_COLS] = {to, (char *)ids.p, (char *)vers.p};
+    int lens[3 + MAX_COLS] = {0, (int)ids.len, (int)vers.len};
+    int fmts[3 + MAX_COLS] = {0, 1, 1};
+    for (size_t col = 0; col < nc; col++) {
+        up[3 + col] = (char *)cols[col].p;
+        lens[3 + col] = (int)cols[col].len;
+        fmts[3 + col] = 1;
+    }
     int64_t updated = -1;
     if (rc == 0) {
-        r = PQexecParams(c->db, sql, 3 + (int)nc, NULL, up, NULL, NULL, 0);
+        r = PQexecParams(w->db, sql, 3 + (int)nc, NULL, up, lens, fmts, 0);
         if (pg_ok(r, PGRES_COMMAND_OK, "writing re-keyed rows"))
             updated = strtoll(PQcmdTuples(r), NULL, 10);
         PQclear(r);
@@ -211,11 +341,46 @@ static int64_t one_batch(rekey_ctx *c, const admin_table *t, int64_t *cursor)
     free(vers.p);
     for (size_t col = 0; col < nc; col++)
         free(cols[col].p);
-    if (updated < 0 || exec_cmd(c->db, "COMMIT") != 0) {
-        PQclear(PQexec(c->db, "ROLLBACK"));
+    if (updated < 0 || exec_cmd(w->db, "COMMIT") != 0) {
+        PQclear(PQexec(w->db, "ROLLBACK"));
         return -1;
     }
     return updated > 0 ? updated : 1; /* rows taken by a concurrent run: keep going */
+}
+
+static void *worker_main(void *arg)
+{
+    rekey_worker *w = arg;
+    rekey_ctx *c = w->c;
+    int64_t got;
+    while ((got = one_batch(w)) > 0) {
+        pthread_mutex_lock(&c->mu);
+        c->inflight[w->slot].start = -1;
+        c->done += (uint64_t)got;
+        size_t tbl;
+        int64_t id;
+        watermark(c, &tbl, &id);
+        if (tbl < c->nt)
+            run_note(c,
+                     "UPDATE vst.rekey_runs SET rows_done = $2::bigint, cursor_table = $3, "
+                     "cursor_id = $4::bigint WHERE id = $1::bigint",
+                     c->tables[tbl].table, id);
+        else /* every table handed out and committed; the final note follows */
+            run_note(c,
+                     "UPDATE vst.rekey_runs SET rows_done = $2::bigint WHERE id = $1::bigint "
+                     "AND $3 = $3 AND $4 = $4",
+                     "", 0);
+        progress(c, c->tables[tbl < c->nt ? tbl : c->nt - 1].table, 0);
+        pthread_mutex_unlock(&c->mu);
+    }
+    pthread_mutex_lock(&c->mu);
+    c->inflight[w->slot].start = -1;
+    if (got < 0) {
+        c->failed = 1;
+        w->rc = 1;
+    }
+    pthread_mutex_unlock(&c->mu);
+    return NULL;
 }
 
 static void run_note(rekey_ctx *c, const char *sql_fmt, const char *table, int64_t cursor)
@@ -223,7 +388,7 @@ static void run_note(rekey_ctx *c, const char *sql_fmt, const char *table, int64
     if (c->trust == NULL || c->run_id[0] == '\0')
         return;
     char done[24], cur[24];
-    snprintf(done, sizeof done, "%" PRIu64, c->done);
+    snprintf(done, sizeof done, "%" PRIu64, c->prior + c->done);
     snprintf(cur, sizeof cur, "%" PRId64, cursor);
     const char *p[] = {c->run_id, done, table, cur};
     PGresult *r = PQexecParams(c->trust, sql_fmt, 4, NULL, p, NULL, NULL, 0);
@@ -238,9 +403,11 @@ static void run_start(rekey_ctx *c, uint32_t from_min)
 {
     if (g_opt.trust_dsn == NULL || (c->trust = admin_db(g_opt.trust_dsn, "trust")) == NULL)
         return;
-    PGresult *r = PQexec(c->trust, "SELECT id FROM vst.rekey_runs WHERE state = 'running'");
+    PGresult *r =
+        PQexec(c->trust, "SELECT id, rows_done FROM vst.rekey_runs WHERE state = 'running'");
     if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0) {
         snprintf(c->run_id, sizeof c->run_id, "%s", PQgetvalue(r, 0, 0));
+        c->prior = strtoull(PQgetvalue(r, 0, 1), NULL, 10);
         fprintf(stderr, "resuming re-key run %s\n", c->run_id);
         PQclear(r);
         return;
@@ -264,18 +431,26 @@ static void run_start(rekey_ctx *c, uint32_t from_min)
 int cmd_rekey(int argc, char **argv)
 {
     if (admin_is_help(argc, argv)) {
-        printf("usage: vst-admin rekey [--batch N]\n\nRe-keys every row of every store table "
-               "to vst-keyd's current key version,\nin batches of N rows (default 20000), each "
-               "in its own transaction. Safe to\ninterrupt: run it again to finish; no row is "
-               "ever re-keyed twice.\n");
+        printf("usage: vst-admin rekey [--batch N] [--jobs J]\n\nRe-keys every row of every "
+               "store table to vst-keyd's current key version,\nin batches of N rows (default "
+               "20000), each in its own transaction. J workers\n(default 2, at most %d), each "
+               "with its own store and keyd connection, re-key\ndisjoint batches in parallel: "
+               "the store's UPDATE is the bottleneck and runs\non one core per connection. Safe "
+               "to interrupt: run it again to finish; no\nrow is ever re-keyed twice.\n",
+               MAX_JOBS);
         return 0;
     }
-    rekey_ctx c = {.batch = 20000, .tty = isatty(2)};
+    rekey_ctx c = {.batch = 20000, .tty = isatty(2), .njobs = 2};
     for (int i = 1; i < argc; i++) {
         const char *v;
+        char *end;
         if (strcmp(argv[i], "--batch") == 0 && (v = admin_optarg(argc, argv, &i)))
             c.batch = strtoul(v, NULL, 10);
-        else
+        else if (strcmp(argv[i], "--jobs") == 0 && (v = admin_optarg(argc, argv, &i))) {
+            c.njobs = strtoul(v, &end, 10);
+            if (*end != '\0' || c.njobs < 1 || c.njobs > MAX_JOBS)
+                return admin_fail("rekey: --jobs must be 1..%d", MAX_JOBS);
+        } else
             return admin_fail("rekey: unexpected argument %s (see --help)", argv[i]);
     }
     admin_table tables[16];
@@ -287,29 +462,31 @@ int cmd_rekey(int argc, char **argv)
             return admin_fail("rekey: --batch must be 1..%zu for %s",
                               VST_BATCH_MAX / (tables[i].ncolumns ? tables[i].ncolumns : 1),
                               tables[i].table);
-    if ((c.k = admin_keyd()) == NULL)
+    rekey_worker w[MAX_JOBS];
+    memset(w, 0, sizeof w);
+    if ((w[0].k = admin_keyd()) == NULL)
         return 1;
     vst_status_ok s;
     uint8_t *sbufp;
     size_t slen;
-    int rc = vst_keyd_status(c.k, &s, &sbufp, &slen);
+    int rc = vst_keyd_status(w[0].k, &s, &sbufp, &slen);
     if (rc != 0) {
-        vst_keyd_close(c.k);
+        vst_keyd_close(w[0].k);
         return admin_fail("status: %s", vst_keyd_strerror(rc));
     }
     int sealed = s.sealed;
     c.to = s.current_version;
     vst_frame_free(sbufp, slen);
     if (sealed) {
-        vst_keyd_close(c.k);
+        vst_keyd_close(w[0].k);
         return admin_fail("rekey: vst-keyd is sealed");
     }
-    if ((c.db = admin_db(g_opt.store_dsn, "store")) == NULL) {
-        vst_keyd_close(c.k);
+    if ((w[0].db = admin_db(g_opt.store_dsn, "store")) == NULL) {
+        vst_keyd_close(w[0].k);
         return 1;
     }
     uint64_t counts[1024];
-    if (admin_rows_per_version(c.db, tables, nt, counts, 1024) != 0)
+    if (admin_rows_per_version(w[0].db, tables, nt, counts, 1024) != 0)
         rc = 1;
     uint32_t from_min = 0;
     for (uint32_t v = 1; v < c.to && v < 1024; v++) {
@@ -317,20 +494,39 @@ int cmd_rekey(int argc, char **argv)
         if (counts[v] > 0 && from_min == 0)
             from_min = v;
     }
+    /* No more workers than batches. */
+    if (c.njobs > 1 && c.total / c.batch + 1 < c.njobs)
+        c.njobs = (size_t)(c.total / c.batch + 1);
+    size_t started = 0;
+    for (size_t j = 1; rc == 0 && c.total > 0 && j < c.njobs; j++)
+        if ((w[j].k = admin_keyd()) == NULL ||
+            (w[j].db = admin_db(g_opt.store_dsn, "store")) == NULL)
+            rc = 1;
+    pthread_mutex_init(&c.mu, NULL);
+    c.tables = tables;
+    c.nt = nt;
+    for (size_t j = 0; j < MAX_JOBS; j++)
+        c.inflight[j].start = -1;
     c.t0 = now_s();
     if (rc == 0 && c.total > 0)
         run_start(&c, from_min);
-    for (size_t i = 0; rc == 0 && i < nt && c.total > 0; i++) {
-        int64_t cursor = 0, got;
-        while ((got = one_batch(&c, &tables[i], &cursor)) > 0) {
-            c.done += (uint64_t)got;
-            run_note(&c,
-                     "UPDATE vst.rekey_runs SET rows_done = $2::bigint, cursor_table = $3, "
-                     "cursor_id = $4::bigint WHERE id = $1::bigint",
-                     tables[i].table, cursor);
-            progress(&c, tables[i].table, 0);
-        }
-        if (got < 0)
+    pthread_t th[MAX_JOBS];
+    for (size_t j = 0; rc == 0 && c.total > 0 && j < c.njobs; j++) {
+        w[j].c = &c;
+        w[j].slot = j;
+        if (pthread_create(&th[j], NULL, worker_main, &w[j]) != 0)
+            rc = admin_fail("rekey: cannot start a worker thread");
+        else
+            started++;
+    }
+    if (rc != 0) {
+        pthread_mutex_lock(&c.mu);
+        c.failed = 1;
+        pthread_mutex_unlock(&c.mu);
+    }
+    for (size_t j = 0; j < started; j++) {
+        pthread_join(th[j], NULL);
+        if (w[j].rc != 0)
             rc = 1;
     }
     double dt = now_s() - c.t0;
@@ -346,7 +542,11 @@ int cmd_rekey(int argc, char **argv)
         printf("re-keyed %" PRIu64 " rows to key version %u in %.2f s (%.0f rows/s)\n", c.done,
                c.to, dt, dt > 0 ? (double)c.done / dt : 0.0);
     PQfinish(c.trust);
-    PQfinish(c.db);
-    vst_keyd_close(c.k);
+    for (size_t j = 0; j < MAX_JOBS; j++) {
+        PQfinish(w[j].db);
+        if (w[j].k != NULL)
+            vst_keyd_close(w[j].k);
+    }
+    pthread_mutex_destroy(&c.mu);
     return rc;
 }

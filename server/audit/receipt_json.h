@@ -1,0 +1,75 @@
+/* The delivery receipt as a JSON document (DESIGN.md §6, docs/audit.md
+ * "Receipt JSON"): built by vst-httpd, verified by vst-send and
+ * `vst-audit verify-receipt`. Library vstreceipt: vstcore and jansson only,
+ * no libpq, no keyd client, so every program can link it.
+ *
+ * The document is one JSON object with exactly these members:
+ *
+ *   "delivery_id"   string   [A-Za-z0-9._-]{1,128}
+ *   "client"        string   client name, printable ASCII, 1..128
+ *   "profile"       string   [a-z][a-z0-9_]{0,31}
+ *   "record_count"  integer  0 .. 2^63-1
+ *   "body_sha256"   string   64 lower-case hex digits
+ *   "key_version"   integer  1 .. 2^32-1
+ *   "received_at"   string   YYYY-MM-DDTHH:MM:SS.ffffffZ (UTC, 6 digits)
+ *   "stored_at"     string   same form, >= received_at
+ *   "audit_seq"     integer  1 .. 2^63-1
+ *   "signature"     string   128 lower-case hex digits: Ed25519 over
+ *                            vst_receipt_tbs() of the fields above
+ *   "public_key"    string   optional: 64 lower-case hex digits, the raw
+ *                            Ed25519 key that signed (informative only: a
+ *                            verifier trusts its own copy of the key)
+ *
+ * The builder writes the members in this order, compact (no spaces), on one
+ * line. The parser accepts any member order and JSON whitespace but nothing
+ * else: no unknown or duplicate member, no missing required one, no other
+ * type, no upper-case hex, no other time form. */
+#ifndef VST_RECEIPT_JSON_H
+#define VST_RECEIPT_JSON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/signed.h"
+
+/* Longest document the builder writes (and the parser accepts). */
+#define VST_RECEIPT_JSON_MAX 4096
+/* "YYYY-MM-DDTHH:MM:SS.ffffffZ" */
+#define VST_TIME_TEXT_LEN 27
+
+typedef struct {
+    vst_receipt_fields f;
+    uint8_t signature[VST_ED25519_SIG_LEN];
+    int has_public_key;
+    uint8_t public_key[VST_ED25519_PUB_LEN];
+} vst_receipt;
+
+/* Microseconds since the Unix epoch <-> RFC 3339 UTC text with exactly six
+ * fraction digits and "Z" (years 0001..9999). format writes 27 characters
+ * and a NUL; returns 0, or -1 if the year is out of range. parse accepts
+ * exactly that form (s[0..n), no NUL needed) with valid calendar fields;
+ * returns 0 or -1. */
+int vst_time_format_us(int64_t us, char out[VST_TIME_TEXT_LEN + 1]);
+int vst_time_parse_us(const char *s, size_t n, int64_t *us);
+
+/* Lower-case hex of in[0..n) into out (2n+1 bytes, NUL-terminated). */
+void vst_receipt_hex_encode(const uint8_t *in, size_t n, char *out);
+/* Exactly 2n lower-case hex digits s[0..slen) into out[0..n); 0 or -1. */
+int vst_receipt_hex_decode(const char *s, size_t slen, uint8_t *out, size_t n);
+
+/* The receipt document for fields f and signature sig; public_key may be
+ * NULL (member omitted). Returns a malloc'd NUL-terminated string without a
+ * trailing newline (free with free()), or NULL if a field is outside its
+ * grammar (vst_receipt_fields_ok, stored_at < received_at, a count above
+ * 2^63-1, a time outside years 0001..9999) or memory ran out. */
+char *vst_receipt_json_build(const vst_receipt_fields *f, const uint8_t sig[VST_ED25519_SIG_LEN],
+                             const uint8_t *public_key);
+
+/* Parses a receipt document text[0..len). Returns 0 and fills *out, or -1
+ * with one line in err naming the offending member. Does not check the
+ * signature: call vst_receipt_verify(key, &out->f, out->signature) with a
+ * key the caller trusts. */
+int vst_receipt_json_parse(const char *text, size_t len, vst_receipt *out, char *err,
+                           size_t errlen);
+
+#endif

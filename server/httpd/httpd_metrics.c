@@ -1,0 +1,103 @@
+/* Prometheus metrics: deliveries by result, records, rejections by code, a
+ * delivery latency histogram, keyd and database errors, responses by
+ * status. Lock-free counters. */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "httpd.h"
+
+static const char *const result_names[M__RESULTS] = {"stored",   "replayed",    "rejected",
+                                                     "conflict", "unavailable", "refused"};
+static const double buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+#define NB (sizeof buckets / sizeof buckets[0])
+
+static atomic_ullong deliveries[M__RESULTS], records, keyd_errors, db_errors;
+static atomic_ullong rejections[VST_E__COUNT];
+static atomic_ullong hist[NB + 1], hist_count, hist_sum_us;
+static atomic_ullong status_counts[600];
+
+void metrics_delivery(metric_result r, uint64_t n, double seconds)
+{
+    atomic_fetch_add(&deliveries[r], 1);
+    if (r == M_STORED)
+        atomic_fetch_add(&records, n);
+    size_t b = 0;
+    while (b < NB && seconds > buckets[b])
+        b++;
+    atomic_fetch_add(&hist[b], 1);
+    atomic_fetch_add(&hist_count, 1);
+    atomic_fetch_add(&hist_sum_us, (unsigned long long)(seconds * 1e6));
+}
+
+void metrics_rejection(vst_err code, uint64_t n)
+{
+    if ((unsigned)code < VST_E__COUNT)
+        atomic_fetch_add(&rejections[code], n);
+}
+
+void metrics_keyd_error(void)
+{
+    atomic_fetch_add(&keyd_errors, 1);
+}
+
+void metrics_db_error(void)
+{
+    atomic_fetch_add(&db_errors, 1);
+}
+
+void metrics_http(unsigned status)
+{
+    if (status < 600)
+        atomic_fetch_add(&status_counts[status], 1);
+}
+
+char *metrics_render(void)
+{
+    size_t cap = 16384, n = 0;
+    char *out = malloc(cap);
+    if (out == NULL)
+        return NULL;
+#define P(...) n += (size_t)snprintf(out + n, n < cap ? cap - n : 0, __VA_ARGS__)
+    P("# HELP vst_deliveries_total Deliveries by result.\n# TYPE vst_deliveries_total counter\n");
+    for (int r = 0; r < M__RESULTS; r++)
+        P("vst_deliveries_total{result=\"%s\"} %llu\n", result_names[r],
+          atomic_load(&deliveries[r]));
+    P("# HELP vst_records_stored_total Records stored.\n# TYPE vst_records_stored_total counter\n"
+      "vst_records_stored_total %llu\n",
+      atomic_load(&records));
+    P("# HELP vst_record_rejections_total Record errors by code.\n"
+      "# TYPE vst_record_rejections_total counter\n");
+    for (int e = 0; e < VST_E__COUNT; e++)
+        if (atomic_load(&rejections[e]) > 0)
+            P("vst_record_rejections_total{code=\"%s\"} %llu\n", vst_err_code((vst_err)e),
+              atomic_load(&rejections[e]));
+    P("# HELP vst_delivery_duration_seconds Time from request to answer.\n"
+      "# TYPE vst_delivery_duration_seconds histogram\n");
+    unsigned long long cum = 0;
+    for (size_t b = 0; b < NB; b++) {
+        cum += atomic_load(&hist[b]);
+        P("vst_delivery_duration_seconds_bucket{le=\"%g\"} %llu\n", buckets[b], cum);
+    }
+    cum += atomic_load(&hist[NB]);
+    P("vst_delivery_duration_seconds_bucket{le=\"+Inf\"} %llu\n", cum);
+    P("vst_delivery_duration_seconds_sum %.6f\nvst_delivery_duration_seconds_count %llu\n",
+      (double)atomic_load(&hist_sum_us) / 1e6, atomic_load(&hist_count));
+    P("# HELP vst_keyd_errors_total Failed calls to vst-keyd.\n# TYPE vst_keyd_errors_total "
+      "counter\nvst_keyd_errors_total %llu\n",
+      atomic_load(&keyd_errors));
+    P("# HELP vst_db_errors_total Failed database operations.\n# TYPE vst_db_errors_total "
+      "counter\nvst_db_errors_total %llu\n",
+      atomic_load(&db_errors));
+    P("# HELP vst_http_responses_total Responses by status.\n# TYPE vst_http_responses_total "
+      "counter\n");
+    for (unsigned s = 100; s < 600; s++)
+        if (atomic_load(&status_counts[s]) > 0)
+            P("vst_http_responses_total{status=\"%u\"} %llu\n", s, atomic_load(&status_counts[s]));
+#undef P
+    if (n >= cap) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}

@@ -1,0 +1,140 @@
+/* Worker slots: each holds one trust-DB connection, one store connection
+ * and one keyd connection, leased by a request for its whole duration (a
+ * delivery keeps its store transaction open across many body chunks).
+ * Connections are opened lazily and re-opened after a failure, so vst-httpd
+ * survives restarts of PostgreSQL and vst-keyd: requests get 503 while a
+ * dependency is down and succeed again once it is back. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "httpd.h"
+
+static slot *slots;
+static size_t nslots;
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+
+int pool_init(size_t n)
+{
+    slots = calloc(n, sizeof *slots);
+    nslots = n;
+    return slots ? 0 : -1;
+}
+
+void pool_free(void)
+{
+    for (size_t i = 0; i < nslots; i++) {
+        slot_drop_trust(&slots[i]);
+        slot_drop_store(&slots[i]);
+        slot_drop_keyd(&slots[i]);
+    }
+    free(slots);
+    slots = NULL;
+    nslots = 0;
+}
+
+slot *pool_acquire(int timeout_ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&mu);
+    for (;;) {
+        for (size_t i = 0; i < nslots; i++)
+            if (!slots[i].in_use) {
+                slots[i].in_use = 1;
+                pthread_mutex_unlock(&mu);
+                return &slots[i];
+            }
+        if (pthread_cond_timedwait(&cv, &mu, &until) != 0)
+            break;
+    }
+    pthread_mutex_unlock(&mu);
+    return NULL;
+}
+
+void pool_release(slot *s)
+{
+    if (s == NULL)
+        return;
+    /* A connection left inside a transaction (an aborted request) is not
+     * reusable as is: roll it back or drop it. */
+    if (s->trust && PQtransactionStatus(s->trust) != PQTRANS_IDLE)
+        slot_drop_trust(s);
+    if (s->store && PQtransactionStatus(s->store) != PQTRANS_IDLE)
+        slot_drop_store(s);
+    pthread_mutex_lock(&mu);
+    s->in_use = 0;
+    pthread_cond_signal(&cv);
+    pthread_mutex_unlock(&mu);
+}
+
+static int connect_db(PGconn **db, const char *dsn, const char *what)
+{
+    if (*db != NULL && PQstatus(*db) == CONNECTION_OK)
+        return 0;
+    if (*db != NULL)
+        PQfinish(*db);
+    *db = PQconnectdb(dsn);
+    if (PQstatus(*db) != CONNECTION_OK) {
+        char msg[200];
+        strncpy(msg, PQerrorMessage(*db), sizeof msg - 1);
+        msg[sizeof msg - 1] = '\0';
+        msg[strcspn(msg, "\n")] = '\0';
+        hlog("error", "cannot connect to the %s: %s", what, msg);
+        PQfinish(*db);
+        *db = NULL;
+        metrics_db_error();
+        return -1;
+    }
+    return 0;
+}
+
+int slot_trust(slot *s)
+{
+    return connect_db(&s->trust, g_hcfg.trust_dsn, "trust DB");
+}
+
+int slot_store(slot *s)
+{
+    return connect_db(&s->store, g_hcfg.store_dsn, "store");
+}
+
+int slot_keyd(slot *s)
+{
+    if (s->keyd != NULL)
+        return 0;
+    char err[256];
+    s->keyd = vst_keyd_connect(g_hcfg.keyd_socket, err, sizeof err);
+    if (s->keyd == NULL) {
+        hlog("error", "%s", err);
+        metrics_keyd_error();
+        return -1;
+    }
+    return 0;
+}
+
+void slot_drop_trust(slot *s)
+{
+    PQfinish(s->trust);
+    s->trust = NULL;
+}
+
+void slot_drop_store(slot *s)
+{
+    PQfinish(s->store);
+    s->store = NULL;
+}
+
+void slot_drop_keyd(slot *s)
+{
+    vst_keyd_close(s->keyd);
+    s->keyd = NULL;
+}

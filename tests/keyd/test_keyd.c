@@ -1,0 +1,1656 @@
+/* vst-keyd against real processes (issue 3, DESIGN.md §2, §3, §8): unseal
+ * with Shamir shares and the dev master key, deterministic and separated
+ * pseudonyms, rotation, the budget, hostile peers on the data socket, the
+ * uid allowlists, signatures, the event stream and the sandbox.
+ *
+ * Every keyd here runs with --seccomp no --user "" and LeakSanitizer on,
+ * except in the sandbox suite (seccomp refuses LSan's tracer); every stop
+ * requires exit status 0 and scans keyd's events and log for every
+ * identifier and pseudonym the test used (fixture.c). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/signed.h"
+#include "cunit_main.h"
+#include "fixture.h"
+#include "shamir.h"
+#include "tools/gen.h"
+
+#define NOBODY 65534
+
+/* keyd is built like this test: with ASan (gcc or clang) or without. */
+#if defined(__SANITIZE_ADDRESS__)
+#define KEYD_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define KEYD_ASAN 1
+#endif
+#endif
+
+/* ------------------------------------------------------------ helpers */
+
+/* n identifiers of one kind, concatenated (each *id_len bytes). */
+static char *make_ids(uint64_t seed, vst_id_kind kind, size_t n, size_t *id_len)
+{
+    vst_gen *g = vst_gen_new(seed);
+    char *ids = NULL;
+    size_t len = kind == VST_ID_KVNR ? 10 : 9;
+    if (g != NULL && (ids = malloc(n * len + 1)) != NULL)
+        for (size_t i = 0; i < n; i++) {
+            char one[VST_ID_MAXLEN + 1];
+            if (vst_gen_id(g, kind, one) != len) {
+                free(ids);
+                ids = NULL;
+                break;
+            }
+            memcpy(ids + i * len, one, len);
+        }
+    vst_gen_free(g);
+    *id_len = len;
+    return ids;
+}
+
+/* PSEUDONYMIZE on a fresh data connection; returns malloc'd n*16 bytes. */
+static uint8_t *pseud_fresh(const char *sock, const char *domain, const char *ids, size_t id_len,
+                            size_t n, uint32_t *kv, int *rc)
+{
+    uint8_t *out = malloc(n * 16);
+    vst_keyd *c = fx_connect(sock);
+    *rc = c && out ? fx_pseud(c, domain, ids, id_len, n, out, kv) : -100;
+    vst_keyd_close(c);
+    if (*rc != 0) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+static int status_ok(const fx_keyd *k, fx_status_t *st)
+{
+    int rc = fx_status(k->data_sock, st);
+    CU_ASSERT_EQUAL(rc, 0);
+    return rc;
+}
+
+static int has_dup16(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = i + 1; j < n; j++)
+            if (memcmp(p + 16 * i, p + 16 * j, 16) == 0)
+                return 1;
+    return 0;
+}
+
+/* Whether no pseudonym of a equals the one at the same index in b. */
+static int all_differ(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(a + 16 * i, b + 16 * i, 16) == 0)
+            return 0;
+    return 1;
+}
+
+/* vst-admin unseal FILE: exit status; *out / *err copied when not NULL. */
+static int admin_unseal(const fx_keyd *k, const char *file, char **out, char **err)
+{
+    fx_result r;
+    fx_admin(&r, k, "unseal", file, NULL);
+    if (out != NULL)
+        *out = r.out, r.out = NULL;
+    if (err != NULL)
+        *err = r.err, r.err = NULL;
+    fx_result_free(&r);
+    return r.status;
+}
+
+/* ------------------------------------------------------------ unseal */
+
+static void test_unseal_shares(void)
+{
+    fx_store s;
+    fx_keyd k = {0};
+    fx_status_t st;
+    CU_ASSERT_EQUAL_FATAL(fx_store_shamir(&s, 3, 2, NULL), 0);
+    fx_keyd_opts o = {.store = &s};
+    CU_ASSERT_EQUAL_FATAL(fx_keyd_start(&k, &o), 0);
+
+    /* Sealed: STATUS tells how many shares it needs, PSEUDONYMIZE and
+     * PUBKEY are refused with `sealed`, the connection stays usable. */
+    CU_ASSERT_EQUAL_FATAL(status_ok(&k, &st), 0);
+    CU_ASSERT_EQUAL(st.s.sealed, 1);
+    CU_ASSERT_EQUAL(st.s.shares_need, 2);
+    CU_ASSERT_EQUAL(st.s.shares_have, 0);
+    CU_ASSERT_EQUAL(st.s.current_version, 0);
+    size_t il;
+    char *ids = make_ids(11, VST_ID_KVNR, 8, &il);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ids);
+    uint8_t out[8 * 16], pub[32], p1[8 * 16];
+    uint32_t kv = 0;
+    vst_keyd *c = fx_connect(k.data_sock);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_EQUAL(fx_pseud(c, "sgb5/insured", ids, il, 8, out, &kv), VST_KERR_SEALED);
+    CU_ASSERT_EQUAL(vst_keyd_pubkey(c, pub), VST_KERR_SEALED);
+    vst_status_ok sst;
+    uint8_t *buf;
+    size_t blen;
+    CU_ASSERT_EQUAL(vst_keyd_status(c, &sst, &buf, &blen), 0);
+    vst_frame_free(buf, blen);
+    vst_keyd_close(c);
+
+    /* One share: still sealed; the same share again: refused, and keyd
+     * keeps the one it has. */
+    char *o1 = NULL, *e1 = NULL;
+    CU_ASSERT_EQUAL(admin_unseal(&k, s.share[0], &o1, NULL), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(o1, "1 of 2"));
+    free(o1);
+    CU_ASSERT_EQUAL(admin_unseal(&k, s.share[0], NULL, &e1), 1);
+    CU_ASSERT(fx_one_line(e1));
+    CU_ASSERT_PTR_NOT_NULL(strstr(e1, "unseal refused"));
+    free(e1);
+    status_ok(&k, &st);
+    CU_ASSERT_EQUAL(st.s.sealed, 1);
+    CU_ASSERT_EQUAL(st.s.shares_have, 1);
+
+    /* The second share unseals; the signing key is the one key init made. */
+    o1 = NULL;
+    CU_ASSERT_EQUAL(admin_unseal(&k, s.share[1], &o1, NULL), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(o1, "unsealed"));
+    free(o1);
+    status_ok(&k, &st);
+    CU_ASSERT_EQUAL(st.s.sealed, 0);
+    CU_ASSERT_EQUAL(st.s.dev_master, 0);
+    CU_ASSERT_EQUAL(st.s.current_version, 1);
+    char hex[65];
+    vst_hex(st.s.signing_pubkey, 32, hex);
+    CU_ASSERT_STRING_EQUAL(hex, s.pubkey_hex);
+    int rc;
+    uint8_t *pa = pseud_fresh(k.data_sock, "sgb5/insured", ids, il, 8, &kv, &rc);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_EQUAL(kv, 1);
+    memcpy(p1, pa, sizeof p1);
+    free(pa);
+    /* Unseal once more: keyd says it is unsealed and changes nothing. */
+    CU_ASSERT_EQUAL(admin_unseal(&k, s.share[2], NULL, NULL), 0);
+    json_t *ev = fx_event_last(&k, "keyd.unseal");
+    CU_ASSERT_PTR_NOT_NULL(ev);
+    CU_ASSERT_STRING_EQUAL(fx_ev_str(ev, "mode") ? fx_ev_str(ev, "mode") : "", "shamir");
+    json_decref(ev);
+    CU_ASSERT_EQUAL(fx_event_count(&k, "keyd.unseal_share"), 2);
+    fx_keyd_stop(&k);
+
+    /* A new keyd starts sealed again; M-1 shares leave it sealed. */
+    CU_ASSERT_EQUAL_FATAL(fx_keyd_start(&k, &o), 0);
+    CU_ASSERT_EQUAL(admin_unseal(&k, s.share[2], NULL, NULL), 0);
+    status_ok(&k, &st);
+    CU_ASSERT_EQUAL(st.s.sealed, 1);
+    CU_ASSERT_EQUAL(st.s.shares_have, 1);
+    pa = pseud_fresh(k.data_sock, "sgb5/insured", ids, il, 8, &kv, &rc);
+    CU_ASSERT_EQUAL(rc, VST_KERR_SEALED);
+    free(pa);
+    /* Shares 3 and 1 rebuild the same keys: the same pseudonyms. */
+    CU_ASSERT_EQUAL(admin_unseal(&k, s.share[0], NULL, NULL), 0);
+    pa = pseud_fresh(k.data_sock, "sgb5/insured", ids, il, 8, &kv, &rc);
+    CU_ASSERT_EQUAL(rc, 0);
+    CU_ASSERT(pa != NULL && memcmp(pa, p1, sizeof p1) == 0);
+    free(pa);
+    free(ids);
+    fx_keyd_stop(&k);
+}
+
+/* Rewrites the hex digit of the `share:` line at position pos. */
+static int corrupt_share_file(const char *src, const char *dst, size_t pos)
+{
+    char *t = fx_read_file(src, NULL);
+    char *p = t ? strstr(t, "\nshare: ") : NULL;
+    int rc = -1;
+    if (p != NULL) {
+        char *d = p + strlen("\nshare: ") + pos;
+        *d = *d == '0' ? '1' : '0';
+        rc = fx_write_file(dst, t, 0600);
+    }
+    free(t);
+    return rc;
+}
+
+static void test_unseal_bad_shares(void)
+{
+    fx_store s, other;
+    fx_keyd k = {0};
+    fx_status_t st;
+    CU_ASSERT_EQUAL_FATAL(fx_store_shamir(&s, 3, 2, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(fx_store_shamir(&other, 3, 2, NULL), 0);
+    fx_keyd_opts o = {.store = &s};
+    CU_ASSERT_EQUAL_FATAL(fx_keyd_start(&k, &o), 0);
+
+    /* One hex digit changed: vst-admin refuses it in one line (the check
+     * value), keyd never sees it. */
+    char bad[FX_PATH + 16];
+    snprintf(bad, sizeof bad, "%s/corrupt.txt", s.dir);
+    CU_ASSERT_EQUAL_FATAL(corrupt_share_file(s.share[0], bad, 7), 0);
+    char *err = NULL;
+    int rc = admin_unseal(&k, bad, NULL, &err);
+    CU_ASSERT_NOT_EQUAL(rc, 0);
+    CU_ASSERT(fx_one_line(err));
+    CU_ASSERT(strncmp(err, "vst-admin: ", 11) == 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "corrupt.txt"));
+    free(err);
+    status_ok(&k, &st);
+    CU_ASSERT_EQUAL(st.s.shares_have, 0);
+    CU_ASSERT_EQUAL(fx_event_count(&k, "keyd.unseal_share"), 0);
+
+    /* A good share, then one of another keystore: refused, keyd keeps the
+     * good one and stays sealed; the message says so. */
+    CU_ASSERT_EQUAL(admin_unseal(&k, s.share[0], NULL, NULL), 0);
+    err = NULL;
+    rc = admin_unseal(&k, other.share[1], NULL, &err);
+    CU_ASSERT_EQUAL(rc, 1);
+    CU_ASSERT(fx_one_line(err));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "refused"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "keeps the 1 good share"));
+    free(err);
+    status_ok(&k, &st);
+    CU_ASSERT_EQUAL(st.s.sealed, 1);
+    CU_ASSERT_EQUAL(st.s.shares_have, 1);
+    json_t *ev = fx_event_last(&k, "keyd.unseal_rejected");
+    CU_ASSERT_PTR_NOT_NULL(ev);
+    CU_ASSERT_STRING_EQUAL(fx_ev_str(ev, "reason") ? fx_ev_str(ev, "reason") : "", "foreign_share");
+    json_decref(ev);
+    /* The second good share completes it. */
+    CU_ASSERT_EQUAL(admin_unseal(&k, s.share[2], NULL, NULL), 0);
+    status_ok(&k, &st);
+    CU_ASSERT_EQUAL(st.s.sealed, 0);
+    fx_keyd_stop(&k);
+}
+
+/* Shares that pass every check of their own but rebuild a wrong master
+ * key (manipulated share bytes): keyd must notice (GCM tag / key check
+ * value), answer `rejected` and stay sealed; good shares work after it. */
+static void test_unseal_wrong_combination(void)
+{
+    fx_store s;
+    fx_keyd k = {0};
+    fx_status_t st;
+    CU_ASSERT_EQUAL_FATAL(fx_store_shamir(&s, 3, 2, NULL), 0);
+    fx_keyd_opts o = {.store = &s};
+    CU_ASSERT_EQUAL_FATAL(fx_keyd_start(&k, &o), 0);
+    char err[256];
+    vst_share sh0, sh1;
+    CU_ASSERT_EQUAL_FATAL(vst_share_file_read(s.share[0], NULL, &sh0, err, sizeof err), VST_KS_OK);
+    CU_ASSERT_EQUAL_FATAL(vst_share_file_read(s.share[1], NULL, &sh1, err, sizeof err), VST_KS_OK);
+    sh1.y[5] ^= 0x40;
+
+    /* Straight through the protocol. */
+    vst_keyd *c = fx_connect(k.admin_sock);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    vst_unseal_req rq = {.index = sh0.index, .share = sh0.y};
+    memcpy(rq.keystore_id, sh0.keystore_id, sizeof rq.keystore_id);
+    vst_unseal_ok rs;
+    CU_ASSERT_EQUAL(vst_keyd_unseal(c, &rq, &rs), 0);
+    CU_ASSERT_EQUAL(rs.result, VST_UNSEAL_NEED_MORE);
+    rq.index = sh1.index;
+    rq.share = sh1.y;
+    CU_ASSERT_EQUAL(vst_keyd_unseal(c, &rq, &rs), 0);
+    CU_ASSERT_EQUAL(rs.result, VST_UNSEAL_REJECTED);
+    CU_ASSERT_EQUAL(rs.have, 0);
+    vst_keyd_close(c);
+    status_ok(&k, &st);
+    CU_ASSERT_EQUAL(st.s.sealed, 1);
+    CU_ASSERT_EQUAL(st.s.shares_have, 0);
+    json_t *ev = fx_event_last(&k, "keyd.unseal_rejected");
+    CU_ASSERT_PTR_NOT_NULL(ev);
+    CU_ASSERT_STRING_EQUAL(fx_ev_str(ev, "reason") ? fx_ev_str(ev, "reason") : "", "wrong_key");
+    json_decref(ev);
+
+    /* Through vst-admin, with a share file whose check value fits the
+     * manipulated bytes: one clear line, exit 1, still sealed. */
+    char text[VST_SHARE_TEXT_MAX], bad[FX_PATH + 16];
+    CU_ASSERT_EQUAL_FATAL(vst_share_format(&sh1, text, sizeof text), VST_KS_OK);
+    snprintf(bad, sizeof bad, "%s/manipulated.txt", s.dir);
+    CU_ASSERT_EQUAL_FATAL(fx_write_file(bad, text, 0600), 0);
+    vst_share_wipe(&sh0, 1);
+    vst_share_wipe(&sh1, 1);
+    CU_ASSERT_EQUAL(admin_unseal(&k, s.share[0], NULL, NULL), 0);
+    char *e = NULL;
+    CU_ASSERT_EQUAL(admin_unseal(&k, bad, NULL, &e), 1);
+    CU_ASSERT(fx_one_line(e));
+    CU_ASSERT_PTR_NOT_NULL(strstr(e, "do not rebuild the master key"));
+    free(e);
+    status_ok(&k, &st);
+    CU_ASSERT_EQUAL(st.s.sealed, 1);
+    CU_ASSERT_EQUAL(fx_event_count(&k, "keyd.unseal_rejected"), 2);
+    CU_ASSERT_EQUAL(fx_event_count(&k, "keyd.unseal"), 0);
+
+    /* Good shares after the failures. */
+    CU_ASSERT_EQUAL(admin_unseal(&k, s.share[2], NULL, NULL), 0);
+    CU_ASSERT_EQUAL(admin_unseal(&k, s.share[1], NULL, NULL), 0);
+    status_ok(&k, &st);
+    CU_ASSERT_EQUAL(st.s.sealed, 0);
+    fx_keyd_stop(&k);
+}
+
+static void test_unseal_3_of_5(void)
+{
+    static const int combos[3][3] = {{0, 1, 2}, {1, 3, 4}, {4, 2, 0}};
+    fx_store s;
+    fx_keyd k = {0};
+    fx_status_t st;
+    CU_ASSERT_EQUAL_FATAL(fx_store_shamir(&s, 5, 3, NULL), 0);
+    fx_keyd_opts o = {.store = &s};
+    size_t il;
+    char *ids = make_ids(35, VST_ID_KVNR, 4, &il);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ids);
+    uint8_t first[4 * 16];
+    for (int c = 0; c < 3; c++) {
+        CU_ASSERT_EQUAL_FATAL(fx_keyd_start(&k, &o), 0);
+        for (int i = 0; i < 2; i++)
+            CU_ASSERT_EQUAL(admin_unseal(&k, s.share[combos[c][i]], NULL, NULL), 0);
+        status_ok(&k, &st);
+        CU_ASSERT_EQUAL(st.s.sealed, 1); /* M-1 = 2 of 3 */
+        CU_ASSERT_EQUAL(st.s.shares_need, 3);
+        CU_ASSERT_EQUAL(admin_unseal(&k, s.share[combos[c][2]], NULL, NULL), 0);
+        status_ok(&k, &st);
+        CU_ASSERT_EQUAL(st.s.sealed, 0);
+        int rc;
+        uint32_t kv;
+        uint8_t *p = pseud_fresh(k.data_sock, "sgb5/insured", ids, il, 4, &kv, &rc);
+        CU_ASSERT_EQUAL(rc, 0);
+        if (p != NULL && c == 0)
+            memcpy(first, p, sizeof first);
+        else
+            CU_ASSERT(p != NULL && memcmp(p, first, sizeof first) == 0);
+        free(p);
+        fx_keyd_stop(&k);
+    }
+    free(ids);
+}
+
+static void test_dev_master(void)
+{
+    fx_store s;
+    fx_keyd k = {0};
+    fx_status_t st;
+    CU_ASSERT_EQUAL_FATAL(fx_store_dev(&s, NULL), 0);
+    fx_keyd_opts o = {.store = &s, .dev = 1};
+    CU_ASSERT_EQUAL_FATAL(fx_keyd_start(&k, &o), 0);
+    char *log = fx_read_file(k.log, NULL);
+    CU_ASSERT(log != NULL && strstr(log, "DEVELOPMENT MASTER KEY") != NULL);
+    free(log);
+    status_ok(&k, &st);
+    CU_ASSERT_EQUAL(st.s.sealed, 0);
+    CU_ASSERT_EQUAL(st.s.dev_master, 1);
+    CU_ASSERT_EQUAL(st.s.current_version, 1);
+    json_t *ev = fx_event_last(&k, "keyd.start");
+    CU_ASSERT(ev != NULL &&
+              json_is_true(json_object_get(json_object_get(ev, "details"), "dev_master")));
+    json_decref(ev);
+
+    fx_result r;
+    fx_admin(&r, &k, "key", "status", NULL);
+    CU_ASSERT_EQUAL(r.status, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "WARNING"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.out, s.pubkey_hex));
+    fx_result_free(&r);
+    fx_admin(&r, &k, "--json", "key", "status", NULL);
+    CU_ASSERT_EQUAL(r.status, 0);
+    json_error_t je;
+    json_t *j = json_loads(r.out, 0, &je);
+    CU_ASSERT_PTR_NOT_NULL(j);
+    CU_ASSERT(json_is_true(json_object_get(j, "dev_master")));
+    CU_ASSERT(json_is_false(json_object_get(j, "sealed")));
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(j, "current_version")), 1);
+    const char *pk = json_string_value(json_object_get(j, "signing_public_key"));
+    CU_ASSERT(pk != NULL && strcmp(pk, s.pubkey_hex) == 0);
+    CU_ASSERT_EQUAL(json_array_size(json_object_get(j, "versions")), 1);
+    json_decref(j);
+    fx_result_free(&r);
+
+    /* key init never overwrites a keystore. */
+    char sealed[FX_PATH + 32];
+    snprintf(sealed, sizeof sealed, "%s/keystore.sealed", s.keystore);
+    size_t l1, l2;
+    char *b1 = fx_read_file(sealed, &l1);
+    fx_admin(&r, NULL, "--keystore", s.keystore, "key", "init", "--dev-master-key", s.master, NULL);
+    CU_ASSERT_NOT_EQUAL(r.status, 0);
+    CU_ASSERT(fx_one_line(r.err));
+    fx_result_free(&r);
+    char *b2 = fx_read_file(sealed, &l2);
+    CU_ASSERT(b1 != NULL && b2 != NULL && l1 == l2 && memcmp(b1, b2, l1) == 0);
+    free(b1);
+    free(b2);
+    fx_keyd_stop(&k);
+}
+
+/* ------------------------------------------------------------ pseudonyms */
+
+static void test_determinism(void)
+{
+    fx_store s;
+    fx_keyd k = {0};
+    CU_ASSERT_EQUAL_FATAL(fx_store_dev(&s, NULL), 0);
+    fx_keyd_opts o = {.store = &s, .dev = 1};
+    CU_ASSERT_EQUAL_FATAL(fx_keyd_start(&k, &o), 0);
+    enum { N = 500 };
+    size_t il, ll;
+    char *ids = make_ids(7, VST_ID_KVNR, N, &il);
+    char *lanr = make_ids(8, VST_ID_LANR, N, &ll);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ids);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(lanr);
+    uint32_t kv = 0;
+    int rc;
+    uint8_t *p1 = pseud_fresh(k.data_sock, "sgb5/insured", ids, il, N, &kv, &rc);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_EQUAL(kv, 1);
+    CU_ASSERT_FALSE(has_dup16(p1, N));
+    char hex[33];
+    fx_hex16(p1, hex);
+    CU_ASSERT_EQUAL(strspn(hex, "0123456789abcdef"), 32);
+
+    /* Same connection twice, and in two halves: the same pseudonyms. */
+    uint8_t *p2 = malloc(N * 16);
+    vst_keyd *c = fx_connect(k.data_sock);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_EQUAL(fx_pseud(c, "sgb5/insured", ids, il, N, p2, &kv), 0);
+    CU_ASSERT_EQUAL(memcmp(p1, p2, N * 16), 0);
+    memset(p2, 0, N * 16);
+    CU_ASSERT_EQUAL(fx_pseud(c, "sgb5/insured", ids, il, 123, p2, &kv), 0);
+    CU_ASSERT_EQUAL(fx_pseud(c, "sgb5/insured", ids + 123 * il, il, N - 123, p2 + 123 * 16, &kv),
+                    0);
+    CU_ASSERT_EQUAL(memcmp(p1, p2, N * 16), 0);
+
+    /* Two sections in one frame equal the two separate requests. */
+    uint8_t *pl = malloc(N * 16), *both = malloc(2 * N * 16);
+    CU_ASSERT_EQUAL(fx_pseud(c, "sgb5/lanr", lanr, ll, N, pl, &kv), 0);
+    vst_pseud_req rq;
+    memset(&rq, 0, sizeof rq);
+    rq.nsections = 2;
+    strcpy(rq.sec[0].domain, "sgb5/insured");
+    rq.sec[0].id_len = (uint8_t)il;
+    rq.sec[0].count = N;
+    rq.sec[0].ids = (const uint8_t *)ids;
+    strcpy(rq.sec[1].domain, "sgb5/lanr");
+    rq.sec[1].id_len = (uint8_t)ll;
+    rq.sec[1].count = N;
+    rq.sec[1].ids = (const uint8_t *)lanr;
+    CU_ASSERT_EQUAL(vst_keyd_pseudonymize(c, &rq, &kv, both, 2 * N * 16), 0);
+    CU_ASSERT_EQUAL(memcmp(both, p1, N * 16), 0);
+    CU_ASSERT_EQUAL(memcmp(both + N * 16, pl, N * 16), 0);
+    vst_keyd_close(c);
+    fx_keyd_stop(&k);
+
+    /* After a restart: the same pseudonyms. */
+    CU_ASSERT_EQUAL_FATAL(fx_keyd_start(&k, &o), 0);
+    uint8_t *p3 = pseud_fresh(k.data_sock, "sgb5/insured", ids, il, N, &kv, &rc);
+    CU_ASSERT_EQUAL(rc, 0);
+    CU_ASSERT(p3 != NULL && memcmp(p1, p3, N * 16) == 0);
+    uint8_t *p4 = pseud_fresh(k.data_sock, "sgb5/lanr", lanr, ll, N, &kv, &rc);
+    CU_ASSERT(p4 != NULL && memcmp(pl, p4, N * 16) == 0);
+    fx_keyd_stop(&k);
+    free(ids);
+    free(lanr);
+    free(p1);
+    free(p2);
+    free(p3);
+    free(p4);
+    free(pl);
+    free(both);
+}
+
+static void test_domains(void)
+{
+    fx_store s;
+    fx_keyd k = {0};
+    CU_ASSERT_EQUAL_FATAL(fx_store_dev(&s, NULL), 0);
+    fx_keyd_opts o = {.store = &s, .dev = 1};
+    CU_ASSERT_EQUAL_FATAL(fx_keyd_start(&k, &o), 0);
+    enum { N = 200 };
+    size_t il;
+    char *ids = make_ids(9, VST_ID_LANR, N, &il);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ids);
+    static const char *const dom[] = {"sgb5/insured", "sgb5/lanr", "sgb5/bsnr", "ph/measles"};
+    uint8_t *p[4];
+    uint32_t kv;
+    int rc;
+    for (int d = 0; d < 4; d++) {
+        p[d] = pseud_fresh(k.data_sock, dom[d], ids, il, N, &kv, &rc);
+        CU_ASSERT_EQUAL_FATAL(rc, 0);
+    }
+    /* The same identifier in two domains never gives the same pseudonym. */
+    for (int a = 0; a < 4; a++)
+        for (int b = a + 1; b < 4; b++)
+            CU_ASSERT(all_differ(p[a], p[b], N));
+
+    /* A domain not on the allowlist: invalid_argument, connection usable. */
+    vst_keyd *c = fx_connect(k.data_sock);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    uint8_t out[N * 16];
+    CU_ASSERT_EQUAL(fx_pseud(c, "sgb5/unknown", ids, il, 3, out, &kv), VST_KERR_INVALID_ARGUMENT);
+    CU_ASSERT_EQUAL(fx_pseud(c, "sgb5/lanr", ids, il, N, out, &kv), 0);
+    CU_ASSERT_EQUAL(memcmp(out, p[1], N * 16), 0);
+    vst_keyd_close(c);
+    fx_keyd_stop(&k);
+
+    /* A narrower allowlist: refused outside it, unchanged inside it (a
+     * domain key depends on the root key and the name only). */
+    o.domains = "sgb5/bsnr,ph/measles";
+    CU_ASSERT_EQUAL_FATAL(fx_keyd_start(&k, &o), 0);
+    uint8_t *q = pseud_fresh(k.data_sock, "sgb5/lanr", ids, il, 1, &kv, &rc);
+    CU_ASSERT_EQUAL(rc, VST_KERR_INVALID_ARGUMENT);
+    free(q);
+    q = pseud_fresh(k.data_sock, "ph/measles", ids, il, N, &kv, &rc);
+    CU_ASSERT(q != NULL && memcmp(q, p[3], N * 16) == 0);
+    free(q);
+    fx_keyd_stop(&k);
+    for (int d = 0; d < 4; d++)
+        free(p[d]);
+    free(ids);
+}
+
+static void test_rotate(void)
+{
+    fx_store s;
+    fx_keyd k = {0};
+    fx_status_t st;
+    CU_ASSERT_EQUAL_FATAL(fx_store_dev(&s, NULL), 0);
+    fx_keyd_opts o = {.store = &s, .dev = 1};
+    CU_ASSERT_EQUAL_FATAL(fx_keyd_start(&k, &o), 0);
+    enum { N = 300 };
+    size_t il;
+    char *ids = make_ids(21, VST_ID_KVNR, N, &il);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ids);
+    uint32_t kv;
+    int rc;
+    uint8_t *p1 = pseud_fresh(k.data_sock, "sgb5/insured", ids, il, N, &kv, &rc);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_EQUAL(kv, 1);
+
+    fx_result r;
+    fx_admin(&r, &k, "key", "rotate", NULL);
+    CU_ASSERT_EQUAL(r.status, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "key version 2 is current"));
+    fx_result_free(&r);
+    uint8_t *p2 = pseud_fresh(k.data_sock, "sgb5/insured", ids, il, N, &kv, &rc);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_EQUAL(kv, 2);
+    CU_ASSERT(all_differ(p1, p2, N));
+    status_ok(&k, &st);
+    CU_ASSERT_EQUAL(st.s.current_version, 2);
+    CU_ASSERT_EQUAL(fx_version_state(&st, 1), VST_KEYSTATE_ACTIVE);
+    CU_ASSERT_EQUAL(fx_version_state(&st, 2), VST_KEYSTATE_CURRENT);
+
+    /* REKEY (admin socket) of the v1 pseudonyms gives exactly the fresh v2
+     * ones: P' = AES_v2(AES^-1_v1(P)). */
+    vst_keyd *a = fx_connect(k.admin_sock);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    uint8_t *rk = malloc(N * 16);
+    memcpy(rk, p1, N * 16);
+    CU_ASSERT_EQUAL(vst_keyd_rekey(a, 1, 2, rk, N), 0);
+    CU_ASSERT_EQUAL(memcmp(rk, p2, N * 16), 0);
+    /* Only forward to the current version. */
+    CU_ASSERT_EQUAL(vst_keyd_rekey(a, 2, 2, rk, 1), VST_KERR_INVALID_ARGUMENT);
+    CU_ASSERT_EQUAL(vst_keyd_rekey(a, 2, 1, rk, 1), VST_KERR_INVALID_ARGUMENT);
+    CU_ASSERT_EQUAL(vst_keyd_rekey(a, 1, 3, rk, 1), VST_KERR_INVALID_ARGUMENT);
+    vst_keyd_close(a);
+    fx_keyd_stop(&k);
+
+    /* The rotation is persistent. */
+    CU_ASSERT_EQUAL_FATAL(fx_keyd_start(&k, &o), 0);
+    uint8_t *p3 = pseud_fresh(k.data_sock, "sgb5/insured", ids, il, N, &kv, &rc);
+    CU_ASSERT_EQUAL(kv, 2);
+    CU_ASSERT(p3 != NULL && memcmp(p2, p3, N * 16) == 0);
+
+    /* Retire: not the current one, not an unknown one, once only; then
+     * REKEY from it is refused with retired_version. */
+    a = fx_connect(k.admin_sock);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_EQUAL(vst_keyd_retire(a, 2), VST_KERR_NOT_CURRENT);
+    CU_ASSERT_EQUAL(vst_keyd_retire(a, 9), VST_KERR_UNKNOWN_VERSION);
+    CU_ASSERT_EQUAL(vst_keyd_retire(a, 1), 0);
+    CU_ASSERT_EQUAL(vst_keyd_retire(a, 1), VST_KERR_RETIRED_VERSION);
+    memcpy(rk, p1, N * 16);
+    CU_ASSERT_EQUAL(vst_keyd_rekey(a, 1, 2, rk, N), VST_KERR_RETIRED_VERSION);
+    vst_keyd_close(a);
+    status_ok(&k, &st);
+    CU_ASSERT_EQUAL(fx_version_state(&st, 1), VST_KEYSTATE_RETIRED);
+    fx_keyd_stop(&k);
+    free(ids);
+    free(p1);
+    free(p2);
+    free(p3);
+    free(rk);
+}
+
+/* ------------------------------------------------------------ budget */
+
+static void test_budget_minute(void)
+{
+    fx_store s;
+    fx_keyd k = {0};
+    CU_ASSERT_EQUAL_FATAL(fx_store_dev(&s, NULL), 0);
+    fx_keyd_opts o = {.store = &s, .dev = 1, .budget_minute = 1000, .budget_day = 1000000};
+    CU_ASSERT_EQUAL_FATAL(fx_keyd_start(&k, &o), 0);
+    size_t il;
+    char *ids = make_ids(5, VST_ID_KVNR, 1001, &il);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ids);
+    uint8_t *out = malloc(1001 * 16);
+    uint32_t kv;
+    vst_keyd *c = fx_connect(k.data_sock);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    vst_status_ok st;
+    uint8_t *buf;
+    size_t blen;
+
+    /* A batch that alone is over the limit is refused whole. */
+    CU_ASSERT_EQUAL(fx_pseud(c, "sgb5/insured", ids, il, 1001, out, &kv), VST_KERR_BUDGET_EXCEEDED);
+    CU_ASSERT_EQUAL_FATAL(vst_keyd_status(c, &st, &buf, &blen), 0);
+    CU_ASSERT_EQUAL(st.minute_used, 0);
+    vst_frame_free(buf, blen);
+    CU_ASSERT_EQUAL(fx_event_count(&k, "keyd.budget_alarm"), 1);
+
+    /* 1000 in two batches are fine; the next one is not; the connection
+     * stays usable and STATUS shows the counters. */
+    CU_ASSERT_EQUAL(fx_pseud(c, "sgb5/insured", ids, il, 600, out, &kv), 0);
+    CU_ASSERT_EQUAL(fx_pseud(c, "sgb5/insured", ids + 600 * il, il, 400, out, &kv), 0);
+    CU_ASSERT_EQUAL(fx_pseud(c, "sgb5/insured", ids + 1000 * il, il, 1, out, &kv),
+                    VST_KERR_BUDGET_EXCEEDED);
+    CU_ASSERT_EQUAL_FATAL(vst_keyd_status(c, &st, &buf, &blen), 0);
+    CU_ASSERT_EQUAL(st.minute_used, 1000);
+    CU_ASSERT_EQUAL(st.minute_limit, 1000);
+    CU_ASSERT_EQUAL(st.day_used, 1000);
+    vst_frame_free(buf, blen);
+    vst_keyd_close(c);
+    size_t alarms = fx_event_count(&k, "keyd.budget_alarm");
+    CU_ASSERT(alarms >= 1 && alarms <= 2); /* one per window, not per batch */
+    json_t *ev = fx_event_last(&k, "keyd.budget_alarm");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ev);
+    CU_ASSERT_STRING_EQUAL(fx_ev_str(ev, "window") ? fx_ev_str(ev, "window") : "", "minute");
+    CU_ASSERT_EQUAL(fx_ev_int(ev, "limit"), 1000);
+    CU_ASSERT_EQUAL(fx_ev_actor(ev), 0);
+    json_decref(ev);
+
+    fx_result r;
+    fx_admin(&r, &k, "key", "status", NULL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "1000 / 1000 this minute"));
+    fx_result_free(&r);
+    fx_keyd_stop(&k);
+    free(ids);
+    free(out);
+}
+
+static void test_budget_day(void)
+{
+    fx_store s;
+    fx_keyd k = {0};
+    CU_ASSERT_EQUAL_FATAL(fx_store_dev(&s, NULL), 0);
+    fx_keyd_opts o = {.store = &s, .dev = 1, .budget_minute = 100000, .budget_day = 500};
+    CU_ASSERT_EQUAL_FATAL(fx_keyd_start(&k, &o), 0);
+    size_t il;
+    char *ids = make_ids(6, VST_ID_KVNR, 501, &il);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ids);
+    uint8_t *out = malloc(501 * 16);
+    uint32_t kv;
+    vst_keyd *c = fx_connect(k.data_sock);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_EQUAL(fx_pseud(c, "sgb5/insured", ids, il, 500, out, &kv), 0);
+    CU_ASSERT_EQUAL(fx_pseud(c, "sgb5/insured", ids + 500 * il, il, 1, out, &kv),
+                    VST_KERR_BUDGET_EXCEEDED);
+    vst_status_ok st;
+    uint8_t *buf;
+    size_t blen;
+    CU_ASSERT_EQUAL_FATAL(vst_keyd_status(c, &st, &buf, &blen), 0);
+    CU_ASSERT_EQUAL(st.day_used, 500);
+    CU_ASSERT_EQUAL(st.day_limit, 500);
+    CU_ASSERT_EQUAL(st.minute_used, 500);
+    vst_frame_free(buf, blen);
+    vst_keyd_close(c);
+    json_t *ev = fx_event_last(&k, "keyd.budget_alarm");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ev);
+    CU_ASSERT_STRING_EQUAL(fx_ev_str(ev, "window") ? fx_ev_str(ev, "window") : "", "day");
+    CU_ASSERT_EQUAL(fx_ev_int(ev, "limit"), 500);
+    CU_ASSERT_EQUAL(fx_ev_int(ev, "used"), 500);
+    json_decref(ev);
+    fx_keyd_stop(&k);
+    free(ids);
+    free(out);
+}
+
+/* ------------------------------------------------------------ hostile peers */
+
+/* A keyd for hostile tests and the pseudonyms of three reference
+ * identifiers: "a good request" must keep giving exactly these. */
+static struct {
+    fx_store s;
+    fx_keyd k;
+    char *ids;
+    size_t il;
+    uint8_t ref[3 * 16];
+    size_t rejected; /* rejections the test caused */
+} H;
+
+static int hostile_start(unsigned frame_timeout, unsigned max_conn)
+{
+    memset(&H.k, 0, sizeof H.k);
+    H.rejected = 0;
+    if (fx_store_dev(&H.s, NULL) != 0)
+        return -1;
+    fx_keyd_opts o = {
+        .store = &H.s, .dev = 1, .frame_timeout = frame_timeout, .max_connections = max_conn};
+    if (fx_keyd_start(&H.k, &o) != 0)
+        return -1;
+    free(H.ids);
+    H.ids = make_ids(99, VST_ID_KVNR, 3, &H.il);
+    uint32_t kv;
+    int rc;
+    uint8_t *p = pseud_fresh(H.k.data_sock, "sgb5/insured", H.ids, H.il, 3, &kv, &rc);
+    if (p == NULL)
+        return -1;
+    memcpy(H.ref, p, sizeof H.ref);
+    free(p);
+    return 0;
+}
+
+/* A good request on a fresh connection: STATUS and the reference
+ * pseudonyms. */
+static int good_request(void)
+{
+    fx_status_t st;
+    if (fx_status(H.k.data_sock, &st) != 0 || st.s.sealed != 0)
+        return 0;
+    uint32_t kv;
+    int rc;
+    uint8_t *p = pseud_fresh(H.k.data_sock, "sgb5/insured", H.ids, H.il, 3, &kv, &rc);
+    int ok = p != NULL && memcmp(p, H.ref, sizeof H.ref) == 0;
+    free(p);
+    return ok;
+}
+
+/* The last frame_rejected event carries this reason and code, from the
+ * data socket, for root; and there are exactly `count` of them. */
+static void check_reject_event(const char *reason, const char *code)
+{
+    json_t *ev = fx_event_last(&H.k, "keyd.frame_rejected");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ev);
+    const char *r = fx_ev_str(ev, "reason"), *c = fx_ev_str(ev, "code"),
+               *s = fx_ev_str(ev, "socket");
+    if (r == NULL || strcmp(r, reason) != 0)
+        fprintf(stderr, "expected reason \"%s\", got \"%s\"\n", reason, r ? r : "(none)");
+    CU_ASSERT(r != NULL && strcmp(r, reason) == 0);
+    CU_ASSERT(c != NULL && strcmp(c, code) == 0);
+    CU_ASSERT(s != NULL && strcmp(s, "data") == 0);
+    CU_ASSERT_EQUAL(fx_ev_actor(ev), 0);
+    json_decref(ev);
+    CU_ASSERT_EQUAL(fx_event_count(&H.k, "keyd.frame_rejected"), H.rejected);
+}
+
+/* Sends bytes on a new data connection and expects an error frame with
+ * want_code, then the close; afterwards keyd answers a good request and
+ * has counted it. */
+static void expect_rejected(const uint8_t *bytes, size_t n, unsigned want_code, const char *reason)
+{
+    int fd = fx_raw_connect(H.k.data_sock);
+    CU_ASSERT_FATAL(fd >= 0);
+    fx_raw_send(fd, bytes, n); /* may fail once keyd has closed */
+    int code = fx_raw_rejected(fd, 10);
+    close(fd);
+    if (code != (int)want_code)
+        fprintf(stderr, "case \"%s\": answer %d, expected %u\n", reason, code, want_code);
+    CU_ASSERT_EQUAL(code, (int)want_code);
+    H.rejected++;
+    CU_ASSERT(good_request());
+    check_reject_event(reason, vst_keyd_err_name(want_code));
+}
+
+/* Sends a frame's beginning and closes: a truncated frame. */
+static void expect_truncated(const uint8_t *bytes, size_t n)
+{
+    int fd = fx_raw_connect(H.k.data_sock);
+    CU_ASSERT_FATAL(fd >= 0);
+    CU_ASSERT_EQUAL(fx_raw_send(fd, bytes, n), 0);
+    usleep(50000); /* let keyd read the bytes before the close */
+    close(fd);
+    H.rejected++;
+    CU_ASSERT(good_request());
+    check_reject_event("truncated_frame", "bad_frame");
+}
+
+static void hostile_stop(void)
+{
+    fx_keyd_stop(&H.k);
+    json_t *ev = fx_event_last(&H.k, "keyd.stop");
+    CU_ASSERT_PTR_NOT_NULL(ev);
+    CU_ASSERT_EQUAL(fx_ev_int(ev, "rejected_frames"), (long long)H.rejected);
+    json_decref(ev);
+    free(H.ids);
+    H.ids = NULL;
+}
+
+static void test_hostile_headers(void)
+{
+    CU_ASSERT_EQUAL_FATAL(hostile_start(0, 0), 0);
+    uint8_t f[64];
+    const char *len_err = vst_proto_strerror(VST_PROTO_E_LENGTH);
+
+    /* Truncated header, truncated payload, then close. */
+    fx_frame(f, 1, VST_MSG_STATUS, 0, 0, NULL, 0);
+    expect_truncated(f, 5);
+    fx_frame(f, 1, VST_MSG_PSEUDONYMIZE, 0, 100, "\0\1\14sgb5/insured", 15);
+    expect_truncated(f, 8 + 15);
+
+    /* A length over the maximum, for the type and for any frame. */
+    fx_frame(f, 1, VST_MSG_PSEUDONYMIZE, 0, 0xffffffffu, NULL, 0);
+    expect_rejected(f, 8, VST_KERR_BAD_FRAME, len_err);
+    fx_frame(f, 1, VST_MSG_EVENTS, 0, VST_FRAME_MAX + 1, NULL, 0);
+    expect_rejected(f, 8, VST_KERR_BAD_FRAME, len_err);
+    /* Unknown type, wrong version, nonzero reserved. */
+    fx_frame(f, 1, 0x55, 0, 0, NULL, 0);
+    expect_rejected(f, 8, VST_KERR_BAD_FRAME, vst_proto_strerror(VST_PROTO_E_TYPE));
+    fx_frame(f, 2, VST_MSG_STATUS, 0, 0, NULL, 0);
+    expect_rejected(f, 8, VST_KERR_BAD_FRAME, vst_proto_strerror(VST_PROTO_E_VERSION));
+    fx_frame(f, 1, VST_MSG_STATUS, 0x0100, 0, NULL, 0);
+    expect_rejected(f, 8, VST_KERR_BAD_FRAME, vst_proto_strerror(VST_PROTO_E_RESERVED));
+    /* Wrong sizes for the type: STATUS with 1 byte, UNSEAL with 48. */
+    fx_frame(f, 1, VST_MSG_STATUS, 0, 1, "x", 1);
+    expect_rejected(f, 9, VST_KERR_BAD_FRAME, len_err);
+    uint8_t u[8 + 48] = {0};
+    fx_frame(u, 1, VST_MSG_UNSEAL, 0, 48, u + 8, 48);
+    expect_rejected(u, sizeof u, VST_KERR_BAD_FRAME, len_err);
+    /* A response type sent as a request. */
+    uint8_t resp[8 + 74] = {0};
+    fx_frame(resp, 1, VST_MSG_RESP(VST_MSG_STATUS), 0, 74, resp + 8, 74);
+    expect_rejected(resp, sizeof resp, VST_KERR_BAD_FRAME, "not_a_request");
+    hostile_stop();
+}
+
+/* A PSEUDONYMIZE payload with a given count field and nids identifiers. */
+static size_t pseud_payload(uint8_t *p, const char *domain, uint8_t id_len, uint32_t count,
+                            const char *ids, size_t nids)
+{
+    size_t n = 0, dl = strlen(domain);
+    p[n++] = 0;
+    p[n++] = 1;
+    p[n++] = (uint8_t)dl;
+    memcpy(p + n, domain, dl);
+    n += dl;
+    p[n++] = id_len;
+    p[n++] = (uint8_t)(count >> 24);
+    p[n++] = (uint8_t)(count >> 16);
+    p[n++] = (uint8_t)(count >> 8);
+    p[n++] = (uint8_t)count;
+    memcpy(p + n, ids, nids * id_len);
+    return n + nids * id_len;
+}
+
+static void expect_payload_rejected(uint8_t type, const uint8_t *payload, size_t plen)
+{
+    static uint8_t f[8 + 4096];
+    vst_msg m;
+    int drc = vst_msg_decode(type, payload, plen, &m);
+    CU_ASSERT_FATAL(drc < 0); /* the case really is malformed */
+    size_t n = fx_frame(f, 1, type, 0, (uint32_t)plen, payload, plen);
+    expect_rejected(f, n, VST_KERR_BAD_FRAME, vst_proto_strerror(drc));
+}
+
+static void test_hostile_payloads(void)
+{
+    CU_ASSERT_EQUAL_FATAL(hostile_start(0, 0), 0);
+    uint8_t p[512];
+    const char *ids = H.ids;
+    /* Counts that do not match the length: more claimed, fewer claimed,
+     * and a count that would wrap count * id_len in 32 bits. */
+    size_t n = pseud_payload(p, "sgb5/insured", 10, 4, ids, 3);
+    expect_payload_rejected(VST_MSG_PSEUDONYMIZE, p, n);
+    n = pseud_payload(p, "sgb5/insured", 10, 2, ids, 3);
+    expect_payload_rejected(VST_MSG_PSEUDONYMIZE, p, n);
+    n = pseud_payload(p, "sgb5/insured", 16, 0x10000001u, ids, 1);
+    expect_payload_rejected(VST_MSG_PSEUDONYMIZE, p, n);
+    /* id_len 0, a domain outside its grammar, no sections. */
+    n = pseud_payload(p, "sgb5/insured", 0, 1, ids, 0);
+    expect_payload_rejected(VST_MSG_PSEUDONYMIZE, p, n);
+    n = pseud_payload(p, "SGB5/Insured", 10, 1, ids, 1);
+    expect_payload_rejected(VST_MSG_PSEUDONYMIZE, p, n);
+    n = pseud_payload(p, "sgb5/insured", 10, 1, ids, 1);
+    p[1] = 0; /* nsections 0 */
+    expect_payload_rejected(VST_MSG_PSEUDONYMIZE, p, n);
+    /* EVENTS asking for 0 events; a receipt with a bad delivery id. */
+    uint8_t e[10] = {0};
+    expect_payload_rejected(VST_MSG_EVENTS, e, sizeof e);
+    vst_receipt_fields rf = {.record_count = 1, .key_version = 1};
+    strcpy(rf.delivery_id, "D1");
+    strcpy(rf.client, "AOK");
+    strcpy(rf.profile, "sgb5");
+    uint8_t enc[VST_RECEIPT_ENC_MAX];
+    size_t el = vst_receipt_encode(&rf, enc);
+    CU_ASSERT_FATAL(el > 0);
+    enc[2] = '/'; /* "D/" */
+    expect_payload_rejected(VST_MSG_SIGN_RECEIPT, enc, el);
+    /* Nothing of this changed the keys: the reference still holds. */
+    CU_ASSERT(good_request());
+    hostile_stop();
+}
+
+/* Admin messages on the data socket are refused with `forbidden` from the
+ * header alone (no payload is sent, none is waited for) and change
+ * nothing. */
+static void test_hostile_admin_on_data(void)
+{
+    CU_ASSERT_EQUAL_FATAL(hostile_start(0, 0), 0);
+    uint8_t f[8];
+    static const struct {
+        uint8_t type;
+        uint32_t len;
+    } adm[] = {{VST_MSG_ROTATE, 0}, {VST_MSG_RETIRE, 4}, {VST_MSG_REKEY, 28}, {VST_MSG_UNSEAL, 49}};
+    for (size_t i = 0; i < 4; i++) {
+        fx_frame(f, 1, adm[i].type, 0, adm[i].len, NULL, 0);
+        expect_rejected(f, 8, VST_KERR_FORBIDDEN, "forbidden");
+    }
+    /* A complete REKEY frame as well. */
+    uint8_t rk[8 + 28] = {0};
+    rk[8 + 3] = 1;  /* from 1 */
+    rk[8 + 7] = 2;  /* to 2 */
+    rk[8 + 11] = 1; /* count 1 */
+    fx_frame(rk, 1, VST_MSG_REKEY, 0, 28, rk + 8, 28);
+    expect_rejected(rk, sizeof rk, VST_KERR_FORBIDDEN, "forbidden");
+    fx_status_t st;
+    CU_ASSERT_EQUAL(status_ok(&H.k, &st), 0);
+    CU_ASSERT_EQUAL(st.s.current_version, 1);
+    CU_ASSERT_EQUAL(st.nv, 1);
+    CU_ASSERT_EQUAL(fx_event_count(&H.k, "keyd.rotate"), 0);
+    CU_ASSERT_EQUAL(fx_event_count(&H.k, "keyd.retire"), 0);
+    CU_ASSERT_EQUAL(fx_event_count(&H.k, "keyd.rekey"), 0);
+    hostile_stop();
+}
+
+/* A half frame, then silence: closed after --frame-timeout (1 s), while
+ * other peers are served meanwhile. */
+static void test_hostile_timeout(void)
+{
+    CU_ASSERT_EQUAL_FATAL(hostile_start(1, 0), 0);
+    uint8_t f[64];
+    for (int c = 0; c < 2; c++) {
+        size_t n = c == 0 ? 5 : 8 + 10;
+        fx_frame(f, 1, VST_MSG_PSEUDONYMIZE, 0, 40, "\0\1\14sgb5/ins", 10);
+        int fd = fx_raw_connect(H.k.data_sock);
+        CU_ASSERT_FATAL(fd >= 0);
+        double t0 = fx_now();
+        CU_ASSERT_EQUAL(fx_raw_send(fd, f, n), 0);
+        usleep(200000);
+        CU_ASSERT(good_request()); /* the stalled peer holds up nobody */
+        int code = fx_raw_rejected(fd, 10);
+        double dt = fx_now() - t0;
+        close(fd);
+        CU_ASSERT_EQUAL(code, VST_KERR_BAD_FRAME);
+        CU_ASSERT(dt >= 0.9 && dt < 5.0);
+        H.rejected++;
+        CU_ASSERT(good_request());
+        check_reject_event("frame_timeout", "bad_frame");
+    }
+    hostile_stop();
+}
+
+static uint64_t rng_state;
+static uint64_t rnd(void)
+{
+    uint64_t x = rng_state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return rng_state = x;
+}
+
+/* Seeded random frames: pure noise, valid headers with random payloads,
+ * and mutated good frames. keyd must answer or close every one, keep
+ * serving, stay within its event rate limit and count what it refused. */
+static void test_hostile_random(void)
+{
+    CU_ASSERT_EQUAL_FATAL(hostile_start(0, 0), 0);
+    static const uint8_t types[] = {
+        VST_MSG_STATUS,          VST_MSG_UNSEAL, VST_MSG_PUBKEY, VST_MSG_PSEUDONYMIZE,
+        VST_MSG_REKEY,           VST_MSG_ROTATE, VST_MSG_RETIRE, VST_MSG_SIGN_RECEIPT,
+        VST_MSG_SIGN_CHECKPOINT, VST_MSG_EVENTS};
+    uint8_t good[256], f[8 + 1024], buf[4096];
+    size_t gl = pseud_payload(good, "sgb5/insured", 10, 3, H.ids, 3);
+    rng_state = 0x5eed5eed12345ULL;
+    size_t sure = 0, answered = 0;
+    enum { ITER = 1000 };
+    double t0 = fx_now();
+    for (int it = 0; it < ITER; it++) {
+        size_t n;
+        int mode = (int)(rnd() % 3);
+        if (mode == 0) { /* noise: never a valid version byte */
+            n = 1 + rnd() % 64;
+            for (size_t i = 0; i < n; i++)
+                f[i] = (uint8_t)rnd();
+            if (f[0] == 1)
+                f[0] = 0;
+            sure++;
+        } else if (mode == 1) { /* a plausible header, random payload */
+            const vst_msg_info *mi = vst_msg_lookup(types[rnd() % sizeof types]);
+            uint32_t span = (mi->max_len < 1000 ? mi->max_len : 1000) - mi->min_len;
+            uint32_t pl = mi->min_len + (span ? (uint32_t)(rnd() % (span + 1)) : 0);
+            if (pl > 1000)
+                pl = 1000;
+            uint8_t pay[1000];
+            for (size_t i = 0; i < pl; i++)
+                pay[i] = (uint8_t)rnd();
+            n = fx_frame(f, 1, mi->type, 0, pl, pay, pl);
+        } else { /* a good PSEUDONYMIZE with a few bytes changed */
+            uint8_t m[256];
+            memcpy(m, good, gl);
+            size_t ml = gl;
+            int edits = 1 + (int)(rnd() % 3);
+            for (int e = 0; e < edits; e++)
+                m[rnd() % ml] = (uint8_t)rnd();
+            if (rnd() % 4 == 0)
+                ml -= 1 + rnd() % 8; /* and maybe shortened */
+            n = fx_frame(f, 1, VST_MSG_PSEUDONYMIZE, 0, (uint32_t)ml, m, ml);
+        }
+        int fd = fx_raw_connect(H.k.data_sock);
+        CU_ASSERT_FATAL(fd >= 0);
+        fx_raw_send(fd, f, n);
+        shutdown(fd, SHUT_WR);
+        size_t got;
+        int rc = fx_raw_drain(fd, 10, buf, sizeof buf, &got);
+        close(fd);
+        CU_ASSERT_EQUAL_FATAL(rc, 0); /* answered or closed, never hung */
+        if (got > 0)
+            answered++;
+        if (it % 50 == 49)
+            CU_ASSERT_FATAL(good_request());
+    }
+    CU_ASSERT(good_request());
+    double minutes = (fx_now() - t0) / 60.0;
+    size_t events = fx_event_count(&H.k, "keyd.frame_rejected");
+    fx_keyd_stop(&H.k);
+    json_t *ev = fx_event_last(&H.k, "keyd.stop");
+    long long rej = fx_ev_int(ev, "rejected_frames");
+    json_decref(ev);
+    fprintf(stderr, "random frames: %d sent, %zu answered, %lld rejected, %zu events\n", ITER,
+            answered, rej, events);
+    CU_ASSERT(rej >= (long long)sure && rej <= ITER);
+    /* Rejections are counted always, their events rate-limited (10 a
+     * minute): a peer cannot flood the audit log. */
+    CU_ASSERT(events >= 1 && events <= 10 * (size_t)(minutes + 2));
+    free(H.ids);
+    H.ids = NULL;
+}
+
+/* Many connections at once: all served; beyond --max-connections the
+ * extra ones are closed and keyd carries on. */
+static void test_many_connections(void)
+{
+    CU_ASSERT_EQUAL_FATAL(hostile_start(0, 50), 0);
+    enum { MANY = 40, FLOOD = 80 };
+    int fds[FLOOD];
+    uint8_t f[8 + 64];
+    uint8_t p[64];
+    size_t pl = pseud_payload(p, "sgb5/insured", 10, 3, H.ids, 3);
+    size_t n = fx_frame(f, 1, VST_MSG_PSEUDONYMIZE, 0, (uint32_t)pl, p, pl);
+    for (int i = 0; i < MANY; i++) {
+        fds[i] = fx_raw_connect(H.k.data_sock);
+        CU_ASSERT_FATAL(fds[i] >= 0);
+    }
+    for (int i = 0; i < MANY; i++)
+        CU_ASSERT_EQUAL(fx_raw_send(fds[i], f, n), 0);
+    int same = 0;
+    for (int i = 0; i < MANY; i++) {
+        vst_frame_hdr h;
+        uint8_t *buf = NULL;
+        if (vst_frame_recv(fds[i], VST_FRAME_MAX, &h, &buf) == 0 &&
+            h.type == VST_MSG_RESP(VST_MSG_PSEUDONYMIZE) && h.len == 6 + 4 + 48 &&
+            memcmp(buf + 10, H.ref, 48) == 0)
+            same++;
+        vst_frame_free(buf, buf ? h.len : 0);
+        close(fds[i]);
+    }
+    CU_ASSERT_EQUAL(same, MANY);
+    fx_keyd_stop(&H.k);
+
+    /* A flood past the limit, all holding their connections open. */
+    fx_keyd_opts o = {.store = &H.s, .dev = 1, .max_connections = 50};
+    CU_ASSERT_EQUAL_FATAL(fx_keyd_start(&H.k, &o), 0);
+    for (int i = 0; i < FLOOD; i++) {
+        fds[i] = fx_raw_connect(H.k.data_sock);
+        CU_ASSERT_FATAL(fds[i] >= 0);
+    }
+    uint8_t st[8];
+    fx_frame(st, 1, VST_MSG_STATUS, 0, 0, NULL, 0);
+    int served = 0, closed = 0;
+    for (int i = 0; i < FLOOD; i++) {
+        fx_raw_send(fds[i], st, 8);
+        vst_frame_hdr h;
+        uint8_t *buf = NULL;
+        int rc = vst_frame_recv(fds[i], VST_FRAME_MAX, &h, &buf);
+        if (rc == 0 && h.type == VST_MSG_RESP(VST_MSG_STATUS))
+            served++;
+        else if (rc == VST_PROTO_E_EOF || rc == VST_PROTO_E_IO)
+            closed++;
+        vst_frame_free(buf, buf ? h.len : 0);
+    }
+    CU_ASSERT_EQUAL(served, 50);
+    CU_ASSERT_EQUAL(closed, FLOOD - 50);
+    for (int i = 0; i < FLOOD; i++)
+        close(fds[i]);
+    usleep(100000);
+    CU_ASSERT(good_request());
+    hostile_stop();
+}
+
+static int child_status_ok(void *arg)
+{
+    const char *sock = arg;
+    char err[256];
+    vst_keyd *c = vst_keyd_connect(sock, err, sizeof err);
+    if (c == NULL)
+        return 2;
+    vst_status_ok st;
+    uint8_t *buf;
+    size_t len;
+    int rc = vst_keyd_status(c, &st, &buf, &len);
+    if (rc == 0)
+        vst_frame_free(buf, len);
+    vst_keyd_close(c);
+    return rc == 0 ? 0 : 1; /* 0: served, 1: refused */
+}
+
+/* Peers of a uid not on a socket's allowlist are closed at once and named
+ * in a keyd.peer_refused event; allowed peers are served. */
+static void test_peer_uids(void)
+{
+    if (!fx_is_root()) {
+        fprintf(stderr, "test_peer_uids: needs root, skipped\n");
+        return;
+    }
+    fx_store s;
+    fx_keyd k = {0};
+    CU_ASSERT_EQUAL_FATAL(fx_store_dev(&s, NULL), 0);
+    fx_keyd_opts o = {.store = &s,
+                      .dev = 1,
+                      .data_uids = "0,65534",
+                      .admin_uids = "0",
+                      .socket_mode = "0666",
+                      .traversable = 1};
+    CU_ASSERT_EQUAL_FATAL(fx_keyd_start(&k, &o), 0);
+    gid_t kg;
+    uid_t ku = fx_user_uid("vst-key", &kg);
+    if (ku == (uid_t)-1)
+        ku = 12345, kg = 12345; /* any uid that is not on the lists */
+
+    /* nobody: allowed on data, refused on admin. */
+    CU_ASSERT_EQUAL(fx_as_uid(NOBODY, NOBODY, child_status_ok, k.data_sock), 0);
+    CU_ASSERT_EQUAL(fx_as_uid(NOBODY, NOBODY, child_status_ok, k.admin_sock), 1);
+    json_t *ev = fx_event_last(&k, "keyd.peer_refused");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ev);
+    CU_ASSERT_EQUAL(fx_ev_int(ev, "uid"), NOBODY);
+    CU_ASSERT_EQUAL(fx_ev_actor(ev), NOBODY);
+    CU_ASSERT_STRING_EQUAL(fx_ev_str(ev, "socket") ? fx_ev_str(ev, "socket") : "", "admin");
+    json_decref(ev);
+    /* Another uid: refused on data. */
+    CU_ASSERT_EQUAL(fx_as_uid(ku, kg, child_status_ok, k.data_sock), 1);
+    ev = fx_event_last(&k, "keyd.peer_refused");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ev);
+    CU_ASSERT_EQUAL(fx_ev_int(ev, "uid"), (long long)ku);
+    CU_ASSERT_STRING_EQUAL(fx_ev_str(ev, "socket") ? fx_ev_str(ev, "socket") : "", "data");
+    json_decref(ev);
+    CU_ASSERT_EQUAL(fx_event_count(&k, "keyd.peer_refused"), 2);
+    /* Root (allowed on both) is still served. */
+    CU_ASSERT_EQUAL(child_status_ok(k.data_sock), 0);
+    CU_ASSERT_EQUAL(child_status_ok(k.admin_sock), 0);
+    fx_keyd_stop(&k);
+    ev = fx_event_last(&k, "keyd.stop");
+    CU_ASSERT_EQUAL(fx_ev_int(ev, "rejected_frames"), 2);
+    json_decref(ev);
+}
+
+/* ------------------------------------------------------------ signing */
+
+static void test_signing(void)
+{
+    fx_store s;
+    fx_keyd k = {0};
+    fx_status_t st;
+    CU_ASSERT_EQUAL_FATAL(fx_store_dev(&s, NULL), 0);
+    fx_keyd_opts o = {.store = &s, .dev = 1};
+    CU_ASSERT_EQUAL_FATAL(fx_keyd_start(&k, &o), 0);
+    CU_ASSERT_EQUAL_FATAL(status_ok(&k, &st), 0);
+    uint8_t pub[32];
+    vst_keyd *c = fx_connect(k.data_sock);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_EQUAL(vst_keyd_pubkey(c, pub), 0);
+    CU_ASSERT_EQUAL(memcmp(pub, st.s.signing_pubkey, 32), 0);
+    char hex[65];
+    vst_hex(pub, 32, hex);
+    CU_ASSERT_STRING_EQUAL(hex, s.pubkey_hex);
+
+    vst_receipt_fields f = {.record_count = 12345,
+                            .key_version = 1,
+                            .received_at_us = 1700000000000000LL,
+                            .stored_at_us = 1700000000500000LL,
+                            .audit_seq = 42};
+    strcpy(f.delivery_id, "2024Q1-AOK-0001");
+    strcpy(f.client, "AOK Testkasse");
+    strcpy(f.profile, "sgb5");
+    for (int i = 0; i < 32; i++)
+        f.body_sha256[i] = (uint8_t)(i * 7);
+    uint8_t sig[64], sig2[64];
+    CU_ASSERT_EQUAL_FATAL(vst_keyd_sign_receipt(c, &f, sig), 0);
+    CU_ASSERT_EQUAL(vst_receipt_verify(pub, &f, sig), 1);
+    vst_receipt_fields g = f;
+    g.record_count++;
+    CU_ASSERT_EQUAL(vst_receipt_verify(pub, &g, sig), 0);
+    g = f;
+    g.key_version = 2;
+    /* A key version keyd does not have: unknown_version; connection usable. */
+    CU_ASSERT_EQUAL(vst_keyd_sign_receipt(c, &g, sig2), VST_KERR_UNKNOWN_VERSION);
+    CU_ASSERT_EQUAL(vst_keyd_sign_receipt(c, &f, sig2), 0);
+    CU_ASSERT_EQUAL(memcmp(sig, sig2, 64), 0); /* Ed25519 is deterministic */
+
+    uint8_t head[32];
+    for (int i = 0; i < 32; i++)
+        head[i] = (uint8_t)(255 - i);
+    CU_ASSERT_EQUAL_FATAL(vst_keyd_sign_checkpoint(c, 77, head, 1700000001000000LL, sig), 0);
+    CU_ASSERT_EQUAL(vst_checkpoint_verify(pub, 77, head, 1700000001000000LL, sig), 1);
+    CU_ASSERT_EQUAL(vst_checkpoint_verify(pub, 78, head, 1700000001000000LL, sig), 0);
+    CU_ASSERT_EQUAL(vst_receipt_verify(pub, &f, sig), 0);
+    vst_keyd_close(c);
+
+    /* After a rotation, receipts under v2 are signed, with the same key. */
+    fx_result r;
+    fx_admin(&r, &k, "key", "rotate", NULL);
+    CU_ASSERT_EQUAL(r.status, 0);
+    fx_result_free(&r);
+    c = fx_connect(k.admin_sock);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_EQUAL(vst_keyd_sign_receipt(c, &g, sig2), 0);
+    CU_ASSERT_EQUAL(vst_receipt_verify(pub, &g, sig2), 1);
+    g.key_version = 3;
+    CU_ASSERT_EQUAL(vst_keyd_sign_receipt(c, &g, sig2), VST_KERR_UNKNOWN_VERSION);
+    vst_keyd_close(c);
+    fx_keyd_stop(&k);
+}
+
+/* ------------------------------------------------------------ events */
+
+static int child_rotate(void *arg)
+{
+    const char *sock = arg;
+    char err[256];
+    vst_keyd *c = vst_keyd_connect(sock, err, sizeof err);
+    if (c == NULL)
+        return 2;
+    uint32_t v = 0;
+    int rc = vst_keyd_rotate(c, &v);
+    vst_keyd_close(c);
+    return rc == 0 ? 0 : 1;
+}
+
+static void check_event(const fx_keyd *k, const char *action, long long actor, const char *key,
+                        long long value)
+{
+    json_t *ev = fx_event_last(k, action);
+    if (ev == NULL)
+        fprintf(stderr, "no %s event\n", action);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ev);
+    CU_ASSERT_EQUAL(fx_ev_actor(ev), actor);
+    if (key != NULL)
+        CU_ASSERT_EQUAL(fx_ev_int(ev, key), value);
+    json_decref(ev);
+}
+
+static void test_events(void)
+{
+    if (!fx_is_root()) {
+        fprintf(stderr, "test_events: needs root, skipped\n");
+        return;
+    }
+    fx_store s;
+    fx_keyd k = {0};
+    CU_ASSERT_EQUAL_FATAL(fx_store_shamir(&s, 3, 2, NULL), 0);
+    fx_keyd_opts o = {
+        .store = &s, .admin_uids = "0,65534", .socket_mode = "0666", .traversable = 1};
+    CU_ASSERT_EQUAL_FATAL(fx_keyd_start(&k, &o), 0);
+    check_event(&k, "keyd.start", 0, NULL, 0);
+    CU_ASSERT_EQUAL(admin_unseal(&k, s.share[2], NULL, NULL), 0);
+    CU_ASSERT_EQUAL(admin_unseal(&k, s.share[0], NULL, NULL), 0);
+    CU_ASSERT_EQUAL(fx_event_count(&k, "keyd.unseal_share"), 2);
+    check_event(&k, "keyd.unseal_share", 0, "have", 2);
+    check_event(&k, "keyd.unseal", 0, "current_version", 1);
+
+    enum { N = 64 };
+    size_t il;
+    char *ids = make_ids(77, VST_ID_KVNR, N, &il);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ids);
+    uint32_t kv;
+    int rc;
+    uint8_t *p1 = pseud_fresh(k.data_sock, "sgb5/insured", ids, il, N, &kv, &rc);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+
+    /* Rotations by root (vst-admin) and by nobody: each names its actor. */
+    fx_result r;
+    fx_admin(&r, &k, "key", "rotate", NULL);
+    CU_ASSERT_EQUAL(r.status, 0);
+    fx_result_free(&r);
+    check_event(&k, "keyd.rotate", 0, "new_version", 2);
+    CU_ASSERT_EQUAL(fx_as_uid(NOBODY, NOBODY, child_rotate, k.admin_sock), 0);
+    check_event(&k, "keyd.rotate", NOBODY, "new_version", 3);
+    check_event(&k, "keyd.rotate", NOBODY, "previous_version", 2);
+
+    /* A re-key connection: one keyd.rekey event with its total at close. */
+    vst_keyd *a = fx_connect(k.admin_sock);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    uint8_t *rk = malloc(N * 16);
+    memcpy(rk, p1, N * 16);
+    CU_ASSERT_EQUAL(vst_keyd_rekey(a, 1, 3, rk, N / 2), 0);
+    CU_ASSERT_EQUAL(vst_keyd_rekey(a, 1, 3, rk + N / 2 * 16, N / 2), 0);
+    CU_ASSERT_EQUAL(fx_event_count(&k, "keyd.rekey"), 0);
+    vst_keyd_close(a);
+    uint8_t *p3 = pseud_fresh(k.data_sock, "sgb5/insured", ids, il, N, &kv, &rc);
+    CU_ASSERT_EQUAL(kv, 3);
+    CU_ASSERT(p3 != NULL && memcmp(p3, rk, N * 16) == 0);
+    for (size_t i = 0; i < N; i++) {
+        char hex[33];
+        fx_hex16(rk + 16 * i, hex);
+        fx_secret(hex, 32);
+    }
+    CU_ASSERT_EQUAL(fx_event_count(&k, "keyd.rekey"), 1);
+    check_event(&k, "keyd.rekey", 0, "count", N);
+    check_event(&k, "keyd.rekey", 0, "from_version", 1);
+    check_event(&k, "keyd.rekey", 0, "to_version", 3);
+
+    /* Retire by root. */
+    a = fx_connect(k.admin_sock);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_EQUAL(vst_keyd_retire(a, 1), 0);
+    check_event(&k, "keyd.retire", 0, "version", 1);
+
+    /* EVENTS serves the same stream as the file. */
+    vst_events_ok eo;
+    uint8_t *buf;
+    size_t blen;
+    CU_ASSERT_EQUAL_FATAL(vst_keyd_events(a, 0, 1000, &eo, &buf, &blen), 0);
+    json_t *all = fx_events(&k);
+    CU_ASSERT_EQUAL(eo.n, json_array_size(all));
+    vst_events_iter it;
+    vst_event e;
+    vst_events_iter_init(&it, &eo);
+    size_t i = 0;
+    while (vst_events_next(&it, &e) == 1) {
+        json_t *fe = json_array_get(all, i++);
+        const char *act = json_string_value(json_object_get(fe, "action"));
+        CU_ASSERT_EQUAL(e.seq, (uint64_t)i);
+        CU_ASSERT_EQUAL((long long)e.seq, json_integer_value(json_object_get(fe, "seq")));
+        CU_ASSERT(act != NULL && strlen(act) == e.action_len &&
+                  memcmp(act, e.action, e.action_len) == 0);
+        CU_ASSERT_EQUAL((long long)e.actor_uid, fx_ev_actor(fe));
+    }
+    CU_ASSERT_EQUAL(i, json_array_size(all));
+    vst_frame_free(buf, blen);
+    uint64_t last = json_array_size(all);
+    CU_ASSERT_EQUAL_FATAL(vst_keyd_events(a, last - 2, 1000, &eo, &buf, &blen), 0);
+    CU_ASSERT_EQUAL(eo.n, 2);
+    vst_frame_free(buf, blen);
+    vst_keyd_close(a);
+    /* Sequence numbers 1, 2, ... and times that never go back. */
+    long long prev_t = 0;
+    json_t *fe;
+    json_array_foreach(all, i, fe)
+    {
+        CU_ASSERT_EQUAL(json_integer_value(json_object_get(fe, "seq")), (long long)i + 1);
+        long long t = json_integer_value(json_object_get(fe, "time_us"));
+        CU_ASSERT(t >= prev_t);
+        prev_t = t;
+    }
+    json_decref(all);
+    fx_keyd_stop(&k);
+    check_event(&k, "keyd.stop", 0, "rejected_frames", 0);
+
+    /* The scan that every stop runs finds a logged identifier or
+     * pseudonym as a token, and only as a token. */
+    char text[200];
+    snprintf(text, sizeof text, "{\"x\":\"%.10s\"}\n", ids);
+    CU_ASSERT_EQUAL(fx_secret_scan_text("probe", text, strlen(text), 0), 1);
+    char hex[33];
+    fx_hex16(p3, hex);
+    snprintf(text, sizeof text, "pseudonym %s, and X%.10sX\n", hex, ids);
+    CU_ASSERT_EQUAL(fx_secret_scan_text("probe", text, strlen(text), 0), 1);
+    free(ids);
+    free(p1);
+    free(p3);
+    free(rk);
+}
+
+/* ------------------------------------------------------------ sandbox */
+
+static int proc_field(pid_t pid, const char *name, char *out, size_t cap)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    char *t = fx_read_file(path, NULL);
+    char key[64];
+    snprintf(key, sizeof key, "\n%s:", name);
+    char *p = t ? strstr(t, key) : NULL;
+    int rc = -1;
+    if (p != NULL) {
+        p += strlen(key);
+        p += strspn(p, " \t");
+        size_t n = strcspn(p, "\n");
+        snprintf(out, cap, "%.*s", (int)n, p);
+        rc = 0;
+    }
+    free(t);
+    return rc;
+}
+
+/* keyd as root with --user vst-key --seccomp yes: dropped, locked down,
+ * and still able to do everything it offers. */
+static void test_sandbox(void)
+{
+    if (!fx_is_root()) {
+        fprintf(stderr, "test_sandbox: needs root, skipped\n");
+        return;
+    }
+    gid_t kg;
+    uid_t ku = fx_user_uid("vst-key", &kg);
+    CU_ASSERT_FATAL(ku != (uid_t)-1);
+    fx_store s;
+    fx_keyd k = {0};
+    CU_ASSERT_EQUAL_FATAL(fx_store_dev(&s, "vst-key"), 0);
+    fx_keyd_opts o = {.store = &s,
+                      .dev = 1,
+                      .user = "vst-key",
+                      .seccomp = 1,
+                      .no_leak_check = 1,
+                      .socket_mode = "0666"};
+    CU_ASSERT_EQUAL_FATAL(fx_keyd_start(&k, &o), 0);
+
+    char v[128], want[64];
+    snprintf(want, sizeof want, "%u\t%u\t%u\t%u", ku, ku, ku, ku);
+    CU_ASSERT(proc_field(k.pid, "Uid", v, sizeof v) == 0 && strcmp(v, want) == 0);
+    snprintf(want, sizeof want, "%u\t%u\t%u\t%u", kg, kg, kg, kg);
+    CU_ASSERT(proc_field(k.pid, "Gid", v, sizeof v) == 0 && strcmp(v, want) == 0);
+    CU_ASSERT(proc_field(k.pid, "Groups", v, sizeof v) == 0 && strcmp(v, "") == 0);
+    CU_ASSERT(proc_field(k.pid, "NoNewPrivs", v, sizeof v) == 0 && strcmp(v, "1") == 0);
+    CU_ASSERT(proc_field(k.pid, "Seccomp", v, sizeof v) == 0 && strcmp(v, "2") == 0);
+    CU_ASSERT(proc_field(k.pid, "CapEff", v, sizeof v) == 0 && strcmp(v, "0000000000004000") == 0);
+    CU_ASSERT(proc_field(k.pid, "CapPrm", v, sizeof v) == 0 && strcmp(v, "0000000000004000") == 0);
+    CU_ASSERT(proc_field(k.pid, "CapInh", v, sizeof v) == 0 && strcmp(v, "0000000000000000") == 0);
+    CU_ASSERT(proc_field(k.pid, "CapAmb", v, sizeof v) == 0 && strcmp(v, "0000000000000000") == 0);
+
+    /* Memory locked: all of it (mlockall) in a normal build; ASan ignores
+     * mlockall, so there only OpenSSL's secure heap (1 MiB, mlocked) is. */
+    long lck = -1, size = -1;
+    if (proc_field(k.pid, "VmLck", v, sizeof v) == 0)
+        lck = strtol(v, NULL, 10);
+    if (proc_field(k.pid, "VmSize", v, sizeof v) == 0)
+        size = strtol(v, NULL, 10);
+#ifdef KEYD_ASAN
+    CU_ASSERT(lck >= 1024);
+#else
+    CU_ASSERT(lck > 0 && lck * 10 >= size * 9);
+#endif
+    fprintf(stderr, "VmLck %ld kB of VmSize %ld kB ", lck, size);
+
+    /* status, pubkey, pseudonymize, rotate, rekey, retire, sign, events. */
+    fx_status_t st;
+    CU_ASSERT_EQUAL_FATAL(status_ok(&k, &st), 0);
+    CU_ASSERT_EQUAL(st.s.sealed, 0);
+    enum { N = 50 };
+    size_t il;
+    char *ids = make_ids(31, VST_ID_KVNR, N, &il);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ids);
+    uint32_t kv;
+    int rc;
+    uint8_t *p1 = pseud_fresh(k.data_sock, "sgb5/insured", ids, il, N, &kv, &rc);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    fx_result r;
+    fx_admin(&r, &k, "key", "rotate", NULL);
+    CU_ASSERT_EQUAL(r.status, 0);
+    fx_result_free(&r);
+    uint8_t *p2 = pseud_fresh(k.data_sock, "sgb5/insured", ids, il, N, &kv, &rc);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_EQUAL(kv, 2);
+    vst_keyd *a = fx_connect(k.admin_sock);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    uint8_t pub[32], sig[64], head[32] = {1, 2, 3};
+    CU_ASSERT_EQUAL(vst_keyd_pubkey(a, pub), 0);
+    CU_ASSERT_EQUAL(vst_keyd_rekey(a, 1, 2, p1, N), 0);
+    CU_ASSERT_EQUAL(memcmp(p1, p2, N * 16), 0);
+    CU_ASSERT_EQUAL(vst_keyd_retire(a, 1), 0);
+    vst_receipt_fields f = {.record_count = 1, .key_version = 2, .audit_seq = 3};
+    strcpy(f.delivery_id, "sandbox-1");
+    strcpy(f.client, "AOK");
+    strcpy(f.profile, "sgb5");
+    CU_ASSERT_EQUAL(vst_keyd_sign_receipt(a, &f, sig), 0);
+    CU_ASSERT_EQUAL(vst_receipt_verify(pub, &f, sig), 1);
+    CU_ASSERT_EQUAL(vst_keyd_sign_checkpoint(a, 9, head, 1, sig), 0);
+    CU_ASSERT_EQUAL(vst_checkpoint_verify(pub, 9, head, 1, sig), 1);
+    vst_events_ok eo = {0};
+    uint8_t *buf = NULL;
+    size_t blen = 0;
+    CU_ASSERT_EQUAL(vst_keyd_events(a, 0, 100, &eo, &buf, &blen), 0);
+    if (buf != NULL)
+        vst_frame_free(buf, blen);
+    CU_ASSERT(eo.n >= 3);
+    vst_keyd_close(a); /* keyd.rekey event written at close */
+    /* A rejected frame and a refused peer under seccomp. */
+    uint8_t bad[8];
+    fx_frame(bad, 9, VST_MSG_STATUS, 0, 0, NULL, 0);
+    int fd = fx_raw_connect(k.data_sock);
+    CU_ASSERT_FATAL(fd >= 0);
+    fx_raw_send(fd, bad, 8);
+    CU_ASSERT_EQUAL(fx_raw_rejected(fd, 10), VST_KERR_BAD_FRAME);
+    close(fd);
+    CU_ASSERT_EQUAL(fx_as_uid(NOBODY, NOBODY, child_status_ok, k.data_sock), 1);
+    CU_ASSERT_EQUAL(fx_event_count(&k, "keyd.peer_refused"), 1);
+    CU_ASSERT_EQUAL(fx_event_count(&k, "keyd.frame_rejected"), 1);
+    CU_ASSERT_EQUAL(status_ok(&k, &st), 0);
+    CU_ASSERT_EQUAL(st.s.current_version, 2);
+    CU_ASSERT_EQUAL(fx_version_state(&st, 1), VST_KEYSTATE_RETIRED);
+    CU_ASSERT_EQUAL(fx_event_count(&k, "keyd.rekey"), 1);
+    fx_keyd_stop(&k); /* exit 0: no SIGSYS anywhere */
+
+    /* The keystore that vst-key rewrote opens again. */
+    CU_ASSERT_EQUAL_FATAL(fx_keyd_start(&k, &o), 0);
+    uint8_t *p3 = pseud_fresh(k.data_sock, "sgb5/insured", ids, il, N, &kv, &rc);
+    CU_ASSERT_EQUAL(kv, 2);
+    CU_ASSERT(p3 != NULL && memcmp(p3, p2, N * 16) == 0);
+    free(p3);
+    fx_keyd_stop(&k);
+
+    /* Sealed start under the sandbox: Shamir unseal opens the keystore
+     * after seccomp is in force. */
+    fx_store sh;
+    fx_keyd k2 = {0};
+    CU_ASSERT_EQUAL_FATAL(fx_store_shamir(&sh, 3, 2, "vst-key"), 0);
+    fx_keyd_opts o2 = {.store = &sh, .user = "vst-key", .seccomp = 1, .no_leak_check = 1};
+    CU_ASSERT_EQUAL_FATAL(fx_keyd_start(&k2, &o2), 0);
+    CU_ASSERT(proc_field(k2.pid, "Seccomp", v, sizeof v) == 0 && strcmp(v, "2") == 0);
+    CU_ASSERT_EQUAL(admin_unseal(&k2, sh.share[0], NULL, NULL), 0);
+    CU_ASSERT_EQUAL(admin_unseal(&k2, sh.share[1], NULL, NULL), 0);
+    CU_ASSERT_EQUAL(status_ok(&k2, &st), 0);
+    CU_ASSERT_EQUAL(st.s.sealed, 0);
+    p3 = pseud_fresh(k2.data_sock, "sgb5/insured", ids, il, N, &kv, &rc);
+    CU_ASSERT_EQUAL(rc, 0);
+    free(p3);
+    fx_keyd_stop(&k2);
+    free(ids);
+    free(p1);
+    free(p2);
+}
+
+/* ------------------------------------------------------------ registry */
+
+static const vst_test unseal_tests[] = {
+    {"M of N shares unseal, M-1 do not, duplicate refused", test_unseal_shares},
+    {"corrupted and foreign shares are refused", test_unseal_bad_shares},
+    {"shares that rebuild a wrong master key are rejected", test_unseal_wrong_combination},
+    {"3 of 5: several combinations, same keys", test_unseal_3_of_5},
+    {"dev master key: unsealed with a loud warning", test_dev_master},
+    {NULL, NULL},
+};
+static const vst_test pseud_tests[] = {
+    {"deterministic across requests and restarts", test_determinism},
+    {"domain separation and the allowlist", test_domains},
+    {"rotate: new version, rekey relation, retire", test_rotate},
+    {NULL, NULL},
+};
+static const vst_test budget_tests[] = {
+    {"minute budget", test_budget_minute},
+    {"day budget", test_budget_day},
+    {NULL, NULL},
+};
+static const vst_test hostile_tests[] = {
+    {"bad headers, truncated frames", test_hostile_headers},
+    {"bad payloads", test_hostile_payloads},
+    {"admin messages on the data socket", test_hostile_admin_on_data},
+    {"half frame then silence: frame timeout", test_hostile_timeout},
+    {"seeded random frames", test_hostile_random},
+    {"many connections, connection limit", test_many_connections},
+    {"peer uid allowlists", test_peer_uids},
+    {NULL, NULL},
+};
+static const vst_test sign_tests[] = {
+    {"receipt and checkpoint signatures verify", test_signing},
+    {NULL, NULL},
+};
+static const vst_test event_tests[] = {
+    {"admin actions with actor uids; no identifiers", test_events},
+    {NULL, NULL},
+};
+static const vst_test sandbox_tests[] = {
+    {"dropped to vst-key, seccomp, serves everything", test_sandbox},
+    {NULL, NULL},
+};
+
+static int add_suite(const char *title, const vst_test *tests)
+{
+    CU_pSuite s = CU_add_suite(title, NULL, fx_suite_cleanup);
+    if (s == NULL)
+        return CU_get_error();
+    for (size_t i = 0; tests[i].name != NULL; i++)
+        if (CU_add_test(s, tests[i].name, tests[i].fn) == NULL)
+            return CU_get_error();
+    return CUE_SUCCESS;
+}
+
+int vst_register_tests(void)
+{
+    int rc = CUE_SUCCESS;
+    if (rc == CUE_SUCCESS)
+        rc = add_suite("keyd unseal", unseal_tests);
+    if (rc == CUE_SUCCESS)
+        rc = add_suite("keyd pseudonyms", pseud_tests);
+    if (rc == CUE_SUCCESS)
+        rc = add_suite("keyd budget", budget_tests);
+    if (rc == CUE_SUCCESS)
+        rc = add_suite("keyd hostile peers", hostile_tests);
+    if (rc == CUE_SUCCESS)
+        rc = add_suite("keyd signing", sign_tests);
+    if (rc == CUE_SUCCESS)
+        rc = add_suite("keyd events", event_tests);
+    if (rc == CUE_SUCCESS)
+        rc = add_suite("keyd sandbox", sandbox_tests);
+    return rc;
+}
