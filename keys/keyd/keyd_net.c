@@ -50,6 +50,15 @@ static int listen_on(const char *path, char *err, size_t errlen)
             snprintf(err, errlen, "%s exists and is not a socket", path);
             return -1;
         }
+        /* Never take the socket of a keyd that is still running. */
+        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int live = probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof sa) == 0;
+        if (probe >= 0)
+            close(probe);
+        if (live) {
+            snprintf(err, errlen, "%s is in use: another vst-keyd is running", path);
+            return -1;
+        }
         unlink(path);
     }
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

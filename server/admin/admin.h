@@ -40,6 +40,10 @@ int cmd_key_rotate(int argc, char **argv);
 int cmd_key_retire(int argc, char **argv);
 int cmd_unseal(int argc, char **argv);
 int cmd_rekey(int argc, char **argv);
+int cmd_audit_sync(int argc, char **argv);
+/* Pulls keyd events into the audit log and checkpoints; quiet: only a
+ * warning on failure (after key actions), returns 0. */
+int admin_audit_sync(int quiet);
 int cmd_client_add(int argc, char **argv);
 int cmd_client_revoke(int argc, char **argv);
 int cmd_client_list(int argc, char **argv);

@@ -132,8 +132,7 @@ static int cert_fingerprint(const char *path, unsigned char fpr[FPR_LEN], char *
         asn1_time_text(X509_get0_notAfter(x), when, sizeof when);
         admin_fail("client add: %s has expired (not after %s)", path, when);
     } else if (X509_get_extension_flags(x) & EXFLAG_CA) {
-        admin_fail("client add: %s is a CA certificate; give the insurer's own certificate",
-                   path);
+        admin_fail("client add: %s is a CA certificate; give the insurer's own certificate", path);
     } else if (pk == NULL || (derlen = i2d_PUBKEY(pk, &der)) <= 0) {
         admin_fail("client add: cannot read the public key of %s", path);
     } else {
@@ -240,8 +239,7 @@ int cmd_client_add(int argc, char **argv)
             admin_fail("client add: this certificate's key is already registered as \"%s\" "
                        "(%s)%s",
                        other, state,
-                       strcmp(state, "revoked") == 0 ? "; a revoked key needs a new key pair"
-                                                     : "");
+                       strcmp(state, "revoked") == 0 ? "; a revoked key needs a new key pair" : "");
         PQclear(r);
         return abort_tx(db);
     }
@@ -256,8 +254,7 @@ int cmd_client_add(int argc, char **argv)
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
         if (state != NULL && strcmp(state, "23505") == 0)
-            admin_fail("client add: \"%s\" or its certificate key was registered meanwhile",
-                       name);
+            admin_fail("client add: \"%s\" or its certificate key was registered meanwhile", name);
         else
             admin_fail("client add: %s", pg_line(PQresultErrorMessage(r), m, sizeof m));
         PQclear(r);
@@ -269,8 +266,9 @@ int cmd_client_add(int argc, char **argv)
 
     char actor[160];
     actor_name(actor, sizeof actor);
-    json_t *d = json_pack("{s:s, s:s, s:s}", "ik", ik.s, "cert_fingerprint", fpr_hex,
-                          "cert_not_after", not_after);
+    /* No IK: DESIGN.md §8 keeps every identifier of §4 out of the log; the
+     * client's name and certificate fingerprint identify it there. */
+    json_t *d = json_pack("{s:s, s:s}", "cert_fingerprint", fpr_hex, "cert_not_after", not_after);
     char *details = d ? json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(d);
     if (details == NULL) {
@@ -298,10 +296,10 @@ int cmd_client_add(int argc, char **argv)
     PQclear(r);
     PQfinish(db);
     if (want_json(argc, argv)) {
-        json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I}", "name", name, "ik", ik.s,
-                              "fingerprint", fpr_hex, "state", "active", "created", created,
-                              "cert_not_after", not_after, "audit_seq",
-                              (json_int_t)strtoll(seq, NULL, 10));
+        json_t *o =
+            json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I}", "name", name, "ik", ik.s,
+                      "fingerprint", fpr_hex, "state", "active", "created", created,
+                      "cert_not_after", not_after, "audit_seq", (json_int_t)strtoll(seq, NULL, 10));
         char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
         json_decref(o);
         if (s != NULL)
@@ -368,20 +366,18 @@ int cmd_client_revoke(int argc, char **argv)
             admin_fail("client revoke: \"%s\" is already revoked (since %s)", name,
                        PQgetvalue(r, 0, 0));
         else
-            admin_fail("client revoke: no client named \"%s\" (see vst-admin client list)",
-                       name);
+            admin_fail("client revoke: no client named \"%s\" (see vst-admin client list)", name);
         PQclear(r);
         return abort_tx(db);
     }
-    char ik[16], fpr[2 * FPR_LEN + 1], when[32];
-    snprintf(ik, sizeof ik, "%s", PQgetvalue(r, 0, 0));
+    char fpr[2 * FPR_LEN + 1], when[32];
     snprintf(fpr, sizeof fpr, "%s", PQgetvalue(r, 0, 1));
     snprintf(when, sizeof when, "%s", PQgetvalue(r, 0, 2));
     PQclear(r);
 
     char actor[160];
     actor_name(actor, sizeof actor);
-    json_t *d = json_pack("{s:s, s:s}", "ik", ik, "cert_fingerprint", fpr);
+    json_t *d = json_pack("{s:s}", "cert_fingerprint", fpr);
     if (d != NULL && reason != NULL)
         json_object_set_new(d, "reason", json_string(reason));
     char *details = d ? json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
@@ -395,8 +391,7 @@ int cmd_client_revoke(int argc, char **argv)
     r = query(db, "SELECT vst.audit_append($1, 'client.revoked', $2, $3::jsonb)", 3, pa);
     vst_secure_free(details);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        admin_fail("client revoke: audit log: %s",
-                   pg_line(PQresultErrorMessage(r), m, sizeof m));
+        admin_fail("client revoke: audit log: %s", pg_line(PQresultErrorMessage(r), m, sizeof m));
         PQclear(r);
         return abort_tx(db);
     }

@@ -245,7 +245,7 @@ int cmd_key_rotate(int argc, char **argv)
         return admin_fail("rotate: %s", vst_keyd_strerror(rc));
     admin_note_version(v, "current");
     printf("key version %u is current; run `vst-admin rekey` to move the store to it\n", v);
-    return 0;
+    return admin_audit_sync(1);
 }
 
 int cmd_key_retire(int argc, char **argv)
@@ -307,7 +307,7 @@ int cmd_key_retire(int argc, char **argv)
         return admin_fail("key retire: %s", vst_keyd_strerror(rc));
     admin_note_version((uint32_t)v, "retired");
     printf("key version %lu retired: its key is destroyed\n", v);
-    return 0;
+    return admin_audit_sync(1);
 }
 
 int cmd_unseal(int argc, char **argv)
@@ -344,7 +344,7 @@ int cmd_unseal(int argc, char **argv)
         return 0;
     case VST_UNSEAL_DONE:
         printf("vst-keyd is unsealed\n");
-        return 0;
+        return admin_audit_sync(1);
     default:
         /* A duplicate or foreign share is refused on its own: keyd keeps the
          * good shares it has, so "start again" would only be refused too. */

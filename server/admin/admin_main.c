@@ -57,6 +57,7 @@ static const struct {
     {"key", "retire", cmd_key_retire, "destroy key VERSION once no store row uses it"},
     {"unseal", NULL, cmd_unseal, "give vst-keyd one Shamir share (SHARE-FILE)"},
     {"rekey", NULL, cmd_rekey, "re-key every store row to the current version"},
+    {"audit", "sync", cmd_audit_sync, "copy keyd's events into the audit log, checkpoint"},
     {"client", "add", cmd_client_add, "register an insurer's certificate (--name --ik --cert)"},
     {"client", "revoke", cmd_client_revoke, "revoke a client: its certificate is refused"},
     {"client", "list", cmd_client_list, "registered clients, their fingerprints and states"},

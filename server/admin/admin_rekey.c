@@ -548,5 +548,8 @@ int cmd_rekey(int argc, char **argv)
             vst_keyd_close(w[j].k);
     }
     pthread_mutex_destroy(&c.mu);
+    /* keyd reports each connection's re-key count when it closes. */
+    if (rc == 0 && c.done > 0)
+        admin_audit_sync(1);
     return rc;
 }

@@ -141,10 +141,15 @@ int vst_config_file(const vst_cfg_opt *opts, const char *path, char *err, size_t
         end = val + strlen(val);
         while (end > val && isspace((unsigned char)end[-1]))
             *--end = '\0';
-        if (*val == '\0') {
-            snprintf(err, errlen, "%s:%d: option \"%s\" has no value", path, lineno, key);
+        if (strcmp(val, "\"\"") == 0)
+            *val = '\0'; /* `user ""`: an explicitly empty value */
+        else if (*val == '\0') {
+            snprintf(err, errlen, "%s:%d: option \"%s\" has no value (write \"\" for empty)", path,
+                     lineno, key);
             rc = -1;
-        } else if (vst_config_set(opts, key, val, msg, sizeof msg) != 0) {
+            break;
+        }
+        if (vst_config_set(opts, key, val, msg, sizeof msg) != 0) {
             snprintf(err, errlen, "%s:%d: %s", path, lineno, msg);
             rc = -1;
         }

@@ -93,13 +93,28 @@ enum MHD_Result reply_body(struct MHD_Connection *c, unsigned status, const char
                            const char *body, size_t len);
 
 /* ---- clients (httpd_auth.c) */
+/* A TLS connection's verified client certificate: verifying the chain is
+ * done once per connection, not once per request on a kept-alive one. The
+ * registration and revocation lookup still happens on every request. */
+typedef struct {
+    int done;  /* verification ran */
+    vst_err e; /* its result */
+    uint8_t fp[32];
+} peer_cache;
 typedef struct {
     int id;
     char name[129];
+    int have_fp; /* the certificate verified and its fingerprint is known */
+    uint8_t fp[32];
 } client_info;
 /* Verifies the TLS client certificate and looks it up (needs s->trust).
  * VST_E_OK, CERT_REQUIRED, CLIENT_UNKNOWN, CLIENT_REVOKED, UNAVAILABLE. */
 vst_err auth_client(struct MHD_Connection *c, slot *s, client_info *out);
+/* Audits a failed authentication (auth.failed: the code, the request
+ * method and the certificate's fingerprint when one verified). Throttled:
+ * at most 30 events a minute, the rest counted into the next one, so that
+ * unauthenticated peers cannot flood the hash chain. */
+void auth_audit_failure(slot *s, vst_err e, const client_info *ci, const char *method);
 /* Token bucket per client: 0 if allowed, else seconds to wait. */
 unsigned rate_check(int client_id);
 
@@ -127,6 +142,10 @@ enum MHD_Result health_metrics(struct MHD_Connection *c);
  * receipt exists, roll back the others. min_age_s protects transactions of
  * deliveries still in flight (0 at start-up). Returns resolved count or -1. */
 int store_recover(slot *s, int min_age_s);
+
+/* Set once start-up recovery has resolved every prepared store
+ * transaction; deliveries are answered 503 until then. */
+extern volatile int g_recovered;
 
 /* ---- audit thread (httpd_audit.c) */
 int audit_thread_start(void);

@@ -17,7 +17,13 @@ static void housekeeping(int final)
     slot *s = pool_acquire(final ? 10000 : 1000);
     if (s == NULL)
         return;
-    store_recover(s, final ? 60 : 60);
+    /* Until start-up recovery succeeded, resolve everything not locked by
+     * a delivery in flight; afterwards only what is older than a minute. */
+    int r = store_recover(s, g_recovered ? 60 : 0);
+    if (r >= 0 && !g_recovered) {
+        g_recovered = 1;
+        hlog("info", "crash recovery done; accepting deliveries");
+    }
     if (slot_trust(s) == 0 && slot_keyd(s) == 0) {
         if (vst_audit_pull_keyd_events(s->trust, s->keyd) < 0) {
             slot_drop_keyd(s);

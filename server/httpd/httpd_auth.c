@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
+#include "common/hex.h"
 #include "httpd.h"
 
 /* SHA-256 of the DER SubjectPublicKeyInfo of the verified peer certificate. */
@@ -53,9 +55,26 @@ static vst_err peer_fingerprint(struct MHD_Connection *c, uint8_t fp[32])
 vst_err auth_client(struct MHD_Connection *c, slot *s, client_info *out)
 {
     uint8_t fp[32];
-    vst_err e = peer_fingerprint(c, fp);
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    peer_cache *pc = ci ? ci->socket_context : NULL;
+    vst_err e;
+    if (pc != NULL && pc->done) {
+        e = pc->e;
+        memcpy(fp, pc->fp, sizeof fp);
+    } else {
+        e = peer_fingerprint(c, fp);
+        if (pc != NULL) {
+            pc->done = 1;
+            pc->e = e;
+            memcpy(pc->fp, fp, sizeof fp);
+        }
+    }
+    out->have_fp = 0;
     if (e != VST_E_OK)
         return e;
+    memcpy(out->fp, fp, sizeof fp);
+    out->have_fp = 1;
     if (slot_trust(s) != 0)
         return VST_E_UNAVAILABLE;
     const char *params[] = {(const char *)fp};
@@ -78,6 +97,44 @@ vst_err auth_client(struct MHD_Connection *c, slot *s, client_info *out)
     e = strcmp(PQgetvalue(r, 0, 2), "active") == 0 ? VST_E_OK : VST_E_CLIENT_REVOKED;
     PQclear(r);
     return e;
+}
+
+void auth_audit_failure(slot *s, vst_err e, const client_info *ci, const char *method)
+{
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    static int64_t window = -1;
+    static unsigned in_window, suppressed;
+    if (e == VST_E_UNAVAILABLE)
+        return; /* not an authentication failure */
+    int64_t minute = mono_ms() / 60000;
+    unsigned skipped = 0;
+    pthread_mutex_lock(&mu);
+    if (minute != window) {
+        window = minute;
+        in_window = 0;
+    }
+    int write = in_window++ < 30;
+    if (write) {
+        skipped = suppressed;
+        suppressed = 0;
+    } else {
+        suppressed++;
+    }
+    pthread_mutex_unlock(&mu);
+    hlog("warning", "%s refused: %s", method, vst_err_code(e));
+    if (!write || slot_trust(s) != 0)
+        return;
+    char fp[65] = "";
+    if (ci->have_fp)
+        vst_hex(ci->fp, 32, fp);
+    char details[256];
+    snprintf(details, sizeof details,
+             "{\"code\":\"%s\",\"method\":\"%s\",\"cert_fingerprint\":%s%s%s,"
+             "\"suppressed\":%u}",
+             vst_err_code(e), method, ci->have_fp ? "\"" : "", ci->have_fp ? fp : "null",
+             ci->have_fp ? "\"" : "", skipped);
+    if (vst_audit_append(s->trust, "vst-httpd", "auth.failed", NULL, details, NULL) != 0)
+        metrics_db_error();
 }
 
 /* Token bucket per client: capacity = rate per minute, refilled

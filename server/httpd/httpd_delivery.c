@@ -39,7 +39,8 @@ struct delivery {
     EVP_MD_CTX *sha;
     uint64_t bytes;
     vst_receipt_fields old;
-    uint8_t old_sig[VST_ED25519_SIG_LEN];
+    uint8_t old_sig[VST_ED25519_SIG_LEN], old_kid[32];
+    int old_have_kid;
     char *carry;
     size_t carry_len, carry_cap;
     int skipping;
@@ -48,7 +49,8 @@ struct delivery {
     vst_errors errs;
     batch b;
     int store_open, invalid, locked;
-    vst_err fail; /* infrastructure failure: answered with 503 */
+    int received_logged, outcome_logged; /* every received delivery gets an outcome event */
+    vst_err fail;                        /* infrastructure failure: answered with 503 */
     const char *fail_detail;
     uint32_t key_version;
     char ref[37];
@@ -100,6 +102,20 @@ static uint64_t audit(PGconn *trust, const char *action, const char *client, jso
     json_get_alloc_funcs(NULL, &jfree);
     jfree(dj);
     return seq;
+}
+
+/* The outcome event of a delivery whose reception was logged and that was
+ * neither stored nor rejected: refused mid-body, failed, or abandoned. */
+static void outcome(delivery *d, const char *action, vst_err code)
+{
+    if (!d->received_logged || d->outcome_logged || d->s == NULL || slot_trust(d->s) != 0)
+        return;
+    if (PQtransactionStatus(d->s->trust) != PQTRANS_IDLE)
+        exec_ok(d->s->trust, "ROLLBACK");
+    d->outcome_logged =
+        audit(d->s->trust, action, d->client.name,
+              json_pack("{s:s, s:s, s:I, s:I}", "delivery_id", d->id, "code", vst_err_code(code),
+                        "lines", (json_int_t)d->lineno, "body_bytes", (json_int_t)d->bytes)) != 0;
 }
 
 static void sha_hex(const uint8_t sha[32], char out[65])
@@ -288,6 +304,7 @@ void delivery_free(delivery *d)
     if (d == NULL)
         return;
     store_abort(d);
+    outcome(d, "delivery.aborted", VST_E_MALFORMED); /* the client went away */
     if (d->s != NULL) {
         if (d->locked && d->s->trust) {
             char key[160];
@@ -322,7 +339,21 @@ static int content_type_ok(struct MHD_Connection *c)
  * VST_E_OK with the delivery ready, or the error to answer with. */
 static vst_err start(struct MHD_Connection *c, delivery *d, unsigned *retry)
 {
-    if (!vst_delivery_id_ok(d->id, strlen(d->id)))
+    /* Authentication first: an unauthenticated peer learns nothing about
+     * limits, profiles or ids. */
+    if ((d->s = pool_acquire(30000)) == NULL) {
+        *retry = 5;
+        return VST_E_UNAVAILABLE;
+    }
+    vst_err e = auth_client(c, d->s, &d->client);
+    if (e != VST_E_OK) {
+        *retry = e == VST_E_UNAVAILABLE ? 5 : 0;
+        auth_audit_failure(d->s, e, &d->client, "PUT");
+        return e;
+    }
+    /* "." and ".." are in the id alphabet but name no resource a proxy
+     * would leave alone. */
+    if (!vst_delivery_id_ok(d->id, strlen(d->id)) || strspn(d->id, ".") == strlen(d->id))
         return VST_E_MALFORMED;
     /* The id goes into the audit log, which refuses anything shaped like a
      * KVNR or a pseudonym: refuse such an id now, not after the upload. */
@@ -338,15 +369,6 @@ static vst_err start(struct MHD_Connection *c, delivery *d, unsigned *retry)
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
     if (cl != NULL && strtoull(cl, NULL, 10) > g_hcfg.max_delivery_bytes)
         return VST_E_PAYLOAD_TOO_LARGE;
-    if ((d->s = pool_acquire(30000)) == NULL) {
-        *retry = 5;
-        return VST_E_UNAVAILABLE;
-    }
-    vst_err e = auth_client(c, d->s, &d->client);
-    if (e != VST_E_OK) {
-        *retry = e == VST_E_UNAVAILABLE ? 5 : 0;
-        return e;
-    }
     if ((*retry = rate_check(d->client.id)) > 0)
         return VST_E_RATE_LIMITED;
     /* Serialise attempts at the same (client, id), then look for a receipt. */
@@ -363,7 +385,8 @@ static vst_err start(struct MHD_Connection *c, delivery *d, unsigned *retry)
         return VST_E_UNAVAILABLE;
     }
     d->locked = 1;
-    int found = receipt_load(d->s->trust, d->client.id, d->id, &d->old, d->old_sig);
+    int found = receipt_load(d->s->trust, d->client.id, d->id, &d->old, d->old_sig, d->old_kid,
+                             &d->old_have_kid);
     if (found < 0) {
         *retry = 5;
         return VST_E_UNAVAILABLE;
@@ -381,17 +404,27 @@ static vst_err start(struct MHD_Connection *c, delivery *d, unsigned *retry)
         vst_errors_init(&d->errs, g_hcfg.max_errors) != 0)
         return VST_E_NOMEM;
     batch_init(&d->b);
-    audit(d->s->trust, "delivery.received", d->client.name,
-          json_pack("{s:s, s:s}", "delivery_id", d->id, "profile", vst_profile_name(d->p)));
+    d->received_logged = audit(d->s->trust, "delivery.received", d->client.name,
+                               json_pack("{s:s, s:s}", "delivery_id", d->id, "profile",
+                                         vst_profile_name(d->p))) != 0;
     return VST_E_OK;
 }
 
 /* ---- the end of the body */
 
-static enum MHD_Result answer_receipt(struct MHD_Connection *c, delivery *d, unsigned status,
-                                      const vst_receipt_fields *f, const uint8_t *sig)
+/* The receipt document. public_key is named only if it is the key that
+ * signed (kid: SHA-256 of that key, as stored with the receipt). */
+static enum MHD_Result answer_receipt(struct MHD_Connection *c, slot *s, unsigned status,
+                                      const vst_receipt_fields *f, const uint8_t *sig,
+                                      const uint8_t *kid)
 {
-    char *json = receipt_json(f, sig, receipt_public_key(d->s));
+    uint8_t pub[32], h[32];
+    int have = receipt_public_key(s, pub) == 0;
+    if (have && kid != NULL) {
+        EVP_Digest(pub, 32, h, NULL, EVP_sha256(), NULL);
+        have = memcmp(h, kid, 32) == 0;
+    }
+    char *json = receipt_json(f, sig, have ? pub : NULL);
     if (json == NULL)
         return reply_problem(c, VST_E_INTERNAL, NULL, 0);
     enum MHD_Result rc = reply_body(c, status, "application/json", json, strlen(json));
@@ -407,7 +440,7 @@ static enum MHD_Result finish_replay(struct MHD_Connection *c, delivery *d, cons
         return reply_problem(c, VST_E_DELIVERY_CONFLICT, NULL, 0);
     }
     metrics_delivery(M_REPLAYED, 0, secs);
-    return answer_receipt(c, d, 200, &d->old, d->old_sig);
+    return answer_receipt(c, d->s, 200, &d->old, d->old_sig, d->old_have_kid ? d->old_kid : NULL);
 }
 
 static enum MHD_Result finish_rejected(struct MHD_Connection *c, delivery *d, const char *sha_x)
@@ -415,6 +448,7 @@ static enum MHD_Result finish_rejected(struct MHD_Connection *c, delivery *d, co
     store_abort(d);
     for (size_t i = 0; i < d->errs.n; i++)
         metrics_rejection(d->errs.items[i].code, 1);
+    d->outcome_logged = 1;
     audit(d->s->trust, "delivery.rejected", d->client.name,
           json_pack("{s:s, s:s, s:I, s:I, s:s, s:I, s:s}", "delivery_id", d->id, "profile",
                     vst_profile_name(d->p), "errors_total", (json_int_t)d->errs.total, "lines",
@@ -432,11 +466,28 @@ static enum MHD_Result finish_rejected(struct MHD_Connection *c, delivery *d, co
 /* The commit protocol of httpd_store.c: prepare the store transaction,
  * commit receipt + audit event in the trust DB (the decision), commit the
  * prepared store transaction. */
+/* The lock that keeps recovery away from this delivery (httpd_store.c). */
+static int ref_lock(delivery *d, int lock)
+{
+    char key[48];
+    snprintf(key, sizeof key, "vst:%s", d->ref);
+    const char *p[] = {key};
+    PGresult *r = PQexecParams(d->s->trust,
+                               lock ? "SELECT pg_advisory_lock(hashtextextended($1, 0))"
+                                    : "SELECT pg_advisory_unlock(hashtextextended($1, 0))",
+                               1, NULL, p, NULL, NULL, 0);
+    int ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+    PQclear(r);
+    return ok ? 0 : -1;
+}
+
 static enum MHD_Result finish_stored(struct MHD_Connection *c, delivery *d, const uint8_t sha[32])
 {
     flush(d);
     PGconn *st = d->s->store, *tr = d->s->trust;
     char sql[80];
+    if (d->fail == VST_E_OK && ref_lock(d, 1) != 0)
+        set_fail(d, VST_E_UNAVAILABLE, "the trust DB is unreachable");
     snprintf(sql, sizeof sql, "PREPARE TRANSACTION 'vst:%s'", d->ref);
     int prepared = 0;
     if (d->fail == VST_E_OK) {
@@ -493,8 +544,8 @@ static enum MHD_Result finish_stored(struct MHD_Connection *c, delivery *d, cons
         snprintf(rec, sizeof rec, "%lld", (long long)f.received_at_us);
         snprintf(sto, sizeof sto, "%lld", (long long)f.stored_at_us);
         snprintf(seq, sizeof seq, "%llu", (unsigned long long)f.audit_seq);
-        const uint8_t *pub = receipt_public_key(d->s);
-        uint8_t kid[32];
+        uint8_t pubk[32], kid[32];
+        const uint8_t *pub = receipt_public_key(d->s, pubk) == 0 ? pubk : NULL;
         if (pub)
             EVP_Digest(pub, 32, kid, NULL, EVP_sha256(), NULL);
         const char *p[] = {cid,
@@ -527,7 +578,7 @@ static enum MHD_Result finish_stored(struct MHD_Connection *c, delivery *d, cons
          * unknown here: the prepared store transaction is left for
          * store_recover(), which decides by the receipt. */
         if (ok && exec_ok(tr, "COMMIT"))
-            decided = 1;
+            decided = d->outcome_logged = 1;
         else
             set_fail(d, VST_E_UNAVAILABLE, "the receipt could not be committed");
     }
@@ -539,25 +590,36 @@ static enum MHD_Result finish_stored(struct MHD_Connection *c, delivery *d, cons
             if (d->s->store == NULL || !exec_ok(d->s->store, sql))
                 hlog("warning", "a prepared delivery is left for recovery");
         }
+        outcome(d, "delivery.failed", d->fail == VST_E_OK ? VST_E_UNAVAILABLE : d->fail);
+        if (PQstatus(tr) == CONNECTION_OK)
+            ref_lock(d, 0);
         metrics_delivery(M_UNAVAILABLE, 0, (double)(mono_ms() - d->t0_ms) / 1000.0);
         return reply_problem(c, d->fail == VST_E_OK ? VST_E_UNAVAILABLE : d->fail, d->fail_detail,
                              5);
     }
     snprintf(sql, sizeof sql, "COMMIT PREPARED 'vst:%s'", d->ref);
-    if (!exec_ok(d->s->store, sql))
-        hlog("warning", "delivery %s decided but its store commit failed: left for recovery",
-             d->id);
+    if (d->s->store == NULL || !exec_ok(d->s->store, sql)) {
+        /* Retry on a fresh connection (the old one may be gone); if that
+         * fails too, recovery commits it once the lock below is released. */
+        slot_drop_store(d->s);
+        if (slot_store(d->s) != 0 || !exec_ok(d->s->store, sql))
+            hlog("error", "delivery %s decided but its store commit failed: left for recovery",
+                 d->id);
+    }
+    ref_lock(d, 0);
     double secs = (double)(mono_ms() - d->t0_ms) / 1000.0;
     metrics_delivery(M_STORED, d->records, secs);
     hlog("info", "delivery %s of %s stored: %llu records, key version %u, %.3f s", d->id,
          d->client.name, (unsigned long long)d->records, d->key_version, secs);
-    return answer_receipt(c, d, 201, &f, sig);
+    return answer_receipt(c, d->s, 201, &f, sig, NULL);
 }
 
 static enum MHD_Result finish(struct MHD_Connection *c, delivery *d)
 {
-    if (d->phase == PH_DRAIN)
+    if (d->phase == PH_DRAIN) {
+        outcome(d, "delivery.rejected", d->drain_err);
         return reply_problem(c, d->drain_err, NULL, d->drain_retry);
+    }
     uint8_t sha[32];
     char sha_x[65];
     unsigned len = 0;
@@ -572,6 +634,7 @@ static enum MHD_Result finish(struct MHD_Connection *c, delivery *d)
     }
     if (d->fail != VST_E_OK) {
         store_abort(d);
+        outcome(d, "delivery.failed", d->fail);
         metrics_delivery(M_UNAVAILABLE, 0, (double)(mono_ms() - d->t0_ms) / 1000.0);
         return reply_problem(c, d->fail, d->fail_detail, d->fail == VST_E_UNAVAILABLE ? 5 : 0);
     }
@@ -595,8 +658,6 @@ enum MHD_Result delivery_put(struct MHD_Connection *c, const char *id, const cha
         vst_err e = start(c, d, &retry);
         if (e != VST_E_OK) {
             metrics_delivery(e == VST_E_UNAVAILABLE ? M_UNAVAILABLE : M_REFUSED, 0, 0);
-            if (e == VST_E_CERT_REQUIRED || e == VST_E_CLIENT_UNKNOWN || e == VST_E_CLIENT_REVOKED)
-                hlog("warning", "delivery refused: %s", vst_err_code(e));
             /* Answer now; libmicrohttpd skips the body and closes. */
             return reply_problem(c, e, NULL, retry);
         }
@@ -631,12 +692,17 @@ enum MHD_Result delivery_get(struct MHD_Connection *c, const char *id)
     client_info ci;
     vst_err e = auth_client(c, s, &ci);
     enum MHD_Result rc;
+    unsigned wait = 0;
     if (e != VST_E_OK) {
+        auth_audit_failure(s, e, &ci, "GET");
         rc = reply_problem(c, e, NULL, e == VST_E_UNAVAILABLE ? 5 : 0);
+    } else if ((wait = rate_check(ci.id)) > 0) {
+        rc = reply_problem(c, VST_E_RATE_LIMITED, NULL, wait);
     } else {
         vst_receipt_fields f;
-        uint8_t sig[VST_ED25519_SIG_LEN];
-        int found = receipt_load(s->trust, ci.id, id, &f, sig);
+        uint8_t sig[VST_ED25519_SIG_LEN], kid[32];
+        int have_kid = 0;
+        int found = receipt_load(s->trust, ci.id, id, &f, sig, kid, &have_kid);
         if (found < 0) {
             slot_drop_trust(s);
             rc = reply_problem(c, VST_E_UNAVAILABLE, NULL, 5);
@@ -644,10 +710,7 @@ enum MHD_Result delivery_get(struct MHD_Connection *c, const char *id)
             /* Also for another client's delivery: no hint that it exists. */
             rc = reply_problem(c, VST_E_NOT_FOUND, NULL, 0);
         } else {
-            char *json = receipt_json(&f, sig, receipt_public_key(s));
-            rc = json ? reply_body(c, 200, "application/json", json, strlen(json))
-                      : reply_problem(c, VST_E_INTERNAL, NULL, 0);
-            free(json);
+            rc = answer_receipt(c, s, 200, &f, sig, have_kid ? kid : NULL);
         }
     }
     pool_release(s);

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -33,6 +34,8 @@
     "+SIGN-ECDSA-SHA256:+SIGN-RSA-PSS-RSAE-SHA384:+SIGN-RSA-PSS-RSAE-SHA256:"                      \
     "+SIGN-RSA-PSS-SHA384:+SIGN-RSA-PSS-SHA256:+SIGN-RSA-SHA384:+SIGN-RSA-SHA256:+COMP-NULL:"      \
     "+CTYPE-X509:%SAFE_RENEGOTIATION"
+
+volatile int g_recovered;
 
 httpd_config g_hcfg = {
     .listen_address = "127.0.0.1",
@@ -187,6 +190,26 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     hlog("debug", "libmicrohttpd: %s", msg);
 }
 
+/* Small TLS handshake records must not wait for the peer's delayed ACK
+ * (a 40 ms stall after a HelloRetryRequest otherwise). */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_ctx,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    (void)cls;
+    if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        free(*socket_ctx);
+        *socket_ctx = NULL;
+        return;
+    }
+    /* Per-connection cache of the verified client certificate (httpd_auth.c). */
+    *socket_ctx = calloc(1, sizeof(peer_cache));
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    int one = 1;
+    if (ci != NULL)
+        setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
 static int fatal(const char *msg)
 {
     hlog("fatal", "%s", msg);
@@ -239,7 +262,8 @@ int main(int argc, char **argv)
         (unsigned)g_hcfg.connection_timeout, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         (unsigned)g_hcfg.per_ip_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)(256 * 1024), MHD_OPTION_NOTIFY_COMPLETED, httpd_completed, NULL,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+        NULL, MHD_OPTION_END);
     /* The private key is no longer needed in our memory. */
     vst_wipe(key, strlen(key));
     free(key);
@@ -263,6 +287,8 @@ int main(int argc, char **argv)
     pool_release(s);
     if (recovered < 0)
         hlog("warning", "crash recovery postponed: the databases are unreachable");
+    else
+        g_recovered = 1;
     if (audit_thread_start() != 0)
         return fatal("cannot start the background thread");
     hlog("info", "serving https://%s:%llu (%zu profiles, %llu workers)", g_hcfg.listen_address,

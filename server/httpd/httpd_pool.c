@@ -4,6 +4,7 @@
  * Connections are opened lazily and re-opened after a failure, so vst-httpd
  * survives restarts of PostgreSQL and vst-keyd: requests get 503 while a
  * dependency is down and succeed again once it is back. */
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,8 +79,26 @@ void pool_release(slot *s)
 
 static int connect_db(PGconn **db, const char *dsn, const char *what)
 {
-    if (*db != NULL && PQstatus(*db) == CONNECTION_OK)
-        return 0;
+    /* A server restart closes idle connections without libpq noticing
+     * until it reads: consume whatever is pending (non-blocking) so that a
+     * dead connection shows as such and is replaced before it is used. */
+    if (*db != NULL && PQstatus(*db) == CONNECTION_OK) {
+        PGTransactionStatusType ts = PQtransactionStatus(*db);
+        if (ts == PQTRANS_INTRANS || ts == PQTRANS_ACTIVE || ts == PQTRANS_INERROR)
+            return 0; /* in use by this request (a transaction or COPY) */
+        /* An idle connection has nothing to read unless the server is
+         * going away: it sends a FATAL message, then closes. Read until the
+         * socket is quiet so that the close is seen, not just the message. */
+        int alive = ts == PQTRANS_IDLE;
+        for (int i = 0; alive && i < 4; i++) {
+            struct pollfd p = {.fd = PQsocket(*db), .events = POLLIN};
+            if (poll(&p, 1, 0) == 0)
+                break;
+            alive = PQconsumeInput(*db) == 1 && PQstatus(*db) == CONNECTION_OK;
+        }
+        if (alive)
+            return 0;
+    }
     if (*db != NULL)
         PQfinish(*db);
     *db = PQconnectdb(dsn);
@@ -109,8 +128,14 @@ int slot_store(slot *s)
 
 int slot_keyd(slot *s)
 {
-    if (s->keyd != NULL)
-        return 0;
+    if (s->keyd != NULL) {
+        /* keyd never speaks first: anything readable on an idle connection
+         * is its close (a restart); reconnect instead of failing a batch. */
+        struct pollfd p = {.fd = vst_keyd_fd(s->keyd), .events = POLLIN};
+        if (poll(&p, 1, 0) == 0)
+            return 0;
+        slot_drop_keyd(s);
+    }
     char err[256];
     s->keyd = vst_keyd_connect(g_hcfg.keyd_socket, err, sizeof err);
     if (s->keyd == NULL) {

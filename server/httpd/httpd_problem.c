@@ -40,6 +40,8 @@ static enum MHD_Result problem_with(struct MHD_Connection *c, vst_err code, cons
         return MHD_NO;
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/problem+json");
     MHD_add_response_header(r, "Cache-Control", "no-store");
+    if (status == 503 && retry_after == 0)
+        retry_after = 5; /* every 503 says when to come back */
     if (retry_after > 0) {
         char ra[16];
         snprintf(ra, sizeof ra, "%u", retry_after);
@@ -94,6 +96,7 @@ enum MHD_Result reply_invalid_records(struct MHD_Connection *c, const vst_errors
         return MHD_NO;
     }
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/problem+json");
+    MHD_add_response_header(r, "Cache-Control", "no-store");
     enum MHD_Result rc = MHD_queue_response(c, 422, r);
     MHD_destroy_response(r);
     metrics_http(422);

@@ -2,7 +2,6 @@
 #include "httpd_receipt.h"
 
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +19,7 @@ char *receipt_json(const vst_receipt_fields *f, const uint8_t sig[VST_ED25519_SI
 }
 
 int receipt_load(PGconn *trust, int client_id, const char *delivery_id, vst_receipt_fields *f,
-                 uint8_t sig[VST_ED25519_SIG_LEN])
+                 uint8_t sig[VST_ED25519_SIG_LEN], uint8_t kid[32], int *have_kid)
 {
     char cid[16];
     snprintf(cid, sizeof cid, "%d", client_id);
@@ -30,7 +29,8 @@ int receipt_load(PGconn *trust, int client_id, const char *delivery_id, vst_rece
         "SELECT c.name, r.profile, r.record_count, encode(r.body_sha256, 'hex'), r.key_version, "
         "(extract(epoch FROM r.received_at) * 1000000)::bigint, "
         "(extract(epoch FROM r.stored_at) * 1000000)::bigint, r.audit_seq, "
-        "encode(r.signature, 'hex') FROM vst.receipts r JOIN vst.clients c ON c.id = r.client_id "
+        "encode(r.signature, 'hex'), encode(r.sign_key_id, 'hex') FROM vst.receipts r JOIN "
+        "vst.clients c ON c.id = r.client_id "
         "WHERE r.client_id = $1::int AND r.delivery_id = $2",
         2, NULL, p, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
@@ -52,19 +52,21 @@ int receipt_load(PGconn *trust, int client_id, const char *delivery_id, vst_rece
     f->stored_at_us = strtoll(PQgetvalue(r, 0, 6), NULL, 10);
     f->audit_seq = strtoull(PQgetvalue(r, 0, 7), NULL, 10);
     vst_unhex(PQgetvalue(r, 0, 8), 64, sig);
+    *have_kid = !PQgetisnull(r, 0, 9) && vst_unhex(PQgetvalue(r, 0, 9), 32, kid) == 0;
     PQclear(r);
     return 1;
 }
 
-static pthread_mutex_t pub_mu = PTHREAD_MUTEX_INITIALIZER;
-static uint8_t pub_key[32];
-static int have_pub;
-
-const uint8_t *receipt_public_key(slot *s)
+int receipt_public_key(slot *s, uint8_t pub[VST_ED25519_PUB_LEN])
 {
-    pthread_mutex_lock(&pub_mu);
-    if (!have_pub && slot_keyd(s) == 0 && vst_keyd_pubkey(s->keyd, pub_key) == 0)
-        have_pub = 1;
-    pthread_mutex_unlock(&pub_mu);
-    return have_pub ? pub_key : NULL;
+    /* Asked each time, never cached: a keyd that came back with another
+     * keystore signs with another key, and a receipt must name the key
+     * that signed it. One small round trip. */
+    if (slot_keyd(s) != 0)
+        return -1;
+    if (vst_keyd_pubkey(s->keyd, pub) != 0) {
+        slot_drop_keyd(s);
+        return -1;
+    }
+    return 0;
 }

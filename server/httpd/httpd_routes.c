@@ -26,6 +26,8 @@ enum MHD_Result httpd_dispatch(void *cls, struct MHD_Connection *c, const char *
     int put = strcmp(method, MHD_HTTP_METHOD_PUT) == 0;
     if (strncmp(url, DELIVERIES, strlen(DELIVERIES)) == 0 && url[strlen(DELIVERIES)] != '\0' &&
         strchr(url + strlen(DELIVERIES), '/') == NULL) {
+        if (!g_recovered)
+            return reply_problem(c, VST_E_UNAVAILABLE, "crash recovery is still running", 2);
         if (put) {
             if ((rq = calloc(1, sizeof *rq)) == NULL)
                 return MHD_NO;

@@ -6,7 +6,9 @@
  * is the prepared store transaction committed. After a crash at any point,
  * store_recover() finds prepared transactions and commits those whose
  * receipt exists and rolls back the others, so a delivery is either
- * stored once, with its receipt, or not at all. */
+ * stored once, with its receipt, or not at all. While a delivery runs, its
+ * trust-DB session holds an advisory lock on "vst:<delivery_ref>", so that
+ * recovery (of this or of another vst-httpd) never decides for it. */
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
@@ -46,25 +48,35 @@ int store_recover(slot *s, int min_age_s)
         const char *gid = PQgetvalue(r, i, 0);
         if (!gid_ok(gid))
             continue;
+        /* A delivery in flight (in this or another vst-httpd) holds this
+         * lock in the trust DB from before PREPARE until COMMIT PREPARED;
+         * its own session makes the decision, so leave it alone. */
+        const char *key[] = {gid};
+        PGresult *q = PQexecParams(s->trust, "SELECT pg_try_advisory_lock(hashtextextended($1, 0))",
+                                   1, NULL, key, NULL, NULL, 0);
+        int mine = PQresultStatus(q) == PGRES_TUPLES_OK && PQgetvalue(q, 0, 0)[0] == 't';
+        PQclear(q);
+        if (!mine)
+            continue;
         const char *ref[] = {gid + 4};
-        PGresult *q =
-            PQexecParams(s->trust, "SELECT 1 FROM vst.receipts WHERE delivery_ref = $1::uuid", 1,
+        q = PQexecParams(s->trust, "SELECT 1 FROM vst.receipts WHERE delivery_ref = $1::uuid", 1,
                          NULL, ref, NULL, NULL, 0);
-        if (PQresultStatus(q) != PGRES_TUPLES_OK) {
+        int known = PQresultStatus(q) == PGRES_TUPLES_OK;
+        int commit = known && PQntuples(q) == 1;
+        PQclear(q);
+        if (known) { /* otherwise decide next time, never guess */
+            char sql[96];
+            snprintf(sql, sizeof sql, "%s PREPARED '%s'", commit ? "COMMIT" : "ROLLBACK", gid);
+            q = PQexec(s->store, sql);
+            if (PQresultStatus(q) == PGRES_COMMAND_OK) {
+                resolved++;
+                hlog("warning", "recovered a delivery left by an interruption: %s",
+                     commit ? "committed (its receipt exists)" : "rolled back (no receipt)");
+            }
             PQclear(q);
-            continue; /* decide next time, never guess */
         }
-        int commit = PQntuples(q) == 1;
-        PQclear(q);
-        char sql[96];
-        snprintf(sql, sizeof sql, "%s PREPARED '%s'", commit ? "COMMIT" : "ROLLBACK", gid);
-        q = PQexec(s->store, sql);
-        if (PQresultStatus(q) == PGRES_COMMAND_OK) {
-            resolved++;
-            hlog("warning", "recovered a delivery left by an interruption: %s",
-                 commit ? "committed (its receipt exists)" : "rolled back (no receipt)");
-        }
-        PQclear(q);
+        PQclear(PQexecParams(s->trust, "SELECT pg_advisory_unlock(hashtextextended($1, 0))", 1,
+                             NULL, key, NULL, NULL, 0));
     }
     PQclear(r);
     return resolved;

@@ -136,8 +136,8 @@ expect_eq "client add prints the fingerprint of the DER SubjectPublicKeyInfo" "$
     "$(sed -n 's/^fingerprint: //p' "$OUT")"
 expect_eq "row stored: IK, fingerprint, active, not revoked" "$IK|$FA|active|t" \
     "$(sql "SELECT ik, encode(cert_fingerprint,'hex'), state, revoked_at IS NULL FROM vst.clients WHERE name = '$NA'")"
-expect_eq "client.added audit event: actor, DB user, IK and fingerprint in details" \
-    "1|t|vst_admin|$IK|$FA" \
+expect_eq "client.added audit event: actor, DB user and fingerprint in details, no IK (DESIGN §8)" \
+    "1|t|vst_admin||$FA" \
     "$(sql "SELECT count(*) OVER (), actor LIKE 'vst-admin:%', db_user, details->>'ik', details->>'cert_fingerprint' FROM vst.audit_log WHERE action = 'client.added' AND client = '$NA'")"
 
 # --- refusals ----------------------------------------------------------------
@@ -229,8 +229,8 @@ else
 fi
 expect_eq "revoke sets state and revoked_at" "revoked|t" \
     "$(sql "SELECT state, revoked_at IS NOT NULL AND revoked_at >= created_at FROM vst.clients WHERE name = '$NA'")"
-expect_eq "client.revoked audit event with IK, fingerprint and reason" \
-    "1|vst_admin|$IK|$FA|test: key compromised" \
+expect_eq "client.revoked audit event with fingerprint and reason, no IK" \
+    "1|vst_admin||$FA|test: key compromised" \
     "$(sql "SELECT count(*) OVER (), db_user, details->>'ik', details->>'cert_fingerprint', details->>'reason' FROM vst.audit_log WHERE action = 'client.revoked' AND client = '$NA'")"
 expect_eq "the other client stays active" "active" \
     "$(sql "SELECT state FROM vst.clients WHERE name = '$NB'")"

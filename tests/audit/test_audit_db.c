@@ -484,7 +484,9 @@ static void test_keyd_events(void)
     int n1 = vst_audit_pull_keyd_events(F.admin, k);
     int n2 = vst_audit_pull_keyd_events(F.admin, k);
     int n3 = vst_audit_pull_keyd_events(F.httpd, k);
-    CU_ASSERT(n1 >= 6 && n2 == 0 && n3 == 0);
+    /* vst-admin rekey (given --trust-dsn) already copied the events up to
+     * its own; the retire after it is new. */
+    CU_ASSERT(n1 >= 1 && n2 == 0 && n3 == 0);
     if (n1 < 0)
         fprintf(stderr, "\npull: %s\n", vst_audit_last_error());
     CU_ASSERT(num(F.su, "SELECT count(*) FROM vst.audit_log") == before + (uint64_t)n1);

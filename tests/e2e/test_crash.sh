@@ -1,0 +1,302 @@
+#!/usr/bin/env bash
+# Crash safety of the delivery commit protocol (issue 5, DESIGN.md §7):
+# vst-httpd killed with SIGKILL at random moments of a large delivery and
+# at the moments of the commit protocol, restarted, the delivery retried
+# with the same id -> exactly one copy stored, the receipt consistent, no
+# prepared transaction left, no row of a failed attempt surviving. Then the
+# two states between PREPARE TRANSACTION and COMMIT PREPARED made by hand:
+# prepared without receipt -> rolled back at start-up; prepared with a
+# receipt -> committed at start-up; a foreign prepared transaction is left
+# alone. Last, a second vst-httpd started while a delivery waits between
+# PREPARE and its decision: its start-up recovery must not take the
+# delivery's rows away from under a 201.
+#
+# Env: as stack.sh. VST_E2E_CRASH_RECORDS (default 60000) sizes the
+# delivery; VST_E2E_CRASH_SEED makes the kill times reproducible.
+HERE=$(cd "$(dirname "$0")" && pwd)
+source "$HERE/stack.sh"
+source "$HERE/resilience_lib.sh"
+
+N=${VST_E2E_CRASH_RECORDS:-60000}
+SEED=${VST_E2E_CRASH_SEED:-$$}
+RANDOM=$SEED
+BG_PID=
+cleanup() {
+    [ -n "$BG_PID" ] && kill "$BG_PID" 2>/dev/null
+    [ -n "${HTTPD2_PID:-}" ] && kill -KILL "$HTTPD2_PID" 2>/dev/null
+    [ -n "${LOCK_PID:-}" ] && kill "$LOCK_PID" 2>/dev/null
+    pg_ensure_running
+    stack_down
+}
+trap cleanup EXIT
+
+rows_are() { [ -n "$1" ] && [ "$(store_rows_of "$1")" = "$2" ]; }
+no_prepared_within() { # SECONDS: the start-up recovery emptied pg_prepared_xacts
+    local i
+    for i in $(seq 1 $(($1 * 10))); do
+        [ "$(prepared_count)" = 0 ] && return 0
+        sleep 0.1
+    done
+    psql -qAtX -d "$STORE_DB" -c "SELECT gid, owner, prepared FROM pg_prepared_xacts" | sed 's/^/# left: /'
+    return 1
+}
+# same_receipt A B: two receipt documents with the same content.
+same_receipt() {
+    python3 - "$1" "$2" <<'PY'
+import json, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:3])
+sys.exit(0 if a == b and "signature" in a else 1)
+PY
+}
+verify_receipt() {
+    "$VST_AUDIT" --dsn "host=$PGHOST port=$PGPORT user=vst_auditor dbname=$TRUST_DB" \
+        verify-receipt "$1" --public-key "$SIGNING_KEY" >/dev/null
+}
+kill_httpd() {
+    kill -KILL "$HTTPD_PID" 2>/dev/null
+    wait "$HTTPD_PID" 2>/dev/null
+    HTTPD_PID=
+}
+
+stack_up || { echo "Bail out! the test stack did not come up"; exit 1; }
+echo "# stack in $STACK, https on $URL; kill-time seed $SEED"
+FILE=$STACK/big.ndjson
+"$VST_GEN" --records "$N" --seed 42042 -o "$FILE" || exit 1
+SHA=$(sha256sum "$FILE" | cut -d' ' -f1)
+
+# ---- a full delivery, timed: the kill times are spread across it
+
+t=$(now_ms)
+st=$(deliver insurer crash-0 "$FILE")
+D=$(($(now_ms) - t))
+echo "# a delivery of $N records takes $D ms"
+check "an uninterrupted delivery of $N records is stored (201, got $st)" [ "$st" = 201 ]
+check "its $N rows are in the store" rows_are "$(receipt_ref crash-0)" "$N"
+
+# after_kill ID: restart, recovery, retry with the same id, and every
+# invariant. $1 the delivery id; $2 what the kill interrupted (for output).
+after_kill() {
+    local id=$1 what=$2 had_receipt st expect
+    sleep 0.5 # a COMMIT the killed process had sent completes meanwhile
+    had_receipt=$([ -n "$(receipt_ref "$id")" ] && echo yes || echo no)
+    echo "# $id ($what): after the kill, receipt: $had_receipt, prepared: $(prepared_count)"
+    httpd_restart || { not_ok "$id: vst-httpd restarts after SIGKILL"; return; }
+    check "$id: no prepared transaction left after the restart's recovery" no_prepared_within 15
+    if [ "$had_receipt" = yes ]; then
+        check "$id: the decided delivery was committed by the recovery ($N rows)" \
+            rows_are "$(receipt_ref "$id")" "$N"
+        expect=200
+    else
+        expect=201
+    fi
+    check "$id: no row of the killed attempt survives (store = receipts)" store_matches_receipts
+    st=$(deliver insurer "$id" "$FILE")
+    cp "$STACK/last.json" "$STACK/$id.put.json"
+    check "$id: the retry with the same id answers $expect (got $st)" [ "$st" = "$expect" ]
+    check "$id: exactly one copy stored ($N rows under the receipt's delivery_ref)" \
+        rows_are "$(receipt_ref "$id")" "$N"
+    check "$id: the receipt counts $N records and the body's SHA-256" \
+        [ "$(json_field "$STACK/$id.put.json" record_count)/$(json_field "$STACK/$id.put.json" body_sha256)" = "$N/$SHA" ]
+    api insurer -o "$STACK/$id.get.json" "$URL/v1/deliveries/$id"
+    check "$id: GET returns the same receipt" same_receipt "$STACK/$id.put.json" "$STACK/$id.get.json"
+    check "$id: the receipt verifies (signature, audit row)" verify_receipt "$STACK/$id.get.json"
+    check "$id: store rows = sum of the receipts' record counts" \
+        [ "$(store_total)" = "$(receipt_sum)" ]
+}
+
+# ---- SIGKILL at random moments: one in each slice of the delivery, the
+# last ones near and after the end of the upload, where the commit
+# protocol runs.
+slices="0 20 20 40 40 60 60 80 80 95 95 103"
+set -- $slices
+run=0
+while [ $# -ge 2 ]; do
+    lo=$1 hi=$2
+    shift 2
+    run=$((run + 1))
+    ms=$((D * (lo * 100 + RANDOM % ((hi - lo) * 100 + 1)) / 10000))
+    [ "$ms" -lt 200 ] && ms=$((200 + RANDOM % 200))
+    id=crash-$run
+    deliver insurer "$id" "$FILE" >"$STACK/bg.status" 2>/dev/null &
+    BG_PID=$!
+    sleep "$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))"
+    kill_httpd
+    wait "$BG_PID"
+    BG_PID=
+    echo "# $id: SIGKILL after $ms ms of $D ($((ms * 100 / D))%); the client saw HTTP $(cat "$STACK/bg.status")"
+    after_kill "$id" "random, $((ms * 100 / D))%"
+done
+
+# ---- SIGKILL in the two states of the commit protocol, reached for sure
+# by holding a lock on vst.receipts: vst-httpd PREPAREs the store
+# transaction and then waits to insert the receipt.
+lock_receipts() {
+    PGAPPNAME=vst-crash-lock psql -qAtX -d "$TRUST_DB" \
+        -c "BEGIN; LOCK TABLE vst.receipts IN EXCLUSIVE MODE; SELECT pg_sleep(600);" \
+        >/dev/null 2>&1 &
+    LOCK_PID=$!
+    local i
+    for i in $(seq 1 100); do
+        [ "$(psql -qAtX -d postgres -c "SELECT count(*) FROM pg_stat_activity
+              WHERE application_name = 'vst-crash-lock' AND wait_event = 'PgSleep'")" = 1 ] &&
+            return 0
+        sleep 0.1
+    done
+    return 1
+}
+unlock_receipts() {
+    psql -qAtX -d postgres -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                               WHERE application_name = 'vst-crash-lock'" >/dev/null
+    wait "$LOCK_PID" 2>/dev/null
+}
+wait_prepared() { # until vst-httpd has prepared a store transaction
+    local i
+    for i in $(seq 1 $((D / 50 + 600))); do
+        [ "$(psql -qAtX -d "$STORE_DB" -c "SELECT count(*) FROM pg_prepared_xacts
+              WHERE gid LIKE 'vst:%' AND database = current_database()")" = 1 ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# Prepared, not decided: killed while it waits to insert the receipt.
+lock_receipts || not_ok "LOCK TABLE vst.receipts"
+deliver insurer crash-prepared "$FILE" >"$STACK/bg.status" 2>/dev/null &
+BG_PID=$!
+check "crash-prepared: vst-httpd prepared the store transaction and waits for the receipt" \
+    wait_prepared
+kill_httpd
+unlock_receipts
+wait "$BG_PID"
+BG_PID=
+check "crash-prepared: killed between PREPARE and the decision (no receipt, 1 prepared)" \
+    [ "$(receipt_ref crash-prepared)/$(prepared_count)" = "/1" ]
+after_kill crash-prepared "after PREPARE TRANSACTION, before the receipt"
+
+# Decided, store connection lost: the store connection is cut after
+# PREPARE, the receipt is committed (the decision). vst-httpd retries COMMIT
+# PREPARED on a fresh connection, so the rows appear at once (the state
+# "decided, not committed" is made by hand below and left to recovery).
+lock_receipts || not_ok "LOCK TABLE vst.receipts"
+deliver insurer crash-decided "$FILE" >"$STACK/bg.status" 2>/dev/null &
+BG_PID=$!
+check "crash-decided: vst-httpd prepared the store transaction and waits for the receipt" \
+    wait_prepared
+psql -qAtX -d postgres -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                           WHERE usename = 'vst_httpd' AND datname = '$STORE_DB'" >/dev/null
+unlock_receipts
+wait "$BG_PID"
+BG_PID=
+cp "$STACK/last.json" "$STACK/crash-decided.first.json"
+check "crash-decided: the client got its 201 (got $(cat "$STACK/bg.status"))" \
+    [ "$(cat "$STACK/bg.status")" = 201 ]
+check "crash-decided: decided and committed on a fresh store connection (receipt, 0 prepared, rows visible)" \
+    eval '[ -n "$(receipt_ref crash-decided)" ] && [ "$(prepared_count)" = 0 ] &&
+          [ "$(store_rows_of "$(receipt_ref crash-decided)")" != 0 ]'
+kill_httpd
+after_kill crash-decided "after the decision, before COMMIT PREPARED"
+check "crash-decided: the retry's receipt is the one the client got first" \
+    same_receipt "$STACK/crash-decided.first.json" "$STACK/crash-decided.put.json"
+
+# ---- the states between PREPARE and COMMIT PREPARED, made by hand
+
+REF_A=$(new_uuid) # prepared, no receipt: must be rolled back
+REF_B=$(new_uuid) # prepared, receipt committed: must be committed
+REF_C=$(new_uuid) # someone else's prepared transaction: left alone
+prepare_manual "$REF_A" 5 || not_ok "PREPARE TRANSACTION as vst_httpd (A)"
+prepare_manual "$REF_B" 7 && fake_receipt "$REF_B" manual-b 7 ||
+    not_ok "PREPARE TRANSACTION as vst_httpd with a receipt (B)"
+psql -qAtX -v ON_ERROR_STOP=1 -d "$STORE_DB" >/dev/null <<SQL || not_ok "foreign PREPARE (C)"
+BEGIN;
+INSERT INTO sgb5.records (delivery_ref, pseudonym, key_version, birth_year, sex,
+                          insurance_status, postal_prefix, service)
+VALUES ('$REF_C', md5('c'), 1, 1980, 'M', 1, '20', '{}');
+PREPARE TRANSACTION 'maintenance:$REF_C';
+SQL
+check "by hand: three prepared transactions, their rows invisible" \
+    [ "$(prepared_count)/$(store_rows_of "$REF_A")/$(store_rows_of "$REF_B")" = "3/0/0" ]
+kill_httpd
+httpd_restart || not_ok "vst-httpd restarts"
+for i in $(seq 1 100); do
+    prepared_exists "vst:$REF_A" || prepared_exists "vst:$REF_B" || break
+    sleep 0.1
+done
+check "by hand, no receipt: rolled back at start-up" \
+    eval '! prepared_exists "vst:$REF_A" && [ "$(store_rows_of "$REF_A")" = 0 ]'
+check "by hand, receipt committed: committed at start-up (7 rows visible)" \
+    eval '! prepared_exists "vst:$REF_B" && [ "$(store_rows_of "$REF_B")" = 7 ]'
+check "by hand: a prepared transaction that is not vst-httpd's is left alone" \
+    prepared_exists "maintenance:$REF_C"
+check "the start-up recovery logged both decisions" \
+    eval 'grep -q "rolled back (no receipt)" "$STACK/httpd.log" && grep -q "committed (its receipt exists)" "$STACK/httpd.log"'
+check "no log line names a delivery_ref" \
+    eval '! grep -q -e "$REF_A" -e "$REF_B" "$STACK/httpd.log"'
+sql_store "ROLLBACK PREPARED 'maintenance:$REF_C'" || not_ok "ROLLBACK PREPARED (C)"
+
+# ---- the end state
+
+check "no prepared transaction left in the store" [ "$(prepared_count)" = 0 ]
+check "every store row belongs to a receipt, each receipt has its record_count rows" \
+    store_matches_receipts
+check "store rows = sum of the receipts' record counts" [ "$(store_total)" = "$(receipt_sum)" ]
+replay_all() {
+    local id
+    for id in crash-0 crash-1 crash-2 crash-3 crash-4 crash-5 crash-6 crash-prepared crash-decided; do
+        [ "$(deliver insurer "$id" "$FILE")" = 200 ] || { echo "# $id: $(cat "$STACK/last.json")"; return 1; }
+    done
+}
+check "a replay of every delivery answers 200" replay_all
+
+# ---- a second vst-httpd starting on the same databases while a delivery
+# is between PREPARE and its decision. Its start-up recovery must not roll
+# the delivery back under it: whatever happens, a 201 means the rows are
+# stored (DESIGN.md §7: exactly once; an acknowledged delivery is never
+# lost).
+"$VST_GEN" --records 2000 --seed 42043 -o "$STACK/small.ndjson" || exit 1
+lock_receipts || not_ok "LOCK TABLE vst.receipts"
+deliver insurer crash-second "$STACK/small.ndjson" >"$STACK/bg.status" 2>/dev/null &
+BG_PID=$!
+check "second instance: the delivery is prepared and waits for its receipt" wait_prepared
+PORT2=$(stack_free_port $((PORT + 1)))
+"$VST_HTTPD" --port "$PORT2" --tls-cert "$STACK/certs/server.pem" \
+    --tls-key "$STACK/certs/server.key" --client-ca "$STACK/certs/ca.pem" \
+    --trust-dsn "host=$PGHOST port=$PGPORT user=vst_httpd dbname=$TRUST_DB" \
+    --store-dsn "host=$PGHOST port=$PGPORT user=vst_httpd dbname=$STORE_DB" \
+    --keyd-socket "$STACK/run/data.sock" --user "" >>"$STACK/httpd2.log" 2>&1 &
+HTTPD2_PID=$!
+for i in $(seq 1 100); do # until its start-up recovery has run
+    grep -q '"serving https' "$STACK/httpd2.log" 2>/dev/null && break
+    sleep 0.1
+done
+sleep 1
+check "second instance: the in-flight prepared transaction survives its start-up" \
+    [ "$(prepared_count)" = 1 ]
+kill -KILL "$HTTPD2_PID" 2>/dev/null
+wait "$HTTPD2_PID" 2>/dev/null
+unlock_receipts
+wait "$BG_PID"
+BG_PID=
+st=$(cat "$STACK/bg.status")
+cp "$STACK/last.json" "$STACK/crash-second.first.json"
+echo "# second instance: the delivery answered $st"
+for i in $(seq 1 50); do [ "$(prepared_count)" = 0 ] && break; sleep 0.1; done
+if [ "$st" = 201 ]; then
+    check "second instance: the delivery answered 201, so its 2000 rows are stored" \
+        rows_are "$(receipt_ref crash-second)" 2000
+else
+    check "second instance: the delivery failed ($st), so it has no receipt" \
+        [ -z "$(receipt_ref crash-second)" ]
+fi
+kill_httpd # the first instance's start-up recovery resolves what is left
+httpd_restart || not_ok "vst-httpd restarts"
+no_prepared_within 15 >/dev/null
+check "second instance: after a restart, store = receipts (nothing lost, nothing orphaned)" \
+    store_matches_receipts
+check "second instance: store rows = sum of the receipts' record counts" \
+    [ "$(store_total)" = "$(receipt_sum)" ]
+
+httpd_stop # a clean shutdown: LeakSanitizer reports now, if at all
+keyd_stop
+check "no sanitizer report in the daemons' logs (after a clean shutdown)" \
+    bash -c "! grep -q 'ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:' '$STACK/httpd.log' '$STACK/keyd.log'"
+e2e_summary
