@@ -15,6 +15,7 @@ source "$ROOT/deploy/lib/common.sh"
 vst_install_deps
 vst_ensure_users
 
+mkdir -p build
 log "building (ASan+UBSan) in build/asan"
 cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DVST_SANITIZE=ON >build/asan.cmake.log 2>&1 ||
     { cat build/asan.cmake.log; exit 1; }
