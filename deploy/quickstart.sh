@@ -432,6 +432,9 @@ SELECT pseudonym, key_version, birth_year, sex, postal_prefix, provider_group, s
   FROM sgb5.records WHERE delivery_ref = :'ref' ORDER BY id LIMIT 5;
 SELECT count(*) AS rows_of_this_delivery FROM sgb5.records WHERE delivery_ref = :'ref';
 SQL
+    step "vst-admin audit sync: keyd's events into the log, a signed checkpoint"
+    VST_TRUST_DSN=$TRUST_DSN_ADMIN VST_KEYD_ADMIN_SOCKET=$ADMIN_SOCK "$BIN/vst-admin" audit sync ||
+        die "vst-admin audit sync failed"
     step "vst-audit verify (as vst_auditor)"
     "$BIN/vst-audit" --dsn "$AUDIT_DSN" verify --public-key "$SIGNING_KEY" ||
         die "vst-audit verify failed"
