@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/log.h"
 #include "common/secmem.h"
 #include "keyd.h"
 
@@ -69,45 +70,20 @@ static void on_signal(int sig)
 
 int64_t keyd_now_ms(void)
 {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+    return vst_mono_ms();
 }
 
 int64_t keyd_wall_us(void)
 {
-    struct timespec t;
-    clock_gettime(CLOCK_REALTIME, &t);
-    return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+    return vst_wall_us();
 }
 
 void keyd_log(const char *level, const char *fmt, ...)
 {
-    char msg[512], ts[32];
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    vst_logv("vst-keyd", level, fmt, ap);
     va_end(ap);
-    /* Messages are built from constants, counts and names; still escape
-     * what JSON needs. */
-    char esc[1100];
-    size_t j = 0;
-    for (size_t i = 0; msg[i] && j < sizeof esc - 7; i++) {
-        unsigned char ch = (unsigned char)msg[i];
-        if (ch == '"' || ch == '\\')
-            esc[j++] = '\\', esc[j++] = (char)ch;
-        else if (ch < 0x20)
-            j += (size_t)snprintf(esc + j, 7, "\\u%04x", ch);
-        else
-            esc[j++] = (char)ch;
-    }
-    esc[j] = '\0';
-    fprintf(stderr, "{\"time\":\"%s\",\"level\":\"%s\",\"program\":\"vst-keyd\",\"msg\":\"%s\"}\n",
-            ts, level, esc);
 }
 
 static int fatal(const char *msg)

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/hex.h"
+
 /* ---- time ----------------------------------------------------------------- */
 
 /* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant). */
@@ -99,12 +101,7 @@ int vst_time_parse_us(const char *s, size_t n, int64_t *us)
 
 void vst_receipt_hex_encode(const uint8_t *in, size_t n, char *out)
 {
-    static const char hx[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = hx[in[i] >> 4];
-        out[2 * i + 1] = hx[in[i] & 15];
-    }
-    out[2 * n] = '\0';
+    vst_hex(in, n, out);
 }
 
 static int nibble(char c)
