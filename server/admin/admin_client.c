@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "audit.h"
 #include "common/secmem.h"
 #include "ident/ident.h"
 
@@ -159,6 +160,40 @@ static int abort_tx(PGconn *db)
     return 1;
 }
 
+/* Appends the audit event of a client change (details: a JSON object,
+ * consumed) in the transaction of the change, and commits both. Goes
+ * through vst_audit_append, so the identifier screen applies here too.
+ * Returns 0 with seq (24 bytes) filled, or 1 after one clear line. */
+static int audit_and_commit(PGconn *db, const char *what, const char *action, const char *actor,
+                            const char *name, json_t *d, char seq[24])
+{
+    char m[256];
+    char *details = d ? json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(d);
+    if (details == NULL) {
+        admin_fail("%s: the details are not valid UTF-8 text", what);
+        return abort_tx(db);
+    }
+    uint64_t n = 0;
+    int rc = vst_audit_append(db, actor, action, name, details, &n);
+    vst_secure_free(details);
+    if (rc != 0) {
+        admin_fail("%s: audit log: %s", what, vst_audit_last_error());
+        return abort_tx(db);
+    }
+    snprintf(seq, 24, "%llu", (unsigned long long)n);
+    PGresult *r = PQexec(db, "COMMIT");
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        admin_fail("%s: commit: %s", what, pg_line(PQresultErrorMessage(r), m, sizeof m));
+        PQclear(r);
+        PQfinish(db);
+        return 1;
+    }
+    PQclear(r);
+    PQfinish(db);
+    return 0;
+}
+
 static int want_json(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++)
@@ -269,32 +304,9 @@ int cmd_client_add(int argc, char **argv)
     /* No IK: DESIGN.md §8 keeps every identifier of §4 out of the log; the
      * client's name and certificate fingerprint identify it there. */
     json_t *d = json_pack("{s:s, s:s}", "cert_fingerprint", fpr_hex, "cert_not_after", not_after);
-    char *details = d ? json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-    json_decref(d);
-    if (details == NULL) {
-        admin_fail("client add: out of memory");
-        return abort_tx(db);
-    }
-    const char *pa[] = {actor, name, details};
-    r = query(db, "SELECT vst.audit_append($1, 'client.added', $2, $3::jsonb)", 3, pa);
-    vst_secure_free(details);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        admin_fail("client add: audit log: %s", pg_line(PQresultErrorMessage(r), m, sizeof m));
-        PQclear(r);
-        return abort_tx(db);
-    }
     char seq[24];
-    snprintf(seq, sizeof seq, "%s", PQgetvalue(r, 0, 0));
-    PQclear(r);
-    r = PQexec(db, "COMMIT");
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-        admin_fail("client add: commit: %s", pg_line(PQresultErrorMessage(r), m, sizeof m));
-        PQclear(r);
-        PQfinish(db);
+    if (audit_and_commit(db, "client add", "client.added", actor, name, d, seq) != 0)
         return 1;
-    }
-    PQclear(r);
-    PQfinish(db);
     if (want_json(argc, argv)) {
         json_t *o =
             json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I}", "name", name, "ik", ik.s,
@@ -380,33 +392,9 @@ int cmd_client_revoke(int argc, char **argv)
     json_t *d = json_pack("{s:s}", "cert_fingerprint", fpr);
     if (d != NULL && reason != NULL)
         json_object_set_new(d, "reason", json_string(reason));
-    char *details = d ? json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-    json_decref(d);
-    if (details == NULL) {
-        admin_fail(reason ? "client revoke: the reason must be UTF-8 text"
-                          : "client revoke: out of memory");
-        return abort_tx(db);
-    }
-    const char *pa[] = {actor, name, details};
-    r = query(db, "SELECT vst.audit_append($1, 'client.revoked', $2, $3::jsonb)", 3, pa);
-    vst_secure_free(details);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        admin_fail("client revoke: audit log: %s", pg_line(PQresultErrorMessage(r), m, sizeof m));
-        PQclear(r);
-        return abort_tx(db);
-    }
     char seq[24];
-    snprintf(seq, sizeof seq, "%s", PQgetvalue(r, 0, 0));
-    PQclear(r);
-    r = PQexec(db, "COMMIT");
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-        admin_fail("client revoke: commit: %s", pg_line(PQresultErrorMessage(r), m, sizeof m));
-        PQclear(r);
-        PQfinish(db);
+    if (audit_and_commit(db, "client revoke", "client.revoked", actor, name, d, seq) != 0)
         return 1;
-    }
-    PQclear(r);
-    PQfinish(db);
     printf("client \"%s\" revoked at %s (audit seq %s)\nfingerprint: %s\n", name, when, seq, fpr);
     return 0;
 }

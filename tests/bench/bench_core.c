@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_machine.h"
 #include "common/secmem.h"
 #include "derive.h"
 #include "profile/profile.h"
@@ -26,27 +27,6 @@ static double now(void)
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static void machine(void)
-{
-    struct utsname u;
-    char model[512] = "unknown CPU";
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (f != NULL) {
-        char line[512];
-        while (fgets(line, sizeof line, f))
-            if (strncmp(line, "model name", 10) == 0) {
-                char *p = strchr(line, ':');
-                snprintf(model, sizeof model, "%.400s", p ? p + 2 : line);
-                model[strcspn(model, "\n")] = '\0';
-                break;
-            }
-        fclose(f);
-    }
-    uname(&u);
-    printf("machine: %s, %ld cores online, %s %s %s, %s\n", model, sysconf(_SC_NPROCESSORS_ONLN),
-           u.sysname, u.release, u.machine, OpenSSL_version(OPENSSL_VERSION));
 }
 
 /* Pseudonymizes n KVNRs in batches of 4096, the way keyd serves a frame. */
@@ -163,7 +143,7 @@ int main(int argc, char **argv)
         }
     }
     vst_secmem_install_json();
-    machine();
+    bench_print_machine();
     bench_derive(nids);
     bench_profile(nrec, profile);
     return 0;

@@ -39,6 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_machine.h"
 #include "derive.h"
 #include "keyd_client.h"
 #include "tools/gen.h"
@@ -58,27 +59,6 @@ static void die(const char *fmt, const char *a, const char *b)
     fprintf(stderr, fmt, a, b);
     fputc('\n', stderr);
     exit(1);
-}
-
-static void machine(void)
-{
-    struct utsname u;
-    char model[512] = "unknown CPU";
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (f != NULL) {
-        char line[512];
-        while (fgets(line, sizeof line, f))
-            if (strncmp(line, "model name", 10) == 0) {
-                char *p = strchr(line, ':');
-                snprintf(model, sizeof model, "%.400s", p ? p + 2 : line);
-                model[strcspn(model, "\n")] = '\0';
-                break;
-            }
-        fclose(f);
-    }
-    uname(&u);
-    printf("machine: %s, %ld cores online, %s %s %s, %s\n", model, sysconf(_SC_NPROCESSORS_ONLN),
-           u.sysname, u.release, u.machine, OpenSSL_version(OPENSSL_VERSION));
 }
 
 static vst_keyd *connect_or_die(const char *path)
@@ -215,7 +195,7 @@ static double run_inproc(const uint8_t *ids, size_t n, size_t batch)
 
 static int bench(const char *sock, size_t n, size_t batch_opt, unsigned conns_opt)
 {
-    machine();
+    bench_print_machine();
     uint8_t *ids = malloc(n * KVNR_LEN);
     if (ids == NULL)
         die("out of memory%s%s", "", "");
