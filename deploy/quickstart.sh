@@ -404,7 +404,9 @@ EOF
 deliver_sample() {
     mkdir -p "$DELIV"
     local id n=1 base
-    base=quickstart-$(date -u +%Y%m%d-%H%M%S)
+    # No date with its day in a delivery id: vst-httpd refuses ids that
+    # could carry a birth date (docs/vst-send.md).
+    base=quickstart-$(date -u +%Y-%m)-$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')
     id=$base
     while [ -e "$DELIV/$id.ndjson" ]; do n=$((n + 1)); id=$base-$n; done
     step "delivering $RECORDS generated records as $id"

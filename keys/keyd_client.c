@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -44,6 +45,15 @@ void vst_keyd_close(vst_keyd *k)
         return;
     close(k->fd);
     free(k);
+}
+
+int vst_keyd_set_timeout(vst_keyd *k, unsigned ms)
+{
+    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+    return setsockopt(k->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0 &&
+                   setsockopt(k->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) == 0
+               ? 0
+               : -1;
 }
 
 int vst_keyd_fd(const vst_keyd *k)

@@ -17,6 +17,10 @@ typedef struct vst_keyd vst_keyd;
  * (VST_PROTO_E_*; the connection is then unusable: close it). */
 vst_keyd *vst_keyd_connect(const char *socket_path, char *err, size_t errlen);
 void vst_keyd_close(vst_keyd *k);
+/* Every later send and receive on k fails with VST_PROTO_E_TIMEOUT after
+ * ms milliseconds without progress (0 = wait for ever, the default). A
+ * stopped keyd then costs a caller a bounded wait, never a hang. 0 or -1. */
+int vst_keyd_set_timeout(vst_keyd *k, unsigned ms);
 int vst_keyd_fd(const vst_keyd *k);
 /* One line describing a result code, for messages. */
 const char *vst_keyd_strerror(int rc);

@@ -55,6 +55,8 @@ const char *vst_proto_strerror(int rc)
         return "out of memory";
     case VST_PROTO_E_IO:
         return "I/O error";
+    case VST_PROTO_E_TIMEOUT:
+        return "no answer within the timeout";
     case VST_PROTO_E_EOF:
         return "connection closed";
     case VST_PROTO_E_ARG:
@@ -1250,7 +1252,7 @@ static int read_full(int fd, uint8_t *p, size_t n, size_t *got)
         if (k < 0 && errno == EINTR)
             continue;
         if (k < 0)
-            return VST_PROTO_E_IO;
+            return errno == EAGAIN || errno == EWOULDBLOCK ? VST_PROTO_E_TIMEOUT : VST_PROTO_E_IO;
         if (k == 0)
             return *got == 0 ? VST_PROTO_E_EOF : VST_PROTO_E_SHORT;
         *got += (size_t)k;
@@ -1275,6 +1277,8 @@ static int write_all(int fd, struct iovec *iov, int n)
         ssize_t k = write_iov(fd, iov, n);
         if (k < 0 && errno == EINTR)
             continue;
+        if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return VST_PROTO_E_TIMEOUT;
         if (k <= 0)
             return VST_PROTO_E_IO;
         size_t done = (size_t)k;

@@ -67,9 +67,10 @@ enum {
     VST_PROTO_E_TYPE = -7,     /* header: unknown message type */
     VST_PROTO_E_LENGTH = -8,   /* payload too long, or impossible for the type */
     VST_PROTO_E_NOMEM = -9,
-    VST_PROTO_E_IO = -10,  /* read/write failed; errno says why */
-    VST_PROTO_E_EOF = -11, /* peer closed between frames */
-    VST_PROTO_E_ARG = -12, /* caller error: NULL where a value is needed */
+    VST_PROTO_E_IO = -10,      /* read/write failed; errno says why */
+    VST_PROTO_E_EOF = -11,     /* peer closed between frames */
+    VST_PROTO_E_ARG = -12,     /* caller error: NULL where a value is needed */
+    VST_PROTO_E_TIMEOUT = -13, /* the peer did not answer within the timeout */
 };
 const char *vst_proto_strerror(int rc);
 

@@ -77,13 +77,7 @@ static void hex(const unsigned char *in, size_t n, char *out)
 
 static int valid_name(const char *name)
 {
-    size_t n = strlen(name);
-    if (n < 1 || n > 128)
-        return 0;
-    for (const char *p = name; *p; p++)
-        if ((unsigned char)*p < 0x20 || *p == 0x7f)
-            return 0;
-    return 1;
+    return vst_client_name_ok(name, strlen(name));
 }
 
 /* Loads the first certificate of a PEM (or DER) file. */
@@ -232,8 +226,8 @@ int cmd_client_add(int argc, char **argv)
     if (name == NULL || ik_in == NULL || cert == NULL)
         return admin_fail("client add: --name, --ik and --cert are required (see --help)");
     if (!valid_name(name))
-        return admin_fail("client add: the name must be 1-128 characters without control "
-                          "characters");
+        return admin_fail("client add: the name must be 1-128 bytes of UTF-8 without control or "
+                          "invisible formatting characters and without a blank at either end");
     vst_id ik;
     vst_err e = vst_id_parse(VST_ID_IK, ik_in, strlen(ik_in), &ik);
     if (e != VST_E_OK)

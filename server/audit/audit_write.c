@@ -261,18 +261,16 @@ static int keyd_fail(int krc, const char *what)
     return fail(VST_AUDIT_E_KEYD, "vst-keyd %s: %s", what, vst_keyd_strerror(krc));
 }
 
-/* BEGIN, take the appenders' lock, read where the log's copy of keyd's
- * stream ends: *seq = 0 and *has_time = 0 when it has none. */
+/* Where the log's copy of keyd's stream ends: *seq = 0 and *has_time = 0
+ * when it has none. vst.audit_keyd_position() takes the appenders' lock:
+ * outside a transaction it is released with the statement, inside one it
+ * is held to the end of the transaction. */
 static int keyd_position(PGconn *db, uint64_t *seq, int64_t *time_us, int *has_time)
 {
-    int rc = exec_cmd(db, "BEGIN ISOLATION LEVEL READ COMMITTED");
-    if (rc != 0)
-        return rc;
     PGresult *r = PQexec(db, "SELECT keyd_seq, keyd_time_us FROM vst.audit_keyd_position()");
     if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-        rc = db_fail(db, r, "reading keyd's position in the audit log");
+        int rc = db_fail(db, r, "reading keyd's position in the audit log");
         PQclear(r);
-        rollback(db);
         return rc;
     }
     *seq = PQgetisnull(r, 0, 0) ? 0 : strtoull(PQgetvalue(r, 0, 0), NULL, 10);
@@ -310,47 +308,54 @@ static int probe_reset(vst_keyd *k, uint64_t last, int has_time, int64_t time_us
     return 0;
 }
 
-/* One transaction: position, (reset probe), up to PULL_BATCH events.
- * *n receives the keyd events appended, *rows all rows appended. */
+/* One batch: keyd is asked first, outside any transaction — never while
+ * the appenders' lock is held, so that a stalled keyd cannot stall every
+ * audit writer — then one transaction takes the lock, checks that nobody
+ * else appended meanwhile, and appends up to PULL_BATCH events. *n
+ * receives the keyd events appended (0 also when another puller was
+ * first: the caller simply pulls again), *rows all rows appended. */
 static int pull_batch(PGconn *db, vst_keyd *k, int probe, int *n, uint64_t *rows)
 {
-    uint64_t last = 0;
-    int64_t last_time = 0;
-    int has_time = 0;
+    uint64_t last = 0, last2 = 0;
+    int64_t last_time = 0, time2 = 0;
+    int has_time = 0, has2 = 0, reset = 0;
     *n = 0;
     int rc = keyd_position(db, &last, &last_time, &has_time);
     if (rc != 0)
         return rc;
-    /* In the transaction, under the appenders' lock, from here on. */
-    if (probe && last > 0) {
-        int reset;
-        rc = probe_reset(k, last, has_time, last_time, &reset);
-        if (rc == 0 && reset) {
-            char d[96];
-            snprintf(d, sizeof d, "{\"keyd_seq\":0,\"previous_keyd_seq\":%" PRIu64 "}", last);
-            rc = vst_audit_append(db, VST_AUDIT_PULL_ACTOR, "audit.keyd_reset", NULL, d, NULL);
-            if (rc == 0)
-                (*rows)++;
-            last = 0;
-        }
-        if (rc != 0) {
-            rollback(db);
-            return rc;
-        }
-    }
+    if (probe && last > 0 && (rc = probe_reset(k, last, has_time, last_time, &reset)) != 0)
+        return rc;
     vst_events_ok ok;
     uint8_t *buf;
     size_t len;
-    int krc = vst_keyd_events(k, last, PULL_BATCH, &ok, &buf, &len);
-    if (krc != 0) {
-        rollback(db);
+    int krc = vst_keyd_events(k, reset ? 0 : last, PULL_BATCH, &ok, &buf, &len);
+    if (krc != 0)
         return keyd_fail(krc, "events");
+    if ((rc = exec_cmd(db, "BEGIN ISOLATION LEVEL READ COMMITTED")) != 0 ||
+        (rc = keyd_position(db, &last2, &time2, &has2)) != 0) {
+        vst_frame_free(buf, len);
+        rollback(db);
+        return rc;
+    }
+    /* Under the appenders' lock from here on. */
+    uint64_t added = 0;
+    if (last2 != last) { /* another puller was first: nothing to do here */
+        vst_frame_free(buf, len);
+        rollback(db);
+        return 0;
+    }
+    if (reset) {
+        char d[96];
+        snprintf(d, sizeof d, "{\"keyd_seq\":0,\"previous_keyd_seq\":%" PRIu64 "}", last);
+        rc = vst_audit_append(db, VST_AUDIT_PULL_ACTOR, "audit.keyd_reset", NULL, d, NULL);
+        if (rc == 0)
+            added++;
+        last = 0;
     }
     vst_events_iter it;
     vst_event ev;
     vst_events_iter_init(&it, &ok);
     int got;
-    uint64_t added = 0;
     while (rc == 0 && (got = vst_events_next(&it, &ev)) != 0) {
         if (got < 0) {
             rc = fail(VST_AUDIT_E_KEYD, "vst-keyd events: malformed entry");

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "common/utf8.h"
+
 int64_t vst_wall_us(void)
 {
     struct timespec t;
@@ -25,10 +27,14 @@ void vst_logv(const char *program, const char *level, const char *fmt, va_list a
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    int len = vsnprintf(msg, sizeof msg, fmt, ap);
+    /* A cut message must not end inside a UTF-8 sequence (a client name). */
+    if (len >= (int)sizeof msg)
+        msg[vst_utf8_cut(msg, sizeof msg - 1)] = '\0';
     /* Escape what JSON needs; the message itself is built from constants. */
     size_t j = 0;
-    for (size_t i = 0; msg[i] && j < sizeof esc - 8; i++) {
+    size_t i;
+    for (i = 0; msg[i] && j < sizeof esc - 8; i++) {
         unsigned char ch = (unsigned char)msg[i];
         if (ch == '"' || ch == '\\') {
             esc[j++] = '\\';
@@ -39,6 +45,8 @@ void vst_logv(const char *program, const char *level, const char *fmt, va_list a
             esc[j++] = (char)ch;
         }
     }
+    if (msg[i] != '\0') /* esc is full: cut at a character boundary */
+        j = vst_utf8_cut(esc, j);
     esc[j] = '\0';
     fprintf(stderr, "{\"time\":\"%s\",\"level\":\"%s\",\"program\":\"%s\",\"msg\":\"%s\"}\n", ts,
             level, program, esc);

@@ -6,6 +6,7 @@
 #include <openssl/crypto.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Header padded to max_align_t so the payload keeps malloc's alignment. */
 typedef union {
@@ -17,6 +18,19 @@ void vst_wipe(void *p, size_t n)
 {
     if (p != NULL && n > 0)
         OPENSSL_cleanse(p, n);
+}
+
+void *vst_wiping_realloc(void *p, size_t old_size, size_t new_size)
+{
+    void *q = malloc(new_size ? new_size : 1);
+    if (q == NULL)
+        return NULL;
+    if (p != NULL) {
+        memcpy(q, p, old_size < new_size ? old_size : new_size);
+        OPENSSL_cleanse(p, old_size);
+        free(p);
+    }
+    return q;
 }
 
 void *vst_secure_malloc(size_t n)

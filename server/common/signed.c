@@ -9,6 +9,8 @@
 #include <openssl/evp.h>
 #include <string.h>
 
+#include "common/utf8.h"
+
 static uint8_t *put_u32(uint8_t *p, uint32_t v)
 {
     for (int i = 3; i >= 0; i--)
@@ -47,12 +49,29 @@ int vst_delivery_id_ok(const char *s, size_t n)
     return 1;
 }
 
+/* Code points a name must not contain: controls (C0, DEL, C1), and the
+ * invisible ones that make two names look alike or reorder what an
+ * auditor reads (zero-width, bidirectional controls, BOM). */
+static int name_char_ok(uint32_t c)
+{
+    if (c < 0x20 || (c >= 0x7f && c <= 0x9f))
+        return 0;
+    if ((c >= 0x200b && c <= 0x200f) || (c >= 0x202a && c <= 0x202e) ||
+        (c >= 0x2066 && c <= 0x2069) || c == 0xfeff || c == 0x00ad)
+        return 0;
+    return 1;
+}
+
 int vst_client_name_ok(const char *s, size_t n)
 {
     if (s == NULL || n == 0 || n > VST_CLIENT_NAME_MAX)
         return 0;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e)
+    /* No blank at either end: "AOK " and "AOK" would be two clients. */
+    if (s[0] == ' ' || s[n - 1] == ' ')
+        return 0;
+    uint32_t cp;
+    for (size_t i = 0, k; i < n; i += k)
+        if ((k = vst_utf8_next(s + i, n - i, &cp)) == 0 || !name_char_ok(cp))
             return 0;
     return 1;
 }

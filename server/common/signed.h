@@ -27,7 +27,7 @@
 #define VST_CHECKPOINT_PREFIX "vst-checkpoint-v1" /* signed with its NUL */
 
 #define VST_DELIVERY_ID_MAX 128 /* [A-Za-z0-9._-] */
-#define VST_CLIENT_NAME_MAX 128 /* printable ASCII, space included */
+#define VST_CLIENT_NAME_MAX 128 /* bytes of UTF-8; see vst_client_name_ok */
 #define VST_PROFILE_NAME_MAX 32 /* [a-z0-9_] */
 
 /* u8 len + delivery_id, u8 len + client, u8 len + profile, u64 record_count,
@@ -56,7 +56,12 @@ typedef struct {
     uint64_t audit_seq;
 } vst_receipt_fields;
 
-/* Field grammars, over s[0..n): 1 if s is a valid value, else 0. */
+/* Field grammars, over s[0..n): 1 if s is a valid value, else 0.
+ * A client name is 1..128 bytes of well-formed UTF-8 ("AOK Baden-Württemberg")
+ * without control characters (C0, DEL, C1), zero-width or bidirectional
+ * formatting characters, soft hyphen or BOM, and without a blank at either
+ * end. It is the one grammar for names: vst-admin, the trust DB, receipts,
+ * their signatures and their verifiers all apply it. */
 int vst_delivery_id_ok(const char *s, size_t n);
 int vst_client_name_ok(const char *s, size_t n);
 int vst_profile_name_ok(const char *s, size_t n);

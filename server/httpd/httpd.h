@@ -2,12 +2,13 @@
  * pseudonyms from vst-keyd, rows into the store. It holds no key.
  *
  *   httpd_main.c      options, start-up, privilege drop, the MHD daemon
- *   httpd_routes.c    the route table and per-request state
+ *   httpd_routes.c    the route table and per-request state (raw URI kept)
  *   httpd_auth.c      client certificate verification and lookup, rate limit
+ *   httpd_limits.c    per-client fairness: request rate, identifier budget
  *   httpd_delivery.c  PUT/GET /v1/deliveries/{id}: streaming, batching
  *   httpd_store.c     COPY into the store and the two-database commit
  *   httpd_pool.c      worker slots: one trust PGconn, store PGconn, keyd each
- *   httpd_health.c    /healthz, /readyz, /metrics
+ *   httpd_health.c    /healthz, /readyz (cached readiness), /metrics
  *   httpd_problem.c   problem+json and JSON responses
  *   httpd_metrics.c   counters and the latency histogram
  *   httpd_audit.c     background thread: keyd events, checkpoints, recovery
@@ -20,6 +21,7 @@
 #include <stdint.h>
 
 #include "common/vst_error.h"
+#include "httpd_limits.h"
 #include "keyd_client.h"
 #include "profile/profile.h"
 
@@ -29,9 +31,19 @@ typedef struct {
     char *tls_cert, *tls_key, *client_ca, *tls_priorities;
     char *trust_dsn, *store_dsn, *keyd_socket;
     char *profiles, *default_profile;
-    uint64_t workers, connection_timeout, per_ip_connections, rate_limit;
+    uint64_t workers, max_connections, connection_timeout, per_ip_connections, rate_limit;
+    uint64_t client_slots;           /* requests in progress per client */
+    uint64_t header_timeout;         /* seconds for a request's headers */
+    uint64_t min_transfer_rate;      /* body bytes/s, averaged after the grace */
+    uint64_t min_rate_grace;         /* seconds before the rate is enforced */
+    uint64_t client_identifiers_day; /* identifiers per client per 24 h (0 = off) */
+    uint64_t keyd_timeout_ms;        /* every keyd call */
+    uint64_t db_lock_timeout_ms;     /* lock_timeout of every session */
     uint64_t max_delivery_bytes, batch_records, max_errors;
     uint64_t checkpoint_events, checkpoint_seconds;
+    char *monitor_address;      /* plain-HTTP loopback listener for monitoring */
+    uint64_t monitor_port;      /* 0 = none */
+    char *monitor_fingerprints; /* certificates that may read /metrics over HTTPS */
     char *user, *pid_file;
 } httpd_config;
 
@@ -51,13 +63,20 @@ typedef struct {
     PGconn *store;
     vst_keyd *keyd;
     int in_use;
+    int client_id; /* the client whose request holds it; 0 for none */
 } slot;
 
 int pool_init(size_t n);
 void pool_free(void);
-/* Waits up to timeout_ms for a free slot; NULL when none. */
-slot *pool_acquire(int timeout_ms);
+/* Waits up to timeout_ms for a free slot; NULL when none. A client that
+ * holds client-slots slots waits for one of its own to be released (NULL
+ * and *busy set when that does not happen in time): one insurer cannot
+ * occupy every worker. client_id 0 is not capped. */
+slot *pool_acquire(int client_id, int timeout_ms, int *busy);
 void pool_release(slot *s);
+/* The background thread's own slot, outside the pool: housekeeping never
+ * waits for a worker, and never takes one from the insurers. */
+slot *pool_background(void);
 /* Ensure a live connection; 0 or -1 (the caller answers 503). */
 int slot_trust(slot *s);
 int slot_store(slot *s);
@@ -88,37 +107,74 @@ char *metrics_render(void);
 /* ---- responses (httpd_problem.c). All return an MHD_Result. */
 enum MHD_Result reply_problem(struct MHD_Connection *c, vst_err code, const char *detail,
                               unsigned retry_after);
+/* 405 with the Allow header of the resource. */
+enum MHD_Result reply_not_allowed(struct MHD_Connection *c, const char *allow);
+/* Answers and closes the connection afterwards (the rest of a body is not
+ * read): 413, a refused upload. */
+enum MHD_Result reply_problem_close(struct MHD_Connection *c, vst_err code, const char *detail,
+                                    unsigned retry_after);
 enum MHD_Result reply_invalid_records(struct MHD_Connection *c, const vst_errors *errs);
 enum MHD_Result reply_body(struct MHD_Connection *c, unsigned status, const char *type,
                            const char *body, size_t len);
 
 /* ---- clients (httpd_auth.c) */
-/* A TLS connection's verified client certificate: verifying the chain is
- * done once per connection, not once per request on a kept-alive one. The
- * registration and revocation lookup still happens on every request. */
-typedef struct {
+/* Per TLS connection (MHD's socket context): the verified client
+ * certificate — verifying the chain is done once per connection, not once
+ * per request on a kept-alive one; the registration and revocation lookup
+ * still happens on every request — and what the watchdog
+ * (httpd_watchdog.c) needs to cut off a peer that sends its headers or
+ * its body too slowly. */
+typedef struct peer_cache {
     int done;  /* verification ran */
     vst_err e; /* its result */
     uint8_t fp[32];
+    int fd;
+    _Atomic int64_t headers_due_ms; /* the next request's headers by then; 0: they came */
+    _Atomic int64_t body_t0_ms;     /* a delivery body is streaming since; 0: none */
+    _Atomic uint64_t body_bytes;
+    struct peer_cache *prev, *next; /* the watchdog's list */
 } peer_cache;
+
+/* ---- watchdog (httpd_watchdog.c): libmicrohttpd's connection timeout
+ * only measures idleness, so a peer sending a byte now and then could hold
+ * a connection (and, with a body, a worker) for ever. */
+void watchdog_add(peer_cache *pc);
+void watchdog_remove(peer_cache *pc);
+/* Closes the connections that missed a deadline; the background thread
+ * calls it every second. */
+void watchdog_run(void);
+/* The connection of c, or NULL. */
+peer_cache *peer_of(struct MHD_Connection *c);
 typedef struct {
     int id;
-    char name[129];
+    char name[VST_CLIENT_NAME_MAX + 1];
     int have_fp; /* the certificate verified and its fingerprint is known */
     uint8_t fp[32];
+    int monitor; /* the certificate is one of monitor-fingerprints */
 } client_info;
-/* Verifies the TLS client certificate and looks it up (needs s->trust).
- * VST_E_OK, CERT_REQUIRED, CLIENT_UNKNOWN, CLIENT_REVOKED, UNAVAILABLE. */
-vst_err auth_client(struct MHD_Connection *c, slot *s, client_info *out);
+int auth_init(void);
+void auth_free(void);
+/* Verifies the TLS client certificate (chain, validity, the clientAuth
+ * purpose) and looks its key up in vst.clients on the authentication
+ * connection — before the request takes a worker slot, so that peers that
+ * are not registered insurers never occupy one. VST_E_OK, CERT_REQUIRED,
+ * CLIENT_UNKNOWN, CLIENT_REVOKED, UNAVAILABLE. A monitoring certificate
+ * (monitor-fingerprints) verifies with ci->monitor = 1 and id 0; it is
+ * CLIENT_UNKNOWN for anything but monitoring. */
+vst_err auth_client(struct MHD_Connection *c, client_info *out);
 /* Audits a failed authentication (auth.failed: the code, the request
- * method and the certificate's fingerprint when one verified). Throttled:
- * at most 30 events a minute, the rest counted into the next one, so that
- * unauthenticated peers cannot flood the hash chain. */
-void auth_audit_failure(slot *s, vst_err e, const client_info *ci, const char *method);
-/* Token bucket per client: 0 if allowed, else seconds to wait. */
-unsigned rate_check(int client_id);
+ * method and the certificate's fingerprint when one verified) and logs it.
+ * Throttled: at most 30 events and log lines a minute, the rest counted
+ * into the next one, so that unauthenticated peers can flood neither the
+ * hash chain nor the log. */
+void auth_audit_failure(vst_err e, const client_info *ci, const char *method);
+/* Monitoring certificates from the option: 0, or -1 when malformed. */
+int auth_monitor_init(const char *list, char *err, size_t errlen);
 
 /* ---- routes (httpd_routes.c) */
+/* MHD_OPTION_URI_LOG_CALLBACK: the request object, with the raw
+ * (undecoded) URI, before MHD decodes it. */
+void *httpd_request_new(void *cls, const char *uri, struct MHD_Connection *c);
 enum MHD_Result httpd_dispatch(void *cls, struct MHD_Connection *c, const char *url,
                                const char *method, const char *version, const char *upload,
                                size_t *upload_size, void **req_cls);
@@ -132,10 +188,28 @@ enum MHD_Result delivery_put(struct MHD_Connection *c, const char *id, const cha
 enum MHD_Result delivery_get(struct MHD_Connection *c, const char *id);
 void delivery_free(delivery *d);
 
-/* ---- health (httpd_health.c) */
+/* ---- health (httpd_health.c). Readiness is probed by the background
+ * thread every second and served from that cache: /readyz costs no slot
+ * and no query or keyd call of its own. A keyd that stopped answering is
+ * remembered as stalled until it answers a probe again, and deliveries are
+ * refused at once meanwhile. */
 enum MHD_Result health_healthz(struct MHD_Connection *c);
 enum MHD_Result health_readyz(struct MHD_Connection *c);
 enum MHD_Result health_metrics(struct MHD_Connection *c);
+/* Probes the databases and keyd on s and caches the result. */
+void health_probe(slot *s);
+/* NULL when ready, else why not (a constant string). */
+const char *health_not_ready(void);
+/* A dependency failed on a request's path: not ready until the next
+ * successful probe. */
+void health_mark_down(const char *why);
+/* A keyd call timed out: stalled until a probe gets an answer. */
+void health_mark_keyd_stalled(void);
+int health_keyd_stalled(void);
+/* The background thread's pause: ms, or less when /readyz wants a probe. */
+void health_wait_tick(int ms);
+/* Ends a health_wait_tick at once (shutdown). */
+void health_wake(void);
 
 /* ---- store (httpd_store.c) */
 /* Resolves prepared store transactions left by a crash: commit those whose

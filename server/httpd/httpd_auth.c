@@ -1,9 +1,15 @@
 /* Client authentication. libmicrohttpd only *requests* a client
- * certificate during the handshake; it is verified here, per request:
- * the chain must verify against the configured client CA (GnuTLS checks
- * signature and validity period), and the SHA-256 of its
- * SubjectPublicKeyInfo must be registered in vst.clients and not revoked.
- * Also the per-client rate limit (a token bucket). */
+ * certificate during the handshake; it is verified here: the chain must
+ * verify against the configured client CA for the TLS client purpose
+ * (GnuTLS checks signatures, validity and, where present, the extended key
+ * usage: a server certificate is no client certificate), and the SHA-256 of
+ * its SubjectPublicKeyInfo must be registered in vst.clients and not
+ * revoked — or be one of the monitoring certificates.
+ *
+ * The registration lookup runs on one authentication connection of its
+ * own, before a request takes a worker slot: a peer that is not a
+ * registered insurer never holds a slot, a database connection of a
+ * worker, or a keyd connection. */
 #include <gnutls/abstract.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
@@ -17,6 +23,41 @@
 #include "common/hex.h"
 #include "httpd.h"
 
+/* ---- monitoring certificates */
+
+#define MONITORS_MAX 16
+static uint8_t monitors[MONITORS_MAX][32];
+static size_t nmonitors;
+
+int auth_monitor_init(const char *list, char *err, size_t errlen)
+{
+    char buf[MONITORS_MAX * 80];
+    snprintf(buf, sizeof buf, "%s", list);
+    nmonitors = 0;
+    for (char *save = NULL, *t = strtok_r(buf, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
+        if (nmonitors == MONITORS_MAX || strlen(t) != 64 ||
+            vst_unhex(t, 32, monitors[nmonitors]) != 0) {
+            snprintf(err, errlen,
+                     "monitor-fingerprints: at most %d SHA-256 public-key fingerprints of 64 hex "
+                     "digits (vst-admin client add prints the form)",
+                     MONITORS_MAX);
+            return -1;
+        }
+        nmonitors++;
+    }
+    return 0;
+}
+
+static int is_monitor(const uint8_t fp[32])
+{
+    for (size_t i = 0; i < nmonitors; i++)
+        if (memcmp(monitors[i], fp, 32) == 0)
+            return 1;
+    return 0;
+}
+
+/* ---- the certificate */
+
 /* SHA-256 of the DER SubjectPublicKeyInfo of the verified peer certificate. */
 static vst_err peer_fingerprint(struct MHD_Connection *c, uint8_t fp[32])
 {
@@ -26,8 +67,13 @@ static vst_err peer_fingerprint(struct MHD_Connection *c, uint8_t fp[32])
         return VST_E_CERT_REQUIRED;
     gnutls_session_t tls = (gnutls_session_t)ci->tls_session;
     unsigned status = 0;
+    /* The TLS client purpose: a chain whose certificates carry an extended
+     * key usage without clientAuth does not verify. */
+    gnutls_typed_vdata_st purpose = {GNUTLS_DT_KEY_PURPOSE_OID,
+                                     (unsigned char *)GNUTLS_KP_TLS_WWW_CLIENT, 0};
     if (gnutls_certificate_type_get(tls) != GNUTLS_CRT_X509 ||
-        gnutls_certificate_verify_peers2(tls, &status) != GNUTLS_E_SUCCESS || status != 0)
+        gnutls_certificate_verify_peers(tls, &purpose, 1, &status) != GNUTLS_E_SUCCESS ||
+        status != 0)
         return VST_E_CERT_REQUIRED;
     unsigned n = 0;
     const gnutls_datum_t *peers = gnutls_certificate_get_peers(tls, &n);
@@ -52,9 +98,57 @@ static vst_err peer_fingerprint(struct MHD_Connection *c, uint8_t fp[32])
     return e;
 }
 
-vst_err auth_client(struct MHD_Connection *c, slot *s, client_info *out)
+/* ---- the authentication connection */
+
+static pthread_mutex_t db_mu = PTHREAD_MUTEX_INITIALIZER;
+static slot auth_slot; /* only .trust is used */
+
+int auth_init(void)
+{
+    return 0;
+}
+
+void auth_free(void)
+{
+    pthread_mutex_lock(&db_mu);
+    slot_drop_trust(&auth_slot);
+    pthread_mutex_unlock(&db_mu);
+}
+
+/* Under db_mu. */
+static vst_err lookup(const uint8_t fp[32], client_info *out)
+{
+    if (slot_trust(&auth_slot) != 0)
+        return VST_E_UNAVAILABLE;
+    const char *params[] = {(const char *)fp};
+    int lens[] = {32}, fmts[] = {1};
+    PGresult *r = PQexecParams(
+        auth_slot.trust, "SELECT id, name, state FROM vst.clients WHERE cert_fingerprint = $1", 1,
+        NULL, params, lens, fmts, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        PQclear(r);
+        slot_drop_trust(&auth_slot);
+        metrics_db_error();
+        return VST_E_UNAVAILABLE;
+    }
+    if (PQntuples(r) != 1) {
+        PQclear(r);
+        return VST_E_CLIENT_UNKNOWN;
+    }
+    out->id = atoi(PQgetvalue(r, 0, 0));
+    snprintf(out->name, sizeof out->name, "%s", PQgetvalue(r, 0, 1));
+    vst_err e = strcmp(PQgetvalue(r, 0, 2), "active") == 0 ? VST_E_OK : VST_E_CLIENT_REVOKED;
+    PQclear(r);
+    return e;
+}
+
+vst_err auth_client(struct MHD_Connection *c, client_info *out)
 {
     uint8_t fp[32];
+    memset(out, 0, sizeof *out);
+    /* Verifying the chain once per TLS connection, not per request on a
+     * kept-alive one; the registration lookup runs on every request, so a
+     * revocation takes effect at once. */
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     peer_cache *pc = ci ? ci->socket_context : NULL;
@@ -70,60 +164,54 @@ vst_err auth_client(struct MHD_Connection *c, slot *s, client_info *out)
             memcpy(pc->fp, fp, sizeof fp);
         }
     }
-    out->have_fp = 0;
     if (e != VST_E_OK)
         return e;
     memcpy(out->fp, fp, sizeof fp);
     out->have_fp = 1;
-    if (slot_trust(s) != 0)
-        return VST_E_UNAVAILABLE;
-    const char *params[] = {(const char *)fp};
-    int lens[] = {32}, fmts[] = {1};
-    PGresult *r = PQexecParams(
-        s->trust, "SELECT id, name, state FROM vst.clients WHERE cert_fingerprint = $1", 1, NULL,
-        params, lens, fmts, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        PQclear(r);
-        slot_drop_trust(s);
-        metrics_db_error();
-        return VST_E_UNAVAILABLE;
+    if (is_monitor(fp)) {
+        out->monitor = 1;
+        return VST_E_OK;
     }
-    if (PQntuples(r) != 1) {
-        PQclear(r);
-        return VST_E_CLIENT_UNKNOWN;
-    }
-    out->id = atoi(PQgetvalue(r, 0, 0));
-    snprintf(out->name, sizeof out->name, "%s", PQgetvalue(r, 0, 1));
-    e = strcmp(PQgetvalue(r, 0, 2), "active") == 0 ? VST_E_OK : VST_E_CLIENT_REVOKED;
-    PQclear(r);
+    pthread_mutex_lock(&db_mu);
+    e = lookup(fp, out);
+    pthread_mutex_unlock(&db_mu);
     return e;
 }
 
-void auth_audit_failure(slot *s, vst_err e, const client_info *ci, const char *method)
+/* At most 30 a minute; returns 1 and the number suppressed since the last
+ * one written when this one may be written. */
+static int throttle(pthread_mutex_t *mu, int64_t *window, unsigned *in_window, unsigned *suppressed,
+                    unsigned *skipped)
+{
+    int64_t minute = mono_ms() / 60000;
+    pthread_mutex_lock(mu);
+    if (minute != *window) {
+        *window = minute;
+        *in_window = 0;
+    }
+    int write = (*in_window)++ < 30;
+    if (write) {
+        *skipped = *suppressed;
+        *suppressed = 0;
+    } else {
+        (*suppressed)++;
+    }
+    pthread_mutex_unlock(mu);
+    return write;
+}
+
+void auth_audit_failure(vst_err e, const client_info *ci, const char *method)
 {
     static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
     static int64_t window = -1;
     static unsigned in_window, suppressed;
     if (e == VST_E_UNAVAILABLE)
         return; /* not an authentication failure */
-    int64_t minute = mono_ms() / 60000;
     unsigned skipped = 0;
-    pthread_mutex_lock(&mu);
-    if (minute != window) {
-        window = minute;
-        in_window = 0;
-    }
-    int write = in_window++ < 30;
-    if (write) {
-        skipped = suppressed;
-        suppressed = 0;
-    } else {
-        suppressed++;
-    }
-    pthread_mutex_unlock(&mu);
-    hlog("warning", "%s refused: %s", method, vst_err_code(e));
-    if (!write || slot_trust(s) != 0)
+    if (!throttle(&mu, &window, &in_window, &suppressed, &skipped))
         return;
+    hlog("warning", "%s refused: %s (%u similar refusals not logged)", method, vst_err_code(e),
+         skipped);
     char fp[65] = "";
     if (ci->have_fp)
         vst_hex(ci->fp, 32, fp);
@@ -133,45 +221,9 @@ void auth_audit_failure(slot *s, vst_err e, const client_info *ci, const char *m
              "\"suppressed\":%u}",
              vst_err_code(e), method, ci->have_fp ? "\"" : "", ci->have_fp ? fp : "null",
              ci->have_fp ? "\"" : "", skipped);
-    if (vst_audit_append(s->trust, "vst-httpd", "auth.failed", NULL, details, NULL) != 0)
+    pthread_mutex_lock(&db_mu);
+    if (slot_trust(&auth_slot) != 0 ||
+        vst_audit_append(auth_slot.trust, "vst-httpd", "auth.failed", NULL, details, NULL) != 0)
         metrics_db_error();
-}
-
-/* Token bucket per client: capacity = rate per minute, refilled
- * continuously. A small open-addressed table; clients are few. */
-#define BUCKETS 1024
-static struct {
-    int id;
-    double tokens;
-    int64_t at_ms;
-} bucket[BUCKETS];
-static pthread_mutex_t rate_mu = PTHREAD_MUTEX_INITIALIZER;
-
-unsigned rate_check(int client_id)
-{
-    if (g_hcfg.rate_limit == 0)
-        return 0;
-    double cap = (double)g_hcfg.rate_limit, per_ms = cap / 60000.0;
-    int64_t now = mono_ms();
-    unsigned wait = 0;
-    pthread_mutex_lock(&rate_mu);
-    size_t i = (size_t)client_id % BUCKETS;
-    for (size_t k = 0; k < BUCKETS; k++, i = (i + 1) % BUCKETS)
-        if (bucket[i].id == client_id || bucket[i].id == 0)
-            break;
-    if (bucket[i].id == 0) {
-        bucket[i].id = client_id;
-        bucket[i].tokens = cap;
-        bucket[i].at_ms = now;
-    }
-    bucket[i].tokens += (double)(now - bucket[i].at_ms) * per_ms;
-    if (bucket[i].tokens > cap)
-        bucket[i].tokens = cap;
-    bucket[i].at_ms = now;
-    if (bucket[i].tokens >= 1.0)
-        bucket[i].tokens -= 1.0;
-    else
-        wait = (unsigned)((1.0 - bucket[i].tokens) / per_ms / 1000.0) + 1;
-    pthread_mutex_unlock(&rate_mu);
-    return wait;
+    pthread_mutex_unlock(&db_mu);
 }

@@ -39,6 +39,8 @@ void batch_free(batch *b)
     memset(b, 0, sizeof *b);
 }
 
+/* Grows by doubling. Never a plain realloc: the identifiers and rows of a
+ * batch must not be left behind in a block realloc moved away from. */
 static int grow(void **p, size_t *cap, size_t need, size_t elem)
 {
     if (need <= *cap)
@@ -46,7 +48,7 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
     size_t nc = *cap ? *cap : 64;
     while (nc < need)
         nc *= 2;
-    void *q = realloc(*p, nc * elem);
+    void *q = vst_wiping_realloc(*p, *cap * elem, nc * elem);
     if (q == NULL)
         return -1;
     *p = q;

@@ -1,5 +1,15 @@
 /* PUT and GET /v1/deliveries/{id} (DESIGN.md §6).
  *
+ * Before a worker slot is taken, a PUT is authenticated (httpd_auth.c),
+ * checked against everything its headers decide, and refused at once while
+ * a dependency is down (cached readiness); a client holds at most
+ * client-slots slots; a body that arrives slower than min-transfer-rate
+ * (after a grace period) or grows past max-delivery-bytes is answered and
+ * the connection closed; each keyd round trip is charged to the client's
+ * daily identifier budget first. Every outcome event names how many
+ * identifiers per domain keyd pseudonymized for the delivery, which is what
+ * `vst-audit verify` reconciles keyd's own counts against.
+ *
  * A PUT is processed as its body streams in, in bounded memory: lines are
  * cut out of the chunks (a line split across chunks is carried over), each
  * goes through the profile engine, valid rows are batched, a batch's
@@ -11,6 +21,7 @@
  * idempotent by (client, id, body SHA-256): a replay gets the stored
  * receipt, a different body 409. A session advisory lock on (client, id)
  * serialises concurrent attempts at the same delivery. */
+#include <ctype.h>
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -22,15 +33,14 @@
 #include "audit.h"
 #include "common/hex.h"
 #include "common/secmem.h"
+#include "ident/ident.h"
 #include "httpd_batch.h"
 #include "httpd_receipt.h"
 
-enum { PH_STREAM, PH_REPLAY, PH_DRAIN };
+enum { PH_STREAM, PH_REPLAY, PH_REFUSED };
 
 struct delivery {
     int phase;
-    vst_err drain_err;
-    unsigned drain_retry;
     slot *s;
     client_info client;
     char id[VST_DELIVERY_ID_MAX + 1];
@@ -38,9 +48,13 @@ struct delivery {
     int64_t received_us, t0_ms;
     EVP_MD_CTX *sha;
     uint64_t bytes;
-    vst_receipt_fields old;
-    uint8_t old_sig[VST_ED25519_SIG_LEN], old_kid[32];
-    int old_have_kid;
+    stored_receipt old;
+    peer_cache *peer; /* its connection (the watchdog's view), or NULL */
+    vst_err refused;  /* PH_REFUSED: the answer once the body ends */
+    uint64_t refused_bytes;
+    int64_t refused_ms;
+    int profile_asked; /* ?profile= was given */
+    int close;         /* answer and close: the body is not read */
     char *carry;
     size_t carry_len, carry_cap;
     int skipping;
@@ -52,8 +66,10 @@ struct delivery {
     int received_logged, outcome_logged; /* every received delivery gets an outcome event */
     vst_err fail;                        /* infrastructure failure: answered with 503 */
     const char *fail_detail;
+    unsigned fail_retry;
     uint32_t key_version;
     char ref[37];
+    uint64_t *identifiers; /* per profile domain: pseudonymized by keyd for this delivery */
 };
 
 /* ---- small helpers */
@@ -74,7 +90,19 @@ static void set_fail(delivery *d, vst_err e, const char *detail)
     if (d->fail == VST_E_OK) {
         d->fail = e;
         d->fail_detail = detail;
+        d->fail_retry = e == VST_E_UNAVAILABLE ? 5 : 0;
     }
+}
+
+/* {"<domain>": n, ...}: the identifiers keyd pseudonymized for this
+ * delivery, every domain of its profile (zeros included). */
+static json_t *identifiers_json(const delivery *d)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; d->p != NULL && i < vst_profile_ndomains(d->p); i++)
+        json_object_set_new(o, vst_profile_domain(d->p, i),
+                            json_integer(d->identifiers ? (json_int_t)d->identifiers[i] : 0));
+    return o;
 }
 
 static int exec_ok(PGconn *db, const char *sql)
@@ -114,8 +142,9 @@ static void outcome(delivery *d, const char *action, vst_err code)
         exec_ok(d->s->trust, "ROLLBACK");
     d->outcome_logged =
         audit(d->s->trust, action, d->client.name,
-              json_pack("{s:s, s:s, s:I, s:I}", "delivery_id", d->id, "code", vst_err_code(code),
-                        "lines", (json_int_t)d->lineno, "body_bytes", (json_int_t)d->bytes)) != 0;
+              json_pack("{s:s, s:s, s:I, s:I, s:o}", "delivery_id", d->id, "code",
+                        vst_err_code(code), "lines", (json_int_t)d->lineno, "body_bytes",
+                        (json_int_t)d->bytes, "identifiers", identifiers_json(d))) != 0;
 }
 
 static void sha_hex(const uint8_t sha[32], char out[65])
@@ -143,18 +172,78 @@ static void store_abort(delivery *d)
         slot_drop_store(d->s);
 }
 
+/* Gives the worker slot back early (a refusal in the middle of a body):
+ * the lock on the id is released and nothing of the delivery stays open. */
+static void release_slot(delivery *d)
+{
+    if (d->s == NULL)
+        return;
+    store_abort(d);
+    if (d->locked && d->s->trust) {
+        char key[160];
+        snprintf(key, sizeof key, "%d/%s", d->client.id, d->id);
+        const char *p[] = {key};
+        PQclear(PQexecParams(d->s->trust, "SELECT pg_advisory_unlock(hashtextextended($1, 0))", 1,
+                             NULL, p, NULL, NULL, 0));
+    }
+    d->locked = 0;
+    pool_release(d->s);
+    d->s = NULL;
+}
+
+/* Appends name, quoted as an SQL identifier (each part of a qualified
+ * name on its own), to sql[*n..cap): profile files name the table and
+ * columns, and nothing from a file goes into SQL unquoted. */
+static int put_ident(PGconn *db, char *sql, size_t cap, size_t *n, const char *name)
+{
+    char part[128];
+    for (const char *p = name; *p;) {
+        size_t k = strcspn(p, ".");
+        if (k == 0 || k >= sizeof part)
+            return -1;
+        memcpy(part, p, k);
+        part[k] = '\0';
+        char *q = PQescapeIdentifier(db, part, k);
+        if (q == NULL)
+            return -1;
+        int w = snprintf(sql + *n, cap - *n, "%s%s", p == name ? "" : ".", q);
+        PQfreemem(q);
+        if (w < 0 || (size_t)w >= cap - *n)
+            return -1;
+        *n += (size_t)w;
+        p += k + (p[k] == '.');
+    }
+    return 0;
+}
+
+static int copy_statement(PGconn *db, const vst_profile *p, char *sql, size_t cap)
+{
+    size_t n = (size_t)snprintf(sql, cap, "COPY ");
+    if (put_ident(db, sql, cap, &n, vst_profile_table(p)) != 0)
+        return -1;
+    n += (size_t)snprintf(sql + n, cap - n, " (delivery_ref, key_version");
+    for (size_t c = 0; c < vst_profile_ncolumns(p) && n < cap; c++) {
+        n += (size_t)snprintf(sql + n, cap - n, ", ");
+        if (n >= cap || put_ident(db, sql, cap, &n, vst_profile_column(p, c)->name) != 0)
+            return -1;
+    }
+    if (n < cap)
+        n += (size_t)snprintf(sql + n, cap - n, ") FROM STDIN");
+    return n < cap ? 0 : -1;
+}
+
 static int store_begin(delivery *d)
 {
     if (slot_store(d->s) != 0) {
         set_fail(d, VST_E_UNAVAILABLE, "the store is unreachable");
+        health_mark_down("the store is unreachable");
         return -1;
     }
-    const vst_profile *p = d->p;
-    char sql[1024];
-    int n = snprintf(sql, sizeof sql, "COPY %s (delivery_ref, key_version", vst_profile_table(p));
-    for (size_t c = 0; c < vst_profile_ncolumns(p); c++)
-        n += snprintf(sql + n, sizeof sql - (size_t)n, ", %s", vst_profile_column(p, c)->name);
-    snprintf(sql + n, sizeof sql - (size_t)n, ") FROM STDIN");
+    char sql[4096];
+    if (copy_statement(d->s->store, d->p, sql, sizeof sql) != 0) {
+        set_fail(d, VST_E_INTERNAL, "the profile's table cannot be named");
+        return -1;
+    }
     PGresult *r = NULL;
     if (exec_ok(d->s->store, "BEGIN") &&
         PQresultStatus(r = PQexec(d->s->store, sql)) == PGRES_COPY_IN) {
@@ -191,6 +280,22 @@ static int drain(PGconn *db)
     return rc;
 }
 
+/* The answer to a failed keyd round trip. */
+static void keyd_failed(delivery *d, int rc)
+{
+    metrics_keyd_error();
+    if (rc < 0)
+        slot_drop_keyd(d->s);
+    hlog("error", "keyd refused a batch: %s", vst_keyd_strerror(rc));
+    if (rc == VST_PROTO_E_TIMEOUT)
+        health_mark_keyd_stalled();
+    set_fail(d, rc == VST_KERR_INVALID_ARGUMENT ? VST_E_INTERNAL : VST_E_UNAVAILABLE,
+             rc == VST_KERR_SEALED            ? "the key service is sealed"
+             : rc == VST_KERR_BUDGET_EXCEEDED ? "the pseudonymization budget is exhausted"
+             : rc == VST_PROTO_E_TIMEOUT      ? "the key service does not answer"
+                                              : "the key service failed");
+}
+
 /* Pseudonymizes and sends the current batch. */
 static void flush(delivery *d)
 {
@@ -198,22 +303,23 @@ static void flush(delivery *d)
         return;
     if (!d->store_open && store_begin(d) != 0)
         return;
+    unsigned wait =
+        limits_identifiers(d->client.id, d->b.nids, g_hcfg.client_identifiers_day, mono_ms());
+    if (wait > 0) {
+        set_fail(d, VST_E_CLIENT_BUDGET, NULL);
+        d->fail_retry = wait;
+        return;
+    }
     if (slot_keyd(d->s) != 0) {
         set_fail(d, VST_E_UNAVAILABLE, "the key service is unreachable");
+        health_mark_down("vst-keyd is unreachable");
         return;
     }
     int rc = batch_resolve(&d->b, d->p, d->s->keyd, &d->key_version);
-    if (rc != 0) {
-        metrics_keyd_error();
-        if (rc < 0)
-            slot_drop_keyd(d->s);
-        hlog("error", "keyd refused a batch: %s", vst_keyd_strerror(rc));
-        set_fail(d, rc == VST_KERR_INVALID_ARGUMENT ? VST_E_INTERNAL : VST_E_UNAVAILABLE,
-                 rc == VST_KERR_SEALED            ? "the key service is sealed"
-                 : rc == VST_KERR_BUDGET_EXCEEDED ? "the pseudonymization budget is exhausted"
-                                                  : "the key service failed");
-        return;
-    }
+    if (rc != 0)
+        return keyd_failed(d, rc);
+    for (size_t s = 0; s < d->b.nsec; s++)
+        d->identifiers[d->b.sec[s].domain] += d->b.sec[s].count;
     PGconn *db = d->s->store;
     int put = 0;
     while (drain(db) == 0 && (put = PQputCopyData(db, d->b.text, (int)d->b.len)) == 0)
@@ -305,16 +411,7 @@ void delivery_free(delivery *d)
         return;
     store_abort(d);
     outcome(d, "delivery.aborted", VST_E_MALFORMED); /* the client went away */
-    if (d->s != NULL) {
-        if (d->locked && d->s->trust) {
-            char key[160];
-            snprintf(key, sizeof key, "%d/%s", d->client.id, d->id);
-            const char *p[] = {key};
-            PQclear(PQexecParams(d->s->trust, "SELECT pg_advisory_unlock(hashtextextended($1, 0))",
-                                 1, NULL, p, NULL, NULL, 0));
-        }
-        pool_release(d->s);
-    }
+    release_slot(d);
     EVP_MD_CTX_free(d->sha);
     if (d->carry) {
         vst_wipe(d->carry, d->carry_cap);
@@ -323,6 +420,7 @@ void delivery_free(delivery *d)
     vst_row_free(d->row);
     vst_errors_free(&d->errs);
     batch_free(&d->b);
+    free(d->identifiers);
     free(d);
 }
 
@@ -335,58 +433,180 @@ static int content_type_ok(struct MHD_Connection *c)
            (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
 }
 
-/* The first call: everything that can be decided from the headers. Returns
- * VST_E_OK with the delivery ready, or the error to answer with. */
-static vst_err start(struct MHD_Connection *c, delivery *d, unsigned *retry)
+/* Digits s[i..i+n) as a number, or -1 when one is not a digit. */
+static int digits_at(const char *s, size_t len, size_t i, size_t n)
 {
-    /* Authentication first: an unauthenticated peer learns nothing about
-     * limits, profiles or ids. */
-    if ((d->s = pool_acquire(30000)) == NULL) {
-        *retry = 5;
-        return VST_E_UNAVAILABLE;
+    int v = 0;
+    if (i + n > len)
+        return -1;
+    for (size_t k = i; k < i + n; k++) {
+        if (s[k] < '0' || s[k] > '9')
+            return -1;
+        v = v * 10 + (s[k] - '0');
     }
-    vst_err e = auth_client(c, d->s, &d->client);
-    if (e != VST_E_OK) {
-        *retry = e == VST_E_UNAVAILABLE ? 5 : 0;
-        auth_audit_failure(d->s, e, &d->client, "PUT");
-        return e;
+    return v;
+}
+
+static int is_date(int y, int m, int d)
+{
+    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (y < 1900 || y > 2099 || m < 1 || m > 12 || d < 1 || d > mdays[m - 1])
+        return 0;
+    return m != 2 || d < 29 || (y % 4 == 0 && (y % 100 != 0 || y % 400 == 0));
+}
+
+/* A calendar date with the day starting at s[i]: YYYY-MM-DD or DD-MM-YYYY,
+ * with '-', '.', '_' or nothing between the parts. */
+static int date_at(const char *s, size_t len, size_t i)
+{
+    for (size_t sep = 0; sep <= 1; sep++) {
+        if (sep && (i + 4 >= len || !strchr("-._", s[i + 4])))
+            continue;
+        size_t a = i + 4 + sep, b = a + 2 + sep;
+        if (sep && (b - 1 >= len || s[b - 1] != s[i + 4]))
+            continue;
+        if (is_date(digits_at(s, len, i, 4), digits_at(s, len, a, 2), digits_at(s, len, b, 2)))
+            return 1;
     }
-    /* "." and ".." are in the id alphabet but name no resource a proxy
-     * would leave alone. */
-    if (!vst_delivery_id_ok(d->id, strlen(d->id)) || strspn(d->id, ".") == strlen(d->id))
-        return VST_E_MALFORMED;
-    /* The id goes into the audit log, which refuses anything shaped like a
-     * KVNR or a pseudonym: refuse such an id now, not after the upload. */
-    char probe[VST_DELIVERY_ID_MAX + 32];
-    snprintf(probe, sizeof probe, "{\"delivery_id\":\"%s\"}", d->id);
-    if (vst_audit_screen(NULL, NULL, probe) != 0)
-        return VST_E_MALFORMED;
-    if (!content_type_ok(c))
-        return VST_E_UNSUPPORTED_MEDIA_TYPE;
-    const char *prof = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "profile");
-    if ((d->p = httpd_profile(prof ? prof : g_hcfg.default_profile)) == NULL)
-        return VST_E_UNKNOWN_PROFILE;
+    for (size_t sep = 0; sep <= 1; sep++) {
+        if (sep && (i + 2 >= len || !strchr("-._", s[i + 2])))
+            continue;
+        size_t a = i + 2 + sep, b = a + 2 + sep;
+        if (sep && (b - 1 >= len || s[b - 1] != s[i + 2]))
+            continue;
+        if (is_date(digits_at(s, len, b, 4), digits_at(s, len, a, 2), digits_at(s, len, i, 2)))
+            return 1;
+    }
+    return 0;
+}
+
+/* An id that could carry an identifier or a birth date, also glued to
+ * other characters ("AOKA123456780x", "x123456601y"): a KVNR (a letter
+ * and nine digits with a valid check digit), nine or more digits in a row
+ * (the shape of a LANR, BSNR or IK), 32 hexadecimal digits in a row (a
+ * pseudonym), or a calendar date with its day. The id goes into the audit
+ * log and the logs, which never hold such a value. Periods (2026Q4,
+ * 2026-12) are fine. */
+static int id_carries_identifier(const char *id)
+{
+    size_t n = strlen(id), hexrun = 0, digitrun = 0;
+    for (size_t i = 0; i < n; i++) {
+        hexrun = isxdigit((unsigned char)id[i]) ? hexrun + 1 : 0;
+        digitrun = isdigit((unsigned char)id[i]) ? digitrun + 1 : 0;
+        if (hexrun >= 32 || digitrun >= 9 || date_at(id, n, i))
+            return 1;
+        if (i + 10 <= n && isalpha((unsigned char)id[i])) {
+            vst_id v;
+            vst_err e = vst_id_parse(VST_ID_KVNR, id + i, 10, &v);
+            vst_id_wipe(&v);
+            if (e == VST_E_OK)
+                return 1;
+        }
+    }
+    return 0;
+}
+
+/* Content-Length as sent: digits only (no sign, blank or suffix); -1 when
+ * absent, -2 when malformed. MHD has already refused a malformed one for
+ * the body it reads; this is the decision about its size. */
+static int64_t content_length(struct MHD_Connection *c)
+{
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-    if (cl != NULL && strtoull(cl, NULL, 10) > g_hcfg.max_delivery_bytes)
-        return VST_E_PAYLOAD_TOO_LARGE;
-    if ((*retry = rate_check(d->client.id)) > 0)
-        return VST_E_RATE_LIMITED;
-    /* Serialise attempts at the same (client, id), then look for a receipt. */
+    if (cl == NULL)
+        return -1;
+    uint64_t v = 0;
+    if (*cl == '\0')
+        return -2;
+    for (const char *p = cl; *p; p++) {
+        if (*p < '0' || *p > '9' || v > (UINT64_MAX - 9) / 10)
+            return -2;
+        v = v * 10 + (uint64_t)(*p - '0');
+    }
+    return v > INT64_MAX ? INT64_MAX : (int64_t)v;
+}
+
+/* Serialises attempts at the same (client, id). A second attempt waits
+ * for the first at most db-lock-timeout (the session's lock_timeout), then
+ * is told so (409, retry) instead of parking a worker on the lock for ever.
+ * 1 locked, 0 held by another attempt, -1 database error. */
+static int lock_id(delivery *d)
+{
     char key[160];
     snprintf(key, sizeof key, "%d/%s", d->client.id, d->id);
     const char *p[] = {key};
     PGresult *r = PQexecParams(d->s->trust, "SELECT pg_advisory_lock(hashtextextended($1, 0))", 1,
                                NULL, p, NULL, NULL, 0);
-    int ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+    int rc = 1;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        rc = state != NULL && strcmp(state, "55P03") == 0 ? 0 : -1; /* lock_not_available */
+    }
     PQclear(r);
-    if (!ok) {
-        slot_drop_trust(d->s);
+    return rc;
+}
+
+/* The first call: everything that can be decided from the headers. Returns
+ * VST_E_OK with the delivery ready, or the error to answer with. */
+static vst_err start(struct MHD_Connection *c, delivery *d, unsigned *retry)
+{
+    /* Authentication first, before a worker slot is taken: an
+     * unauthenticated peer learns nothing about limits, profiles or ids
+     * and costs no worker. */
+    vst_err e = auth_client(c, &d->client);
+    if (e == VST_E_OK && d->client.monitor)
+        e = VST_E_CLIENT_UNKNOWN; /* a monitoring certificate delivers nothing */
+    if (e != VST_E_OK) {
+        *retry = e == VST_E_UNAVAILABLE ? 5 : 0;
+        auth_audit_failure(e, &d->client, "PUT");
+        return e;
+    }
+    /* "." and ".." are in the id alphabet but name no resource a proxy
+     * would leave alone. */
+    if (!vst_delivery_id_ok(d->id, strlen(d->id)) || strspn(d->id, ".") == strlen(d->id) ||
+        id_carries_identifier(d->id))
+        return VST_E_MALFORMED;
+    if (!content_type_ok(c))
+        return VST_E_UNSUPPORTED_MEDIA_TYPE;
+    const char *prof = NULL;
+    size_t prof_len = 0;
+    MHD_lookup_connection_value_n(c, MHD_GET_ARGUMENT_KIND, "profile", 7, &prof, &prof_len);
+    if (prof != NULL && strlen(prof) != prof_len)
+        return VST_E_UNKNOWN_PROFILE; /* ?profile=sgb5%00x is no profile name */
+    d->profile_asked = prof != NULL;
+    if ((d->p = httpd_profile(prof ? prof : g_hcfg.default_profile)) == NULL)
+        return VST_E_UNKNOWN_PROFILE;
+    int64_t cl = content_length(c);
+    if (cl == -2)
+        return VST_E_MALFORMED;
+    if (cl > (int64_t)g_hcfg.max_delivery_bytes) {
+        d->close = 1; /* do not read a body we refuse */
+        return VST_E_PAYLOAD_TOO_LARGE;
+    }
+    if ((*retry = limits_rate(d->client.id, g_hcfg.rate_limit, mono_ms())) > 0)
+        return VST_E_RATE_LIMITED;
+    if (health_keyd_stalled()) { /* do not make every sender wait out a timeout */
+        d->fail_detail = "the key service does not answer";
         *retry = 5;
         return VST_E_UNAVAILABLE;
     }
+    int busy = 0;
+    if ((d->s = pool_acquire(d->client.id, 30000, &busy)) == NULL) {
+        *retry = 5;
+        return busy ? VST_E_CLIENT_BUSY : VST_E_UNAVAILABLE;
+    }
+    if (slot_trust(d->s) != 0) {
+        *retry = 5;
+        return VST_E_UNAVAILABLE;
+    }
+    int locked = lock_id(d);
+    if (locked <= 0) {
+        if (locked < 0)
+            slot_drop_trust(d->s);
+        *retry = locked < 0 ? 5 : 2;
+        return locked < 0 ? VST_E_UNAVAILABLE : VST_E_DELIVERY_IN_PROGRESS;
+    }
     d->locked = 1;
-    int found = receipt_load(d->s->trust, d->client.id, d->id, &d->old, d->old_sig, d->old_kid,
-                             &d->old_have_kid);
+    int found = receipt_load(d->s->trust, d->client.id, d->id, &d->old);
     if (found < 0) {
         *retry = 5;
         return VST_E_UNAVAILABLE;
@@ -401,7 +621,8 @@ static vst_err start(struct MHD_Connection *c, delivery *d, unsigned *retry)
     new_uuid(d->ref);
     d->carry_cap = vst_profile_max_line(d->p) + 2;
     if ((d->carry = malloc(d->carry_cap)) == NULL || (d->row = vst_row_new(d->p)) == NULL ||
-        vst_errors_init(&d->errs, g_hcfg.max_errors) != 0)
+        vst_errors_init(&d->errs, g_hcfg.max_errors) != 0 ||
+        (d->identifiers = calloc(vst_profile_ndomains(d->p) + 1, sizeof *d->identifiers)) == NULL)
         return VST_E_NOMEM;
     batch_init(&d->b);
     d->received_logged = audit(d->s->trust, "delivery.received", d->client.name,
@@ -412,19 +633,24 @@ static vst_err start(struct MHD_Connection *c, delivery *d, unsigned *retry)
 
 /* ---- the end of the body */
 
-/* The receipt document. public_key is named only if it is the key that
- * signed (kid: SHA-256 of that key, as stored with the receipt). */
+/* The receipt document, signed first if it is not yet (a failure after its
+ * commit). public_key is named only if it is the key that signed (kid:
+ * SHA-256 of that key, as stored with the receipt). */
 static enum MHD_Result answer_receipt(struct MHD_Connection *c, slot *s, unsigned status,
-                                      const vst_receipt_fields *f, const uint8_t *sig,
-                                      const uint8_t *kid)
+                                      stored_receipt *r)
 {
+    if (receipt_sign(s, r) != 0)
+        return reply_problem(c, VST_E_UNAVAILABLE,
+                             "the delivery is stored; its receipt could not be signed yet "
+                             "(retry the same request to fetch it)",
+                             5);
     uint8_t pub[32], h[32];
     int have = receipt_public_key(s, pub) == 0;
-    if (have && kid != NULL) {
+    if (have && r->have_kid) {
         EVP_Digest(pub, 32, h, NULL, EVP_sha256(), NULL);
-        have = memcmp(h, kid, 32) == 0;
+        have = memcmp(h, r->kid, 32) == 0;
     }
-    char *json = receipt_json(f, sig, have ? pub : NULL);
+    char *json = receipt_json(&r->f, r->sig, have ? pub : NULL);
     if (json == NULL)
         return reply_problem(c, VST_E_INTERNAL, NULL, 0);
     enum MHD_Result rc = reply_body(c, status, "application/json", json, strlen(json));
@@ -435,12 +661,25 @@ static enum MHD_Result answer_receipt(struct MHD_Connection *c, slot *s, unsigne
 static enum MHD_Result finish_replay(struct MHD_Connection *c, delivery *d, const uint8_t sha[32])
 {
     double secs = (double)(mono_ms() - d->t0_ms) / 1000.0;
-    if (memcmp(sha, d->old.body_sha256, 32) != 0) {
+    /* The same id with another body, or explicitly for another profile, is
+     * another delivery: never answered with the old receipt. */
+    int other_body = memcmp(sha, d->old.f.body_sha256, 32) != 0;
+    int other_profile = d->profile_asked && strcmp(vst_profile_name(d->p), d->old.f.profile) != 0;
+    if (other_body || other_profile) {
         metrics_delivery(M_CONFLICT, 0, secs);
-        return reply_problem(c, VST_E_DELIVERY_CONFLICT, NULL, 0);
+        audit(d->s->trust, "delivery.conflict", d->client.name,
+              json_pack("{s:s, s:s, s:s, s:I}", "delivery_id", d->id, "profile",
+                        vst_profile_name(d->p), "reason", other_body ? "body" : "profile",
+                        "body_bytes", (json_int_t)d->bytes));
+        return reply_problem(
+            c, VST_E_DELIVERY_CONFLICT,
+            other_body ? NULL : "this delivery id was stored under another profile", 0);
     }
     metrics_delivery(M_REPLAYED, 0, secs);
-    return answer_receipt(c, d->s, 200, &d->old, d->old_sig, d->old_have_kid ? d->old_kid : NULL);
+    audit(d->s->trust, "delivery.replayed", d->client.name,
+          json_pack("{s:s, s:s, s:I}", "delivery_id", d->id, "profile", d->old.f.profile,
+                    "stored_seq", (json_int_t)d->old.f.audit_seq));
+    return answer_receipt(c, d->s, 200, &d->old);
 }
 
 static enum MHD_Result finish_rejected(struct MHD_Connection *c, delivery *d, const char *sha_x)
@@ -450,11 +689,12 @@ static enum MHD_Result finish_rejected(struct MHD_Connection *c, delivery *d, co
         metrics_rejection(d->errs.items[i].code, 1);
     d->outcome_logged = 1;
     audit(d->s->trust, "delivery.rejected", d->client.name,
-          json_pack("{s:s, s:s, s:I, s:I, s:s, s:I, s:s}", "delivery_id", d->id, "profile",
+          json_pack("{s:s, s:s, s:I, s:I, s:s, s:I, s:s, s:o}", "delivery_id", d->id, "profile",
                     vst_profile_name(d->p), "errors_total", (json_int_t)d->errs.total, "lines",
                     (json_int_t)d->lineno, "body_sha256", sha_x, "body_bytes", (json_int_t)d->bytes,
                     "first_error",
-                    d->errs.n ? vst_err_code(d->errs.items[0].code) : "empty_delivery"));
+                    d->errs.n ? vst_err_code(d->errs.items[0].code) : "empty_delivery",
+                    "identifiers", identifiers_json(d)));
     metrics_delivery(M_REJECTED, 0, (double)(mono_ms() - d->t0_ms) / 1000.0);
     hlog("info", "delivery %s of %s rejected: %llu errors in %llu lines", d->id, d->client.name,
          (unsigned long long)d->errs.total, (unsigned long long)d->lineno);
@@ -463,9 +703,6 @@ static enum MHD_Result finish_rejected(struct MHD_Connection *c, delivery *d, co
     return reply_invalid_records(c, &d->errs);
 }
 
-/* The commit protocol of httpd_store.c: prepare the store transaction,
- * commit receipt + audit event in the trust DB (the decision), commit the
- * prepared store transaction. */
 /* The lock that keeps recovery away from this delivery (httpd_store.c). */
 static int ref_lock(delivery *d, int lock)
 {
@@ -481,106 +718,119 @@ static int ref_lock(delivery *d, int lock)
     return ok ? 0 : -1;
 }
 
+/* Ends the COPY and prepares the store transaction; 1 prepared, 0 not. */
+static int prepare_store(delivery *d)
+{
+    PGconn *st = d->s->store;
+    char sql[80];
+    snprintf(sql, sizeof sql, "PREPARE TRANSACTION 'vst:%s'", d->ref);
+    PGresult *r = NULL;
+    int ok = drain(st) == 0 && PQsetnonblocking(st, 0) == 0 && PQputCopyEnd(st, NULL) == 1 &&
+             (r = PQgetResult(st)) != NULL && PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    while (ok && (r = PQgetResult(st)) != NULL)
+        PQclear(r);
+    d->store_open = 0;
+    if (ok && exec_ok(st, sql))
+        return 1;
+    metrics_db_error();
+    slot_drop_store(d->s);
+    set_fail(d, VST_E_UNAVAILABLE, "the store could not take the delivery");
+    return 0;
+}
+
+/* delivery.stored: the details verify-receipt matches, plus the
+ * identifiers keyd pseudonymized for the delivery. */
+static int audit_stored(delivery *d, vst_receipt_fields *f)
+{
+    char details[2048];
+    size_t n = vst_audit_delivery_details(f, details, sizeof details);
+    json_t *ids = identifiers_json(d);
+    char *ij = json_dumps(ids, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(ids);
+    int rc = -1;
+    if (n > 1 && ij != NULL && n + strlen(ij) + 20 < sizeof details) {
+        snprintf(details + n - 1, sizeof details - (n - 1), ",\"identifiers\":%s}", ij);
+        rc = vst_audit_append(d->s->trust, "vst-httpd", "delivery.stored", f->client, details,
+                              &f->audit_seq);
+    }
+    json_free_t jfree;
+    json_get_alloc_funcs(NULL, &jfree);
+    jfree(ij);
+    return rc;
+}
+
+/* The receipt row and the delivery.stored event in one trust-DB
+ * transaction: its commit is the decision. Returns 1 decided, 0 not. No
+ * keyd call happens in here: the audit appenders' lock is held from the
+ * append to the commit. */
+static int decide(delivery *d, vst_receipt_fields *f)
+{
+    PGconn *tr = d->s->trust;
+    if (!exec_ok(tr, "BEGIN")) {
+        set_fail(d, VST_E_UNAVAILABLE, "the trust DB is unreachable");
+        return 0;
+    }
+    if (audit_stored(d, f) != 0) {
+        metrics_db_error();
+        set_fail(d, VST_E_UNAVAILABLE, "the delivery could not be audited");
+        return 0;
+    }
+    char cid[16], cnt[24], bytes[24], kv[16], rec[24], sto[24], seq[24];
+    snprintf(cid, sizeof cid, "%d", d->client.id);
+    snprintf(cnt, sizeof cnt, "%llu", (unsigned long long)f->record_count);
+    snprintf(bytes, sizeof bytes, "%llu", (unsigned long long)d->bytes);
+    snprintf(kv, sizeof kv, "%u", f->key_version);
+    snprintf(rec, sizeof rec, "%lld", (long long)f->received_at_us);
+    snprintf(sto, sizeof sto, "%lld", (long long)f->stored_at_us);
+    snprintf(seq, sizeof seq, "%llu", (unsigned long long)f->audit_seq);
+    const char *p[] = {cid, d->id, d->ref, f->profile, cnt, bytes, (const char *)f->body_sha256,
+                       kv,  rec,   sto,    seq};
+    int lens[] = {0, 0, 0, 0, 0, 0, 32, 0, 0, 0, 0};
+    int fmts[] = {0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0};
+    PGresult *r = PQexecParams(
+        tr,
+        "INSERT INTO vst.receipts (client_id, delivery_id, delivery_ref, profile, "
+        "record_count, body_bytes, body_sha256, key_version, received_at, stored_at, "
+        "audit_seq) VALUES ($1::int, $2, $3::uuid, $4, $5::bigint, $6::bigint, $7, $8::int, "
+        "'epoch'::timestamptz + $9::bigint * interval '1 microsecond', "
+        "'epoch'::timestamptz + $10::bigint * interval '1 microsecond', $11::bigint)",
+        11, NULL, p, lens, fmts, 0);
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    /* The decision. If the connection dies inside COMMIT the outcome is
+     * unknown here: the prepared store transaction is left for
+     * store_recover(), which decides by the receipt. */
+    if (ok && exec_ok(tr, "COMMIT"))
+        return 1;
+    set_fail(d, VST_E_UNAVAILABLE, "the receipt could not be committed");
+    return 0;
+}
+
 static enum MHD_Result finish_stored(struct MHD_Connection *c, delivery *d, const uint8_t sha[32])
 {
     flush(d);
-    PGconn *st = d->s->store, *tr = d->s->trust;
+    PGconn *tr = d->s->trust;
     char sql[80];
     if (d->fail == VST_E_OK && ref_lock(d, 1) != 0)
         set_fail(d, VST_E_UNAVAILABLE, "the trust DB is unreachable");
-    snprintf(sql, sizeof sql, "PREPARE TRANSACTION 'vst:%s'", d->ref);
-    int prepared = 0;
-    if (d->fail == VST_E_OK) {
-        PGresult *r = NULL;
-        int ok = drain(st) == 0 && PQsetnonblocking(st, 0) == 0 && PQputCopyEnd(st, NULL) == 1 &&
-                 (r = PQgetResult(st)) != NULL && PQresultStatus(r) == PGRES_COMMAND_OK;
-        PQclear(r);
-        while (ok && (r = PQgetResult(st)) != NULL)
-            PQclear(r);
-        d->store_open = 0;
-        prepared = ok && exec_ok(st, sql);
-        if (!prepared) {
-            metrics_db_error();
-            slot_drop_store(d->s);
-            set_fail(d, VST_E_UNAVAILABLE, "the store could not take the delivery");
-        }
-    }
+    int prepared = d->fail == VST_E_OK && prepare_store(d);
     if (d->key_version == 0 && d->fail == VST_E_OK) /* no identifiers at all */
         set_fail(d, VST_E_INTERNAL, "no key version");
-    vst_receipt_fields f = {0};
-    uint8_t sig[VST_ED25519_SIG_LEN];
+    stored_receipt rc = {0};
+    vst_receipt_fields *f = &rc.f;
     int decided = 0;
     if (d->fail == VST_E_OK) {
-        snprintf(f.delivery_id, sizeof f.delivery_id, "%s", d->id);
-        snprintf(f.client, sizeof f.client, "%s", d->client.name);
-        snprintf(f.profile, sizeof f.profile, "%s", vst_profile_name(d->p));
-        f.record_count = d->records;
-        memcpy(f.body_sha256, sha, 32);
-        f.key_version = d->key_version;
-        f.received_at_us = d->received_us;
-        f.stored_at_us = now_us();
-        if (!exec_ok(tr, "BEGIN"))
-            set_fail(d, VST_E_UNAVAILABLE, "the trust DB is unreachable");
-    }
-    if (d->fail == VST_E_OK) {
-        /* The form `vst-audit verify-receipt` matches a receipt against. */
-        if (vst_audit_append_delivery(tr, "vst-httpd", "delivery.stored", &f, &f.audit_seq) != 0) {
-            metrics_db_error();
-            f.audit_seq = 0;
-        }
-        int rc = f.audit_seq ? vst_keyd_sign_receipt(d->s->keyd, &f, sig) : -1;
-        if (rc != 0) {
-            set_fail(d, VST_E_UNAVAILABLE, "the receipt could not be signed");
-            if (rc < 0 && f.audit_seq)
-                slot_drop_keyd(d->s);
-        }
-    }
-    if (d->fail == VST_E_OK) {
-        char cid[16], cnt[24], bytes[24], kv[16], rec[24], sto[24], seq[24];
-        snprintf(cid, sizeof cid, "%d", d->client.id);
-        snprintf(cnt, sizeof cnt, "%llu", (unsigned long long)f.record_count);
-        snprintf(bytes, sizeof bytes, "%llu", (unsigned long long)d->bytes);
-        snprintf(kv, sizeof kv, "%u", f.key_version);
-        snprintf(rec, sizeof rec, "%lld", (long long)f.received_at_us);
-        snprintf(sto, sizeof sto, "%lld", (long long)f.stored_at_us);
-        snprintf(seq, sizeof seq, "%llu", (unsigned long long)f.audit_seq);
-        uint8_t pubk[32], kid[32];
-        const uint8_t *pub = receipt_public_key(d->s, pubk) == 0 ? pubk : NULL;
-        if (pub)
-            EVP_Digest(pub, 32, kid, NULL, EVP_sha256(), NULL);
-        const char *p[] = {cid,
-                           d->id,
-                           d->ref,
-                           f.profile,
-                           cnt,
-                           bytes,
-                           (const char *)sha,
-                           kv,
-                           rec,
-                           sto,
-                           seq,
-                           (const char *)sig,
-                           pub ? (const char *)kid : NULL};
-        int lens[] = {0, 0, 0, 0, 0, 0, 32, 0, 0, 0, 0, 64, 32};
-        int fmts[] = {0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 1};
-        PGresult *r = PQexecParams(
-            tr,
-            "INSERT INTO vst.receipts (client_id, delivery_id, delivery_ref, profile, "
-            "record_count, body_bytes, body_sha256, key_version, received_at, stored_at, "
-            "audit_seq, signature, sign_key_id) VALUES ($1::int, $2, $3::uuid, $4, $5::bigint, "
-            "$6::bigint, $7, $8::int, 'epoch'::timestamptz + $9::bigint * interval '1 "
-            "microsecond', 'epoch'::timestamptz + $10::bigint * interval '1 microsecond', "
-            "$11::bigint, $12, $13)",
-            13, NULL, p, lens, fmts, 0);
-        int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-        PQclear(r);
-        /* The decision. If the connection dies inside COMMIT the outcome is
-         * unknown here: the prepared store transaction is left for
-         * store_recover(), which decides by the receipt. */
-        if (ok && exec_ok(tr, "COMMIT"))
-            decided = d->outcome_logged = 1;
-        else
-            set_fail(d, VST_E_UNAVAILABLE, "the receipt could not be committed");
+        snprintf(f->delivery_id, sizeof f->delivery_id, "%s", d->id);
+        snprintf(f->client, sizeof f->client, "%s", d->client.name);
+        snprintf(f->profile, sizeof f->profile, "%s", vst_profile_name(d->p));
+        f->record_count = d->records;
+        memcpy(f->body_sha256, sha, 32);
+        f->key_version = d->key_version;
+        f->received_at_us = d->received_us;
+        f->stored_at_us = now_us();
+        snprintf(rc.ref, sizeof rc.ref, "%s", d->ref);
+        decided = d->outcome_logged = decide(d, f);
     }
     if (!decided) {
         if (tr != NULL && PQstatus(tr) == CONNECTION_OK && PQtransactionStatus(tr) != PQTRANS_IDLE)
@@ -595,7 +845,7 @@ static enum MHD_Result finish_stored(struct MHD_Connection *c, delivery *d, cons
             ref_lock(d, 0);
         metrics_delivery(M_UNAVAILABLE, 0, (double)(mono_ms() - d->t0_ms) / 1000.0);
         return reply_problem(c, d->fail == VST_E_OK ? VST_E_UNAVAILABLE : d->fail, d->fail_detail,
-                             5);
+                             d->fail_retry ? d->fail_retry : 5);
     }
     snprintf(sql, sizeof sql, "COMMIT PREPARED 'vst:%s'", d->ref);
     if (d->s->store == NULL || !exec_ok(d->s->store, sql)) {
@@ -611,15 +861,13 @@ static enum MHD_Result finish_stored(struct MHD_Connection *c, delivery *d, cons
     metrics_delivery(M_STORED, d->records, secs);
     hlog("info", "delivery %s of %s stored: %llu records, key version %u, %.3f s", d->id,
          d->client.name, (unsigned long long)d->records, d->key_version, secs);
-    return answer_receipt(c, d->s, 201, &f, sig, NULL);
+    return answer_receipt(c, d->s, 201, &rc);
 }
 
 static enum MHD_Result finish(struct MHD_Connection *c, delivery *d)
 {
-    if (d->phase == PH_DRAIN) {
-        outcome(d, "delivery.rejected", d->drain_err);
-        return reply_problem(c, d->drain_err, NULL, d->drain_retry);
-    }
+    if (d->peer != NULL)
+        d->peer->body_t0_ms = 0; /* the body is complete */
     uint8_t sha[32];
     char sha_x[65];
     unsigned len = 0;
@@ -636,11 +884,34 @@ static enum MHD_Result finish(struct MHD_Connection *c, delivery *d)
         store_abort(d);
         outcome(d, "delivery.failed", d->fail);
         metrics_delivery(M_UNAVAILABLE, 0, (double)(mono_ms() - d->t0_ms) / 1000.0);
-        return reply_problem(c, d->fail, d->fail_detail, d->fail == VST_E_UNAVAILABLE ? 5 : 0);
+        return reply_problem(c, d->fail, d->fail_detail, d->fail_retry);
     }
     if (d->invalid || d->records == 0)
         return finish_rejected(c, d, sha_x);
     return finish_stored(c, d, sha);
+}
+
+/* A refusal in the middle of the body. libmicrohttpd cannot answer before
+ * the body has ended, so the worker slot is given back at once and the
+ * rest is discarded unread for at most REFUSED_DRAIN bytes or
+ * REFUSED_DRAIN_MS — a small overshoot still gets its 413 — after which
+ * the connection is closed: a 4 GiB upload is never drained, and a body
+ * that trickles is closed without waiting for it (TOO_SLOW). */
+#define REFUSED_DRAIN (1u << 20)
+#define REFUSED_DRAIN_MS 2000
+
+static enum MHD_Result refuse_mid_body(delivery *d, vst_err e)
+{
+    if (d->peer != NULL)
+        d->peer->body_t0_ms = 0;
+    outcome(d, e == VST_E_TOO_SLOW ? "delivery.aborted" : "delivery.rejected", e);
+    metrics_delivery(M_REFUSED, 0, (double)(mono_ms() - d->t0_ms) / 1000.0);
+    release_slot(d);
+    d->phase = PH_REFUSED;
+    d->refused = e;
+    d->refused_bytes = d->bytes;
+    d->refused_ms = mono_ms();
+    return e == VST_E_TOO_SLOW ? MHD_NO : MHD_YES;
 }
 
 enum MHD_Result delivery_put(struct MHD_Connection *c, const char *id, const char *upload,
@@ -656,24 +927,43 @@ enum MHD_Result delivery_put(struct MHD_Connection *c, const char *id, const cha
         snprintf(d->id, sizeof d->id, "%s", strlen(id) <= VST_DELIVERY_ID_MAX ? id : "");
         unsigned retry = 0;
         vst_err e = start(c, d, &retry);
+        if ((d->peer = peer_of(c)) != NULL && e == VST_E_OK) {
+            d->peer->body_bytes = 0;
+            d->peer->body_t0_ms = d->t0_ms; /* the watchdog measures its rate */
+        }
         if (e != VST_E_OK) {
             metrics_delivery(e == VST_E_UNAVAILABLE ? M_UNAVAILABLE : M_REFUSED, 0, 0);
+            d->phase = PH_REFUSED;
+            d->refused = e;
+            d->refused_ms = mono_ms();
             /* Answer now; libmicrohttpd skips the body and closes. */
-            return reply_problem(c, e, NULL, retry);
+            return d->close ? reply_problem_close(c, e, NULL, retry)
+                            : reply_problem(c, e, d->fail_detail, retry);
         }
         return MHD_YES;
+    }
+    if (d->phase == PH_REFUSED) {
+        d->bytes += *upload_size;
+        if (*upload_size == 0) /* the body ended: now it can be answered */
+            return reply_problem_close(c, d->refused, NULL, 0);
+        *upload_size = 0;
+        return d->bytes - d->refused_bytes > REFUSED_DRAIN ||
+                       mono_ms() - d->refused_ms > REFUSED_DRAIN_MS
+                   ? MHD_NO
+                   : MHD_YES;
     }
     if (*upload_size > 0) {
         size_t n = *upload_size;
         *upload_size = 0;
         d->bytes += n;
-        if (d->phase != PH_DRAIN && d->bytes > g_hcfg.max_delivery_bytes) {
-            store_abort(d);
-            d->phase = PH_DRAIN;
-            d->drain_err = VST_E_PAYLOAD_TOO_LARGE;
-        }
-        if (d->phase == PH_DRAIN)
-            return MHD_YES;
+        if (d->peer != NULL)
+            d->peer->body_bytes = d->bytes;
+        if (d->bytes > g_hcfg.max_delivery_bytes)
+            return refuse_mid_body(d, VST_E_PAYLOAD_TOO_LARGE);
+        int64_t ms = mono_ms() - d->t0_ms;
+        if (g_hcfg.min_transfer_rate > 0 && ms > (int64_t)g_hcfg.min_rate_grace * 1000 &&
+            d->bytes * 1000 / (uint64_t)ms < g_hcfg.min_transfer_rate)
+            return refuse_mid_body(d, VST_E_TOO_SLOW);
         EVP_DigestUpdate(d->sha, upload, n);
         if (d->phase == PH_STREAM)
             on_chunk(d, upload, n);
@@ -684,34 +974,32 @@ enum MHD_Result delivery_put(struct MHD_Connection *c, const char *id, const cha
 
 enum MHD_Result delivery_get(struct MHD_Connection *c, const char *id)
 {
-    if (!vst_delivery_id_ok(id, strlen(id)))
-        return reply_problem(c, VST_E_NOT_FOUND, NULL, 0);
-    slot *s = pool_acquire(30000);
-    if (s == NULL)
-        return reply_problem(c, VST_E_UNAVAILABLE, NULL, 5);
     client_info ci;
-    vst_err e = auth_client(c, s, &ci);
-    enum MHD_Result rc;
-    unsigned wait = 0;
+    vst_err e = auth_client(c, &ci);
+    if (e == VST_E_OK && ci.monitor)
+        e = VST_E_CLIENT_UNKNOWN;
     if (e != VST_E_OK) {
-        auth_audit_failure(s, e, &ci, "GET");
-        rc = reply_problem(c, e, NULL, e == VST_E_UNAVAILABLE ? 5 : 0);
-    } else if ((wait = rate_check(ci.id)) > 0) {
-        rc = reply_problem(c, VST_E_RATE_LIMITED, NULL, wait);
+        auth_audit_failure(e, &ci, "GET");
+        return reply_problem(c, e, NULL, e == VST_E_UNAVAILABLE ? 5 : 0);
+    }
+    unsigned wait = limits_rate(ci.id, g_hcfg.rate_limit, mono_ms());
+    if (wait > 0)
+        return reply_problem(c, VST_E_RATE_LIMITED, NULL, wait);
+    int busy = 0;
+    slot *s = pool_acquire(ci.id, 30000, &busy);
+    if (s == NULL)
+        return reply_problem(c, busy ? VST_E_CLIENT_BUSY : VST_E_UNAVAILABLE, NULL, busy ? 2 : 5);
+    enum MHD_Result rc;
+    stored_receipt r;
+    int found = slot_trust(s) == 0 ? receipt_load(s->trust, ci.id, id, &r) : -1;
+    if (found < 0) {
+        slot_drop_trust(s);
+        rc = reply_problem(c, VST_E_UNAVAILABLE, NULL, 5);
+    } else if (found == 0) {
+        /* Also for another client's delivery: no hint that it exists. */
+        rc = reply_problem(c, VST_E_NOT_FOUND, NULL, 0);
     } else {
-        vst_receipt_fields f;
-        uint8_t sig[VST_ED25519_SIG_LEN], kid[32];
-        int have_kid = 0;
-        int found = receipt_load(s->trust, ci.id, id, &f, sig, kid, &have_kid);
-        if (found < 0) {
-            slot_drop_trust(s);
-            rc = reply_problem(c, VST_E_UNAVAILABLE, NULL, 5);
-        } else if (found == 0) {
-            /* Also for another client's delivery: no hint that it exists. */
-            rc = reply_problem(c, VST_E_NOT_FOUND, NULL, 0);
-        } else {
-            rc = answer_receipt(c, s, 200, &f, sig, have_kid ? kid : NULL);
-        }
+        rc = answer_receipt(c, s, 200, &r);
     }
     pool_release(s);
     return rc;

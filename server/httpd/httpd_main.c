@@ -50,14 +50,27 @@ httpd_config g_hcfg = {
     .profiles = VST_PROFILE_DIR,
     .default_profile = "sgb5",
     .workers = 16,
+    .max_connections = 1024,
     .connection_timeout = 60,
     .per_ip_connections = 64,
     .rate_limit = 600,
+    .client_slots = 4,
+    .header_timeout = 15,
+    .min_transfer_rate = 16384,
+    .min_rate_grace = 30,
+    /* Half of vst-keyd's default day budget: two insurers at their limit
+     * still leave keyd's own limit unreached (docs/operations.md). */
+    .client_identifiers_day = 200000000,
+    .keyd_timeout_ms = 5000,
+    .db_lock_timeout_ms = 5000,
     .max_delivery_bytes = 4ull << 30,
     .batch_records = 4096,
     .max_errors = 1000,
     .checkpoint_events = 1000,
     .checkpoint_seconds = 300,
+    .monitor_address = "127.0.0.1",
+    .monitor_port = 0,
+    .monitor_fingerprints = "",
     .user = "vst-data",
     .pid_file = "",
 };
@@ -75,14 +88,32 @@ static const vst_cfg_opt options[] = {
     {"profiles", VST_CFG_STR, &g_hcfg.profiles, "directory of profile files"},
     {"default-profile", VST_CFG_STR, &g_hcfg.default_profile, "profile without ?profile="},
     {"workers", VST_CFG_U64, &g_hcfg.workers, "concurrent requests (DB + keyd connections)"},
+    {"max-connections", VST_CFG_U64, &g_hcfg.max_connections, "open connections at most"},
     {"connection-timeout", VST_CFG_U64, &g_hcfg.connection_timeout, "idle seconds per connection"},
     {"per-ip-connections", VST_CFG_U64, &g_hcfg.per_ip_connections, "connections per client IP"},
     {"rate-limit", VST_CFG_U64, &g_hcfg.rate_limit, "requests per minute per client (0 = off)"},
+    {"client-slots", VST_CFG_U64, &g_hcfg.client_slots, "requests in progress per client"},
+    {"header-timeout", VST_CFG_U64, &g_hcfg.header_timeout,
+     "seconds for a request's headers to arrive"},
+    {"min-transfer-rate", VST_CFG_U64, &g_hcfg.min_transfer_rate,
+     "slowest accepted body, bytes/s after the grace (0 = off)"},
+    {"min-rate-grace", VST_CFG_U64, &g_hcfg.min_rate_grace, "seconds before the rate counts"},
+    {"client-identifiers-day", VST_CFG_U64, &g_hcfg.client_identifiers_day,
+     "identifiers per client per 24 h sent to keyd (0 = off)"},
+    {"keyd-timeout", VST_CFG_U64, &g_hcfg.keyd_timeout_ms, "milliseconds per keyd call"},
+    {"db-lock-timeout", VST_CFG_U64, &g_hcfg.db_lock_timeout_ms,
+     "milliseconds a database lock is waited for"},
     {"max-delivery-bytes", VST_CFG_U64, &g_hcfg.max_delivery_bytes, "largest accepted body"},
     {"batch-records", VST_CFG_U64, &g_hcfg.batch_records, "records per keyd round trip"},
     {"max-errors", VST_CFG_U64, &g_hcfg.max_errors, "record errors listed in a 422"},
     {"checkpoint-events", VST_CFG_U64, &g_hcfg.checkpoint_events, "audit events per checkpoint"},
     {"checkpoint-seconds", VST_CFG_U64, &g_hcfg.checkpoint_seconds, "seconds per checkpoint"},
+    {"monitor-address", VST_CFG_STR, &g_hcfg.monitor_address,
+     "loopback address of the monitoring listener"},
+    {"monitor-port", VST_CFG_U64, &g_hcfg.monitor_port,
+     "plain-HTTP /healthz /readyz /metrics on loopback (0 = off)"},
+    {"monitor-fingerprints", VST_CFG_STR, &g_hcfg.monitor_fingerprints,
+     "certificate key fingerprints that may read /metrics"},
     {"user", VST_CFG_STR, &g_hcfg.user, "when started as root, drop to this user (\"\" = stay)"},
     {"pid-file", VST_CFG_STR, &g_hcfg.pid_file, "write the process id here"},
     {NULL, 0, NULL, NULL},
@@ -190,24 +221,58 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     hlog("debug", "libmicrohttpd: %s", msg);
 }
 
-/* Small TLS handshake records must not wait for the peer's delayed ACK
- * (a 40 ms stall after a HelloRetryRequest otherwise). */
+/* Every connection gets its socket context (httpd.h, peer_cache) and is
+ * watched (httpd_watchdog.c). Small TLS handshake records must not wait
+ * for the peer's delayed ACK (a 40 ms stall after a HelloRetryRequest
+ * otherwise). */
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_ctx,
                           enum MHD_ConnectionNotificationCode code)
 {
     (void)cls;
     if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        if (*socket_ctx != NULL)
+            watchdog_remove(*socket_ctx);
         free(*socket_ctx);
         *socket_ctx = NULL;
         return;
     }
-    /* Per-connection cache of the verified client certificate (httpd_auth.c). */
-    *socket_ctx = calloc(1, sizeof(peer_cache));
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    peer_cache *pc = calloc(1, sizeof *pc);
+    *socket_ctx = pc;
+    if (ci == NULL || pc == NULL)
+        return;
     int one = 1;
-    if (ci != NULL)
-        setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    pc->fd = ci->connect_fd;
+    pc->headers_due_ms = mono_ms() + (int64_t)g_hcfg.header_timeout * 1000;
+    watchdog_add(pc);
+}
+
+static void free_tls(char *cert, char *key, char *ca)
+{
+    if (key != NULL)
+        vst_wipe(key, strlen(key));
+    free(key);
+    free(cert);
+    free(ca);
+}
+
+/* A listening TCP socket on addr, for MHD_OPTION_LISTEN_SOCKET. */
+static int listen_on(const struct sockaddr_in *addr, char *err, size_t errlen)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        bind(fd, (const struct sockaddr *)addr, sizeof *addr) != 0 || listen(fd, 128) != 0) {
+        char a[INET_ADDRSTRLEN] = "?";
+        inet_ntop(AF_INET, &addr->sin_addr, a, sizeof a);
+        snprintf(err, errlen, "cannot listen on %s:%u: %s", a, ntohs(addr->sin_port),
+                 strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
 }
 
 static int fatal(const char *msg)
@@ -219,7 +284,7 @@ static int fatal(const char *msg)
 
 int main(int argc, char **argv)
 {
-    char err[512];
+    char err[512] = "";
     int rc = vst_config_args(options, argc, argv,
                              "usage: vst-httpd [--config FILE] [--option value ...]\n\n"
                              "The HTTPS delivery service of vst: insurers PUT NDJSON deliveries,\n"
@@ -239,42 +304,68 @@ int main(int argc, char **argv)
     if (g_hcfg.port == 0 || g_hcfg.port > 65535 ||
         inet_pton(AF_INET, g_hcfg.listen_address, &addr.sin_addr) != 1)
         return fatal("listen-address must be an IPv4 address and port 1..65535");
-    if (g_hcfg.workers == 0 || g_hcfg.batch_records == 0 || g_hcfg.max_errors == 0)
-        return fatal("workers, batch-records and max-errors must be positive");
+    struct sockaddr_in maddr = {.sin_family = AF_INET,
+                                .sin_port = htons((uint16_t)g_hcfg.monitor_port)};
+    if (g_hcfg.monitor_port > 65535 ||
+        (g_hcfg.monitor_port > 0 &&
+         (inet_pton(AF_INET, g_hcfg.monitor_address, &maddr.sin_addr) != 1 ||
+          (ntohl(maddr.sin_addr.s_addr) >> 24) != 127)))
+        return fatal("monitor-address must be a loopback IPv4 address (127.x.x.x) and "
+                     "monitor-port 0..65535: the monitoring listener is plain HTTP");
+    if (g_hcfg.workers == 0 || g_hcfg.batch_records == 0 || g_hcfg.max_errors == 0 ||
+        g_hcfg.client_slots == 0 || g_hcfg.keyd_timeout_ms == 0)
+        return fatal("workers, client-slots, keyd-timeout, batch-records and max-errors must be "
+                     "positive");
+    if (auth_monitor_init(g_hcfg.monitor_fingerprints, err, sizeof err) != 0)
+        return fatal(err);
+    /* The listening sockets are bound while still root (ports < 1024) and
+     * the TLS material is read; then privileges are dropped, and only then
+     * does libmicrohttpd start: it never serves a request as root. */
+    int lfd = listen_on(&addr, err, sizeof err);
+    int mfd = lfd >= 0 && g_hcfg.monitor_port > 0 ? listen_on(&maddr, err, sizeof err) : -1;
+    if (lfd < 0 || (g_hcfg.monitor_port > 0 && mfd < 0))
+        return fatal(err);
     char *cert = read_file(g_hcfg.tls_cert, err, sizeof err);
     char *key = cert ? read_file(g_hcfg.tls_key, err, sizeof err) : NULL;
     char *ca = key ? read_file(g_hcfg.client_ca, err, sizeof err) : NULL;
-    if (ca == NULL)
-        return fatal(err);
-    if (load_profiles(err, sizeof err) != 0)
-        return fatal(err);
-    if (pool_init(g_hcfg.workers + 1) != 0) /* + 1 for the background thread */
-        return fatal("out of memory");
-
-    /* Listening socket and TLS credentials are set up by MHD as root when
-     * started so (ports < 1024); then everything else runs as vst-data. */
+    if (ca == NULL || load_profiles(err, sizeof err) != 0 || pool_init(g_hcfg.workers) != 0 ||
+        drop_privileges(err, sizeof err) != 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 ||
+        prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+        free_tls(cert, key, ca);
+        return fatal(err[0] ? err : "out of memory, or prctl failed");
+    }
     struct MHD_Daemon *mhd = MHD_start_daemon(
         MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
             MHD_USE_POLL | MHD_USE_ERROR_LOG,
-        (uint16_t)g_hcfg.port, NULL, NULL, httpd_dispatch, NULL, MHD_OPTION_SOCK_ADDR, &addr,
-        MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_HTTPS_MEM_KEY, key, MHD_OPTION_HTTPS_MEM_TRUST,
-        ca, MHD_OPTION_HTTPS_PRIORITIES, g_hcfg.tls_priorities, MHD_OPTION_CONNECTION_TIMEOUT,
+        0, NULL, NULL, httpd_dispatch, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_LISTEN_SOCKET, lfd, MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_HTTPS_MEM_CERT,
+        cert, MHD_OPTION_HTTPS_MEM_KEY, key, MHD_OPTION_HTTPS_MEM_TRUST, ca,
+        MHD_OPTION_HTTPS_PRIORITIES, g_hcfg.tls_priorities, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)g_hcfg.connection_timeout, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        (unsigned)g_hcfg.per_ip_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)(256 * 1024), MHD_OPTION_NOTIFY_COMPLETED, httpd_completed, NULL,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
-        NULL, MHD_OPTION_END);
-    /* The private key is no longer needed in our memory. */
-    vst_wipe(key, strlen(key));
-    free(key);
-    free(cert);
-    free(ca);
+        (unsigned)g_hcfg.per_ip_connections, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)g_hcfg.max_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
+        MHD_OPTION_URI_LOG_CALLBACK, httpd_request_new, NULL, MHD_OPTION_NOTIFY_COMPLETED,
+        httpd_completed, NULL, MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL, MHD_OPTION_END);
+    free_tls(cert, key, ca); /* the private key is no longer needed in our memory */
     if (mhd == NULL)
-        return fatal("cannot start the HTTPS listener (address in use, or bad TLS material)");
-    if (drop_privileges(err, sizeof err) != 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 ||
-        prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
-        MHD_stop_daemon(mhd);
-        return fatal(err[0] ? err : "prctl failed");
+        return fatal("cannot start the HTTPS listener (bad TLS material or priorities)");
+    /* The monitoring listener: /healthz, /readyz and /metrics in plain HTTP
+     * on loopback, for a local agent or load-balancer check; nothing else. */
+    struct MHD_Daemon *mon = NULL;
+    if (mfd >= 0) {
+        static int monitor_marker;
+        mon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                                   MHD_USE_POLL | MHD_USE_ERROR_LOG,
+                               0, NULL, NULL, httpd_dispatch, &monitor_marker,
+                               MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET,
+                               mfd, MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_CONNECTION_TIMEOUT,
+                               10u, MHD_OPTION_CONNECTION_LIMIT, 16u, MHD_OPTION_URI_LOG_CALLBACK,
+                               httpd_request_new, NULL, MHD_OPTION_NOTIFY_COMPLETED,
+                               httpd_completed, NULL, MHD_OPTION_END);
+        if (mon == NULL) {
+            MHD_stop_daemon(mhd);
+            return fatal("cannot start the monitoring listener");
+        }
     }
     if (g_hcfg.pid_file[0] != '\0') {
         FILE *f = fopen(g_hcfg.pid_file, "we");
@@ -282,7 +373,8 @@ int main(int argc, char **argv)
             return fatal("cannot write the pid file");
     }
     /* Crash recovery before the first delivery can race it. */
-    slot *s = pool_acquire(1000);
+    int busy;
+    slot *s = pool_acquire(0, 1000, &busy);
     int recovered = s ? store_recover(s, 0) : -1;
     pool_release(s);
     if (recovered < 0)
@@ -296,8 +388,11 @@ int main(int argc, char **argv)
     while (!stop_requested)
         sleep(1); /* returns early on SIGTERM */
     hlog("info", "stopping");
+    if (mon != NULL)
+        MHD_stop_daemon(mon);
     MHD_stop_daemon(mhd);
     audit_thread_stop();
+    auth_free();
     pool_free();
     for (size_t i = 0; i < nprofiles; i++)
         vst_profile_free(profiles[i]);

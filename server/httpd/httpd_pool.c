@@ -3,8 +3,14 @@
  * delivery keeps its store transaction open across many body chunks).
  * Connections are opened lazily and re-opened after a failure, so vst-httpd
  * survives restarts of PostgreSQL and vst-keyd: requests get 503 while a
- * dependency is down and succeed again once it is back. */
+ * dependency is down and succeed again once it is back.
+ *
+ * Nothing here may wait for ever on a dependency: every keyd call has a
+ * timeout (keyd-timeout), every session a lock_timeout and an
+ * idle_in_transaction_session_timeout, and a client holds at most
+ * client-slots slots at once. */
 #include <poll.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +20,7 @@
 
 static slot *slots;
 static size_t nslots;
+static slot background;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 
@@ -34,10 +41,28 @@ void pool_free(void)
     free(slots);
     slots = NULL;
     nslots = 0;
+    slot_drop_trust(&background);
+    slot_drop_store(&background);
+    slot_drop_keyd(&background);
 }
 
-slot *pool_acquire(int timeout_ms)
+slot *pool_background(void)
 {
+    return &background;
+}
+
+/* Slots the client holds now; under mu. */
+static size_t held_by(int client_id)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < nslots; i++)
+        n += slots[i].in_use && slots[i].client_id == client_id;
+    return n;
+}
+
+slot *pool_acquire(int client_id, int timeout_ms, int *busy)
+{
+    *busy = 0;
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += timeout_ms / 1000;
@@ -48,9 +73,13 @@ slot *pool_acquire(int timeout_ms)
     }
     pthread_mutex_lock(&mu);
     for (;;) {
-        for (size_t i = 0; i < nslots; i++)
+        /* At its cap, a client waits for one of its own slots: it queues
+         * behind itself, never in front of anybody else. */
+        *busy = client_id != 0 && held_by(client_id) >= g_hcfg.client_slots;
+        for (size_t i = 0; !*busy && i < nslots; i++)
             if (!slots[i].in_use) {
                 slots[i].in_use = 1;
+                slots[i].client_id = client_id;
                 pthread_mutex_unlock(&mu);
                 return &slots[i];
             }
@@ -73,7 +102,8 @@ void pool_release(slot *s)
         slot_drop_store(s);
     pthread_mutex_lock(&mu);
     s->in_use = 0;
-    pthread_cond_signal(&cv);
+    s->client_id = 0;
+    pthread_cond_broadcast(&cv); /* a waiter may be capped: wake all */
     pthread_mutex_unlock(&mu);
 }
 
@@ -101,7 +131,17 @@ static int connect_db(PGconn **db, const char *dsn, const char *what)
     }
     if (*db != NULL)
         PQfinish(*db);
-    *db = PQconnectdb(dsn);
+    /* Bounded waits on the server side too: a lock (the audit appenders',
+     * a row) is waited for at most db-lock-timeout, and a session left
+     * inside a transaction is ended by the server. The options travel with
+     * the connection request, so they hold from the first statement. */
+    char opts[160];
+    snprintf(opts, sizeof opts, "-c lock_timeout=%llu -c idle_in_transaction_session_timeout=%llu",
+             (unsigned long long)g_hcfg.db_lock_timeout_ms,
+             (unsigned long long)(g_hcfg.connection_timeout * 2000 + 10000));
+    const char *keys[] = {"connect_timeout", "dbname", "options", NULL};
+    const char *vals[] = {"10", dsn, opts, NULL};
+    *db = PQconnectdbParams(keys, vals, 1);
     if (PQstatus(*db) != CONNECTION_OK) {
         char msg[200];
         strncpy(msg, PQerrorMessage(*db), sizeof msg - 1);
@@ -138,6 +178,11 @@ int slot_keyd(slot *s)
     }
     char err[256];
     s->keyd = vst_keyd_connect(g_hcfg.keyd_socket, err, sizeof err);
+    if (s->keyd != NULL && vst_keyd_set_timeout(s->keyd, (unsigned)g_hcfg.keyd_timeout_ms) != 0) {
+        vst_keyd_close(s->keyd);
+        s->keyd = NULL;
+        snprintf(err, sizeof err, "cannot set the keyd timeout");
+    }
     if (s->keyd == NULL) {
         hlog("error", "%s", err);
         metrics_keyd_error();

@@ -1,15 +1,35 @@
-/* Receipts in the trust DB: load, insert, and the JSON the API returns.
- * The JSON is rebuilt from the stored columns, so a replay returns
- * byte-identical receipts. */
+/* Receipts in the trust DB: load, sign after the commit, and the JSON the
+ * API returns. The JSON is rebuilt from the stored columns, so a replay
+ * returns byte-identical receipts.
+ *
+ * A receipt is committed unsigned together with its audit event (the
+ * decision), then signed by vst-keyd outside that transaction and the
+ * signature attached once (sql/trust/0006): no keyd call ever runs under
+ * the audit appenders' lock. An unsigned receipt is never handed out; it
+ * is signed first (receipt_sign), by the request that finds it or by the
+ * background thread (receipt_sign_pending). */
 #ifndef VST_HTTPD_RECEIPT_H
 #define VST_HTTPD_RECEIPT_H
 
 #include "common/signed.h"
 #include "httpd.h"
 
-/* 1 found (fields, sig filled), 0 not found, -1 database error. */
-int receipt_load(PGconn *trust, int client_id, const char *delivery_id, vst_receipt_fields *f,
-                 uint8_t sig[VST_ED25519_SIG_LEN], uint8_t kid[32], int *have_kid);
+typedef struct {
+    vst_receipt_fields f;
+    char ref[37]; /* delivery_ref */
+    int have_sig;
+    uint8_t sig[VST_ED25519_SIG_LEN];
+    int have_kid; /* sign_key_id: SHA-256 of the key that signed */
+    uint8_t kid[32];
+} stored_receipt;
+
+/* 1 found, 0 not found, -1 database error. */
+int receipt_load(PGconn *trust, int client_id, const char *delivery_id, stored_receipt *out);
+/* Has keyd sign r (if it is not signed yet) and attaches the signature.
+ * 0, or -1 when keyd or the trust DB failed (the receipt stays unsigned). */
+int receipt_sign(slot *s, stored_receipt *r);
+/* Signs receipts left unsigned by a failure after their commit. */
+void receipt_sign_pending(slot *s);
 /* malloc'd JSON text. */
 char *receipt_json(const vst_receipt_fields *f, const uint8_t sig[VST_ED25519_SIG_LEN],
                    const uint8_t *pub /* may be NULL */);

@@ -76,8 +76,8 @@ mkcert() { # NAME [openssl req args...]: key NAME.key, CSR NAME.csr
 {
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key \
         -out ca.pem -days 30 -subj "/CN=vst test CA" 2>/dev/null &&
-        mkcert a && mkcert b && mkcert old && mkcert future &&
-        for n in a b; do
+        mkcert a && mkcert b && mkcert u && mkcert old && mkcert future &&
+        for n in a b u; do
             openssl x509 -req -in $n.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 \
                 -out $n.pem 2>/dev/null || exit 1
         done &&
@@ -165,6 +165,26 @@ refused "a missing file refused" "cannot read" \
     client add --name "junk-$TAG" --ik $IK --cert nonexistent.pem
 refused "a name with a control character refused" "control" \
     client add --name $'bad\tname' --ik $IK --cert b.pem
+# One name grammar (issue 8, finding 7): UTF-8 names of German insurers
+# are normal; controls, invisible formatting and blanks at the ends are not.
+for bad in $'AOK\xc2\x85' $'AOK\xe2\x80\xae''nreyaB' $'AOK\xe2\x80\x8b''Bayern' 'AOK ' ' AOK' \
+    $'AOK W\xfcrttemberg' "$(printf 'x%.0s' $(seq 129))"; do
+    refused "a name outside the grammar refused ($(printf %q "$bad" | cut -c1-40))" \
+        "the name must be" client add --name "$bad" --ik $IK --cert u.pem
+done
+NU="AOK Baden-Württemberg $TAG"
+if admin client add --name "$NU" --ik $IK --cert u.pem; then
+    ok "a UTF-8 name is accepted (AOK Baden-Württemberg)"
+else
+    nok "a UTF-8 name is accepted (AOK Baden-Württemberg)" "$(cat "$ERR")"
+fi
+expect_eq "the UTF-8 name is stored byte for byte" "1" \
+    "$(sql "SELECT count(*) FROM vst.clients WHERE name = '$NU'")"
+if admin client list --json && python3 -c 'import json,sys; n=sys.argv[1]; sys.exit(0 if any(c["name"] == n for c in json.load(open(sys.argv[2], encoding="utf-8"))) else 1)' "$NU" "$OUT"; then
+    ok "client list --json shows the UTF-8 name"
+else
+    nok "client list --json shows the UTF-8 name" "$(head -c 300 "$OUT")"
+fi
 expect_eq "no refused attempt left a row" "0" \
     "$(sql "SELECT count(*) FROM vst.clients WHERE name IN ('other-$TAG','renewed-$TAG','badik-$TAG','old-$TAG','future-$TAG','ca-$TAG','junk-$TAG')")"
 

@@ -305,8 +305,29 @@ expect_ok "vst_httpd may COMMIT PREPARED its delivery" vst_httpd "$STORE_DB" "CO
 expect_eq "the committed delivery's rows are there" "$((before + 2))" \
     "$(asu "$STORE_DB" "SELECT count(*) FROM sgb5.records")"
 
-expect_ok "vst_admin may SELECT the store" vst_admin "$STORE_DB" \
-    "SELECT count(*) FROM sgb5.records" "SELECT count(*) FROM measles.records"
+expect_ok "vst_admin may SELECT what re-keying needs (row id, key version, pseudonyms)" \
+    vst_admin "$STORE_DB" \
+    "SELECT id, key_version, pseudonym, provider_pseudonym, practice_pseudonym FROM sgb5.records" \
+    "SELECT id, key_version, pseudonym FROM measles.records"
+# Issue 8, finding 1: an operator who can ask keyd's admin socket must not
+# read what a pseudonym points to. Every column of every store table beyond
+# the re-key set is closed to vst_admin (checked from the catalog, so a
+# later table or column is covered too).
+expect_fail "vst_admin may not SELECT * from sgb5.records (payload)" "$DENIED" vst_admin \
+    "$STORE_DB" "SELECT * FROM sgb5.records"
+expect_fail "vst_admin may not read birth_year, service of sgb5.records" "$DENIED" vst_admin \
+    "$STORE_DB" "SELECT pseudonym, birth_year, service FROM sgb5.records"
+expect_fail "vst_admin may not read the measles report" "$DENIED" vst_admin "$STORE_DB" \
+    "SELECT pseudonym, report FROM measles.records"
+expect_eq "no payload column of any store table is readable by vst_admin" "" \
+    "$(asu "$STORE_DB" "SELECT string_agg(table_schema || '.' || table_name || '.' || column_name, ' ')
+        FROM information_schema.columns
+       WHERE table_schema NOT IN ('pg_catalog', 'information_schema', 'vst')
+         AND column_name NOT IN ('id', 'key_version', 'pseudonym', 'provider_pseudonym',
+                                 'practice_pseudonym')
+         AND has_column_privilege('vst_admin',
+               quote_ident(table_schema) || '.' || quote_ident(table_name), column_name,
+               'SELECT')")"
 expect_ok "vst_admin may re-key (UPDATE pseudonyms and key_version)" vst_admin "$STORE_DB" \
     "UPDATE sgb5.records SET pseudonym = '$P2', provider_pseudonym = '$P1',
        practice_pseudonym = '$P1', key_version = 2 WHERE id = (SELECT min(id) FROM sgb5.records)" \

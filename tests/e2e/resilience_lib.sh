@@ -76,6 +76,14 @@ store_matches_receipts() {
     fi
 }
 
+# both CMD1 -- CMD2: true when both commands succeed (for check).
+both() {
+    local a=()
+    while [ "$1" != -- ]; do a+=("$1"); shift; done
+    shift
+    "${a[@]}" && "$@"
+}
+
 # ---- HTTP
 
 # http_status PATH: status of a GET without a client certificate.

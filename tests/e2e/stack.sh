@@ -40,7 +40,7 @@ stack_certs() {
         gen server && openssl req -new -key server.key -subj "/CN=localhost" -out server.csr 2>/dev/null &&
             openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 \
                 -extfile server.ext -out server.pem 2>/dev/null
-        for c in insurer second revoked unknown; do
+        for c in insurer second revoked unknown monitor; do
             gen "$c" && openssl req -new -key "$c.key" -subj "/CN=$c" -out "$c.csr" 2>/dev/null &&
                 openssl x509 -req -in "$c.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 \
                     -out "$c.pem" 2>/dev/null
@@ -81,9 +81,20 @@ keyd_stop() {
     KEYD_PID=
 }
 
-# Starts vst-httpd; pid in $HTTPD_PID; extra options pass through.
+# SHA-256 of a certificate's SubjectPublicKeyInfo, hex (vst's fingerprint).
+cert_fingerprint() {
+    openssl x509 -in "$1" -pubkey -noout | openssl pkey -pubin -outform DER | sha256sum | cut -d' ' -f1
+}
+
+# Starts vst-httpd; pid in $HTTPD_PID; extra options pass through. The
+# stack's "monitor" certificate may read /metrics.
 httpd_start() {
-    "$VST_HTTPD" --port "$PORT" --tls-cert "$STACK/certs/server.pem" \
+    local mon=()
+    # (The check lets these suites run against a build from before the
+    # option existed, to show what they catch there.)
+    "$VST_HTTPD" --help | grep -q -- --monitor-fingerprints &&
+        mon=(--monitor-fingerprints "$(cert_fingerprint "$STACK/certs/monitor.pem")")
+    "$VST_HTTPD" --port "$PORT" --tls-cert "$STACK/certs/server.pem" "${mon[@]}" \
         --tls-key "$STACK/certs/server.key" --client-ca "$STACK/certs/ca.pem" \
         --trust-dsn "host=$PGHOST port=$PGPORT user=vst_httpd dbname=$TRUST_DB" \
         --store-dsn "host=$PGHOST port=$PGPORT user=vst_httpd dbname=$STORE_DB" \

@@ -253,7 +253,11 @@ CTRL_PID=
 echo "# health and metrics"
 check "/healthz -> 200" eval '[ "$(call none GET /healthz)" = 200 ]'
 check "/readyz -> 200" eval '[ "$(call none GET /readyz)" = 200 ]'
-st=$(call none GET /metrics)
+check "/metrics without a client certificate -> 401" \
+    eval '[ "$(call none GET /metrics)" = 401 ]'
+check "/metrics with an insurer's certificate -> 403 monitoring_only" \
+    eval 'is_problem "$(call insurer GET /metrics)" 403 monitoring_only'
+st=$(call monitor GET /metrics)
 cp "$STACK/resp.body" "$D/metrics.txt"
 check "/metrics -> 200 text/plain" eval '[ "$st" = 200 ] && [[ "$(hdr Content-Type)" == text/plain* ]]'
 metric() { # NAME{LABELS}: its value, or empty

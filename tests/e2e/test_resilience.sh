@@ -24,13 +24,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# both CMD1 -- CMD2: true when both commands succeed (for check).
-both() {
-    local a=()
-    while [ "$1" != -- ]; do a+=("$1"); shift; done
-    shift
-    "${a[@]}" && "$@"
-}
 not_prepared() { ! prepared_exists "$1"; }
 failed_status() { [ "${1:0:1}" = 5 ] || [ "$1" = 000 ]; }
 rows_are() { [ -n "$1" ] && [ "$(store_rows_of "$1")" = "$2" ]; }

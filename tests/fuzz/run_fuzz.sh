@@ -38,6 +38,7 @@ SOURCES=(
     "$ROOT/keys/proto.c"
     "$ROOT/server/common/domain.c"
     "$ROOT/server/common/signed.c"
+    "$ROOT/server/common/utf8.c"
     "$ROOT/server/common/secmem.c"
 )
 CFLAGS=(

@@ -603,9 +603,18 @@ static void test_receipt_grammar(void)
     fill_receipt(&r);
     strcpy(r.client, "tab\there");
     CU_ASSERT(receipt_rc(&r) == VST_PROTO_E_CHARSET);
+    /* Client names are UTF-8 (issue 8, finding 7); Latin-1 bytes, a blank
+     * at either end and invisible formatting are not. */
     strcpy(r.client, "caf\xc3\xa9");
+    CU_ASSERT(receipt_rc(&r) == 0);
+    strcpy(r.client, "caf\xe9");
     CU_ASSERT(receipt_rc(&r) == VST_PROTO_E_CHARSET);
     strcpy(r.client, " ~");
+    CU_ASSERT(receipt_rc(&r) == VST_PROTO_E_CHARSET);
+    strcpy(r.client, "a\xe2\x80\xae"
+                     "b");
+    CU_ASSERT(receipt_rc(&r) == VST_PROTO_E_CHARSET);
+    strcpy(r.client, "~ x");
     CU_ASSERT(receipt_rc(&r) == 0);
     fill_receipt(&r);
     strcpy(r.profile, "SGB5");

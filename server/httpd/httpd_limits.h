@@ -1,0 +1,32 @@
+/* Per-client fairness limits of vst-httpd, free of I/O so that they can be
+ * tested with a clock of the test's choosing (tests/unit/test_limits.c).
+ *
+ *   rate         a token bucket per client: `per_minute` requests, refilled
+ *                continuously;
+ *   identifiers  a sliding 24-hour window per client (1440 one-minute
+ *                buckets) of identifiers sent to vst-keyd, so that one
+ *                insurer cannot spend keyd's global budget for everybody.
+ *
+ * Both keep one entry per client in a fixed table; a full table evicts the
+ * entry idle the longest (for the rate: a bucket idle for a minute is full
+ * again, the same as a new one; for identifiers: only when every entry has
+ * been used within the day, then the oldest), so that two clients never
+ * share an entry. Thread-safe. */
+#ifndef VST_HTTPD_LIMITS_H
+#define VST_HTTPD_LIMITS_H
+
+#include <stdint.h>
+
+#define LIMITS_CLIENTS 1024
+
+/* 0 if the request is allowed (and counted), else seconds to wait. */
+unsigned limits_rate(int client_id, uint64_t per_minute, int64_t now_ms);
+/* 0 if n more identifiers fit the client's last 24 hours (and are charged),
+ * else seconds until they would. per_day 0 = unlimited. */
+unsigned limits_identifiers(int client_id, uint64_t n, uint64_t per_day, int64_t now_ms);
+/* Identifiers charged to the client within the last 24 hours. */
+uint64_t limits_identifiers_used(int client_id, int64_t now_ms);
+/* Forgets everything (tests). */
+void limits_reset(void);
+
+#endif

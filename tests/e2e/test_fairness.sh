@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# One authenticated insurer cannot stop everyone (issue 8, finding 5):
+#   - a client holds at most --client-slots workers; more of its requests
+#     get 429 at once, other clients are still served;
+#   - a body slower than --min-transfer-rate (after --min-rate-grace) is
+#     answered 408 and the connection closed, its worker freed;
+#   - a second attempt at a delivery id in progress gets 409
+#     delivery_in_progress at once instead of parking a worker on a lock;
+#   - a body growing past --max-delivery-bytes is answered 413 and the
+#     connection closed while the sender is still sending (not drained);
+#   - each client has its own daily identifier budget in vst-httpd
+#     (--client-identifiers-day), so that one cannot spend keyd's global
+#     budget for everybody.
+set -uo pipefail
+E2E_DIR=$(cd "$(dirname "$0")" && pwd)
+source "$E2E_DIR/stack.sh"
+source "$E2E_DIR/api_lib.sh"
+source "$E2E_DIR/resilience_lib.sh"
+
+BG=()
+cleanup() {
+    for p in "${BG[@]}"; do kill "$p" 2>/dev/null; done
+    stack_down
+}
+trap cleanup EXIT
+
+HTTPD_OPTS=(--workers 3 --client-slots 2 --min-transfer-rate 0 --db-lock-timeout 2000)
+if ! stack_up; then
+    not_ok "the stack comes up"
+    e2e_summary
+    exit 1
+fi
+D=$STACK/data
+mkdir -p "$D"
+"$VST_GEN" --records 200 --seed 5151 -o "$D/200.nd" || not_ok "test data"
+head -n 20 "$D/200.nd" >"$D/20.nd"
+ms() { date +%s%3N; }
+# slow_put WHO ID SECONDS OUT: a delivery whose body trickles (one line a
+# second) for SECONDS, in the background; its status goes to OUT.
+slow_put() {
+    local who=$1 id=$2 secs=$3 out=$4
+    (
+        for i in $(seq 1 "$secs"); do
+            sed -n "${i}p" "$D/200.nd"
+            sleep 1
+        done | api "$who" -o "$out.body" -w '%{http_code}' --max-time 60 -X PUT \
+            -H 'Content-Type: application/x-ndjson' -T - "$URL/v1/deliveries/$id" >"$out" 2>/dev/null
+    ) &
+    BG+=($!)
+}
+wait_file() { # wait_file FILE SECONDS
+    local i
+    for i in $(seq 1 $(($2 * 10))); do [ -s "$1" ] && return 0; sleep 0.1; done
+    return 1
+}
+
+# ---- slots per client: 3 workers, at most 2 per client. Before the cap,
+# an insurer's third request took the last worker and every other client
+# waited 30 s for a 503.
+slow_put insurer slots-1 8 "$D/s1"
+slow_put insurer slots-2 8 "$D/s2"
+sleep 2
+(put insurer slots-3 "$D/20.nd" --max-time 40 >"$D/s3.status"; cp "$STACK/resp.body" "$D/s3.body") &
+BG+=($!)
+sleep 1
+t=$(ms)
+st=$(call second PUT /v1/deliveries/slots-other -H 'Content-Type: application/x-ndjson' \
+    --data-binary "@$D/20.nd" --max-time 40 -o "$D/other.body")
+check "another client is served at once while one client holds its slots (201, got $st in $(($(ms) - t)) ms)" \
+    both [ "$st" = 201 ] -- [ $(($(ms) - t)) -lt 5000 ]
+wait_file "$D/s1" 30 && wait_file "$D/s2" 30 && wait_file "$D/s3.status" 30
+check "the capped client's third request waited for its own slot, then was stored (201, got $(cat "$D/s3.status"))" \
+    [ "$(cat "$D/s3.status")" = 201 ]
+check "the slow deliveries themselves complete (201, 201; got $(cat "$D/s1" "$D/s2" | tr '\n' ' '))" \
+    [ "$(cat "$D/s1")/$(cat "$D/s2")" = 201/201 ]
+
+# ---- the same delivery id twice at once: the second attempt waits for the
+# first at most --db-lock-timeout (2 s), then 409 (before: parked for ever).
+slow_put insurer same-id 8 "$D/same"
+sleep 2
+t=$(ms)
+st=$(put insurer same-id "$D/20.nd" --max-time 40)
+check "a second attempt at an id in progress: 409 delivery_in_progress after the lock timeout (got $st in $(($(ms) - t)) ms)" \
+    both is_problem "$st" 409 delivery_in_progress -- [ $(($(ms) - t)) -lt 5000 ]
+check "... with Retry-After" [ -n "$(hdr Retry-After)" ]
+wait_file "$D/same" 30
+check "the first attempt completes (201, got $(cat "$D/same"))" [ "$(cat "$D/same")" = 201 ]
+
+# ---- minimum transfer rate
+httpd_stop
+httpd_start --min-transfer-rate 2000 --min-rate-grace 2 || not_ok "httpd restart"
+T0=$(store_total)
+t=$(ms)
+slow_put insurer trickle 20 "$D/trickle"
+wait_file "$D/trickle" 30
+el=$(($(ms) - t))
+# Closed mid-body: curl reports no final status (000, or the 100 Continue
+# it got before).
+check "a trickling body (~300 B/s < 2000 B/s) is cut off after the grace (got $(cat "$D/trickle") after $el ms)" \
+    both grep -qE '^(000|100)$' "$D/trickle" -- [ "$el" -lt 10000 ]
+check "... nothing stored" [ "$(store_total)" = "$T0" ]
+check "... audited as delivery.aborted with transfer_too_slow" \
+    [ "$(sql_trust "SELECT count(*) FROM vst.audit_log WHERE action = 'delivery.aborted'
+                    AND details->>'delivery_id' = 'trickle'
+                    AND details->>'code' = 'transfer_too_slow'")" = 1 ]
+st=$(put insurer after-trickle "$D/20.nd")
+check "its worker is free again: the next delivery is stored (201, got $st)" [ "$st" = 201 ]
+
+# ---- 413 closes instead of draining
+httpd_stop
+httpd_start --max-delivery-bytes 100000 || not_ok "httpd restart"
+st=$(call insurer PUT /v1/deliveries/too-big-cl -H 'Content-Type: application/x-ndjson' \
+    -H 'Content-Length: 10000000000' --data-binary "@$D/20.nd" --max-time 20)
+check "Content-Length above the limit: 413 (got $st)" is_problem "$st" 413 payload_too_large
+t=$(ms)
+st=$(
+    for i in $(seq 1 40); do
+        head -c 50000 /dev/zero | tr '\0' 'x'
+        echo
+        sleep 0.25
+    done | api insurer -o "$D/big.body" -w '%{http_code}' --max-time 30 -X PUT \
+        -H 'Content-Type: application/x-ndjson' -T - "$URL/v1/deliveries/too-big-chunked" 2>/dev/null
+)
+el=$(($(ms) - t))
+# libmicrohttpd can answer only once a body has ended: past the limit the
+# rest is discarded for at most 1 MiB or 2 s, then the connection closes.
+check "a chunked body growing past the limit is cut off while the sender still sends (got $st after $el ms; the body takes 10 s)" \
+    both grep -qE '^(413|000|100)$' <<<"$st" -- [ "$el" -lt 6000 ]
+check "... audited as delivery.rejected payload_too_large" \
+    [ "$(sql_trust "SELECT count(*) FROM vst.audit_log WHERE action = 'delivery.rejected'
+                    AND details->>'delivery_id' = 'too-big-chunked'
+                    AND details->>'code' = 'payload_too_large'")" = 1 ]
+st=$(put insurer after-big "$D/20.nd")
+check "the next delivery is stored (201, got $st)" [ "$st" = 201 ]
+
+# ---- identifier budget per client
+httpd_stop
+httpd_start --client-identifiers-day 100 || not_ok "httpd restart"
+# Records with the insured person only: one identifier each.
+python3 - "$D/200.nd" "$D/one-id.nd" <<'PY'
+import json, sys
+with open(sys.argv[1]) as f, open(sys.argv[2], "w") as o:
+    for line in f:
+        r = json.loads(line)
+        r.pop("provider", None)
+        o.write(json.dumps(r, ensure_ascii=False) + "\n")
+PY
+head -n 80 "$D/one-id.nd" >"$D/80.nd"
+tail -n 30 "$D/one-id.nd" >"$D/30.nd"
+st=$(put insurer budget-1 "$D/80.nd")
+check "80 identifiers of a budget of 100: stored (201, got $st)" [ "$st" = 201 ]
+check "... the delivery.stored event counts 80 identifiers of sgb5/insured" \
+    [ "$(sql_trust "SELECT details->'identifiers'->>'sgb5/insured' FROM vst.audit_log
+                    WHERE action = 'delivery.stored' AND details->>'delivery_id' = 'budget-1'")" = 80 ]
+st=$(put insurer budget-2 "$D/30.nd")
+check "30 more: 429 identifier_budget_exhausted (got $st)" \
+    is_problem "$st" 429 identifier_budget_exhausted
+check "... with a Retry-After of hours, not seconds ($(hdr Retry-After))" \
+    [ "$(hdr Retry-After)" -gt 3600 ]
+check "... its delivery.failed event names the code" \
+    [ "$(sql_trust "SELECT count(*) FROM vst.audit_log WHERE action = 'delivery.failed'
+                    AND details->>'delivery_id' = 'budget-2'
+                    AND details->>'code' = 'identifier_budget_exhausted'")" = 1 ]
+st=$(put second budget-other "$D/80.nd")
+check "another client has its own budget (201, got $st)" [ "$st" = 201 ]
+check "every store row belongs to a receipt with its record count" store_matches_receipts
+
+e2e_summary
