@@ -14,7 +14,16 @@ struct vst_keyd {
     int fd;
 };
 
-vst_keyd *vst_keyd_connect(const char *path, char *err, size_t errlen)
+static int set_timeouts(int fd, unsigned ms)
+{
+    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+    return setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0 &&
+                   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) == 0
+               ? 0
+               : -1;
+}
+
+vst_keyd *vst_keyd_connect_timeout(const char *path, unsigned ms, char *err, size_t errlen)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     if (strlen(path) >= sizeof sa.sun_path) {
@@ -23,8 +32,12 @@ vst_keyd *vst_keyd_connect(const char *path, char *err, size_t errlen)
     }
     strcpy(sa.sun_path, path);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        snprintf(err, errlen, "cannot reach vst-keyd at %s: %s", path, strerror(errno));
+    /* A UNIX-socket connect() to a listener whose queue is full (a stopped
+     * keyd) waits, bounded by the send timeout: set it first. */
+    if (fd < 0 || (ms > 0 && set_timeouts(fd, ms) != 0) ||
+        connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        snprintf(err, errlen, "cannot reach vst-keyd at %s: %s", path,
+                 errno == EAGAIN ? "no answer within the timeout" : strerror(errno));
         if (fd >= 0)
             close(fd);
         return NULL;
@@ -39,6 +52,11 @@ vst_keyd *vst_keyd_connect(const char *path, char *err, size_t errlen)
     return k;
 }
 
+vst_keyd *vst_keyd_connect(const char *path, char *err, size_t errlen)
+{
+    return vst_keyd_connect_timeout(path, 0, err, errlen);
+}
+
 void vst_keyd_close(vst_keyd *k)
 {
     if (k == NULL)
@@ -49,11 +67,7 @@ void vst_keyd_close(vst_keyd *k)
 
 int vst_keyd_set_timeout(vst_keyd *k, unsigned ms)
 {
-    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (suseconds_t)(ms % 1000) * 1000};
-    return setsockopt(k->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0 &&
-                   setsockopt(k->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) == 0
-               ? 0
-               : -1;
+    return set_timeouts(k->fd, ms);
 }
 
 int vst_keyd_fd(const vst_keyd *k)

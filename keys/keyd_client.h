@@ -16,6 +16,10 @@ typedef struct vst_keyd vst_keyd;
  * (vst_keyd_err, answered by keyd); < 0 a local or transport error
  * (VST_PROTO_E_*; the connection is then unusable: close it). */
 vst_keyd *vst_keyd_connect(const char *socket_path, char *err, size_t errlen);
+/* The same with a timeout of ms milliseconds for the connect itself (a
+ * stopped keyd's full listen queue) and for every later call
+ * (vst_keyd_set_timeout). */
+vst_keyd *vst_keyd_connect_timeout(const char *socket_path, unsigned ms, char *err, size_t errlen);
 void vst_keyd_close(vst_keyd *k);
 /* Every later send and receive on k fails with VST_PROTO_E_TIMEOUT after
  * ms milliseconds without progress (0 = wait for ever, the default). A

@@ -23,19 +23,12 @@ int admin_fail(const char *fmt, ...)
 vst_keyd *admin_keyd(void)
 {
     char err[256];
-    vst_keyd *k = vst_keyd_connect(g_opt.admin_socket, err, sizeof err);
-    if (k == NULL) {
-        admin_fail("%s", err);
-        return NULL;
-    }
     /* A stopped or hung keyd must not hang an operator's command: 30 s per
      * call is far beyond the slowest legitimate one (a 65536-pseudonym
      * re-key batch takes milliseconds). */
-    if (vst_keyd_set_timeout(k, 30000) != 0) {
-        vst_keyd_close(k);
-        admin_fail("cannot set a timeout on the keyd connection");
-        return NULL;
-    }
+    vst_keyd *k = vst_keyd_connect_timeout(g_opt.admin_socket, 30000, err, sizeof err);
+    if (k == NULL)
+        admin_fail("%s", err);
     return k;
 }
 

@@ -128,8 +128,9 @@ int vst_receipt_hex_decode(const char *s, size_t slen, uint8_t *out, size_t n)
 
 /* ---- build ---------------------------------------------------------------- */
 
-/* Appends s as a JSON string; client names are printable ASCII, so only the
- * quote and the backslash need escaping. */
+/* Appends s as a JSON string; client names are UTF-8 without control
+ * characters (vst_client_name_ok), so only the quote and the backslash
+ * need escaping. */
 static char *put_jstr(char *p, const char *s)
 {
     *p++ = '"';

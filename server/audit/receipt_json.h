@@ -6,7 +6,7 @@
  * The document is one JSON object with exactly these members:
  *
  *   "delivery_id"   string   [A-Za-z0-9._-]{1,128}
- *   "client"        string   client name, printable ASCII, 1..128
+ *   "client"        string   client name, UTF-8, 1..128 bytes (vst_client_name_ok)
  *   "profile"       string   [a-z][a-z0-9_]{0,31}
  *   "record_count"  integer  0 .. 2^63-1
  *   "body_sha256"   string   64 lower-case hex digits

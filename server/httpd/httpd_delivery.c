@@ -2,7 +2,7 @@
  *
  * Before a worker slot is taken, a PUT is authenticated (httpd_auth.c),
  * checked against everything its headers decide, and refused at once while
- * a dependency is down (cached readiness); a client holds at most
+ * vst-keyd is known to be stalled (httpd_health.c); a client holds at most
  * client-slots slots; a body that arrives slower than min-transfer-rate
  * (after a grace period) or grows past max-delivery-bytes is answered and
  * the connection closed; each keyd round trip is charged to the client's

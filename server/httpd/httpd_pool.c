@@ -177,12 +177,8 @@ int slot_keyd(slot *s)
         slot_drop_keyd(s);
     }
     char err[256];
-    s->keyd = vst_keyd_connect(g_hcfg.keyd_socket, err, sizeof err);
-    if (s->keyd != NULL && vst_keyd_set_timeout(s->keyd, (unsigned)g_hcfg.keyd_timeout_ms) != 0) {
-        vst_keyd_close(s->keyd);
-        s->keyd = NULL;
-        snprintf(err, sizeof err, "cannot set the keyd timeout");
-    }
+    s->keyd = vst_keyd_connect_timeout(g_hcfg.keyd_socket, (unsigned)g_hcfg.keyd_timeout_ms, err,
+                                       sizeof err);
     if (s->keyd == NULL) {
         hlog("error", "%s", err);
         metrics_keyd_error();
