@@ -132,6 +132,8 @@ typedef struct peer_cache {
     _Atomic int64_t headers_due_ms; /* the next request's headers by then; 0: they came */
     _Atomic int64_t body_t0_ms;     /* a delivery body is streaming since; 0: none */
     _Atomic uint64_t body_bytes;
+    _Atomic int64_t close_at_ms;    /* a refused body: close by then if not ended; 0: none */
+    _Atomic int cut_slow;           /* the watchdog closed it: its body was too slow */
     struct peer_cache *prev, *next; /* the watchdog's list */
 } peer_cache;
 
@@ -140,9 +142,9 @@ typedef struct peer_cache {
  * a connection (and, with a body, a worker) for ever. */
 void watchdog_add(peer_cache *pc);
 void watchdog_remove(peer_cache *pc);
-/* Closes the connections that missed a deadline; the background thread
- * calls it every second. */
-void watchdog_run(void);
+/* The watchdog's thread: closes connections that missed a deadline. */
+int watchdog_start(void);
+void watchdog_stop(void);
 /* The connection of c, or NULL. */
 peer_cache *peer_of(struct MHD_Connection *c);
 typedef struct {

@@ -52,7 +52,6 @@ static void *run(void *arg)
         health_wait_tick(1000);
         if (stopping)
             break;
-        watchdog_run();
         health_probe(s);
         if (mono_ms() - last_housekeeping >= 5000) {
             housekeeping(s, 0);

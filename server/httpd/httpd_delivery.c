@@ -410,7 +410,9 @@ void delivery_free(delivery *d)
     if (d == NULL)
         return;
     store_abort(d);
-    outcome(d, "delivery.aborted", VST_E_MALFORMED); /* the client went away */
+    /* The client went away, or the watchdog cut it off for a slow body. */
+    outcome(d, "delivery.aborted",
+            d->peer != NULL && d->peer->cut_slow ? VST_E_TOO_SLOW : VST_E_MALFORMED);
     release_slot(d);
     EVP_MD_CTX_free(d->sha);
     if (d->carry) {
@@ -902,8 +904,10 @@ static enum MHD_Result finish(struct MHD_Connection *c, delivery *d)
 
 static enum MHD_Result refuse_mid_body(delivery *d, vst_err e)
 {
-    if (d->peer != NULL)
+    if (d->peer != NULL) {
         d->peer->body_t0_ms = 0;
+        d->peer->close_at_ms = mono_ms() + REFUSED_DRAIN_MS; /* a sender that stops */
+    }
     outcome(d, e == VST_E_TOO_SLOW ? "delivery.aborted" : "delivery.rejected", e);
     metrics_delivery(M_REFUSED, 0, (double)(mono_ms() - d->t0_ms) / 1000.0);
     release_slot(d);

@@ -338,14 +338,14 @@ int main(int argc, char **argv)
         MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
             MHD_USE_POLL | MHD_USE_ERROR_LOG,
         0, NULL, NULL, httpd_dispatch, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-        MHD_OPTION_LISTEN_SOCKET, lfd, MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_HTTPS_MEM_CERT,
-        cert, MHD_OPTION_HTTPS_MEM_KEY, key, MHD_OPTION_HTTPS_MEM_TRUST, ca,
-        MHD_OPTION_HTTPS_PRIORITIES, g_hcfg.tls_priorities, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)g_hcfg.connection_timeout, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        (unsigned)g_hcfg.per_ip_connections, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)g_hcfg.max_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
-        MHD_OPTION_URI_LOG_CALLBACK, httpd_request_new, NULL, MHD_OPTION_NOTIFY_COMPLETED,
-        httpd_completed, NULL, MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL, MHD_OPTION_END);
+        MHD_OPTION_LISTEN_SOCKET, lfd, MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_HTTPS_MEM_KEY,
+        key, MHD_OPTION_HTTPS_MEM_TRUST, ca, MHD_OPTION_HTTPS_PRIORITIES, g_hcfg.tls_priorities,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)g_hcfg.connection_timeout,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)g_hcfg.per_ip_connections,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)g_hcfg.max_connections,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024), MHD_OPTION_URI_LOG_CALLBACK,
+        httpd_request_new, NULL, MHD_OPTION_NOTIFY_COMPLETED, httpd_completed, NULL,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL, MHD_OPTION_END);
     free_tls(cert, key, ca); /* the private key is no longer needed in our memory */
     if (mhd == NULL)
         return fatal("cannot start the HTTPS listener (bad TLS material or priorities)");
@@ -381,8 +381,8 @@ int main(int argc, char **argv)
         hlog("warning", "crash recovery postponed: the databases are unreachable");
     else
         g_recovered = 1;
-    if (audit_thread_start() != 0)
-        return fatal("cannot start the background thread");
+    if (audit_thread_start() != 0 || watchdog_start() != 0)
+        return fatal("cannot start the background threads");
     hlog("info", "serving https://%s:%llu (%zu profiles, %llu workers)", g_hcfg.listen_address,
          (unsigned long long)g_hcfg.port, nprofiles, (unsigned long long)g_hcfg.workers);
     while (!stop_requested)
@@ -391,6 +391,7 @@ int main(int argc, char **argv)
     if (mon != NULL)
         MHD_stop_daemon(mon);
     MHD_stop_daemon(mhd);
+    watchdog_stop();
     audit_thread_stop();
     auth_free();
     pool_free();

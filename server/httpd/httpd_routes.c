@@ -5,6 +5,7 @@
  * `abc%00def` would otherwise decode to "abc" and store another id than the
  * sender used. Only PUT carries a body; it keeps its delivery across
  * libmicrohttpd's calls. */
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -102,14 +103,28 @@ static const char *delivery_id_of(const request *rq, const char *url)
 
 typedef struct {
     unsigned host, content_length, transfer_encoding, content_type;
-    int te_not_chunked;
+    int te_not_chunked, bad_name;
 } header_counts;
+
+/* A field name is a token (RFC 9110 §5.1): "Content-Length " with a blank
+ * before the colon is not Content-Length, and a body sent after it would
+ * be read as a second request. */
+static int is_token(const char *s)
+{
+    if (*s == '\0')
+        return 0;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && !strchr("!#$%&'*+-.^_`|~", *s))
+            return 0;
+    return 1;
+}
 
 static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
                                     const char *value)
 {
     (void)kind;
     header_counts *h = cls;
+    h->bad_name |= !is_token(key);
     if (strcasecmp(key, "Host") == 0)
         h->host++;
     else if (strcasecmp(key, "Content-Length") == 0)
@@ -124,12 +139,14 @@ static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const ch
     return MHD_YES;
 }
 
-static const char *headers_wrong(struct MHD_Connection *c)
+static const char *headers_wrong(struct MHD_Connection *c, const char *version)
 {
     header_counts h = {0};
     MHD_get_connection_values(c, MHD_HEADER_KIND, count_header, &h);
-    if (h.host > 1)
-        return "more than one Host header";
+    if (h.bad_name)
+        return "a header field name that is not a token";
+    if (h.host > 1 || (h.host == 0 && strcmp(version, MHD_HTTP_VERSION_1_1) == 0))
+        return "an HTTP/1.1 request needs exactly one Host header";
     if (h.content_length > 1)
         return "more than one Content-Length header";
     if (h.transfer_encoding > 1 || h.te_not_chunked)
@@ -158,7 +175,6 @@ enum MHD_Result httpd_dispatch(void *cls, struct MHD_Connection *c, const char *
                                const char *method, const char *version, const char *upload,
                                size_t *upload_size, void **req_cls)
 {
-    (void)version;
     int monitor_listener = cls != NULL;
     request *rq = *req_cls;
     if (rq != NULL && rq->is_put)
@@ -168,7 +184,7 @@ enum MHD_Result httpd_dispatch(void *cls, struct MHD_Connection *c, const char *
         peer_cache *pc = monitor_listener ? NULL : peer_of(c);
         if (pc != NULL)
             pc->headers_due_ms = 0; /* they came */
-        const char *wrong = headers_wrong(c);
+        const char *wrong = headers_wrong(c, version);
         if (wrong != NULL)
             return reply_problem_close(c, VST_E_MALFORMED, wrong, 0);
     }
@@ -208,6 +224,7 @@ void httpd_completed(void *cls, struct MHD_Connection *c, void **req_cls,
     peer_cache *pc = cls == NULL ? peer_of(c) : NULL;
     if (pc != NULL) {
         pc->body_t0_ms = 0;
+        pc->close_at_ms = 0;
         pc->headers_due_ms = mono_ms() + (int64_t)g_hcfg.header_timeout * 1000;
     }
     request *rq = *req_cls;

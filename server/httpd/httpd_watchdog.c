@@ -3,11 +3,14 @@
  * byte every few seconds could keep it for ever: with its headers (a
  * thread and a connection held) or with a delivery body (a worker slot
  * held, a store transaction open). Every connection is registered here
- * while it exists; once a second the background thread closes (shutdown)
+ * while it exists; four times a second its own thread closes (shutdown)
  * those whose headers are later than header-timeout, or whose delivery
  * body arrives slower than min-transfer-rate after min-rate-grace seconds.
- * libmicrohttpd then sees the socket fail and ends the request as if the
- * peer had gone away: the delivery is rolled back and its slot returned.
+ * It also closes a connection whose body was refused (413) and whose
+ * sender stops sending before the body ends: libmicrohttpd would wait for
+ * the rest until the idle timeout. libmicrohttpd then sees the socket fail
+ * and ends the request as if the peer had gone away: the delivery is
+ * rolled back and its slot returned.
  *
  * The registry lock is held while a socket is shut down, and a connection
  * leaves the registry (libmicrohttpd's "closed" notification) before its
@@ -15,6 +18,7 @@
  * been reused. */
 #include <pthread.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "httpd.h"
 
@@ -61,20 +65,22 @@ static int too_slow(const peer_cache *pc, int64_t now)
     return pc->body_bytes * 1000 / (uint64_t)(now - t0) < g_hcfg.min_transfer_rate;
 }
 
-void watchdog_run(void)
+static void watchdog_run(void)
 {
     int64_t now = mono_ms();
     unsigned headers = 0, bodies = 0;
     pthread_mutex_lock(&mu);
     for (peer_cache *pc = head; pc != NULL; pc = pc->next) {
-        int64_t due = pc->headers_due_ms;
-        int late = due != 0 && now > due;
+        int64_t due = pc->headers_due_ms, close_at = pc->close_at_ms;
+        int late = (due != 0 && now > due) || (close_at != 0 && now > close_at);
         int slow = !late && too_slow(pc, now);
         if (!late && !slow)
             continue;
+        pc->cut_slow = slow;
         shutdown(pc->fd, SHUT_RDWR);
         pc->headers_due_ms = 0;
         pc->body_t0_ms = 0;
+        pc->close_at_ms = 0;
         headers += (unsigned)late;
         bodies += (unsigned)slow;
     }
@@ -84,4 +90,29 @@ void watchdog_run(void)
              "closed %u connection(s) whose headers were late and %u whose body was "
              "slower than min-transfer-rate",
              headers, bodies);
+}
+
+static pthread_t thread;
+static volatile int stopping;
+
+static void *run(void *arg)
+{
+    (void)arg;
+    while (!stopping) {
+        struct timespec t = {0, 250 * 1000000L};
+        nanosleep(&t, NULL);
+        watchdog_run();
+    }
+    return NULL;
+}
+
+int watchdog_start(void)
+{
+    return pthread_create(&thread, NULL, run, NULL) == 0 ? 0 : -1;
+}
+
+void watchdog_stop(void)
+{
+    stopping = 1;
+    pthread_join(thread, NULL);
 }

@@ -70,7 +70,9 @@ CT=4                 # --connection-timeout: the idle bound of the "close" cases
 MAX_BYTES=12582912   # --max-delivery-bytes: 12 MiB, above the 10 MB line case
 MIN_RATE=1024        # --min-transfer-rate for the slow group (bytes/s)
 SLOW_BOUND=20        # seconds within which a slow client must be cut off
-HTTPD_OPTS=(--connection-timeout "$CT" --max-delivery-bytes "$MAX_BYTES")
+# --header-timeout 3: headers that never complete are cut off before the
+# idle timeout (CT) would.
+HTTPD_OPTS=(--connection-timeout "$CT" --max-delivery-bytes "$MAX_BYTES" --header-timeout 3)
 
 T0=$SECONDS
 if ! stack_up; then
@@ -99,7 +101,9 @@ HTTPD_FIRST=$HTTPD_PID
 
 # The slow group needs a vst-httpd with a minimum transfer rate.
 httpd_stop
-read -r -a SLOW_EXTRA <<<"${HOSTILE_SLOW_OPTS:-}"
+# A grace of 5 s (default 30): the slow cases must be cut off within
+# SLOW_BOUND.
+read -r -a SLOW_EXTRA <<<"${HOSTILE_SLOW_OPTS:---min-rate-grace 5}"
 echo "# slow group: vst-httpd ${HTTPD_OPTS[*]} --min-transfer-rate $MIN_RATE ${SLOW_EXTRA[*]}"
 if httpd_start "${HTTPD_OPTS[@]}" --min-transfer-rate "$MIN_RATE" "${SLOW_EXTRA[@]}" \
     2>>"$D/slow-start.err"; then
