@@ -67,6 +67,12 @@ static int reload(FILE *f, char *err, size_t errlen)
             free(line);
             return -1;
         }
+        /* Generations of the keystore (unseal, rotate, retire): a later
+         * unseal refuses an older copy of it. */
+        json_t *ks = json_object_get(details, "keystore"),
+               *gen = json_object_get(details, "generation");
+        if (json_is_string(ks) && json_is_integer(gen) && json_integer_value(gen) > 0)
+            keyd_keys_note_generation(json_string_value(ks), (uint64_t)json_integer_value(gen));
         e.seq = last_seq + 1;
         e.time_us = json_integer_value(json_object_get(j, "time_us"));
         e.actor = (uint32_t)json_integer_value(json_object_get(j, "actor_uid"));

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,9 +96,37 @@ int cmd_key_init(int argc, char **argv)
     } else if (vst_master_generate(master) != VST_KS_OK) {
         return admin_fail("cannot generate a master key");
     }
+    /* Shamir: split first, so that keystore.info can record every share's
+     * check value (keyd then refuses a wrong share on its own). */
+    vst_share *shares = NULL;
+    vst_ks_share_check checks[VST_SHARE_MAX_COUNT];
+    uint8_t id[VST_KS_ID_LEN];
+    if (dev == NULL) {
+        shares = OPENSSL_secure_zalloc(n * sizeof *shares);
+        st = shares == NULL ? VST_KS_NOMEM
+             : RAND_bytes(id, sizeof id) != 1
+                 ? VST_KS_CRYPTO
+                 : vst_shamir_split(master, id, (unsigned)m, (unsigned)n, shares, err, sizeof err);
+        for (unsigned long i = 0; st == VST_KS_OK && i < n; i++) {
+            checks[i].index = shares[i].index;
+            if (!vst_share_check(&shares[i], checks[i].check))
+                st = VST_KS_CRYPTO;
+        }
+        if (st != VST_KS_OK) {
+            if (shares)
+                vst_share_wipe(shares, n);
+            OPENSSL_secure_free(shares);
+            OPENSSL_cleanse(master, sizeof master);
+            return admin_fail("key init: cannot split the master key (%s)", vst_ks_status_name(st));
+        }
+    }
     vst_keystore *ks = NULL;
-    st = vst_keystore_create(g_opt.keystore, master, &mode, &ks, err, sizeof err);
+    st = vst_keystore_create_ex(g_opt.keystore, master, &mode, dev ? NULL : id, dev ? NULL : checks,
+                                dev ? 0 : n, &ks, err, sizeof err);
     if (st != VST_KS_OK) {
+        if (shares)
+            vst_share_wipe(shares, n);
+        OPENSSL_secure_free(shares);
         OPENSSL_cleanse(master, sizeof master);
         return admin_fail("%s", err);
     }
@@ -105,10 +134,6 @@ int cmd_key_init(int argc, char **argv)
     vst_keystore_free(ks);
     int rc = 0;
     if (dev == NULL) {
-        vst_share *shares = OPENSSL_zalloc(n * sizeof *shares);
-        st = shares ? vst_shamir_split(master, info.id, (unsigned)m, (unsigned)n, shares, err,
-                                       sizeof err)
-                    : VST_KS_NOMEM;
         for (unsigned long i = 0; st == VST_KS_OK && i < n; i++) {
             char path[4096];
             snprintf(path, sizeof path, "%s/share-%lu-of-%lu.txt", share_dir, i + 1, n);
@@ -116,9 +141,8 @@ int cmd_key_init(int argc, char **argv)
             if (st == VST_KS_OK)
                 printf("share %lu of %lu: %s\n", i + 1, n, path);
         }
-        if (shares)
-            vst_share_wipe(shares, n);
-        OPENSSL_free(shares);
+        vst_share_wipe(shares, n);
+        OPENSSL_secure_free(shares);
         if (st != VST_KS_OK) {
             remove_keystore(g_opt.keystore);
             rc = admin_fail("%s; the keystore was removed again", err);
@@ -345,17 +369,27 @@ int cmd_unseal(int argc, char **argv)
     case VST_UNSEAL_DONE:
         printf("vst-keyd is unsealed\n");
         return admin_audit_sync(1);
+    case VST_UNSEAL_SHARE_REFUSED:
+        /* Refused on its own: keyd keeps the good shares it has, so "start
+         * again" would only be refused too. */
+        return admin_fail("unseal refused: this share is wrong for this keystore (its check "
+                          "value does not match), a duplicate, or of another keystore; "
+                          "vst-keyd keeps the %u good share%s it has and needs %u more",
+                          rs.have, rs.have == 1 ? "" : "s",
+                          rs.need > rs.have ? rs.need - rs.have : 0);
+    case VST_UNSEAL_ROLLBACK:
+        return admin_fail("unseal refused: the keystore is an older copy than the one this "
+                          "vst-keyd has used (a restored backup?); put the newest keystore back "
+                          "(vst-keyd's log names both generations) and unseal again");
     default:
-        /* A duplicate or foreign share is refused on its own: keyd keeps the
-         * good shares it has, so "start again" would only be refused too. */
         if (rs.have > 0)
-            return admin_fail("unseal refused: a duplicate share or one of another keystore; "
-                              "vst-keyd keeps the %u good share%s it has and needs %u more",
-                              rs.have, rs.have == 1 ? "" : "s",
-                              rs.need > rs.have ? rs.need - rs.have : 0);
-        return admin_fail("unseal refused: the shares do not rebuild the master key (a wrong, "
-                          "corrupted, duplicate or foreign share); start again with %u good "
-                          "shares",
+            return admin_fail("unseal refused: the %u shares collected do not rebuild the master "
+                              "key, so one of them is wrong; vst-keyd keeps them and tries every "
+                              "combination when the next share arrives",
+                              rs.have);
+        return admin_fail("unseal refused: the shares do not rebuild the master key, or the "
+                          "keystore could not be opened (vst-keyd's log says which); start again "
+                          "with %u good shares",
                           rs.need);
     }
 }
