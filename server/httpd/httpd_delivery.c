@@ -211,6 +211,7 @@ static void flush(delivery *d)
         set_fail(d, rc == VST_KERR_INVALID_ARGUMENT ? VST_E_INTERNAL : VST_E_UNAVAILABLE,
                  rc == VST_KERR_SEALED            ? "the key service is sealed"
                  : rc == VST_KERR_BUDGET_EXCEEDED ? "the pseudonymization budget is exhausted"
+                 : rc == VST_KERR_BUSY            ? "the key service is busy"
                                                   : "the key service failed");
         return;
     }
