@@ -41,6 +41,7 @@ typedef struct {
     uint64_t frame_timeout;         /* seconds to receive a started frame */
     uint64_t idle_timeout;          /* seconds between frames before a close; 0: never */
     uint64_t max_buffered_mib;      /* data-socket payloads and replies held at once */
+    uint64_t accept_generation;     /* an older keystore generation to accept; 0: none */
     char *user;                     /* when started as root: drop to this user */
     int seccomp;
     char *pid_file;

@@ -190,7 +190,9 @@ void keyd_share_counts(uint8_t *have, uint8_t *need)
 
 void keyd_keys_note_generation(const char *keystore_hex, uint64_t generation)
 {
-    if (strcmp(keystore_hex, K.info.id_hex) == 0 && generation > K.gen_seen)
+    /* The latest record counts (events come in order): after an accepted
+     * rollback the keystore goes on from the older generation. */
+    if (strcmp(keystore_hex, K.info.id_hex) == 0)
         K.gen_seen = generation;
 }
 
@@ -205,12 +207,25 @@ uint64_t keyd_keystore_generation(void)
 }
 
 /* A just-opened keystore older than the one keyd has used before: 1 (and
- * an event; ks is left to the caller), else 0. */
+ * an event; ks is left to the caller), else 0. The operator may accept
+ * exactly one older generation (accept-generation: disaster recovery from
+ * an older backup), which is audited and becomes the record. */
 static int rolled_back(const vst_keystore *ks, uint32_t uid)
 {
     uint64_t g = vst_keystore_generation(ks);
     if (g >= K.gen_seen)
         return 0;
+    if (g_cfg.accept_generation != 0 && g == g_cfg.accept_generation) {
+        keyd_log("warning",
+                 "keystore %s (id %s) is generation %llu, older than generation %llu this keyd "
+                 "has used: accepted as configured (accept-generation)",
+                 K.dir, K.info.id_hex, (unsigned long long)g, (unsigned long long)K.gen_seen);
+        keyd_event(uid, "keyd.rollback_accepted",
+                   "{\"keystore\":\"%s\",\"generation\":%llu,\"seen\":%llu}", K.info.id_hex,
+                   (unsigned long long)g, (unsigned long long)K.gen_seen);
+        K.gen_seen = g;
+        return 0;
+    }
     keyd_log("error",
              "keystore %s (id %s) is generation %llu, older than generation %llu this keyd has "
              "used (events file %s): an older copy was put back; refusing to unseal it",

@@ -65,6 +65,8 @@ static const vst_cfg_opt options[] = {
      "seconds a connection may sit between frames (0 = for ever)"},
     {"max-buffered-mib", VST_CFG_U64, &g_cfg.max_buffered_mib,
      "MiB of data-socket frames and replies held at once"},
+    {"accept-generation", VST_CFG_U64, &g_cfg.accept_generation,
+     "DISASTER RECOVERY ONLY: unseal this older keystore generation (0 = none)"},
     {"user", VST_CFG_STR, &g_cfg.user, "when started as root, drop to this user (\"\" = stay)"},
     {"seccomp", VST_CFG_BOOL, &g_cfg.seccomp, "install the seccomp allowlist (yes)"},
     {"pid-file", VST_CFG_STR, &g_cfg.pid_file, "write the process id here"},

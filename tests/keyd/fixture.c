@@ -481,7 +481,7 @@ int fx_keyd_start(fx_keyd *k, const fx_keyd_opts *o)
             return -1;
         }
     }
-    char bm[24], bd[24], ft[24], mc[24], ma[24], it[24], mb[24];
+    char bm[24], bd[24], ft[24], mc[24], ma[24], it[24], mb[24], ag[24];
     const char *argv[64];
     size_t n = 0;
     argv[n++] = o->prog ? o->prog : fx_prog("VST_KEYD");
@@ -541,6 +541,11 @@ int fx_keyd_start(fx_keyd *k, const fx_keyd_opts *o)
         snprintf(mb, sizeof mb, "%u", o->max_buffered_mib);
         argv[n++] = "--max-buffered-mib";
         argv[n++] = mb;
+    }
+    if (o->accept_generation) {
+        snprintf(ag, sizeof ag, "%u", o->accept_generation);
+        argv[n++] = "--accept-generation";
+        argv[n++] = ag;
     }
     if (o->domains) {
         argv[n++] = "--domains";

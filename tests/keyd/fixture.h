@@ -107,6 +107,7 @@ typedef struct {
     unsigned idle_timeout;          /* 0: keyd's default */
     unsigned max_buffered_mib;      /* 0: keyd's default */
     const char *prog;               /* the keyd binary; NULL: $VST_KEYD */
+    unsigned accept_generation;     /* --accept-generation; 0: not given */
 } fx_keyd_opts;
 
 typedef struct {

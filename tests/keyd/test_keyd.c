@@ -513,6 +513,29 @@ static void test_unseal_rollback(void)
     CU_ASSERT_EQUAL(st.s.current_version, 2);
     fx_keyd_stop(&k);
 
+    /* Disaster recovery from the older copy is possible, deliberately:
+     * --accept-generation 1, audited; from then on it is the record. */
+    CU_ASSERT_EQUAL_FATAL(copy_file(old, sealed), 0);
+    fx_keyd_opts oa = {.store = &s, .accept_generation = 1};
+    CU_ASSERT_EQUAL_FATAL(fx_keyd_start(&k, &oa), 0);
+    CU_ASSERT_EQUAL(admin_unseal(&k, s.share[1], NULL, NULL), 0);
+    CU_ASSERT_EQUAL(admin_unseal(&k, s.share[2], NULL, NULL), 0);
+    status_ok(&k, &st);
+    CU_ASSERT_EQUAL(st.s.sealed, 0);
+    CU_ASSERT_EQUAL(st.s.current_version, 1);
+    ev = fx_event_last(&k, "keyd.rollback_accepted");
+    CU_ASSERT_PTR_NOT_NULL(ev);
+    CU_ASSERT_EQUAL(fx_ev_int(ev, "generation"), 1);
+    CU_ASSERT_EQUAL(fx_ev_int(ev, "seen"), 2);
+    json_decref(ev);
+    fx_keyd_stop(&k);
+    CU_ASSERT_EQUAL_FATAL(fx_keyd_start(&k, &o), 0);
+    CU_ASSERT_EQUAL(admin_unseal(&k, s.share[0], NULL, NULL), 0);
+    CU_ASSERT_EQUAL(admin_unseal(&k, s.share[1], NULL, NULL), 0);
+    status_ok(&k, &st);
+    CU_ASSERT_EQUAL(st.s.sealed, 0);
+    fx_keyd_stop(&k);
+
     /* Development key: an older copy makes keyd refuse to start. */
     fx_store d;
     fx_keyd kd = {0};
