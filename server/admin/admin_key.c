@@ -385,10 +385,11 @@ int cmd_key_retire(int argc, char **argv)
     }
     uint32_t current = s.current_version;
     vst_frame_free(sbuf, slen);
-    if (current == v) {
-        vst_keyd_close(k);
+    /* The checks below may take longer than keyd's idle-timeout: RETIRE
+     * goes on a connection of its own. */
+    vst_keyd_close(k);
+    if (current == v)
         return admin_fail("key retire: version %lu is the current version", v);
-    }
     /* First what may still bring rows of v, then the rows: a delivery
      * that ends between the two has its rows counted. */
     char since[64];
@@ -401,18 +402,17 @@ int cmd_key_retire(int argc, char **argv)
     if (db == NULL || retire_wait(db, v, since, wait_s) != 0 ||
         admin_store_tables(t, 16, &nt) != 0 || admin_rows_per_version(db, t, nt, &vr, &nvr) != 0) {
         PQfinish(db);
-        vst_keyd_close(k);
         return 1;
     }
     PQfinish(db);
     uint64_t rows = admin_rows_of(vr, nvr, (uint32_t)v);
     free(vr);
-    if (rows > 0) {
-        vst_keyd_close(k);
+    if (rows > 0)
         return admin_fail("key retire: the store still holds %" PRIu64
                           " rows of version %lu; run `vst-admin rekey` first",
                           rows, v);
-    }
+    if ((k = admin_keyd()) == NULL)
+        return 1;
     rc = vst_keyd_retire(k, (uint32_t)v);
     vst_keyd_close(k);
     if (rc == VST_KERR_NOT_CURRENT)

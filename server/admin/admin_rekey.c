@@ -489,6 +489,12 @@ int cmd_rekey(int argc, char **argv)
     size_t nvr = 0;
     if (admin_rows_per_version(w[0].db, tables, nt, &vr, &nvr) != 0)
         rc = 1;
+    /* Counting scans the whole store and may outlast keyd's idle-timeout:
+     * worker 0 gets a fresh keyd connection for its batches. */
+    vst_keyd_close(w[0].k);
+    w[0].k = rc == 0 ? admin_keyd() : NULL;
+    if (w[0].k == NULL)
+        rc = 1;
     uint32_t from_min = 0;
     for (size_t i = 0; i < nvr; i++) /* ascending by version */
         if (vr[i].version < c.to && vr[i].rows > 0) {

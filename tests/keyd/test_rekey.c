@@ -768,7 +768,12 @@ static void test_retire_in_flight(void)
     CU_ASSERT_EQUAL_FATAL(PQstatus(st), CONNECTION_OK);
     CU_ASSERT_EQUAL_FATAL(exec_on(st, "DELETE FROM vst.key_versions"), 0);
     PQfinish(st);
-    CU_ASSERT_EQUAL_FATAL(start_keyd(&s, &k), 0);
+    /* keyd closes idle connections after 1 s: a retire that waits longer
+     * must still reach it (it reconnects for RETIRE). */
+    memset(&k, 0, sizeof k);
+    CU_ASSERT_EQUAL_FATAL(fx_store_dev(&s, NULL), 0);
+    fx_keyd_opts o = {.store = &s, .dev = 1, .idle_timeout = 1};
+    CU_ASSERT_EQUAL_FATAL(fx_keyd_start(&k, &o), 0);
     row_t *rows = make_rows(6, 50);
     CU_ASSERT_PTR_NOT_NULL_FATAL(rows);
     CU_ASSERT_EQUAL_FATAL(stamp_rows(&k, rows, 50, NULL), 0);
@@ -852,13 +857,13 @@ static void test_retire_in_flight(void)
     double t0 = fx_now();
     pid_t pid = fx_spawn(argv, out, err, NULL);
     CU_ASSERT_FATAL(pid > 0);
-    usleep(1000000);
+    usleep(2500000); /* longer than keyd's idle-timeout and its 1 s poll */
     CU_ASSERT_EQUAL(fx_event_count(&k, "keyd.retire"), 0); /* still waiting */
     CU_ASSERT_EQUAL(db_exec("ROLLBACK PREPARED 'vst:retire-test-3'"), 0);
     CU_ASSERT_EQUAL(fx_wait(pid, 30), 0);
     double waited = fx_now() - t0;
     fprintf(stderr, "retire waited %.1f s for the prepared delivery ", waited);
-    CU_ASSERT(waited >= 1.0 && waited < 15.0);
+    CU_ASSERT(waited >= 2.5 && waited < 15.0);
     CU_ASSERT_EQUAL(fx_event_count(&k, "keyd.retire"), 1);
     PQclear(PQexec(late, "ROLLBACK"));
     PQfinish(late);
