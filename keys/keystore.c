@@ -42,7 +42,7 @@
 #define SEALED_OVERHEAD (SEAL_HDR_LEN + NONCE_LEN + TAG_LEN)
 #define SEALED_MAX                                                                                 \
     (SEALED_OVERHEAD + PT_FIXED_LEN + (size_t)VST_KS_MAX_VERSIONS * (ENTRY_META_LEN + VST_KEY_LEN))
-#define INFO_MAX 1024
+#define INFO_MAX 8192 /* 6 lines, and up to 255 share checks */
 #define INFO_MAGIC "vst-keystore-v1"
 
 /* secrets block: K_seal | K_root | Ed25519 private key */
@@ -512,7 +512,56 @@ static size_t format_info(const vst_keystore_info *in, char *buf, size_t cap)
                                 "signing-public-key: %s\n"
                                 "key-check: %s\n",
                      in->id_hex, created, master, pub, kcv);
-    return (n < 0 || (size_t)n >= cap) ? 0 : (size_t)n;
+    if (n < 0 || (size_t)n >= cap)
+        return 0;
+    size_t len = (size_t)n;
+    for (unsigned i = 0; i < in->nshare_checks; i++) {
+        char ck[2 * VST_KS_SHARE_CHECK_LEN + 1];
+        vst_hex(in->share_checks[i].check, VST_KS_SHARE_CHECK_LEN, ck);
+        n = snprintf(buf + len, cap - len, "%s%u:%s", i == 0 ? "share-checks: " : " ",
+                     (unsigned)in->share_checks[i].index, ck);
+        if (n < 0 || (size_t)n >= cap - len)
+            return 0;
+        len += (size_t)n;
+    }
+    if (in->nshare_checks > 0) {
+        if (len + 1 >= cap)
+            return 0;
+        buf[len++] = '\n';
+        buf[len] = '\0';
+    }
+    return len;
+}
+
+static int hex_field(const char *v, size_t vlen, uint8_t *out, size_t n);
+static int parse_uint(const char *s, size_t len, unsigned max, unsigned *out);
+
+/* "I:HEX I:HEX ..." (indices ascending, one per share) into in. */
+static int parse_share_checks(const char *v, size_t vlen, vst_keystore_info *in)
+{
+    const char *p = v, *end = v + vlen;
+    unsigned n = 0, last = 0;
+    while (p < end) {
+        const char *colon = memchr(p, ':', (size_t)(end - p));
+        unsigned idx;
+        if (colon == NULL || !parse_uint(p, (size_t)(colon - p), 255, &idx) || idx <= last ||
+            n == 255)
+            return 0;
+        const char *hex = colon + 1;
+        if ((size_t)(end - hex) < 2 * VST_KS_SHARE_CHECK_LEN ||
+            !hex_field(hex, 2 * VST_KS_SHARE_CHECK_LEN, in->share_checks[n].check,
+                       VST_KS_SHARE_CHECK_LEN))
+            return 0;
+        in->share_checks[n++].index = (uint8_t)idx;
+        last = idx;
+        p = hex + 2 * VST_KS_SHARE_CHECK_LEN;
+        if (p < end && *p++ != ' ')
+            return 0;
+        if (p == end && p[-1] == ' ')
+            return 0;
+    }
+    in->nshare_checks = n;
+    return n == in->mode.shares;
 }
 
 /* Next '\n'-terminated line of [*p, end); 0 when there is none. */
@@ -647,8 +696,14 @@ static vst_ks_status parse_info(const char *buf, size_t len, vst_keystore_info *
     if (!next_line(&p, end, &line, &ll) || !field(line, ll, "key-check", &v, &vl) ||
         !hex_field(v, vl, in.key_check, VST_KS_KCV_LEN))
         return BAD("line 6 must be 'key-check: <32 hex digits>'");
+    if (p != end && in.mode.mode == VST_KS_MODE_SHAMIR &&
+        (!next_line(&p, end, &line, &ll) || !field(line, ll, "share-checks", &v, &vl) ||
+         !parse_share_checks(v, vl, &in)))
+        return BAD("line 7 must be 'share-checks: I:<16 hex digits> ...', one per share, "
+                   "indices ascending");
     if (p != end)
-        return BAD("unexpected data after line 6");
+        return BAD(in.nshare_checks ? "unexpected data after line 7"
+                                    : "unexpected data after line 6");
 #undef BAD
     *out = in;
     return VST_KS_OK;
@@ -976,15 +1031,46 @@ static vst_ks_status check_mode(const vst_ks_mode_info *m, char *err, size_t err
     return VST_KS_OK;
 }
 
+/* Share checks for create: one per share, distinct nonzero indices. */
+static vst_ks_status check_share_checks(const vst_ks_mode_info *m, const vst_ks_share_check *c,
+                                        size_t n, char *err, size_t errlen)
+{
+    if (n == 0)
+        return VST_KS_OK;
+    if (m->mode != VST_KS_MODE_SHAMIR || n != m->shares || c == NULL)
+        return FAIL(VST_KS_INVALID, "share checks: one per share of a Shamir keystore");
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < n; j++)
+            if (c[i].index == 0 || (i != j && c[i].index == c[j].index))
+                return FAIL(VST_KS_INVALID, "share checks: indices must be distinct and nonzero");
+    return VST_KS_OK;
+}
+
+static int by_index(const void *a, const void *b)
+{
+    return (int)((const vst_ks_share_check *)a)->index -
+           (int)((const vst_ks_share_check *)b)->index;
+}
+
 vst_ks_status vst_keystore_create(const char *dir, const uint8_t master[VST_KEY_LEN],
                                   const vst_ks_mode_info *mode, vst_keystore **out, char *err,
                                   size_t errlen)
+{
+    return vst_keystore_create_ex(dir, master, mode, NULL, NULL, 0, out, err, errlen);
+}
+
+vst_ks_status vst_keystore_create_ex(const char *dir, const uint8_t master[VST_KEY_LEN],
+                                     const vst_ks_mode_info *mode, const uint8_t id[VST_KS_ID_LEN],
+                                     const vst_ks_share_check *checks, size_t nchecks,
+                                     vst_keystore **out, char *err, size_t errlen)
 {
     if (out != NULL)
         *out = NULL;
     if (dir == NULL || *dir == '\0' || master == NULL || out == NULL)
         return FAIL(VST_KS_INVALID, "keystore create: missing argument");
     vst_ks_status st = check_mode(mode, err, errlen);
+    if (st == VST_KS_OK)
+        st = check_share_checks(mode, checks, nchecks, err, errlen);
     if (st != VST_KS_OK)
         return st;
 
@@ -1047,8 +1133,15 @@ vst_ks_status vst_keystore_create(const char *dir, const uint8_t master[VST_KEY_
     ks->v[0].state = VST_KEY_CURRENT;
     ks->v[0].created = in->created;
     ks->current = 1;
-    if (RAND_bytes(in->id, VST_KS_ID_LEN) != 1 || RAND_bytes(ROOT_KEY(ks), VST_KEY_LEN) != 1 ||
-        RAND_bytes(ks->v[0].key, VST_KEY_LEN) != 1 ||
+    if (nchecks > 0) {
+        memcpy(in->share_checks, checks, nchecks * sizeof *checks);
+        qsort(in->share_checks, nchecks, sizeof *checks, by_index);
+        in->nshare_checks = (unsigned)nchecks;
+    }
+    if (id != NULL)
+        memcpy(in->id, id, VST_KS_ID_LEN);
+    if ((id == NULL && RAND_bytes(in->id, VST_KS_ID_LEN) != 1) ||
+        RAND_bytes(ROOT_KEY(ks), VST_KEY_LEN) != 1 || RAND_bytes(ks->v[0].key, VST_KEY_LEN) != 1 ||
         RAND_bytes(SIGN_KEY(ks), VST_ED25519_LEN) != 1 ||
         !ed25519_public(SIGN_KEY(ks), in->sign_public) ||
         !derive_master(master, in->id, SEAL_KEY(ks), in->key_check)) {
@@ -1150,6 +1243,24 @@ fail:
 }
 
 /* ----------------------------------------------------------- accessors */
+
+int vst_keystore_check_master(const vst_keystore_info *info, const uint8_t master[VST_KEY_LEN])
+{
+    uint8_t kcv[VST_KS_KCV_LEN];
+    if (info == NULL || master == NULL || !derive_master(master, info->id, NULL, kcv))
+        return -1;
+    int same = CRYPTO_memcmp(kcv, info->key_check, VST_KS_KCV_LEN) == 0;
+    OPENSSL_cleanse(kcv, sizeof kcv);
+    return same;
+}
+
+const vst_ks_share_check *vst_keystore_share_check(const vst_keystore_info *info, uint8_t index)
+{
+    for (unsigned i = 0; info != NULL && i < info->nshare_checks; i++)
+        if (info->share_checks[i].index == index)
+            return &info->share_checks[i];
+    return NULL;
+}
 
 const vst_keystore_info *vst_keystore_get_info(const vst_keystore *ks)
 {

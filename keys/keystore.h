@@ -4,8 +4,10 @@
  *
  *   keystore.info    public header (text): keystore id, format, how the master
  *                    key is held (Shamir m of n, or a development file), the
- *                    Ed25519 public key and a key check value. Readable while
- *                    sealed; written once at creation.
+ *                    Ed25519 public key, a key check value and (Shamir
+ *                    keystores made since issue 8) one check value per share,
+ *                    so that a wrong share is refused on its own. Readable
+ *                    while sealed; written once at creation.
  *   keystore.sealed  every secret (K_root, each live K_v, the Ed25519 private
  *                    key) and the version metadata, sealed with AES-256-GCM
  *                    under a key derived from the 32-byte master key. The
@@ -34,6 +36,7 @@
 #define VST_KS_ID_LEN 16
 #define VST_KS_ID_HEX (2 * VST_KS_ID_LEN)
 #define VST_KS_KCV_LEN 16
+#define VST_KS_SHARE_CHECK_LEN 8 /* == the share file's `check:` value */
 #define VST_KS_FORMAT 1
 #define VST_ED25519_LEN 32
 #define VST_KS_MAX_VERSIONS 65535u
@@ -74,6 +77,14 @@ typedef struct {
     unsigned shares;    /* Shamir n (threshold..255); 0 for DEV_FILE */
 } vst_ks_mode_info;
 
+/* The check value of Shamir share number `index` (shamir.h's
+ * vst_share_check: SHA-256 over the share, truncated; it says nothing about
+ * the share's secret bytes). */
+typedef struct {
+    uint8_t index;
+    uint8_t check[VST_KS_SHARE_CHECK_LEN];
+} vst_ks_share_check;
+
 /* The public header: everything in keystore.info. */
 typedef struct {
     unsigned format; /* VST_KS_FORMAT */
@@ -83,6 +94,10 @@ typedef struct {
     vst_ks_mode_info mode;
     uint8_t sign_public[VST_ED25519_LEN];
     uint8_t key_check[VST_KS_KCV_LEN];
+    /* One per share (mode.shares of them, ascending by index), or none for
+     * a development keystore and for Shamir keystores made before. */
+    unsigned nshare_checks;
+    vst_ks_share_check share_checks[255];
 } vst_keystore_info;
 
 typedef enum {
@@ -115,6 +130,24 @@ vst_ks_status vst_master_generate(uint8_t master[VST_KEY_LEN]);
 vst_ks_status vst_keystore_create(const char *dir, const uint8_t master[VST_KEY_LEN],
                                   const vst_ks_mode_info *mode, vst_keystore **out, char *err,
                                   size_t errlen);
+
+/* As vst_keystore_create, with a keystore id chosen by the caller (id not
+ * NULL: the id its shares were split for) and the check value of every
+ * Shamir share (nchecks == mode->shares, distinct nonzero indices; 0 for a
+ * development keystore), recorded in keystore.info. */
+vst_ks_status vst_keystore_create_ex(const char *dir, const uint8_t master[VST_KEY_LEN],
+                                     const vst_ks_mode_info *mode, const uint8_t id[VST_KS_ID_LEN],
+                                     const vst_ks_share_check *checks, size_t nchecks,
+                                     vst_keystore **out, char *err, size_t errlen);
+
+/* Whether master is this keystore's master key, by the key check value of
+ * its header alone (no file is read): 1 yes, 0 no, -1 OpenSSL failed. For
+ * trying combinations of shares cheaply; vst_keystore_open still decides. */
+int vst_keystore_check_master(const vst_keystore_info *info, const uint8_t master[VST_KEY_LEN]);
+
+/* The recorded check value of share number index, NULL if the header has
+ * none for it. */
+const vst_ks_share_check *vst_keystore_share_check(const vst_keystore_info *info, uint8_t index);
 
 /* Reads and parses keystore.info without any key: VST_KS_NOT_FOUND when the
  * directory holds no keystore, VST_KS_CORRUPT when the header is malformed.

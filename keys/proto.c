@@ -77,6 +77,7 @@ static const char *const kerr_names[VST_KERR_MAX + 1] = {
     [VST_KERR_INTERNAL] = "internal",
     [VST_KERR_NOT_CURRENT] = "not_current",
     [VST_KERR_UNSEAL_REJECTED] = "unseal_rejected",
+    [VST_KERR_BUSY] = "busy",
 };
 
 const char *vst_keyd_err_name(unsigned code)
@@ -636,7 +637,7 @@ int vst_unseal_req_encode(vst_wr *w, const vst_unseal_req *in)
 
 static int unseal_ok_check(const vst_unseal_ok *m)
 {
-    return m->result <= VST_UNSEAL_REJECTED ? 0 : VST_PROTO_E_RANGE;
+    return m->result <= VST_UNSEAL_ROLLBACK ? 0 : VST_PROTO_E_RANGE;
 }
 
 int vst_unseal_ok_decode(const uint8_t *p, size_t len, vst_unseal_ok *out)

@@ -87,8 +87,9 @@ typedef enum {
     VST_KERR_INTERNAL = 8,
     VST_KERR_NOT_CURRENT = 9, /* retire of the current version */
     VST_KERR_UNSEAL_REJECTED = 10,
+    VST_KERR_BUSY = 11, /* keyd's buffer cap is reached: retry later */
 } vst_keyd_err;
-#define VST_KERR_MAX 10
+#define VST_KERR_MAX 11
 /* "bad_frame", "forbidden", ...; NULL for a code outside 1..VST_KERR_MAX. */
 const char *vst_keyd_err_name(unsigned code);
 
@@ -221,7 +222,13 @@ typedef struct {
     uint8_t keystore_id[VST_KEYSTORE_ID_LEN];
     const uint8_t *share; /* VST_SHARE_LEN bytes: points into the payload */
 } vst_unseal_req;
-enum { VST_UNSEAL_NEED_MORE = 0, VST_UNSEAL_DONE = 1, VST_UNSEAL_REJECTED = 2 };
+enum {
+    VST_UNSEAL_NEED_MORE = 0,
+    VST_UNSEAL_DONE = 1,
+    VST_UNSEAL_REJECTED = 2,      /* the shares do not rebuild the key (have: kept) */
+    VST_UNSEAL_SHARE_REFUSED = 3, /* this share alone: bad, duplicate or foreign */
+    VST_UNSEAL_ROLLBACK = 4,      /* the keystore is older than one keyd has used */
+};
 typedef struct {
     uint8_t result; /* VST_UNSEAL_* */
     uint8_t have, need;

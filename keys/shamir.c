@@ -12,7 +12,7 @@
 #include <openssl/rand.h>
 
 #define SHARE_MAGIC "vst-share-v1"
-#define CHECK_LEN 8
+#define CHECK_LEN VST_KS_SHARE_CHECK_LEN
 #define SHARE_FILE_MAX 1024
 #define MASTER_FILE_MAX 256
 
@@ -164,7 +164,7 @@ vst_ks_status vst_shamir_combine(const vst_share *shares, size_t k,
 
 /* ---------------------------------------------------------- share text */
 
-static int share_check(const vst_share *s, uint8_t out[CHECK_LEN])
+int vst_share_check(const vst_share *s, uint8_t out[VST_KS_SHARE_CHECK_LEN])
 {
     uint8_t buf[sizeof SHARE_MAGIC - 1 + VST_KS_ID_LEN + 3 + VST_KEY_LEN];
     uint8_t md[EVP_MAX_MD_SIZE];
@@ -190,7 +190,7 @@ vst_ks_status vst_share_format(const vst_share *s, char *buf, size_t buflen)
         return VST_KS_INVALID;
     uint8_t check[CHECK_LEN];
     char id[VST_KS_ID_HEX + 1], y[2 * VST_KEY_LEN + 1], ck[2 * CHECK_LEN + 1];
-    if (!share_check(s, check))
+    if (!vst_share_check(s, check))
         return VST_KS_CRYPTO;
     vst_hex(s->keystore_id, VST_KS_ID_LEN, id);
     vst_hex(s->y, VST_KEY_LEN, y);
@@ -310,7 +310,7 @@ vst_ks_status vst_share_parse(const char *text, size_t len, const uint8_t expect
     while (next_line(&p, end, &line, &ll))
         if (ll != 0)
             BAD("unexpected text after line 7");
-    if (!share_check(&s, got)) {
+    if (!vst_share_check(&s, got)) {
         st = FAIL(VST_KS_CRYPTO, "SHA-256 failed (OpenSSL)");
         goto out;
     }

@@ -47,6 +47,10 @@ typedef struct {
 
 void vst_share_wipe(vst_share *shares, size_t count);
 
+/* The share's check value (the `check:` line of its file, and what
+ * keystore.info records per share): 1 on success, 0 if OpenSSL failed. */
+int vst_share_check(const vst_share *s, uint8_t out[VST_KS_SHARE_CHECK_LEN]);
+
 /* Splits master into n shares of which any m recombine it
  * (2 <= m <= n <= 255). out must hold n shares. */
 vst_ks_status vst_shamir_split(const uint8_t master[VST_KEY_LEN],

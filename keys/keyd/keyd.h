@@ -6,7 +6,8 @@
  *   keyd_keys.c      sealed/unsealed state, shares, key contexts, signing
  *   keyd_budget.c    the pseudonymization budget (per minute, per day)
  *   keyd_events.c    the event stream (file + ring served by EVENTS)
- *   keyd_sandbox.c   privilege drop, memory locking, seccomp
+ *   keyd_sandbox.c   privilege drop, memory locking
+ *   keyd_seccomp.c   the seccomp allowlist
  *
  * keyd is single-threaded: one request is handled at a time, so key
  * contexts need no locks and a batch of 65536 identifiers takes ~10 ms. */
@@ -35,9 +36,13 @@ typedef struct {
     char *dev_master_key; /* development only: unseal from a master-key file */
     char *domains;        /* comma-separated allowlist of pseudonym domains */
     uint64_t budget_minute, budget_day;
-    uint64_t max_connections;
-    uint64_t frame_timeout; /* seconds to receive a started frame */
-    char *user;             /* when started as root: drop to this user */
+    uint64_t max_data_connections;  /* open data-socket connections at most */
+    uint64_t max_admin_connections; /* admin slots that data peers can never take */
+    uint64_t frame_timeout;         /* seconds to receive a started frame */
+    uint64_t idle_timeout;          /* seconds between frames before a close; 0: never */
+    uint64_t max_buffered_mib;      /* data-socket payloads and replies held at once */
+    uint64_t accept_generation;     /* an older keystore generation to accept; 0: none */
+    char *user;                     /* when started as root: drop to this user */
     int seccomp;
     char *pid_file;
 } keyd_config;
@@ -74,8 +79,15 @@ int keyd_dev_master(void);
 void keyd_share_counts(uint8_t *have, uint8_t *need);
 /* Unseals from a development master-key file. */
 int keyd_unseal_dev(const char *path, char *err, size_t errlen);
-/* Adds one share; result VST_UNSEAL_*. */
+/* Adds one share; result VST_UNSEAL_*. A share that fails its own checks
+ * is refused alone (the others stay); a keystore older than the highest
+ * generation recorded for it is refused (VST_UNSEAL_ROLLBACK). */
 int keyd_unseal_share(const vst_unseal_req *rq, uint32_t actor_uid, vst_unseal_ok *out);
+/* From the events file at start (keyd_events.c): the keystore with this
+ * id was at this generation. Needs keyd_keys_init first. */
+void keyd_keys_note_generation(const char *keystore_hex, uint64_t generation);
+const char *keyd_keystore_id(void);      /* hex, from keystore.info */
+uint64_t keyd_keystore_generation(void); /* 0 while sealed */
 uint32_t keyd_current_version(void);
 size_t keyd_versions(vst_key_version *out, size_t max);
 const uint8_t *keyd_sign_public(void);
@@ -107,6 +119,11 @@ struct keyd_conn {
     /* re-key totals of this connection, reported as one event at close */
     uint64_t rekeyed;
     uint32_t rekey_from, rekey_to;
+    /* keyd_net.c's bookkeeping (docs/keyd-protocol.md, "Limits") */
+    int64_t last_active;   /* monotonic ms of accept or of the last frame/reply done */
+    int64_t reply_started; /* monotonic ms a pending reply was queued; 0: none */
+    size_t held;           /* data socket: bytes counted against max_buffered_mib */
+    uint32_t discard;      /* payload bytes of a refused frame still to be dropped */
 };
 
 int keyd_net_listen(char *err, size_t errlen);
@@ -125,9 +142,10 @@ void keyd_dispatch(keyd_conn *c);
 void keyd_reply_error(keyd_conn *c, unsigned code);
 void keyd_conn_rekey_flush(keyd_conn *c);
 
-/* ---- sandbox (keyd_sandbox.c) */
+/* ---- sandbox (keyd_sandbox.c, keyd_seccomp.c) */
 int keyd_drop_privileges(const char *user, char *err, size_t errlen);
 int keyd_harden_process(char *err, size_t errlen);
+/* Sets NO_NEW_PRIVS and installs the allowlist (kill on anything else). */
 int keyd_seccomp(char *err, size_t errlen);
 
 int64_t keyd_now_ms(void);  /* monotonic */

@@ -37,6 +37,19 @@ static void remember(const event *e)
     last_seq = e->seq;
 }
 
+static void note_generation(const char *action, json_t *details)
+{
+    static const char *const writes[] = {"keyd.unseal", "keyd.rotate", "keyd.retire",
+                                         "keyd.rollback_accepted"};
+    json_t *ks = json_object_get(details, "keystore"),
+           *gen = json_object_get(details, "generation");
+    if (!json_is_string(ks) || !json_is_integer(gen) || json_integer_value(gen) <= 0)
+        return;
+    for (size_t i = 0; i < sizeof writes / sizeof writes[0]; i++)
+        if (strcmp(action, writes[i]) == 0)
+            keyd_keys_note_generation(json_string_value(ks), (uint64_t)json_integer_value(gen));
+}
+
 /* Reloads the tail of an existing file so that seq continues and recent
  * events can still be pulled after a restart. */
 static int reload(FILE *f, char *err, size_t errlen)
@@ -67,6 +80,10 @@ static int reload(FILE *f, char *err, size_t errlen)
             free(line);
             return -1;
         }
+        /* The keystore's generation as of this event (unseal, rotate,
+         * retire, an accepted rollback): a later unseal refuses an older
+         * copy of it. */
+        note_generation(action, details);
         e.seq = last_seq + 1;
         e.time_us = json_integer_value(json_object_get(j, "time_us"));
         e.actor = (uint32_t)json_integer_value(json_object_get(j, "actor_uid"));

@@ -6,6 +6,7 @@
  * fault (sealed, over budget, unknown version) are answered with an error
  * and the connection stays open. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "keyd.h"
@@ -60,13 +61,18 @@ static void h_status(keyd_conn *c)
     vst_list_builder b;
     if (begin(c) != 0 || vst_status_ok_begin(&b, &c->out, &m) != 0)
         return internal(c);
-    vst_key_version v[512];
-    size_t n = keyd_versions(v, 512);
-    for (size_t i = 0; i < n && i < 512; i++) {
+    /* Every version, however many (the list fits a frame up to 65535). */
+    size_t n = keyd_versions(NULL, 0);
+    vst_key_version *v = n ? calloc(n, sizeof *v) : NULL;
+    if (n > 0 && v == NULL)
+        return internal(c);
+    n = keyd_versions(v, n);
+    for (size_t i = 0; i < n; i++) {
         vst_version_info vi = {v[i].version, (uint8_t)v[i].state};
         if (vst_status_ok_add(&b, &vi) != 0)
             break;
     }
+    free(v);
     finish(c, VST_MSG_RESP(VST_MSG_STATUS));
 }
 
@@ -182,8 +188,10 @@ static void h_rotate(keyd_conn *c)
     unsigned e = keyd_rotate(&m.version);
     if (e != 0)
         return keyd_reply_error(c, e);
-    keyd_event(c->uid, "keyd.rotate", "{\"previous_version\":%u,\"new_version\":%u}", prev,
-               m.version);
+    keyd_event(
+        c->uid, "keyd.rotate",
+        "{\"previous_version\":%u,\"new_version\":%u,\"keystore\":\"%s\",\"generation\":%llu}",
+        prev, m.version, keyd_keystore_id(), (unsigned long long)keyd_keystore_generation());
     if (begin(c) != 0 || vst_keyver_encode(&c->out, &m) != 0)
         return internal(c);
     finish(c, VST_MSG_RESP(VST_MSG_ROTATE));
@@ -198,7 +206,8 @@ static void h_retire(keyd_conn *c)
     unsigned e = keyd_retire(m.version);
     if (e != 0)
         return keyd_reply_error(c, e);
-    keyd_event(c->uid, "keyd.retire", "{\"version\":%u}", m.version);
+    keyd_event(c->uid, "keyd.retire", "{\"version\":%u,\"keystore\":\"%s\",\"generation\":%llu}",
+               m.version, keyd_keystore_id(), (unsigned long long)keyd_keystore_generation());
     if (begin(c) != 0 || vst_keyver_encode(&c->out, &m) != 0)
         return internal(c);
     finish(c, VST_MSG_RESP(VST_MSG_RETIRE));

@@ -2,15 +2,13 @@
  * all its memory (keys never reach swap), drops to its own user keeping
  * exactly one capability, CAP_IPC_LOCK (so that memory mapped later is
  * locked too, beyond RLIMIT_MEMLOCK), disables core dumps and ptrace attach
- * (PR_SET_DUMPABLE 0), sets NO_NEW_PRIVS, and finally installs a seccomp
- * allowlist of the system calls its loop needs: a compromised keyd can then
- * not exec, change its credentials, or open a network socket. */
+ * (PR_SET_DUMPABLE 0) and sets NO_NEW_PRIVS. The seccomp allowlist that
+ * comes last is keyd_seccomp.c's. */
 #define _GNU_SOURCE /* accept4, SO_PEERCRED, setresuid, MCL_ONFAULT */
 #include <errno.h>
 #include <grp.h>
 #include <linux/capability.h>
 #include <pwd.h>
-#include <seccomp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -83,105 +81,6 @@ int keyd_drop_privileges(const char *user, char *err, size_t errlen)
     /* setuid resets dumpable; set it again. */
     if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
         snprintf(err, errlen, "prctl: %s", strerror(errno));
-        return -1;
-    }
-    return 0;
-}
-
-int keyd_seccomp(char *err, size_t errlen)
-{
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
-        snprintf(err, errlen, "prctl(NO_NEW_PRIVS): %s", strerror(errno));
-        return -1;
-    }
-    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
-    if (ctx == NULL) {
-        snprintf(err, errlen, "seccomp_init failed");
-        return -1;
-    }
-    /* What the poll loop, the allocator, OpenSSL and keystore rewrites
-     * (rotate, retire: temp file, fsync, rename) need — nothing that
-     * executes, forks, or opens a network socket. */
-    static const char *const allow[] = {
-        "read",
-        "write",
-        "readv",
-        "writev",
-        "pread64",
-        "close",
-        "poll",
-        "ppoll",
-        "accept4",
-        "getsockopt",
-        "sendto",
-        "recvfrom",
-        "openat",
-        "newfstatat",
-        "fstat",
-        "lseek",
-        "fsync",
-        "fdatasync",
-        "fchmod",
-        "fchown",
-        "rename",
-        "renameat",
-        "renameat2",
-        "unlink",
-        "unlinkat",
-        "flock",
-        "fcntl",
-        "getrandom",
-        "brk",
-        "mmap",
-        "munmap",
-        "mremap",
-        "madvise",
-        "mprotect",
-        "futex",
-        "clock_gettime",
-        "clock_nanosleep",
-        "nanosleep",
-        "gettimeofday",
-        "getpid",
-        "gettid",
-        "getuid",
-        "geteuid",
-        "getgid",
-        "getegid",
-        "rt_sigreturn",
-        "rt_sigprocmask",
-        "rt_sigaction",
-        "sigaltstack",
-        "exit",
-        "exit_group",
-        "sched_yield",
-        "restart_syscall",
-        "statx",
-        "lstat",
-        "stat",
-        "getdents64",
-        "sched_getaffinity",
-        "prlimit64",
-        "getrlimit",
-        "uname",
-        "mlock",
-        "munlock",
-        "shutdown",
-        "tgkill",
-        "ioctl",
-    };
-    int rc = 0;
-    for (size_t i = 0; rc == 0 && i < sizeof allow / sizeof allow[0]; i++) {
-        int nr = seccomp_syscall_resolve_name(allow[i]);
-        if (nr == __NR_SCMP_ERROR)
-            continue; /* not on this architecture */
-        rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
-    }
-    if (rc == 0)
-        rc = seccomp_load(ctx);
-    seccomp_release(ctx);
-    if (rc != 0) {
-        snprintf(err, errlen, "installing the seccomp filter: %s", strerror(-rc));
         return -1;
     }
     return 0;

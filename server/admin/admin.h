@@ -58,9 +58,17 @@ typedef struct {
 } admin_table;
 /* The tables of every profile in g_opt.profiles (deduplicated). */
 int admin_store_tables(admin_table *out, size_t max, size_t *n);
-/* Rows per key version over all store tables: counts[v] for v < max. */
-int admin_rows_per_version(PGconn *db, const admin_table *t, size_t nt, uint64_t *counts,
-                           size_t max);
+/* Rows per key version over all store tables, any version number. */
+typedef struct {
+    uint32_t version;
+    uint64_t rows;
+} admin_version_rows;
+/* *out (malloc'd, free it) holds every version that has rows, ascending;
+ * *n entries. */
+int admin_rows_per_version(PGconn *db, const admin_table *t, size_t nt, admin_version_rows **out,
+                           size_t *n);
+/* The rows of version v in such a list (0 if it is not listed). */
+uint64_t admin_rows_of(const admin_version_rows *vr, size_t n, uint32_t v);
 /* Records key-version metadata in the trust DB if one is configured. */
 void admin_note_version(uint32_t version, const char *state);
 

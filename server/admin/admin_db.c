@@ -65,10 +65,39 @@ int admin_store_tables(admin_table *out, size_t max, size_t *n)
     return rc;
 }
 
-int admin_rows_per_version(PGconn *db, const admin_table *t, size_t nt, uint64_t *counts,
-                           size_t max)
+static int by_version(const void *a, const void *b)
 {
-    memset(counts, 0, max * sizeof *counts);
+    uint32_t x = ((const admin_version_rows *)a)->version,
+             y = ((const admin_version_rows *)b)->version;
+    return x < y ? -1 : x > y;
+}
+
+/* Adds rows of version v to the list (a new entry if v is not there). */
+static int add_rows(admin_version_rows **vr, size_t *n, size_t *cap, uint32_t v, uint64_t rows)
+{
+    for (size_t i = 0; i < *n; i++)
+        if ((*vr)[i].version == v) {
+            (*vr)[i].rows += rows;
+            return 0;
+        }
+    if (*n == *cap) {
+        size_t nc = *cap ? 2 * *cap : 16;
+        admin_version_rows *p = realloc(*vr, nc * sizeof *p);
+        if (p == NULL)
+            return -1;
+        *vr = p;
+        *cap = nc;
+    }
+    (*vr)[(*n)++] = (admin_version_rows){v, rows};
+    return 0;
+}
+
+int admin_rows_per_version(PGconn *db, const admin_table *t, size_t nt, admin_version_rows **out,
+                           size_t *n)
+{
+    size_t cap = 0;
+    *out = NULL;
+    *n = 0;
     for (size_t i = 0; i < nt; i++) {
         char sql[256];
         snprintf(sql, sizeof sql, "SELECT key_version, count(*) FROM %s GROUP BY key_version",
@@ -79,15 +108,35 @@ int admin_rows_per_version(PGconn *db, const admin_table *t, size_t nt, uint64_t
             snprintf(msg, sizeof msg, "%s", PQresultErrorMessage(r));
             msg[strcspn(msg, "\n")] = '\0';
             PQclear(r);
+            free(*out);
+            *out = NULL;
+            *n = 0;
             return admin_fail("counting rows of %s: %s", t[i].table, msg);
         }
-        for (int row = 0; row < PQntuples(r); row++) {
+        int rc = 0;
+        for (int row = 0; rc == 0 && row < PQntuples(r); row++) {
             unsigned long v = strtoul(PQgetvalue(r, row, 0), NULL, 10);
-            if (v < max)
-                counts[v] += strtoull(PQgetvalue(r, row, 1), NULL, 10);
+            if (v > 0 && v <= UINT32_MAX)
+                rc = add_rows(out, n, &cap, (uint32_t)v, strtoull(PQgetvalue(r, row, 1), NULL, 10));
         }
         PQclear(r);
+        if (rc != 0) {
+            free(*out);
+            *out = NULL;
+            *n = 0;
+            return admin_fail("out of memory");
+        }
     }
+    if (*n > 1)
+        qsort(*out, *n, sizeof **out, by_version);
+    return 0;
+}
+
+uint64_t admin_rows_of(const admin_version_rows *vr, size_t n, uint32_t v)
+{
+    for (size_t i = 0; i < n; i++)
+        if (vr[i].version == v)
+            return vr[i].rows;
     return 0;
 }
 

@@ -2,11 +2,13 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "admin.h"
@@ -95,9 +97,37 @@ int cmd_key_init(int argc, char **argv)
     } else if (vst_master_generate(master) != VST_KS_OK) {
         return admin_fail("cannot generate a master key");
     }
+    /* Shamir: split first, so that keystore.info can record every share's
+     * check value (keyd then refuses a wrong share on its own). */
+    vst_share *shares = NULL;
+    vst_ks_share_check checks[VST_SHARE_MAX_COUNT];
+    uint8_t id[VST_KS_ID_LEN];
+    if (dev == NULL) {
+        shares = OPENSSL_secure_zalloc(n * sizeof *shares);
+        st = shares == NULL ? VST_KS_NOMEM
+             : RAND_bytes(id, sizeof id) != 1
+                 ? VST_KS_CRYPTO
+                 : vst_shamir_split(master, id, (unsigned)m, (unsigned)n, shares, err, sizeof err);
+        for (unsigned long i = 0; st == VST_KS_OK && i < n; i++) {
+            checks[i].index = shares[i].index;
+            if (!vst_share_check(&shares[i], checks[i].check))
+                st = VST_KS_CRYPTO;
+        }
+        if (st != VST_KS_OK) {
+            if (shares)
+                vst_share_wipe(shares, n);
+            OPENSSL_secure_free(shares);
+            OPENSSL_cleanse(master, sizeof master);
+            return admin_fail("key init: cannot split the master key (%s)", vst_ks_status_name(st));
+        }
+    }
     vst_keystore *ks = NULL;
-    st = vst_keystore_create(g_opt.keystore, master, &mode, &ks, err, sizeof err);
+    st = vst_keystore_create_ex(g_opt.keystore, master, &mode, dev ? NULL : id, dev ? NULL : checks,
+                                dev ? 0 : n, &ks, err, sizeof err);
     if (st != VST_KS_OK) {
+        if (shares)
+            vst_share_wipe(shares, n);
+        OPENSSL_secure_free(shares);
         OPENSSL_cleanse(master, sizeof master);
         return admin_fail("%s", err);
     }
@@ -105,10 +135,6 @@ int cmd_key_init(int argc, char **argv)
     vst_keystore_free(ks);
     int rc = 0;
     if (dev == NULL) {
-        vst_share *shares = OPENSSL_zalloc(n * sizeof *shares);
-        st = shares ? vst_shamir_split(master, info.id, (unsigned)m, (unsigned)n, shares, err,
-                                       sizeof err)
-                    : VST_KS_NOMEM;
         for (unsigned long i = 0; st == VST_KS_OK && i < n; i++) {
             char path[4096];
             snprintf(path, sizeof path, "%s/share-%lu-of-%lu.txt", share_dir, i + 1, n);
@@ -116,9 +142,8 @@ int cmd_key_init(int argc, char **argv)
             if (st == VST_KS_OK)
                 printf("share %lu of %lu: %s\n", i + 1, n, path);
         }
-        if (shares)
-            vst_share_wipe(shares, n);
-        OPENSSL_free(shares);
+        vst_share_wipe(shares, n);
+        OPENSSL_secure_free(shares);
         if (st != VST_KS_OK) {
             remove_keystore(g_opt.keystore);
             rc = admin_fail("%s; the keystore was removed again", err);
@@ -164,14 +189,15 @@ int cmd_key_status(int argc, char **argv)
     vst_keyd_close(k);
     if (rc != 0)
         return admin_fail("status: %s", vst_keyd_strerror(rc));
-    uint64_t counts[1024] = {0};
+    admin_version_rows *vr = NULL;
+    size_t nvr = 0;
     int have_counts = 0;
     if (g_opt.store_dsn != NULL) {
         admin_table t[16];
         size_t nt;
         PGconn *db = admin_db(g_opt.store_dsn, "store");
         if (db == NULL || admin_store_tables(t, 16, &nt) != 0 ||
-            admin_rows_per_version(db, t, nt, counts, 1024) != 0) {
+            admin_rows_per_version(db, t, nt, &vr, &nvr) != 0) {
             PQfinish(db);
             vst_frame_free(buf, len);
             return 1;
@@ -196,7 +222,7 @@ int cmd_key_status(int argc, char **argv)
             printf("%s{\"version\":%u,\"state\":\"%s\"", i ? "," : "", vi.version,
                    state_name(vi.state));
             if (have_counts)
-                printf(",\"store_rows\":%" PRIu64, vi.version < 1024 ? counts[vi.version] : 0);
+                printf(",\"store_rows\":%" PRIu64, admin_rows_of(vr, nvr, vi.version));
             printf("}");
         }
         printf("]}\n");
@@ -214,7 +240,7 @@ int cmd_key_status(int argc, char **argv)
                 vst_status_version(&s, i, &vi);
                 printf("  %5u  %-8s", vi.version, state_name(vi.state));
                 if (have_counts)
-                    printf("  %" PRIu64 " store rows", vi.version < 1024 ? counts[vi.version] : 0);
+                    printf("  %" PRIu64 " store rows", admin_rows_of(vr, nvr, vi.version));
                 printf("\n");
             }
             printf("signing public key: %s\n", pub);
@@ -222,6 +248,7 @@ int cmd_key_status(int argc, char **argv)
         printf("budget: %" PRIu64 " / %" PRIu64 " this minute, %" PRIu64 " / %" PRIu64 " today\n",
                s.minute_used, s.minute_limit, s.day_used, s.day_limit);
     }
+    free(vr);
     vst_frame_free(buf, len);
     return 0;
 }
@@ -248,20 +275,101 @@ int cmd_key_rotate(int argc, char **argv)
     return admin_audit_sync(1);
 }
 
+/* When rows of version v stopped being made, as a timestamptz text for the
+ * store: the creation of the next version in the trust DB (vst-admin
+ * records it just after keyd rotated), plus 5 s for the two servers'
+ * clocks. "" if unknown: the store then counts every open delivery. */
+static void retire_since(unsigned long v, char *out, size_t cap)
+{
+    out[0] = '\0';
+    if (g_opt.trust_dsn == NULL)
+        return;
+    PGconn *db = admin_db(g_opt.trust_dsn, "trust");
+    if (db == NULL)
+        return;
+    char vs[16];
+    snprintf(vs, sizeof vs, "%lu", v);
+    const char *params[] = {vs};
+    PGresult *r = PQexecParams(db,
+                               "SELECT (min(created_at) + interval '5 seconds')::text FROM "
+                               "vst.key_versions WHERE version > $1::bigint",
+                               1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
+        snprintf(out, cap, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    PQfinish(db);
+}
+
+/* Waits up to wait_s for what may still bring rows of version v into the
+ * store: vst-httpd's delivery transactions that began before `since` (their
+ * pseudonyms may be of v) and prepared delivery transactions (whose rows
+ * nobody can see yet). 0 when there are none, else one line is printed. */
+static int retire_wait(PGconn *db, unsigned long v, const char *since, double wait_s)
+{
+    const char *params[] = {since[0] ? since : NULL};
+    double end = (double)time(NULL) + wait_s;
+    long long in_flight = 0, prepared = 0;
+    for (;;) {
+        PGresult *r = PQexecParams(db, "SELECT in_flight, prepared FROM vst.retire_blockers($1)", 1,
+                                   NULL, params, NULL, NULL, 0);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+            char msg[256];
+            snprintf(msg, sizeof msg, "%s", PQresultErrorMessage(r));
+            msg[strcspn(msg, "\n")] = '\0';
+            PQclear(r);
+            return admin_fail("key retire: checking for deliveries in flight: %s", msg);
+        }
+        in_flight = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+        prepared = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+        PQclear(r);
+        if ((in_flight == 0 && prepared == 0) || (double)time(NULL) >= end)
+            break;
+        usleep(200000);
+    }
+    if (in_flight == 0 && prepared == 0)
+        return 0;
+    return admin_fail("key retire: rows of version %lu may still arrive: %lld delivery "
+                      "transaction%s begun before version %lu stopped being current %s open and "
+                      "%lld prepared delivery transaction%s pending; retry once they have "
+                      "finished",
+                      v, in_flight, in_flight == 1 ? "" : "s", v, in_flight == 1 ? "is" : "are",
+                      prepared, prepared == 1 ? " is" : "s are");
+}
+
 int cmd_key_retire(int argc, char **argv)
 {
     if (admin_is_help(argc, argv)) {
-        printf("usage: vst-admin key retire VERSION\n\nDestroys the key of VERSION. Refused "
-               "while the store holds rows of that\nversion (needs the store connection) and "
-               "for the current version.\n");
+        printf("usage: vst-admin key retire VERSION [--wait SECONDS]\n\nDestroys the key of "
+               "VERSION. Refused for the current version, while the store\nholds rows of that "
+               "version (run `vst-admin rekey` first), and while rows of it\nmay still arrive: "
+               "a delivery transaction of vst-httpd that began before the\nversion stopped "
+               "being current, or a prepared delivery transaction. Waits up\nto --wait seconds "
+               "(10) for those to finish. Needs the store connection; the\ntrust connection "
+               "tells when the version stopped being current (without it\nevery open delivery "
+               "counts).\n");
         return 0;
     }
-    if (argc != 2)
+    const char *vtext = NULL;
+    double wait_s = 10;
+    for (int i = 1; i < argc; i++) {
+        const char *w;
+        char *e;
+        if (strcmp(argv[i], "--wait") == 0 && (w = admin_optarg(argc, argv, &i))) {
+            wait_s = strtod(w, &e);
+            if (*e != '\0' || !(wait_s >= 0 && wait_s <= 86400))
+                return admin_fail("key retire: --wait needs 0..86400 seconds");
+        } else if (vtext == NULL && argv[i][0] != '-') {
+            vtext = argv[i];
+        } else {
+            return admin_fail("key retire: give exactly one VERSION (see --help)");
+        }
+    }
+    if (vtext == NULL)
         return admin_fail("key retire: give exactly one VERSION");
     char *end;
-    unsigned long v = strtoul(argv[1], &end, 10);
-    if (*end != '\0' || v == 0 || v > UINT32_MAX)
-        return admin_fail("key retire: \"%s\" is not a key version", argv[1]);
+    unsigned long v = strtoul(vtext, &end, 10);
+    if (*end != '\0' || v == 0 || v > UINT32_MAX || vtext[0] == '+' || vtext[0] == ' ')
+        return admin_fail("key retire: \"%s\" is not a key version", vtext);
     /* Ask keyd first: the current version is refused whatever the store
      * holds (its rows are not "to be re-keyed first"). */
     vst_keyd *k = admin_keyd();
@@ -277,28 +385,34 @@ int cmd_key_retire(int argc, char **argv)
     }
     uint32_t current = s.current_version;
     vst_frame_free(sbuf, slen);
-    if (current == v) {
-        vst_keyd_close(k);
+    /* The checks below may take longer than keyd's idle-timeout: RETIRE
+     * goes on a connection of its own. */
+    vst_keyd_close(k);
+    if (current == v)
         return admin_fail("key retire: version %lu is the current version", v);
-    }
+    /* First what may still bring rows of v, then the rows: a delivery
+     * that ends between the two has its rows counted. */
+    char since[64];
+    retire_since(v, since, sizeof since);
     admin_table t[16];
     size_t nt;
-    uint64_t counts[1024];
+    admin_version_rows *vr = NULL;
+    size_t nvr = 0;
     PGconn *db = admin_db(g_opt.store_dsn, "store");
-    if (db == NULL || admin_store_tables(t, 16, &nt) != 0 ||
-        admin_rows_per_version(db, t, nt, counts, 1024) != 0) {
+    if (db == NULL || retire_wait(db, v, since, wait_s) != 0 ||
+        admin_store_tables(t, 16, &nt) != 0 || admin_rows_per_version(db, t, nt, &vr, &nvr) != 0) {
         PQfinish(db);
-        vst_keyd_close(k);
         return 1;
     }
     PQfinish(db);
-    uint64_t rows = v < 1024 ? counts[v] : 0;
-    if (rows > 0) {
-        vst_keyd_close(k);
+    uint64_t rows = admin_rows_of(vr, nvr, (uint32_t)v);
+    free(vr);
+    if (rows > 0)
         return admin_fail("key retire: the store still holds %" PRIu64
                           " rows of version %lu; run `vst-admin rekey` first",
                           rows, v);
-    }
+    if ((k = admin_keyd()) == NULL)
+        return 1;
     rc = vst_keyd_retire(k, (uint32_t)v);
     vst_keyd_close(k);
     if (rc == VST_KERR_NOT_CURRENT)
@@ -345,17 +459,27 @@ int cmd_unseal(int argc, char **argv)
     case VST_UNSEAL_DONE:
         printf("vst-keyd is unsealed\n");
         return admin_audit_sync(1);
+    case VST_UNSEAL_SHARE_REFUSED:
+        /* Refused on its own: keyd keeps the good shares it has, so "start
+         * again" would only be refused too. */
+        return admin_fail("unseal refused: this share is wrong for this keystore (its check "
+                          "value does not match), a duplicate, or of another keystore; "
+                          "vst-keyd keeps the %u good share%s it has and needs %u more",
+                          rs.have, rs.have == 1 ? "" : "s",
+                          rs.need > rs.have ? rs.need - rs.have : 0);
+    case VST_UNSEAL_ROLLBACK:
+        return admin_fail("unseal refused: the keystore is an older copy than the one this "
+                          "vst-keyd has used (a restored backup?); put the newest keystore back "
+                          "(vst-keyd's log names both generations) and unseal again");
     default:
-        /* A duplicate or foreign share is refused on its own: keyd keeps the
-         * good shares it has, so "start again" would only be refused too. */
         if (rs.have > 0)
-            return admin_fail("unseal refused: a duplicate share or one of another keystore; "
-                              "vst-keyd keeps the %u good share%s it has and needs %u more",
-                              rs.have, rs.have == 1 ? "" : "s",
-                              rs.need > rs.have ? rs.need - rs.have : 0);
-        return admin_fail("unseal refused: the shares do not rebuild the master key (a wrong, "
-                          "corrupted, duplicate or foreign share); start again with %u good "
-                          "shares",
+            return admin_fail("unseal refused: the %u shares collected do not rebuild the master "
+                              "key, so one of them is wrong; vst-keyd keeps them and tries every "
+                              "combination when the next share arrives",
+                              rs.have);
+        return admin_fail("unseal refused: the shares do not rebuild the master key, or the "
+                          "keystore could not be opened (vst-keyd's log says which); start again "
+                          "with %u good shares",
                           rs.need);
     }
 }

@@ -485,15 +485,24 @@ int cmd_rekey(int argc, char **argv)
         vst_keyd_close(w[0].k);
         return 1;
     }
-    uint64_t counts[1024];
-    if (admin_rows_per_version(w[0].db, tables, nt, counts, 1024) != 0)
+    admin_version_rows *vr = NULL;
+    size_t nvr = 0;
+    if (admin_rows_per_version(w[0].db, tables, nt, &vr, &nvr) != 0)
+        rc = 1;
+    /* Counting scans the whole store and may outlast keyd's idle-timeout:
+     * worker 0 gets a fresh keyd connection for its batches. */
+    vst_keyd_close(w[0].k);
+    w[0].k = rc == 0 ? admin_keyd() : NULL;
+    if (w[0].k == NULL)
         rc = 1;
     uint32_t from_min = 0;
-    for (uint32_t v = 1; v < c.to && v < 1024; v++) {
-        c.total += counts[v];
-        if (counts[v] > 0 && from_min == 0)
-            from_min = v;
-    }
+    for (size_t i = 0; i < nvr; i++) /* ascending by version */
+        if (vr[i].version < c.to && vr[i].rows > 0) {
+            c.total += vr[i].rows;
+            if (from_min == 0)
+                from_min = vr[i].version;
+        }
+    free(vr);
     /* No more workers than batches. */
     if (c.njobs > 1 && c.total / c.batch + 1 < c.njobs)
         c.njobs = (size_t)(c.total / c.batch + 1);

@@ -292,6 +292,7 @@ static void keyd_failed(delivery *d, int rc)
     set_fail(d, rc == VST_KERR_INVALID_ARGUMENT ? VST_E_INTERNAL : VST_E_UNAVAILABLE,
              rc == VST_KERR_SEALED            ? "the key service is sealed"
              : rc == VST_KERR_BUDGET_EXCEEDED ? "the pseudonymization budget is exhausted"
+             : rc == VST_KERR_BUSY            ? "the key service is busy"
              : rc == VST_PROTO_E_TIMEOUT      ? "the key service does not answer"
                                               : "the key service failed");
 }

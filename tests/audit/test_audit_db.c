@@ -521,6 +521,11 @@ static void test_keyd_events(void)
     CU_ASSERT_STRING_EQUAL(val(F.su, "SELECT details->'event'->>'version' FROM vst.audit_log "
                                      "WHERE action = 'keyd.retire'"),
                            "1");
+    /* The keystore's generation (created 1, rotated 2, retired 3), for
+     * keyd's rollback check; not withheld by the identifier screen. */
+    CU_ASSERT_STRING_EQUAL(val(F.su, "SELECT details->'event'->>'generation' FROM vst.audit_log "
+                                     "WHERE action = 'keyd.retire'"),
+                           "3");
 
     /* keyd restarts with its events file: the stream goes on (stop, start). */
     keyd_stop(&F.keyd);

@@ -481,10 +481,10 @@ int fx_keyd_start(fx_keyd *k, const fx_keyd_opts *o)
             return -1;
         }
     }
-    char bm[24], bd[24], ft[24], mc[24];
+    char bm[24], bd[24], ft[24], mc[24], ma[24], it[24], mb[24], ag[24];
     const char *argv[64];
     size_t n = 0;
-    argv[n++] = fx_prog("VST_KEYD");
+    argv[n++] = o->prog ? o->prog : fx_prog("VST_KEYD");
     argv[n++] = "--keystore";
     argv[n++] = o->store->keystore;
     argv[n++] = "--data-socket";
@@ -524,8 +524,28 @@ int fx_keyd_start(fx_keyd *k, const fx_keyd_opts *o)
     }
     if (o->max_connections) {
         snprintf(mc, sizeof mc, "%u", o->max_connections);
-        argv[n++] = "--max-connections";
+        argv[n++] = "--max-data-connections";
         argv[n++] = mc;
+    }
+    if (o->max_admin_connections) {
+        snprintf(ma, sizeof ma, "%u", o->max_admin_connections);
+        argv[n++] = "--max-admin-connections";
+        argv[n++] = ma;
+    }
+    if (o->idle_timeout) {
+        snprintf(it, sizeof it, "%u", o->idle_timeout);
+        argv[n++] = "--idle-timeout";
+        argv[n++] = it;
+    }
+    if (o->max_buffered_mib) {
+        snprintf(mb, sizeof mb, "%u", o->max_buffered_mib);
+        argv[n++] = "--max-buffered-mib";
+        argv[n++] = mb;
+    }
+    if (o->accept_generation) {
+        snprintf(ag, sizeof ag, "%u", o->accept_generation);
+        argv[n++] = "--accept-generation";
+        argv[n++] = ag;
     }
     if (o->domains) {
         argv[n++] = "--domains";

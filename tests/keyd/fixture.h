@@ -90,19 +90,24 @@ int fx_store_shamir(fx_store *s, unsigned n, unsigned m, const char *owner);
 
 typedef struct {
     const fx_store *store;
-    int dev;                  /* --dev-master-key store->master */
-    const char *data_uids;    /* default "0" */
-    const char *admin_uids;   /* default "0" */
-    const char *socket_mode;  /* default "0660" */
-    uint64_t budget_minute;   /* 0: keyd's default */
-    uint64_t budget_day;      /* 0: keyd's default */
-    unsigned frame_timeout;   /* 0: keyd's default */
-    unsigned max_connections; /* 0: keyd's default */
-    const char *domains;      /* NULL: keyd's default */
-    const char *user;         /* NULL: --user "" (stay root) */
-    int seccomp;              /* --seccomp yes|no */
-    int no_leak_check;        /* ASAN_OPTIONS ...:detect_leaks=0 */
-    int traversable;          /* the run dir 0711 (other uids reach the sockets) */
+    int dev;                        /* --dev-master-key store->master */
+    const char *data_uids;          /* default "0" */
+    const char *admin_uids;         /* default "0" */
+    const char *socket_mode;        /* default "0660" */
+    uint64_t budget_minute;         /* 0: keyd's default */
+    uint64_t budget_day;            /* 0: keyd's default */
+    unsigned frame_timeout;         /* 0: keyd's default */
+    unsigned max_connections;       /* --max-data-connections; 0: keyd's default */
+    const char *domains;            /* NULL: keyd's default */
+    const char *user;               /* NULL: --user "" (stay root) */
+    int seccomp;                    /* --seccomp yes|no */
+    int no_leak_check;              /* ASAN_OPTIONS ...:detect_leaks=0 */
+    int traversable;                /* the run dir 0711 (other uids reach the sockets) */
+    unsigned max_admin_connections; /* 0: keyd's default */
+    unsigned idle_timeout;          /* 0: keyd's default */
+    unsigned max_buffered_mib;      /* 0: keyd's default */
+    const char *prog;               /* the keyd binary; NULL: $VST_KEYD */
+    unsigned accept_generation;     /* --accept-generation; 0: not given */
 } fx_keyd_opts;
 
 typedef struct {

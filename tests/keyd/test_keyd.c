@@ -8,11 +8,14 @@
  * requires exit status 0 and scans keyd's events and log for every
  * identifier and pseudonym the test used (fixture.c). */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <openssl/crypto.h>
 
 #include "common/signed.h"
 #include "cunit_main.h"
@@ -266,9 +269,11 @@ static void test_unseal_bad_shares(void)
     fx_keyd_stop(&k);
 }
 
-/* Shares that pass every check of their own but rebuild a wrong master
- * key (manipulated share bytes): keyd must notice (GCM tag / key check
- * value), answer `rejected` and stay sealed; good shares work after it. */
+/* A share that passes every check of its own file but is wrong for this
+ * keystore (manipulated bytes, file check recomputed): keyd refuses that
+ * share alone by the check value keystore.info records for it, keeps the
+ * good share it has, and the next good share unseals (issue 8: one bad
+ * share used to wipe every share collected). */
 static void test_unseal_wrong_combination(void)
 {
     fx_store s;
@@ -294,42 +299,264 @@ static void test_unseal_wrong_combination(void)
     rq.index = sh1.index;
     rq.share = sh1.y;
     CU_ASSERT_EQUAL(vst_keyd_unseal(c, &rq, &rs), 0);
-    CU_ASSERT_EQUAL(rs.result, VST_UNSEAL_REJECTED);
-    CU_ASSERT_EQUAL(rs.have, 0);
+    CU_ASSERT_EQUAL(rs.result, VST_UNSEAL_SHARE_REFUSED);
+    CU_ASSERT_EQUAL(rs.have, 1); /* the good share stays */
     vst_keyd_close(c);
     status_ok(&k, &st);
     CU_ASSERT_EQUAL(st.s.sealed, 1);
-    CU_ASSERT_EQUAL(st.s.shares_have, 0);
+    CU_ASSERT_EQUAL(st.s.shares_have, 1);
     json_t *ev = fx_event_last(&k, "keyd.unseal_rejected");
     CU_ASSERT_PTR_NOT_NULL(ev);
-    CU_ASSERT_STRING_EQUAL(fx_ev_str(ev, "reason") ? fx_ev_str(ev, "reason") : "", "wrong_key");
+    CU_ASSERT_STRING_EQUAL(fx_ev_str(ev, "reason") ? fx_ev_str(ev, "reason") : "", "bad_share");
+    CU_ASSERT_EQUAL(fx_ev_int(ev, "index"), sh1.index);
     json_decref(ev);
 
     /* Through vst-admin, with a share file whose check value fits the
-     * manipulated bytes: one clear line, exit 1, still sealed. */
+     * manipulated bytes: one clear line, exit 1, the good share kept. */
     char text[VST_SHARE_TEXT_MAX], bad[FX_PATH + 16];
     CU_ASSERT_EQUAL_FATAL(vst_share_format(&sh1, text, sizeof text), VST_KS_OK);
     snprintf(bad, sizeof bad, "%s/manipulated.txt", s.dir);
     CU_ASSERT_EQUAL_FATAL(fx_write_file(bad, text, 0600), 0);
     vst_share_wipe(&sh0, 1);
     vst_share_wipe(&sh1, 1);
+    char *e = NULL;
+    CU_ASSERT_EQUAL(admin_unseal(&k, bad, NULL, &e), 1);
+    CU_ASSERT(fx_one_line(e));
+    CU_ASSERT_PTR_NOT_NULL(strstr(e, "keeps the 1 good share"));
+    free(e);
+    status_ok(&k, &st);
+    CU_ASSERT_EQUAL(st.s.sealed, 1);
+    CU_ASSERT_EQUAL(st.s.shares_have, 1);
+    CU_ASSERT_EQUAL(fx_event_count(&k, "keyd.unseal_rejected"), 2);
+    CU_ASSERT_EQUAL(fx_event_count(&k, "keyd.unseal"), 0);
+
+    /* One more good share completes it. */
+    CU_ASSERT_EQUAL(admin_unseal(&k, s.share[2], NULL, NULL), 0);
+    status_ok(&k, &st);
+    CU_ASSERT_EQUAL(st.s.sealed, 0);
+    fx_keyd_stop(&k);
+}
+
+/* A Shamir keystore as made before keystore.info recorded share checks:
+ * made with the library directly. */
+static int legacy_store(fx_store *s, unsigned n, unsigned m)
+{
+    const char *d = fx_tmpdir();
+    if (d == NULL)
+        return -1;
+    memset(s, 0, sizeof *s);
+    snprintf(s->dir, sizeof s->dir, "%s", d);
+    snprintf(s->keystore, sizeof s->keystore, "%s/ks", d);
+    uint8_t master[VST_KEY_LEN];
+    vst_ks_mode_info mode = {VST_KS_MODE_SHAMIR, m, n};
+    vst_keystore *ks = NULL;
+    char err[256];
+    vst_share sh[8];
+    if (n > 8 || vst_master_generate(master) != VST_KS_OK ||
+        vst_keystore_create(s->keystore, master, &mode, &ks, err, sizeof err) != VST_KS_OK)
+        return -1;
+    int rc = vst_keystore_get_info(ks)->nshare_checks == 0 &&
+                     vst_shamir_split(master, vst_keystore_get_info(ks)->id, m, n, sh, err,
+                                      sizeof err) == VST_KS_OK
+                 ? 0
+                 : -1;
+    vst_keystore_free(ks);
+    OPENSSL_cleanse(master, sizeof master);
+    for (unsigned i = 0; rc == 0 && i < n; i++) {
+        snprintf(s->share[i], sizeof s->share[i], "%s/share-%u.txt", d, i + 1);
+        rc = vst_share_file_write(s->share[i], &sh[i], err, sizeof err) == VST_KS_OK ? 0 : -1;
+    }
+    vst_share_wipe(sh, n);
+    s->nshares = n;
+    s->threshold = m;
+    return rc;
+}
+
+/* That legacy keystore: a wrong share cannot be told from the others, so
+ * keyd keeps what it has and tries every combination once more arrive. */
+static void test_unseal_legacy_bad_share(void)
+{
+    fx_store s;
+    fx_keyd k = {0};
+    fx_status_t st;
+    CU_ASSERT_EQUAL_FATAL(legacy_store(&s, 4, 2), 0);
+    char info[FX_PATH + 32];
+    snprintf(info, sizeof info, "%s/keystore.info", s.keystore);
+    char *t = fx_read_file(info, NULL);
+    CU_ASSERT(t != NULL && strstr(t, "share-checks") == NULL);
+    free(t);
+    fx_keyd_opts o = {.store = &s};
+    CU_ASSERT_EQUAL_FATAL(fx_keyd_start(&k, &o), 0);
+    char err[256], bad[FX_PATH + 16], text[VST_SHARE_TEXT_MAX];
+    vst_share sh;
+    CU_ASSERT_EQUAL_FATAL(vst_share_file_read(s.share[1], NULL, &sh, err, sizeof err), VST_KS_OK);
+    sh.y[9] ^= 0x11;
+    CU_ASSERT_EQUAL_FATAL(vst_share_format(&sh, text, sizeof text), VST_KS_OK);
+    unsigned bad_index = sh.index;
+    vst_share_wipe(&sh, 1);
+    snprintf(bad, sizeof bad, "%s/manipulated.txt", s.dir);
+    CU_ASSERT_EQUAL_FATAL(fx_write_file(bad, text, 0600), 0);
+
     CU_ASSERT_EQUAL(admin_unseal(&k, s.share[0], NULL, NULL), 0);
     char *e = NULL;
     CU_ASSERT_EQUAL(admin_unseal(&k, bad, NULL, &e), 1);
     CU_ASSERT(fx_one_line(e));
-    CU_ASSERT_PTR_NOT_NULL(strstr(e, "do not rebuild the master key"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(e, "keeps them"));
     free(e);
     status_ok(&k, &st);
     CU_ASSERT_EQUAL(st.s.sealed, 1);
-    CU_ASSERT_EQUAL(fx_event_count(&k, "keyd.unseal_rejected"), 2);
-    CU_ASSERT_EQUAL(fx_event_count(&k, "keyd.unseal"), 0);
-
-    /* Good shares after the failures. */
+    CU_ASSERT_EQUAL(st.s.shares_have, 2);
+    json_t *ev = fx_event_last(&k, "keyd.unseal_rejected");
+    CU_ASSERT_EQUAL(fx_ev_int(ev, "kept"), 2);
+    json_decref(ev);
+    /* A third (good) share: shares 1 and 3 are found among the three. */
     CU_ASSERT_EQUAL(admin_unseal(&k, s.share[2], NULL, NULL), 0);
+    status_ok(&k, &st);
+    CU_ASSERT_EQUAL(st.s.sealed, 0);
+    ev = fx_event_last(&k, "keyd.unseal");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ev);
+    json_t *unused = json_object_get(json_object_get(ev, "details"), "unused_shares");
+    CU_ASSERT(json_array_size(unused) == 1 &&
+              json_integer_value(json_array_get(unused, 0)) == (json_int_t)bad_index);
+    json_decref(ev);
+    fx_keyd_stop(&k);
+}
+
+/* argv of a keyd run in k's dir (as fx_keyd_start builds it, dev key). */
+static int keyd_run_once(const fx_store *s, const fx_keyd *k, fx_result *r)
+{
+    const char *argv[] = {fx_prog("VST_KEYD"),
+                          "--keystore",
+                          s->keystore,
+                          "--data-socket",
+                          k->data_sock,
+                          "--admin-socket",
+                          k->admin_sock,
+                          "--events-file",
+                          k->events,
+                          "--data-uids",
+                          "0",
+                          "--admin-uids",
+                          "0",
+                          "--user",
+                          "",
+                          "--seccomp",
+                          "no",
+                          "--dev-master-key",
+                          s->master,
+                          NULL};
+    return fx_run(r, argv, NULL);
+}
+
+static int copy_file(const char *from, const char *to)
+{
+    size_t len;
+    char *t = fx_read_file(from, &len);
+    FILE *f = t ? fopen(to, "wb") : NULL;
+    int rc = f != NULL && fwrite(t, 1, len, f) == len ? 0 : -1;
+    if (f != NULL && fclose(f) != 0)
+        rc = -1;
+    free(t);
+    return rc;
+}
+
+/* A keystore put back from an older copy (here: from before a rotation) is
+ * refused at unseal with one clear line and an event; the newest copy
+ * unseals again. Shamir through vst-admin, and the dev key at start. */
+static void test_unseal_rollback(void)
+{
+    fx_store s;
+    fx_keyd k = {0};
+    fx_status_t st;
+    CU_ASSERT_EQUAL_FATAL(fx_store_shamir(&s, 3, 2, NULL), 0);
+    char sealed[FX_PATH + 32], old[FX_PATH + 32], newest[FX_PATH + 32];
+    snprintf(sealed, sizeof sealed, "%s/keystore.sealed", s.keystore);
+    snprintf(old, sizeof old, "%s/sealed.gen1", s.dir);
+    snprintf(newest, sizeof newest, "%s/sealed.newest", s.dir);
+    CU_ASSERT_EQUAL_FATAL(copy_file(sealed, old), 0);
+    fx_keyd_opts o = {.store = &s};
+    CU_ASSERT_EQUAL_FATAL(fx_keyd_start(&k, &o), 0);
+    CU_ASSERT_EQUAL(admin_unseal(&k, s.share[0], NULL, NULL), 0);
+    CU_ASSERT_EQUAL(admin_unseal(&k, s.share[1], NULL, NULL), 0);
+    fx_result r;
+    fx_admin(&r, &k, "key", "rotate", NULL);
+    CU_ASSERT_EQUAL(r.status, 0);
+    fx_result_free(&r);
+    fx_keyd_stop(&k);
+    CU_ASSERT_EQUAL_FATAL(copy_file(sealed, newest), 0);
+    CU_ASSERT_EQUAL_FATAL(copy_file(old, sealed), 0); /* the "restored backup" */
+
+    CU_ASSERT_EQUAL_FATAL(fx_keyd_start(&k, &o), 0);
+    CU_ASSERT_EQUAL(admin_unseal(&k, s.share[0], NULL, NULL), 0);
+    char *e = NULL;
+    CU_ASSERT_EQUAL(admin_unseal(&k, s.share[1], NULL, &e), 1);
+    CU_ASSERT(fx_one_line(e));
+    CU_ASSERT_PTR_NOT_NULL(strstr(e, "older copy"));
+    free(e);
+    status_ok(&k, &st);
+    CU_ASSERT_EQUAL(st.s.sealed, 1);
+    json_t *ev = fx_event_last(&k, "keyd.unseal_rejected");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ev);
+    CU_ASSERT_STRING_EQUAL(fx_ev_str(ev, "reason") ? fx_ev_str(ev, "reason") : "", "rollback");
+    CU_ASSERT_EQUAL(fx_ev_int(ev, "generation"), 1);
+    CU_ASSERT_EQUAL(fx_ev_int(ev, "seen"), 2);
+    json_decref(ev);
+    char *log = fx_read_file(k.log, NULL);
+    CU_ASSERT(log != NULL && strstr(log, "older than generation 2") != NULL);
+    free(log);
+    /* The newest copy back: it unseals, with version 2 current. */
+    CU_ASSERT_EQUAL_FATAL(copy_file(newest, sealed), 0);
+    CU_ASSERT_EQUAL(admin_unseal(&k, s.share[2], NULL, NULL), 0);
+    CU_ASSERT_EQUAL(admin_unseal(&k, s.share[0], NULL, NULL), 0);
+    status_ok(&k, &st);
+    CU_ASSERT_EQUAL(st.s.sealed, 0);
+    CU_ASSERT_EQUAL(st.s.current_version, 2);
+    fx_keyd_stop(&k);
+
+    /* Disaster recovery from the older copy is possible, deliberately:
+     * --accept-generation 1, audited; from then on it is the record. */
+    CU_ASSERT_EQUAL_FATAL(copy_file(old, sealed), 0);
+    fx_keyd_opts oa = {.store = &s, .accept_generation = 1};
+    CU_ASSERT_EQUAL_FATAL(fx_keyd_start(&k, &oa), 0);
+    CU_ASSERT_EQUAL(admin_unseal(&k, s.share[1], NULL, NULL), 0);
+    CU_ASSERT_EQUAL(admin_unseal(&k, s.share[2], NULL, NULL), 0);
+    status_ok(&k, &st);
+    CU_ASSERT_EQUAL(st.s.sealed, 0);
+    CU_ASSERT_EQUAL(st.s.current_version, 1);
+    ev = fx_event_last(&k, "keyd.rollback_accepted");
+    CU_ASSERT_PTR_NOT_NULL(ev);
+    CU_ASSERT_EQUAL(fx_ev_int(ev, "generation"), 1);
+    CU_ASSERT_EQUAL(fx_ev_int(ev, "seen"), 2);
+    json_decref(ev);
+    fx_keyd_stop(&k);
+    CU_ASSERT_EQUAL_FATAL(fx_keyd_start(&k, &o), 0);
+    CU_ASSERT_EQUAL(admin_unseal(&k, s.share[0], NULL, NULL), 0);
     CU_ASSERT_EQUAL(admin_unseal(&k, s.share[1], NULL, NULL), 0);
     status_ok(&k, &st);
     CU_ASSERT_EQUAL(st.s.sealed, 0);
     fx_keyd_stop(&k);
+
+    /* Development key: an older copy makes keyd refuse to start. */
+    fx_store d;
+    fx_keyd kd = {0};
+    CU_ASSERT_EQUAL_FATAL(fx_store_dev(&d, NULL), 0);
+    snprintf(sealed, sizeof sealed, "%s/keystore.sealed", d.keystore);
+    snprintf(old, sizeof old, "%s/sealed.gen1", d.dir);
+    CU_ASSERT_EQUAL_FATAL(copy_file(sealed, old), 0);
+    fx_keyd_opts od = {.store = &d, .dev = 1};
+    CU_ASSERT_EQUAL_FATAL(fx_keyd_start(&kd, &od), 0);
+    fx_admin(&r, &kd, "key", "rotate", NULL);
+    CU_ASSERT_EQUAL(r.status, 0);
+    fx_result_free(&r);
+    fx_keyd_stop(&kd);
+    CU_ASSERT_EQUAL_FATAL(copy_file(old, sealed), 0);
+    CU_ASSERT_EQUAL(keyd_run_once(&d, &kd, &r), 1);
+    /* Its one line for the operator (after its JSON log lines). */
+    const char *line = r.err ? strstr(r.err, "\nvst-keyd: keystore") : NULL;
+    CU_ASSERT(line != NULL && strstr(line, "older than generation 2") != NULL &&
+              fx_one_line(line + 1));
+    fx_result_free(&r);
+    CU_ASSERT_EQUAL(fx_event_count(&kd, "keyd.start"), 1);
 }
 
 static void test_unseal_3_of_5(void)
@@ -730,14 +957,15 @@ static struct {
     size_t rejected; /* rejections the test caused */
 } H;
 
-static int hostile_start(unsigned frame_timeout, unsigned max_conn)
+/* Starts H.k with o (its store and dev are filled in). */
+static int hostile_start_with(fx_keyd_opts o)
 {
     memset(&H.k, 0, sizeof H.k);
     H.rejected = 0;
     if (fx_store_dev(&H.s, NULL) != 0)
         return -1;
-    fx_keyd_opts o = {
-        .store = &H.s, .dev = 1, .frame_timeout = frame_timeout, .max_connections = max_conn};
+    o.store = &H.s;
+    o.dev = 1;
     if (fx_keyd_start(&H.k, &o) != 0)
         return -1;
     free(H.ids);
@@ -750,6 +978,12 @@ static int hostile_start(unsigned frame_timeout, unsigned max_conn)
     memcpy(H.ref, p, sizeof H.ref);
     free(p);
     return 0;
+}
+
+static int hostile_start(unsigned frame_timeout, unsigned max_conn)
+{
+    fx_keyd_opts o = {.frame_timeout = frame_timeout, .max_connections = max_conn};
+    return hostile_start_with(o);
 }
 
 /* A good request on a fresh connection: STATUS and the reference
@@ -1580,12 +1814,298 @@ static void test_sandbox(void)
     free(p2);
 }
 
+/* keystore.info removed under a sealed keyd in the sandbox: unsealing must
+ * fail with one clear line and an event, not kill keyd (keystore.c's
+ * faccessat was not on the seccomp list: SIGSYS). Put back, it unseals. */
+static void test_sandbox_missing_info(void)
+{
+    if (!fx_is_root()) {
+        fprintf(stderr, "test_sandbox_missing_info: needs root, skipped\n");
+        return;
+    }
+    fx_store s;
+    fx_keyd k = {0};
+    CU_ASSERT_EQUAL_FATAL(fx_store_shamir(&s, 3, 2, "vst-key"), 0);
+    fx_keyd_opts o = {.store = &s, .user = "vst-key", .seccomp = 1, .no_leak_check = 1};
+    CU_ASSERT_EQUAL_FATAL(fx_keyd_start(&k, &o), 0);
+    char info[FX_PATH + 32], moved[FX_PATH + 32];
+    snprintf(info, sizeof info, "%s/keystore.info", s.keystore);
+    snprintf(moved, sizeof moved, "%s/keystore.info.away", s.dir);
+    CU_ASSERT_EQUAL_FATAL(rename(info, moved), 0);
+    char *err = NULL;
+    CU_ASSERT_EQUAL(admin_unseal(&k, s.share[0], NULL, NULL), 0);
+    CU_ASSERT_EQUAL(admin_unseal(&k, s.share[1], NULL, &err), 1);
+    CU_ASSERT(fx_one_line(err));
+    free(err);
+    json_t *ev = fx_event_last(&k, "keyd.unseal_rejected");
+    CU_ASSERT_PTR_NOT_NULL(ev);
+    const char *why = ev ? fx_ev_str(ev, "reason") : NULL;
+    CU_ASSERT(why != NULL && strcmp(why, "corrupt") == 0);
+    json_decref(ev);
+    fx_status_t st;
+    CU_ASSERT_EQUAL(fx_status(k.admin_sock, &st), 0); /* alive, still sealed */
+    CU_ASSERT_EQUAL(st.s.sealed, 1);
+    CU_ASSERT_EQUAL_FATAL(rename(moved, info), 0);
+    CU_ASSERT_EQUAL(admin_unseal(&k, s.share[2], NULL, NULL), 0);
+    CU_ASSERT_EQUAL(admin_unseal(&k, s.share[0], NULL, NULL), 0);
+    CU_ASSERT_EQUAL(fx_status(k.admin_sock, &st), 0);
+    CU_ASSERT_EQUAL(st.s.sealed, 0);
+    fx_keyd_stop(&k); /* exit 0: no SIGSYS */
+}
+
+/* ------------------------------------------------------------ limits (issue 8, finding 8) */
+
+/* What arrives on a raw connection within timeout_s: an error frame's code,
+ * 0 if nothing came, -1 if the connection was closed (or other bytes). */
+static int raw_answer(int fd, double timeout_s)
+{
+    struct pollfd p = {fd, POLLIN, 0};
+    if (poll(&p, 1, (int)(timeout_s * 1000)) <= 0)
+        return 0;
+    uint8_t b[10];
+    size_t got = 0;
+    while (got < sizeof b) {
+        ssize_t k = read(fd, b + got, sizeof b - got);
+        if (k <= 0)
+            return -1;
+        got += (size_t)k;
+    }
+    static const uint8_t hdr[8] = {1, VST_MSG_ERROR, 0, 0, 0, 0, 0, 2};
+    return memcmp(b, hdr, 8) == 0 ? b[8] << 8 | b[9] : -1;
+}
+
+/* STATUS on a raw connection: 1 served, 0 refused (closed). */
+static int raw_status(int fd)
+{
+    uint8_t st[8];
+    fx_frame(st, 1, VST_MSG_STATUS, 0, 0, NULL, 0);
+    vst_frame_hdr h;
+    uint8_t *buf = NULL;
+    int rc = fx_raw_send(fd, st, 8) == 0 ? vst_frame_recv(fd, VST_FRAME_MAX, &h, &buf) : -1;
+    int served = rc == 0 && h.type == VST_MSG_RESP(VST_MSG_STATUS);
+    vst_frame_free(buf, buf ? h.len : 0);
+    return served;
+}
+
+static long proc_kb(pid_t pid, const char *name)
+{
+    char v[128];
+    return proc_field(pid, name, v, sizeof v) == 0 ? strtol(v, NULL, 10) : -1;
+}
+
+/* The data peer fills its connection limit; the admin socket keeps its own
+ * slots: operators still get STATUS. The admin limit holds on its own, and
+ * data peers are served again once they let go. */
+static void test_admin_slots(void)
+{
+    enum { DATA = 20, ADMIN = 4, FLOOD = 40 };
+    fx_keyd_opts o = {.max_connections = DATA, .max_admin_connections = ADMIN};
+    CU_ASSERT_EQUAL_FATAL(hostile_start_with(o), 0);
+    int fds[FLOOD], afds[ADMIN + 2];
+    int served = 0;
+    for (int i = 0; i < FLOOD; i++) {
+        fds[i] = fx_raw_connect(H.k.data_sock);
+        CU_ASSERT_FATAL(fds[i] >= 0);
+        served += raw_status(fds[i]);
+    }
+    CU_ASSERT_EQUAL(served, DATA);
+    /* Every data slot is taken (and held): the admin socket still serves. */
+    fx_status_t st;
+    CU_ASSERT_EQUAL(fx_status(H.k.admin_sock, &st), 0);
+    CU_ASSERT_EQUAL(st.s.sealed, 0);
+    served = 0;
+    for (int i = 0; i < ADMIN + 2; i++) {
+        afds[i] = fx_raw_connect(H.k.admin_sock);
+        CU_ASSERT_FATAL(afds[i] >= 0);
+        served += raw_status(afds[i]);
+    }
+    CU_ASSERT_EQUAL(served, ADMIN);
+    for (int i = 0; i < ADMIN + 2; i++)
+        close(afds[i]);
+    for (int i = 0; i < FLOOD; i++)
+        close(fds[i]);
+    usleep(100000);
+    CU_ASSERT(good_request());
+    hostile_stop();
+}
+
+/* A connection that sits between frames is closed after --idle-timeout,
+ * on both sockets, whether it never asked anything or asked and went
+ * quiet; a busy one is not. A peer that does not take its reply is dropped
+ * after --frame-timeout instead of holding it. */
+static void test_idle_timeout(void)
+{
+    fx_keyd_opts o = {.idle_timeout = 1, .frame_timeout = 1};
+    CU_ASSERT_EQUAL_FATAL(hostile_start_with(o), 0);
+    int silent = fx_raw_connect(H.k.data_sock), admin = fx_raw_connect(H.k.admin_sock);
+    vst_keyd *used = fx_connect(H.k.data_sock), *busy = fx_connect(H.k.data_sock);
+    CU_ASSERT_FATAL(silent >= 0 && admin >= 0 && used != NULL && busy != NULL);
+    fx_status_t st;
+    uint8_t pub[32];
+    CU_ASSERT_EQUAL(vst_keyd_pubkey(used, pub), 0);
+    double t0 = fx_now();
+    /* The busy client asks every 0.3 s for 3 s. */
+    int busy_ok = 1;
+    while (fx_now() - t0 < 3.0) {
+        busy_ok &= vst_keyd_pubkey(busy, pub) == 0;
+        usleep(300000);
+    }
+    CU_ASSERT(busy_ok);
+    CU_ASSERT_EQUAL(vst_keyd_pubkey(busy, pub), 0);
+    uint8_t b[16];
+    size_t got;
+    /* The silent ones were closed meanwhile, without an answer. */
+    CU_ASSERT_EQUAL(fx_raw_drain(silent, 0.5, b, sizeof b, &got), 0);
+    CU_ASSERT_EQUAL(got, 0);
+    CU_ASSERT_EQUAL(fx_raw_drain(admin, 0.5, b, sizeof b, &got), 0);
+    CU_ASSERT_EQUAL(got, 0);
+    int rc = vst_keyd_pubkey(used, pub);
+    CU_ASSERT(rc < 0); /* closed: a client sees EOF and reconnects */
+    close(silent);
+    close(admin);
+    vst_keyd_close(used);
+    vst_keyd_close(busy);
+    CU_ASSERT_EQUAL(fx_status(H.k.admin_sock, &st), 0);
+    CU_ASSERT(good_request());
+    /* Idle closes are normal: not counted as rejections. */
+    CU_ASSERT_EQUAL(fx_event_count(&H.k, "keyd.frame_rejected"), 0);
+
+    /* A full batch whose 1 MiB reply is never read. */
+    enum { N = VST_BATCH_MAX };
+    static uint8_t f[8 + 32 + N * 10];
+    char *ids = make_ids(7, VST_ID_KVNR, N, &got);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ids);
+    for (size_t i = 0; i < N; i++)
+        fx_secret(ids + i * 10, 10);
+    size_t pl = pseud_payload(f + 8, "sgb5/insured", 10, N, ids, N);
+    fx_frame(f, 1, VST_MSG_PSEUDONYMIZE, 0, (uint32_t)pl, NULL, 0);
+    int lazy = fx_raw_connect(H.k.data_sock);
+    CU_ASSERT_FATAL(lazy >= 0);
+    CU_ASSERT_EQUAL(fx_raw_send(lazy, f, 8 + pl), 0);
+    usleep(500000);
+    CU_ASSERT(good_request()); /* meanwhile others are served */
+    sleep(2);
+    int sz = 0;
+    socklen_t sl = sizeof sz;
+    getsockopt(lazy, SOL_SOCKET, SO_RCVBUF, &sz, &sl);
+    /* keyd has let go: reading now ends (well) before the whole reply. */
+    size_t total = 0;
+    uint8_t *sink = malloc(2 << 20);
+    CU_ASSERT_EQUAL(fx_raw_drain(lazy, 5, sink, 2 << 20, &total), 0);
+    fprintf(stderr, "unread reply: %zu of %zu bytes arrived (rcvbuf %d) ", total,
+            (size_t)8 + 6 + 4 + (size_t)N * 16, sz);
+    CU_ASSERT(total < (size_t)N * 16);
+    free(sink);
+    close(lazy);
+    free(ids);
+    H.rejected = 1;
+    check_reject_event("reply_timeout", "bad_frame");
+    hostile_stop();
+}
+
+/* Memory of keyd for data peers is capped: many data peers each start a
+ * maximal PSEUDONYMIZE frame and send all of it but the last byte. Once
+ * the cap is reached, frames are refused with `busy` at their header (their
+ * bytes dropped, never held); keyd's resident and locked memory stay within
+ * the cap; small requests still pass, a refused client keeps its connection,
+ * and everything is usable again when the peers let go. */
+static void cap_run(const char *prog)
+{
+    enum { PEERS = 40, CAP_MIB = 8, N = VST_BATCH_MAX, ID = 16 };
+    fx_keyd_opts o = {.max_connections = 64, .max_buffered_mib = CAP_MIB, .prog = prog};
+    CU_ASSERT_EQUAL_FATAL(hostile_start_with(o), 0);
+    static uint8_t f[8 + 32 + N * ID];
+    size_t pl = pseud_payload(f + 8, "sgb5/insured", ID, N, (const char *)f, 0) + (size_t)N * ID;
+    fx_frame(f, 1, VST_MSG_PSEUDONYMIZE, 0, (uint32_t)pl, NULL, 0);
+    memset(f + 8 + pl - (size_t)N * ID, 'x', (size_t)N * ID);
+    long rss0 = proc_kb(H.k.pid, "VmRSS"), lck0 = proc_kb(H.k.pid, "VmLck");
+    int fds[PEERS], busy = 0, quiet = 0;
+    for (int i = 0; i < PEERS; i++) {
+        fds[i] = fx_raw_connect(H.k.data_sock);
+        CU_ASSERT_FATAL(fds[i] >= 0);
+        CU_ASSERT_EQUAL(fx_raw_send(fds[i], f, 8 + pl - 1), 0);
+        int a = raw_answer(fds[i], 0.2);
+        busy += a == VST_KERR_BUSY;
+        quiet += a == 0;
+    }
+    usleep(200000);
+    long rss1 = proc_kb(H.k.pid, "VmRSS"), lck1 = proc_kb(H.k.pid, "VmLck");
+    fprintf(stderr,
+            "%s: %d half frames of %zu bytes: %d busy, %d held; VmRSS %ld -> %ld kB, "
+            "VmLck %ld -> %ld kB ",
+            prog ? "release keyd" : "keyd", PEERS, pl, busy, quiet, rss0, rss1, lck0, lck1);
+    /* One held frame costs its payload and its reply's room (3 MiB). */
+    CU_ASSERT_EQUAL(quiet, 2);
+    CU_ASSERT_EQUAL(busy, PEERS - 2);
+    CU_ASSERT(rss1 - rss0 < 2 * CAP_MIB * 1024);
+    CU_ASSERT(lck1 - lck0 < 2 * CAP_MIB * 1024);
+    /* Small requests fit beside them, the operator is served. */
+    CU_ASSERT(good_request());
+    fx_status_t st;
+    CU_ASSERT_EQUAL(fx_status(H.k.admin_sock, &st), 0);
+    /* An honest client's full batch does not fit now: `busy`, and its
+     * connection stays usable. */
+    size_t il;
+    char *ids = make_ids(8, VST_ID_KVNR, N, &il);
+    uint8_t *out = malloc((size_t)N * 16);
+    CU_ASSERT_FATAL(ids != NULL && out != NULL);
+    vst_keyd *c = fx_connect(H.k.data_sock);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    uint32_t kv;
+    CU_ASSERT_EQUAL(fx_pseud(c, "sgb5/insured", ids, il, N, out, &kv), VST_KERR_BUSY);
+    CU_ASSERT_EQUAL(fx_pseud(c, "sgb5/insured", H.ids, H.il, 3, out, &kv), 0);
+    CU_ASSERT_EQUAL(memcmp(out, H.ref, sizeof H.ref), 0);
+    for (int i = 0; i < PEERS; i++)
+        close(fds[i]);
+    usleep(300000);
+    /* The peers are gone: the full batch passes on the same connection. */
+    CU_ASSERT_EQUAL(fx_pseud(c, "sgb5/insured", ids, il, N, out, &kv), 0);
+    vst_keyd_close(c);
+    json_t *ev = fx_event_last(&H.k, "keyd.frame_rejected");
+    int seen = 0;
+    json_t *all = fx_events(&H.k);
+    size_t i;
+    json_t *e;
+    json_array_foreach(all, i, e)
+    {
+        const char *r = fx_ev_str(e, "reason"), *code = fx_ev_str(e, "code");
+        seen += r && code && strcmp(r, "buffer_limit") == 0 && strcmp(code, "busy") == 0;
+    }
+    CU_ASSERT(seen >= 1);
+    json_decref(all);
+    json_decref(ev);
+    fx_keyd_stop(&H.k);
+    ev = fx_event_last(&H.k, "keyd.stop");
+    CU_ASSERT(fx_ev_int(ev, "rejected_frames") >= PEERS - 2 + 1);
+    json_decref(ev);
+    free(H.ids);
+    H.ids = NULL;
+    free(ids);
+    free(out);
+}
+
+static void test_buffer_cap(void)
+{
+    cap_run(NULL);
+    /* The release build locks its memory (ASan ignores mlockall): there
+     * VmLck shows what the half frames would pin. */
+    const char *rel = getenv("VST_RELEASE_DIR");
+    char prog[FX_PATH];
+    snprintf(prog, sizeof prog, "%s/keys/vst-keyd", rel ? rel : "");
+    if (rel != NULL && access(prog, X_OK) == 0 && fx_is_root())
+        cap_run(prog);
+    else
+        fprintf(stderr, "(no release vst-keyd: VmLck checked in this build only) ");
+}
+
 /* ------------------------------------------------------------ registry */
 
 static const vst_test unseal_tests[] = {
     {"M of N shares unseal, M-1 do not, duplicate refused", test_unseal_shares},
     {"corrupted and foreign shares are refused", test_unseal_bad_shares},
-    {"shares that rebuild a wrong master key are rejected", test_unseal_wrong_combination},
+    {"a wrong share is refused alone; the good ones are kept", test_unseal_wrong_combination},
+    {"legacy keystore: a wrong share is found among more shares", test_unseal_legacy_bad_share},
+    {"keystore rolled back to an older copy: unseal refused", test_unseal_rollback},
     {"3 of 5: several combinations, same keys", test_unseal_3_of_5},
     {"dev master key: unsealed with a loud warning", test_dev_master},
     {NULL, NULL},
@@ -1608,6 +2128,9 @@ static const vst_test hostile_tests[] = {
     {"half frame then silence: frame timeout", test_hostile_timeout},
     {"seeded random frames", test_hostile_random},
     {"many connections, connection limit", test_many_connections},
+    {"data peers fill their slots: the admin socket still serves", test_admin_slots},
+    {"idle connections closed; unread replies dropped", test_idle_timeout},
+    {"half frames: buffered bytes capped, `busy`, memory bounded", test_buffer_cap},
     {"peer uid allowlists", test_peer_uids},
     {NULL, NULL},
 };
@@ -1621,6 +2144,7 @@ static const vst_test event_tests[] = {
 };
 static const vst_test sandbox_tests[] = {
     {"dropped to vst-key, seccomp, serves everything", test_sandbox},
+    {"keystore.info missing at unseal: refused, not SIGSYS", test_sandbox_missing_info},
     {NULL, NULL},
 };
 

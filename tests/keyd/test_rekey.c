@@ -31,7 +31,8 @@ typedef struct {
 } row_t;
 typedef char pseud_row[NCOL][33];
 
-static char store_dsn[512], trust_dsn[512], trust_test_dsn[600], su_dsn[512];
+static char store_dsn[512], trust_dsn[512], trust_test_dsn[600], su_dsn[512], httpd_dsn[512],
+    su_trust_dsn[512];
 static PGconn *su; /* superuser on vst_store */
 
 /* ------------------------------------------------------------ database */
@@ -71,6 +72,11 @@ static int suite_init(void)
     snprintf(trust_test_dsn, sizeof trust_test_dsn, "%s application_name=vst_test_rekey",
              trust_dsn);
     snprintf(su_dsn, sizeof su_dsn, "host=%s port=%s user=%s dbname=vst_store", h, p, u);
+    snprintf(su_trust_dsn, sizeof su_trust_dsn, "host=%s port=%s user=%s dbname=vst_trust", h, p,
+             u);
+    snprintf(httpd_dsn, sizeof httpd_dsn,
+             "host=%s port=%s user=vst_httpd dbname=vst_store application_name=vst_test_httpd", h,
+             p);
     su = PQconnectdb(su_dsn);
     if (PQstatus(su) != CONNECTION_OK) {
         fprintf(stderr, "test_rekey: %s", PQerrorMessage(su));
@@ -688,11 +694,239 @@ static void test_rekey_many_versions(void)
     free(pick);
 }
 
+/* ------------------------------------------------------------ retire: rows on their way */
+
+/* `vst-admin key retire V [--wait W]`, with the trust DB when trust != 0. */
+static int retire(const fx_keyd *k, uint32_t v, const char *wait, int trust, fx_result *r)
+{
+    char vs[16];
+    snprintf(vs, sizeof vs, "%u", v);
+    const char *argv[16];
+    size_t n = 0;
+    argv[n++] = fx_prog("VST_ADMIN");
+    argv[n++] = "--admin-socket";
+    argv[n++] = k->admin_sock;
+    argv[n++] = "--store-dsn";
+    argv[n++] = store_dsn;
+    if (trust) {
+        argv[n++] = "--trust-dsn";
+        argv[n++] = trust_dsn;
+    }
+    argv[n++] = "key";
+    argv[n++] = "retire";
+    argv[n++] = vs;
+    argv[n++] = "--wait";
+    argv[n++] = wait;
+    argv[n] = NULL;
+    return fx_run(r, argv, NULL);
+}
+
+/* A connection as vst-httpd with an open transaction, as a delivery holds
+ * it between its BEGIN and its PREPARE. */
+static PGconn *httpd_begin(void)
+{
+    PGconn *c = PQconnectdb(httpd_dsn);
+    if (PQstatus(c) != CONNECTION_OK) {
+        fprintf(stderr, "as vst_httpd: %s", PQerrorMessage(c));
+        PQfinish(c);
+        return NULL;
+    }
+    PGresult *r = PQexec(c, "BEGIN");
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    if (!ok) {
+        PQfinish(c);
+        return NULL;
+    }
+    return c;
+}
+
+static int exec_on(PGconn *c, const char *sql)
+{
+    PGresult *r = PQexec(c, sql);
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
+    if (!ok)
+        fprintf(stderr, "SQL failed: %s: %s", sql, PQresultErrorMessage(r));
+    PQclear(r);
+    return ok ? 0 : -1;
+}
+
+/* key retire must also wait for rows of the version that are still on
+ * their way: a delivery transaction that began before the version stopped
+ * being current, and prepared delivery transactions (their rows are
+ * invisible to the row count). One begun after the rotation does not hold
+ * it up. Without the trust DB every open delivery counts. */
+static void test_retire_in_flight(void)
+{
+    fx_store s;
+    fx_keyd k;
+    fx_result r;
+    CU_ASSERT_EQUAL_FATAL(truncate_store(), 0);
+    /* Version numbers restart with every test keystore: forget the last
+     * test's key metadata so that the rotation below is the one recorded. */
+    PGconn *st = PQconnectdb(su_trust_dsn);
+    CU_ASSERT_EQUAL_FATAL(PQstatus(st), CONNECTION_OK);
+    CU_ASSERT_EQUAL_FATAL(exec_on(st, "DELETE FROM vst.key_versions"), 0);
+    PQfinish(st);
+    /* keyd closes idle connections after 1 s: a retire that waits longer
+     * must still reach it (it reconnects for RETIRE). */
+    memset(&k, 0, sizeof k);
+    CU_ASSERT_EQUAL_FATAL(fx_store_dev(&s, NULL), 0);
+    fx_keyd_opts o = {.store = &s, .dev = 1, .idle_timeout = 1};
+    CU_ASSERT_EQUAL_FATAL(fx_keyd_start(&k, &o), 0);
+    row_t *rows = make_rows(6, 50);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(rows);
+    CU_ASSERT_EQUAL_FATAL(stamp_rows(&k, rows, 50, NULL), 0);
+
+    /* A delivery under version 1 is under way when version 2 comes. */
+    PGconn *early = httpd_begin();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(early);
+    CU_ASSERT_EQUAL_FATAL(exec_on(early, "SELECT 1"), 0);
+    const char *rot[] = {fx_prog("VST_ADMIN"),
+                         "--admin-socket",
+                         k.admin_sock,
+                         "--trust-dsn",
+                         trust_dsn,
+                         "key",
+                         "rotate",
+                         NULL};
+    CU_ASSERT_EQUAL(fx_run(&r, rot, NULL), 0);
+    fx_result_free(&r);
+    double t_rot = fx_now();
+
+    /* The store holds no row of version 1, yet retire is refused. */
+    CU_ASSERT_EQUAL(retire(&k, 1, "0.5", 1, &r), 1);
+    CU_ASSERT(fx_one_line(r.err));
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "may still arrive: 1 delivery transaction begun"));
+    fx_result_free(&r);
+    /* Its rows, prepared: invisible to everyone else, and it still blocks. */
+    char copy[512];
+    snprintf(copy, sizeof copy,
+             "INSERT INTO sgb5.records (delivery_ref, pseudonym, key_version, birth_year, sex, "
+             "insurance_status, postal_prefix, service) VALUES "
+             "('2b7e1516-28ae-4d2a-a6f7-15880917a0c2', '%s', 1, 1970, 'W', 1, '10', '{}')",
+             rows[0].p[COL_INS]);
+    CU_ASSERT_EQUAL(exec_on(early, copy), 0);
+    CU_ASSERT_EQUAL(exec_on(early, "PREPARE TRANSACTION 'vst:retire-test'"), 0);
+    CU_ASSERT_EQUAL(db_int("SELECT count(*) FROM sgb5.records WHERE key_version = 1"), 0);
+    CU_ASSERT_EQUAL(retire(&k, 1, "0.5", 1, &r), 1);
+    CU_ASSERT(fx_one_line(r.err));
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "1 prepared delivery transaction is pending"));
+    fx_result_free(&r);
+    /* Committed: now the row count refuses it. */
+    CU_ASSERT_EQUAL(db_exec("COMMIT PREPARED 'vst:retire-test'"), 0);
+    CU_ASSERT_EQUAL(retire(&k, 1, "0.5", 1, &r), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "1 rows of version 1"));
+    fx_result_free(&r);
+    CU_ASSERT_EQUAL(admin_ok(&k, "rekey", NULL), 0);
+
+    /* retire waits (--wait) for a prepared delivery to be resolved. */
+    PGconn *p2 = httpd_begin();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p2);
+    CU_ASSERT_EQUAL(exec_on(p2, "PREPARE TRANSACTION 'vst:retire-test-2'"), 0);
+    /* A delivery that began after version 1 stopped being current (the
+     * margin for clocks is 5 s) does not hold retire up. */
+    while (fx_now() - t_rot < 5.5)
+        usleep(100000);
+    PGconn *late = httpd_begin();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(late);
+    CU_ASSERT_EQUAL(exec_on(late, "SELECT 1"), 0);
+    /* ... unless retire cannot know when that was (no trust DB). */
+    CU_ASSERT_EQUAL(db_exec("ROLLBACK PREPARED 'vst:retire-test-2'"), 0);
+    CU_ASSERT_EQUAL(retire(&k, 1, "0.5", 0, &r), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "1 delivery transaction begun"));
+    fx_result_free(&r);
+    CU_ASSERT_EQUAL(exec_on(p2, "BEGIN"), 0);
+    CU_ASSERT_EQUAL(exec_on(p2, "PREPARE TRANSACTION 'vst:retire-test-3'"), 0);
+    const char *argv[] = {fx_prog("VST_ADMIN"),
+                          "--admin-socket",
+                          k.admin_sock,
+                          "--store-dsn",
+                          store_dsn,
+                          "--trust-dsn",
+                          trust_dsn,
+                          "key",
+                          "retire",
+                          "1",
+                          "--wait",
+                          "20",
+                          NULL};
+    char out[FX_PATH + 16], err[FX_PATH + 16];
+    snprintf(out, sizeof out, "%s/retire.out", k.dir);
+    snprintf(err, sizeof err, "%s/retire.err", k.dir);
+    double t0 = fx_now();
+    pid_t pid = fx_spawn(argv, out, err, NULL);
+    CU_ASSERT_FATAL(pid > 0);
+    usleep(2500000); /* longer than keyd's idle-timeout and its 1 s poll */
+    CU_ASSERT_EQUAL(fx_event_count(&k, "keyd.retire"), 0); /* still waiting */
+    CU_ASSERT_EQUAL(db_exec("ROLLBACK PREPARED 'vst:retire-test-3'"), 0);
+    CU_ASSERT_EQUAL(fx_wait(pid, 30), 0);
+    double waited = fx_now() - t0;
+    fprintf(stderr, "retire waited %.1f s for the prepared delivery ", waited);
+    CU_ASSERT(waited >= 2.5 && waited < 15.0);
+    CU_ASSERT_EQUAL(fx_event_count(&k, "keyd.retire"), 1);
+    PQclear(PQexec(late, "ROLLBACK"));
+    PQfinish(late);
+    PQfinish(p2);
+    PQfinish(early);
+    fx_keyd_stop(&k);
+    free(rows);
+}
+
+/* More versions than the old fixed tables held (512 in keyd's STATUS,
+ * 1024 in vst-admin): key status lists them all with their rows, retire
+ * counts the rows of a high version, rekey moves them. */
+static void test_retire_high_version(void)
+{
+    enum { V = 1030, N = 100 };
+    fx_store s;
+    fx_keyd k;
+    CU_ASSERT_EQUAL_FATAL(truncate_store(), 0);
+    CU_ASSERT_EQUAL_FATAL(start_keyd(&s, &k), 0);
+    vst_keyd *a = fx_connect(k.admin_sock);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    uint32_t nv = 1;
+    double t0 = fx_now();
+    while (nv < V && vst_keyd_rotate(a, &nv) == 0)
+        ;
+    vst_keyd_close(a);
+    fprintf(stderr, "%u rotations in %.1f s ", V - 1, fx_now() - t0);
+    CU_ASSERT_EQUAL_FATAL(nv, V);
+    row_t *rows = make_rows(7, N);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(rows);
+    CU_ASSERT_EQUAL_FATAL(stamp_rows(&k, rows, N, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(rows[0].v, V);
+    CU_ASSERT_EQUAL_FATAL(insert_rows(rows, N), 0);
+    CU_ASSERT_EQUAL(admin_ok(&k, "key", "rotate"), 0);
+    const char *state;
+    CU_ASSERT_EQUAL(status_rows(&k, V, &state), N);
+    CU_ASSERT_STRING_EQUAL(state, "active");
+    CU_ASSERT_EQUAL(status_rows(&k, V + 1, &state), 0);
+    CU_ASSERT_STRING_EQUAL(state, "current");
+    fx_result r;
+    CU_ASSERT_EQUAL(retire(&k, V, "0", 0, &r), 1);
+    if (strstr(r.err, "100 rows") == NULL)
+        fprintf(stderr, "retire said: %s", r.err);
+    CU_ASSERT(fx_one_line(r.err));
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "100 rows of version 1030"));
+    fx_result_free(&r);
+    CU_ASSERT_EQUAL(admin_ok(&k, "rekey", NULL), 0);
+    check_store(&k, rows, N, V + 1);
+    CU_ASSERT_EQUAL(retire(&k, V, "0", 0, &r), 0);
+    fx_result_free(&r);
+    CU_ASSERT_EQUAL(status_rows(&k, V, &state), 0);
+    CU_ASSERT_STRING_EQUAL(state, "retired");
+    fx_keyd_stop(&k);
+    free(rows);
+}
+
 static const vst_test rekey_tests[] = {
     {"rotate + rekey: every row equals a fresh pseudonym", test_rotate_rekey},
     {"rekey killed half-way, re-run: consistent, once", test_rekey_killed},
     {"retire refused while rows remain, then accepted", test_retire},
     {"rows of two old versions re-keyed to the third", test_rekey_many_versions},
+    {"retire waits for deliveries in flight and prepared ones", test_retire_in_flight},
+    {"more than 1024 versions: status, retire and rekey see them", test_retire_high_version},
     {NULL, NULL},
 };
 

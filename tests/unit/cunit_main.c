@@ -4,6 +4,7 @@
 #include <CUnit/Basic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/secmem.h"
 
@@ -13,6 +14,15 @@ const char *vst_src_path(const char *rel)
     const char *root = getenv("VST_SOURCE_DIR");
     snprintf(buf, sizeof buf, "%s/%s", root ? root : ".", rel);
     return buf;
+}
+
+/* VST_CUNIT_ONLY=text runs only the tests whose name contains text (for
+ * working on one test; CTest runs everything). */
+static void only(const char *text)
+{
+    for (CU_pSuite s = CU_get_registry()->pSuite; s != NULL; s = s->pNext)
+        for (CU_pTest t = s->pTest; t != NULL; t = t->pNext)
+            CU_set_test_active(t, strstr(t->pName, text) != NULL ? CU_TRUE : CU_FALSE);
 }
 
 int main(void)
@@ -25,6 +35,9 @@ int main(void)
         CU_cleanup_registry();
         return 2;
     }
+    const char *text = getenv("VST_CUNIT_ONLY");
+    if (text != NULL && *text != '\0')
+        only(text);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();

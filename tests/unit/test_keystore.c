@@ -898,6 +898,93 @@ static void test_tamper_header(void)
     fx_end();
 }
 
+/* Share checks in keystore.info (issue 8): written by create_ex, read back
+ * by read_info, equal to each share's own check, covered by the GCM AAD,
+ * and parsed strictly; the master key's KCV check works on the header. */
+static void test_share_checks(void)
+{
+    fx_begin();
+    uint8_t master[VST_KEY_LEN], id[VST_KS_ID_LEN] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13};
+    vst_share sh[3];
+    vst_ks_share_check ck[3];
+    CU_ASSERT_EQUAL_FATAL(vst_master_generate(master), VST_KS_OK);
+    CU_ASSERT_EQUAL_FATAL(vst_shamir_split(master, id, 2, 3, sh, err, sizeof err), VST_KS_OK);
+    for (int i = 0; i < 3; i++) {
+        ck[i].index = sh[i].index;
+        CU_ASSERT_FATAL(vst_share_check(&sh[i], ck[i].check));
+    }
+    /* one check per share, distinct nonzero indices */
+    vst_keystore *ks = NULL;
+    CU_ASSERT_EQUAL(
+        vst_keystore_create_ex(P("ks"), master, &MODE_2_OF_3, id, ck, 2, &ks, err, sizeof err),
+        VST_KS_INVALID);
+    CU_ASSERT_EQUAL(
+        vst_keystore_create_ex(P("ks"), master, &MODE_DEV, id, ck, 3, &ks, err, sizeof err),
+        VST_KS_INVALID);
+    CU_ASSERT_EQUAL_FATAL(vst_keystore_create_ex(P("ks"), master, &MODE_2_OF_3, id, ck, 3,
+                                                 &fx.ks[0], err, sizeof err),
+                          VST_KS_OK);
+    CU_ASSERT_EQUAL(memcmp(vst_keystore_get_info(fx.ks[0])->id, id, sizeof id), 0);
+    vst_keystore_free(fx.ks[0]);
+    fx.ks[0] = NULL;
+    vst_keystore_info info;
+    CU_ASSERT_EQUAL_FATAL(vst_keystore_read_info(P("ks"), &info, err, sizeof err), VST_KS_OK);
+    CU_ASSERT_EQUAL(info.nshare_checks, 3);
+    for (int i = 0; i < 3; i++) {
+        const vst_ks_share_check *c = vst_keystore_share_check(&info, sh[i].index);
+        CU_ASSERT(c != NULL && memcmp(c->check, ck[i].check, VST_KS_SHARE_CHECK_LEN) == 0);
+        /* it is the share file's own check line */
+        char text[VST_SHARE_TEXT_MAX], hex[2 * VST_KS_SHARE_CHECK_LEN + 1];
+        CU_ASSERT_EQUAL(vst_share_format(&sh[i], text, sizeof text), VST_KS_OK);
+        vst_hex(ck[i].check, VST_KS_SHARE_CHECK_LEN, hex);
+        CU_ASSERT_PTR_NOT_NULL(strstr(text, hex));
+    }
+    CU_ASSERT(info.share_checks[0].index < info.share_checks[1].index &&
+              info.share_checks[1].index < info.share_checks[2].index);
+    CU_ASSERT_PTR_NULL(vst_keystore_share_check(&info, 0));
+    CU_ASSERT_EQUAL(vst_keystore_check_master(&info, master), 1);
+    uint8_t wrong[VST_KEY_LEN];
+    memcpy(wrong, master, sizeof wrong);
+    wrong[0] ^= 1;
+    CU_ASSERT_EQUAL(vst_keystore_check_master(&info, wrong), 0);
+    CU_ASSERT_EQUAL(vst_keystore_open(P("ks"), master, &fx.ks[0], err, sizeof err), VST_KS_OK);
+    vst_keystore_free(fx.ks[0]);
+    fx.ks[0] = NULL;
+
+    /* strict: malformed line 7 is corrupt; a changed check fails at open */
+    size_t len = 0;
+    unsigned char *orig = slurp(P("ks/keystore.info"), &len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(orig);
+    char *buf = fx_alloc(len + 64);
+    const char *cases[] = {"share-checks: 1:00",
+                           "share-checks:", "share-check: ", " share-checks: "};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        memcpy(buf, orig, len);
+        buf[len] = '\0';
+        char *l7 = strstr(buf, "share-checks: ");
+        CU_ASSERT_PTR_NOT_NULL_FATAL(l7);
+        snprintf(l7, 64, "%s\n", cases[c]);
+        spill(P("ks/keystore.info"), buf, strlen(buf));
+        CU_ASSERT_EQUAL(vst_keystore_read_info(P("ks"), &info, err, sizeof err), VST_KS_CORRUPT);
+    }
+    memcpy(buf, orig, len);
+    buf[len] = '\0';
+    char *hex = strchr(strstr(buf, "share-checks: "), ':') + 2;
+    hex = strchr(hex, ':') + 1;
+    hex[0] = other_hex(hex[0]);
+    spill(P("ks/keystore.info"), buf, len);
+    CU_ASSERT_EQUAL(vst_keystore_read_info(P("ks"), &info, err, sizeof err), VST_KS_OK);
+    vst_keystore *k2 = NULL;
+    CU_ASSERT_EQUAL(vst_keystore_open(P("ks"), master, &k2, err, sizeof err), VST_KS_CORRUPT);
+    /* trailing data after line 7 */
+    memcpy(buf, orig, len);
+    memcpy(buf + len, "x\n", 2);
+    spill(P("ks/keystore.info"), buf, len + 2);
+    CU_ASSERT_EQUAL(vst_keystore_read_info(P("ks"), &info, err, sizeof err), VST_KS_CORRUPT);
+    vst_share_wipe(sh, 3);
+    fx_end();
+}
+
 static void test_signing_key(void)
 {
     fx_begin();
@@ -1059,6 +1146,7 @@ int vst_register_tests(void)
         {"retire refuses current, destroys the key", test_retire},
         {"tampered or truncated sealed file", test_tamper_sealed},
         {"tampered header", test_tamper_header},
+        {"share check values in keystore.info", test_share_checks},
         {"Ed25519 signing key", test_signing_key},
         {"development master-key file", test_master_file},
         {"second open is refused while locked", test_busy},

@@ -534,8 +534,10 @@ static void test_rekey_and_version_limits(void)
     CU_ASSERT(decode_copy(VST_MSG_UNSEAL, u, 49, &m) == VST_PROTO_E_RANGE);
     u[0] = 255;
     CU_ASSERT(decode_copy(VST_MSG_UNSEAL, u, 49, &m) == 0);
-    uint8_t r[3] = {3, 0, 0};
+    uint8_t r[3] = {5, 0, 0};
     CU_ASSERT(decode_copy(VST_MSG_RESP(VST_MSG_UNSEAL), r, 3, &m) == VST_PROTO_E_RANGE);
+    r[0] = VST_UNSEAL_ROLLBACK;
+    CU_ASSERT(decode_copy(VST_MSG_RESP(VST_MSG_UNSEAL), r, 3, &m) == 0);
     r[0] = VST_UNSEAL_REJECTED;
     CU_ASSERT(decode_copy(VST_MSG_RESP(VST_MSG_UNSEAL), r, 3, &m) == 0);
     uint8_t e[10] = {0};
@@ -715,15 +717,16 @@ static void test_error_codes(void)
                                         "invalid_argument",
                                         "internal",
                                         "not_current",
-                                        "unseal_rejected"};
-    for (unsigned c = 1; c <= 10; c++)
+                                        "unseal_rejected",
+                                        "busy"};
+    for (unsigned c = 1; c <= 11; c++)
         CU_ASSERT(vst_keyd_err_name(c) != NULL && strcmp(vst_keyd_err_name(c), names[c]) == 0);
-    CU_ASSERT(vst_keyd_err_name(0) == NULL && vst_keyd_err_name(11) == NULL);
-    CU_ASSERT(VST_KERR_UNSEAL_REJECTED == 10 && VST_KERR_BAD_FRAME == 1);
+    CU_ASSERT(vst_keyd_err_name(0) == NULL && vst_keyd_err_name(12) == NULL);
+    CU_ASSERT(VST_KERR_UNSEAL_REJECTED == 10 && VST_KERR_BAD_FRAME == 1 && VST_KERR_BUSY == 11);
     uint8_t p[2] = {0, 0};
     vst_msg m;
     CU_ASSERT(decode_copy(VST_MSG_ERROR, p, 2, &m) == VST_PROTO_E_RANGE);
-    p[1] = 11;
+    p[1] = 12;
     CU_ASSERT(decode_copy(VST_MSG_ERROR, p, 2, &m) == VST_PROTO_E_RANGE);
     p[1] = 9;
     CU_ASSERT(decode_copy(VST_MSG_ERROR, p, 2, &m) == 0 && m.error.code == VST_KERR_NOT_CURRENT);
