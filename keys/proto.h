@@ -86,8 +86,10 @@ typedef enum {
     VST_KERR_INTERNAL = 8,
     VST_KERR_NOT_CURRENT = 9, /* retire of the current version */
     VST_KERR_UNSEAL_REJECTED = 10,
+    VST_KERR_CHECKPOINT_REGRESSION = 11, /* a lower seq than keyd last signed */
+    VST_KERR_CHECKPOINT_FORK = 12,       /* another head for the seq keyd last signed */
 } vst_keyd_err;
-#define VST_KERR_MAX 10
+#define VST_KERR_MAX 12
 /* "bad_frame", "forbidden", ...; NULL for a code outside 1..VST_KERR_MAX. */
 const char *vst_keyd_err_name(unsigned code);
 

@@ -103,6 +103,7 @@ typedef struct {
     int seccomp;              /* --seccomp yes|no */
     int no_leak_check;        /* ASAN_OPTIONS ...:detect_leaks=0 */
     int traversable;          /* the run dir 0711 (other uids reach the sockets) */
+    const char *const *extra; /* more "--option", "value" pairs, NULL-terminated */
 } fx_keyd_opts;
 
 typedef struct {
