@@ -242,8 +242,8 @@ int keyd_budget_load(vst_rd *r)
         const uint8_t *name;
         uint16_t nb;
         char buf[VST_DOMAIN_MAXLEN + 1];
-        if (vst_rd_u8(r, &dl) || dl == 0 || dl > VST_DOMAIN_MAXLEN ||
-            vst_rd_view(r, dl, &name) || vst_rd_u16(r, &nb))
+        if (vst_rd_u8(r, &dl) || dl == 0 || dl > VST_DOMAIN_MAXLEN || vst_rd_view(r, dl, &name) ||
+            vst_rd_u16(r, &nb))
             return -1;
         memcpy(buf, name, dl);
         buf[dl] = '\0';

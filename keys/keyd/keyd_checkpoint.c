@@ -67,10 +67,9 @@ const char *keyd_checkpoint_load(void)
     vst_rd_init(&r, p, len);
     uint32_t fmt;
     const uint8_t *head;
-    if (st == KEYD_STATE_OK &&
-        (vst_rd_u32(&r, &fmt) || fmt != STATE_FORMAT || vst_rd_u64(&r, &CP.seq) ||
-         vst_rd_view(&r, VST_SHA256_LEN, &head) || vst_rd_u64(&r, &CP.signatures) ||
-         vst_rd_left(&r) != 0))
+    if (st == KEYD_STATE_OK && (vst_rd_u32(&r, &fmt) || fmt != STATE_FORMAT ||
+                                vst_rd_u64(&r, &CP.seq) || vst_rd_view(&r, VST_SHA256_LEN, &head) ||
+                                vst_rd_u64(&r, &CP.signatures) || vst_rd_left(&r) != 0))
         st = KEYD_STATE_INVALID;
     if (st == KEYD_STATE_OK)
         memcpy(CP.head, head, VST_SHA256_LEN);

@@ -108,8 +108,7 @@ static int read_all(const char *name, uint8_t **out, size_t *len)
         (uint64_t)st.st_size <= STATE_MAX && (buf = malloc((size_t)st.st_size)) != NULL) {
         size_t got = 0;
         ssize_t n;
-        while (got < (size_t)st.st_size &&
-               (n = read(fd, buf + got, (size_t)st.st_size - got)) > 0)
+        while (got < (size_t)st.st_size && (n = read(fd, buf + got, (size_t)st.st_size - got)) > 0)
             got += (size_t)n;
         if (got == (size_t)st.st_size) {
             *out = buf;
@@ -140,7 +139,8 @@ keyd_state_rc keyd_state_load(const char *name, uint8_t **payload, size_t *len)
     uint8_t want[MAC_LEN];
     keyd_state_rc rc = KEYD_STATE_INVALID;
     if (n >= hl + MAC_LEN && memcmp(buf, MAGIC, sizeof MAGIC) == 0 &&
-        buf[sizeof MAGIC] == strlen(name) && memcmp(buf + sizeof MAGIC + 1, name, strlen(name)) == 0 &&
+        buf[sizeof MAGIC] == strlen(name) &&
+        memcmp(buf + sizeof MAGIC + 1, name, strlen(name)) == 0 &&
         get_be(buf + hl - 4, 4) == n - hl - MAC_LEN && mac(buf, n - MAC_LEN, want) == 0 &&
         CRYPTO_memcmp(want, buf + n - MAC_LEN, MAC_LEN) == 0) {
         uint64_t g = get_be(buf + hl - 12, 8);

@@ -47,8 +47,8 @@ typedef struct {
 
 static counter *ctr;
 static size_t nctr;
-static int loaded;       /* state loaded (keyd unsealed) */
-static int broken;       /* the last state write failed */
+static int loaded; /* state loaded (keyd unsealed) */
+static int broken; /* the last state write failed */
 static uint64_t usage_seq;
 static int64_t last_report_us;
 static uint64_t interval_s = 300;
@@ -196,7 +196,8 @@ unsigned keyd_usage_admit(const keyd_conn *c, uint8_t op, const keyd_charge *ch)
         return VST_KERR_INTERNAL;
     int need = broken;
     for (size_t i = 0; i < ch->n; i++) {
-        if (op == VST_USAGE_OP_PSEUDONYMIZE && keyd_budget_check(ch->domain[i], ch->count[i], c->uid))
+        if (op == VST_USAGE_OP_PSEUDONYMIZE &&
+            keyd_budget_check(ch->domain[i], ch->count[i], c->uid))
             return VST_KERR_BUDGET_EXCEEDED;
         counter *k = find(sock_of(c), c->uid, op, ch->domain[i], 1);
         if (k == NULL) {
@@ -271,8 +272,8 @@ static void report(int with_checkpoints)
     if (todo == 0 || (!with_checkpoints && others == 0))
         return;
     int64_t now = keyd_wall_us();
-    vst_usage *batch = calloc((todo + VST_USAGE_MAX_ENTRIES - 1) / VST_USAGE_MAX_ENTRIES,
-                              sizeof *batch);
+    vst_usage *batch =
+        calloc((todo + VST_USAGE_MAX_ENTRIES - 1) / VST_USAGE_MAX_ENTRIES, sizeof *batch);
     if (batch == NULL)
         return;
     size_t nb = 0;

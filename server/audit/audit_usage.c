@@ -312,8 +312,9 @@ static int usage_row(vst_audit_usage *u, uint64_t seq, json_t *details)
         }
         if (e->total < c->total) {
             finding(u,
-                    "row %" PRIu64 ": keyd's total of %s %s uid %" PRIu32 "%s%s went back from %" PRIu64
-                    " to %" PRIu64 " (keyd's state was reset or an older one restored)",
+                    "row %" PRIu64 ": keyd's total of %s %s uid %" PRIu32
+                    "%s%s went back from %" PRIu64 " to %" PRIu64
+                    " (keyd's state was reset or an older one restored)",
                     seq, vst_usage_sock_name(e->sock), vst_usage_op_name(e->op), e->uid,
                     e->domain[0] ? " " : "", e->domain, c->total, e->total);
             c->carried += c->total;
@@ -572,8 +573,7 @@ int vst_audit_usage_finish(vst_audit_usage *u, vst_audit_row_hash_fn fn, void *c
                     "keyd usage: the last keyd.usage event (row %" PRIu64 ", %s) is older than "
                     "the last delivery event (row %" PRIu64 ", %s) by more than %" PRId64
                     " s: keyd's counts are not reaching the log",
-                    u->last_row, t1, u->last_delivery_row, t2,
-                    u->o.max_usage_age_us / 1000000);
+                    u->last_row, t1, u->last_delivery_row, t2, u->o.max_usage_age_us / 1000000);
         }
         if (u->pend_overflow)
             finding(u, "keyd usage: more than %u delivery outcomes after one keyd.usage event",
@@ -628,7 +628,8 @@ void vst_audit_usage_print(const vst_audit_usage *u, FILE *out)
             uint64_t acc = 0;
             for (int c = 0; c < NCAT; c++)
                 acc += u->accounted[d][c];
-            fprintf(out, "  %s: keyd served %" PRIu64 " (crash slack %" PRIu64 "); deliveries %" PRIu64,
+            fprintf(out,
+                    "  %s: keyd served %" PRIu64 " (crash slack %" PRIu64 "); deliveries %" PRIu64,
                     u->dom[d], u->served[d], u->slack[d], acc);
             for (int c = 0; c < NCAT; c++)
                 fprintf(out, "%s%s %" PRIu64, c == 0 ? " (" : ", ", cat_name[c],

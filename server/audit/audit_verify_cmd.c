@@ -346,8 +346,8 @@ int cmd_verify(int argc, char **argv)
     vst_audit_verifier_on_problem(v, on_problem, &shown);
     int rc = stream_rows(db, v);
     /* keyd's usage against the delivery events, in the same snapshot. */
-    vst_audit_usage *usage = vst_audit_usage_new(
-        (const uint8_t(*)[VST_ED25519_PUB_LEN])g_aopt.keys, g_aopt.nkeys, &uopt);
+    vst_audit_usage *usage = vst_audit_usage_new((const uint8_t(*)[VST_ED25519_PUB_LEN])g_aopt.keys,
+                                                 g_aopt.nkeys, &uopt);
     if (rc == 0 && usage == NULL)
         rc = audit_fail(EXIT_ERR, "out of memory");
     if (rc == 0 && vst_audit_usage_db(db, usage, uerr, sizeof uerr) != 0)

@@ -8,8 +8,8 @@
 
 #include "common/hex.h"
 
-static const char *const sock_names[] = {[VST_USAGE_SOCK_DATA] = "data",
-                                         [VST_USAGE_SOCK_ADMIN] = "admin"};
+static const char *const sock_names[] = {
+    [VST_USAGE_SOCK_DATA] = "data", [VST_USAGE_SOCK_ADMIN] = "admin"};
 static const char *const op_names[] = {[VST_USAGE_OP_PSEUDONYMIZE] = "pseudonymize",
                                        [VST_USAGE_OP_REKEY] = "rekey",
                                        [VST_USAGE_OP_SIGN_RECEIPT] = "sign_receipt",
@@ -125,8 +125,7 @@ size_t vst_usage_json(const vst_usage *u, const uint8_t key_id[VST_SHA256_LEN],
 static int get_uint(const json_t *o, const char *key, uint64_t max, uint64_t *out)
 {
     const json_t *v = json_object_get(o, key);
-    if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-        (uint64_t)json_integer_value(v) > max)
+    if (!json_is_integer(v) || json_integer_value(v) < 0 || (uint64_t)json_integer_value(v) > max)
         return -1;
     *out = (uint64_t)json_integer_value(v);
     return 0;

@@ -57,10 +57,10 @@ typedef struct {
 } vst_usage_entry;
 
 typedef struct {
-    uint64_t seq;         /* 1, 2, ... per keyd state, never reused */
-    int64_t from_us;      /* the period (wall clock, microseconds) */
-    int64_t to_us;        /* ... and its end: the time of the report */
-    size_t n;             /* 1..VST_USAGE_MAX_ENTRIES */
+    uint64_t seq;    /* 1, 2, ... per keyd state, never reused */
+    int64_t from_us; /* the period (wall clock, microseconds) */
+    int64_t to_us;   /* ... and its end: the time of the report */
+    size_t n;        /* 1..VST_USAGE_MAX_ENTRIES */
     vst_usage_entry e[VST_USAGE_MAX_ENTRIES];
 } vst_usage;
 

@@ -137,8 +137,8 @@ static int verify(const char *db)
 {
     char d[512];
     dsn(d, sizeof d, "vst_auditor", db);
-    char *argv[] = {(char *)env("VST_AUDIT"), "--dsn", d, "verify", "--public-key", F.pub_hex,
-                    NULL};
+    char *argv[] = {(char *)env("VST_AUDIT"), "--dsn",   d,   "verify",
+                    "--public-key",           F.pub_hex, NULL};
     return run(argv);
 }
 
@@ -235,8 +235,8 @@ static uint64_t day_used(const keyd_proc *k)
 
 static void test_setup(void)
 {
-    const char *need[] = {"PGHOST", "PGPORT", "PGUSER", "VST_KEYD", "VST_ADMIN", "VST_AUDIT",
-                          "VST_SOURCE_DIR"};
+    const char *need[] = {"PGHOST",    "PGPORT",    "PGUSER",        "VST_KEYD",
+                          "VST_ADMIN", "VST_AUDIT", "VST_SOURCE_DIR"};
     for (size_t i = 0; i < sizeof need / sizeof need[0]; i++)
         if (*env(need[i]) == '\0') {
             fprintf(stderr, "\n%s is not set: run via tests/run.sh\n", need[i]);
@@ -367,8 +367,9 @@ static int flow(int honest)
                     NBATCH * BATCH);
     /* No KVNR reached the log (the screen would have refused it). */
     char probe[160];
-    snprintf(probe, sizeof probe, "SELECT count(*) FROM vst.audit_log WHERE details::text LIKE "
-                                  "'%%%.10s%%'",
+    snprintf(probe, sizeof probe,
+             "SELECT count(*) FROM vst.audit_log WHERE details::text LIKE "
+             "'%%%.10s%%'",
              F.ids);
     CU_ASSERT_EQUAL(num(su, probe), 0);
     PQfinish(httpd);

@@ -81,10 +81,13 @@ static void test_usage_codec(void)
     key_once();
     vst_usage u = one_entry(7, T0, "sgb5/insured", 1234, 34);
     u.n = 3;
-    u.e[1] = (vst_usage_entry){.sock = VST_USAGE_SOCK_ADMIN, .uid = 0, .op = VST_USAGE_OP_REKEY,
-                               .count = 5, .total = 9};
-    u.e[2] = (vst_usage_entry){.sock = VST_USAGE_SOCK_DATA, .uid = 1001,
-                               .op = VST_USAGE_OP_SIGN_CHECKPOINT, .count = 1, .total = 1};
+    u.e[1] = (vst_usage_entry){
+        .sock = VST_USAGE_SOCK_ADMIN, .uid = 0, .op = VST_USAGE_OP_REKEY, .count = 5, .total = 9};
+    u.e[2] = (vst_usage_entry){.sock = VST_USAGE_SOCK_DATA,
+                               .uid = 1001,
+                               .op = VST_USAGE_OP_SIGN_CHECKPOINT,
+                               .count = 1,
+                               .total = 1};
     uint8_t tbs[VST_USAGE_TBS_MAX], sig[64], kid[32], kid2[32], sig2[64];
     size_t n = vst_usage_tbs(&u, tbs);
     CU_ASSERT(n > sizeof VST_USAGE_PREFIX);
@@ -136,10 +139,16 @@ static void test_usage_codec(void)
     CU_ASSERT(vst_usage_tbs(&t, tbs) == 0);
     CU_ASSERT(vst_usage_json(&u, kid, sig, json, 100) == 0);
     /* The largest report fits an event. */
-    vst_usage big = {.seq = INT64_MAX, .from_us = 0, .to_us = INT64_MAX, .n = VST_USAGE_MAX_ENTRIES};
+    vst_usage big = {
+        .seq = INT64_MAX, .from_us = 0, .to_us = INT64_MAX, .n = VST_USAGE_MAX_ENTRIES};
     for (size_t i = 0; i < big.n; i++) {
-        big.e[i] = (vst_usage_entry){VST_USAGE_SOCK_ADMIN, UINT32_MAX, VST_USAGE_OP_PSEUDONYMIZE,
-                                     "", INT64_MAX, INT64_MAX, INT64_MAX};
+        big.e[i] = (vst_usage_entry){VST_USAGE_SOCK_ADMIN,
+                                     UINT32_MAX,
+                                     VST_USAGE_OP_PSEUDONYMIZE,
+                                     "",
+                                     INT64_MAX,
+                                     INT64_MAX,
+                                     INT64_MAX};
         memset(big.e[i].domain, 'a', VST_DOMAIN_MAXLEN);
         big.e[i].domain[VST_DOMAIN_MAXLEN] = '\0';
     }
@@ -182,8 +191,7 @@ static void usage_row(walk *w, int64_t at, const vst_usage *r, EVP_PKEY *k)
 }
 
 /* A delivery: received at r, its outcome at o naming n identifiers. */
-static void delivery(walk *w, const char *id, int64_t r, int64_t o, const char *outcome,
-                     uint64_t n)
+static void delivery(walk *w, const char *id, int64_t r, int64_t o, const char *outcome, uint64_t n)
 {
     row(w, r, "delivery.received", "AOK", "{\"delivery_id\": \"%s\", \"profile\": \"sgb5\"}", id);
     if (outcome != NULL)

@@ -1583,7 +1583,6 @@ static void test_sandbox(void)
     free(p2);
 }
 
-
 /* ------------------------------------------------------------ people */
 
 /* Issue 8, finding 1: an operator (admin socket) must not be able to ask
@@ -1785,8 +1784,7 @@ static void test_budget_soft(void)
     CU_ASSERT_EQUAL(fx_pseud(c, "sgb5/insured", ids + 250 * il, il, 50, out, &kv), 0);
     json_t *ev = fx_event_last(&k, "keyd.budget_soft_alarm");
     CU_ASSERT_PTR_NOT_NULL_FATAL(ev);
-    CU_ASSERT_STRING_EQUAL(fx_ev_str(ev, "domain") ? fx_ev_str(ev, "domain") : "",
-                           "sgb5/insured");
+    CU_ASSERT_STRING_EQUAL(fx_ev_str(ev, "domain") ? fx_ev_str(ev, "domain") : "", "sgb5/insured");
     CU_ASSERT_STRING_EQUAL(fx_ev_str(ev, "window") ? fx_ev_str(ev, "window") : "", "minute");
     CU_ASSERT_EQUAL(fx_ev_int(ev, "soft_limit"), 250);
     CU_ASSERT_EQUAL(fx_ev_int(ev, "limit"), 1000);
@@ -1802,8 +1800,7 @@ static void test_budget_soft(void)
     CU_ASSERT(soft >= 2 && soft <= 3);
     ev = fx_event_last(&k, "keyd.budget_alarm");
     CU_ASSERT_PTR_NOT_NULL_FATAL(ev);
-    CU_ASSERT_STRING_EQUAL(fx_ev_str(ev, "domain") ? fx_ev_str(ev, "domain") : "",
-                           "sgb5/insured");
+    CU_ASSERT_STRING_EQUAL(fx_ev_str(ev, "domain") ? fx_ev_str(ev, "domain") : "", "sgb5/insured");
     json_decref(ev);
     /* Another domain has its own budget. */
     CU_ASSERT_EQUAL(fx_pseud(c, "sgb5/lanr", lanr, ll, 500, out, &kv), 0);
