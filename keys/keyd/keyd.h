@@ -65,7 +65,7 @@ int keyd_events_serve(uint64_t after, uint16_t max, vst_wr *w);
 uint64_t keyd_events_last_seq(void);
 
 /* ---- budget (keyd_budget.c): per pseudonym domain */
-#define KEYD_MAX_DOMAINS 32
+#define KEYD_MAX_DOMAINS 64 /* budget windows kept: the allowlist holds at most 32 */
 void keyd_budget_init(uint64_t per_minute, uint64_t per_day, uint64_t soft_minute,
                       uint64_t soft_day);
 uint64_t keyd_budget_limit(int day);

@@ -33,7 +33,7 @@
 #define STATE_NAME "usage"
 #define STATE_FORMAT 1
 #define MAX_COUNTERS 1024 /* > 16 uids x (32 domains + 2) x 2 sockets */
-#define SIGN_CHUNK 256
+#define SIGN_CHUNK 4096   /* signatures: one write per 4096 receipts at most */
 
 typedef struct {
     uint8_t sock, op;
@@ -315,7 +315,9 @@ void keyd_usage_tick(void)
         return;
     if (broken)
         save(0); /* retry: counted operations are refused meanwhile */
-    if (interval_s > 0 && keyd_wall_us() - last_report_us >= (int64_t)interval_s * 1000000)
+    int64_t since = keyd_wall_us() - last_report_us;
+    /* A clock set back reports at once rather than an interval late. */
+    if (interval_s > 0 && (since >= (int64_t)interval_s * 1000000 || since < 0))
         report(0);
 }
 
