@@ -1338,6 +1338,16 @@ static void test_lost_events(void)
     CU_ASSERT(vst_audit_checkpoint(h, k, &seq) == 0 && seq == 4097);
     CU_ASSERT(AUDIT(F.lost, "verify", "--strict", "--public-key", F.pub_hex) == 0 &&
               strstr(OUT, "keyd events: 4096") != NULL);
+    /* This keyd keeps its state beside its events file, where the first
+     * one kept it: it has signed seq 4097 and will not sign the first log's
+     * (shorter) head now — a log behind what keyd signed is a rewritten or
+     * restored one. The writer reports keyd's reason. */
+    PGconn *first = connect_as("vst_httpd", F.trust);
+    CU_ASSERT_FATAL(first != NULL);
+    CU_ASSERT(vst_audit_append(first, "vst-httpd", "auth.failed", NULL, NULL, NULL) == 0);
+    CU_ASSERT(vst_audit_checkpoint(first, k, &seq) == VST_AUDIT_E_KEYD);
+    CU_ASSERT(strstr(vst_audit_last_error(), "checkpoint_regression") != NULL);
+    PQfinish(first);
     vst_keyd_close(k);
     PQfinish(h);
     PQfinish(su);
