@@ -30,8 +30,8 @@
 
 #include "common/usage.h"
 
-#define MAXD 64             /* domains tracked */
-#define MAXD_PER_DELIVERY 8 /* domains named by one outcome event */
+#define MAXD 64              /* domains tracked */
+#define MAXD_PER_DELIVERY 16 /* domains named by one outcome event (keyd: 16 sections) */
 #define PENDING_MAX (1u << 18)
 #define SHOW 20
 
@@ -381,7 +381,6 @@ static int received_row(vst_audit_usage *u, int64_t at, const char *client, json
 static int outcome_row(vst_audit_usage *u, uint64_t seq, int64_t at, int cat, const char *client,
                        json_t *details)
 {
-    u->outcomes[cat]++;
     int64_t r = at;
     char key[640];
     if (delivery_key(client, details, key, sizeof key) == 0) {
@@ -396,6 +395,7 @@ static int outcome_row(vst_audit_usage *u, uint64_t seq, int64_t at, int cat, co
     json_t *ids = json_object_get(details, "identifiers");
     if (ids == NULL)
         return 0; /* written before vst-httpd named them: nothing to count */
+    u->outcomes[cat]++;
     pend_t pe = {.at = at, .r = r, .cat = (uint8_t)cat};
     const char *name;
     json_t *v;
@@ -618,12 +618,12 @@ void vst_audit_usage_print(const vst_audit_usage *u, FILE *out)
         fmt_time(u->T, t);
         fprintf(out,
                 "keyd usage: %" PRIu64 " events (%" PRIu64 " verified), last at row %" PRIu64
-                " (%s); deliveries: %" PRIu64 " stored, %" PRIu64 " rejected, %" PRIu64
-                " failed, %" PRIu64 " aborted; %" PRIu64 " in flight, %" PRIu64
-                " received without an outcome\n",
+                " (%s); deliveries naming identifiers: %" PRIu64 " stored, %" PRIu64
+                " rejected, %" PRIu64 " failed, %" PRIu64 " aborted; %" PRIu64
+                " received without an outcome (%" PRIu64 " of them in flight)\n",
                 u->events, u->verified, u->last_row, t, u->outcomes[CAT_STORED],
                 u->outcomes[CAT_REJECTED], u->outcomes[CAT_FAILED], u->outcomes[CAT_ABORTED],
-                u->inflight_deliveries, u->abandoned_deliveries);
+                u->inflight_deliveries + u->abandoned_deliveries, u->inflight_deliveries);
         for (size_t d = 0; d < u->ndom; d++) {
             uint64_t acc = 0;
             for (int c = 0; c < NCAT; c++)
@@ -645,11 +645,22 @@ void vst_audit_usage_print(const vst_audit_usage *u, FILE *out)
 
 /* ---- the database ------------------------------------------------------------------ */
 
+/* Only the rows the check needs, so that verify stays fast on a long log:
+ * keyd's reports and checkpoint records, the outcome events that name
+ * identifiers, and the deliveries received since the in-flight window
+ * before keyd's last report ($1, microseconds; older ones cannot be in
+ * flight). */
 static const char rows_sql[] =
     "SELECT seq, (extract(epoch FROM at) * 1000000)::bigint, action, client, details::text "
-    "FROM vst.audit_log WHERE action IN ('keyd.usage', 'keyd.checkpoint_signed', "
-    "'delivery.received', 'delivery.stored', 'delivery.rejected', 'delivery.failed', "
-    "'delivery.aborted') ORDER BY seq";
+    "FROM vst.audit_log WHERE action IN ('keyd.usage', 'keyd.checkpoint_signed') "
+    "OR (action IN ('delivery.stored', 'delivery.rejected', 'delivery.failed', "
+    "'delivery.aborted') AND details ? 'identifiers') "
+    "OR (action = 'delivery.received' AND at >= to_timestamp($1::bigint / 1e6)) ORDER BY seq";
+
+static const char last_delivery_sql[] =
+    "SELECT seq, (extract(epoch FROM at) * 1000000)::bigint FROM vst.audit_log WHERE action IN "
+    "('delivery.received', 'delivery.stored', 'delivery.rejected', 'delivery.failed', "
+    "'delivery.aborted') ORDER BY seq DESC LIMIT 1";
 
 static int row_hash_db(void *ctx, uint64_t seq, uint8_t out[VST_AUDIT_HASH_LEN])
 {
@@ -670,13 +681,65 @@ static int row_hash_db(void *ctx, uint64_t seq, uint8_t out[VST_AUDIT_HASH_LEN])
     return rc;
 }
 
-int vst_audit_usage_db(PGconn *db, vst_audit_usage *u, char *err, size_t errlen)
+static int db_err(PGconn *db, PGresult *r, const char *what, char *err, size_t errlen)
 {
-    if (!PQsendQuery(db, rows_sql) || !PQsetSingleRowMode(db)) {
-        snprintf(err, errlen, "reading the usage and delivery events: %s", PQerrorMessage(db));
+    const char *m = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    snprintf(err, errlen, "%s: %s", what, m ? m : PQerrorMessage(db));
+    err[strcspn(err, "\n")] = '\0';
+    return -1;
+}
+
+/* The time of keyd's last verified report, INT64_MIN if none. */
+static int last_report_time(PGconn *db, const vst_audit_usage *u, int64_t *t, char *err,
+                            size_t errlen)
+{
+    PGresult *r = PQexec(db, "SELECT details::text FROM vst.audit_log WHERE action = "
+                             "'keyd.usage' ORDER BY seq");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        db_err(db, r, "reading keyd's usage events", err, errlen);
+        PQclear(r);
         return -1;
     }
-    PGresult *r;
+    *t = INT64_MIN;
+    for (int i = 0; i < PQntuples(r); i++) {
+        json_t *d = json_loadb(PQgetvalue(r, i, 0), (size_t)PQgetlength(r, i, 0), 0, NULL);
+        vst_usage x;
+        uint8_t kid[VST_SHA256_LEN], sig[VST_ED25519_SIG_LEN];
+        int k;
+        if (vst_usage_parse(json_object_get(d, "event"), &x, kid, sig) == 0 &&
+            (k = key_index(u, kid)) >= 0 && vst_usage_verify(u->keys[k], &x, sig) == 1 &&
+            x.to_us > *t)
+            *t = x.to_us;
+        json_decref(d);
+    }
+    PQclear(r);
+    return 0;
+}
+
+int vst_audit_usage_db(PGconn *db, vst_audit_usage *u, char *err, size_t errlen)
+{
+    int64_t t;
+    if (last_report_time(db, u, &t, err, errlen) != 0)
+        return -1;
+    PGresult *r = PQexec(db, last_delivery_sql);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        db_err(db, r, "reading the last delivery event", err, errlen);
+        PQclear(r);
+        return -1;
+    }
+    if (PQntuples(r) == 1) {
+        u->last_delivery_row = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+        u->last_delivery_at = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+    }
+    PQclear(r);
+    char cutoff[24];
+    /* Without a report there is nothing to reconcile: no received rows
+     * (9999-12-31). */
+    snprintf(cutoff, sizeof cutoff, "%" PRId64,
+             t == INT64_MIN ? (int64_t)253402300799000000LL : t - u->o.in_flight_window_us);
+    const char *p[] = {cutoff};
+    if (!PQsendQueryParams(db, rows_sql, 1, NULL, p, NULL, NULL, 0) || !PQsetSingleRowMode(db))
+        return db_err(db, NULL, "reading the usage and delivery events", err, errlen);
     int rc = 0;
     while ((r = PQgetResult(db)) != NULL) {
         ExecStatusType st = PQresultStatus(r);
@@ -690,17 +753,12 @@ int vst_audit_usage_db(PGconn *db, vst_audit_usage *u, char *err, size_t errlen)
                 rc = -1;
             }
         } else if (st != PGRES_SINGLE_TUPLE && st != PGRES_TUPLES_OK && rc == 0) {
-            const char *m = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
-            snprintf(err, errlen, "reading the usage and delivery events: %s",
-                     m ? m : "database error");
-            rc = -1;
+            rc = db_err(db, r, "reading the usage and delivery events", err, errlen);
         }
         PQclear(r);
     }
-    if (rc == 0 && vst_audit_usage_finish(u, row_hash_db, db) != 0) {
-        snprintf(err, errlen, "reading row hashes: %s", PQerrorMessage(db));
-        rc = -1;
-    }
+    if (rc == 0 && vst_audit_usage_finish(u, row_hash_db, db) != 0)
+        rc = db_err(db, NULL, "reading row hashes", err, errlen);
     return rc;
 }
 

@@ -12,7 +12,8 @@
  *
  * The same flow with honest deliveries — each batch named by its delivery's
  * outcome event, "identifiers": {"sgb5/insured": n}, as vst-httpd writes
- * them — verifies, and verify's usage summary balances.
+ * them, and one delivery still streaming at the end — verifies, and
+ * verify's usage summary balances.
  *
  * Each scenario gets a fresh trust DB and its own keyd directory (events
  * file and state files). Everything is dropped at the end. */
@@ -40,6 +41,7 @@
 #define LIMIT 1000 /* keyd's hard limits, per minute and per day */
 #define BATCH 95   /* ten batches: 950, just under the limit */
 #define NBATCH 10
+#define IN_FLIGHT 40 /* honest flow: a delivery still streaming at the end */
 
 static struct {
     int ready;
@@ -343,9 +345,18 @@ static int flow(int honest)
         if (honest)
             deliver(httpd, i);
     }
-    /* 950 served: the next batch would cross the limit of 1000. */
     vst_keyd *c = keyd_conn(&k);
     CU_ASSERT_FATAL(c != NULL);
+    if (honest) {
+        /* One more delivery is still streaming when keyd last reports: 40
+         * identifiers pseudonymized, no outcome yet. */
+        CU_ASSERT(vst_audit_append(httpd, "vst-httpd", "delivery.received", "Test insurer",
+                                   "{\"delivery_id\": \"2025-Q3.part_x\", \"profile\": "
+                                   "\"sgb5\"}",
+                                   NULL) == 0);
+        CU_ASSERT_EQUAL(pseudonymize(c, NBATCH, IN_FLIGHT), 0);
+    }
+    /* 950 (990) served: the next batch would cross the limit of 1000. */
     CU_ASSERT_EQUAL(pseudonymize(c, NBATCH, BATCH), VST_KERR_BUDGET_EXCEEDED);
     vst_keyd_close(c);
     /* keyd's periodic usage report (every second here), then the pull. */
@@ -359,12 +370,12 @@ static int flow(int honest)
                       "'sgb5/insured'") >= 1);
     CU_ASSERT(num(su, "SELECT count(*) FROM vst.audit_log WHERE action = 'keyd.budget_alarm'") >=
               1);
-    /* keyd's last signed report: 950 served on the data socket. */
+    /* keyd's last signed report: what was served on the data socket. */
     CU_ASSERT_EQUAL(num(su, "SELECT (e->>'total')::bigint FROM vst.audit_log, "
                             "jsonb_array_elements(details->'event'->'entries') e WHERE action = "
                             "'keyd.usage' AND e->>'op' = 'pseudonymize' ORDER BY seq DESC "
                             "LIMIT 1"),
-                    NBATCH * BATCH);
+                    NBATCH * BATCH + (honest ? IN_FLIGHT : 0));
     /* No KVNR reached the log (the screen would have refused it). */
     char probe[160];
     snprintf(probe, sizeof probe,
@@ -402,9 +413,10 @@ static void test_honest(void)
     char want[200];
     snprintf(want, sizeof want,
              "sgb5/insured: keyd served %d (crash slack 0); deliveries %d (stored %d, rejected %d, "
-             "failed 0, aborted 0)",
-             NBATCH * BATCH, NBATCH * BATCH, (NBATCH - 1) * BATCH, BATCH);
+             "failed 0, aborted 0); in flight up to ",
+             NBATCH * BATCH + IN_FLIGHT, NBATCH * BATCH, (NBATCH - 1) * BATCH, BATCH);
     CU_ASSERT(strstr(OUT, want) != NULL);
+    CU_ASSERT(strstr(OUT, "1 received without an outcome (1 of them in flight)") != NULL);
     CU_ASSERT(strstr(OUT, "OK: the audit log is intact") != NULL);
     if (getenv("VST_TEST_VERBOSE") || rc != 0 || strstr(OUT, want) == NULL)
         fprintf(stderr, "\nverify: %d\n%s%s\n", rc, OUT, ERR);
