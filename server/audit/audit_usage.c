@@ -349,19 +349,18 @@ static rcv_t **rcv_slot(vst_audit_usage *u, const char *key)
     return p;
 }
 
-static int delivery_key(const char *client, json_t *details, char *out, size_t cap)
+static int delivery_key(const char *client, const char *id, char *out, size_t cap)
 {
-    const char *id = json_string_value(json_object_get(details, "delivery_id"));
     if (id == NULL)
         return -1;
     int n = snprintf(out, cap, "%s\x1f%s", client ? client : "", id);
     return n > 0 && (size_t)n < cap ? 0 : -1;
 }
 
-static int received_row(vst_audit_usage *u, int64_t at, const char *client, json_t *details)
+static int received_row(vst_audit_usage *u, int64_t at, const char *client, const char *id)
 {
     char key[640];
-    if (delivery_key(client, details, key, sizeof key) != 0)
+    if (delivery_key(client, id, key, sizeof key) != 0)
         return 0;
     rcv_t **p = rcv_slot(u, key);
     if (*p != NULL) {
@@ -378,12 +377,13 @@ static int received_row(vst_audit_usage *u, int64_t at, const char *client, json
     return 0;
 }
 
+/* ids: the event's "identifiers" member, NULL if it has none. */
 static int outcome_row(vst_audit_usage *u, uint64_t seq, int64_t at, int cat, const char *client,
-                       json_t *details)
+                       const char *id, json_t *ids)
 {
     int64_t r = at;
     char key[640];
-    if (delivery_key(client, details, key, sizeof key) == 0) {
+    if (delivery_key(client, id, key, sizeof key) == 0) {
         rcv_t **p = rcv_slot(u, key);
         if (*p != NULL) {
             rcv_t *x = *p;
@@ -392,7 +392,6 @@ static int outcome_row(vst_audit_usage *u, uint64_t seq, int64_t at, int cat, co
             free(x);
         }
     }
-    json_t *ids = json_object_get(details, "identifiers");
     if (ids == NULL)
         return 0; /* written before vst-httpd named them: nothing to count */
     u->outcomes[cat]++;
@@ -451,15 +450,28 @@ static int cpsig_row(vst_audit_usage *u, uint64_t seq, json_t *details)
     return 0;
 }
 
+static int category(const char *action)
+{
+    for (int c = 0; c < NCAT; c++)
+        if (strcmp(action, cat_action[c]) == 0)
+            return c;
+    return -1;
+}
+
+static void saw_delivery(vst_audit_usage *u, uint64_t seq, int64_t at)
+{
+    if (at >= u->last_delivery_at) {
+        u->last_delivery_at = at;
+        u->last_delivery_row = seq;
+    }
+}
+
 int vst_audit_usage_row(vst_audit_usage *u, uint64_t seq, int64_t at_us, const char *action,
                         const char *client, const char *details, size_t len)
 {
     if (u == NULL || action == NULL)
         return -1;
-    int cat = -1;
-    for (int c = 0; c < NCAT; c++)
-        if (strcmp(action, cat_action[c]) == 0)
-            cat = c;
+    int cat = category(action);
     int usage = strcmp(action, "keyd.usage") == 0;
     int cps = strcmp(action, "keyd.checkpoint_signed") == 0;
     int rcvd = strcmp(action, "delivery.received") == 0;
@@ -474,13 +486,30 @@ int vst_audit_usage_row(vst_audit_usage *u, uint64_t seq, int64_t at_us, const c
     } else if (cps) {
         rc = cpsig_row(u, seq, d);
     } else {
-        if (at_us >= u->last_delivery_at) {
-            u->last_delivery_at = at_us;
-            u->last_delivery_row = seq;
-        }
-        rc = rcvd ? received_row(u, at_us, client, d) : outcome_row(u, seq, at_us, cat, client, d);
+        const char *id = json_string_value(json_object_get(d, "delivery_id"));
+        saw_delivery(u, seq, at_us);
+        rc = rcvd ? received_row(u, at_us, client, id)
+                  : outcome_row(u, seq, at_us, cat, client, id, json_object_get(d, "identifiers"));
     }
     json_decref(d);
+    return rc;
+}
+
+int vst_audit_usage_delivery(vst_audit_usage *u, uint64_t seq, int64_t at_us, const char *action,
+                             const char *client, const char *delivery_id, const char *identifiers,
+                             size_t len)
+{
+    int cat = u && action ? category(action) : -1;
+    if (cat < 0 && (action == NULL || strcmp(action, "delivery.received") != 0))
+        return u && action ? 0 : -1;
+    saw_delivery(u, seq, at_us);
+    if (cat < 0)
+        return received_row(u, at_us, client, delivery_id);
+    json_t *ids = identifiers ? json_loadb(identifiers, len, 0, NULL) : NULL;
+    if (identifiers != NULL && ids == NULL)
+        ids = json_null(); /* present but not JSON: malformed */
+    int rc = outcome_row(u, seq, at_us, cat, client, delivery_id, ids);
+    json_decref(ids);
     return rc;
 }
 
@@ -651,7 +680,10 @@ void vst_audit_usage_print(const vst_audit_usage *u, FILE *out)
  * before keyd's last report ($1, microseconds; older ones cannot be in
  * flight). */
 static const char rows_sql[] =
-    "SELECT seq, (extract(epoch FROM at) * 1000000)::bigint, action, client, details::text "
+    "DECLARE vst_usage_rows NO SCROLL CURSOR FOR "
+    "SELECT seq, (extract(epoch FROM at) * 1000000)::bigint, action, client, "
+    "CASE WHEN action LIKE 'keyd.%' THEN details::text END, details->>'delivery_id', "
+    "(details->'identifiers')::text "
     "FROM vst.audit_log WHERE action IN ('keyd.usage', 'keyd.checkpoint_signed') "
     "OR (action IN ('delivery.stored', 'delivery.rejected', 'delivery.failed', "
     "'delivery.aborted') AND details ? 'identifiers') "
@@ -738,25 +770,42 @@ int vst_audit_usage_db(PGconn *db, vst_audit_usage *u, char *err, size_t errlen)
     snprintf(cutoff, sizeof cutoff, "%" PRId64,
              t == INT64_MIN ? (int64_t)253402300799000000LL : t - u->o.in_flight_window_us);
     const char *p[] = {cutoff};
-    if (!PQsendQueryParams(db, rows_sql, 1, NULL, p, NULL, NULL, 0) || !PQsetSingleRowMode(db))
-        return db_err(db, NULL, "reading the usage and delivery events", err, errlen);
-    int rc = 0;
-    while ((r = PQgetResult(db)) != NULL) {
-        ExecStatusType st = PQresultStatus(r);
-        if (st == PGRES_SINGLE_TUPLE && rc == 0) {
-            uint64_t seq = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
-            int64_t at = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
-            const char *client = PQgetisnull(r, 0, 3) ? NULL : PQgetvalue(r, 0, 3);
-            if (vst_audit_usage_row(u, seq, at, PQgetvalue(r, 0, 2), client, PQgetvalue(r, 0, 4),
-                                    (size_t)PQgetlength(r, 0, 4)) != 0) {
+    /* A cursor in verify's snapshot, fetched in blocks: far cheaper than a
+     * result per row. */
+    r = PQexecParams(db, rows_sql, 1, NULL, p, NULL, NULL, 0);
+    int rc = PQresultStatus(r) == PGRES_COMMAND_OK
+                 ? 0
+                 : db_err(db, r, "reading the usage and delivery events", err, errlen);
+    PQclear(r);
+    for (int n = 1; rc == 0 && n > 0;) {
+        r = PQexec(db, "FETCH 10000 FROM vst_usage_rows");
+        if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+            rc = db_err(db, r, "reading the usage and delivery events", err, errlen);
+            PQclear(r);
+            break;
+        }
+        n = PQntuples(r);
+        for (int i = 0; rc == 0 && i < n; i++) {
+            uint64_t seq = strtoull(PQgetvalue(r, i, 0), NULL, 10);
+            int64_t at = strtoll(PQgetvalue(r, i, 1), NULL, 10);
+            const char *action = PQgetvalue(r, i, 2);
+            const char *client = PQgetisnull(r, i, 3) ? NULL : PQgetvalue(r, i, 3);
+            int bad =
+                !PQgetisnull(r, i, 4)
+                    ? vst_audit_usage_row(u, seq, at, action, client, PQgetvalue(r, i, 4),
+                                          (size_t)PQgetlength(r, i, 4))
+                    : vst_audit_usage_delivery(u, seq, at, action, client,
+                                               PQgetisnull(r, i, 5) ? NULL : PQgetvalue(r, i, 5),
+                                               PQgetisnull(r, i, 6) ? NULL : PQgetvalue(r, i, 6),
+                                               (size_t)PQgetlength(r, i, 6));
+            if (bad != 0) {
                 snprintf(err, errlen, "out of memory");
                 rc = -1;
             }
-        } else if (st != PGRES_SINGLE_TUPLE && st != PGRES_TUPLES_OK && rc == 0) {
-            rc = db_err(db, r, "reading the usage and delivery events", err, errlen);
         }
         PQclear(r);
     }
+    PQclear(PQexec(db, "CLOSE vst_usage_rows"));
     if (rc == 0 && vst_audit_usage_finish(u, row_hash_db, db) != 0)
         rc = db_err(db, NULL, "reading row hashes", err, errlen);
     return rc;

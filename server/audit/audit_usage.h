@@ -59,6 +59,13 @@ void vst_audit_usage_free(vst_audit_usage *u);
 int vst_audit_usage_row(vst_audit_usage *u, uint64_t seq, int64_t at_us, const char *action,
                         const char *client, const char *details, size_t len);
 
+/* The same for a delivery event given as its parts (the database path
+ * extracts them in SQL): delivery_id may be NULL; identifiers is the
+ * "identifiers" member's JSON text (len bytes), NULL if it has none. */
+int vst_audit_usage_delivery(vst_audit_usage *u, uint64_t seq, int64_t at_us, const char *action,
+                             const char *client, const char *delivery_id, const char *identifiers,
+                             size_t len);
+
 /* The stored hash of row seq: 1 and out filled, 0 if there is no such row,
  * -1 on error. */
 typedef int (*vst_audit_row_hash_fn)(void *ctx, uint64_t seq, uint8_t out[VST_AUDIT_HASH_LEN]);

@@ -221,7 +221,12 @@ static void test_honest(void)
     walk w = walk_new();
     delivery(&w, "d1", T0, T0 + 10, "delivery.stored", 700);
     delivery(&w, "d2", T0 + 20, T0 + 30, "delivery.rejected", 200);
-    delivery(&w, "d3", T0 + 40, T0 + 50, "delivery.failed", 100);
+    /* The database path hands a delivery event over in parts. */
+    CU_ASSERT(vst_audit_usage_delivery(w.u, ++w.seq, T0 + 40, "delivery.received", "AOK", "d3",
+                                       NULL, 0) == 0);
+    const char *ids = "{\"sgb5/insured\": 100}";
+    CU_ASSERT(vst_audit_usage_delivery(w.u, ++w.seq, T0 + 50, "delivery.failed", "AOK", "d3", ids,
+                                       strlen(ids)) == 0);
     vst_usage r = one_entry(1, T0 + MIN_US, "sgb5/insured", 1000, 0);
     usage_row(&w, T0 + MIN_US + 5, &r, key);
     /* Replays and events from before vst-httpd named identifiers. */
@@ -402,7 +407,11 @@ static void test_forged_and_stale(void)
     /* A malformed identifiers object. */
     w = walk_new();
     row(&w, T0, "delivery.stored", "AOK", "{\"delivery_id\": \"x\", \"identifiers\": [3]}");
-    CU_ASSERT(finish(&w) == 1);
+    CU_ASSERT(
+        vst_audit_usage_delivery(w.u, ++w.seq, T0, "delivery.aborted", "AOK", "y", "{\"a", 3) == 0);
+    CU_ASSERT(vst_audit_usage_delivery(w.u, ++w.seq, T0, "delivery.aborted", "AOK", "z",
+                                       "{\"sgb5/lanr\": -1}", 17) == 0);
+    CU_ASSERT(finish(&w) == 3);
     CU_ASSERT(first_has(&w, "names its identifiers in a malformed way"));
     vst_audit_usage_free(w.u);
 }
