@@ -32,26 +32,33 @@ struct vst_version_key {
     EVP_CIPHER_CTX *dec;
 };
 
-int vst_hkdf_domain(const uint8_t root[VST_KEY_LEN], const char *domain, uint8_t out[VST_KEY_LEN])
+int vst_hkdf_info(const uint8_t root[VST_KEY_LEN], const char *info, uint8_t out[VST_KEY_LEN])
 {
-    if (!vst_domain_name_ok(domain))
-        return -1;
-    char info[sizeof "vst/domain/" + VST_DOMAIN_MAXLEN];
-    size_t ilen = (size_t)snprintf(info, sizeof info, "vst/domain/%s", domain);
     EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
     EVP_KDF_CTX *ctx = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
     EVP_KDF_free(kdf);
-    if (ctx == NULL)
+    if (ctx == NULL || info == NULL) {
+        EVP_KDF_CTX_free(ctx);
         return -1;
+    }
     OSSL_PARAM params[] = {
         OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, "SHA256", 0),
         OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)root, VST_KEY_LEN),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info, ilen),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)info, strlen(info)),
         OSSL_PARAM_construct_end(),
     };
     int rc = EVP_KDF_derive(ctx, out, VST_KEY_LEN, params) == 1 ? 0 : -1;
     EVP_KDF_CTX_free(ctx);
     return rc;
+}
+
+int vst_hkdf_domain(const uint8_t root[VST_KEY_LEN], const char *domain, uint8_t out[VST_KEY_LEN])
+{
+    if (!vst_domain_name_ok(domain))
+        return -1;
+    char info[sizeof "vst/domain/" + VST_DOMAIN_MAXLEN];
+    snprintf(info, sizeof info, "vst/domain/%s", domain);
+    return vst_hkdf_info(root, info, out);
 }
 
 vst_domain_key *vst_domain_key_new(const uint8_t root[VST_KEY_LEN], const char *domain)

@@ -31,6 +31,10 @@ vst_domain_key *vst_domain_key_new(const uint8_t root[VST_KEY_LEN], const char *
 void vst_domain_key_free(vst_domain_key *dk);
 const char *vst_domain_key_name(const vst_domain_key *dk);
 
+/* HKDF-SHA256(K_root, salt = empty, info) for one of keyd's own keys
+ * (e.g. "vst/keyd-state/1", docs/crypto.md); 0 or -1. */
+int vst_hkdf_info(const uint8_t root[VST_KEY_LEN], const char *info, uint8_t out[VST_KEY_LEN]);
+
 /* The raw HKDF output K_d; exposed for tests against independent tools. */
 int vst_hkdf_domain(const uint8_t root[VST_KEY_LEN], const char *domain, uint8_t out[VST_KEY_LEN]);
 

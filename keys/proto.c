@@ -78,6 +78,8 @@ static const char *const kerr_names[VST_KERR_MAX + 1] = {
     [VST_KERR_NOT_CURRENT] = "not_current",
     [VST_KERR_UNSEAL_REJECTED] = "unseal_rejected",
     [VST_KERR_BUSY] = "busy",
+    [VST_KERR_CHECKPOINT_REGRESSION] = "checkpoint_regression",
+    [VST_KERR_CHECKPOINT_FORK] = "checkpoint_fork",
 };
 
 const char *vst_keyd_err_name(unsigned code)
@@ -96,18 +98,21 @@ const char *vst_keyd_err_name(unsigned code)
 #define STATUS_OK_MAX (VST_STATUS_FIXED_LEN + 0xffffu * VST_VERSION_ENTRY_LEN)
 #define EVENT_MIN_LEN (8 + 8 + 4 + 1 + 1 + 2 + 1)
 
-enum { ANY_SOCK = VST_SOCK_DATA | VST_SOCK_ADMIN, ADMIN = VST_SOCK_ADMIN };
+enum { ANY_SOCK = VST_SOCK_DATA | VST_SOCK_ADMIN, ADMIN = VST_SOCK_ADMIN, DATA = VST_SOCK_DATA };
 enum { ANY_STATE = VST_STATE_SEALED | VST_STATE_UNSEALED, UNSEALED = VST_STATE_UNSEALED };
 
 /* Requests, with who may send them; then responses and the error. The
  * data socket's peer (vst-httpd) is untrusted: it may pseudonymize, sign
- * what it delivered and read status, never touch key versions. A sealed
- * keyd knows no key, so it serves only STATUS and UNSEAL. */
+ * what it delivered and read status, never touch key versions. Key
+ * handling and data handling are separated for people too: PSEUDONYMIZE is
+ * served on the data socket only, so an operator (admin socket) cannot
+ * look up the pseudonym of a KVNR they know. A sealed keyd knows no key,
+ * so it serves only STATUS and UNSEAL. */
 static const vst_msg_info msg_table[] = {
     {VST_MSG_STATUS, "status", 0, 0, ANY_SOCK, ANY_STATE},
     {VST_MSG_UNSEAL, "unseal", 49, 49, ADMIN, ANY_STATE},
     {VST_MSG_PUBKEY, "pubkey", 0, 0, ANY_SOCK, UNSEALED},
-    {VST_MSG_PSEUDONYMIZE, "pseudonymize", PSEUD_REQ_MIN, PSEUD_REQ_MAX, ANY_SOCK, UNSEALED},
+    {VST_MSG_PSEUDONYMIZE, "pseudonymize", PSEUD_REQ_MIN, PSEUD_REQ_MAX, DATA, UNSEALED},
     {VST_MSG_REKEY, "rekey", 12 + 16, 12 + BLOCKS_MAX, ADMIN, UNSEALED},
     {VST_MSG_ROTATE, "rotate", 0, 0, ADMIN, UNSEALED},
     {VST_MSG_RETIRE, "retire", 4, 4, ADMIN, UNSEALED},

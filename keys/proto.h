@@ -87,9 +87,11 @@ typedef enum {
     VST_KERR_INTERNAL = 8,
     VST_KERR_NOT_CURRENT = 9, /* retire of the current version */
     VST_KERR_UNSEAL_REJECTED = 10,
-    VST_KERR_BUSY = 11, /* keyd's buffer cap is reached: retry later */
+    VST_KERR_BUSY = 11,                  /* keyd's buffer cap is reached: retry later */
+    VST_KERR_CHECKPOINT_REGRESSION = 12, /* a lower seq than keyd last signed */
+    VST_KERR_CHECKPOINT_FORK = 13,       /* another head for the seq keyd last signed */
 } vst_keyd_err;
-#define VST_KERR_MAX 11
+#define VST_KERR_MAX 13
 /* "bad_frame", "forbidden", ...; NULL for a code outside 1..VST_KERR_MAX. */
 const char *vst_keyd_err_name(unsigned code);
 

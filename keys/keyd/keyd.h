@@ -4,7 +4,10 @@
  *   keyd_net.c       listening sockets, peer-uid check, framed non-blocking I/O
  *   keyd_handlers.c  the dispatch table: one handler per request type
  *   keyd_keys.c      sealed/unsealed state, shares, key contexts, signing
- *   keyd_budget.c    the pseudonymization budget (per minute, per day)
+ *   keyd_budget.c    the pseudonymization budget (per domain: minute, day)
+ *   keyd_usage.c     what each peer was served: counters, signed usage events
+ *   keyd_checkpoint.c  the last signed checkpoint: no regression, no fork
+ *   keyd_state.c     authenticated state files that survive restarts
  *   keyd_events.c    the event stream (file + ring served by EVENTS)
  *   keyd_sandbox.c   privilege drop, memory locking
  *   keyd_seccomp.c   the seccomp allowlist
@@ -36,6 +39,9 @@ typedef struct {
     char *dev_master_key; /* development only: unseal from a master-key file */
     char *domains;        /* comma-separated allowlist of pseudonym domains */
     uint64_t budget_minute, budget_day;
+    uint64_t budget_minute_soft, budget_day_soft; /* 0: a quarter of the hard limit */
+    uint64_t usage_interval;                      /* seconds between usage events */
+    char *state_dir;                              /* "": the events file's directory */
     uint64_t max_data_connections;  /* open data-socket connections at most */
     uint64_t max_admin_connections; /* admin slots that data peers can never take */
     uint64_t frame_timeout;         /* seconds to receive a started frame */
@@ -63,13 +69,85 @@ void keyd_event(uint32_t actor_uid, const char *action, const char *details_fmt,
 int keyd_events_serve(uint64_t after, uint16_t max, vst_wr *w);
 uint64_t keyd_events_last_seq(void);
 
-/* ---- budget (keyd_budget.c) */
-void keyd_budget_init(uint64_t per_minute, uint64_t per_day);
-/* Charges n identifiers at time now; 0 if within budget, else -1 (nothing
- * charged) and an alarm event is emitted (at most one per window). */
-int keyd_budget_charge(uint64_t n, uint32_t actor_uid);
+/* ---- budget (keyd_budget.c): per pseudonym domain */
+#define KEYD_MAX_DOMAINS 64 /* budget windows kept: the allowlist holds at most 32 */
+void keyd_budget_init(uint64_t per_minute, uint64_t per_day, uint64_t soft_minute,
+                      uint64_t soft_day);
+uint64_t keyd_budget_limit(int day);
+uint64_t keyd_budget_soft(int day);
+/* 0 if n more identifiers of the domain fit both windows now; else -1 and
+ * a keyd.budget_alarm (at most one per window and domain). */
+int keyd_budget_check(const char *domain, uint64_t n, uint32_t actor_uid);
+/* Raises the current minute bucket's reservation to count + n + chunk if
+ * count + n is above it: 1 if raised (the state must be written), 0 if not,
+ * -1 on error. */
+int keyd_budget_reserve(const char *domain, uint64_t n, uint64_t chunk);
+/* Counts n served identifiers; raises keyd.budget_soft_alarm above a soft
+ * limit (at most once per window and domain). */
+void keyd_budget_charge(const char *domain, uint64_t n, uint32_t actor_uid);
+/* STATUS: the most used domain's windows. */
 void keyd_budget_usage(uint64_t *minute_used, uint64_t *minute_limit, uint64_t *day_used,
                        uint64_t *day_limit);
+/* The minute buckets in the usage state file (keyd_usage.c). */
+int keyd_budget_save(vst_wr *w, int exact);
+int keyd_budget_load(vst_rd *r);
+void keyd_budget_free(void);
+
+/* ---- usage (keyd_usage.c) */
+typedef struct keyd_conn keyd_conn;
+/* What one request maps, per domain ("" for operations without one). */
+typedef struct {
+    size_t n;
+    const char *domain[VST_SECTIONS_MAX];
+    uint64_t count[VST_SECTIONS_MAX];
+} keyd_charge;
+void keyd_usage_init(uint64_t interval_seconds, uint64_t budget_minute);
+/* Loads the usage state (at unseal): "loaded", "missing", "invalid" or
+ * "error"; anything but "loaded" starts from zero. */
+const char *keyd_usage_load(void);
+/* Before serving op (VST_USAGE_OP_*): the budget (PSEUDONYMIZE) and the
+ * write-ahead reservation. 0, or the error code to answer with. */
+unsigned keyd_usage_admit(const keyd_conn *c, uint8_t op, const keyd_charge *ch);
+/* After serving: the counts. */
+void keyd_usage_done(const keyd_conn *c, uint8_t op, const keyd_charge *ch);
+/* From the poll loop: periodic usage events, retried state writes. */
+void keyd_usage_tick(void);
+/* At shutdown: the last usage event and the exact counts on disk. */
+void keyd_usage_shutdown(void);
+void keyd_usage_free(void);
+
+/* ---- checkpoints (keyd_checkpoint.c) */
+const char *keyd_checkpoint_load(void); /* as keyd_usage_load */
+/* 0 to sign (the new last (seq, head) is on disk; *repeat = 1 for the
+ * same (seq, head) again), or checkpoint_regression / checkpoint_fork /
+ * internal. */
+unsigned keyd_checkpoint_admit(uint64_t seq, const uint8_t head[VST_SHA256_LEN], int *repeat);
+/* Records a forward signature (keyd.checkpoint_signed, rate-limited). */
+void keyd_checkpoint_signed(uint32_t uid, uint64_t seq, const uint8_t head[VST_SHA256_LEN],
+                            int64_t time_us);
+/* From the poll loop (and at shutdown: shutdown = 1, no rate limit). */
+void keyd_checkpoint_tick(int shutdown);
+
+/* ---- state files (keyd_state.c) */
+typedef enum {
+    KEYD_STATE_OK = 0,
+    KEYD_STATE_MISSING = 1,
+    KEYD_STATE_INVALID = 2, /* unreadable, malformed or MAC mismatch */
+    KEYD_STATE_ERROR = -1,  /* no directory or key */
+} keyd_state_rc;
+/* Opens the state directory (at start-up, before the sandbox). */
+int keyd_state_open(const char *dir, char *err, size_t errlen);
+void keyd_state_close(void);
+/* Derives the files' MAC key from the root key: once unsealed. */
+int keyd_state_unlock(void);
+/* The payload of a valid file (malloc'd, free it). */
+keyd_state_rc keyd_state_load(const char *name, uint8_t **payload, size_t *len);
+/* Replaces the file atomically (temp, fsync, rename, fsync dir); 0 or -1. */
+int keyd_state_save(const char *name, const uint8_t *payload, size_t len);
+/* Renames an invalid file to NAME.rejected (kept for inspection). */
+void keyd_state_set_aside(const char *name);
+/* At unseal: unlock, load every state, audit what was missing or invalid. */
+void keyd_state_unsealed(void);
 
 /* ---- keys (keyd_keys.c) */
 int keyd_keys_init(const char *keystore_dir, const char *domains, char *err, size_t errlen);
@@ -99,9 +177,11 @@ vst_version_key *keyd_version(uint32_t v, unsigned *kerr);
 unsigned keyd_rotate(uint32_t *new_version);
 unsigned keyd_retire(uint32_t version);
 int keyd_sign(const uint8_t *msg, size_t len, uint8_t sig[64]);
+/* HKDF of the root key with keyd's own info string (e.g. the state files'
+ * MAC key); -1 while sealed. Wipe out after use. */
+int keyd_derive_key(const char *info, uint8_t out[VST_KEY_LEN]);
 
 /* ---- network (keyd_net.c) */
-typedef struct keyd_conn keyd_conn;
 struct keyd_conn {
     int fd;
     unsigned sock; /* VST_SOCK_DATA or VST_SOCK_ADMIN */

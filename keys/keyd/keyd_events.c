@@ -17,23 +17,30 @@
 
 #define RING 4096
 #define ACTION_MAX 64
-#define DETAILS_MAX 1024
+/* An EVENTS entry may carry 4096 bytes of details (a signed usage report
+ * needs up to ~3 KiB); most events are far shorter, so the ring keeps each
+ * one's details on the heap. */
+#define DETAILS_MAX 4096
 
 typedef struct {
     uint64_t seq;
     int64_t time_us;
     uint32_t actor;
     char action[ACTION_MAX];
-    char details[DETAILS_MAX];
+    char *details; /* heap, owned by the ring once remembered */
 } event;
 
 static event ring[RING];
 static uint64_t last_seq;
 static int fd = -1;
 
-static void remember(const event *e)
+/* Keeps e with a heap copy of details (NULL on no memory: served as "{}"). */
+static void remember(const event *e, const char *details)
 {
-    ring[e->seq % RING] = *e;
+    event *slot = &ring[e->seq % RING];
+    free(slot->details);
+    *slot = *e;
+    slot->details = strdup(details);
     last_seq = e->seq;
 }
 
@@ -88,8 +95,7 @@ static int reload(FILE *f, char *err, size_t errlen)
         e.time_us = json_integer_value(json_object_get(j, "time_us"));
         e.actor = (uint32_t)json_integer_value(json_object_get(j, "actor_uid"));
         snprintf(e.action, sizeof e.action, "%s", action);
-        snprintf(e.details, sizeof e.details, "%s", dtext);
-        remember(&e);
+        remember(&e, strlen(dtext) < DETAILS_MAX ? dtext : "{\"truncated\":true}");
         jfree(dtext);
         json_decref(j);
     }
@@ -121,24 +127,33 @@ void keyd_events_close(void)
     if (fd >= 0)
         close(fd);
     fd = -1;
+    for (size_t i = 0; i < RING; i++) {
+        free(ring[i].details);
+        ring[i].details = NULL;
+    }
 }
 
 void keyd_event(uint32_t actor_uid, const char *action, const char *details_fmt, ...)
 {
     event e = {.seq = last_seq + 1, .time_us = keyd_wall_us(), .actor = actor_uid};
     snprintf(e.action, sizeof e.action, "%s", action);
+    static char details[DETAILS_MAX];
     va_list ap;
     va_start(ap, details_fmt);
-    vsnprintf(e.details, sizeof e.details, details_fmt, ap);
+    int dn = vsnprintf(details, sizeof details, details_fmt, ap);
     va_end(ap);
-    remember(&e);
+    if (dn < 0 || (size_t)dn >= sizeof details) {
+        keyd_log("error", "event %s: details too long", action);
+        snprintf(details, sizeof details, "{\"truncated\":true}");
+    }
+    remember(&e, details);
     if (fd >= 0) {
-        char line[ACTION_MAX + DETAILS_MAX + 160];
+        static char line[ACTION_MAX + DETAILS_MAX + 160];
         int n =
             snprintf(line, sizeof line,
                      "{\"seq\":%llu,\"time_us\":%lld,\"actor_uid\":%u,\"action\":\"%s\","
                      "\"details\":%s}\n",
-                     (unsigned long long)e.seq, (long long)e.time_us, e.actor, e.action, e.details);
+                     (unsigned long long)e.seq, (long long)e.time_us, e.actor, e.action, details);
         /* One write per line: O_APPEND keeps lines whole. */
         if (n < 0 || (size_t)n >= sizeof line || write(fd, line, (size_t)n) != n ||
             fdatasync(fd) != 0)
@@ -157,13 +172,14 @@ int keyd_events_serve(uint64_t after, uint16_t max, vst_wr *w)
         first = after + 1;
     for (uint64_t s = first; s <= last_seq && max > 0; s++, max--) {
         const event *e = &ring[s % RING];
+        const char *d = e->details ? e->details : "{}";
         vst_event ev = {.seq = e->seq,
                         .time_us = e->time_us,
                         .actor_uid = e->actor,
                         .action = e->action,
                         .action_len = strlen(e->action),
-                        .details = e->details,
-                        .details_len = strlen(e->details)};
+                        .details = d,
+                        .details_len = strlen(d)};
         if (vst_events_ok_add(&b, &ev) != 0)
             break; /* frame full: the peer asks again */
     }

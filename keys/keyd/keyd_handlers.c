@@ -4,11 +4,16 @@
  * checks — a payload that fails them closes the connection — does its work
  * and writes one response frame. Refusals that are not the peer's protocol
  * fault (sealed, over budget, unknown version) are answered with an error
- * and the connection stays open. */
+ * and the connection stays open.
+ *
+ * Every operation that maps a chosen input to an output (PSEUDONYMIZE,
+ * REKEY, SIGN_RECEIPT, SIGN_CHECKPOINT) is admitted by keyd_usage.c before
+ * it runs (budget, write-ahead counts) and counted for its peer after. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/usage.h"
 #include "keyd.h"
 
 /* ---- response framing: header reserved first, patched when done */
@@ -83,7 +88,10 @@ static void h_unseal(keyd_conn *c)
     int rc = vst_unseal_req_decode(c->payload, c->h.len, &rq);
     if (rc != 0)
         return bad_payload(c, rc);
+    int was_sealed = keyd_sealed();
     keyd_unseal_share(&rq, c->uid, &rs);
+    if (was_sealed && !keyd_sealed())
+        keyd_state_unsealed();
     if (begin(c) != 0 || vst_unseal_ok_encode(&c->out, &rs) != 0)
         return internal(c);
     finish(c, VST_MSG_RESP(VST_MSG_UNSEAL));
@@ -113,8 +121,21 @@ static void h_pseudonymize(keyd_conn *c)
     vst_version_key *vk = keyd_version(v, &kerr);
     if (vk == NULL)
         return internal(c);
-    if (keyd_budget_charge(vst_pseud_req_total(&rq), c->uid) != 0)
-        return keyd_reply_error(c, VST_KERR_BUDGET_EXCEEDED);
+    /* Counted per domain: two sections of one domain are one charge. */
+    keyd_charge ch = {0};
+    for (size_t s = 0; s < rq.nsections; s++) {
+        size_t j = 0;
+        while (j < ch.n && strcmp(ch.domain[j], rq.sec[s].domain) != 0)
+            j++;
+        if (j == ch.n) {
+            ch.domain[ch.n] = rq.sec[s].domain;
+            ch.count[ch.n++] = 0;
+        }
+        ch.count[j] += rq.sec[s].count;
+    }
+    unsigned deny = keyd_usage_admit(c, VST_USAGE_OP_PSEUDONYMIZE, &ch);
+    if (deny != 0)
+        return keyd_reply_error(c, deny);
     /* Inner values are computed straight into the response buffer and
      * encrypted in place: they exist nowhere else. */
     if (begin(c) != 0 || vst_wr_u32(&c->out, v) != 0 || vst_wr_u16(&c->out, rq.nsections) != 0)
@@ -134,6 +155,7 @@ static void h_pseudonymize(keyd_conn *c)
         }
     }
     finish(c, VST_MSG_RESP(VST_MSG_PSEUDONYMIZE));
+    keyd_usage_done(c, VST_USAGE_OP_PSEUDONYMIZE, &ch);
 }
 
 void keyd_conn_rekey_flush(keyd_conn *c)
@@ -161,6 +183,10 @@ static void h_rekey(keyd_conn *c)
     vst_version_key *to = keyd_version(rq.to_version, &kerr);
     if (to == NULL)
         return keyd_reply_error(c, kerr);
+    keyd_charge ch = {.n = 1, .domain = {""}, .count = {rq.count}};
+    unsigned deny = keyd_usage_admit(c, VST_USAGE_OP_REKEY, &ch);
+    if (deny != 0)
+        return keyd_reply_error(c, deny);
     uint8_t *out;
     if (begin(c) != 0 || vst_wr_u32(&c->out, rq.count) != 0 ||
         vst_wr_reserve(&c->out, (size_t)rq.count * VST_PSEUDONYM_LEN, &out) != 0)
@@ -176,6 +202,7 @@ static void h_rekey(keyd_conn *c)
     c->rekey_to = rq.to_version;
     c->rekeyed += rq.count;
     finish(c, VST_MSG_RESP(VST_MSG_REKEY));
+    keyd_usage_done(c, VST_USAGE_OP_REKEY, &ch);
 }
 
 static void h_rotate(keyd_conn *c)
@@ -213,14 +240,16 @@ static void h_retire(keyd_conn *c)
     finish(c, VST_MSG_RESP(VST_MSG_RETIRE));
 }
 
-static void reply_signature(keyd_conn *c, uint8_t type, const uint8_t *tbs, size_t len)
+/* Signs tbs and answers with the signature; 0 if it did. */
+static int reply_signature(keyd_conn *c, uint8_t type, const uint8_t *tbs, size_t len)
 {
     vst_sig_ok m;
-    if (keyd_sign(tbs, len, m.sig) != 0)
-        return internal(c);
-    if (begin(c) != 0 || vst_sig_ok_encode(&c->out, &m) != 0)
-        return internal(c);
+    if (keyd_sign(tbs, len, m.sig) != 0 || begin(c) != 0 || vst_sig_ok_encode(&c->out, &m) != 0) {
+        internal(c);
+        return -1;
+    }
     finish(c, VST_MSG_RESP(type));
+    return 0;
 }
 
 static void h_sign_receipt(keyd_conn *c)
@@ -237,9 +266,15 @@ static void h_sign_receipt(keyd_conn *c)
     size_t n = vst_receipt_tbs(&f, tbs);
     if (n == 0)
         return keyd_reply_error(c, VST_KERR_INVALID_ARGUMENT);
-    reply_signature(c, VST_MSG_SIGN_RECEIPT, tbs, n);
+    keyd_charge ch = {.n = 1, .domain = {""}, .count = {1}};
+    unsigned deny = keyd_usage_admit(c, VST_USAGE_OP_SIGN_RECEIPT, &ch);
+    if (deny != 0)
+        return keyd_reply_error(c, deny);
+    if (reply_signature(c, VST_MSG_SIGN_RECEIPT, tbs, n) == 0)
+        keyd_usage_done(c, VST_USAGE_OP_SIGN_RECEIPT, &ch);
 }
 
+/* Only heads that move forward (keyd_checkpoint.c). */
 static void h_sign_checkpoint(keyd_conn *c)
 {
     vst_checkpoint_req rq;
@@ -247,8 +282,19 @@ static void h_sign_checkpoint(keyd_conn *c)
     int rc = vst_checkpoint_req_decode(c->payload, c->h.len, &rq);
     if (rc != 0)
         return bad_payload(c, rc);
+    keyd_charge ch = {.n = 1, .domain = {""}, .count = {1}};
+    int repeat;
+    unsigned deny = keyd_checkpoint_admit(rq.seq, rq.head, &repeat);
+    if (deny == 0)
+        deny = keyd_usage_admit(c, VST_USAGE_OP_SIGN_CHECKPOINT, &ch);
+    if (deny != 0)
+        return keyd_reply_error(c, deny);
     vst_checkpoint_tbs(rq.seq, rq.head, rq.time_us, tbs);
-    reply_signature(c, VST_MSG_SIGN_CHECKPOINT, tbs, sizeof tbs);
+    if (reply_signature(c, VST_MSG_SIGN_CHECKPOINT, tbs, sizeof tbs) != 0)
+        return;
+    keyd_usage_done(c, VST_USAGE_OP_SIGN_CHECKPOINT, &ch);
+    if (!repeat)
+        keyd_checkpoint_signed(c->uid, rq.seq, rq.head, rq.time_us);
 }
 
 static void h_events(keyd_conn *c)

@@ -530,3 +530,8 @@ int keyd_sign(const uint8_t *msg, size_t len, uint8_t sig[64])
     EVP_MD_CTX_free(ctx);
     return ok ? 0 : -1;
 }
+
+int keyd_derive_key(const char *info, uint8_t out[VST_KEY_LEN])
+{
+    return K.ks ? vst_hkdf_info(vst_keystore_root_key(K.ks), info, out) : -1;
+}

@@ -27,11 +27,17 @@ keyd_config g_cfg = {
     .events_file = "/var/lib/vst-keyd/events.jsonl",
     .dev_master_key = "",
     .domains = "sgb5/insured,sgb5/lanr,sgb5/bsnr,sgb5/ik,ph/measles",
-    /* A national quarterly delivery is a few hundred million records over
-     * days; a sweep of the 2.6e9 KVNRs would take more than five days at
-     * the daily limit and trips the alarm on the first. */
-    .budget_minute = 100000000,
-    .budget_day = 500000000,
+    /* Per domain, sized to real volumes (docs/operations.md "The
+     * pseudonymization budget"): deliveries stream at ~1.2e5 records/s
+     * (7.2e6 a minute) and a peak day brings ~1.6e8 records, each with at
+     * most one identifier per domain. The soft limits (0) are a quarter of
+     * the hard ones. */
+    .budget_minute = 10000000,
+    .budget_day = 200000000,
+    .budget_minute_soft = 0,
+    .budget_day_soft = 0,
+    .usage_interval = 300,
+    .state_dir = "",
     .max_data_connections = 128,
     .max_admin_connections = 16,
     .frame_timeout = 30,
@@ -53,8 +59,17 @@ static const vst_cfg_opt options[] = {
     {"dev-master-key", VST_CFG_STR, &g_cfg.dev_master_key,
      "DEVELOPMENT ONLY: unseal at start from this master-key file"},
     {"domains", VST_CFG_STR, &g_cfg.domains, "comma-separated allowlist of pseudonym domains"},
-    {"budget-minute", VST_CFG_U64, &g_cfg.budget_minute, "identifiers per sliding minute"},
-    {"budget-day", VST_CFG_U64, &g_cfg.budget_day, "identifiers per sliding 24 hours"},
+    {"budget-minute", VST_CFG_U64, &g_cfg.budget_minute,
+     "identifiers per domain per sliding minute"},
+    {"budget-day", VST_CFG_U64, &g_cfg.budget_day, "identifiers per domain per sliding 24 hours"},
+    {"budget-minute-soft", VST_CFG_U64, &g_cfg.budget_minute_soft,
+     "soft alarm above this many per minute (0: budget-minute / 4)"},
+    {"budget-day-soft", VST_CFG_U64, &g_cfg.budget_day_soft,
+     "soft alarm above this many per 24 hours (0: budget-day / 4)"},
+    {"usage-interval", VST_CFG_U64, &g_cfg.usage_interval,
+     "seconds between signed usage events (0: only at shutdown)"},
+    {"state-dir", VST_CFG_STR, &g_cfg.state_dir,
+     "directory of the counters and last checkpoint (\"\": the events file's)"},
     {"max-data-connections", VST_CFG_U64, &g_cfg.max_data_connections,
      "open data-socket connections at most"},
     {"max-admin-connections", VST_CFG_U64, &g_cfg.max_admin_connections,
@@ -99,6 +114,24 @@ void keyd_log(const char *level, const char *fmt, ...)
     va_end(ap);
 }
 
+/* The state directory: state-dir, or the events file's directory. */
+static int open_state_dir(char *err, size_t errlen)
+{
+    char dir[512];
+    if (g_cfg.state_dir[0] != '\0') {
+        snprintf(dir, sizeof dir, "%s", g_cfg.state_dir);
+    } else {
+        const char *slash = strrchr(g_cfg.events_file, '/');
+        if (slash == NULL)
+            snprintf(dir, sizeof dir, ".");
+        else if (slash == g_cfg.events_file)
+            snprintf(dir, sizeof dir, "/");
+        else
+            snprintf(dir, sizeof dir, "%.*s", (int)(slash - g_cfg.events_file), g_cfg.events_file);
+    }
+    return keyd_state_open(dir, err, errlen);
+}
+
 static int fatal(const char *msg)
 {
     keyd_log("fatal", "%s", msg);
@@ -135,7 +168,11 @@ int main(int argc, char **argv)
         return fatal(err);
     if (keyd_events_open(g_cfg.events_file, err, sizeof err) != 0)
         return fatal(err);
-    keyd_budget_init(g_cfg.budget_minute, g_cfg.budget_day);
+    if (open_state_dir(err, sizeof err) != 0)
+        return fatal(err);
+    keyd_budget_init(g_cfg.budget_minute, g_cfg.budget_day, g_cfg.budget_minute_soft,
+                     g_cfg.budget_day_soft);
+    keyd_usage_init(g_cfg.usage_interval, g_cfg.budget_minute);
     if (keyd_net_listen(err, sizeof err) != 0)
         return fatal(err);
     if (g_cfg.data_uids.n == 0)
@@ -162,14 +199,23 @@ int main(int argc, char **argv)
     keyd_event((uint32_t)started_by, "keyd.start",
                "{\"sealed\":%s,\"dev_master\":%s,\"seccomp\":%s}", keyd_sealed() ? "true" : "false",
                keyd_dev_master() ? "true" : "false", g_cfg.seccomp ? "true" : "false");
+    if (!keyd_sealed())
+        keyd_state_unsealed(); /* the development master key unsealed it */
     keyd_log("info", "serving on %s (data) and %s (admin), %s", g_cfg.data_socket,
              g_cfg.admin_socket, keyd_sealed() ? "sealed" : "unsealed");
-    while (!stop_requested)
+    while (!stop_requested) {
         keyd_net_poll(1000);
+        keyd_usage_tick();
+        keyd_checkpoint_tick(0);
+    }
     keyd_net_close_all();
+    keyd_checkpoint_tick(1);
+    keyd_usage_shutdown();
     keyd_event((uint32_t)started_by, "keyd.stop", "{\"rejected_frames\":%llu}",
                (unsigned long long)keyd_net_rejected());
     keyd_events_close();
+    keyd_state_close();
+    keyd_usage_free();
     keyd_keys_free();
     keyd_log("info", "stopped");
     return 0;

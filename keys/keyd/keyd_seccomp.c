@@ -41,7 +41,8 @@ static const char *const allow[] = {
     /* the poll loop and its sockets */
     "read", "write", "readv", "writev", "pread64", "close", "poll", "ppoll", "accept4",
     "getsockopt", "sendto", "recvfrom", "shutdown",
-    /* files: the events file, the keystore (read, rewrite, lock) */
+    /* files: the events file, the keystore and the state files (read,
+     * rewrite, lock) */
     "newfstatat", "fstat", "statx", "lstat", "stat", "lseek", "fsync", "fdatasync", "renameat",
     "renameat2", "unlink", "unlinkat", "flock", "fcntl", "faccessat", "faccessat2", "access",
     /* memory (mmap and mprotect: below) */
@@ -54,7 +55,8 @@ static const char *const allow[] = {
 
 /* Open flags that change nothing on disk. */
 #define OPEN_HARMLESS (O_CLOEXEC | O_NOFOLLOW | O_DIRECTORY | O_NOCTTY)
-/* The keystore's temp file (keystore.c, write_atomic). */
+/* The keystore's and the state files' temp files (keystore.c write_atomic,
+ * keyd_state.c). */
 #define OPEN_CREATE_NEW (O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC)
 
 static int add_rules(scmp_filter_ctx ctx)

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "audit_cli.h"
+#include "audit_usage.h"
 
 #define SHOW_PROBLEMS 20
 
@@ -261,7 +262,15 @@ static void help(void)
            "                          not a warning\n"
            "  --anchor SEQ:HASH       a chain head noted earlier (verify prints one): the log\n"
            "                          must still hold row SEQ with this hash. Detects a log\n"
-           "                          cut back together with its newest checkpoints.\n\n"
+           "                          cut back together with its newest checkpoints.\n"
+           "  --in-flight-window S    deliveries received at most S seconds (3600) before\n"
+           "                          keyd's last usage report and without an outcome may\n"
+           "                          account for what keyd served since\n"
+           "  --usage-max-age S       keyd's last usage report may be at most S seconds\n"
+           "                          (3600) older than the last delivery event\n\n"
+           "Then reconciles keyd's signed usage reports with the delivery events: per\n"
+           "pseudonym domain, identifiers keyd served that no delivery accounts for (a\n"
+           "dictionary sweep), and the reverse, are problems (docs/audit.md).\n\n"
            "Exit status: 0 the log is intact, 1 it is not, 2 error.\n");
 }
 
@@ -275,10 +284,18 @@ int cmd_verify(int argc, char **argv)
     uint64_t aseq[16];
     uint8_t ahash[16][VST_AUDIT_HASH_LEN];
     size_t nanchors = 0;
+    vst_audit_usage_opts uopt;
+    vst_audit_usage_defaults(&uopt);
+    char uerr[256];
     for (int i = 1; i < argc; i++) {
         int c = audit_common_opt(argc, argv, &i);
         if (c < 0)
             return EXIT_ERR;
+        if (c > 0)
+            continue;
+        c = vst_audit_usage_opt(argc, argv, &i, &uopt, uerr, sizeof uerr);
+        if (c < 0)
+            return audit_fail(EXIT_ERR, "verify: %s", uerr);
         if (c > 0)
             continue;
         if (strcmp(argv[i], "--strict") == 0) {
@@ -328,9 +345,17 @@ int cmd_verify(int argc, char **argv)
     uint64_t shown = 0;
     vst_audit_verifier_on_problem(v, on_problem, &shown);
     int rc = stream_rows(db, v);
+    /* keyd's usage against the delivery events, in the same snapshot. */
+    vst_audit_usage *usage = vst_audit_usage_new((const uint8_t(*)[VST_ED25519_PUB_LEN])g_aopt.keys,
+                                                 g_aopt.nkeys, &uopt);
+    if (rc == 0 && usage == NULL)
+        rc = audit_fail(EXIT_ERR, "out of memory");
+    if (rc == 0 && vst_audit_usage_db(db, usage, uerr, sizeof uerr) != 0)
+        rc = audit_fail(EXIT_ERR, "verify: %s", uerr);
     PQclear(PQexec(db, "COMMIT"));
     PQfinish(db);
     if (rc != 0) {
+        vst_audit_usage_free(usage);
         vst_audit_verifier_free(v);
         return rc;
     }
@@ -351,9 +376,15 @@ int cmd_verify(int argc, char **argv)
     printf("checkpoints: %" PRIu64 " (%" PRIu64 " verified)\n", rep.checkpoints,
            rep.checkpoints_ok);
     printf("keyd events: %" PRIu64 "\n", rep.keyd_events);
+    vst_audit_usage_print(usage, stdout);
+    uint64_t ufind = vst_audit_usage_findings(usage), chain_problems = rep.problems;
+    if (rep.problems == 0 && ufind > 0)
+        snprintf(rep.first_problem, sizeof rep.first_problem, "%s", vst_audit_usage_first(usage));
+    rep.problems += ufind;
+    vst_audit_usage_free(usage);
     if (rep.rows)
         printf("chain head: seq %" PRIu64 " hash %s\n", rep.last_seq, head);
-    if (rep.rows && rep.problems == 0)
+    if (rep.rows && chain_problems == 0)
         printf("anchor for the next run: --anchor %" PRIu64 ":%s\n", rep.last_seq, head);
     printf("verified in %.3f s (%.0f rows/s)\n", dt, dt > 0 ? (double)rep.rows / dt : 0.0);
 

@@ -58,9 +58,10 @@ httpd_config g_hcfg = {
     .header_timeout = 15,
     .min_transfer_rate = 16384,
     .min_rate_grace = 30,
-    /* Half of vst-keyd's default day budget: two insurers at their limit
-     * still leave keyd's own limit unreached (docs/operations.md). */
-    .client_identifiers_day = 200000000,
+    /* Counted over all domains, against vst-keyd's day budget of 2e8 per
+     * domain: one insurer at its limit leaves at least half of keyd's
+     * budget to everyone else (docs/operations.md). */
+    .client_identifiers_day = 100000000,
     .keyd_timeout_ms = 5000,
     .db_lock_timeout_ms = 5000,
     .max_delivery_bytes = 4ull << 30,

@@ -447,6 +447,15 @@ static void test_keyd_events(void)
         CU_ASSERT(exec(store, sql) == 0);
     }
     PQfinish(store);
+    /* The delivery those identifiers belong to names them (the contract
+     * with vst-httpd that vst-audit verify reconciles keyd's usage with). */
+    CU_ASSERT(vst_audit_append(F.httpd, "vst-httpd", "delivery.received", "Test insurer",
+                               "{\"delivery_id\": \"2025-Q1.part_2\", \"profile\": \"sgb5\"}",
+                               NULL) == 0);
+    CU_ASSERT(vst_audit_append(F.httpd, "vst-httpd", "delivery.stored", "Test insurer",
+                               "{\"delivery_id\": \"2025-Q1.part_2\", \"record_count\": 5, "
+                               "\"identifiers\": {\"sgb5/insured\": 5}}",
+                               NULL) == 0);
     /* Over the budget of 20 per minute: refused, and one alarm event. */
     CU_ASSERT(pseudonymize(k, 30, ps) == VST_KERR_BUDGET_EXCEEDED);
     vst_keyd_close(k);
@@ -527,16 +536,28 @@ static void test_keyd_events(void)
                                      "WHERE action = 'keyd.retire'"),
                            "3");
 
-    /* keyd restarts with its events file: the stream goes on (stop, start). */
+    /* keyd restarts with its events file: the stream goes on (its usage
+     * report at shutdown, stop, start). */
     keyd_stop(&F.keyd);
     F.keyd = keyd_start(F.evfile, F.dsock, F.asock);
     CU_ASSERT_FATAL(F.keyd > 0);
     k = keyd(F.dsock);
     CU_ASSERT_FATAL(k != NULL);
-    CU_ASSERT(vst_audit_pull_keyd_events(F.httpd, k) == 2);
+    CU_ASSERT(vst_audit_pull_keyd_events(F.httpd, k) == 3);
     vst_keyd_close(k);
     CU_ASSERT(count_action("keyd.stop", A_ME) == 1);
     CU_ASSERT(count_action("keyd.start", A_ME) == 2);
+    /* The signed usage report reached the log whole: the 5 identifiers on
+     * the data socket, the 5 re-keyed on the admin socket. */
+    CU_ASSERT(count_action("keyd.usage", A_ME) == 1);
+    CU_ASSERT_STRING_EQUAL(
+        val(F.su, "SELECT string_agg(e->>'socket' || ' ' || (e->>'op') || ' ' || (e->>'domain') "
+                  "|| ' ' || (e->>'total'), ', ' ORDER BY e->>'op') FROM vst.audit_log, "
+                  "jsonb_array_elements(details->'event'->'entries') e WHERE action = "
+                  "'keyd.usage'"),
+        "data pseudonymize sgb5/insured 5, admin rekey  5");
+    CU_ASSERT(num(F.su, "SELECT count(*) FROM vst.audit_log WHERE action = 'keyd.usage' AND "
+                        "length(details->'event'->>'signature') = 128") == 1);
 
     /* ... with a new events file: the log records the reset, then the new
      * stream from its first event. */
@@ -751,8 +772,10 @@ static void test_checkpoints(void)
                   "key_id = decode('%s', 'hex') AND head = (SELECT hash FROM vst.audit_log l "
                   "WHERE l.seq = audit_checkpoints.seq)",
                   kid) == 3);
-    /* Two more events stay uncovered for now. */
-    CU_ASSERT(vst_audit_pull_keyd_events(F.httpd, k) == 0);
+    /* keyd recorded each of the three signatures; two more events stay
+     * uncovered for now (five rows in all). */
+    CU_ASSERT(vst_audit_pull_keyd_events(F.httpd, k) == 3);
+    CU_ASSERT(count_action("keyd.checkpoint_signed", A_ME) == 3);
     CU_ASSERT(vst_audit_append(F.httpd, "vst-httpd", "delivery.received", "Test insurer",
                                "{\"delivery_id\": \"2025-Q2\", \"profile\": \"sgb5\"}", NULL) == 0);
     CU_ASSERT(vst_audit_append(F.httpd, "vst-httpd", "delivery.rejected", "Test insurer",
@@ -775,8 +798,8 @@ static void test_verify_intact(void)
     READY();
     uint64_t last = num(F.su, "SELECT max(seq) FROM vst.audit_log");
     char warn[128];
-    snprintf(warn, sizeof warn, "WARNING: rows %" PRIu64 "..%" PRIu64 " (2) not yet covered",
-             last - 1, last);
+    snprintf(warn, sizeof warn, "WARNING: rows %" PRIu64 "..%" PRIu64 " (5) not yet covered",
+             last - 4, last);
     int rc = AUDIT(F.trust, "verify", "--public-key", F.pub_hex);
     CU_ASSERT(rc == 0);
     if (rc != 0)
@@ -1320,6 +1343,16 @@ static void test_lost_events(void)
     CU_ASSERT(vst_audit_checkpoint(h, k, &seq) == 0 && seq == 4097);
     CU_ASSERT(AUDIT(F.lost, "verify", "--strict", "--public-key", F.pub_hex) == 0 &&
               strstr(OUT, "keyd events: 4096") != NULL);
+    /* This keyd keeps its state beside its events file, where the first
+     * one kept it: it has signed seq 4097 and will not sign the first log's
+     * (shorter) head now — a log behind what keyd signed is a rewritten or
+     * restored one. The writer reports keyd's reason. */
+    PGconn *first = connect_as("vst_httpd", F.trust);
+    CU_ASSERT_FATAL(first != NULL);
+    CU_ASSERT(vst_audit_append(first, "vst-httpd", "auth.failed", NULL, NULL, NULL) == 0);
+    CU_ASSERT(vst_audit_checkpoint(first, k, &seq) == VST_AUDIT_E_KEYD);
+    CU_ASSERT(strstr(vst_audit_last_error(), "checkpoint_regression") != NULL);
+    PQfinish(first);
     vst_keyd_close(k);
     PQfinish(h);
     PQfinish(su);

@@ -551,6 +551,8 @@ int fx_keyd_start(fx_keyd *k, const fx_keyd_opts *o)
         argv[n++] = "--domains";
         argv[n++] = o->domains;
     }
+    for (size_t i = 0; o->extra != NULL && o->extra[i] != NULL && n < 62; i++)
+        argv[n++] = o->extra[i];
     argv[n] = NULL;
 
     char asan[512];

@@ -108,6 +108,7 @@ typedef struct {
     unsigned max_buffered_mib;      /* 0: keyd's default */
     const char *prog;               /* the keyd binary; NULL: $VST_KEYD */
     unsigned accept_generation;     /* --accept-generation; 0: not given */
+    const char *const *extra;       /* more "--option", "value" pairs, NULL-terminated */
 } fx_keyd_opts;
 
 typedef struct {

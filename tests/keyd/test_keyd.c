@@ -8,7 +8,9 @@
  * requires exit status 0 and scans keyd's events and log for every
  * identifier and pseudonym the test used (fixture.c). */
 #include <errno.h>
+#include <openssl/evp.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +20,7 @@
 #include <openssl/crypto.h>
 
 #include "common/signed.h"
+#include "common/usage.h"
 #include "cunit_main.h"
 #include "fixture.h"
 #include "shamir.h"
@@ -2098,6 +2101,412 @@ static void test_buffer_cap(void)
         fprintf(stderr, "(no release vst-keyd: VmLck checked in this build only) ");
 }
 
+/* ------------------------------------------------------------ people */
+
+/* Issue 8, finding 1: an operator (admin socket) must not be able to ask
+ * keyd for the pseudonym of a KVNR they know. PSEUDONYMIZE is refused on
+ * the admin socket with `forbidden`, recorded with the peer's uid, and
+ * nothing is served; the data socket still pseudonymizes. */
+static void test_admin_pseudonymize_refused(void)
+{
+    fx_store s;
+    fx_keyd k = {0};
+    CU_ASSERT_EQUAL_FATAL(fx_store_dev(&s, NULL), 0);
+    fx_keyd_opts o = {.store = &s, .dev = 1};
+    CU_ASSERT_EQUAL_FATAL(fx_keyd_start(&k, &o), 0);
+    size_t il;
+    char *ids = make_ids(41, VST_ID_KVNR, 3, &il);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ids);
+    uint8_t out[3 * 16];
+    uint32_t kv = 0;
+    vst_keyd *a = fx_connect(k.admin_sock);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_EQUAL(fx_pseud(a, "sgb5/insured", ids, il, 3, out, &kv), VST_KERR_FORBIDDEN);
+    vst_keyd_close(a);
+    json_t *ev = fx_event_last(&k, "keyd.frame_rejected");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ev);
+    CU_ASSERT_STRING_EQUAL(fx_ev_str(ev, "socket") ? fx_ev_str(ev, "socket") : "", "admin");
+    CU_ASSERT_STRING_EQUAL(fx_ev_str(ev, "code") ? fx_ev_str(ev, "code") : "", "forbidden");
+    CU_ASSERT_EQUAL(fx_ev_actor(ev), 0);
+    json_decref(ev);
+    int rc;
+    uint8_t *p = pseud_fresh(k.data_sock, "sgb5/insured", ids, il, 3, &kv, &rc);
+    CU_ASSERT_EQUAL(rc, 0);
+    free(p);
+    fx_keyd_stop(&k);
+    free(ids);
+}
+
+/* ------------------------------------------------------------ usage */
+
+/* The store's public key. */
+static void store_pub(const fx_store *s, uint8_t pub[32])
+{
+    CU_ASSERT_FATAL(vst_unhex(s->pubkey_hex, 32, pub) == 0);
+}
+
+typedef struct {
+    long long total, slack; /* of the last report naming the counter; -1 never */
+    size_t events;          /* keyd.usage events seen */
+    size_t reports;         /* ... naming the counter */
+} usage_seen;
+
+/* Walks k's keyd.usage events: each must parse, carry the key's id and
+ * verify with the store's key, and no total may go back. Returns what the
+ * events say of one (socket, uid, op, domain). */
+static usage_seen usage_of(const fx_keyd *k, const fx_store *s, const char *sock, long long uid,
+                           const char *op, const char *domain)
+{
+    usage_seen u = {-1, -1, 0, 0};
+    uint8_t pub[32], want_kid[32];
+    store_pub(s, pub);
+    EVP_Digest(pub, 32, want_kid, NULL, EVP_sha256(), NULL);
+    json_t *all = fx_events(k);
+    size_t i;
+    json_t *ev;
+    uint64_t last_seq = 0;
+    json_array_foreach(all, i, ev)
+    {
+        const char *a = json_string_value(json_object_get(ev, "action"));
+        if (a == NULL || strcmp(a, "keyd.usage") != 0)
+            continue;
+        u.events++;
+        vst_usage r;
+        uint8_t kid[32], sig[64];
+        CU_ASSERT_FATAL(vst_usage_parse(json_object_get(ev, "details"), &r, kid, sig) == 0);
+        CU_ASSERT(memcmp(kid, want_kid, 32) == 0);
+        CU_ASSERT(vst_usage_verify(pub, &r, sig) == 1);
+        CU_ASSERT(r.seq > last_seq); /* numbered, never reused */
+        last_seq = r.seq;
+        for (size_t e = 0; e < r.n; e++) {
+            const vst_usage_entry *x = &r.e[e];
+            if (strcmp(vst_usage_sock_name(x->sock), sock) != 0 || x->uid != (uint32_t)uid ||
+                strcmp(vst_usage_op_name(x->op), op) != 0 || strcmp(x->domain, domain) != 0)
+                continue;
+            CU_ASSERT((long long)x->total >= u.total);
+            u.total = (long long)x->total;
+            u.slack = (long long)x->slack;
+            u.reports++;
+        }
+    }
+    json_decref(all);
+    return u;
+}
+
+/* Every mapping operation is counted per peer and reported in signed
+ * keyd.usage events: periodically (usage-interval) and at shutdown; the
+ * totals continue across a restart; a changed count breaks the signature. */
+static void test_usage_events(void)
+{
+    fx_store s;
+    fx_keyd k = {0};
+    CU_ASSERT_EQUAL_FATAL(fx_store_dev(&s, NULL), 0);
+    static const char *const extra[] = {"--usage-interval", "1", NULL};
+    fx_keyd_opts o = {.store = &s, .dev = 1, .extra = extra};
+    CU_ASSERT_EQUAL_FATAL(fx_keyd_start(&k, &o), 0);
+    size_t il, ll;
+    char *ids = make_ids(51, VST_ID_KVNR, 100, &il);
+    char *lanr = make_ids(52, VST_ID_LANR, 40, &ll);
+    CU_ASSERT_FATAL(ids != NULL && lanr != NULL);
+    uint8_t out[100 * 16], sig[64], head[32] = {7};
+    uint32_t kv;
+    vst_keyd *c = fx_connect(k.data_sock);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_EQUAL(fx_pseud(c, "sgb5/insured", ids, il, 60, out, &kv), 0);
+    CU_ASSERT_EQUAL(fx_pseud(c, "sgb5/insured", ids + 60 * il, il, 40, out, &kv), 0);
+    CU_ASSERT_EQUAL(fx_pseud(c, "sgb5/lanr", lanr, ll, 40, out, &kv), 0);
+    vst_receipt_fields f = {.record_count = 1, .key_version = 1, .audit_seq = 3};
+    strcpy(f.delivery_id, "usage-1");
+    strcpy(f.client, "AOK");
+    strcpy(f.profile, "sgb5");
+    CU_ASSERT_EQUAL(vst_keyd_sign_receipt(c, &f, sig), 0);
+    CU_ASSERT_EQUAL(vst_keyd_sign_receipt(c, &f, sig), 0);
+    CU_ASSERT_EQUAL(vst_keyd_sign_checkpoint(c, 5, head, 1700000000000000LL, sig), 0);
+    /* Refused requests are not counted as served. */
+    CU_ASSERT_EQUAL(fx_pseud(c, "sgb5/unknown", ids, il, 3, out, &kv), VST_KERR_INVALID_ARGUMENT);
+    vst_keyd_close(c);
+    fx_result r;
+    fx_admin(&r, &k, "key", "rotate", NULL);
+    CU_ASSERT_EQUAL(r.status, 0);
+    fx_result_free(&r);
+    vst_keyd *a = fx_connect(k.admin_sock);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_EQUAL(vst_keyd_rekey(a, 1, 2, out, 30), 0);
+    vst_keyd_close(a);
+
+    /* The periodic report (every second here), before any shutdown. */
+    double end = fx_now() + 10;
+    while (fx_now() < end && usage_of(&k, &s, "admin", 0, "rekey", "").total < 30)
+        usleep(100000);
+    CU_ASSERT_EQUAL(usage_of(&k, &s, "data", 0, "pseudonymize", "sgb5/insured").total, 100);
+    CU_ASSERT_EQUAL(usage_of(&k, &s, "data", 0, "pseudonymize", "sgb5/lanr").total, 40);
+    CU_ASSERT_EQUAL(usage_of(&k, &s, "data", 0, "sign_receipt", "").total, 2);
+    CU_ASSERT_EQUAL(usage_of(&k, &s, "admin", 0, "rekey", "").total, 30);
+    CU_ASSERT_EQUAL(usage_of(&k, &s, "data", 0, "pseudonymize", "sgb5/unknown").total, -1);
+    /* Checkpoint signatures alone wait for the next report or shutdown. */
+    fx_keyd_stop(&k);
+    usage_seen cp = usage_of(&k, &s, "data", 0, "sign_checkpoint", "");
+    CU_ASSERT_EQUAL(cp.total, 1);
+    CU_ASSERT_EQUAL(cp.slack, 0);
+
+    /* Cumulative across a restart. */
+    CU_ASSERT_EQUAL_FATAL(fx_keyd_start(&k, &o), 0);
+    c = fx_connect(k.data_sock);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_EQUAL(fx_pseud(c, "sgb5/insured", ids, il, 10, out, &kv), 0);
+    vst_keyd_close(c);
+    fx_keyd_stop(&k);
+    usage_seen ins = usage_of(&k, &s, "data", 0, "pseudonymize", "sgb5/insured");
+    CU_ASSERT_EQUAL(ins.total, 110);
+    CU_ASSERT_EQUAL(ins.slack, 0);
+    CU_ASSERT(ins.events >= 2);
+    CU_ASSERT_EQUAL(fx_event_count(&k, "keyd.state_reset"), 1); /* the first start only */
+
+    /* The signature covers every number. */
+    json_t *ev = fx_event_last(&k, "keyd.usage");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ev);
+    vst_usage u;
+    uint8_t kid[32], pub[32];
+    store_pub(&s, pub);
+    CU_ASSERT_FATAL(vst_usage_parse(json_object_get(ev, "details"), &u, kid, sig) == 0);
+    CU_ASSERT(vst_usage_verify(pub, &u, sig) == 1);
+    u.e[0].total++;
+    CU_ASSERT(vst_usage_verify(pub, &u, sig) == 0);
+    json_decref(ev);
+    free(ids);
+    free(lanr);
+}
+
+/* Per-domain budgets with soft alarms below the hard limits. */
+static void test_budget_soft(void)
+{
+    fx_store s;
+    fx_keyd k = {0};
+    CU_ASSERT_EQUAL_FATAL(fx_store_dev(&s, NULL), 0);
+    static const char *const extra[] = {"--budget-day-soft", "600", NULL};
+    fx_keyd_opts o = {
+        .store = &s, .dev = 1, .budget_minute = 1000, .budget_day = 100000, .extra = extra};
+    CU_ASSERT_EQUAL_FATAL(fx_keyd_start(&k, &o), 0);
+    size_t il, ll;
+    char *ids = make_ids(61, VST_ID_KVNR, 1001, &il);
+    char *lanr = make_ids(62, VST_ID_LANR, 500, &ll);
+    CU_ASSERT_FATAL(ids != NULL && lanr != NULL);
+    uint8_t *out = malloc(1001 * 16);
+    uint32_t kv;
+    vst_keyd *c = fx_connect(k.data_sock);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    /* Below the soft minute limit (a quarter of 1000): quiet. */
+    CU_ASSERT_EQUAL(fx_pseud(c, "sgb5/insured", ids, il, 250, out, &kv), 0);
+    CU_ASSERT_EQUAL(fx_event_count(&k, "keyd.budget_soft_alarm"), 0);
+    /* Above it: one soft alarm, naming the domain and both limits. */
+    CU_ASSERT_EQUAL(fx_pseud(c, "sgb5/insured", ids + 250 * il, il, 50, out, &kv), 0);
+    json_t *ev = fx_event_last(&k, "keyd.budget_soft_alarm");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ev);
+    CU_ASSERT_STRING_EQUAL(fx_ev_str(ev, "domain") ? fx_ev_str(ev, "domain") : "", "sgb5/insured");
+    CU_ASSERT_STRING_EQUAL(fx_ev_str(ev, "window") ? fx_ev_str(ev, "window") : "", "minute");
+    CU_ASSERT_EQUAL(fx_ev_int(ev, "soft_limit"), 250);
+    CU_ASSERT_EQUAL(fx_ev_int(ev, "limit"), 1000);
+    CU_ASSERT_EQUAL(fx_ev_int(ev, "used"), 300);
+    json_decref(ev);
+    /* Up to the hard limit: the day's soft alarm (600) once; the minute's
+     * no more than once per minute. */
+    CU_ASSERT_EQUAL(fx_pseud(c, "sgb5/insured", ids + 300 * il, il, 400, out, &kv), 0);
+    CU_ASSERT_EQUAL(fx_pseud(c, "sgb5/insured", ids + 700 * il, il, 300, out, &kv), 0);
+    CU_ASSERT_EQUAL(fx_pseud(c, "sgb5/insured", ids + 1000 * il, il, 1, out, &kv),
+                    VST_KERR_BUDGET_EXCEEDED);
+    size_t soft = fx_event_count(&k, "keyd.budget_soft_alarm");
+    CU_ASSERT(soft >= 2 && soft <= 3);
+    ev = fx_event_last(&k, "keyd.budget_alarm");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ev);
+    CU_ASSERT_STRING_EQUAL(fx_ev_str(ev, "domain") ? fx_ev_str(ev, "domain") : "", "sgb5/insured");
+    json_decref(ev);
+    /* Another domain has its own budget. */
+    CU_ASSERT_EQUAL(fx_pseud(c, "sgb5/lanr", lanr, ll, 500, out, &kv), 0);
+    vst_keyd_close(c);
+    json_t *all = fx_events(&k);
+    size_t i, day_soft = 0, lanr_soft = 0;
+    json_array_foreach(all, i, ev)
+    {
+        const char *a = json_string_value(json_object_get(ev, "action"));
+        if (a == NULL || strcmp(a, "keyd.budget_soft_alarm") != 0)
+            continue;
+        const char *w = fx_ev_str(ev, "window"), *d = fx_ev_str(ev, "domain");
+        day_soft += w && strcmp(w, "day") == 0;
+        lanr_soft += d && strcmp(d, "sgb5/lanr") == 0;
+        if (w && strcmp(w, "day") == 0) {
+            CU_ASSERT_EQUAL(fx_ev_int(ev, "soft_limit"), 600);
+            CU_ASSERT_EQUAL(fx_ev_int(ev, "used"), 700);
+        }
+    }
+    json_decref(all);
+    CU_ASSERT_EQUAL(day_soft, 1);
+    CU_ASSERT(lanr_soft >= 1);
+    fx_keyd_stop(&k);
+    free(ids);
+    free(lanr);
+    free(out);
+}
+
+/* The counts survive a restart: after a clean stop exactly, after a crash
+ * (SIGKILL) at or above what was served, with the overstatement reported
+ * as slack. */
+static void test_budget_restart(void)
+{
+    fx_store s;
+    fx_keyd k = {0};
+    CU_ASSERT_EQUAL_FATAL(fx_store_dev(&s, NULL), 0);
+    fx_keyd_opts o = {.store = &s, .dev = 1, .budget_minute = 100000, .budget_day = 1000};
+    CU_ASSERT_EQUAL_FATAL(fx_keyd_start(&k, &o), 0);
+    size_t il;
+    char *ids = make_ids(71, VST_ID_KVNR, 1000, &il);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ids);
+    uint8_t *out = malloc(1000 * 16);
+    uint32_t kv;
+    vst_keyd *c = fx_connect(k.data_sock);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_EQUAL(fx_pseud(c, "sgb5/insured", ids, il, 600, out, &kv), 0);
+    vst_keyd_close(c);
+    fx_keyd_stop(&k);
+
+    CU_ASSERT_EQUAL_FATAL(fx_keyd_start(&k, &o), 0);
+    fx_status_t st;
+    CU_ASSERT_EQUAL(status_ok(&k, &st), 0);
+    CU_ASSERT_EQUAL(st.s.day_used, 600);
+    c = fx_connect(k.data_sock);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_EQUAL(fx_pseud(c, "sgb5/insured", ids, il, 401, out, &kv), VST_KERR_BUDGET_EXCEEDED);
+    CU_ASSERT_EQUAL(fx_pseud(c, "sgb5/insured", ids, il, 300, out, &kv), 0);
+    vst_keyd_close(c);
+    /* A crash: keyd resumes at its reservation, never below the truth. */
+    fx_keyd_kill(&k);
+    CU_ASSERT_EQUAL_FATAL(fx_keyd_start(&k, &o), 0);
+    CU_ASSERT_EQUAL(status_ok(&k, &st), 0);
+    CU_ASSERT(st.s.day_used >= 900);
+    json_t *ev = fx_event_last(&k, "keyd.state_recovered");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ev);
+    long long slack = fx_ev_int(ev, "slack_added");
+    CU_ASSERT(slack > 0);
+    json_decref(ev);
+    c = fx_connect(k.data_sock);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_EQUAL(fx_pseud(c, "sgb5/insured", ids, il, 101, out, &kv), VST_KERR_BUDGET_EXCEEDED);
+    vst_keyd_close(c);
+    fx_keyd_stop(&k);
+    /* What was served lies between the signed total minus the slack and
+     * the total: the reconciliation can bound it from both sides. */
+    usage_seen u = usage_of(&k, &s, "data", 0, "pseudonymize", "sgb5/insured");
+    CU_ASSERT(u.total >= 900);
+    CU_ASSERT(u.total - u.slack <= 900 && u.total - u.slack >= 600);
+    CU_ASSERT_EQUAL(u.slack, slack);
+
+    /* A state file that does not verify is set aside and audited; keyd
+     * starts counting from zero (and the log shows the totals going back). */
+    char path[FX_PATH + 16];
+    snprintf(path, sizeof path, "%s/usage", k.dir);
+    size_t len;
+    char *raw = fx_read_file(path, &len);
+    CU_ASSERT_FATAL(raw != NULL && len > 40);
+    raw[len - 1] ^= 1;
+    FILE *f = fopen(path, "wb");
+    CU_ASSERT_FATAL(f != NULL && fwrite(raw, 1, len, f) == len);
+    fclose(f);
+    free(raw);
+    CU_ASSERT_EQUAL_FATAL(fx_keyd_start(&k, &o), 0);
+    ev = fx_event_last(&k, "keyd.state_reset");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ev);
+    CU_ASSERT_STRING_EQUAL(fx_ev_str(ev, "usage") ? fx_ev_str(ev, "usage") : "", "invalid");
+    CU_ASSERT_STRING_EQUAL(fx_ev_str(ev, "checkpoint") ? fx_ev_str(ev, "checkpoint") : "",
+                           "loaded");
+    json_decref(ev);
+    snprintf(path, sizeof path, "%s/usage.rejected", k.dir);
+    CU_ASSERT(access(path, F_OK) == 0);
+    CU_ASSERT_EQUAL(status_ok(&k, &st), 0);
+    CU_ASSERT_EQUAL(st.s.day_used, 0);
+    fx_keyd_stop(&k);
+    free(ids);
+    free(out);
+}
+
+/* ------------------------------------------------------------ checkpoints */
+
+/* Issue 8 (low): keyd signs a chain head only if it moves forward, and
+ * remembers the last one across restarts. */
+static void test_checkpoint_rules(void)
+{
+    fx_store s;
+    fx_keyd k = {0};
+    CU_ASSERT_EQUAL_FATAL(fx_store_dev(&s, NULL), 0);
+    fx_keyd_opts o = {.store = &s, .dev = 1};
+    CU_ASSERT_EQUAL_FATAL(fx_keyd_start(&k, &o), 0);
+    uint8_t pub[32], sig[64], sig2[64], h1[32], h2[32], h3[32];
+    store_pub(&s, pub);
+    memset(h1, 1, 32);
+    memset(h2, 2, 32);
+    memset(h3, 3, 32);
+    int64_t t = 1700000000000000LL;
+    vst_keyd *c = fx_connect(k.data_sock);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_EQUAL(vst_keyd_sign_checkpoint(c, 10, h1, t, sig), 0);
+    CU_ASSERT_EQUAL(vst_checkpoint_verify(pub, 10, h1, t, sig), 1);
+    /* The same head again (a retry after a failed commit): signed. */
+    CU_ASSERT_EQUAL(vst_keyd_sign_checkpoint(c, 10, h1, t + 1, sig2), 0);
+    CU_ASSERT_EQUAL(vst_checkpoint_verify(pub, 10, h1, t + 1, sig2), 1);
+    /* Another head for seq 10: a fork; a lower seq: a regression. The
+     * connection stays usable. */
+    CU_ASSERT_EQUAL(vst_keyd_sign_checkpoint(c, 10, h2, t, sig), VST_KERR_CHECKPOINT_FORK);
+    CU_ASSERT_EQUAL(vst_keyd_sign_checkpoint(c, 9, h3, t, sig), VST_KERR_CHECKPOINT_REGRESSION);
+    CU_ASSERT_EQUAL(vst_keyd_sign_checkpoint(c, 0, h3, t, sig), VST_KERR_INVALID_ARGUMENT);
+    CU_ASSERT_EQUAL(vst_keyd_sign_checkpoint(c, 11, h2, t, sig), 0);
+    vst_keyd_close(c);
+    fx_keyd_stop(&k);
+
+    /* Remembered across a restart, on both sockets. */
+    CU_ASSERT_EQUAL_FATAL(fx_keyd_start(&k, &o), 0);
+    c = fx_connect(k.admin_sock);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_EQUAL(vst_keyd_sign_checkpoint(c, 10, h1, t, sig), VST_KERR_CHECKPOINT_REGRESSION);
+    CU_ASSERT_EQUAL(vst_keyd_sign_checkpoint(c, 11, h3, t, sig), VST_KERR_CHECKPOINT_FORK);
+    CU_ASSERT_EQUAL(vst_keyd_sign_checkpoint(c, 11, h2, t, sig), 0);
+    CU_ASSERT_EQUAL(vst_keyd_sign_checkpoint(c, 12, h3, t, sig), 0);
+    vst_keyd_close(c);
+    fx_keyd_stop(&k);
+    /* One event per forward signature, with seq and head. */
+    json_t *all = fx_events(&k);
+    size_t i, n = 0;
+    json_t *ev;
+    static const long long want_seq[] = {10, 11, 12};
+    json_array_foreach(all, i, ev)
+    {
+        const char *a = json_string_value(json_object_get(ev, "action"));
+        if (a == NULL || strcmp(a, "keyd.checkpoint_signed") != 0)
+            continue;
+        if (n < 3)
+            CU_ASSERT_EQUAL(fx_ev_int(ev, "seq"), want_seq[n]);
+        CU_ASSERT_EQUAL(fx_ev_int(ev, "skipped"), 0);
+        const char *h = fx_ev_str(ev, "head");
+        CU_ASSERT(h != NULL && strlen(h) == 64);
+        n++;
+    }
+    json_decref(all);
+    CU_ASSERT_EQUAL(n, 3);
+
+    /* A checkpoint state that does not verify: audited, and forgotten. */
+    char path[FX_PATH + 16];
+    snprintf(path, sizeof path, "%s/checkpoint", k.dir);
+    CU_ASSERT_EQUAL_FATAL(fx_write_file(path, "not a state file", 0600), 0);
+    CU_ASSERT_EQUAL_FATAL(fx_keyd_start(&k, &o), 0);
+    ev = fx_event_last(&k, "keyd.state_reset");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ev);
+    CU_ASSERT_STRING_EQUAL(fx_ev_str(ev, "checkpoint") ? fx_ev_str(ev, "checkpoint") : "",
+                           "invalid");
+    json_decref(ev);
+    c = fx_connect(k.data_sock);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_EQUAL(vst_keyd_sign_checkpoint(c, 10, h1, t, sig), 0);
+    vst_keyd_close(c);
+    fx_keyd_stop(&k);
+}
+
 /* ------------------------------------------------------------ registry */
 
 static const vst_test unseal_tests[] = {
@@ -2114,11 +2523,15 @@ static const vst_test pseud_tests[] = {
     {"deterministic across requests and restarts", test_determinism},
     {"domain separation and the allowlist", test_domains},
     {"rotate: new version, rekey relation, retire", test_rotate},
+    {"PSEUDONYMIZE on the admin socket is refused", test_admin_pseudonymize_refused},
     {NULL, NULL},
 };
 static const vst_test budget_tests[] = {
     {"minute budget", test_budget_minute},
     {"day budget", test_budget_day},
+    {"per-domain budgets and soft alarms", test_budget_soft},
+    {"counts survive a restart and a crash", test_budget_restart},
+    {"signed usage events per peer, operation and domain", test_usage_events},
     {NULL, NULL},
 };
 static const vst_test hostile_tests[] = {
@@ -2136,6 +2549,7 @@ static const vst_test hostile_tests[] = {
 };
 static const vst_test sign_tests[] = {
     {"receipt and checkpoint signatures verify", test_signing},
+    {"checkpoints: no regression, no fork, remembered", test_checkpoint_rules},
     {NULL, NULL},
 };
 static const vst_test event_tests[] = {

@@ -718,15 +718,18 @@ static void test_error_codes(void)
                                         "internal",
                                         "not_current",
                                         "unseal_rejected",
-                                        "busy"};
-    for (unsigned c = 1; c <= 11; c++)
+                                        "busy",
+                                        "checkpoint_regression",
+                                        "checkpoint_fork"};
+    for (unsigned c = 1; c <= 13; c++)
         CU_ASSERT(vst_keyd_err_name(c) != NULL && strcmp(vst_keyd_err_name(c), names[c]) == 0);
-    CU_ASSERT(vst_keyd_err_name(0) == NULL && vst_keyd_err_name(12) == NULL);
+    CU_ASSERT(vst_keyd_err_name(0) == NULL && vst_keyd_err_name(14) == NULL);
     CU_ASSERT(VST_KERR_UNSEAL_REJECTED == 10 && VST_KERR_BAD_FRAME == 1 && VST_KERR_BUSY == 11);
+    CU_ASSERT(VST_KERR_CHECKPOINT_REGRESSION == 12 && VST_KERR_CHECKPOINT_FORK == 13);
     uint8_t p[2] = {0, 0};
     vst_msg m;
     CU_ASSERT(decode_copy(VST_MSG_ERROR, p, 2, &m) == VST_PROTO_E_RANGE);
-    p[1] = 12;
+    p[1] = 14;
     CU_ASSERT(decode_copy(VST_MSG_ERROR, p, 2, &m) == VST_PROTO_E_RANGE);
     p[1] = 9;
     CU_ASSERT(decode_copy(VST_MSG_ERROR, p, 2, &m) == 0 && m.error.code == VST_KERR_NOT_CURRENT);
@@ -740,13 +743,17 @@ static void test_permissions(void)
 {
     const uint8_t data_ok[] = {VST_MSG_STATUS,       VST_MSG_PUBKEY,          VST_MSG_PSEUDONYMIZE,
                                VST_MSG_SIGN_RECEIPT, VST_MSG_SIGN_CHECKPOINT, VST_MSG_EVENTS};
+    /* Pseudonyms only for the data socket: an operator who can ask keyd
+     * for the pseudonym of a KVNR they know could re-identify anyone. */
+    const uint8_t data_only[] = {VST_MSG_PSEUDONYMIZE};
     for (size_t i = 0; i < NTYPES; i++) {
         uint8_t t = all_types[i];
         int is_req = t < VST_MSG_ERROR;
         int on_data = memchr(data_ok, t, sizeof data_ok) != NULL;
+        int on_admin = memchr(data_only, t, sizeof data_only) == NULL;
         int sealed_ok = t == VST_MSG_STATUS || t == VST_MSG_UNSEAL;
         unsigned want_data = !is_req ? VST_KERR_BAD_FRAME : !on_data ? VST_KERR_FORBIDDEN : 0;
-        unsigned want_admin = !is_req ? VST_KERR_BAD_FRAME : 0;
+        unsigned want_admin = !is_req ? VST_KERR_BAD_FRAME : !on_admin ? VST_KERR_FORBIDDEN : 0;
         CU_ASSERT(vst_msg_permit(VST_SOCK_DATA, 0, t) == want_data);
         CU_ASSERT(vst_msg_permit(VST_SOCK_ADMIN, 0, t) == want_admin);
         CU_ASSERT(vst_msg_permit(VST_SOCK_DATA, 1, t) == (want_data   ? want_data
@@ -761,6 +768,8 @@ static void test_permissions(void)
     CU_ASSERT(vst_msg_permit(VST_SOCK_DATA | VST_SOCK_ADMIN, 0, VST_MSG_ROTATE) ==
               VST_KERR_FORBIDDEN);
     CU_ASSERT(vst_msg_permit(VST_SOCK_ADMIN, 0, 0x42) == VST_KERR_BAD_FRAME);
+    CU_ASSERT(vst_msg_permit(VST_SOCK_ADMIN, 0, VST_MSG_PSEUDONYMIZE) == VST_KERR_FORBIDDEN);
+    CU_ASSERT(vst_msg_permit(VST_SOCK_DATA, 0, VST_MSG_PSEUDONYMIZE) == 0);
 }
 
 static void test_reader_writer(void)
