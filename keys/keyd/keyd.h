@@ -42,13 +42,13 @@ typedef struct {
     uint64_t budget_minute_soft, budget_day_soft; /* 0: a quarter of the hard limit */
     uint64_t usage_interval;                      /* seconds between usage events */
     char *state_dir;                              /* "": the events file's directory */
-    uint64_t max_data_connections;  /* open data-socket connections at most */
-    uint64_t max_admin_connections; /* admin slots that data peers can never take */
-    uint64_t frame_timeout;         /* seconds to receive a started frame */
-    uint64_t idle_timeout;          /* seconds between frames before a close; 0: never */
-    uint64_t max_buffered_mib;      /* data-socket payloads and replies held at once */
-    uint64_t accept_generation;     /* an older keystore generation to accept; 0: none */
-    char *user;                     /* when started as root: drop to this user */
+    uint64_t max_data_connections;                /* open data-socket connections at most */
+    uint64_t max_admin_connections;               /* admin slots that data peers can never take */
+    uint64_t frame_timeout;                       /* seconds to receive a started frame */
+    uint64_t idle_timeout;      /* seconds between frames before a close; 0: never */
+    uint64_t max_buffered_mib;  /* data-socket payloads and replies held at once */
+    uint64_t accept_generation; /* an older keystore generation to accept; 0: none */
+    char *user;                 /* when started as root: drop to this user */
     int seccomp;
     char *pid_file;
 } keyd_config;

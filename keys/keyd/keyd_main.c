@@ -196,9 +196,20 @@ int main(int argc, char **argv)
     }
     if (g_cfg.seccomp && keyd_seccomp(err, sizeof err) != 0)
         return fatal(err);
+    /* A uid on both allowlists can pseudonymize chosen input and run key
+     * operations: the separation of vst-httpd from operators is gone.
+     * Allowed (development stacks run everything as one user), but said
+     * loudly and recorded, so that an auditor sees it. */
+    int shared = 0;
+    for (size_t i = 0; i < g_cfg.data_uids.n; i++)
+        shared |= vst_uid_allowed(&g_cfg.admin_uids, g_cfg.data_uids.uid[i]);
+    if (shared)
+        keyd_log("warning", "a uid is allowed on both the data and the admin socket: "
+                            "operators and vst-httpd are not separated (development only)");
     keyd_event((uint32_t)started_by, "keyd.start",
-               "{\"sealed\":%s,\"dev_master\":%s,\"seccomp\":%s}", keyd_sealed() ? "true" : "false",
-               keyd_dev_master() ? "true" : "false", g_cfg.seccomp ? "true" : "false");
+               "{\"sealed\":%s,\"dev_master\":%s,\"seccomp\":%s,\"shared_uid\":%s}",
+               keyd_sealed() ? "true" : "false", keyd_dev_master() ? "true" : "false",
+               g_cfg.seccomp ? "true" : "false", shared ? "true" : "false");
     if (!keyd_sealed())
         keyd_state_unsealed(); /* the development master key unsealed it */
     keyd_log("info", "serving on %s (data) and %s (admin), %s", g_cfg.data_socket,

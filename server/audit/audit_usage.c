@@ -27,6 +27,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/usage.h"
 
@@ -99,6 +100,7 @@ struct vst_audit_usage {
     int64_t last_delivery_at;
     uint64_t last_delivery_row;
     uint64_t claimed_total; /* identifiers named by all outcome events */
+    int64_t first_claim_at; /* the first outcome event naming any; 0: none */
 
     cpsig_t *cps;
     size_t ncps, capcps;
@@ -415,6 +417,8 @@ static int outcome_row(vst_audit_usage *u, uint64_t seq, int64_t at, int cat, co
         pe.c[pe.n++] = (uint64_t)json_integer_value(v);
         u->acc[d][cat] += (uint64_t)json_integer_value(v);
         u->claimed_total += (uint64_t)json_integer_value(v);
+        if (json_integer_value(v) > 0 && u->first_claim_at == 0)
+            u->first_claim_at = at;
     }
     /* Kept apart until a later report settles it (see settle). */
     if (u->last_row == 0 || at > u->T) {
@@ -515,6 +519,13 @@ int vst_audit_usage_delivery(vst_audit_usage *u, uint64_t seq, int64_t at_us, co
 
 /* ---- the end ------------------------------------------------------------------------ */
 
+static int64_t wall_us(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+}
+
 static void fmt_time(int64_t us, char out[VST_TIME_TEXT_LEN + 1])
 {
     if (vst_time_format_us(us, out) != 0)
@@ -589,11 +600,14 @@ int vst_audit_usage_finish(vst_audit_usage *u, vst_audit_row_hash_fn fn, void *c
     u->finished = 1;
     char t1[VST_TIME_TEXT_LEN + 1], t2[VST_TIME_TEXT_LEN + 1];
     if (u->last_row == 0) {
-        if (u->claimed_total > 0)
+        /* keyd reports every usage-interval seconds: deliveries younger than
+         * the allowed age may simply not be reported yet (a fresh system, a
+         * verify right after the first delivery). */
+        if (u->claimed_total > 0 && wall_us() - u->first_claim_at > u->o.max_usage_age_us)
             finding(u,
                     "keyd usage: no verified keyd.usage event in the log, while delivery events "
-                    "name %" PRIu64 " identifiers",
-                    u->claimed_total);
+                    "name %" PRIu64 " identifiers, the first more than %" PRId64 " s ago",
+                    u->claimed_total, u->o.max_usage_age_us / 1000000);
     } else {
         if (u->last_delivery_row > 0 && u->last_delivery_at - u->T > u->o.max_usage_age_us) {
             fmt_time(u->T, t1);

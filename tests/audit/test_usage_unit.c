@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "audit.h"
 #include "audit_usage.h"
@@ -393,12 +394,23 @@ static void test_forged_and_stale(void)
     CU_ASSERT(first_has(&w, "is older than the last delivery event"));
     vst_audit_usage_free(w.u);
 
-    /* No report at all while deliveries name identifiers; none is fine
-     * while they name none (a log from before usage reports). */
+    /* No report at all while deliveries name identifiers, the first older
+     * than the allowed age (keyd reports every usage-interval); none is
+     * fine while they name none (a log from before usage reports), and a
+     * delivery of a moment ago may not be reported yet. */
     w = walk_new();
     delivery(&w, "d1", T0, T0 + 10, "delivery.stored", 3);
     CU_ASSERT(finish(&w) == 1);
     CU_ASSERT(first_has(&w, "no verified keyd.usage event"));
+    vst_audit_usage_free(w.u);
+    w = walk_new();
+    {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        int64_t t = (int64_t)now.tv_sec * 1000000 - 60 * 1000000LL; /* a minute ago */
+        delivery(&w, "d1", t, t + 10, "delivery.stored", 3);
+    }
+    CU_ASSERT(finish(&w) == 0);
     vst_audit_usage_free(w.u);
     w = walk_new();
     row(&w, T0, "delivery.stored", "AOK", "{\"delivery_id\": \"x\"}");
