@@ -24,16 +24,7 @@
 #include "common/config.h"
 #include "common/secmem.h"
 #include "httpd.h"
-
-/* BSI TR-02102-2: TLS 1.2 and 1.3 only, AEAD suites with ECDHE on the NIST
- * curves P-256/P-384, SHA-2 signatures. Never GnuTLS's "NORMAL". */
-#define BSI_PRIORITIES                                                                             \
-    "NONE:+VERS-TLS1.3:+VERS-TLS1.2:+ECDHE-ECDSA:+ECDHE-RSA:+AES-256-GCM:+AES-128-GCM:"            \
-    "+AES-256-CCM:+AES-128-CCM:+AEAD:+SHA384:+SHA256:+GROUP-SECP384R1:+GROUP-SECP256R1:"           \
-    "+SIGN-ECDSA-SECP384R1-SHA384:+SIGN-ECDSA-SECP256R1-SHA256:+SIGN-ECDSA-SHA384:"                \
-    "+SIGN-ECDSA-SHA256:+SIGN-RSA-PSS-RSAE-SHA384:+SIGN-RSA-PSS-RSAE-SHA256:"                      \
-    "+SIGN-RSA-PSS-SHA384:+SIGN-RSA-PSS-SHA256:+SIGN-RSA-SHA384:+SIGN-RSA-SHA256:+COMP-NULL:"      \
-    "+CTYPE-X509:%SAFE_RENEGOTIATION"
+#include "httpd_tls.h"
 
 volatile int g_recovered;
 

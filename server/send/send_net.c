@@ -15,6 +15,29 @@
 #include <time.h>
 #include <unistd.h>
 
+/* The TLS policy (BSI TR-02102-2; docs/vst-send.md, "TLS", names the
+ * tables): what vst-send offers is exactly what vst-httpd accepts
+ * (server/httpd/httpd_tls.h), set explicitly rather than left to OpenSSL's
+ * defaults, which add ChaCha20, X25519, P-521, Ed25519 and RSA PKCS#1 v1.5.
+ * tests/send/test_send_client.c checks the ClientHello against these sets.
+ *   TLS 1.2 suites: ECDHE with AES-GCM or AES-CCM only (AEAD, forward
+ *   secrecy); TLS 1.3 suites: AES-GCM and AES-128-CCM; groups: P-256 (first:
+ *   its key share is the one sent, so no HelloRetryRequest) and P-384;
+ *   signatures (the server's ServerKeyExchange/CertificateVerify and our
+ *   own CertificateVerify): ECDSA and RSA-PSS with SHA-256/384 only. The
+ *   TR recommended RSA PKCS#1 v1.5 handshake signatures only until the end
+ *   of 2025. OpenSSL does not apply this list to the server's certificate
+ *   chain: that is verified against --ca. */
+#define TLS12_CIPHERS                                                                              \
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256:"                                 \
+    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-GCM-SHA256:"                                     \
+    "ECDHE-ECDSA-AES256-CCM:ECDHE-ECDSA-AES128-CCM"
+#define TLS13_CIPHERSUITES "TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256:TLS_AES_128_CCM_SHA256"
+#define TLS_GROUPS "P-256:P-384"
+#define TLS_SIGALGS                                                                                \
+    "ecdsa_secp256r1_sha256:ecdsa_secp384r1_sha384:rsa_pss_rsae_sha256:rsa_pss_rsae_sha384:"       \
+    "rsa_pss_pss_sha256:rsa_pss_pss_sha384"
+
 /* Internal results of one SSL_read besides the public vst_net_rc values. */
 enum { R_DATA = 100, R_WANT_READ, R_WANT_WRITE };
 
@@ -44,11 +67,12 @@ SSL_CTX *vst_tls_ctx_new(const char *ca, const char *cert, const char *key, char
         say(err, errlen, "cannot create the TLS context");
         return NULL;
     }
-    /* BSI TR-02102-2: TLS 1.2/1.3, ECDHE, AEAD only. TLS 1.3's suites are
-     * all AEAD; for 1.2 the list below is. */
     if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
-        SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL") != 1 ||
-        SSL_CTX_set1_groups_list(ctx, "P-256:P-384:P-521:X25519") != 1) {
+        SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) != 1 ||
+        SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS) != 1 ||
+        SSL_CTX_set_ciphersuites(ctx, TLS13_CIPHERSUITES) != 1 ||
+        SSL_CTX_set1_groups_list(ctx, TLS_GROUPS) != 1 ||
+        SSL_CTX_set1_sigalgs_list(ctx, TLS_SIGALGS) != 1) {
         say(err, errlen, "TLS settings rejected: %s", ssl_reason(ERR_peek_last_error()));
         goto fail;
     }

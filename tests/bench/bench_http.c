@@ -6,8 +6,10 @@
  *              [--mode keepalive|new] [--groups LIST]
  *
  * N threads each send R sequential `PUT /v1/deliveries/P-t<thread>-r<i>`
- * requests whose body is FILE (e.g. one sgb5 record), over TLS (OpenSSL,
- * TLS 1.2+, the server verified against --ca) with a client certificate.
+ * requests whose body is FILE (e.g. one sgb5 record), over TLS with a
+ * client certificate. The TLS context is vst-send's own (vst_tls_ctx_new in
+ * server/send/send_net.c): the same versions, suites, groups and signature
+ * algorithms (BSI TR-02102-2), the server verified against --ca.
  *
  *   --mode keepalive (default): one connection per thread, reused for every
  *       request (HTTP/1.1 persistent connection). When the server closes it
@@ -17,10 +19,11 @@
  *   --mode new: a new TCP + TLS connection (full handshake, no session
  *       resumption) for every request, the way a fresh vst-send or curl
  *       process connects; its latency includes the handshake.
- *   --groups LIST: the TLS key-exchange groups offered, in order (OpenSSL
- *       syntax). Default vst-send's "P-256:P-384:P-521:X25519"; OpenSSL's
- *       own default offers an X25519 key share first, which the server
- *       answers with a HelloRetryRequest (one more round trip).
+ *   --groups LIST: replaces vst-send's key-exchange groups ("P-256:P-384",
+ *       P-256's key share sent first), in order (OpenSSL syntax), for
+ *       experiments: e.g. "P-384:P-256" makes vst-httpd answer with a
+ *       HelloRetryRequest for P-256 (one more round trip); groups outside
+ *       the policy (X25519, P-521) are refused by vst-httpd.
  *
  * Latency of one request: from the start of connect (new) or of writing the
  * request (keepalive) to the last byte of the response. The program prints
@@ -53,10 +56,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "send/send_net.h"
+
 static const char *opt_url, *opt_ca, *opt_cert, *opt_key, *opt_body, *opt_prefix = "bench";
-/* vst-send's key-exchange groups: P-256 first, which the server's BSI
- * priorities accept, so the handshake needs no HelloRetryRequest. */
-static const char *opt_groups = "P-256:P-384:P-521:X25519";
+static const char *opt_groups; /* NULL: vst-send's */
 static int opt_threads = 1, opt_requests = 100, opt_keepalive = 1;
 static char host[256], port[16];
 static char *body;
@@ -456,23 +459,15 @@ int main(int argc, char **argv)
     body_len = (size_t)sz;
 
     signal(SIGPIPE, SIG_IGN);
-    ctx = SSL_CTX_new(TLS_client_method());
-    if (ctx == NULL || SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1)
-        die("SSL_CTX_new failed");
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-    if (SSL_CTX_set1_groups_list(ctx, opt_groups) != 1)
+    char err[512];
+    ctx = vst_tls_ctx_new(opt_ca, opt_cert, opt_key, err, sizeof err);
+    if (ctx == NULL)
+        die("%s", err);
+    if (opt_groups != NULL && SSL_CTX_set1_groups_list(ctx, opt_groups) != 1)
         die("--groups %s: not accepted by OpenSSL", opt_groups);
     /* Every new connection pays a full handshake, as a fresh client does. */
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
-    int ca_ok =
-        opt_ca ? SSL_CTX_load_verify_file(ctx, opt_ca) : SSL_CTX_set_default_verify_paths(ctx);
-    if (ca_ok != 1)
-        die("cannot load the CA %s", opt_ca ? opt_ca : "(system)");
-    if (SSL_CTX_use_certificate_chain_file(ctx, opt_cert) != 1 ||
-        SSL_CTX_use_PrivateKey_file(ctx, opt_key, SSL_FILETYPE_PEM) != 1 ||
-        SSL_CTX_check_private_key(ctx) != 1)
-        die("cannot load the client certificate %s / key %s", opt_cert, opt_key);
 
     worker *w = calloc((size_t)opt_threads, sizeof *w);
     pthread_t *th = calloc((size_t)opt_threads, sizeof *th);

@@ -3,8 +3,9 @@
 # real vst-keyd and vst-httpd, real TLS, real PostgreSQL (the stack of
 # stack.sh). Checks the store rows field by field against the profile's
 # transformation (expect_rows.py), receipts and their signatures, replay,
-# conflict, every 4xx of §6 with nothing stored, the TLS policy, health and
-# metrics, the audit log, the logs and concurrent deliveries.
+# conflict, every 4xx of §6 with nothing stored, health and metrics, the
+# audit log, the logs and concurrent deliveries. The TLS policy has its own
+# suite, tests/e2e/test_tls.sh.
 #
 # Run by CTest (e2e_api) with the environment of tests/CMakeLists.txt; by
 # hand: PGHOST=... PGPORT=... PGUSER=... VST_HTTPD=... ./tests/e2e/test_api.sh
@@ -13,12 +14,7 @@ E2E_DIR=$(cd "$(dirname "$0")" && pwd)
 source "$E2E_DIR/stack.sh"
 source "$E2E_DIR/api_lib.sh"
 
-CTRL_PID=
-cleanup() {
-    [ -z "$CTRL_PID" ] || { kill "$CTRL_PID" 2>/dev/null; wait "$CTRL_PID" 2>/dev/null; }
-    stack_down
-}
-trap cleanup EXIT
+trap stack_down EXIT
 
 T0=$SECONDS
 if ! stack_up; then
@@ -202,52 +198,10 @@ py_checks "" python3 "$EXPECT" measles "$D/measles.nd" "$D/rows-measles.json" \
 py_checks "" python3 "$EXPECT" disjoint "$D/rows-curl.json" "$D/rows-measles.json"
 
 # ---------------------------------------------------------------------------
-echo "# TLS policy (BSI TR-02102-2)"
-# A permissive openssl s_server with the same certificate is the control:
-# every client that vst-httpd must refuse connects to it, so each refusal
-# below is the server's doing, not the client's.
-CTRL_PORT=$(stack_free_port 19443)
-openssl s_server -accept "127.0.0.1:$CTRL_PORT" -cert "$C/server.pem" -key "$C/server.key" \
-    -cipher 'ALL:@SECLEVEL=0' -min_protocol TLSv1 -groups X25519:P-256:P-384:P-521 -www \
-    -quiet >"$STACK/s_server.log" 2>&1 &
-CTRL_PID=$!
-for _ in $(seq 50); do (echo >"/dev/tcp/127.0.0.1/$CTRL_PORT") 2>/dev/null && break; sleep 0.1; done
-LOW=(-cipher 'DEFAULT:@SECLEVEL=0')
-tls_refused() { ! tls_ok "$@"; }
-refuse_tls() { # DESC s_client args...
-    local desc=$1
-    shift
-    check "TLS: $desc refused by vst-httpd" tls_refused "$PORT" "$@"
-    check "TLS: $desc accepted by the permissive control server" tls_ok "$CTRL_PORT" "$@"
-}
-refuse_tls "TLS 1.0" -tls1 "${LOW[@]}"
-refuse_tls "TLS 1.1" -tls1_1 "${LOW[@]}"
-refuse_tls "TLS 1.2 with ECDHE-ECDSA-AES128-SHA256 (CBC)" -tls1_2 -cipher 'ECDHE-ECDSA-AES128-SHA256:@SECLEVEL=0'
-refuse_tls "TLS 1.2 with ECDHE-ECDSA-AES128-SHA (CBC, SHA-1)" -tls1_2 -cipher 'ECDHE-ECDSA-AES128-SHA:@SECLEVEL=0'
-refuse_tls "TLS 1.3 with X25519 only" -tls1_3 -groups X25519
-refuse_tls "TLS 1.3 with P-521 only" -tls1_3 -groups P-521
-curl_old() {
-    curl -sS -o /dev/null --cacert "$C/ca.pem" --tlsv1.0 --tls-max 1.1 \
-        --ciphers 'DEFAULT:@SECLEVEL=0' "$1/healthz" 2>/dev/null
-}
-curl_old_refused() { ! curl_old "$@"; }
-check "TLS: curl --tls-max 1.1 refused by vst-httpd" curl_old_refused "$URL"
-check "TLS: curl --tls-max 1.1 accepted by the control server" curl_old "https://127.0.0.1:$CTRL_PORT"
-check "TLS 1.2 ECDHE-ECDSA-AES128-GCM-SHA256 works" \
-    tls_cipher "$PORT" ECDHE-ECDSA-AES128-GCM-SHA256 -tls1_2 -cipher ECDHE-ECDSA-AES128-GCM-SHA256
-# (P-256 stays offered in TLS 1.2: the server certificate's curve.)
-check "TLS 1.2 ECDHE-ECDSA-AES256-GCM-SHA384 with ECDHE on P-384 works" \
-    eval 'tls_cipher "$PORT" ECDHE-ECDSA-AES256-GCM-SHA384 -tls1_2 \
-        -cipher ECDHE-ECDSA-AES256-GCM-SHA384 -groups P-384:P-256 &&
-        grep -q "Server Temp Key: ECDH, secp384r1" "$STACK/tls.out"'
-check "TLS 1.3 works" tls_ok "$PORT" -tls1_3
-check "TLS 1.3 on P-256 only works" tls_ok "$PORT" -tls1_3 -groups P-256
-check "TLS 1.3 on P-384 only works" tls_ok "$PORT" -tls1_3 -groups P-384
+echo "# TLS"
+# The policy (versions, suites, groups, signatures) is tests/e2e/test_tls.sh.
 check "a delivery GET over TLS 1.2 (curl) works" \
     eval '[ "$(call insurer GET /v1/deliveries/api-curl-1 --tlsv1.2 --tls-max 1.2)" = 200 ]'
-kill "$CTRL_PID" 2>/dev/null
-wait "$CTRL_PID" 2>/dev/null
-CTRL_PID=
 
 # ---------------------------------------------------------------------------
 echo "# health and metrics"

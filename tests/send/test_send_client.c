@@ -6,8 +6,12 @@
  * not), retries after 503 and dropped connections, retries exhausted,
  * refusals (422 with line errors, 409, an early 413), forged or mismatched
  * receipts, --resume, the wrong CA, the wrong host name, and constant
- * memory for a large file. The end-to-end tests against vst-httpd live with
- * the server's suites. */
+ * memory for a large file. The TLS policy (BSI TR-02102-2, issue 8): the
+ * exact suites, groups, signature algorithms and versions of vst-send's
+ * ClientHello (recorded raw by the server's client-hello callback), TLS 1.2
+ * with ECDSA and RSA server keys, and refusal of servers that insist on
+ * what the policy leaves out. The end-to-end tests against vst-httpd live
+ * with the server's suites (tests/e2e/test_tls.sh). */
 #include "cunit_main.h"
 
 #include <arpa/inet.h>
@@ -20,6 +24,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +45,11 @@ static char path_ca[128], path_other_ca[128], path_cert[128], path_key[128];
 static char path_small[128], path_big[128], path_huge[128], path_receipt[128];
 static EVP_PKEY *sign_key;
 static char sign_pub_hex[2 * VST_ED25519_PUB_LEN + 1];
-static SSL_CTX *server_ctx;
+/* The scripted server's TLS settings, per answer (answer.ctx). */
+enum { CTX_TLS13, CTX_TLS12, CTX_RSA, CTX_X25519, CTX_CHACHA, CTX_PKCS1, N_CTX };
+static SSL_CTX *server_ctxs[N_CTX];
+/* The last ClientHello, formatted by client_hello_cb (in the server child). */
+static char hello_seen[2048];
 static const char *url_host = "127.0.0.1";
 static uint8_t small_sha[VST_SHA256_LEN];
 
@@ -97,6 +106,141 @@ static int write_pem(const char *path, X509 *x, EVP_PKEY *k)
     return fclose(f) == 0 && ok ? 0 : -1;
 }
 
+static int append_pem(const char *path, X509 *x)
+{
+    FILE *f = fopen(path, "a");
+    if (f == NULL)
+        return -1;
+    int ok = PEM_write_X509(f, x);
+    return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+/* IANA names of the code points that the ClientHello checks mention: what
+ * the policy allows and what OpenSSL would add by default. Others print as
+ * hex. */
+typedef struct {
+    unsigned code;
+    const char *name;
+} iana_name;
+static const iana_name iana_suites[] = {
+    {0x1301, "TLS_AES_128_GCM_SHA256"},
+    {0x1302, "TLS_AES_256_GCM_SHA384"},
+    {0x1303, "TLS_CHACHA20_POLY1305_SHA256"},
+    {0x1304, "TLS_AES_128_CCM_SHA256"},
+    {0x1305, "TLS_AES_128_CCM_8_SHA256"},
+    {0xc02b, "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"},
+    {0xc02c, "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"},
+    {0xc02f, "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"},
+    {0xc030, "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"},
+    {0xc0ac, "TLS_ECDHE_ECDSA_WITH_AES_128_CCM"},
+    {0xc0ad, "TLS_ECDHE_ECDSA_WITH_AES_256_CCM"},
+    {0xcca8, "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256"},
+    {0xcca9, "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256"},
+    {0x00ff, "TLS_EMPTY_RENEGOTIATION_INFO_SCSV"},
+};
+static const iana_name iana_groups[] = {
+    {0x0017, "secp256r1"}, {0x0018, "secp384r1"}, {0x0019, "secp521r1"},
+    {0x001d, "x25519"},    {0x001e, "x448"},      {0x0100, "ffdhe2048"},
+};
+static const iana_name iana_sigalgs[] = {
+    {0x0403, "ecdsa_secp256r1_sha256"},
+    {0x0503, "ecdsa_secp384r1_sha384"},
+    {0x0603, "ecdsa_secp521r1_sha512"},
+    {0x0807, "ed25519"},
+    {0x0808, "ed448"},
+    {0x0804, "rsa_pss_rsae_sha256"},
+    {0x0805, "rsa_pss_rsae_sha384"},
+    {0x0806, "rsa_pss_rsae_sha512"},
+    {0x0809, "rsa_pss_pss_sha256"},
+    {0x080a, "rsa_pss_pss_sha384"},
+    {0x080b, "rsa_pss_pss_sha512"},
+    {0x0401, "rsa_pkcs1_sha256"},
+    {0x0501, "rsa_pkcs1_sha384"},
+    {0x0601, "rsa_pkcs1_sha512"},
+    {0x0303, "ecdsa_sha224"},
+    {0x0301, "rsa_pkcs1_sha224"},
+    {0x0203, "ecdsa_sha1"},
+    {0x0201, "rsa_pkcs1_sha1"},
+    {0x0402, "dsa_sha256"},
+    {0x0502, "dsa_sha384"},
+    {0x0602, "dsa_sha512"},
+    {0x0302, "dsa_sha224"},
+    {0x0202, "dsa_sha1"},
+};
+static const iana_name iana_versions[] = {
+    {0x0304, "TLSv1.3"}, {0x0303, "TLSv1.2"}, {0x0302, "TLSv1.1"}, {0x0301, "TLSv1.0"}};
+
+/* Append to hello_seen, truncating at its end. */
+__attribute__((format(printf, 1, 2))) static void hello_put(const char *fmt, ...)
+{
+    size_t len = strlen(hello_seen);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(hello_seen + len, sizeof hello_seen - len, fmt, ap);
+    va_end(ap);
+}
+
+/* Append " field=" and the 2-byte code points of b[0..n) (names from tab),
+ * comma-separated. */
+#define APPEND_CODES(field, b, n, tab) append_codes(field, b, n, tab, sizeof tab / sizeof tab[0])
+static void append_codes(const char *field, const unsigned char *b, size_t n, const iana_name *tab,
+                         size_t tabn)
+{
+    hello_put(" %s=", field);
+    for (size_t i = 0; i + 1 < n; i += 2) {
+        unsigned c = (unsigned)b[i] << 8 | b[i + 1];
+        const char *name = NULL;
+        for (size_t k = 0; k < tabn; k++)
+            if (tab[k].code == c)
+                name = tab[k].name;
+        if (name != NULL)
+            hello_put("%s%s", i ? "," : "", name);
+        else
+            hello_put("%s0x%04x", i ? "," : "", c);
+    }
+}
+
+/* Record what the client offers, straight from its ClientHello (not
+ * filtered by what this server supports). Runs in the server child. */
+static int client_hello_cb(SSL *s, int *alert, void *arg)
+{
+    (void)alert;
+    (void)arg;
+    const unsigned char *b;
+    size_t n;
+    snprintf(hello_seen, sizeof hello_seen, "hello");
+    n = SSL_client_hello_get0_ciphers(s, &b);
+    APPEND_CODES("ciphers", b, n, iana_suites);
+    /* supported_groups and signature_algorithms: a 2-byte length first. */
+    if (SSL_client_hello_get0_ext(s, TLSEXT_TYPE_supported_groups, &b, &n) == 1 && n >= 2)
+        APPEND_CODES("groups", b + 2, n - 2, iana_groups);
+    if (SSL_client_hello_get0_ext(s, TLSEXT_TYPE_signature_algorithms, &b, &n) == 1 && n >= 2)
+        APPEND_CODES("sigalgs", b + 2, n - 2, iana_sigalgs);
+    /* supported_versions: a 1-byte length first. */
+    if (SSL_client_hello_get0_ext(s, TLSEXT_TYPE_supported_versions, &b, &n) == 1 && n >= 1)
+        APPEND_CODES("versions", b + 1, n - 1, iana_versions);
+    hello_put(" sigalgs_cert=%s",
+              SSL_client_hello_get0_ext(s, TLSEXT_TYPE_signature_algorithms_cert, &b, &n) == 1
+                  ? "sent"
+                  : "none");
+    return SSL_CLIENT_HELLO_SUCCESS;
+}
+
+static SSL_CTX *new_server_ctx(X509 *cert, EVP_PKEY *key, X509 *ca, int min, int max)
+{
+    SSL_CTX *c = SSL_CTX_new(TLS_server_method());
+    if (c == NULL || SSL_CTX_set_min_proto_version(c, min) != 1 ||
+        SSL_CTX_set_max_proto_version(c, max) != 1 || SSL_CTX_use_certificate(c, cert) != 1 ||
+        SSL_CTX_use_PrivateKey(c, key) != 1) {
+        SSL_CTX_free(c);
+        return NULL;
+    }
+    X509_STORE_add_cert(SSL_CTX_get_cert_store(c), ca);
+    SSL_CTX_set_verify(c, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    SSL_CTX_set_client_hello_cb(c, client_hello_cb, NULL);
+    return c;
+}
+
 static int write_lines(const char *path, size_t lines, int long_lines)
 {
     FILE *f = fopen(path, "w");
@@ -135,14 +279,33 @@ static int suite_init(void)
     int rc = write_pem(path_ca, ca, NULL) | write_pem(path_other_ca, other, NULL) |
              write_pem(path_cert, cli, NULL) | write_pem(path_key, NULL, clik);
 
-    server_ctx = SSL_CTX_new(TLS_server_method());
-    SSL_CTX_set_min_proto_version(server_ctx, TLS1_3_VERSION);
-    rc |= SSL_CTX_use_certificate(server_ctx, srv) == 1 &&
-                  SSL_CTX_use_PrivateKey(server_ctx, srvk) == 1
-              ? 0
-              : -1;
-    X509_STORE_add_cert(SSL_CTX_get_cert_store(server_ctx), ca);
-    SSL_CTX_set_verify(server_ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    /* An RSA server key, certified by an RSA CA that signs with PKCS#1 v1.5
+     * (sha256WithRSAEncryption): a certificate signature, which vst-send's
+     * handshake-signature list must not refuse. */
+    EVP_PKEY *rsak = EVP_RSA_gen(3072), *rsacak = EVP_RSA_gen(3072);
+    X509 *rsaca = make_cert(rsacak, "vst-send RSA test CA", NULL, NULL, NULL, NULL);
+    X509 *rsa = make_cert(rsak, "127.0.0.1", rsaca, rsacak, "IP:127.0.0.1", "serverAuth");
+    rc |= append_pem(path_ca, rsaca);
+    /* The usual server: TLS 1.3. */
+    server_ctxs[CTX_TLS13] = new_server_ctx(srv, srvk, ca, TLS1_3_VERSION, TLS1_3_VERSION);
+    /* TLS 1.2 only, ECDSA key, OpenSSL's default suites. */
+    server_ctxs[CTX_TLS12] = new_server_ctx(srv, srvk, ca, TLS1_2_VERSION, TLS1_2_VERSION);
+    /* TLS 1.2 only, RSA key: ECDHE-RSA with an RSA-PSS ServerKeyExchange. */
+    server_ctxs[CTX_RSA] = new_server_ctx(rsa, rsak, ca, TLS1_2_VERSION, TLS1_2_VERSION);
+    /* Servers vst-send must refuse: only X25519; only ChaCha20-Poly1305
+     * (TLS 1.2 and 1.3); only RSA PKCS#1 v1.5 handshake signatures. */
+    server_ctxs[CTX_X25519] = new_server_ctx(srv, srvk, ca, TLS1_2_VERSION, TLS1_3_VERSION);
+    server_ctxs[CTX_CHACHA] = new_server_ctx(srv, srvk, ca, TLS1_2_VERSION, TLS1_3_VERSION);
+    server_ctxs[CTX_PKCS1] = new_server_ctx(rsa, rsak, ca, TLS1_2_VERSION, TLS1_2_VERSION);
+    for (int i = 0; i < N_CTX; i++)
+        rc |= server_ctxs[i] != NULL ? 0 : -1;
+    if (rc == 0 &&
+        (SSL_CTX_set1_groups_list(server_ctxs[CTX_X25519], "X25519") != 1 ||
+         SSL_CTX_set_cipher_list(server_ctxs[CTX_CHACHA], "ECDHE-ECDSA-CHACHA20-POLY1305") != 1 ||
+         SSL_CTX_set_ciphersuites(server_ctxs[CTX_CHACHA], "TLS_CHACHA20_POLY1305_SHA256") != 1 ||
+         SSL_CTX_set1_sigalgs_list(server_ctxs[CTX_PKCS1],
+                                   "rsa_pkcs1_sha256:rsa_pkcs1_sha384:rsa_pkcs1_sha512") != 1))
+        rc = -1;
 
     EVP_PKEY_CTX *kc = EVP_PKEY_CTX_new_id(EVP_PKEY_ED25519, NULL);
     uint8_t pub[VST_ED25519_PUB_LEN];
@@ -168,8 +331,12 @@ static int suite_init(void)
     X509_free(other);
     X509_free(srv);
     X509_free(cli);
+    X509_free(rsa);
+    X509_free(rsaca);
+    EVP_PKEY_free(rsacak);
     EVP_PKEY_free(cak);
     EVP_PKEY_free(srvk);
+    EVP_PKEY_free(rsak);
     EVP_PKEY_free(clik);
     EVP_PKEY_free(otherk);
     signal(SIGPIPE, SIG_IGN);
@@ -183,7 +350,8 @@ static int suite_clean(void)
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
         unlink(files[i]);
     rmdir(dir);
-    SSL_CTX_free(server_ctx);
+    for (int i = 0; i < N_CTX; i++)
+        SSL_CTX_free(server_ctxs[i]);
     EVP_PKEY_free(sign_key);
     return 0;
 }
@@ -202,6 +370,8 @@ typedef struct {
     const char *profile; /* K_RECEIPT: profile stated (default sgb5) */
     const char *retry_after;
     const char *body; /* K_PROBLEM, K_EARLY */
+    int ctx;          /* the server's TLS settings: CTX_* (default CTX_TLS13) */
+    int hello;        /* log the ClientHello as a line of its own first */
 } answer;
 
 static int ssl_write_all(SSL *s, const char *p, size_t n)
@@ -323,9 +493,13 @@ static int count(const char *hay, const char *needle)
 /* Serve one connection by answer a; log one line to logfd. */
 static void serve_one(int fd, const answer *a, int logfd)
 {
-    SSL *s = SSL_new(server_ctx);
+    SSL *s = SSL_new(server_ctxs[a->ctx]);
     SSL_set_fd(s, fd);
-    if (SSL_accept(s) != 1) {
+    hello_seen[0] = '\0';
+    int ok = SSL_accept(s) == 1;
+    if (a->hello)
+        dprintf(logfd, "%s\n", hello_seen);
+    if (!ok) {
         dprintf(logfd, "handshake-failed\n");
         SSL_free(s);
         close(fd);
@@ -777,6 +951,94 @@ static void test_constant_memory(void)
     EXPECT(&rh, strstr(rh.out, "record_count  400000\n") != NULL);
 }
 
+/* The value of " key=" on the ClientHello line of the server's log. */
+static const char *hello_field(const result *r, const char *key)
+{
+    static char v[1024];
+    char pat[64];
+    snprintf(pat, sizeof pat, " %s=", key);
+    const char *line = strstr(r->log, "hello ");
+    const char *p = line ? strstr(line, pat) : NULL;
+    if (p == NULL)
+        return "(absent)";
+    p += strlen(pat);
+    snprintf(v, sizeof v, "%.*s", (int)strcspn(p, " \n"), p);
+    return v;
+}
+
+#define EXPECT_FIELD(r, key, want)                                                                 \
+    do {                                                                                           \
+        const char *got_ = hello_field(r, key);                                                    \
+        CU_ASSERT_STRING_EQUAL(got_, want);                                                        \
+        if (strcmp(got_, want) != 0)                                                               \
+            fprintf(stderr, "\n  ClientHello %s:\n    offered  %s\n    expected %s\n", key, got_,  \
+                    want);                                                                         \
+    } while (0)
+
+/* Exactly what vst-send offers (BSI TR-02102-2, docs/vst-send.md "TLS"):
+ * nothing OpenSSL adds by default (ChaCha20, X25519, P-521, X448, FFDHE,
+ * Ed25519, RSA PKCS#1 v1.5, SHA-1, SHA-224) and nothing below TLS 1.2. */
+static void test_tls_offer(void)
+{
+    answer a[] = {{.kind = K_RECEIPT, .status = 201, .hello = 1}};
+    const char *args[] = {"--public-key", sign_pub_hex, "t1", path_small, NULL};
+    result r;
+    run(a, 1, 1, args, &r);
+    EXPECT(&r, r.rc == 0);
+    EXPECT_FIELD(&r, "ciphers",
+                 "TLS_AES_256_GCM_SHA384,TLS_AES_128_GCM_SHA256,TLS_AES_128_CCM_SHA256,"
+                 "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,"
+                 "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,"
+                 "TLS_ECDHE_ECDSA_WITH_AES_256_CCM,TLS_ECDHE_ECDSA_WITH_AES_128_CCM,"
+                 "TLS_EMPTY_RENEGOTIATION_INFO_SCSV");
+    EXPECT_FIELD(&r, "groups", "secp256r1,secp384r1");
+    EXPECT_FIELD(&r, "sigalgs",
+                 "ecdsa_secp256r1_sha256,ecdsa_secp384r1_sha384,rsa_pss_rsae_sha256,"
+                 "rsa_pss_rsae_sha384,rsa_pss_pss_sha256,rsa_pss_pss_sha384");
+    EXPECT_FIELD(&r, "versions", "TLSv1.3,TLSv1.2");
+    /* No separate list for certificates: the one above applies to them too
+     * (RFC 8446 4.2.3), and the chain is verified against --ca anyway. */
+    EXPECT_FIELD(&r, "sigalgs_cert", "none");
+}
+
+/* TLS 1.2 works, with an ECDSA and with an RSA server key (whose
+ * ServerKeyExchange must then be RSA-PSS: PKCS#1 v1.5 is not offered). */
+static void test_tls12(void)
+{
+    answer ec[] = {{.kind = K_RECEIPT, .status = 201, .ctx = CTX_TLS12}};
+    answer rsa[] = {{.kind = K_RECEIPT, .status = 201, .ctx = CTX_RSA}};
+    const char *args[] = {"t2", path_small, NULL};
+    result r;
+    run(ec, 1, 1, args, &r);
+    EXPECT(&r, r.rc == 0);
+    EXPECT(&r, strstr(r.err, "(TLSv1.2 ECDHE-ECDSA-AES256-GCM-SHA384)\n") != NULL);
+    run(rsa, 1, 1, args, &r);
+    EXPECT(&r, r.rc == 0);
+    EXPECT(&r, strstr(r.err, "(TLSv1.2 ECDHE-RSA-AES256-GCM-SHA384)\n") != NULL);
+}
+
+/* A server that accepts only what the policy leaves out is refused, at
+ * once and for good (exit 1, one connection, no retry). */
+static void test_tls_outside_policy(void)
+{
+    const struct {
+        int ctx;
+        const char *what;
+    } cases[] = {{CTX_X25519, "X25519 only"},
+                 {CTX_CHACHA, "ChaCha20-Poly1305 only"},
+                 {CTX_PKCS1, "RSA PKCS#1 v1.5 signatures only"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        answer a[] = {{.kind = K_RECEIPT, .status = 201, .ctx = cases[i].ctx}};
+        const char *args[] = {"--retries", "3", "t3", path_small, NULL};
+        result r;
+        run(a, 1, 1, args, &r);
+        fprintf(stderr, " [%s: %s] ", cases[i].what, last_line(&r));
+        EXPECT(&r, r.rc == 1);
+        EXPECT(&r, r.conns == 1);
+        EXPECT(&r, strstr(r.log, "handshake-failed") != NULL);
+    }
+}
+
 static const vst_test tests[] = {
     {"201, pinned key, --receipt-out, --profile", test_stored_pinned},
     {"200 replay, chunked, unpinned warning, --json", test_replay_unpinned_json_chunked},
@@ -789,6 +1051,9 @@ static const vst_test tests[] = {
     {"--resume: found, different file, not found", test_resume},
     {"server certificate from another CA: no retry", test_tls_refusals},
     {"constant memory for a 60 MB file", test_constant_memory},
+    {"ClientHello: exactly the policy's suites, groups, signatures, versions", test_tls_offer},
+    {"TLS 1.2 with ECDSA and RSA server keys", test_tls12},
+    {"servers with only X25519, ChaCha20 or PKCS#1 signatures: refused", test_tls_outside_policy},
     {NULL, NULL},
 };
 
