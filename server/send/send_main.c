@@ -241,21 +241,38 @@ static int parse_options(int argc, char **argv, options *o, int *done)
 
 /* ---- retries -------------------------------------------------------------- */
 
-static int retryable_status(int status)
+/* The problem code of an answer ("" if none), sanitized. */
+static void problem_code(const vst_http_resp *r, char *c, size_t len)
 {
-    return status == 429 || status == 502 || status == 503 || status == 504;
+    json_t *doc = r->body ? json_loadb((const char *)r->body, r->body_len, 0, NULL) : NULL;
+    json_t *code = json_object_get(doc, "code");
+    c[0] = '\0';
+    if (json_is_string(code))
+        vst_sanitize(json_string_value(code), c, len);
+    json_decref(doc);
+}
+
+/* Worth the same request again later: the server is busy or a dependency
+ * is down, or another attempt at this delivery id is still running (409
+ * delivery_in_progress). Not a client's exhausted daily identifier budget:
+ * its Retry-After is hours, a person has to decide. */
+static int retryable(const vst_http_resp *r)
+{
+    char c[80];
+    problem_code(r, c, sizeof c);
+    if (r->status == 409)
+        return strcmp(c, "delivery_in_progress") == 0;
+    if (r->status == 429 && strcmp(c, "identifier_budget_exhausted") == 0)
+        return 0;
+    return r->status == 429 || r->status == 502 || r->status == 503 || r->status == 504;
 }
 
 /* "503 service_unavailable" from a problem body, or just "503". */
 static void status_words(const vst_http_resp *r, char *buf, size_t len)
 {
-    json_t *doc = r->body ? json_loadb((const char *)r->body, r->body_len, 0, NULL) : NULL;
-    json_t *code = json_object_get(doc, "code");
-    char c[80] = "";
-    if (json_is_string(code))
-        vst_sanitize(json_string_value(code), c, sizeof c);
+    char c[80];
+    problem_code(r, c, sizeof c);
     snprintf(buf, len, "%d%s%s", r->status, c[0] ? " " : "", c);
-    json_decref(doc);
 }
 
 static void sleep_ms(uint32_t ms)
@@ -285,7 +302,7 @@ static run_rc run_with_retries(const options *o, const vst_xchg_cfg *cfg, const 
             return RUN_FATAL;
         uint32_t wait = vst_backoff_ms(attempt, random_u32());
         if (x == VST_X_ANSWER) {
-            if (!retryable_status(resp->status))
+            if (!retryable(resp))
                 return RUN_ANSWER;
             char sw[120];
             status_words(resp, sw, sizeof sw);

@@ -778,6 +778,39 @@ static void test_retry_503_then_drop(void)
     EXPECT(&r, count(r.log, " expect\n") == 3);
 }
 
+/* Issue 8: a second attempt at an id still in progress gets 409
+ * delivery_in_progress — worth retrying; a spent daily identifier budget
+ * (429 identifier_budget_exhausted, Retry-After in hours) is not. */
+static void test_retry_in_progress_not_budget(void)
+{
+    answer a[] = {
+        {.kind = K_PROBLEM,
+         .status = 409,
+         .retry_after = "1",
+         .body = "{\"code\":\"delivery_in_progress\"}"},
+        {.kind = K_RECEIPT, .status = 201},
+    };
+    const char *args[] = {"--public-key", sign_pub_hex, "d5", path_small, NULL};
+    result r;
+    run(a, 2, 1, args, &r);
+    EXPECT(&r, r.rc == 0);
+    EXPECT(&r, r.conns == 2);
+    EXPECT(&r, strstr(r.err, "the server answered 409 delivery_in_progress; retrying in") != NULL);
+
+    answer b[] = {
+        {.kind = K_PROBLEM,
+         .status = 429,
+         .retry_after = "40000",
+         .body = "{\"code\":\"identifier_budget_exhausted\"}"},
+    };
+    const char *args2[] = {"d6", path_small, NULL};
+    run(b, 1, 1, args2, &r);
+    EXPECT(&r, r.rc == 2);
+    EXPECT(&r, r.conns == 1);
+    EXPECT(&r, r.secs < 10.0);
+    EXPECT(&r, strstr(last_line(&r), "identifier_budget_exhausted") != NULL);
+}
+
 static void test_retries_exhausted(void)
 {
     answer a[] = {
@@ -1043,6 +1076,8 @@ static const vst_test tests[] = {
     {"201, pinned key, --receipt-out, --profile", test_stored_pinned},
     {"200 replay, chunked, unpinned warning, --json", test_replay_unpinned_json_chunked},
     {"503 with Retry-After, dropped connection, then 201", test_retry_503_then_drop},
+    {"409 delivery_in_progress is retried, a spent identifier budget is not",
+     test_retry_in_progress_not_budget},
     {"retries exhausted: 503s, connection refused", test_retries_exhausted},
     {"422 with line/field/code errors", test_refused_422},
     {"409 conflict", test_conflict_409},
