@@ -63,6 +63,9 @@ fsync = off
 synchronous_commit = off
 full_page_writes = off
 log_min_messages = warning
+# Keep WAL segments instead of recycling them at checkpoints: e2e_residue
+# scans pg_wal for its control marker right after a CHECKPOINT.
+wal_keep_size = 1GB
 CONF
     fi
     vst_pg_as "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 start >/dev/null ||

@@ -129,6 +129,7 @@ static vst_err lookup(const uint8_t fp[32], client_info *out)
         PQclear(r);
         slot_drop_trust(&auth_slot);
         metrics_db_error();
+        health_mark_down("the trust DB is unreachable");
         return VST_E_UNAVAILABLE;
     }
     if (PQntuples(r) != 1) {

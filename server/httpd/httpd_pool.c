@@ -151,6 +151,9 @@ static int connect_db(PGconn **db, const char *dsn, const char *what)
         PQfinish(*db);
         *db = NULL;
         metrics_db_error();
+        /* /readyz says so at once, not only after the next probe. */
+        health_mark_down(strcmp(what, "store") == 0 ? "the store is unreachable"
+                                                    : "the trust DB is unreachable");
         return -1;
     }
     return 0;
