@@ -406,7 +406,8 @@ deliver_sample() {
     local id n=1 base
     # No date with its day in a delivery id: vst-httpd refuses ids that
     # could carry a birth date (docs/vst-send.md).
-    base=quickstart-$(date -u +%Y-%m)-$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')
+    # (letters only in the random part: random digits can spell a date).
+    base=quickstart-$(date -u +%Y-%m)-$(od -An -N5 -tx1 /dev/urandom | tr -d ' \n' | tr '0-9' 'g-p')
     id=$base
     while [ -e "$DELIV/$id.ndjson" ]; do n=$((n + 1)); id=$base-$n; done
     step "delivering $RECORDS generated records as $id"
