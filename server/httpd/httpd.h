@@ -53,6 +53,9 @@ extern httpd_config g_hcfg;
 void hlog(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int64_t now_us(void);  /* wall clock */
 int64_t mono_ms(void); /* monotonic */
+struct timespec;
+/* now + ms on CLOCK_REALTIME, for pthread_cond_timedwait. */
+void deadline_in(int ms, struct timespec *until);
 
 /* ---- profiles (httpd_main.c) */
 const vst_profile *httpd_profile(const char *name);

@@ -458,29 +458,34 @@ static int is_date(int y, int m, int d)
     return m != 2 || d < 29 || (y % 4 == 0 && (y % 100 != 0 || y % 400 == 0));
 }
 
-/* A calendar date with the day starting at s[i]: YYYY-MM-DD or DD-MM-YYYY,
- * with '-', '.', '_' or nothing between the parts. */
-static int date_at(const char *s, size_t len, size_t i)
+/* Three digit groups of widths w0, w1, w2 from s[i], with nothing or the
+ * same one of '-', '.', '_' between them; their values into v[3], or 0. */
+static int groups_at(const char *s, size_t len, size_t i, const size_t w[3], int v[3])
 {
     for (size_t sep = 0; sep <= 1; sep++) {
-        if (sep && (i + 4 >= len || !strchr("-._", s[i + 4])))
-            continue;
-        size_t a = i + 4 + sep, b = a + 2 + sep;
-        if (sep && (b - 1 >= len || s[b - 1] != s[i + 4]))
-            continue;
-        if (is_date(digits_at(s, len, i, 4), digits_at(s, len, a, 2), digits_at(s, len, b, 2)))
-            return 1;
-    }
-    for (size_t sep = 0; sep <= 1; sep++) {
-        if (sep && (i + 2 >= len || !strchr("-._", s[i + 2])))
-            continue;
-        size_t a = i + 2 + sep, b = a + 2 + sep;
-        if (sep && (b - 1 >= len || s[b - 1] != s[i + 2]))
-            continue;
-        if (is_date(digits_at(s, len, b, 4), digits_at(s, len, a, 2), digits_at(s, len, i, 2)))
+        size_t at = i, ok = 1;
+        for (size_t g = 0; g < 3 && ok; g++) {
+            if (g > 0 && sep) {
+                ok = at < len && strchr("-._", s[at]) != NULL && (g == 1 || s[at] == s[i + w[0]]);
+                at++;
+            }
+            ok = ok && (v[g] = digits_at(s, len, at, w[g])) >= 0;
+            at += w[g];
+        }
+        if (ok)
             return 1;
     }
     return 0;
+}
+
+/* A calendar date starting at s[i]: YYYY-MM-DD or DD-MM-YYYY, with '-',
+ * '.', '_' or nothing between the parts. */
+static int date_at(const char *s, size_t len, size_t i)
+{
+    static const size_t ymd[3] = {4, 2, 2}, dmy[3] = {2, 2, 4};
+    int v[3];
+    return (groups_at(s, len, i, ymd, v) && is_date(v[0], v[1], v[2])) ||
+           (groups_at(s, len, i, dmy, v) && is_date(v[2], v[1], v[0]));
 }
 
 /* An id that could carry an identifier or a birth date, also glued to

@@ -75,13 +75,7 @@ void health_mark_keyd_stalled(void)
 void health_wait_tick(int ms)
 {
     struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    deadline_in(ms, &until);
     pthread_mutex_lock(&mu);
     while (!wanted && pthread_cond_timedwait(&probe_wanted, &mu, &until) == 0)
         ;
@@ -101,13 +95,7 @@ void health_wake(void)
 static void probe_now(int ms)
 {
     struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    deadline_in(ms, &until);
     pthread_mutex_lock(&mu);
     uint64_t seen = probes;
     if (mono_ms() - probed_ms >= 250) { /* at most four probes a second */

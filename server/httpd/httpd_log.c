@@ -1,5 +1,6 @@
 /* vst-httpd's log and clocks, on server/common/log.c. */
 #include <stdarg.h>
+#include <time.h>
 
 #include "common/log.h"
 #include "httpd.h"
@@ -7,6 +8,17 @@
 int64_t now_us(void)
 {
     return vst_wall_us();
+}
+
+void deadline_in(int ms, struct timespec *until)
+{
+    clock_gettime(CLOCK_REALTIME, until);
+    until->tv_sec += ms / 1000;
+    until->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (until->tv_nsec >= 1000000000L) {
+        until->tv_sec++;
+        until->tv_nsec -= 1000000000L;
+    }
 }
 
 int64_t mono_ms(void)

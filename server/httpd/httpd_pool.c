@@ -64,13 +64,7 @@ slot *pool_acquire(int client_id, int timeout_ms, int *busy)
 {
     *busy = 0;
     struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    deadline_in(timeout_ms, &until);
     pthread_mutex_lock(&mu);
     for (;;) {
         /* At its cap, a client waits for one of its own slots: it queues

@@ -166,6 +166,14 @@ stack_up() {
     SIGNING_KEY=$(sed -n 's/^signing public key: //p' "$STACK/init.log")
 }
 
+# stack_up, or one "not ok" line, the summary and exit 1.
+stack_up_or_bail() {
+    stack_up && return 0
+    not_ok "the stack comes up"
+    e2e_summary
+    exit 1
+}
+
 stack_down() {
     httpd_stop
     keyd_stop

@@ -25,11 +25,7 @@ cleanup() {
 trap cleanup EXIT
 
 HTTPD_OPTS=(--workers 3 --client-slots 2 --min-transfer-rate 0 --db-lock-timeout 2000)
-if ! stack_up; then
-    not_ok "the stack comes up"
-    e2e_summary
-    exit 1
-fi
+stack_up_or_bail
 D=$STACK/data
 mkdir -p "$D"
 "$VST_GEN" --records 200 --seed 5151 -o "$D/200.nd" || not_ok "test data"

@@ -17,11 +17,7 @@ source "$E2E_DIR/api_lib.sh"
 source "$E2E_DIR/resilience_lib.sh"
 trap stack_down EXIT
 
-if ! stack_up; then
-    not_ok "the stack comes up"
-    e2e_summary
-    exit 1
-fi
+stack_up_or_bail
 D=$STACK/data
 mkdir -p "$D"
 C=$STACK/certs

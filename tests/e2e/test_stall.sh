@@ -27,11 +27,7 @@ cleanup() {
 trap cleanup EXIT
 
 HTTPD_OPTS=(--keyd-timeout 2000 --batch-records 50)
-if ! stack_up; then
-    not_ok "the stack comes up"
-    e2e_summary
-    exit 1
-fi
+stack_up_or_bail
 D=$STACK/data
 mkdir -p "$D"
 AUDIT_DSN="host=$PGHOST port=$PGPORT user=vst_auditor dbname=$TRUST_DB"
