@@ -52,9 +52,13 @@ typedef struct {
  * limits). */
 vst_err js_scan(js_doc *d, const char *buf, size_t len);
 
-/* Decoded string value: if the token has no escapes, points into buf;
- * otherwise decodes into out (cap >= t->len is always enough). */
-const char *js_string(const char *buf, const js_tok *t, char *out, size_t *len);
+/* Decoded string value, *len bytes. If the token has no escapes, points
+ * into buf and is NOT NUL-terminated (the closing quote follows); otherwise
+ * decodes into out and NUL-terminates it there, using *len + 1 bytes of out
+ * (at most t->len: an escaped string is at least one byte shorter decoded).
+ * NULL if outcap is too small. Either way, read only *len bytes: convert
+ * with length-given parsers, never strtoll and friends. */
+const char *js_string(const char *buf, const js_tok *t, char *out, size_t outcap, size_t *len);
 
 /* Whether a string token equals lit after unescaping. */
 int js_string_eq(const char *buf, const js_tok *t, const char *lit, size_t litlen);

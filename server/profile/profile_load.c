@@ -188,10 +188,15 @@ static vst_err load_string_rules(lctx *c, const char *path, json_t *spec, pf_str
     if (ai != NULL) {
         if (!json_is_boolean(ai) || en == NULL)
             return fail(c, path, "accept_integer must be a boolean and needs an enum");
-        for (size_t i = 0; i < s->nenum; i++)
-            for (const char *q = s->enums[i]; *q; q++)
-                if (*q < '0' || *q > '9' || (q == s->enums[i] && *q == '0' && q[1]))
-                    return fail(c, path, "accept_integer needs enum values that are integers");
+        /* The engine converts a matching value with pf_parse_int64, which
+         * then cannot fail. */
+        for (size_t i = 0; i < s->nenum; i++) {
+            int64_t v;
+            if (s->enums[i][0] == '-' || pf_parse_int64(s->enums[i], strlen(s->enums[i]), &v))
+                return fail(c, path,
+                            "accept_integer needs enum values that are non-negative integers "
+                            "(int64)");
+        }
         s->enum_accepts_integer = json_is_true(ai);
     }
     s->max_length = 1024;
