@@ -1633,6 +1633,33 @@ static void test_load_broken(void)
                     VST_E_PROFILE_IO);
 }
 
+/* vst_profile_load_buffer: the same checks on a document in memory (the
+ * profile-file fuzzer's entry point); the buffer needs no NUL. */
+static void test_load_buffer(void)
+{
+    FILE *fp = fopen(profile_path(SGB5), "rb");
+    CU_ASSERT_FATAL(fp != NULL);
+    static char text[65536];
+    size_t n = fread(text, 1, sizeof text, fp);
+    fclose(fp);
+    CU_ASSERT_FATAL(n > 0 && n < sizeof text);
+    text[n] = 'x'; /* not part of the document */
+    vst_profile *p = NULL;
+    char msg[512];
+    CU_ASSERT_EQUAL_FATAL(vst_profile_load_buffer("mem", text, n, &p, msg, sizeof msg), VST_E_OK);
+    CU_ASSERT_STRING_EQUAL(vst_profile_name(p), "sgb5");
+    CU_ASSERT_EQUAL(vst_profile_ncolumns(p), 11);
+    vst_profile_free(p);
+    CU_ASSERT_EQUAL(vst_profile_load_buffer("mem", text, n + 1, &p, msg, sizeof msg),
+                    VST_E_PROFILE_SYNTAX);
+    CU_ASSERT_PTR_NULL(p);
+    CU_ASSERT(strncmp(msg, "mem:", 4) == 0);
+    CU_ASSERT_EQUAL(vst_profile_load_buffer("mem", "{\"profile\":1}", 13, &p, msg, sizeof msg),
+                    VST_E_PROFILE_INVALID);
+    CU_ASSERT_PTR_NOT_NULL(strstr(msg, "mem: profile: "));
+    CU_ASSERT_EQUAL(vst_profile_load_buffer("mem", "", 0, &p, NULL, 0), VST_E_PROFILE_SYNTAX);
+}
+
 int vst_register_tests(void)
 {
     static const vst_test records[] = {
@@ -1666,6 +1693,7 @@ int vst_register_tests(void)
     static const vst_test loading[] = {
         {"shipped and valid profiles load", test_load_shipped},
         {"broken profiles are refused with file and path", test_load_broken},
+        {"a profile document in memory", test_load_buffer},
         {NULL, NULL}};
     VST_ADD_SUITE("profile: records", records);
     VST_ADD_SUITE("profile: rejections", rejections);
