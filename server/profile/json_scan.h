@@ -41,7 +41,12 @@ typedef struct {
 
 /* Tokens are laid out in document order: an object is followed by its
  * members as (key string, value subtree) pairs, an array by its items.
- * A line of n bytes needs at most n/2 + 2 tokens. */
+ * A valid line of n bytes has at most n/2 + 1 tokens (a value and its
+ * separator take two bytes or more). An invalid one may open up to
+ * JS_MAX_DEPTH + 1 containers, one byte each, that it never closes: with
+ * JS_TOKENS(n) tokens the scanner always gets as far as the error and
+ * reports it, instead of running out of tokens first (too_many_items). */
+#define JS_TOKENS(n) ((n) / 2 + JS_MAX_DEPTH + 4)
 typedef struct {
     js_tok *tok;
     size_t cap, n;

@@ -53,9 +53,9 @@ vst_row *vst_row_new(const vst_profile *p)
      * grows beyond the input's own escaping), plus pseudonyms and framing. */
     r->arena_cap = 2 * p->max_line + 64 * p->ncolumns + 1024;
     r->arena = malloc(r->arena_cap);
-    /* A line of n bytes has at most n/2 + 2 tokens; unescaped strings are
-     * never longer than their escaped source. */
-    r->tokens_cap = p->max_line / 2 + 2;
+    /* Tokens for any line up to max_line (json_scan.h); unescaped strings
+     * are never longer than their escaped source. */
+    r->tokens_cap = JS_TOKENS(p->max_line);
     r->tokens = calloc(r->tokens_cap, sizeof(js_tok));
     r->scratch_cap = p->max_line;
     r->scratch = malloc(r->scratch_cap);

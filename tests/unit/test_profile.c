@@ -987,6 +987,19 @@ static void test_reject_line_shape(void)
     CU_ASSERT_FATAL(buf != NULL);
     memset(buf, '[', big);
     reject_len(&f, "1 MiB", buf, big, "", VST_E_LINE_TOO_LONG, NULL);
+    /* A line of the maximum size that opens 16 arrays (the items of the
+     * 16th are at the depth limit) and then lists "1," without end is
+     * invalid JSON; the row's tokens must last until the scanner sees that,
+     * or it would report too_many_items instead (found by
+     * tests/fuzz/fuzz_profile_line.c). The same inside an object member. */
+    size_t max = vst_profile_max_line(f.p);
+    memset(buf, '[', 16);
+    for (size_t i = 16; i + 1 < max; i += 2)
+        memcpy(buf + i, "1,", 2);
+    reject_len(&f, "unterminated nested list of maximum size", buf, max, "", VST_E_INVALID_JSON,
+               NULL);
+    memcpy(buf, "{\"a\":[[[[[[[[[[[[[[[1,", 22);
+    reject_len(&f, "... inside an object", buf, max, "", VST_E_INVALID_JSON, NULL);
     free(buf);
     fx_close(&f);
 }
