@@ -26,7 +26,13 @@
 static const uint8_t SEAL[VST_KEY_LEN] = {0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42,
                                           0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42};
 static const char INFO_RAW[] = "vst-keystore-v1\nid: fuzz\n";
-static char g_master_path[4096];
+static char g_master_path[4096], g_dir[4096];
+
+static void cleanup(void)
+{
+    unlink(g_master_path);
+    rmdir(g_dir);
+}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
@@ -35,10 +41,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argc;
     (void)argv;
     const char *tmp = getenv("TMPDIR");
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s/vst-fuzz-keyfiles.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    FZ_CHECK(mkdtemp(dir) != NULL, "mkdtemp");
-    snprintf(g_master_path, sizeof g_master_path, "%s/master.key", dir);
+    snprintf(g_dir, sizeof g_dir, "%s/vst-fuzz-keyfiles.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    FZ_CHECK(mkdtemp(g_dir) != NULL, "mkdtemp");
+    snprintf(g_master_path, sizeof g_master_path, "%s/master.key", g_dir);
+    atexit(cleanup);
     return 0;
 }
 

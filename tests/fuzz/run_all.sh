@@ -111,30 +111,48 @@ fresh() {
         \( -name '*.c' -o -name '*.h' -o -name '*.def' -o -name run_all.sh \) -print -quit) ]]
 }
 
-# Sources shared by several harnesses are compiled once (instrumented for
-# coverage, not linked with libFuzzer's main) into DIR/fuzz/obj.
-object() {
-    local src=$1 obj="$OUT/obj/$(sed "s|^$ROOT/||; s|/|_|g" <<<"$1").o"
-    if ! fresh "$obj"; then
-        "$CLANG" "${CFLAGS[@]}" -fsanitize=fuzzer-no-link,address,undefined \
-            -fno-sanitize-recover=undefined "${CFLAGS_DEPS[@]}" -c -o "$obj" "$src"
-    fi
-    OBJS+=("$obj")
+obj_of() {
+    echo "$OUT/obj/$(sed "s|^$ROOT/||; s|/|_|g" <<<"$1").o"
 }
 
+# Builds the named harnesses. The sources they share are compiled once
+# (instrumented for coverage, not linked with libFuzzer's main) into
+# DIR/fuzz/obj; compiles and links run $JOBS at a time.
+JOBS=$(nproc 2>/dev/null || echo 2)
 build() {
-    local name=$1 bin="$OUT/bin/fuzz_$1"
-    harness "$name"
-    fresh "$bin" && return 0
-    echo "== building fuzz_$name"
-    local libs
-    read -r -a CFLAGS_DEPS <<<"$(pkg-config --cflags "${PKGS[@]}")"
-    read -r -a libs <<<"$(pkg-config --libs "${PKGS[@]}")"
-    OBJS=()
-    for src in "${SRC[@]}"; do object "$src"; done
-    "$CLANG" "${CFLAGS[@]}" "${SAN[@]}" "${CFLAGS_DEPS[@]}" -o "$bin.tmp" "$FZ/fuzz_$name.c" \
-        "${OBJS[@]}" "${libs[@]}" "${LIBS[@]}"
-    mv "$bin.tmp" "$bin"
+    local name src srcs=() todo=() pkgs=() pids=() cflags_deps rc=0
+    for name in "$@"; do
+        fresh "$OUT/bin/fuzz_$name" && continue
+        todo+=("$name")
+        harness "$name"
+        srcs+=("${SRC[@]}")
+        pkgs+=("${PKGS[@]}")
+    done
+    [[ ${#todo[@]} -gt 0 ]] || return 0
+    echo "== building ${todo[*]}"
+    read -r -a cflags_deps <<<"$(pkg-config --cflags "${pkgs[@]}")"
+    run_job() {
+        while [[ $(jobs -rp | wc -l) -ge $JOBS ]]; do wait -n || rc=1; done
+        "$@" &
+    }
+    for src in $(printf '%s\n' "${srcs[@]}" | sort -u); do
+        fresh "$(obj_of "$src")" && continue
+        run_job "$CLANG" "${CFLAGS[@]}" -fsanitize=fuzzer-no-link,address,undefined \
+            -fno-sanitize-recover=undefined "${cflags_deps[@]}" -c -o "$(obj_of "$src")" "$src"
+    done
+    while [[ $(jobs -rp | wc -l) -gt 0 ]]; do wait -n || rc=1; done
+    [[ $rc == 0 ]] || { echo "run_all.sh: compiling failed" >&2; exit 1; }
+    for name in "${todo[@]}"; do
+        harness "$name"
+        local libs objs=() bin="$OUT/bin/fuzz_$name"
+        read -r -a libs <<<"$(pkg-config --libs "${PKGS[@]}")"
+        for src in "${SRC[@]}"; do objs+=("$(obj_of "$src")"); done
+        run_job bash -c '"$@" && mv "$0.tmp" "$0"' "$bin" "$CLANG" "${CFLAGS[@]}" "${SAN[@]}" \
+            "${cflags_deps[@]}" -o "$bin.tmp" "$FZ/fuzz_$name.c" "${objs[@]}" "${libs[@]}" \
+            "${LIBS[@]}"
+    done
+    while [[ $(jobs -rp | wc -l) -gt 0 ]]; do wait -n || rc=1; done
+    [[ $rc == 0 ]] || { echo "run_all.sh: building failed" >&2; exit 1; }
 }
 
 if [[ $MODE == corpus ]]; then
@@ -149,17 +167,15 @@ if [[ $MODE == corpus ]]; then
     exit 0
 fi
 
-if [[ $MODE == build ]]; then
-    for name in "${NAMES[@]}"; do build "$name"; done
-    exit 0
-fi
+build "${NAMES[@]}"
+[[ $MODE == build ]] && exit 0
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 printf 'harness\tseconds\texecs\texec_per_s\tcov\tft\tcorpus\tresult\n' >"$OUT/summary.tsv.new"
 status=0
 for name in "${NAMES[@]}"; do
-    build "$name"
+    harness "$name"
     work="$OUT/work/$name"
     if [[ $KEEP == 0 || ! -d $work ]]; then
         rm -rf "$work"
