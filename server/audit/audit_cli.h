@@ -2,6 +2,7 @@
  *
  *   vst_audit_main.c     command table, global options, shared helpers
  *   audit_verify_cmd.c   verify: the chain, the checkpoints, anchors
+ *   audit_copy.c         verify's reader of the binary COPY stream
  *   audit_log_cmd.c      log: the events as a table or JSON lines
  *   audit_receipt_cmd.c  verify-receipt: a receipt and its delivery event
  *

@@ -6,6 +6,7 @@
  *   httpd_auth.c      client certificate verification and lookup, rate limit
  *   httpd_limits.c    per-client fairness: request rate, identifier budget
  *   httpd_delivery.c  PUT/GET /v1/deliveries/{id}: streaming, batching
+ *   httpd_lines.c     the request body cut into lines, in bounded memory
  *   httpd_store.c     COPY into the store and the two-database commit
  *   httpd_pool.c      worker slots: one trust PGconn, store PGconn, keyd each
  *   httpd_health.c    /healthz, /readyz (cached readiness), /metrics

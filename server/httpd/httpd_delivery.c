@@ -35,6 +35,7 @@
 #include "common/secmem.h"
 #include "ident/ident.h"
 #include "httpd_batch.h"
+#include "httpd_lines.h"
 #include "httpd_receipt.h"
 
 enum { PH_STREAM, PH_REPLAY, PH_REFUSED };
@@ -55,9 +56,7 @@ struct delivery {
     int64_t refused_ms;
     int profile_asked; /* ?profile= was given */
     int close;         /* answer and close: the body is not read */
-    char *carry;
-    size_t carry_len, carry_cap;
-    int skipping;
+    httpd_lines lines; /* the body cut into lines (httpd_lines.c) */
     uint64_t lineno, records;
     vst_row *row;
     vst_errors errs;
@@ -334,8 +333,9 @@ static void flush(delivery *d)
 
 /* ---- lines */
 
-static void on_line(delivery *d, const char *line, size_t len)
+static void on_line(void *ctx, const char *line, size_t len)
 {
+    delivery *d = ctx;
     d->lineno++;
     vst_err e = vst_profile_apply(d->p, line, len, d->lineno, d->row, &d->errs);
     if (e != VST_E_OK) {
@@ -360,47 +360,15 @@ static void on_line(delivery *d, const char *line, size_t len)
     vst_row_clear(d->row); /* wipes the identifiers */
 }
 
-static void line_too_long(delivery *d)
+static void line_too_long(void *ctx)
 {
+    delivery *d = ctx;
     d->lineno++;
     vst_errors_add(&d->errs, d->lineno, "", VST_E_LINE_TOO_LONG);
     if (!d->invalid) {
         d->invalid = 1;
         store_abort(d);
         batch_reset(&d->b);
-    }
-}
-
-static void on_chunk(delivery *d, const char *data, size_t n)
-{
-    size_t max = vst_profile_max_line(d->p) + 1; /* + a CR */
-    while (n > 0) {
-        const char *nl = memchr(data, '\n', n);
-        size_t seg = nl ? (size_t)(nl - data) : n;
-        if (d->skipping) {
-            d->skipping = nl == NULL;
-        } else if (d->carry_len == 0 && nl != NULL) {
-            if (seg > max)
-                line_too_long(d);
-            else
-                on_line(d, data, seg); /* the common case: no copy */
-        } else if (d->carry_len + seg > max) {
-            vst_wipe(d->carry, d->carry_len);
-            d->carry_len = 0;
-            line_too_long(d);
-            d->skipping = nl == NULL;
-        } else {
-            memcpy(d->carry + d->carry_len, data, seg);
-            d->carry_len += seg;
-            if (nl != NULL) {
-                on_line(d, d->carry, d->carry_len);
-                vst_wipe(d->carry, d->carry_len);
-                d->carry_len = 0;
-            }
-        }
-        size_t adv = nl ? seg + 1 : seg;
-        data += adv;
-        n -= adv;
     }
 }
 
@@ -416,10 +384,7 @@ void delivery_free(delivery *d)
             d->peer != NULL && d->peer->cut_slow ? VST_E_TOO_SLOW : VST_E_MALFORMED);
     release_slot(d);
     EVP_MD_CTX_free(d->sha);
-    if (d->carry) {
-        vst_wipe(d->carry, d->carry_cap);
-        free(d->carry);
-    }
+    httpd_lines_free(&d->lines);
     vst_row_free(d->row);
     vst_errors_free(&d->errs);
     batch_free(&d->b);
@@ -627,9 +592,9 @@ static vst_err start(struct MHD_Connection *c, delivery *d, unsigned *retry)
     }
     d->phase = PH_STREAM;
     new_uuid(d->ref);
-    d->carry_cap = vst_profile_max_line(d->p) + 2;
-    if ((d->carry = malloc(d->carry_cap)) == NULL || (d->row = vst_row_new(d->p)) == NULL ||
-        vst_errors_init(&d->errs, g_hcfg.max_errors) != 0 ||
+    /* + 1: a line may end in a CR, which the profile engine removes */
+    if (httpd_lines_init(&d->lines, vst_profile_max_line(d->p) + 1, on_line, line_too_long, d) ||
+        (d->row = vst_row_new(d->p)) == NULL || vst_errors_init(&d->errs, g_hcfg.max_errors) != 0 ||
         (d->identifiers = calloc(vst_profile_ndomains(d->p) + 1, sizeof *d->identifiers)) == NULL)
         return VST_E_NOMEM;
     batch_init(&d->b);
@@ -883,11 +848,7 @@ static enum MHD_Result finish(struct MHD_Connection *c, delivery *d)
     sha_hex(sha, sha_x);
     if (d->phase == PH_REPLAY)
         return finish_replay(c, d, sha);
-    if (d->carry_len > 0 && !d->skipping) {
-        on_line(d, d->carry, d->carry_len);
-        vst_wipe(d->carry, d->carry_len);
-        d->carry_len = 0;
-    }
+    httpd_lines_finish(&d->lines);
     if (d->fail != VST_E_OK) {
         store_abort(d);
         outcome(d, "delivery.failed", d->fail);
@@ -976,7 +937,7 @@ enum MHD_Result delivery_put(struct MHD_Connection *c, const char *id, const cha
             return refuse_mid_body(d, VST_E_TOO_SLOW);
         EVP_DigestUpdate(d->sha, upload, n);
         if (d->phase == PH_STREAM)
-            on_chunk(d, upload, n);
+            httpd_lines_feed(&d->lines, upload, n);
         return MHD_YES;
     }
     return finish(c, d);

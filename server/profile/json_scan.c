@@ -416,7 +416,7 @@ vst_err js_scan(js_doc *d, const char *buf, size_t len)
     return s.err;
 }
 
-const char *js_string(const char *buf, const js_tok *t, char *out, size_t *len)
+const char *js_string(const char *buf, const js_tok *t, char *out, size_t outcap, size_t *len)
 {
     if (!t->escaped) {
         *len = t->len;
@@ -426,8 +426,14 @@ const char *js_string(const char *buf, const js_tok *t, char *out, size_t *len)
     dec_init(&d, buf, t);
     size_t n = 0;
     int c;
-    while ((c = dec_next(&d)) >= 0)
-        out[n++] = (char)c; /* decoded is never longer than the raw span */
+    while ((c = dec_next(&d)) >= 0) {
+        if (n + 1 >= outcap)
+            return NULL;
+        out[n++] = (char)c;
+    }
+    if (n >= outcap)
+        return NULL;
+    out[n] = '\0';
     *len = n;
     return out;
 }

@@ -41,7 +41,12 @@ typedef struct {
 
 /* Tokens are laid out in document order: an object is followed by its
  * members as (key string, value subtree) pairs, an array by its items.
- * A line of n bytes needs at most n/2 + 2 tokens. */
+ * A valid line of n bytes has at most n/2 + 1 tokens (a value and its
+ * separator take two bytes or more). An invalid one may open up to
+ * JS_MAX_DEPTH + 1 containers, one byte each, that it never closes: with
+ * JS_TOKENS(n) tokens the scanner always gets as far as the error and
+ * reports it, instead of running out of tokens first (too_many_items). */
+#define JS_TOKENS(n) ((n) / 2 + JS_MAX_DEPTH + 4)
 typedef struct {
     js_tok *tok;
     size_t cap, n;
@@ -52,9 +57,13 @@ typedef struct {
  * limits). */
 vst_err js_scan(js_doc *d, const char *buf, size_t len);
 
-/* Decoded string value: if the token has no escapes, points into buf;
- * otherwise decodes into out (cap >= t->len is always enough). */
-const char *js_string(const char *buf, const js_tok *t, char *out, size_t *len);
+/* Decoded string value, *len bytes. If the token has no escapes, points
+ * into buf and is NOT NUL-terminated (the closing quote follows); otherwise
+ * decodes into out and NUL-terminates it there, using *len + 1 bytes of out
+ * (at most t->len: an escaped string is at least one byte shorter decoded).
+ * NULL if outcap is too small. Either way, read only *len bytes: convert
+ * with length-given parsers, never strtoll and friends. */
+const char *js_string(const char *buf, const js_tok *t, char *out, size_t outcap, size_t *len);
 
 /* Whether a string token equals lit after unescaping. */
 int js_string_eq(const char *buf, const js_tok *t, const char *lit, size_t litlen);

@@ -31,6 +31,10 @@ typedef struct {
  * and writes "FILE: FIELD-PATH: reason" into msg (never NULL-terminated
  * beyond msglen). */
 vst_err vst_profile_load(const char *path, vst_profile **out, char *msg, size_t msglen);
+/* The same for a profile document in memory (buf[0..len), no NUL needed);
+ * name stands for the file in messages. */
+vst_err vst_profile_load_buffer(const char *name, const char *buf, size_t len, vst_profile **out,
+                                char *msg, size_t msglen);
 void vst_profile_free(vst_profile *p);
 
 const char *vst_profile_name(const vst_profile *p);

@@ -53,9 +53,9 @@ vst_row *vst_row_new(const vst_profile *p)
      * grows beyond the input's own escaping), plus pseudonyms and framing. */
     r->arena_cap = 2 * p->max_line + 64 * p->ncolumns + 1024;
     r->arena = malloc(r->arena_cap);
-    /* A line of n bytes has at most n/2 + 2 tokens; unescaped strings are
-     * never longer than their escaped source. */
-    r->tokens_cap = p->max_line / 2 + 2;
+    /* Tokens for any line up to max_line (json_scan.h); unescaped strings
+     * are never longer than their escaped source. */
+    r->tokens_cap = JS_TOKENS(p->max_line);
     r->tokens = calloc(r->tokens_cap, sizeof(js_tok));
     r->scratch_cap = p->max_line;
     r->scratch = malloc(r->scratch_cap);
@@ -166,13 +166,20 @@ static int json_put_str(actx *c, const char *s, size_t len)
 }
 
 /* The unescaped bytes of a string token: in the line itself when it has no
- * escapes, else in the row's scratch (wiped with the row). */
+ * escapes, else NUL-terminated in the row's scratch (wiped with the row).
+ * Only *len bytes are the value: whatever follows (the line's closing quote,
+ * or older scratch bytes) must never be read, so every conversion below is
+ * given the length. The scratch always suffices: an escaped string decodes
+ * to at least one byte less than its raw span, which leaves room for the
+ * NUL, and the raw spans of one line add up to at most max_line; NULL (an
+ * internal error) would mean that reasoning broke. */
 static const char *str(actx *c, const js_tok *t, size_t *len)
 {
     vst_row *r = c->row;
-    const char *s = js_string(c->buf, t, r->scratch + r->scratch_used, len);
-    if (t->escaped)
-        r->scratch_used += *len;
+    const char *s =
+        js_string(c->buf, t, r->scratch + r->scratch_used, r->scratch_cap - r->scratch_used, len);
+    if (s != NULL && t->escaped)
+        r->scratch_used += *len + 1;
     return s;
 }
 
@@ -181,7 +188,8 @@ static vst_err string_value(actx *c, const pf_string *rules, const js_tok *t, co
                             size_t *len, char *numbuf, size_t numcap)
 {
     if (t->type == JT_STRING) {
-        *s = str(c, t, len);
+        if ((*s = str(c, t, len)) == NULL)
+            return VST_E_INTERNAL;
     } else if (t->type == JT_INTEGER && rules->enum_accepts_integer) {
         int64_t v;
         if (js_integer(c->buf, t, &v) != 0)
@@ -212,6 +220,10 @@ static int leaf_identifier(actx *c, const pf_field *f, const js_tok *t, where w)
         return 0;
     }
     const char *s = str(c, t, &len);
+    if (s == NULL) {
+        err(c, w, VST_E_INTERNAL);
+        return 0;
+    }
     vst_err e = vst_id_parse((vst_id_kind)f->id_kind, s, len, &id);
     if (e != VST_E_OK) {
         err(c, w, e);
@@ -274,6 +286,21 @@ static int leaf_list(actx *c, const pf_field *f, const js_tok *t, where w, int i
     return fail ? -1 : 0;
 }
 
+/* A kept enum of integers ("1", "3", "5" into an integer column): the value
+ * matched the enum, which the loader checked to hold integers that fit;
+ * converted from exactly len bytes (s is not NUL-terminated when it points
+ * into the line). */
+static int keep_enum_int(actx *c, const pf_field *f, const char *s, size_t len, where w)
+{
+    int64_t v;
+    if (pf_parse_int64(s, len, &v) != 0) {
+        err(c, w, VST_E_INTERNAL);
+        return 0;
+    }
+    put_int(c->row, f->column, v);
+    return 0;
+}
+
 /* Validates one non-object value and writes what the action keeps. Returns
  * -1 only when the row's arena overflows (an internal limit). */
 static int leaf(actx *c, const pf_field *f, const js_tok *t, where w, int into_json)
@@ -299,7 +326,7 @@ static int leaf(actx *c, const pf_field *f, const js_tok *t, where w, int into_j
         else if (f->act == ACT_KEEP && into_json)
             fail |= json_put_str(c, s, len);
         else if (f->act == ACT_KEEP && c->p->columns[f->column].type == VST_COL_INT)
-            put_int(c->row, f->column, strtoll(s, NULL, 10)); /* an enum of integers */
+            fail |= keep_enum_int(c, f, s, len, w); /* an enum of integers */
         else if (f->act == ACT_KEEP)
             fail |= put_text(c->row, f->column, s, len);
         break;
@@ -328,7 +355,10 @@ static int leaf(actx *c, const pf_field *f, const js_tok *t, where w, int into_j
             err(c, w, VST_E_WRONG_TYPE);
             return 0;
         }
-        s = str(c, t, &len);
+        if ((s = str(c, t, &len)) == NULL) {
+            err(c, w, VST_E_INTERNAL);
+            return 0;
+        }
         if ((e = pf_parse_date(s, len, &days, &year)) != VST_E_OK) {
             err(c, w, e);
             return 0;

@@ -86,6 +86,10 @@ int pf_days_from_civil(int y, unsigned m, unsigned d, int32_t *days);
 /* Parses "YYYY-MM-DD" strictly; returns VST_E_OK or VST_E_INVALID_DATE. */
 vst_err pf_parse_date(const char *s, size_t len, int32_t *days, int *year);
 int32_t pf_today(void);
+/* The decimal integer s[0..len): an optional '-' and 1..19 digits, nothing
+ * else (no blanks, no '+', no leading zeros), within int64. Reads exactly len
+ * bytes, so s need not be NUL-terminated. 0, or -1 if not such an integer. */
+int pf_parse_int64(const char *s, size_t len, int64_t *out);
 vst_err pf_check_string(const pf_string *c, const char *s, size_t len);
 /* Appends s as a JSON string literal (with quotes) to buf; -1 on overflow. */
 int pf_json_escape(char *buf, size_t cap, size_t *used, const char *s, size_t len);

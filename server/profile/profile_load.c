@@ -188,10 +188,15 @@ static vst_err load_string_rules(lctx *c, const char *path, json_t *spec, pf_str
     if (ai != NULL) {
         if (!json_is_boolean(ai) || en == NULL)
             return fail(c, path, "accept_integer must be a boolean and needs an enum");
-        for (size_t i = 0; i < s->nenum; i++)
-            for (const char *q = s->enums[i]; *q; q++)
-                if (*q < '0' || *q > '9' || (q == s->enums[i] && *q == '0' && q[1]))
-                    return fail(c, path, "accept_integer needs enum values that are integers");
+        /* The engine converts a matching value with pf_parse_int64, which
+         * then cannot fail. */
+        for (size_t i = 0; i < s->nenum; i++) {
+            int64_t v;
+            if (s->enums[i][0] == '-' || pf_parse_int64(s->enums[i], strlen(s->enums[i]), &v))
+                return fail(c, path,
+                            "accept_integer needs enum values that are non-negative integers "
+                            "(int64)");
+        }
         s->enum_accepts_integer = json_is_true(ai);
     }
     s->max_length = 1024;
@@ -665,26 +670,16 @@ static vst_err load_top(lctx *c, json_t *root)
     return VST_E_OK;
 }
 
-vst_err vst_profile_load(const char *path, vst_profile **out, char *msg, size_t msglen)
+/* Checks a parsed profile document; file names the source in messages. */
+static vst_err load_root(const char *file, json_t *root, const json_error_t *jerr,
+                         vst_profile **out, char *msg, size_t msglen)
 {
-    *out = NULL;
-    if (msg && msglen)
-        msg[0] = '\0';
-    lctx c = {.file = path, .msg = msg, .msglen = msglen};
-    json_error_t jerr;
-    FILE *fp = fopen(path, "re");
-    if (fp == NULL) {
-        if (msg)
-            snprintf(msg, msglen, "%s: cannot open: %s", path, strerror(errno));
-        return VST_E_PROFILE_IO;
-    }
-    json_t *root = json_loadf(fp, JSON_REJECT_DUPLICATES, &jerr);
-    fclose(fp);
+    lctx c = {.file = file, .msg = msg, .msglen = msglen};
     if (root == NULL) {
         /* A profile is configuration, not a record: its parse error may be
          * shown in full. */
         if (msg)
-            snprintf(msg, msglen, "%s:%d:%d: %s", path, jerr.line, jerr.column, jerr.text);
+            snprintf(msg, msglen, "%s:%d:%d: %s", file, jerr->line, jerr->column, jerr->text);
         return VST_E_PROFILE_SYNTAX;
     }
     if ((c.p = calloc(1, sizeof *c.p)) == NULL) {
@@ -695,12 +690,40 @@ vst_err vst_profile_load(const char *path, vst_profile **out, char *msg, size_t 
     json_decref(root);
     if (e != VST_E_OK) {
         if (e == VST_E_NOMEM && msg)
-            snprintf(msg, msglen, "%s: out of memory", path);
+            snprintf(msg, msglen, "%s: out of memory", file);
         vst_profile_free(c.p);
         return e;
     }
     *out = c.p;
     return VST_E_OK;
+}
+
+vst_err vst_profile_load(const char *path, vst_profile **out, char *msg, size_t msglen)
+{
+    *out = NULL;
+    if (msg && msglen)
+        msg[0] = '\0';
+    json_error_t jerr;
+    FILE *fp = fopen(path, "re");
+    if (fp == NULL) {
+        if (msg)
+            snprintf(msg, msglen, "%s: cannot open: %s", path, strerror(errno));
+        return VST_E_PROFILE_IO;
+    }
+    json_t *root = json_loadf(fp, JSON_REJECT_DUPLICATES, &jerr);
+    fclose(fp);
+    return load_root(path, root, &jerr, out, msg, msglen);
+}
+
+vst_err vst_profile_load_buffer(const char *name, const char *buf, size_t len, vst_profile **out,
+                                char *msg, size_t msglen)
+{
+    *out = NULL;
+    if (msg && msglen)
+        msg[0] = '\0';
+    json_error_t jerr;
+    json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+    return load_root(name, root, &jerr, out, msg, msglen);
 }
 
 static void free_field(pf_field *f)

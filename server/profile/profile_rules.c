@@ -57,6 +57,24 @@ vst_err pf_parse_date(const char *s, size_t len, int32_t *days, int *year)
     return VST_E_OK;
 }
 
+int pf_parse_int64(const char *s, size_t len, int64_t *out)
+{
+    size_t i = len > 0 && s[0] == '-';
+    uint64_t v = 0, lim = i ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+    if (i == len || (s[i] == '0' && len - i > 1))
+        return -1;
+    for (; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        unsigned d = (unsigned)(s[i] - '0');
+        if (v > (lim - d) / 10)
+            return -1;
+        v = v * 10 + d;
+    }
+    *out = s[0] == '-' ? (int64_t)(0 - v) : (int64_t)v;
+    return 0;
+}
+
 int32_t pf_today(void)
 {
     return (int32_t)(time(NULL) / 86400);

@@ -8,9 +8,9 @@
  * prefix || payload. Any difference aborts. Bytes after the frame are
  * ignored, as they would be the next frame.
  *
- * Built and run by tests/fuzz/run_fuzz.sh. Compiled with
+ * Built and run by tests/fuzz/run_all.sh. Compiled with
  * -DVST_FUZZ_MAKE_CORPUS instead, it is the program that writes the seed
- * corpus (run_fuzz.sh --make-corpus). */
+ * corpus tests/fuzz/corpus/frame (run_all.sh --make-corpus). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -17,7 +17,9 @@
 #include <time.h>
 
 #include "ident/ident.h"
+#include "profile/json_scan.h"
 #include "profile/profile.h"
+#include "profile/profile_internal.h"
 
 /* ---- fixtures ----------------------------------------------------------- */
 
@@ -25,6 +27,7 @@ typedef struct {
     vst_profile *p;
     vst_row *r;
     vst_errors e;
+    int stale; /* fill the row's scratch with digits before each line */
 } fx;
 
 static const char *profile_path(const char *rel)
@@ -68,9 +71,19 @@ static void errs_reset(vst_errors *e)
     e->total = 0;
 }
 
+/* Another delivery's digits left in the row's scratch, as a reused heap
+ * buffer would hold them: a decoded string read past its length shows. */
+static void plant_stale_digits(fx *f)
+{
+    vst_row_clear(f->r);
+    memset(f->r->scratch, '7', f->r->scratch_cap);
+}
+
 static vst_err apply_n(fx *f, const char *line, size_t len, uint64_t lineno)
 {
     errs_reset(&f->e);
+    if (f->stale)
+        plant_stale_digits(f);
     return vst_profile_apply(f->p, line, len, lineno, f->r, &f->e);
 }
 
@@ -974,6 +987,19 @@ static void test_reject_line_shape(void)
     CU_ASSERT_FATAL(buf != NULL);
     memset(buf, '[', big);
     reject_len(&f, "1 MiB", buf, big, "", VST_E_LINE_TOO_LONG, NULL);
+    /* A line of the maximum size that opens 16 arrays (the items of the
+     * 16th are at the depth limit) and then lists "1," without end is
+     * invalid JSON; the row's tokens must last until the scanner sees that,
+     * or it would report too_many_items instead (found by
+     * tests/fuzz/fuzz_profile_line.c). The same inside an object member. */
+    size_t max = vst_profile_max_line(f.p);
+    memset(buf, '[', 16);
+    for (size_t i = 16; i + 1 < max; i += 2)
+        memcpy(buf + i, "1,", 2);
+    reject_len(&f, "unterminated nested list of maximum size", buf, max, "", VST_E_INVALID_JSON,
+               NULL);
+    memcpy(buf, "{\"a\":[[[[[[[[[[[[[[[1,", 22);
+    reject_len(&f, "... inside an object", buf, max, "", VST_E_INVALID_JSON, NULL);
     free(buf);
     fx_close(&f);
 }
@@ -1220,6 +1246,214 @@ static void test_measles(void)
     fx_close(&f);
 }
 
+/* ---- escaped values: every kept integer and enum ------------------------ */
+
+/* Each kept, generalized or pseudonymized field of sgb5 arrives with its
+ * characters escaped (\u0031 for "1", ...), into a row whose scratch holds
+ * stale digits. The value must be exactly the decoded one: nothing read
+ * beyond the decoded bytes (review finding 3: insurance_status "\u0031" was
+ * converted with strtoll past the end of the decoded string). */
+static void test_sgb5_escaped_values(void)
+{
+    fx f;
+    OPEN(f, SGB5);
+    f.stale = 1;
+
+    static const struct {
+        const char *esc;
+        int64_t want;
+    } status[] = {{"\\u0031", 1}, {"\\u0033", 3}, {"\\u0035", 5}};
+    for (size_t i = 0; i < 3; i++) {
+        char fld[64];
+        snprintf(fld, sizeof fld, "\"insurance_status\":\"%s\"", status[i].esc);
+        accept(&f, "escaped insurance_status", with(BASE, "\"insurance_status\":\"1\"", fld));
+        expect_int(&f, "insurance_status", status[i].want);
+    }
+    static const char *const sexes[][2] = {
+        {"\\u004d", "M"}, {"\\u0057", "W"}, {"\\u0044", "D"}, {"\\u0058", "X"}, {"\\u004D", "M"}};
+    for (size_t i = 0; i < 5; i++) {
+        char fld[32];
+        snprintf(fld, sizeof fld, "\"sex\":\"%s\"", sexes[i][0]);
+        accept(&f, "escaped sex", with(BASE, "\"sex\":\"W\"", fld));
+        expect_text(&f, "sex", sexes[i][1]);
+    }
+
+    /* dates, postal codes and identifiers with escaped digits */
+    const char *line = with(
+        with(with(BASE, "\"1980-02-28\"", "\"\\u0031\\u0039\\u0038\\u0030\\u002d02-2\\u0038\""),
+             "\"10115\"", "\"\\u00310115\""),
+        "\"A123456780\"", "\"\\u0061\\u0031\\u00323456780\"");
+    line = with(with(line, "\"123456601\"", "\"12345660\\u0031\""), "\"721234500\"",
+                "\"\\u0037\\u00321234500\"");
+    line = with(line, "\"10117\"", "\"\\u0031\\u00301\\u00317\"");
+    accept(&f, "escaped dates, postal codes and identifiers", line);
+    expect_int(&f, "birth_year", 1980);
+    expect_text(&f, "postal_prefix", "10");
+    expect_pending(&f, "pseudonym", "sgb5/insured", VST_ID_KVNR, KVNR);
+    expect_pending(&f, "provider_pseudonym", "sgb5/lanr", VST_ID_LANR, LANR);
+    expect_text(&f, "provider_group", "01");
+    expect_pending(&f, "practice_pseudonym", "sgb5/bsnr", VST_ID_BSNR, BSNR);
+    expect_text(&f, "provider_region", "72");
+    expect_text(&f, "provider_postal_prefix", "10");
+    expect_text(&f, "service", BASE_SERVICE_JSON);
+
+    accept(&f, "escaped ik",
+           with(BASE, "\"lanr\":\"123456601\",\"bsnr\":\"721234500\"",
+                "\"ik\":\"\\u0032\\u00360326822\""));
+    expect_pending(&f, "provider_pseudonym", "sgb5/ik", VST_ID_IK, IK);
+    expect_text(&f, "provider_group", "26");
+    expect_text(&f, "provider_region", "03");
+
+    /* codes kept in the service JSON: written decoded, exactly */
+    line = with(with(BASE, "\"2024Q1\"", "\"\\u0032024\\u0051\\u0031\""), "\"J06.9\"",
+                "\"J\\u00306\\u002e\\u0039\"");
+    line = with(with(line, "\"5-470.11\"", "\"\\u0035-470.1\\u0031\""), "\"03000\"",
+                "\"0300\\u0030\"");
+    line = with(line, "\"N02BE01\"", "\"N02BE0\\u0031\"");
+    accept(&f, "escaped service codes", line);
+    expect_text(&f, "service", BASE_SERVICE_JSON);
+
+    /* escaped values outside the enum or pattern stay outside */
+    static const edit_case cases[] = {
+        {"escaped status 2", "\"insurance_status\":\"1\"", "\"insurance_status\":\"\\u0032\"",
+         "insured.insurance_status", VST_E_NOT_ALLOWED, NULL},
+        {"escaped status 11", "\"insurance_status\":\"1\"", "\"insurance_status\":\"\\u00311\"",
+         "insured.insurance_status", VST_E_NOT_ALLOWED, NULL},
+        {"escaped status with a blank", "\"insurance_status\":\"1\"",
+         "\"insurance_status\":\"\\u0031 \"", "insured.insurance_status", VST_E_NOT_ALLOWED, NULL},
+        {"escaped status -1", "\"insurance_status\":\"1\"", "\"insurance_status\":\"\\u002d1\"",
+         "insured.insurance_status", VST_E_NOT_ALLOWED, NULL},
+        {"escaped sex m", "\"sex\":\"W\"", "\"sex\":\"\\u006d\"", "insured.sex", VST_E_NOT_ALLOWED,
+         NULL},
+        {"escaped 4-digit postal code", "\"10115\"", "\"\\u0031011\"", "insured.postal_code",
+         VST_E_PATTERN, NULL},
+        {"escaped short date", "\"1980-02-28\"", "\"\\u0031980-02-2\"", "insured.birth_date",
+         VST_E_INVALID_DATE, NULL},
+        /* integers are JSON numbers: an escaped string is not one */
+        {"escaped cost_cents", "\"cost_cents\":4250", "\"cost_cents\":\"\\u0034250\"",
+         "service.cost_cents", VST_E_WRONG_TYPE, NULL},
+        {"escaped days", "\"days\":1", "\"days\":\"\\u0031\"", "service.days", VST_E_WRONG_TYPE,
+         NULL},
+        {NULL, NULL, NULL, NULL, VST_E_OK, NULL}};
+    reject_edits(&f, cases);
+    fx_close(&f);
+}
+
+/* The conversions under the engine read exactly the bytes they are given:
+ * pf_parse_int64 stops at len whatever follows, and a decoded string is
+ * NUL-terminated in its output buffer, within the capacity given. */
+static void test_bounded_conversions(void)
+{
+    int64_t v = -42;
+    CU_ASSERT(pf_parse_int64("17", 1, &v) == 0 && v == 1);
+    CU_ASSERT(pf_parse_int64("3\"", 1, &v) == 0 && v == 3);
+    CU_ASSERT(pf_parse_int64("9223372036854775807", 19, &v) == 0 && v == INT64_MAX);
+    CU_ASSERT(pf_parse_int64("-9223372036854775808", 20, &v) == 0 && v == INT64_MIN);
+    CU_ASSERT(pf_parse_int64("-0", 2, &v) == 0 && v == 0);
+    v = -42;
+    static const char *const bad[] = {"",
+                                      "-",
+                                      "9223372036854775808",
+                                      "-9223372036854775809",
+                                      "01",
+                                      "+1",
+                                      " 1",
+                                      "1 ",
+                                      "1a",
+                                      "0x1",
+                                      "1.0",
+                                      "--1",
+                                      "99999999999999999999",
+                                      NULL};
+    for (size_t i = 0; bad[i] != NULL; i++) {
+        if (pf_parse_int64(bad[i], strlen(bad[i]), &v) == 0)
+            fprintf(stderr, "\n  pf_parse_int64 accepted \"%s\"\n", bad[i]);
+        CU_ASSERT(pf_parse_int64(bad[i], strlen(bad[i]), &v) != 0);
+    }
+    CU_ASSERT_EQUAL(v, -42); /* untouched on failure */
+
+    /* "\u0031" decodes to "1\0" in front of stale digits; no escapes: a
+     * pointer into the line with the length, nothing copied */
+    const char line[] = "[\"\\u0031\",\"35\",\"\\u00e4\\ud83d\\ude00\"]";
+    js_tok tok[8];
+    js_doc d = {.tok = tok, .cap = 8};
+    CU_ASSERT_FATAL(js_scan(&d, line, sizeof line - 1) == VST_E_OK && d.n == 4);
+    char out[16];
+    size_t len = 99;
+    memset(out, '7', sizeof out);
+    const char *s = js_string(line, &tok[1], out, sizeof out, &len);
+    CU_ASSERT(s == out && len == 1 && memcmp(out, "1\0", 2) == 0);
+    s = js_string(line, &tok[2], out, sizeof out, &len);
+    CU_ASSERT(s == line + 11 && len == 2 && memcmp(s, "35", 2) == 0);
+    memset(out, '7', sizeof out);
+    s = js_string(line, &tok[3], out, sizeof out, &len);
+    CU_ASSERT(s == out && len == 6 && memcmp(out, "\xc3\xa4\xf0\x9f\x98\x80\0", 7) == 0);
+    /* capacity: decoded bytes plus the NUL, never more */
+    memset(out, '7', sizeof out);
+    CU_ASSERT(js_string(line, &tok[3], out, 7, &len) == out && out[6] == '\0');
+    CU_ASSERT(js_string(line, &tok[3], out, 6, &len) == NULL);
+    CU_ASSERT(js_string(line, &tok[1], out, 1, &len) == NULL);
+    CU_ASSERT(js_string(line, &tok[1], out, 0, &len) == NULL);
+    CU_ASSERT_EQUAL(out[7], '7'); /* nothing written past the capacity */
+}
+
+/* The same for measles' kept fields and enums. */
+static void test_measles_escaped_values(void)
+{
+    fx f;
+    OPEN(f, MEASLES);
+    f.stale = 1;
+    const char *m = MEASLES_REC;
+    const char *line = with(with(m, "\"2015-06-01\"", "\"\\u0032\\u003015-06-0\\u0031\""),
+                            "\"99084\"", "\"\\u0039\\u00390\\u00384\"");
+    line = with(with(line, "\"sex\":\"M\"", "\"sex\":\"\\u004d\""), "\"A123456780\"",
+                "\"\\u0041123456780\"");
+    line = with(with(line, "\"school_entry\"", "\"school\\u005fentr\\u0079\""), "\"documented\"",
+                "\"\\u0064ocumented\"");
+    line = with(line, "\"J07BD54\"", "\"J07BD\\u00354\"");
+    accept(&f, "escaped measles record", line);
+    expect_pending(&f, "pseudonym", "ph/measles", VST_ID_KVNR, KVNR);
+    expect_int(&f, "birth_year", 2015);
+    expect_text(&f, "sex", "M");
+    expect_text(&f, "postal_prefix", "99");
+    expect_text(&f, "report",
+                "{\"year\":2021,\"source\":\"school_entry\",\"doses\":2,"
+                "\"vaccines\":[\"J07BD52\",\"J07BD54\"],\"immunity\":\"documented\"}");
+
+    static const char *const sources[][2] = {{"\\u0067\\u0070", "gp"},
+                                             {"health\\u005foffice", "health_office"}};
+    static const char *const immunity[][2] = {{"\\u0074iter", "titer"},
+                                              {"\\u006e\\u006f\\u006e\\u0065", "none"},
+                                              {"unknow\\u006e", "unknown"}};
+    for (size_t i = 0; i < 2; i++) {
+        char fld[64], want[160];
+        snprintf(fld, sizeof fld, "\"source\":\"%s\"", sources[i][0]);
+        accept(&f, "escaped source", with(m, "\"source\":\"school_entry\"", fld));
+        snprintf(want, sizeof want,
+                 "{\"year\":2021,\"source\":\"%s\",\"doses\":2,"
+                 "\"vaccines\":[\"J07BD52\",\"J07BD54\"],\"immunity\":\"documented\"}",
+                 sources[i][1]);
+        expect_text(&f, "report", want);
+    }
+    for (size_t i = 0; i < 3; i++) {
+        char fld[64], want[160];
+        snprintf(fld, sizeof fld, "\"immunity\":\"%s\"", immunity[i][0]);
+        accept(&f, "escaped immunity", with(m, "\"immunity\":\"documented\"", fld));
+        snprintf(want, sizeof want,
+                 "{\"year\":2021,\"source\":\"school_entry\",\"doses\":2,"
+                 "\"vaccines\":[\"J07BD52\",\"J07BD54\"],\"immunity\":\"%s\"}",
+                 immunity[i][1]);
+        expect_text(&f, "report", want);
+    }
+    reject(&f, "escaped year", with(m, "\"year\":2021", "\"year\":\"\\u0032021\""), "report.year",
+           VST_E_WRONG_TYPE, NULL);
+    reject(&f, "escaped doses", with(m, "\"doses\":2", "\"doses\":\"\\u0032\""), "report.doses",
+           VST_E_WRONG_TYPE, NULL);
+    reject(&f, "escaped source outside the enum", with(m, "\"school_entry\"", "\"\\u0067p \""),
+           "report.source", VST_E_NOT_ALLOWED, NULL);
+    fx_close(&f);
+}
+
 /* valid_json_mixed: an object with a JSON column that also writes plain
  * columns, keeps strings with control characters, and drops lists. */
 static const char MIXED_REC[] =
@@ -1351,6 +1585,7 @@ static const bad_profile BAD[] = {
     {"invalid_regex", VST_E_PROFILE_INVALID, ": data.codes.items: ", "regular expression"},
     {"column_not_declared", VST_E_PROFILE_INVALID, ": person.birth_date: ", "not declared"},
     {"column_type_mismatch", VST_E_PROFILE_INVALID, ": person.birth_date: ", "wrong type"},
+    {"enum_int_overflow", VST_E_PROFILE_INVALID, ": data.grade: ", "(int64)"},
     {"notnull_optional", VST_E_PROFILE_INVALID, ": columns[3]: ", "NOT NULL"},
     {"column_never_written", VST_E_PROFILE_INVALID, ": columns[5]: ", "never written"},
     {"two_writers", VST_E_PROFILE_INVALID, ": practice.postal_code: ", "exclusive"},
@@ -1411,6 +1646,33 @@ static void test_load_broken(void)
                     VST_E_PROFILE_IO);
 }
 
+/* vst_profile_load_buffer: the same checks on a document in memory (the
+ * profile-file fuzzer's entry point); the buffer needs no NUL. */
+static void test_load_buffer(void)
+{
+    FILE *fp = fopen(profile_path(SGB5), "rb");
+    CU_ASSERT_FATAL(fp != NULL);
+    static char text[65536];
+    size_t n = fread(text, 1, sizeof text, fp);
+    fclose(fp);
+    CU_ASSERT_FATAL(n > 0 && n < sizeof text);
+    text[n] = 'x'; /* not part of the document */
+    vst_profile *p = NULL;
+    char msg[512];
+    CU_ASSERT_EQUAL_FATAL(vst_profile_load_buffer("mem", text, n, &p, msg, sizeof msg), VST_E_OK);
+    CU_ASSERT_STRING_EQUAL(vst_profile_name(p), "sgb5");
+    CU_ASSERT_EQUAL(vst_profile_ncolumns(p), 11);
+    vst_profile_free(p);
+    CU_ASSERT_EQUAL(vst_profile_load_buffer("mem", text, n + 1, &p, msg, sizeof msg),
+                    VST_E_PROFILE_SYNTAX);
+    CU_ASSERT_PTR_NULL(p);
+    CU_ASSERT(strncmp(msg, "mem:", 4) == 0);
+    CU_ASSERT_EQUAL(vst_profile_load_buffer("mem", "{\"profile\":1}", 13, &p, msg, sizeof msg),
+                    VST_E_PROFILE_INVALID);
+    CU_ASSERT_PTR_NOT_NULL(strstr(msg, "mem: profile: "));
+    CU_ASSERT_EQUAL(vst_profile_load_buffer("mem", "", 0, &p, NULL, 0), VST_E_PROFILE_SYNTAX);
+}
+
 int vst_register_tests(void)
 {
     static const vst_test records[] = {
@@ -1425,6 +1687,9 @@ int vst_register_tests(void)
         {"JSON column next to plain columns", test_json_column_mixed},
         {"dropped lists are checked, not written", test_dropped_list},
         {"JSON column of a maximum line of escapes fits", test_json_column_escapes_fit},
+        {"sgb5: escaped forms of every kept value", test_sgb5_escaped_values},
+        {"measles: escaped forms of every kept value", test_measles_escaped_values},
+        {"bounded integer conversion, terminated decoded strings", test_bounded_conversions},
         {NULL, NULL}};
     static const vst_test rejections[] = {
         {"unknown fields (identifier-like keys by position)", test_reject_unknown_fields},
@@ -1441,6 +1706,7 @@ int vst_register_tests(void)
     static const vst_test loading[] = {
         {"shipped and valid profiles load", test_load_shipped},
         {"broken profiles are refused with file and path", test_load_broken},
+        {"a profile document in memory", test_load_buffer},
         {NULL, NULL}};
     VST_ADD_SUITE("profile: records", records);
     VST_ADD_SUITE("profile: rejections", rejections);
