@@ -21,7 +21,6 @@
  * idempotent by (client, id, body SHA-256): a replay gets the stored
  * receipt, a different body 409. A session advisory lock on (client, id)
  * serialises concurrent attempts at the same delivery. */
-#include <ctype.h>
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -33,10 +32,10 @@
 #include "audit.h"
 #include "common/hex.h"
 #include "common/secmem.h"
-#include "ident/ident.h"
 #include "httpd_batch.h"
 #include "httpd_lines.h"
 #include "httpd_receipt.h"
+#include "httpd_request.h"
 
 enum { PH_STREAM, PH_REPLAY, PH_REFUSED };
 
@@ -392,112 +391,6 @@ void delivery_free(delivery *d)
     free(d);
 }
 
-static int content_type_ok(struct MHD_Connection *c)
-{
-    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
-    const char *want = "application/x-ndjson";
-    size_t n = strlen(want);
-    return ct != NULL && strncasecmp(ct, want, n) == 0 &&
-           (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
-}
-
-/* Digits s[i..i+n) as a number, or -1 when one is not a digit. */
-static int digits_at(const char *s, size_t len, size_t i, size_t n)
-{
-    int v = 0;
-    if (i + n > len)
-        return -1;
-    for (size_t k = i; k < i + n; k++) {
-        if (s[k] < '0' || s[k] > '9')
-            return -1;
-        v = v * 10 + (s[k] - '0');
-    }
-    return v;
-}
-
-static int is_date(int y, int m, int d)
-{
-    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (y < 1900 || y > 2099 || m < 1 || m > 12 || d < 1 || d > mdays[m - 1])
-        return 0;
-    return m != 2 || d < 29 || (y % 4 == 0 && (y % 100 != 0 || y % 400 == 0));
-}
-
-/* Three digit groups of widths w0, w1, w2 from s[i], with nothing or the
- * same one of '-', '.', '_' between them; their values into v[3], or 0. */
-static int groups_at(const char *s, size_t len, size_t i, const size_t w[3], int v[3])
-{
-    for (size_t sep = 0; sep <= 1; sep++) {
-        size_t at = i, ok = 1;
-        for (size_t g = 0; g < 3 && ok; g++) {
-            if (g > 0 && sep) {
-                ok = at < len && strchr("-._", s[at]) != NULL && (g == 1 || s[at] == s[i + w[0]]);
-                at++;
-            }
-            ok = ok && (v[g] = digits_at(s, len, at, w[g])) >= 0;
-            at += w[g];
-        }
-        if (ok)
-            return 1;
-    }
-    return 0;
-}
-
-/* A calendar date starting at s[i]: YYYY-MM-DD or DD-MM-YYYY, with '-',
- * '.', '_' or nothing between the parts. */
-static int date_at(const char *s, size_t len, size_t i)
-{
-    static const size_t ymd[3] = {4, 2, 2}, dmy[3] = {2, 2, 4};
-    int v[3];
-    return (groups_at(s, len, i, ymd, v) && is_date(v[0], v[1], v[2])) ||
-           (groups_at(s, len, i, dmy, v) && is_date(v[2], v[1], v[0]));
-}
-
-/* An id that could carry an identifier or a birth date, also glued to
- * other characters ("AOKA123456780x", "x123456601y"): a KVNR (a letter
- * and nine digits with a valid check digit), nine or more digits in a row
- * (the shape of a LANR, BSNR or IK), 32 hexadecimal digits in a row (a
- * pseudonym), or a calendar date with its day. The id goes into the audit
- * log and the logs, which never hold such a value. Periods (2026Q4,
- * 2026-12) are fine. */
-static int id_carries_identifier(const char *id)
-{
-    size_t n = strlen(id), hexrun = 0, digitrun = 0;
-    for (size_t i = 0; i < n; i++) {
-        hexrun = isxdigit((unsigned char)id[i]) ? hexrun + 1 : 0;
-        digitrun = isdigit((unsigned char)id[i]) ? digitrun + 1 : 0;
-        if (hexrun >= 32 || digitrun >= 9 || date_at(id, n, i))
-            return 1;
-        if (i + 10 <= n && isalpha((unsigned char)id[i])) {
-            vst_id v;
-            vst_err e = vst_id_parse(VST_ID_KVNR, id + i, 10, &v);
-            vst_id_wipe(&v);
-            if (e == VST_E_OK)
-                return 1;
-        }
-    }
-    return 0;
-}
-
-/* Content-Length as sent: digits only (no sign, blank or suffix); -1 when
- * absent, -2 when malformed. MHD has already refused a malformed one for
- * the body it reads; this is the decision about its size. */
-static int64_t content_length(struct MHD_Connection *c)
-{
-    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-    if (cl == NULL)
-        return -1;
-    uint64_t v = 0;
-    if (*cl == '\0')
-        return -2;
-    for (const char *p = cl; *p; p++) {
-        if (*p < '0' || *p > '9' || v > (UINT64_MAX - 9) / 10)
-            return -2;
-        v = v * 10 + (uint64_t)(*p - '0');
-    }
-    return v > INT64_MAX ? INT64_MAX : (int64_t)v;
-}
-
 /* Serialises attempts at the same (client, id). A second attempt waits
  * for the first at most db-lock-timeout (the session's lock_timeout), then
  * is told so (409, retry) instead of parking a worker on the lock for ever.
@@ -536,9 +429,9 @@ static vst_err start(struct MHD_Connection *c, delivery *d, unsigned *retry)
     /* "." and ".." are in the id alphabet but name no resource a proxy
      * would leave alone. */
     if (!vst_delivery_id_ok(d->id, strlen(d->id)) || strspn(d->id, ".") == strlen(d->id) ||
-        id_carries_identifier(d->id))
+        httpd_id_carries_identifier(d->id))
         return VST_E_MALFORMED;
-    if (!content_type_ok(c))
+    if (!httpd_content_type_ok(c))
         return VST_E_UNSUPPORTED_MEDIA_TYPE;
     const char *prof = NULL;
     size_t prof_len = 0;
@@ -548,7 +441,7 @@ static vst_err start(struct MHD_Connection *c, delivery *d, unsigned *retry)
     d->profile_asked = prof != NULL;
     if ((d->p = httpd_profile(prof ? prof : g_hcfg.default_profile)) == NULL)
         return VST_E_UNKNOWN_PROFILE;
-    int64_t cl = content_length(c);
+    int64_t cl = httpd_content_length(c);
     if (cl == -2)
         return VST_E_MALFORMED;
     if (cl > (int64_t)g_hcfg.max_delivery_bytes) {

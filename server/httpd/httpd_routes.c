@@ -5,12 +5,11 @@
  * `abc%00def` would otherwise decode to "abc" and store another id than the
  * sender used. Only PUT carries a body; it keeps its delivery across
  * libmicrohttpd's calls. */
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "httpd.h"
+#include "httpd_request.h"
 
 #define DELIVERIES "/v1/deliveries/"
 
@@ -83,81 +82,6 @@ static const route *find_route(const char *url)
     return NULL;
 }
 
-/* The delivery id from the decoded URL, accepted only if the raw segment
- * is the very same bytes: no percent-encoding (the id alphabet needs none),
- * no NUL hidden behind %00, nothing the decoder changed. */
-static const char *delivery_id_of(const request *rq, const char *url)
-{
-    const char *id = url + strlen(DELIVERIES);
-    if (rq == NULL || rq->raw_path == NULL || strncmp(rq->raw_path, DELIVERIES, strlen(DELIVERIES)))
-        return NULL;
-    const char *raw = rq->raw_path + strlen(DELIVERIES);
-    if (strcmp(raw, id) != 0 || !vst_delivery_id_ok(id, strlen(id)))
-        return NULL;
-    return id;
-}
-
-/* ---- header sanity: what libmicrohttpd lets through but a request
- * smuggler relies on (RFC 9112 §3.2, §6.1, §6.3). Refused with 400 and the
- * connection closed, before any handler reads a body. */
-
-typedef struct {
-    unsigned host, content_length, transfer_encoding, content_type;
-    int te_not_chunked, bad_name;
-} header_counts;
-
-/* A field name is a token (RFC 9110 §5.1): "Content-Length " with a blank
- * before the colon is not Content-Length, and a body sent after it would
- * be read as a second request. */
-static int is_token(const char *s)
-{
-    if (*s == '\0')
-        return 0;
-    for (; *s; s++)
-        if (!isalnum((unsigned char)*s) && !strchr("!#$%&'*+-.^_`|~", *s))
-            return 0;
-    return 1;
-}
-
-static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
-                                    const char *value)
-{
-    (void)kind;
-    header_counts *h = cls;
-    h->bad_name |= !is_token(key);
-    if (strcasecmp(key, "Host") == 0)
-        h->host++;
-    else if (strcasecmp(key, "Content-Length") == 0)
-        h->content_length++;
-    else if (strcasecmp(key, "Content-Type") == 0)
-        h->content_type++;
-    else if (strcasecmp(key, "Transfer-Encoding") == 0) {
-        h->transfer_encoding++;
-        /* The only coding vst accepts is a lone "chunked". */
-        h->te_not_chunked |= value == NULL || strcasecmp(value, "chunked") != 0;
-    }
-    return MHD_YES;
-}
-
-static const char *headers_wrong(struct MHD_Connection *c, const char *version)
-{
-    header_counts h = {0};
-    MHD_get_connection_values(c, MHD_HEADER_KIND, count_header, &h);
-    if (h.bad_name)
-        return "a header field name that is not a token";
-    if (h.host > 1 || (h.host == 0 && strcmp(version, MHD_HTTP_VERSION_1_1) == 0))
-        return "an HTTP/1.1 request needs exactly one Host header";
-    if (h.content_length > 1)
-        return "more than one Content-Length header";
-    if (h.transfer_encoding > 1 || h.te_not_chunked)
-        return "the only transfer coding accepted is a single \"chunked\"";
-    if (h.transfer_encoding > 0 && h.content_length > 0)
-        return "Transfer-Encoding and Content-Length together";
-    if (h.content_type > 1)
-        return "more than one Content-Type header";
-    return NULL;
-}
-
 static enum MHD_Result authorize(struct MHD_Connection *c, int auth, const char *method)
 {
     client_info ci;
@@ -184,7 +108,7 @@ enum MHD_Result httpd_dispatch(void *cls, struct MHD_Connection *c, const char *
         peer_cache *pc = monitor_listener ? NULL : peer_of(c);
         if (pc != NULL)
             pc->headers_due_ms = 0; /* they came */
-        const char *wrong = headers_wrong(c, version);
+        const char *wrong = httpd_headers_wrong(c, version);
         if (wrong != NULL)
             return reply_problem_close(c, VST_E_MALFORMED, wrong, 0);
     }
@@ -195,7 +119,7 @@ enum MHD_Result httpd_dispatch(void *cls, struct MHD_Connection *c, const char *
     if ((r->methods & m) == 0)
         return reply_not_allowed(c, r->allow);
     if (r->auth == AUTH_HANDLER) {
-        const char *id = delivery_id_of(rq, url);
+        const char *id = httpd_delivery_id(rq ? rq->raw_path : NULL, url, DELIVERIES);
         if (id == NULL)
             return reply_problem(c, VST_E_MALFORMED,
                                  "the delivery id must be 1-128 characters "

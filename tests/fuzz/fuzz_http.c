@@ -7,8 +7,10 @@
  * the other end as the raw request bytes (any number of pipelined
  * requests), the write side is shut, and MHD runs until it has answered
  * and closed. The access handler mirrors httpd_routes.c and
- * httpd_delivery.c without a database or keyd: the route table, the
- * delivery-id check (vst_delivery_id_ok), the Content-Type check, the
+ * httpd_delivery.c without a database or keyd, calling vst-httpd's own
+ * request checks (httpd_request.c): the header sanity checks, the
+ * delivery id from the raw path (the URI log callback keeps it, as in
+ * vst-httpd), the id screen, the Content-Type check, the
  * ?profile= lookup among the shipped profiles (sgb5, measles), the body
  * cut into lines by httpd_lines.c and every line through the profile
  * engine, answered with httpd_problem.c's problem+json and 422 bodies.
@@ -33,6 +35,7 @@
 #include "fuzz_util.h"
 #include "httpd/httpd.h"
 #include "httpd/httpd_lines.h"
+#include "httpd/httpd_request.h"
 #include "profile/profile.h"
 
 #define DELIVERIES "/v1/deliveries/"
@@ -48,6 +51,8 @@ void metrics_http(unsigned status)
 }
 
 typedef struct {
+    char raw[4096]; /* the undecoded request target up to '?' */
+    int seen;       /* the first call ran */
     int put;
     int answered; /* a response was queued in the first call */
     const vst_profile *p;
@@ -65,14 +70,16 @@ static const vst_profile *profile_named(const char *name)
     return NULL;
 }
 
-/* As httpd_delivery.c's content_type_ok. */
-static int content_type_ok(struct MHD_Connection *c)
+/* MHD_OPTION_URI_LOG_CALLBACK, as in vst-httpd: the request object with
+ * the raw target, before MHD decodes it. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 {
-    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
-    const char *want = "application/x-ndjson";
-    size_t n = strlen(want);
-    return ct != NULL && strncasecmp(ct, want, n) == 0 &&
-           (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+    (void)cls;
+    (void)c;
+    request *rq = calloc(1, sizeof *rq);
+    if (rq != NULL)
+        snprintf(rq->raw, sizeof rq->raw, "%.*s", (int)strcspn(uri, "?"), uri);
+    return rq;
 }
 
 static void on_line(void *ctx, const char *line, size_t len)
@@ -95,18 +102,25 @@ static void on_too_long(void *ctx)
  * headers (authentication and the database left out). */
 static vst_err put_start(struct MHD_Connection *c, request *rq, const char *url)
 {
-    const char *raw = url + strlen(DELIVERIES);
-    char id[VST_DELIVERY_ID_MAX + 1];
-    snprintf(id, sizeof id, "%s", strlen(raw) <= VST_DELIVERY_ID_MAX ? raw : "");
-    if (!vst_delivery_id_ok(id, strlen(id)) || strspn(id, ".") == strlen(id))
+    const char *id = httpd_delivery_id(rq->raw, url, DELIVERIES);
+    if (id == NULL || strspn(id, ".") == strlen(id) || httpd_id_carries_identifier(id))
         return VST_E_MALFORMED;
+    /* What the handler relies on: the raw segment is the id, byte for byte. */
+    FZ_CHECK(strcmp(rq->raw + strlen(DELIVERIES), id) == 0, "id differs from the raw path");
+    FZ_CHECK(strlen(id) <= VST_DELIVERY_ID_MAX, "id length");
     for (const char *q = id; *q; q++)
         FZ_CHECK(*q > 0x20 && *q < 0x7f && *q != '/' && *q != '%', "id alphabet");
-    if (!content_type_ok(c))
+    if (!httpd_content_type_ok(c))
         return VST_E_UNSUPPORTED_MEDIA_TYPE;
-    const char *prof = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "profile");
+    const char *prof = NULL;
+    size_t prof_len = 0;
+    MHD_lookup_connection_value_n(c, MHD_GET_ARGUMENT_KIND, "profile", 7, &prof, &prof_len);
+    if (prof != NULL && strlen(prof) != prof_len)
+        return VST_E_UNKNOWN_PROFILE;
     if ((rq->p = profile_named(prof ? prof : "sgb5")) == NULL)
         return VST_E_UNKNOWN_PROFILE;
+    if (httpd_content_length(c) == -2)
+        return VST_E_MALFORMED;
     if (httpd_lines_init(&rq->lines, vst_profile_max_line(rq->p) + 1, on_line, on_too_long, rq) ||
         (rq->row = vst_row_new(rq->p)) == NULL || vst_errors_init(&rq->errs, 16) != 0)
         return VST_E_NOMEM;
@@ -120,7 +134,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     (void)cls;
     FZ_CHECK(url != NULL && method != NULL && version != NULL, "request line");
     request *rq = *req_cls;
-    if (rq != NULL && rq->put) {
+    FZ_CHECK(rq != NULL, "the URI log callback made the request object");
+    if (rq->put) {
         FZ_CHECK(!rq->answered, "body data after a response was queued");
         if (*upload_size > 0) {
             httpd_lines_feed(&rq->lines, upload, *upload_size);
@@ -134,34 +149,40 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             return reply_problem(c, VST_E_EMPTY_DELIVERY, NULL, 0);
         return reply_body(c, 201, "application/json", "{}", 2);
     }
+    if (!rq->seen) {
+        rq->seen = 1;
+        const char *wrong = httpd_headers_wrong(c, version);
+        if (wrong != NULL) {
+            rq->answered = 1;
+            return reply_problem_close(c, VST_E_MALFORMED, wrong, 0);
+        }
+    }
     int get = strcmp(method, MHD_HTTP_METHOD_GET) == 0;
     int head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
     int put = strcmp(method, MHD_HTTP_METHOD_PUT) == 0;
     if (strncmp(url, DELIVERIES, strlen(DELIVERIES)) == 0 && url[strlen(DELIVERIES)] != '\0' &&
         strchr(url + strlen(DELIVERIES), '/') == NULL) {
         if (put) {
-            if ((rq = calloc(1, sizeof *rq)) == NULL)
-                return MHD_NO;
             rq->put = 1;
-            *req_cls = rq;
             vst_err e = put_start(c, rq, url);
             if (e == VST_E_OK)
                 return MHD_YES;
             rq->answered = 1;
             return reply_problem(c, e, NULL, 0);
         }
-        if (get) {
-            const char *id = url + strlen(DELIVERIES);
-            return reply_problem(c, VST_E_NOT_FOUND, vst_delivery_id_ok(id, strlen(id)) ? "" : NULL,
-                                 0);
-        }
-        return reply_problem(c, VST_E_METHOD_NOT_ALLOWED, "use GET or PUT", 0);
+        if (get || head)
+            return reply_problem(c,
+                                 httpd_delivery_id(rq->raw, url, DELIVERIES) == NULL
+                                     ? VST_E_MALFORMED
+                                     : VST_E_NOT_FOUND,
+                                 NULL, 0);
+        return reply_not_allowed(c, "GET, HEAD, PUT");
     }
     static const char *const gets[] = {"/healthz", "/readyz", "/metrics"};
     for (size_t i = 0; i < 3; i++)
         if (strcmp(url, gets[i]) == 0)
             return get || head ? reply_body(c, 200, "text/plain", "ok\n", 3)
-                               : reply_problem(c, VST_E_METHOD_NOT_ALLOWED, "use GET", 0);
+                               : reply_not_allowed(c, "GET, HEAD");
     return reply_problem(c, VST_E_NOT_FOUND, NULL, 0);
 }
 
@@ -175,9 +196,11 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
     g_requests++;
     if (rq == NULL)
         return;
-    httpd_lines_free(&rq->lines);
-    vst_row_free(rq->row);
-    vst_errors_free(&rq->errs);
+    if (rq->put) {
+        httpd_lines_free(&rq->lines);
+        vst_row_free(rq->row);
+        vst_errors_free(&rq->errs);
+    }
     free(rq);
     *req_cls = NULL;
 }
@@ -201,7 +224,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     /* vst-httpd's limits (httpd_main.c) without TLS and threads. */
     g_mhd = MHD_start_daemon(MHD_USE_NO_LISTEN_SOCKET, 0, NULL, NULL, on_request, NULL,
                              MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
-                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
+                             MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL, MHD_OPTION_NOTIFY_COMPLETED,
+                             on_completed, NULL, MHD_OPTION_END);
     FZ_CHECK(g_mhd != NULL, "MHD_start_daemon");
     return 0;
 }

@@ -92,7 +92,8 @@ harness() {
     profile_line) SRC=("${COMMON[@]}" "${PROFILE[@]}") MAXLEN=20000 ;;
     profile_file) SRC=("${COMMON[@]}" "${PROFILE[@]}") MAXLEN=16384 ;;
     http)
-        SRC=("${COMMON[@]}" "${PROFILE[@]}" "$S/httpd/httpd_lines.c" "$S/httpd/httpd_problem.c")
+        SRC=("${COMMON[@]}" "${PROFILE[@]}" "$S/httpd/httpd_lines.c" "$S/httpd/httpd_problem.c"
+            "$S/httpd/httpd_request.c")
         PKGS+=(libmicrohttpd libpq) MAXLEN=16384 ;;
     lines) SRC=("$S/httpd/httpd_lines.c" "$S/common/secmem.c") MAXLEN=8192 ;;
     frame) SRC=("$ROOT/keys/proto.c" "${COMMON[@]}") ;;
