@@ -354,15 +354,10 @@ build() {
         { cat "$LOGS/cmake.log"; die "cmake failed"; }
     cmake --build "$BUILD" -j"$(nproc)" --target "${PROGRAMS[@]}" -- --no-print-directory >"$LOGS/build.log" 2>&1 ||
         { tail -n 40 "$LOGS/build.log"; die "build failed (log: $LOGS/build.log)"; }
-    # One folder with every program (VST_BIN): they are built in different
-    # subfolders of the build tree.
-    mkdir -p "$BIN"
-    local p f
+    # Every program lands in one folder of the build tree (VST_BIN).
+    local p
     for p in "${PROGRAMS[@]}"; do
-        f=$(find "$BUILD" -path "$BIN" -prune -o -path '*/CMakeFiles' -prune -o \
-            -type f -name "$p" -perm -u+x -print | head -1)
-        [ -n "$f" ] || die "$p was not built"
-        ln -sfn "$(realpath --relative-to="$BIN" "$f")" "$BIN/$p"
+        [ -x "$BIN/$p" ] || die "$p was not built (expected in $BIN)"
     done
     log "built ${PROGRAMS[*]} (in $BIN)"
 }

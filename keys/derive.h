@@ -14,8 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common/domain.h"
-#include "common/hex.h"
+#include "core/domain.h"
+#include "core/hex.h"
 
 #define VST_KEY_LEN 32
 #define VST_INNER_LEN 16

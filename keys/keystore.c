@@ -667,7 +667,7 @@ static int parse_master(const char *v, size_t vlen, vst_ks_mode_info *m)
 static vst_ks_status parse_info(const char *buf, size_t len, vst_keystore_info *out,
                                 const char *dir, char *err, size_t errlen)
 {
-    const char *p = buf, *end = buf + len, *line, *v;
+    const char *p = buf, *end, *line, *v;
     size_t ll, vl;
     vst_keystore_info in;
     memset(&in, 0, sizeof in);
@@ -675,6 +675,7 @@ static vst_ks_status parse_info(const char *buf, size_t len, vst_keystore_info *
     FAIL(VST_KS_CORRUPT, "keystore %s: " VST_KS_INFO_FILE " is damaged: %s", dir, what)
     if (buf == NULL || memchr(buf, '\0', len) != NULL)
         return BAD("contains a NUL byte");
+    end = buf + len;
     if (!next_line(&p, end, &line, &ll) || ll != strlen(INFO_MAGIC) ||
         memcmp(line, INFO_MAGIC, ll) != 0)
         return BAD("first line is not '" INFO_MAGIC "' (unknown format or not a keystore)");

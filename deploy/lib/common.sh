@@ -8,7 +8,7 @@ die() { printf '[vst] error: %s\n' "$*" >&2; exit 1; }
 VST_DEBS=(build-essential cmake pkg-config clang libclang-rt-14-dev
     libssl-dev openssl libmicrohttpd-dev gnutls-bin libpq-dev postgresql-15
     postgresql-client-15 libjansson-dev libcunit1-dev libgfshare-dev libgfshare-bin
-    libseccomp-dev curl python3 clang-format testssl.sh)
+    libseccomp-dev curl python3 clang-format cppcheck testssl.sh)
 
 # Installs whatever of VST_DEBS is missing; a no-op (and fast) otherwise.
 vst_install_deps() {

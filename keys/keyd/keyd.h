@@ -21,10 +21,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "common/config.h"
+#include "core/config.h"
 #include "derive.h"
 #include "keystore.h"
-#include "proto.h"
+#include "wire/proto.h"
 #include "shamir.h"
 
 /* ---- configuration (keyd_main.c) */

@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "keyd.h"
+#include "keyd/keyd.h"
 
 #define SECS 60
 #define MINS 1440

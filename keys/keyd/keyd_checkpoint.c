@@ -22,8 +22,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "common/hex.h"
-#include "keyd.h"
+#include "core/hex.h"
+#include "keyd/keyd.h"
 
 #define STATE_NAME "checkpoint"
 #define STATE_FORMAT 1

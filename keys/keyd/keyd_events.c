@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "keyd.h"
+#include "keyd/keyd.h"
 
 #define RING 4096
 #define ACTION_MAX 64

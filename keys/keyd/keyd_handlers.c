@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/usage.h"
-#include "keyd.h"
+#include "core/usage.h"
+#include "keyd/keyd.h"
 
 /* ---- response framing: header reserved first, patched when done */
 

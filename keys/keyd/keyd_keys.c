@@ -23,7 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "keyd.h"
+#include "keyd/keyd.h"
 
 #define MAX_DOMAINS 32
 

@@ -15,9 +15,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "common/log.h"
-#include "common/secmem.h"
-#include "keyd.h"
+#include "core/log.h"
+#include "core/secmem.h"
+#include "keyd/keyd.h"
 
 keyd_config g_cfg = {
     .keystore = "/var/lib/vst-keyd/keystore",

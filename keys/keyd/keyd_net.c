@@ -33,8 +33,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "common/secmem.h"
-#include "keyd.h"
+#include "core/secmem.h"
+#include "keyd/keyd.h"
 
 #define MAX_CONNS_HARD 1024
 /* A reply buffer up to this size is kept for the next request; a larger

@@ -17,7 +17,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "keyd.h"
+#include "keyd/keyd.h"
 
 int keyd_harden_process(char *err, size_t errlen)
 {

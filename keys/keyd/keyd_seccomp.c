@@ -34,7 +34,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 
-#include "keyd.h"
+#include "keyd/keyd.h"
 
 /* Calls allowed whatever their arguments. */
 static const char *const allow[] = {

@@ -27,7 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "keyd.h"
+#include "keyd/keyd.h"
 
 #define MAGIC "vst-keyd-state-1"
 #define MAC_LEN 32

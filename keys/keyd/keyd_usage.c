@@ -1,7 +1,7 @@
 /* What keyd served, per peer: every operation that maps a chosen input to
  * an output — PSEUDONYMIZE per domain, REKEY, SIGN_RECEIPT, SIGN_CHECKPOINT
  * — is counted per (socket, uid, operation, domain), and the counts are
- * reported in signed `keyd.usage` events (server/common/usage.h) every
+ * reported in signed `keyd.usage` events (server/core/usage.h) every
  * usage-interval seconds and at shutdown. vst-audit verify reconciles them
  * with the delivery events (docs/audit.md "keyd's usage").
  *
@@ -27,8 +27,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "common/usage.h"
-#include "keyd.h"
+#include "core/usage.h"
+#include "keyd/keyd.h"
 
 #define STATE_NAME "usage"
 #define STATE_FORMAT 1

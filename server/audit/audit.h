@@ -19,9 +19,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common/signed.h"
-#include "keyd_client.h"
-#include "receipt_json.h"
+#include "core/signed.h"
+#include "wire/keyd_client.h"
+#include "audit/receipt_json.h"
 
 #define VST_AUDIT_HASH_LEN 32
 

@@ -1,6 +1,6 @@
 /* The binary COPY reader of vst-audit verify; see audit_copy.h. Moved out
  * of audit_verify_cmd.c unchanged, so that it can be fuzzed alone. */
-#include "audit_copy.h"
+#include "audit/audit_copy.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -10,7 +10,7 @@
 
 #include <stddef.h>
 
-#include "audit.h"
+#include "audit/audit.h"
 
 typedef struct {
     char *buf;

@@ -19,7 +19,7 @@
  * delivered: a sweep), and accounted > served (claims keyd never served).
  * Rejected, failed and aborted deliveries are reported apart from stored
  * ones: they are what "rejected deliveries explain". */
-#include "audit_usage.h"
+#include "audit/audit_usage.h"
 
 #include <inttypes.h>
 #include <jansson.h>
@@ -29,7 +29,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "common/usage.h"
+#include "core/usage.h"
 
 #define MAXD 64              /* domains tracked */
 #define MAXD_PER_DELIVERY 16 /* domains named by one outcome event (keyd: 16 sections) */

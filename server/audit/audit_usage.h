@@ -2,7 +2,7 @@
  * docs/audit.md "keyd's usage and the reconciliation").
  *
  * vst-keyd reports what it served in signed `keyd.usage` events (per
- * socket, uid, operation and domain; server/common/usage.h). vst-httpd
+ * socket, uid, operation and domain; server/core/usage.h). vst-httpd
  * names, in every delivery outcome event (delivery.stored, .rejected,
  * .failed, .aborted), how many identifiers of that delivery keyd
  * pseudonymized: "identifiers": {"<domain>": <count>, ...}. A compromised
@@ -32,7 +32,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "audit.h"
+#include "audit/audit.h"
 
 typedef struct {
     /* A delivery received at most this long before keyd's last report and

@@ -10,8 +10,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "audit.h"
-#include "ident/ident.h"
+#include "audit/audit.h"
+#include "core/ident.h"
 
 #define PULL_BATCH 256
 /* Upper bound of batches per pull: keyd's ring holds 4096 events, so a
@@ -526,7 +526,7 @@ int vst_audit_checkpoint_due(PGconn *db, vst_keyd *k, uint64_t every_events, uin
 {
     if (seq)
         *seq = 0;
-    vst_audit_cp_state st;
+    vst_audit_cp_state st = {0};
     int rc = vst_audit_checkpoint_state(db, &st);
     if (rc != 0)
         return rc;

@@ -1,12 +1,12 @@
 /* The receipt JSON document; see receipt_json.h and docs/audit.md. */
-#include "receipt_json.h"
+#include "audit/receipt_json.h"
 
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/hex.h"
+#include "core/hex.h"
 
 /* ---- time ----------------------------------------------------------------- */
 

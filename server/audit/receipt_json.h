@@ -30,7 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common/signed.h"
+#include "core/signed.h"
 
 /* Longest document the builder writes (and the parser accepts). */
 #define VST_RECEIPT_JSON_MAX 4096

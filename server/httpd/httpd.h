@@ -21,9 +21,9 @@
 #include <microhttpd.h>
 #include <stdint.h>
 
-#include "common/vst_error.h"
-#include "httpd_limits.h"
-#include "keyd_client.h"
+#include "core/vst_error.h"
+#include "httpd/httpd_limits.h"
+#include "wire/keyd_client.h"
 #include "profile/profile.h"
 
 typedef struct {

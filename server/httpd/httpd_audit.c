@@ -9,9 +9,9 @@
  *   at shutdown   one last pull and checkpoint. */
 #include <pthread.h>
 
-#include "audit.h"
-#include "httpd.h"
-#include "httpd_receipt.h"
+#include "audit/audit.h"
+#include "httpd/httpd.h"
+#include "httpd/httpd_receipt.h"
 
 static pthread_t thread;
 static volatile int stopping;

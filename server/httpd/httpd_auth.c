@@ -19,9 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "audit.h"
-#include "common/hex.h"
-#include "httpd.h"
+#include "audit/audit.h"
+#include "core/hex.h"
+#include "httpd/httpd.h"
 
 /* ---- monitoring certificates */
 

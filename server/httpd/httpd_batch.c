@@ -1,12 +1,12 @@
 /* Batches of store rows; see httpd_batch.h. */
-#include "httpd_batch.h"
+#include "httpd/httpd_batch.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/secmem.h"
+#include "core/secmem.h"
 
 #define KV_WIDTH 10 /* key version hole: zero-padded decimal, valid COPY int */
 

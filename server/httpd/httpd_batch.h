@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "httpd.h"
+#include "httpd/httpd.h"
 
 typedef struct {
     uint16_t domain; /* profile domain index */

@@ -29,13 +29,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "audit.h"
-#include "common/hex.h"
-#include "common/secmem.h"
-#include "httpd_batch.h"
-#include "httpd_lines.h"
-#include "httpd_receipt.h"
-#include "httpd_request.h"
+#include "audit/audit.h"
+#include "core/hex.h"
+#include "core/secmem.h"
+#include "httpd/httpd_batch.h"
+#include "httpd/httpd_lines.h"
+#include "httpd/httpd_receipt.h"
+#include "httpd/httpd_request.h"
 
 enum { PH_STREAM, PH_REPLAY, PH_REFUSED };
 

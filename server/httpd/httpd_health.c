@@ -17,7 +17,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "httpd.h"
+#include "httpd/httpd.h"
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t probe_wanted = PTHREAD_COND_INITIALIZER;

@@ -1,10 +1,10 @@
 /* The body line splitter; see httpd_lines.h. */
-#include "httpd_lines.h"
+#include "httpd/httpd_lines.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/secmem.h"
+#include "core/secmem.h"
 
 int httpd_lines_init(httpd_lines *l, size_t max, void (*on_line)(void *, const char *, size_t),
                      void (*on_too_long)(void *), void *ctx)

@@ -1,9 +1,9 @@
-/* vst-httpd's log and clocks, on server/common/log.c. */
+/* vst-httpd's log and clocks, on server/core/log.c. */
 #include <stdarg.h>
 #include <time.h>
 
-#include "common/log.h"
-#include "httpd.h"
+#include "core/log.h"
+#include "httpd/httpd.h"
 
 int64_t now_us(void)
 {

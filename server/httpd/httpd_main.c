@@ -21,10 +21,10 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
-#include "common/config.h"
-#include "common/secmem.h"
-#include "httpd.h"
-#include "httpd_tls.h"
+#include "core/config.h"
+#include "core/secmem.h"
+#include "httpd/httpd.h"
+#include "httpd/httpd_tls.h"
 
 volatile int g_recovered;
 

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "httpd.h"
+#include "httpd/httpd.h"
 
 static const char *const result_names[M__RESULTS] = {"stored",   "replayed",    "rejected",
                                                      "conflict", "unavailable", "refused"};

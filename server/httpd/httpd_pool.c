@@ -16,7 +16,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "httpd.h"
+#include "httpd/httpd.h"
 
 static slot *slots;
 static size_t nslots;

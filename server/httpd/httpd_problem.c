@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "httpd.h"
+#include "httpd/httpd.h"
 
 enum MHD_Result reply_body(struct MHD_Connection *c, unsigned status, const char *type,
                            const char *body, size_t len)

@@ -1,5 +1,5 @@
 /* Receipts; see httpd_receipt.h. */
-#include "httpd_receipt.h"
+#include "httpd/httpd_receipt.h"
 
 #include <inttypes.h>
 #include <openssl/evp.h>
@@ -8,8 +8,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "common/hex.h"
-#include "receipt_json.h"
+#include "core/hex.h"
+#include "audit/receipt_json.h"
 
 char *receipt_json(const vst_receipt_fields *f, const uint8_t sig[VST_ED25519_SIG_LEN],
                    const uint8_t *pub)

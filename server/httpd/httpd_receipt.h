@@ -11,8 +11,8 @@
 #ifndef VST_HTTPD_RECEIPT_H
 #define VST_HTTPD_RECEIPT_H
 
-#include "common/signed.h"
-#include "httpd.h"
+#include "core/signed.h"
+#include "httpd/httpd.h"
 
 typedef struct {
     vst_receipt_fields f;

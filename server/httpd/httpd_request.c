@@ -5,7 +5,7 @@
  * from the raw path, the screen for ids that could carry an identifier or
  * a birth date, the header checks against request smuggling, the
  * Content-Type and the Content-Length. */
-#include "httpd_request.h"
+#include "httpd/httpd_request.h"
 
 #include <ctype.h>
 #include <stdint.h>
@@ -13,8 +13,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "common/signed.h"
-#include "ident/ident.h"
+#include "core/signed.h"
+#include "core/ident.h"
 
 /* The delivery id from the decoded URL, accepted only if the raw segment
  * is the very same bytes: no percent-encoding (the id alphabet needs none),

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "httpd.h"
-#include "httpd_request.h"
+#include "httpd/httpd.h"
+#include "httpd/httpd_request.h"
 
 #define DELIVERIES "/v1/deliveries/"
 

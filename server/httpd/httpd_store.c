@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "httpd.h"
+#include "httpd/httpd.h"
 
 static int gid_ok(const char *gid)
 {

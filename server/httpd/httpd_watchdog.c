@@ -20,7 +20,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#include "httpd.h"
+#include "httpd/httpd.h"
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static peer_cache *head;

@@ -248,7 +248,7 @@ static int dec_next(dec *d)
     case 't':
         return '\t';
     case 'u': {
-        unsigned cp, lo;
+        unsigned cp = 0, lo = 0; /* validated by the scanner; 0 for -O3's flow analysis */
         hex4(d->p, &cp);
         d->p += 4;
         if (cp >= 0xD800 && cp <= 0xDBFF) {

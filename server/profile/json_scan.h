@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common/vst_error.h"
+#include "core/vst_error.h"
 
 #define JS_MAX_DEPTH 16
 #define JS_MAX_MEMBERS 128 /* per object: keeps duplicate detection cheap */

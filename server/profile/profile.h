@@ -10,8 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common/vst_error.h"
-#include "ident/ident.h"
+#include "core/vst_error.h"
+#include "core/ident.h"
 
 typedef struct vst_profile vst_profile;
 

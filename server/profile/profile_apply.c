@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/secmem.h"
+#include "core/secmem.h"
 #include "profile/json_scan.h"
 #include "profile/profile_internal.h"
 

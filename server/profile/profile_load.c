@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/domain.h"
+#include "core/domain.h"
 #include "profile/profile_internal.h"
 
 typedef struct {

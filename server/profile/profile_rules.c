@@ -4,7 +4,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "common/secmem.h"
+#include "core/secmem.h"
 #include "profile/profile_internal.h"
 
 static int leap(int y)

@@ -16,7 +16,7 @@ set -uo pipefail
 
 ROOT=${VST_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 ROWS=${1:-1000000}
-AUDIT=${VST_AUDIT:-$ROOT/build/release/server/audit/vst-audit}
+AUDIT=${VST_AUDIT:-$ROOT/build/release/bin/vst-audit}
 BATCH=100000
 DB=vst_audit_bench_$$
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/vst-bench-audit.XXXXXX")

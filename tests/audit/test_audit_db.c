@@ -31,11 +31,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "audit.h"
+#include "audit/audit.h"
 #include "cunit_main.h"
-#include "ident/ident.h"
-#include "keyd_client.h"
-#include "receipt_json.h"
+#include "core/ident.h"
+#include "wire/keyd_client.h"
+#include "audit/receipt_json.h"
 
 #define NOBODY 65534
 #define NKVNR 5

@@ -8,10 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "audit.h"
+#include "audit/audit.h"
 #include "cunit_main.h"
-#include "ident/ident.h"
-#include "receipt_json.h"
+#include "core/ident.h"
+#include "audit/receipt_json.h"
 
 /* ---- an Ed25519 signer standing in for keyd -------------------------------------- */
 

@@ -33,10 +33,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "audit.h"
+#include "audit/audit.h"
 #include "cunit_main.h"
-#include "keyd_client.h"
-#include "tools/gen.h"
+#include "wire/keyd_client.h"
+#include "cli/gen/gen.h"
 
 #define LIMIT 1000 /* keyd's hard limits, per minute and per day */
 #define BATCH 95   /* ten batches: 950, just under the limit */

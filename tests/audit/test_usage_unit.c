@@ -1,5 +1,5 @@
 /* Unit tests, without a database or keyd, of keyd's usage report
- * (server/common/usage.c: signed bytes, JSON) and of the reconciliation
+ * (server/core/usage.c: signed bytes, JSON) and of the reconciliation
  * of vst-audit verify (server/audit/audit_usage.c) on made-up rows: an
  * honest log balances; a sweep, a reset, a forged report, claims keyd never
  * served, a stale report and a forged checkpoint head are findings; the
@@ -14,10 +14,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "audit.h"
-#include "audit_usage.h"
-#include "common/hex.h"
-#include "common/usage.h"
+#include "audit/audit.h"
+#include "audit/audit_usage.h"
+#include "core/hex.h"
+#include "core/usage.h"
 #include "cunit_main.h"
 
 #define MIN_US (60LL * 1000000)

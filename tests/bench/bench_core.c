@@ -17,10 +17,10 @@
 #include <unistd.h>
 
 #include "bench_machine.h"
-#include "common/secmem.h"
+#include "core/secmem.h"
 #include "derive.h"
 #include "profile/profile.h"
-#include "tools/gen.h"
+#include "cli/gen/gen.h"
 
 static double now(void)
 {

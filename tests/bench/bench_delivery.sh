@@ -51,11 +51,11 @@ if ! [[ "$RECORDS" =~ ^[0-9]+$ ]] || [ "$RECORDS" -lt 3 ]; then die "--records m
 
 BUILD_DIR=$(realpath -m "${BUILD_DIR:-$ROOT/build/release}")
 export VST_SOURCE_DIR=$ROOT
-export VST_KEYD=$BUILD_DIR/keys/vst-keyd
-export VST_ADMIN=$BUILD_DIR/server/vst-admin
-export VST_HTTPD=$BUILD_DIR/server/vst-httpd
-export VST_GEN=$BUILD_DIR/server/vst-gen
-export VST_SEND=$BUILD_DIR/server/send/vst-send
+export VST_KEYD=$BUILD_DIR/bin/vst-keyd
+export VST_ADMIN=$BUILD_DIR/bin/vst-admin
+export VST_HTTPD=$BUILD_DIR/bin/vst-httpd
+export VST_GEN=$BUILD_DIR/bin/vst-gen
+export VST_SEND=$BUILD_DIR/bin/vst-send
 BENCH_HTTP=$BUILD_DIR/tests/bench_http
 need_build=
 for b in "$VST_KEYD" "$VST_ADMIN" "$VST_HTTPD" "$VST_GEN" "$VST_SEND" "$BENCH_HTTP"; do

@@ -8,7 +8,7 @@
  * N threads each send R sequential `PUT /v1/deliveries/P-t<thread>-r<i>`
  * requests whose body is FILE (e.g. one sgb5 record), over TLS with a
  * client certificate. The TLS context is vst-send's own (vst_tls_ctx_new in
- * server/send/send_net.c): the same versions, suites, groups and signature
+ * server/cli/send/send_net.c): the same versions, suites, groups and signature
  * algorithms (BSI TR-02102-2), the server verified against --ca.
  *
  *   --mode keepalive (default): one connection per thread, reused for every
@@ -56,7 +56,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "send/send_net.h"
+#include "cli/send/send_net.h"
 
 static const char *opt_url, *opt_ca, *opt_cert, *opt_key, *opt_body, *opt_prefix = "bench";
 static const char *opt_groups; /* NULL: vst-send's */

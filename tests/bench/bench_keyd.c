@@ -41,8 +41,8 @@
 
 #include "bench_machine.h"
 #include "derive.h"
-#include "keyd_client.h"
-#include "tools/gen.h"
+#include "wire/keyd_client.h"
+#include "cli/gen/gen.h"
 
 #define KVNR_LEN 10
 

@@ -39,8 +39,8 @@ while [ $# -gt 0 ]; do
 done
 
 BUILD_DIR=${BUILD_DIR:-$ROOT/build/release}
-KEYD=$BUILD_DIR/keys/vst-keyd
-ADMIN=$BUILD_DIR/server/vst-admin
+KEYD=$BUILD_DIR/bin/vst-keyd
+ADMIN=$BUILD_DIR/bin/vst-admin
 BENCH=$BUILD_DIR/tests/bench_keyd
 if [ ! -x "$KEYD" ] || [ ! -x "$ADMIN" ] || [ ! -x "$BENCH" ]; then
     log "building vst-keyd, vst-admin, bench_keyd (release) in $BUILD_DIR"

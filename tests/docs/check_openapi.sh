@@ -51,7 +51,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
 fi
 
 if NODE_PATH=$NPM_DIR/node_modules node "$HERE/check_openapi.js" "$SPEC" \
-    "$ROOT/server/common/vst_error.def"; then
+    "$ROOT/server/core/vst_error.def"; then
     echo "1 passed, 0 failed"
 else
     echo "0 passed, 1 failed"

@@ -91,7 +91,7 @@ driver() { # GROUP [args...]
     python3 "$E2E_DIR/hostile.py" --group "$group" --port "$PORT" --stack "$STACK" \
         --trust-db "$TRUST_DB" --store-db "$STORE_DB" --keyd-pid "$KEYD_PID" \
         --httpd-pid "$HTTPD_PID" --records "$D/records.nd" --ct "$CT" --max-bytes "$MAX_BYTES" \
-        --slow-bound "$SLOW_BOUND" --error-def "$VST_SOURCE_DIR/server/common/vst_error.def" \
+        --slow-bound "$SLOW_BOUND" --error-def "$VST_SOURCE_DIR/server/core/vst_error.def" \
         --markers-out "$D/markers" ${HOSTILE_ONLY:+--only "$HOSTILE_ONLY"} "$@"
 }
 

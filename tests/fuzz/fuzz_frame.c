@@ -1,4 +1,4 @@
-/* libFuzzer target for the keyd wire protocol (keys/proto.c).
+/* libFuzzer target for the keyd wire protocol (server/wire/proto.c).
  *
  * The input is one frame: its 8-byte header goes through
  * vst_frame_hdr_decode, and if that accepts it, the payload (exactly the
@@ -16,8 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/signed.h"
-#include "proto.h"
+#include "core/signed.h"
+#include "wire/proto.h"
 
 static void check(int cond, const char *what)
 {

@@ -31,7 +31,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "common/signed.h"
+#include "core/signed.h"
 #include "fuzz_util.h"
 #include "httpd/httpd.h"
 #include "httpd/httpd_lines.h"

@@ -21,7 +21,7 @@
 #include <jansson.h>
 
 #include "fuzz_util.h"
-#include "ident/ident.h"
+#include "core/ident.h"
 #include "profile/json_scan.h"
 #include "profile/profile.h"
 

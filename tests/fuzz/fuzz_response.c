@@ -1,5 +1,5 @@
 /* libFuzzer target: vst-send's HTTP/1.1 response parser
- * (server/send/http_response.c), fed what a hostile or broken server might
+ * (server/cli/send/http_response.c), fed what a hostile or broken server might
  * send.
  *
  * Input: byte 0 seeds the chunking and picks the body cap (small, to reach
@@ -11,7 +11,7 @@
  * no more bytes than there were; once DONE or ERROR the parser consumes
  * nothing more. */
 #include "fuzz_util.h"
-#include "send/http_response.h"
+#include "cli/send/http_response.h"
 
 /* Feeds data in pieces; returns the final result and the bytes used. */
 static vst_hr_result parse(vst_http_resp *r, const char *data, size_t len, fz_chunks *ch,

@@ -74,15 +74,15 @@ CFLAGS=(
     -Wall -Wextra -Werror -Wshadow -Wvla -Wstrict-prototypes
     -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
     -DVST_FUZZ_ROOT="\"$ROOT\""
-    -I"$ROOT/server" -I"$ROOT/server/audit" -I"$ROOT/keys" -I"$FZ"
+    -I"$ROOT/server" -I"$ROOT/keys" -I"$FZ"
 )
 SAN=(-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined)
 
 S="$ROOT/server"
-COMMON=("$S/common/vst_error.c" "$S/common/secmem.c" "$S/common/hex.c" "$S/common/domain.c"
-    "$S/common/signed.c" "$S/common/utf8.c")
+COMMON=("$S/core/vst_error.c" "$S/core/secmem.c" "$S/core/hex.c" "$S/core/domain.c"
+    "$S/core/signed.c" "$S/core/utf8.c")
 PROFILE=("$S/profile/json_scan.c" "$S/profile/profile_load.c" "$S/profile/profile_apply.c"
-    "$S/profile/profile_rules.c" "$S/ident/ident.c")
+    "$S/profile/profile_rules.c" "$S/core/ident.c")
 
 # Per harness: sources (besides tests/fuzz/fuzz_<name>.c), pkg-config
 # packages, extra link flags, -max_len.
@@ -95,9 +95,9 @@ harness() {
         SRC=("${COMMON[@]}" "${PROFILE[@]}" "$S/httpd/httpd_lines.c" "$S/httpd/httpd_problem.c"
             "$S/httpd/httpd_request.c")
         PKGS+=(libmicrohttpd libpq) MAXLEN=16384 ;;
-    lines) SRC=("$S/httpd/httpd_lines.c" "$S/common/secmem.c") MAXLEN=8192 ;;
-    frame) SRC=("$ROOT/keys/proto.c" "${COMMON[@]}") ;;
-    response) SRC=("$S/send/http_response.c" "$S/common/secmem.c") MAXLEN=16384 ;;
+    lines) SRC=("$S/httpd/httpd_lines.c" "$S/core/secmem.c") MAXLEN=8192 ;;
+    frame) SRC=("$S/wire/proto.c" "${COMMON[@]}") ;;
+    response) SRC=("$S/cli/send/http_response.c" "$S/core/secmem.c") MAXLEN=16384 ;;
     keyfiles) SRC=("$ROOT/keys/shamir.c" "${COMMON[@]}") LIBS=(-lgfshare) ;;
     audit_copy)
         SRC=("$S/audit/audit_copy.c" "$S/audit/audit_chain.c" "$S/audit/receipt_json.c"

@@ -25,7 +25,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "keyd_client.h"
+#include "wire/keyd_client.h"
 
 #define FX_PATH 320
 

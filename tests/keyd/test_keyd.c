@@ -19,12 +19,12 @@
 
 #include <openssl/crypto.h>
 
-#include "common/signed.h"
-#include "common/usage.h"
+#include "core/signed.h"
+#include "core/usage.h"
 #include "cunit_main.h"
 #include "fixture.h"
 #include "shamir.h"
-#include "tools/gen.h"
+#include "cli/gen/gen.h"
 
 #define NOBODY 65534
 

@@ -26,7 +26,7 @@
 #include <unistd.h>
 
 #include "cunit_main.h"
-#include "keyd.h"
+#include "keyd/keyd.h"
 
 static char dir[64];    /* scratch directory of this run */
 static char exist[128]; /* a file in it */

@@ -18,7 +18,7 @@
 #include "cunit_main.h"
 #include "derive.h"
 #include "fixture.h"
-#include "tools/gen.h"
+#include "cli/gen/gen.h"
 
 enum { COL_INS, COL_LANR, COL_BSNR, NCOL };
 static const char *const DOM[NCOL] = {"sgb5/insured", "sgb5/lanr", "sgb5/bsnr"};

@@ -38,7 +38,7 @@
 #include <unistd.h>
 
 #include "audit/receipt_json.h"
-#include "common/signed.h"
+#include "core/signed.h"
 
 static char dir[64];
 static char path_ca[128], path_other_ca[128], path_cert[128], path_key[128];

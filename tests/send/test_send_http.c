@@ -14,11 +14,11 @@
 #include <unistd.h>
 
 #include "audit/receipt_json.h"
-#include "common/signed.h"
-#include "send/http_response.h"
-#include "send/send_progress.h"
-#include "send/send_result.h"
-#include "send/send_util.h"
+#include "core/signed.h"
+#include "cli/send/http_response.h"
+#include "cli/send/send_progress.h"
+#include "cli/send/send_result.h"
+#include "cli/send/send_util.h"
 
 /* ---- helpers -------------------------------------------------------------- */
 

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/secmem.h"
+#include "core/secmem.h"
 
 const char *vst_src_path(const char *rel)
 {

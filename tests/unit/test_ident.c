@@ -86,8 +86,8 @@
 #include <string.h>
 
 #include "cunit_main.h"
-#include "ident/ident.h"
-#include "tools/gen.h"
+#include "core/ident.h"
+#include "cli/gen/gen.h"
 
 /* ---- helpers -------------------------------------------------------------- */
 

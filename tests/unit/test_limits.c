@@ -2,7 +2,7 @@
  * finding 5 and the low finding "the rate-limit table shares buckets when
  * full"), driven with a clock of the test's choosing. */
 #include "cunit_main.h"
-#include "httpd_limits.h"
+#include "httpd/httpd_limits.h"
 
 #define MIN_MS 60000LL
 

@@ -8,10 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/signed.h"
-#include "common/utf8.h"
+#include "core/signed.h"
+#include "core/utf8.h"
 #include "cunit_main.h"
-#include "receipt_json.h"
+#include "audit/receipt_json.h"
 
 static void test_utf8_decoder(void)
 {

@@ -16,7 +16,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "ident/ident.h"
+#include "core/ident.h"
 #include "profile/json_scan.h"
 #include "profile/profile.h"
 #include "profile/profile_internal.h"

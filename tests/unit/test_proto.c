@@ -1,5 +1,5 @@
-/* keyd wire protocol (keys/proto.c) and the signed structures
- * (server/common/signed.c): round trips of every message, rejection of every
+/* keyd wire protocol (server/wire/proto.c) and the signed structures
+ * (server/core/signed.c): round trips of every message, rejection of every
  * truncation, extension and out-of-range field, the permission table, the
  * blocking frame I/O, and the separation of receipt and checkpoint
  * signatures. Decoders are always run on an exactly sized heap copy so that
@@ -16,8 +16,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "common/signed.h"
-#include "proto.h"
+#include "core/signed.h"
+#include "wire/proto.h"
 #include "keystore.h"
 
 /* The protocol carries the keystore's numbers and sizes unchanged. */

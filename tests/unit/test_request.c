@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "cunit_main.h"
-#include "httpd_request.h"
+#include "httpd/httpd_request.h"
 
 #define P "/v1/deliveries/"
 

@@ -1,0 +1,564 @@
+/* vst-admin rekey: moves every store row to the current key version
+ * without any original (DESIGN.md §3): P' = AES_{K_new}(AES^-1_{K_old}(P)),
+ * computed inside vst-keyd.
+ *
+ * Resumable and never double-applied: each batch is read, re-keyed by keyd
+ * and written back in ONE store transaction whose UPDATE only touches rows
+ * that still carry the version they were read with. A kill at any point
+ * loses at most the uncommitted batches (one per worker), which still have
+ * their old version and are simply picked up again by the next run.
+ *
+ * Speed: the store's UPDATE is the bottleneck (a PostgreSQL backend runs
+ * on one core; per row it rewrites the tuple, inserts into every index and
+ * re-evaluates every CHECK constraint), so --jobs workers, each with its own
+ * store and keyd connection, re-key disjoint batches in parallel, and the
+ * UPDATE's arrays are sent in binary (docs/benchmarks.md has the figures). */
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/admin/admin.h"
+#include "derive.h"
+
+#define MAX_COLS 4
+#define MAX_JOBS 16
+
+/* PostgreSQL type OIDs of the binary array parameters (pg_type.dat). */
+#define OID_INT4 23
+#define OID_INT8 20
+#define OID_TEXT 25
+
+/* State shared by the workers; everything in it is guarded by mu. Batches
+ * are handed out under mu: a worker reads its rows (the SELECT, in its own
+ * transaction) while holding mu and moves the shared cursor past them, so
+ * no two workers ever hold the same rows; the expensive part (keyd, the
+ * UPDATE, the commit) runs outside mu, in parallel. */
+typedef struct {
+    pthread_mutex_t mu;
+    const admin_table *tables;
+    size_t nt;
+    size_t table;   /* table being handed out; nt when all are done */
+    int64_t cursor; /* its last id handed out */
+    struct {
+        size_t table;
+        int64_t start; /* cursor before its batch; -1: no batch in flight */
+    } inflight[MAX_JOBS];
+    int failed;
+    uint32_t to;
+    size_t batch;
+    uint64_t done, total;
+    double t0;
+    int tty;
+    size_t njobs;
+    PGconn *trust;
+    char run_id[24];
+    uint64_t prior; /* rows_done of a resumed run, from the runs before this one */
+} rekey_ctx;
+
+typedef struct {
+    rekey_ctx *c;
+    size_t slot;
+    PGconn *db;
+    vst_keyd *k;
+    int rc;
+} rekey_worker;
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static void progress(rekey_ctx *c, const char *table, int final)
+{
+    double dt = now_s() - c->t0;
+    double rate = dt > 0 ? (double)c->done / dt : 0;
+    if (c->tty) {
+        int width = 30, fill = c->total ? (int)(width * c->done / c->total) : width;
+        if (fill > width)
+            fill = width;
+        fprintf(stderr, "\r%-16s [%.*s%*s] %" PRIu64 "/%" PRIu64 " rows %8.0f rows/s%s", table,
+                fill, "##############################", width - fill, "", c->done, c->total, rate,
+                final ? "\n" : "");
+    } else if (final) {
+        fprintf(stderr, "%s: %" PRIu64 " rows re-keyed\n", table, c->done);
+    }
+}
+
+static int pg_ok(PGresult *r, ExecStatusType want, const char *what)
+{
+    if (PQresultStatus(r) == want)
+        return 1;
+    char msg[256];
+    snprintf(msg, sizeof msg, "%s", PQresultErrorMessage(r));
+    msg[strcspn(msg, "\n")] = '\0';
+    admin_fail("%s: %s", what, msg);
+    return 0;
+}
+
+static int exec_cmd(PGconn *db, const char *sql)
+{
+    PGresult *r = PQexec(db, sql);
+    int ok = pg_ok(r, PGRES_COMMAND_OK, sql);
+    PQclear(r);
+    return ok ? 0 : -1;
+}
+
+/* A one-dimensional array parameter in PostgreSQL's binary format
+ * (array_recv): ndim, has-null flag, element type, length, lower bound,
+ * then per element a 32-bit length (-1 for NULL) and its bytes. Sized by
+ * the caller up front, so appending never fails. */
+typedef struct {
+    uint8_t *p;
+    size_t len;
+} barr;
+
+static void be32(barr *a, uint32_t v)
+{
+    uint8_t *q = a->p + a->len;
+    q[0] = (uint8_t)(v >> 24);
+    q[1] = (uint8_t)(v >> 16);
+    q[2] = (uint8_t)(v >> 8);
+    q[3] = (uint8_t)v;
+    a->len += 4;
+}
+
+static int barr_init(barr *a, uint32_t elemtype, int n, size_t elem_max, int hasnull)
+{
+    a->len = 0;
+    /* + 1: vst_hex writes a NUL after the last element */
+    if ((a->p = malloc(20 + (size_t)n * (4 + elem_max) + 1)) == NULL)
+        return -1;
+    be32(a, 1);
+    be32(a, (uint32_t)hasnull);
+    be32(a, elemtype);
+    be32(a, (uint32_t)n);
+    be32(a, 1);
+    return 0;
+}
+
+static void barr_i64(barr *a, int64_t v)
+{
+    be32(a, 8);
+    be32(a, (uint32_t)((uint64_t)v >> 32));
+    be32(a, (uint32_t)v);
+}
+
+static void barr_i32(barr *a, uint32_t v)
+{
+    be32(a, 4);
+    be32(a, v);
+}
+
+static void barr_null(barr *a)
+{
+    be32(a, UINT32_MAX);
+}
+
+static void barr_hex(barr *a, const uint8_t p[VST_PSEUDONYM_LEN])
+{
+    be32(a, VST_PSEUDONYM_HEX);
+    vst_hex(p, VST_PSEUDONYM_LEN, (char *)a->p + a->len);
+    a->len += VST_PSEUDONYM_HEX;
+}
+
+/* The smallest position of which every row before it is known committed
+ * (for the bookkeeping row): the start of the oldest batch in flight, else
+ * the hand-out cursor. Called under mu. */
+static void watermark(const rekey_ctx *c, size_t *table, int64_t *id)
+{
+    *table = c->table;
+    *id = c->cursor;
+    for (size_t j = 0; j < c->njobs; j++)
+        if (c->inflight[j].start >= 0 &&
+            (c->inflight[j].table < *table ||
+             (c->inflight[j].table == *table && c->inflight[j].start < *id))) {
+            *table = c->inflight[j].table;
+            *id = c->inflight[j].start;
+        }
+}
+
+static void run_note(rekey_ctx *c, const char *sql_fmt, const char *table, int64_t cursor);
+
+/* Reads the next batch under mu. Returns the number of rows (their result
+ * in *res, the table in *t), 0 when every table is done, -1 on error. */
+static int take_batch(rekey_worker *w, const admin_table **t, PGresult **res)
+{
+    rekey_ctx *c = w->c;
+    int rows = 0;
+    pthread_mutex_lock(&c->mu);
+    while (!c->failed && c->table < c->nt) {
+        const admin_table *tb = &c->tables[c->table];
+        char sql[1024], cur[24], lim[24], to[16];
+        int n = snprintf(sql, sizeof sql, "SELECT id, key_version");
+        for (size_t i = 0; i < tb->ncolumns; i++)
+            n += snprintf(sql + n, sizeof sql - (size_t)n, ", %s", tb->columns[i]);
+        snprintf(sql + n, sizeof sql - (size_t)n,
+                 " FROM %s WHERE key_version < $1::int AND id > $2::bigint ORDER BY id "
+                 "LIMIT $3::int",
+                 tb->table);
+        snprintf(to, sizeof to, "%u", c->to);
+        snprintf(cur, sizeof cur, "%" PRId64, c->cursor);
+        snprintf(lim, sizeof lim, "%zu", c->batch);
+        const char *p[] = {to, cur, lim};
+        PGresult *r = PQexecParams(w->db, sql, 3, NULL, p, NULL, NULL, 0);
+        if (!pg_ok(r, PGRES_TUPLES_OK, "reading store rows")) {
+            PQclear(r);
+            rows = -1;
+            c->failed = 1;
+            break;
+        }
+        if ((rows = PQntuples(r)) == 0) {
+            PQclear(r);
+            c->table++;
+            c->cursor = 0;
+            continue;
+        }
+        *t = tb;
+        *res = r;
+        c->inflight[w->slot].table = c->table;
+        c->inflight[w->slot].start = c->cursor;
+        c->cursor = strtoll(PQgetvalue(r, rows - 1, 0), NULL, 10);
+        break;
+    }
+    pthread_mutex_unlock(&c->mu);
+    return rows;
+}
+
+/* One batch in one store transaction: returns rows updated (at least 1),
+ * 0 when every table is done, -1 on error. */
+static int64_t one_batch(rekey_worker *w)
+{
+    rekey_ctx *c = w->c;
+    const admin_table *t = NULL;
+    PGresult *r = NULL;
+    if (exec_cmd(w->db, "BEGIN") != 0)
+        return -1;
+    int rows = take_batch(w, &t, &r);
+    if (rows <= 0) {
+        if (rows == 0 && exec_cmd(w->db, "COMMIT") == 0)
+            return 0;
+        PQclear(PQexec(w->db, "ROLLBACK"));
+        return -1;
+    }
+    size_t nc = t->ncolumns;
+    uint8_t *buf = malloc((size_t)rows * nc * VST_PSEUDONYM_LEN);
+    uint32_t *from = malloc((size_t)rows * sizeof *from);
+    uint32_t *pos = malloc((size_t)rows * nc * sizeof *pos);
+    int hasnull[MAX_COLS] = {0};
+    barr ids = {0}, vers = {0}, cols[MAX_COLS] = {{0}};
+    int rc = buf == NULL || from == NULL || pos == NULL ? admin_fail("out of memory") : 0;
+    /* Re-key every non-NULL pseudonym with one keyd call per source
+     * version in the batch (versions ascending; rows of several versions
+     * may interleave): buf holds each version's pseudonyms together, pos
+     * says where each row's column went. */
+    for (int i = 0; rc == 0 && i < rows; i++) {
+        from[i] = (uint32_t)strtoul(PQgetvalue(r, i, 1), NULL, 10);
+        for (size_t col = 0; col < nc; col++)
+            hasnull[col] |= PQgetisnull(r, i, 2 + (int)col);
+    }
+    size_t base = 0;
+    for (uint32_t v = 0; rc == 0;) {
+        uint32_t next = UINT32_MAX;
+        for (int i = 0; i < rows; i++)
+            if (from[i] > v && from[i] < next)
+                next = from[i];
+        if (next == UINT32_MAX)
+            break;
+        v = next;
+        uint32_t cnt = 0;
+        uint8_t *run = buf + base * VST_PSEUDONYM_LEN;
+        for (int i = 0; rc == 0 && i < rows; i++)
+            for (size_t col = 0; from[i] == v && col < nc; col++)
+                if (!PQgetisnull(r, i, 2 + (int)col)) {
+                    if (vst_unhex(PQgetvalue(r, i, 2 + (int)col), VST_PSEUDONYM_LEN,
+                                  run + (size_t)cnt * VST_PSEUDONYM_LEN) != 0)
+                        rc = admin_fail("a pseudonym in %s is not hex", t->table);
+                    pos[(size_t)i * nc + col] = (uint32_t)(base + cnt++);
+                }
+        if (rc == 0 && cnt > 0 && (rc = vst_keyd_rekey(w->k, v, c->to, run, cnt)) != 0)
+            rc = admin_fail("keyd refused to re-key version %u: %s", v, vst_keyd_strerror(rc));
+        base += cnt;
+    }
+    /* UPDATE ... FROM unnest(arrays): one statement for the whole batch,
+     * its arrays in binary (no text array to build here or to parse
+     * there); the guard on the old key_version makes a second application
+     * impossible. */
+    if (rc == 0 &&
+        (barr_init(&ids, OID_INT8, rows, 8, 0) != 0 || barr_init(&vers, OID_INT4, rows, 4, 0) != 0))
+        rc = admin_fail("out of memory");
+    for (size_t col = 0; rc == 0 && col < nc; col++)
+        if (barr_init(&cols[col], OID_TEXT, rows, VST_PSEUDONYM_HEX, hasnull[col]) != 0)
+            rc = admin_fail("out of memory");
+    if (rc == 0)
+        for (int i = 0; i < rows; i++) {
+            barr_i64(&ids, strtoll(PQgetvalue(r, i, 0), NULL, 10));
+            barr_i32(&vers, from[i]);
+            for (size_t col = 0; col < nc; col++)
+                if (PQgetisnull(r, i, 2 + (int)col))
+                    barr_null(&cols[col]);
+                else
+                    barr_hex(&cols[col],
+                             buf + (size_t)pos[(size_t)i * nc + col] * VST_PSEUDONYM_LEN);
+        }
+    PQclear(r);
+    free(buf);
+    free(from);
+    free(pos);
+    char sql[1024], to[16];
+    int n = snprintf(sql, sizeof sql, "UPDATE %s t SET key_version = $1::int", t->table);
+    for (size_t col = 0; col < nc; col++)
+        n += snprintf(sql + n, sizeof sql - (size_t)n, ", %s = u.p%zu", t->columns[col], col);
+    n += snprintf(sql + n, sizeof sql - (size_t)n, " FROM unnest($2::bigint[], $3::int[]");
+    for (size_t col = 0; col < nc; col++)
+        n += snprintf(sql + n, sizeof sql - (size_t)n, ", $%zu::text[]", col + 4);
+    n += snprintf(sql + n, sizeof sql - (size_t)n, ") AS u(id, v");
+    for (size_t col = 0; col < nc; col++)
+        n += snprintf(sql + n, sizeof sql - (size_t)n, ", p%zu", col);
+    snprintf(sql + n, sizeof sql - (size_t)n, ") WHERE t.id = u.id AND t.key_version = u.v");
+    snprintf(to, sizeof to, "%u", c->to);
+    const char *up[3 + MAX_COLS] = {to, (char *)ids.p, (char *)vers.p};
+    int lens[3 + MAX_COLS] = {0, (int)ids.len, (int)vers.len};
+    int fmts[3 + MAX_COLS] = {0, 1, 1};
+    for (size_t col = 0; col < nc; col++) {
+        up[3 + col] = (char *)cols[col].p;
+        lens[3 + col] = (int)cols[col].len;
+        fmts[3 + col] = 1;
+    }
+    int64_t updated = -1;
+    if (rc == 0) {
+        r = PQexecParams(w->db, sql, 3 + (int)nc, NULL, up, lens, fmts, 0);
+        if (pg_ok(r, PGRES_COMMAND_OK, "writing re-keyed rows"))
+            updated = strtoll(PQcmdTuples(r), NULL, 10);
+        PQclear(r);
+    }
+    free(ids.p);
+    free(vers.p);
+    for (size_t col = 0; col < nc; col++)
+        free(cols[col].p);
+    if (updated < 0 || exec_cmd(w->db, "COMMIT") != 0) {
+        PQclear(PQexec(w->db, "ROLLBACK"));
+        return -1;
+    }
+    return updated > 0 ? updated : 1; /* rows taken by a concurrent run: keep going */
+}
+
+static void *worker_main(void *arg)
+{
+    rekey_worker *w = arg;
+    rekey_ctx *c = w->c;
+    int64_t got;
+    while ((got = one_batch(w)) > 0) {
+        pthread_mutex_lock(&c->mu);
+        c->inflight[w->slot].start = -1;
+        c->done += (uint64_t)got;
+        size_t tbl;
+        int64_t id;
+        watermark(c, &tbl, &id);
+        if (tbl < c->nt)
+            run_note(c,
+                     "UPDATE vst.rekey_runs SET rows_done = $2::bigint, cursor_table = $3, "
+                     "cursor_id = $4::bigint WHERE id = $1::bigint",
+                     c->tables[tbl].table, id);
+        else /* every table handed out and committed; the final note follows */
+            run_note(c,
+                     "UPDATE vst.rekey_runs SET rows_done = $2::bigint WHERE id = $1::bigint "
+                     "AND $3 = $3 AND $4 = $4",
+                     "", 0);
+        progress(c, c->tables[tbl < c->nt ? tbl : c->nt - 1].table, 0);
+        pthread_mutex_unlock(&c->mu);
+    }
+    pthread_mutex_lock(&c->mu);
+    c->inflight[w->slot].start = -1;
+    if (got < 0) {
+        c->failed = 1;
+        w->rc = 1;
+    }
+    pthread_mutex_unlock(&c->mu);
+    return NULL;
+}
+
+static void run_note(rekey_ctx *c, const char *sql_fmt, const char *table, int64_t cursor)
+{
+    if (c->trust == NULL || c->run_id[0] == '\0')
+        return;
+    char done[24], cur[24];
+    snprintf(done, sizeof done, "%" PRIu64, c->prior + c->done);
+    snprintf(cur, sizeof cur, "%" PRId64, cursor);
+    const char *p[] = {c->run_id, done, table, cur};
+    PGresult *r = PQexecParams(c->trust, sql_fmt, 4, NULL, p, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        fprintf(stderr, "vst-admin: warning: re-key progress not recorded: %s",
+                PQresultErrorMessage(r));
+    PQclear(r);
+}
+
+/* Starts or resumes the bookkeeping row of this run in the trust DB. */
+static void run_start(rekey_ctx *c, uint32_t from_min)
+{
+    if (g_opt.trust_dsn == NULL || (c->trust = admin_db(g_opt.trust_dsn, "trust")) == NULL)
+        return;
+    PGresult *r =
+        PQexec(c->trust, "SELECT id, rows_done FROM vst.rekey_runs WHERE state = 'running'");
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0) {
+        snprintf(c->run_id, sizeof c->run_id, "%s", PQgetvalue(r, 0, 0));
+        c->prior = strtoull(PQgetvalue(r, 0, 1), NULL, 10);
+        fprintf(stderr, "resuming re-key run %s\n", c->run_id);
+        PQclear(r);
+        return;
+    }
+    PQclear(r);
+    char f[16], t[16];
+    snprintf(f, sizeof f, "%u", from_min);
+    snprintf(t, sizeof t, "%u", c->to);
+    const char *p[] = {f, t};
+    r = PQexecParams(c->trust,
+                     "INSERT INTO vst.rekey_runs (from_version, to_version) "
+                     "VALUES ($1::int, $2::int) RETURNING id",
+                     2, NULL, p, NULL, NULL, 0);
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+        snprintf(c->run_id, sizeof c->run_id, "%s", PQgetvalue(r, 0, 0));
+    else
+        fprintf(stderr, "vst-admin: warning: re-key run not recorded: %s", PQresultErrorMessage(r));
+    PQclear(r);
+}
+
+int cmd_rekey(int argc, char **argv)
+{
+    if (admin_is_help(argc, argv)) {
+        printf("usage: vst-admin rekey [--batch N] [--jobs J]\n\nRe-keys every row of every "
+               "store table to vst-keyd's current key version,\nin batches of N rows (default "
+               "20000), each in its own transaction. J workers\n(default 2, at most %d), each "
+               "with its own store and keyd connection, re-key\ndisjoint batches in parallel: "
+               "the store's UPDATE is the bottleneck and runs\non one core per connection. Safe "
+               "to interrupt: run it again to finish; no\nrow is ever re-keyed twice.\n",
+               MAX_JOBS);
+        return 0;
+    }
+    rekey_ctx c = {.batch = 20000, .tty = isatty(2), .njobs = 2};
+    for (int i = 1; i < argc; i++) {
+        const char *v;
+        char *end;
+        if (strcmp(argv[i], "--batch") == 0 && (v = admin_optarg(argc, argv, &i)))
+            c.batch = strtoul(v, NULL, 10);
+        else if (strcmp(argv[i], "--jobs") == 0 && (v = admin_optarg(argc, argv, &i))) {
+            c.njobs = strtoul(v, &end, 10);
+            if (*end != '\0' || c.njobs < 1 || c.njobs > MAX_JOBS)
+                return admin_fail("rekey: --jobs must be 1..%d", MAX_JOBS);
+        } else
+            return admin_fail("rekey: unexpected argument %s (see --help)", argv[i]);
+    }
+    admin_table tables[16];
+    size_t nt;
+    if (admin_store_tables(tables, 16, &nt) != 0)
+        return 1;
+    for (size_t i = 0; i < nt; i++)
+        if (c.batch == 0 || c.batch * tables[i].ncolumns > VST_BATCH_MAX)
+            return admin_fail("rekey: --batch must be 1..%zu for %s",
+                              VST_BATCH_MAX / (tables[i].ncolumns ? tables[i].ncolumns : 1),
+                              tables[i].table);
+    rekey_worker w[MAX_JOBS];
+    memset(w, 0, sizeof w);
+    if ((w[0].k = admin_keyd()) == NULL)
+        return 1;
+    vst_status_ok s;
+    uint8_t *sbufp;
+    size_t slen;
+    int rc = vst_keyd_status(w[0].k, &s, &sbufp, &slen);
+    if (rc != 0) {
+        vst_keyd_close(w[0].k);
+        return admin_fail("status: %s", vst_keyd_strerror(rc));
+    }
+    int sealed = s.sealed;
+    c.to = s.current_version;
+    vst_frame_free(sbufp, slen);
+    if (sealed) {
+        vst_keyd_close(w[0].k);
+        return admin_fail("rekey: vst-keyd is sealed");
+    }
+    if ((w[0].db = admin_db(g_opt.store_dsn, "store")) == NULL) {
+        vst_keyd_close(w[0].k);
+        return 1;
+    }
+    admin_version_rows *vr = NULL;
+    size_t nvr = 0;
+    if (admin_rows_per_version(w[0].db, tables, nt, &vr, &nvr) != 0)
+        rc = 1;
+    /* Counting scans the whole store and may outlast keyd's idle-timeout:
+     * worker 0 gets a fresh keyd connection for its batches. */
+    vst_keyd_close(w[0].k);
+    w[0].k = rc == 0 ? admin_keyd() : NULL;
+    if (w[0].k == NULL)
+        rc = 1;
+    uint32_t from_min = 0;
+    for (size_t i = 0; i < nvr; i++) /* ascending by version */
+        if (vr[i].version < c.to && vr[i].rows > 0) {
+            c.total += vr[i].rows;
+            if (from_min == 0)
+                from_min = vr[i].version;
+        }
+    free(vr);
+    /* No more workers than batches. */
+    if (c.njobs > 1 && c.total / c.batch + 1 < c.njobs)
+        c.njobs = (size_t)(c.total / c.batch + 1);
+    size_t started = 0;
+    for (size_t j = 1; rc == 0 && c.total > 0 && j < c.njobs; j++)
+        if ((w[j].k = admin_keyd()) == NULL ||
+            (w[j].db = admin_db(g_opt.store_dsn, "store")) == NULL)
+            rc = 1;
+    pthread_mutex_init(&c.mu, NULL);
+    c.tables = tables;
+    c.nt = nt;
+    for (size_t j = 0; j < MAX_JOBS; j++)
+        c.inflight[j].start = -1;
+    c.t0 = now_s();
+    if (rc == 0 && c.total > 0)
+        run_start(&c, from_min);
+    pthread_t th[MAX_JOBS];
+    for (size_t j = 0; rc == 0 && c.total > 0 && j < c.njobs; j++) {
+        w[j].c = &c;
+        w[j].slot = j;
+        if (pthread_create(&th[j], NULL, worker_main, &w[j]) != 0)
+            rc = admin_fail("rekey: cannot start a worker thread");
+        else
+            started++;
+    }
+    if (rc != 0) {
+        pthread_mutex_lock(&c.mu);
+        c.failed = 1;
+        pthread_mutex_unlock(&c.mu);
+    }
+    for (size_t j = 0; j < started; j++) {
+        pthread_join(th[j], NULL);
+        if (w[j].rc != 0)
+            rc = 1;
+    }
+    double dt = now_s() - c.t0;
+    if (c.total > 0)
+        progress(&c, "done", 1);
+    run_note(&c,
+             rc == 0 ? "UPDATE vst.rekey_runs SET state = 'done', finished_at = now(), "
+                       "rows_done = $2::bigint WHERE id = $1::bigint AND $3 = $3 AND $4 = $4"
+                     : "UPDATE vst.rekey_runs SET rows_done = $2::bigint WHERE id = $1::bigint "
+                       "AND $3 = $3 AND $4 = $4",
+             "", 0);
+    if (rc == 0)
+        printf("re-keyed %" PRIu64 " rows to key version %u in %.2f s (%.0f rows/s)\n", c.done,
+               c.to, dt, dt > 0 ? (double)c.done / dt : 0.0);
+    PQfinish(c.trust);
+    for (size_t j = 0; j < MAX_JOBS; j++) {
+        PQfinish(w[j].db);
+        if (w[j].k != NULL)
+            vst_keyd_close(w[j].k);
+    }
+    pthread_mutex_destroy(&c.mu);
+    /* keyd reports each connection's re-key count when it closes. */
+    if (rc == 0 && c.done > 0)
+        admin_audit_sync(1);
+    return rc;
+}

@@ -1,0 +1,62 @@
+/* Synthetic records of the default `sgb5` profile (DESIGN.md §5) for tests,
+ * benchmarks and the quickstart.
+ *
+ * Every identifier carries a valid check digit (DESIGN.md §4); every name,
+ * street, city and practice name is composed from syllables, never taken
+ * from a list of real names. The output is deterministic per seed (and per
+ * persons setting) on every platform: the same seed gives the same bytes.
+ *
+ * One record is one line of NDJSON with the keys, in this order:
+ *   insured:  kvnr last_name first_name birth_date sex insurance_status
+ *             postal_code street city
+ *   provider: (absent in ~10% of records) either lanr [bsnr] or ik, then
+ *             postal_code name
+ *   service:  period icd10 ops ebm atc cost_cents days
+ * See docs/identifiers.md for the identifier schemes. */
+#ifndef VST_GEN_H
+#define VST_GEN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/ident.h"
+
+typedef struct vst_gen vst_gen;
+
+/* A generator seeded with `seed`; NULL when out of memory. */
+vst_gen *vst_gen_new(uint64_t seed);
+void vst_gen_free(vst_gen *g);
+
+/* Draw insured persons from a pool of n distinct persons (distinct KVNRs,
+ * each person always with the same name, birth date, sex, address), so one
+ * KVNR appears in several records, as in real deliveries. n = 0 (the
+ * default) makes every record a new person: KVNRs then never repeat (up to
+ * VST_GEN_MAX_PERSONS records). Returns 0, or -1 if n > VST_GEN_MAX_PERSONS.
+ * Call before the first record to keep the output a function of the seed. */
+#define VST_GEN_MAX_PERSONS 2600000000ULL /* 26 letters x 10^8 */
+int vst_gen_set_persons(vst_gen *g, uint64_t n);
+
+/* Upper bound of vst_gen_record's line length: a buffer of this many bytes
+ * (plus one for the NUL) always suffices. */
+#define VST_GEN_MAX_LINE 1536
+
+/* Writes the next record into buf as one JSON object, NUL-terminated, without
+ * a newline. Returns its length (excluding the NUL), or 0 when cap is too
+ * small for line + NUL; in that case the generator does not advance, so a
+ * retry with a larger buffer yields the same record. */
+size_t vst_gen_record(vst_gen *g, char *buf, size_t cap);
+
+/* Writes a random valid identifier of the given kind (canonical form) into
+ * out, NUL-terminated, and returns its length (10 for KVNR, 9 otherwise).
+ * Draws from the same stream as vst_gen_record. */
+size_t vst_gen_id(vst_gen *g, vst_id_kind kind, char out[VST_ID_MAXLEN + 1]);
+
+/* The KVNR of person i (0 <= i < VST_GEN_MAX_PERSONS) for this generator's
+ * seed: a bijection, so distinct i give distinct KVNRs. Returns 10, or 0 for
+ * an out-of-range i. */
+size_t vst_gen_person_kvnr(const vst_gen *g, uint64_t i, char out[VST_ID_MAXLEN + 1]);
+
+/* Raw 64-bit output of the generator's PRNG (xoshiro256**). */
+uint64_t vst_gen_u64(vst_gen *g);
+
+#endif

@@ -1,0 +1,290 @@
+/* Blocking keyd client; see keyd_client.h. */
+#include "wire/keyd_client.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+struct vst_keyd {
+    int fd;
+};
+
+static int set_timeouts(int fd, unsigned ms)
+{
+    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+    return setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0 &&
+                   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) == 0
+               ? 0
+               : -1;
+}
+
+vst_keyd *vst_keyd_connect_timeout(const char *path, unsigned ms, char *err, size_t errlen)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof sa.sun_path) {
+        snprintf(err, errlen, "keyd socket path too long: %s", path);
+        return NULL;
+    }
+    strcpy(sa.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    /* A UNIX-socket connect() to a listener whose queue is full (a stopped
+     * keyd) waits, bounded by the send timeout: set it first. */
+    if (fd < 0 || (ms > 0 && set_timeouts(fd, ms) != 0) ||
+        connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        snprintf(err, errlen, "cannot reach vst-keyd at %s: %s", path,
+                 errno == EAGAIN ? "no answer within the timeout" : strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return NULL;
+    }
+    vst_keyd *k = malloc(sizeof *k);
+    if (k == NULL) {
+        close(fd);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    k->fd = fd;
+    return k;
+}
+
+vst_keyd *vst_keyd_connect(const char *path, char *err, size_t errlen)
+{
+    return vst_keyd_connect_timeout(path, 0, err, errlen);
+}
+
+void vst_keyd_close(vst_keyd *k)
+{
+    if (k == NULL)
+        return;
+    close(k->fd);
+    free(k);
+}
+
+int vst_keyd_set_timeout(vst_keyd *k, unsigned ms)
+{
+    return set_timeouts(k->fd, ms);
+}
+
+int vst_keyd_fd(const vst_keyd *k)
+{
+    return k->fd;
+}
+
+const char *vst_keyd_strerror(int rc)
+{
+    if (rc > 0) {
+        const char *n = vst_keyd_err_name((unsigned)rc);
+        return n ? n : "unknown keyd error";
+    }
+    return vst_proto_strerror(rc);
+}
+
+int vst_keyd_call(vst_keyd *k, uint8_t type, const void *req, size_t req_len, uint8_t **resp,
+                  size_t *resp_len)
+{
+    vst_frame_hdr h;
+    uint8_t *buf = NULL;
+    *resp = NULL;
+    *resp_len = 0;
+    int rc = vst_frame_send(k->fd, type, req, req_len);
+    if (rc == 0)
+        rc = vst_frame_recv(k->fd, VST_FRAME_MAX, &h, &buf);
+    if (rc != 0)
+        return rc;
+    if (h.type == VST_MSG_ERROR) {
+        vst_error_msg e;
+        rc = vst_error_decode(buf, h.len, &e);
+        vst_frame_free(buf, h.len);
+        return rc == 0 ? e.code : rc;
+    }
+    if (h.type != VST_MSG_RESP(type)) {
+        vst_frame_free(buf, h.len);
+        return VST_PROTO_E_TYPE;
+    }
+    *resp = buf;
+    *resp_len = h.len;
+    return 0;
+}
+
+/* Calls with an encoded request and decodes the response with dec. */
+static int call_wr(vst_keyd *k, uint8_t type, vst_wr *w, uint8_t **resp, size_t *len)
+{
+    int rc = vst_keyd_call(k, type, vst_wr_data(w), vst_wr_len(w), resp, len);
+    vst_wr_free(w);
+    return rc;
+}
+
+int vst_keyd_status(vst_keyd *k, vst_status_ok *out, uint8_t **buf, size_t *len)
+{
+    int rc = vst_keyd_call(k, VST_MSG_STATUS, NULL, 0, buf, len);
+    if (rc == 0 && (rc = vst_status_ok_decode(*buf, *len, out)) != 0) {
+        vst_frame_free(*buf, *len);
+        *buf = NULL;
+    }
+    return rc;
+}
+
+int vst_keyd_unseal(vst_keyd *k, const vst_unseal_req *rq, vst_unseal_ok *out)
+{
+    vst_wr w = VST_WR_INIT;
+    uint8_t *buf;
+    size_t len;
+    int rc = vst_unseal_req_encode(&w, rq);
+    if (rc != 0)
+        return rc;
+    if ((rc = call_wr(k, VST_MSG_UNSEAL, &w, &buf, &len)) != 0)
+        return rc;
+    rc = vst_unseal_ok_decode(buf, len, out);
+    vst_frame_free(buf, len);
+    return rc;
+}
+
+int vst_keyd_pubkey(vst_keyd *k, uint8_t pub[VST_ED25519_PUB_LEN])
+{
+    uint8_t *buf;
+    size_t len;
+    vst_pubkey_ok m;
+    int rc = vst_keyd_call(k, VST_MSG_PUBKEY, NULL, 0, &buf, &len);
+    if (rc != 0)
+        return rc;
+    if ((rc = vst_pubkey_ok_decode(buf, len, &m)) == 0)
+        memcpy(pub, m.key, VST_ED25519_PUB_LEN);
+    vst_frame_free(buf, len);
+    return rc;
+}
+
+int vst_keyd_rotate(vst_keyd *k, uint32_t *new_version)
+{
+    uint8_t *buf;
+    size_t len;
+    vst_keyver_msg m;
+    int rc = vst_keyd_call(k, VST_MSG_ROTATE, NULL, 0, &buf, &len);
+    if (rc != 0)
+        return rc;
+    if ((rc = vst_keyver_decode(buf, len, &m)) == 0)
+        *new_version = m.version;
+    vst_frame_free(buf, len);
+    return rc;
+}
+
+int vst_keyd_retire(vst_keyd *k, uint32_t version)
+{
+    vst_wr w = VST_WR_INIT;
+    vst_keyver_msg m = {version};
+    uint8_t *buf;
+    size_t len;
+    int rc = vst_keyver_encode(&w, &m);
+    if (rc != 0)
+        return rc;
+    if ((rc = call_wr(k, VST_MSG_RETIRE, &w, &buf, &len)) != 0)
+        return rc;
+    rc = vst_keyver_decode(buf, len, &m);
+    vst_frame_free(buf, len);
+    return rc == 0 && m.version != version ? VST_PROTO_E_RANGE : rc;
+}
+
+int vst_keyd_pseudonymize(vst_keyd *k, const vst_pseud_req *rq, uint32_t *key_version, uint8_t *out,
+                          size_t out_cap)
+{
+    vst_wr w = VST_WR_INIT;
+    uint8_t *buf;
+    size_t len;
+    vst_pseud_ok rs;
+    int rc = vst_pseud_req_encode(&w, rq);
+    if (rc != 0)
+        return rc;
+    if ((rc = call_wr(k, VST_MSG_PSEUDONYMIZE, &w, &buf, &len)) != 0)
+        return rc;
+    rc = vst_pseud_ok_decode(buf, len, &rs);
+    if (rc == 0 && !vst_pseud_ok_matches(rq, &rs))
+        rc = VST_PROTO_E_RANGE;
+    size_t off = 0;
+    for (size_t s = 0; rc == 0 && s < rs.nsections; s++) {
+        size_t n = (size_t)rs.sec[s].count * VST_PSEUDONYM_BYTES;
+        if (out_cap - off < n) {
+            rc = VST_PROTO_E_ARG;
+            break;
+        }
+        memcpy(out + off, rs.sec[s].pseudonyms, n);
+        off += n;
+    }
+    if (rc == 0)
+        *key_version = rs.key_version;
+    vst_frame_free(buf, len);
+    return rc;
+}
+
+int vst_keyd_rekey(vst_keyd *k, uint32_t from, uint32_t to, uint8_t *pbuf, uint32_t n)
+{
+    vst_wr w = VST_WR_INIT;
+    vst_rekey_req rq = {from, to, n, pbuf};
+    vst_rekey_ok rs;
+    uint8_t *buf;
+    size_t len;
+    int rc = vst_rekey_req_encode(&w, &rq);
+    if (rc != 0)
+        return rc;
+    if ((rc = call_wr(k, VST_MSG_REKEY, &w, &buf, &len)) != 0)
+        return rc;
+    rc = vst_rekey_ok_decode(buf, len, &rs);
+    if (rc == 0 && rs.count != n)
+        rc = VST_PROTO_E_RANGE;
+    if (rc == 0)
+        memcpy(pbuf, rs.pseudonyms, (size_t)n * VST_PSEUDONYM_BYTES);
+    vst_frame_free(buf, len);
+    return rc;
+}
+
+static int signature(vst_keyd *k, uint8_t type, vst_wr *w, uint8_t sig[VST_ED25519_SIG_LEN])
+{
+    uint8_t *buf;
+    size_t len;
+    vst_sig_ok m;
+    int rc = call_wr(k, type, w, &buf, &len);
+    if (rc != 0)
+        return rc;
+    if ((rc = vst_sig_ok_decode(buf, len, &m)) == 0)
+        memcpy(sig, m.sig, VST_ED25519_SIG_LEN);
+    vst_frame_free(buf, len);
+    return rc;
+}
+
+int vst_keyd_sign_receipt(vst_keyd *k, const vst_receipt_fields *f,
+                          uint8_t sig[VST_ED25519_SIG_LEN])
+{
+    vst_wr w = VST_WR_INIT;
+    int rc = vst_receipt_req_encode(&w, f);
+    return rc != 0 ? rc : signature(k, VST_MSG_SIGN_RECEIPT, &w, sig);
+}
+
+int vst_keyd_sign_checkpoint(vst_keyd *k, uint64_t seq, const uint8_t head[VST_SHA256_LEN],
+                             int64_t time_us, uint8_t sig[VST_ED25519_SIG_LEN])
+{
+    vst_wr w = VST_WR_INIT;
+    vst_checkpoint_req rq = {.seq = seq, .time_us = time_us};
+    memcpy(rq.head, head, VST_SHA256_LEN);
+    int rc = vst_checkpoint_req_encode(&w, &rq);
+    return rc != 0 ? rc : signature(k, VST_MSG_SIGN_CHECKPOINT, &w, sig);
+}
+
+int vst_keyd_events(vst_keyd *k, uint64_t after, uint16_t max, vst_events_ok *out, uint8_t **buf,
+                    size_t *len)
+{
+    vst_wr w = VST_WR_INIT;
+    vst_events_req rq = {after, max};
+    int rc = vst_events_req_encode(&w, &rq);
+    if (rc != 0)
+        return rc;
+    if ((rc = call_wr(k, VST_MSG_EVENTS, &w, buf, len)) != 0)
+        return rc;
+    if ((rc = vst_events_ok_decode(*buf, *len, out)) != 0) {
+        vst_frame_free(*buf, *len);
+        *buf = NULL;
+    }
+    return rc;
+}

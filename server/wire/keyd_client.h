@@ -1,0 +1,57 @@
+/* Client side of the keyd protocol, for vst-httpd, vst-admin and the tests:
+ * one blocking connection and typed calls with the same shape as the work
+ * keyd does, so callers need not know there is a process boundary (the
+ * OpenSSH monitor_wrap idea). Part of vstproto: no key material here. */
+#ifndef VST_KEYD_CLIENT_H
+#define VST_KEYD_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wire/proto.h"
+
+typedef struct vst_keyd vst_keyd;
+
+/* Results of every call: 0 on success; > 0 a keyd error code
+ * (vst_keyd_err, answered by keyd); < 0 a local or transport error
+ * (VST_PROTO_E_*; the connection is then unusable: close it). */
+vst_keyd *vst_keyd_connect(const char *socket_path, char *err, size_t errlen);
+/* The same with a timeout of ms milliseconds for the connect itself (a
+ * stopped keyd's full listen queue) and for every later call
+ * (vst_keyd_set_timeout). */
+vst_keyd *vst_keyd_connect_timeout(const char *socket_path, unsigned ms, char *err, size_t errlen);
+void vst_keyd_close(vst_keyd *k);
+/* Every later send and receive on k fails with VST_PROTO_E_TIMEOUT after
+ * ms milliseconds without progress (0 = wait for ever, the default). A
+ * stopped keyd then costs a caller a bounded wait, never a hang. 0 or -1. */
+int vst_keyd_set_timeout(vst_keyd *k, unsigned ms);
+int vst_keyd_fd(const vst_keyd *k);
+/* One line describing a result code, for messages. */
+const char *vst_keyd_strerror(int rc);
+
+/* Raw call: sends a request payload and receives the response payload
+ * (caller frees with vst_frame_free(*resp, *resp_len)). */
+int vst_keyd_call(vst_keyd *k, uint8_t type, const void *req, size_t req_len, uint8_t **resp,
+                  size_t *resp_len);
+
+/* STATUS: *buf holds the response the struct points into; free with
+ * vst_frame_free(*buf, *buf_len). */
+int vst_keyd_status(vst_keyd *k, vst_status_ok *out, uint8_t **buf, size_t *buf_len);
+int vst_keyd_unseal(vst_keyd *k, const vst_unseal_req *rq, vst_unseal_ok *out);
+int vst_keyd_pubkey(vst_keyd *k, uint8_t pub[VST_ED25519_PUB_LEN]);
+int vst_keyd_rotate(vst_keyd *k, uint32_t *new_version);
+int vst_keyd_retire(vst_keyd *k, uint32_t version);
+/* PSEUDONYMIZE: out receives, per section in order, count * 16 bytes. */
+int vst_keyd_pseudonymize(vst_keyd *k, const vst_pseud_req *rq, uint32_t *key_version, uint8_t *out,
+                          size_t out_cap);
+/* REKEY: n pseudonyms in buf are replaced in place. */
+int vst_keyd_rekey(vst_keyd *k, uint32_t from, uint32_t to, uint8_t *buf, uint32_t n);
+int vst_keyd_sign_receipt(vst_keyd *k, const vst_receipt_fields *f,
+                          uint8_t sig[VST_ED25519_SIG_LEN]);
+int vst_keyd_sign_checkpoint(vst_keyd *k, uint64_t seq, const uint8_t head[VST_SHA256_LEN],
+                             int64_t time_us, uint8_t sig[VST_ED25519_SIG_LEN]);
+/* EVENTS: *buf as for STATUS; iterate with vst_events_iter_init. */
+int vst_keyd_events(vst_keyd *k, uint64_t after, uint16_t max, vst_events_ok *out, uint8_t **buf,
+                    size_t *buf_len);
+
+#endif
