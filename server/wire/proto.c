@@ -160,101 +160,20 @@ unsigned vst_msg_permit(unsigned sock, int sealed, uint8_t type)
     return 0;
 }
 
-/* ---------------------------------------------------------------- reader */
+/* ---------------------------------------------------------------- strings */
 
-static uint64_t get_be(const uint8_t *p, size_t n)
+static int wr_str8(vst_wr *w, const char *s, size_t n)
 {
-    uint64_t v = 0;
-    for (size_t i = 0; i < n; i++)
-        v = (v << 8) | p[i];
-    return v;
+    TRY(vst_wr_u8(w, (uint8_t)n));
+    return vst_wr_put(w, s, n);
 }
 
-static void put_be(uint8_t *p, uint64_t v, size_t n)
+/* Drops whatever a failed multi-field put left behind. */
+static int wr_rollback(vst_wr *w, size_t mark, int rc)
 {
-    for (size_t i = 0; i < n; i++)
-        p[i] = (uint8_t)(v >> (8 * (n - 1 - i)));
-}
-
-void vst_rd_init(vst_rd *r, const void *p, size_t len)
-{
-    r->p = p;
-    r->len = p != NULL ? len : 0;
-    r->off = 0;
-}
-
-size_t vst_rd_left(const vst_rd *r)
-{
-    return r->len - r->off;
-}
-
-static int rd_int(vst_rd *r, size_t n, uint64_t *v)
-{
-    if (vst_rd_left(r) < n)
-        return VST_PROTO_E_SHORT;
-    *v = get_be(r->p + r->off, n);
-    r->off += n;
-    return 0;
-}
-
-int vst_rd_u8(vst_rd *r, uint8_t *out)
-{
-    uint64_t v;
-    TRY(rd_int(r, 1, &v));
-    *out = (uint8_t)v;
-    return 0;
-}
-
-int vst_rd_u16(vst_rd *r, uint16_t *out)
-{
-    uint64_t v;
-    TRY(rd_int(r, 2, &v));
-    *out = (uint16_t)v;
-    return 0;
-}
-
-int vst_rd_u32(vst_rd *r, uint32_t *out)
-{
-    uint64_t v;
-    TRY(rd_int(r, 4, &v));
-    *out = (uint32_t)v;
-    return 0;
-}
-
-int vst_rd_u64(vst_rd *r, uint64_t *out)
-{
-    return rd_int(r, 8, out);
-}
-
-int vst_rd_i64(vst_rd *r, int64_t *out)
-{
-    uint64_t v;
-    TRY(rd_int(r, 8, &v));
-    *out = (int64_t)v; /* two's complement on every platform we build for */
-    return 0;
-}
-
-int vst_rd_view(vst_rd *r, size_t n, const uint8_t **out)
-{
-    if (vst_rd_left(r) < n)
-        return VST_PROTO_E_SHORT;
-    *out = r->p != NULL ? r->p + r->off : NULL; /* no arithmetic on NULL */
-    r->off += n;
-    return 0;
-}
-
-int vst_rd_copy(vst_rd *r, void *out, size_t n)
-{
-    const uint8_t *v;
-    TRY(vst_rd_view(r, n, &v));
-    if (n > 0)
-        memcpy(out, v, n);
-    return 0;
-}
-
-int vst_rd_end(const vst_rd *r)
-{
-    return vst_rd_left(r) == 0 ? 0 : VST_PROTO_E_TRAILING;
+    if (rc != 0)
+        vst_wr_truncate(w, mark);
+    return rc;
 }
 
 /* Reads u8 len (1..max) + len bytes into a NUL-terminated buffer of max + 1
@@ -270,131 +189,6 @@ static int rd_str8(vst_rd *r, char *out, size_t max, int (*ok)(const char *, siz
     return ok(out, n) ? 0 : VST_PROTO_E_CHARSET;
 }
 
-/* ---------------------------------------------------------------- writer */
-
-static const uint8_t empty_payload[1];
-
-void vst_wr_init(vst_wr *w)
-{
-    w->buf = NULL;
-    w->len = 0;
-    w->cap = 0;
-}
-
-void vst_wr_free(vst_wr *w)
-{
-    vst_wipe(w->buf, w->cap);
-    free(w->buf);
-    vst_wr_init(w);
-}
-
-void vst_wr_reset(vst_wr *w)
-{
-    vst_wipe(w->buf, w->len);
-    w->len = 0;
-}
-
-const uint8_t *vst_wr_data(const vst_wr *w)
-{
-    return w->buf != NULL ? w->buf : empty_payload;
-}
-
-size_t vst_wr_len(const vst_wr *w)
-{
-    return w->len;
-}
-
-/* Grows by copying, never realloc: the old block is wiped before release. */
-static int wr_room(vst_wr *w, size_t n)
-{
-    if (n > VST_FRAME_MAX - w->len)
-        return VST_PROTO_E_LENGTH;
-    size_t need = w->len + n;
-    if (need <= w->cap)
-        return 0;
-    size_t cap = w->cap ? w->cap : 256;
-    while (cap < need)
-        cap *= 2;
-    uint8_t *nb = malloc(cap);
-    if (nb == NULL)
-        return VST_PROTO_E_NOMEM;
-    if (w->len > 0)
-        memcpy(nb, w->buf, w->len);
-    vst_wipe(w->buf, w->cap);
-    free(w->buf);
-    w->buf = nb;
-    w->cap = cap;
-    return 0;
-}
-
-int vst_wr_reserve(vst_wr *w, size_t n, uint8_t **out)
-{
-    TRY(wr_room(w, n));
-    *out = w->buf != NULL ? w->buf + w->len : NULL; /* NULL only for n == 0 */
-    w->len += n;
-    return 0;
-}
-
-int vst_wr_put(vst_wr *w, const void *p, size_t n)
-{
-    uint8_t *dst;
-    if (p == NULL && n > 0)
-        return VST_PROTO_E_ARG;
-    TRY(vst_wr_reserve(w, n, &dst));
-    if (n > 0)
-        memcpy(dst, p, n);
-    return 0;
-}
-
-static int wr_int(vst_wr *w, uint64_t v, size_t n)
-{
-    uint8_t *dst;
-    TRY(vst_wr_reserve(w, n, &dst));
-    put_be(dst, v, n);
-    return 0;
-}
-
-int vst_wr_u8(vst_wr *w, uint8_t v)
-{
-    return wr_int(w, v, 1);
-}
-
-int vst_wr_u16(vst_wr *w, uint16_t v)
-{
-    return wr_int(w, v, 2);
-}
-
-int vst_wr_u32(vst_wr *w, uint32_t v)
-{
-    return wr_int(w, v, 4);
-}
-
-int vst_wr_u64(vst_wr *w, uint64_t v)
-{
-    return wr_int(w, v, 8);
-}
-
-int vst_wr_i64(vst_wr *w, int64_t v)
-{
-    return wr_int(w, (uint64_t)v, 8);
-}
-
-static int wr_str8(vst_wr *w, const char *s, size_t n)
-{
-    TRY(vst_wr_u8(w, (uint8_t)n));
-    return vst_wr_put(w, s, n);
-}
-
-/* Drops whatever a failed multi-field put left behind. */
-static int wr_rollback(vst_wr *w, size_t mark, int rc)
-{
-    if (rc != 0 && w->len > mark) {
-        vst_wipe(w->buf + mark, w->len - mark);
-        w->len = mark;
-    }
-    return rc;
-}
-
 /* ---------------------------------------------------------------- header */
 
 int vst_frame_hdr_decode(const uint8_t in[VST_FRAME_HDR_LEN], uint32_t max, vst_frame_hdr *out)
@@ -406,7 +200,7 @@ int vst_frame_hdr_decode(const uint8_t in[VST_FRAME_HDR_LEN], uint32_t max, vst_
     const vst_msg_info *mi = vst_msg_lookup(in[1]);
     if (mi == NULL)
         return VST_PROTO_E_TYPE;
-    uint32_t len = (uint32_t)get_be(in + 4, 4);
+    uint32_t len = (uint32_t)vst_be_get(in + 4, 4);
     uint32_t lim = max < VST_FRAME_MAX ? max : VST_FRAME_MAX;
     if (len > lim || len < mi->min_len || len > mi->max_len)
         return VST_PROTO_E_LENGTH;
@@ -427,7 +221,7 @@ int vst_frame_hdr_encode(uint8_t type, uint32_t len, uint8_t out[VST_FRAME_HDR_L
     out[1] = type;
     out[2] = 0;
     out[3] = 0;
-    put_be(out + 4, len, 4);
+    vst_be_put(out + 4, len, 4);
     return 0;
 }
 
@@ -556,7 +350,7 @@ int vst_status_version(const vst_status_ok *m, size_t i, vst_version_info *out)
 
 static void builder_patch(vst_list_builder *b)
 {
-    put_be(b->w->buf + b->count_off, b->n, 2);
+    vst_wr_patch_be(b->w, b->count_off, b->n, 2);
 }
 
 static int put_status_fixed(vst_wr *w, const vst_status_ok *m)
@@ -907,7 +701,7 @@ int vst_keyver_decode(const uint8_t *p, size_t len, vst_keyver_msg *out)
 {
     if (len != 4)
         return len < 4 ? VST_PROTO_E_SHORT : VST_PROTO_E_TRAILING;
-    out->version = (uint32_t)get_be(p, 4);
+    out->version = (uint32_t)vst_be_get(p, 4);
     return version_check(out->version);
 }
 
@@ -1105,7 +899,7 @@ int vst_error_decode(const uint8_t *p, size_t len, vst_error_msg *out)
 {
     if (len != 2)
         return len < 2 ? VST_PROTO_E_SHORT : VST_PROTO_E_TRAILING;
-    out->code = (uint16_t)get_be(p, 2);
+    out->code = (uint16_t)vst_be_get(p, 2);
     return vst_keyd_err_name(out->code) != NULL ? 0 : VST_PROTO_E_RANGE;
 }
 

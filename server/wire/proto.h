@@ -21,12 +21,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/buf.h"
 #include "core/signed.h"
 
 #define VST_PROTO_VERSION 1
 #define VST_FRAME_HDR_LEN 8
 #define VST_FRAME_MAX (8u * 1024 * 1024) /* payload bytes */
-#define VST_BATCH_MAX 65536u             /* identifiers or pseudonyms per frame */
+_Static_assert(VST_FRAME_MAX == VST_BUF_MAX, "a frame's payload is built in one vst_wr");
+#define VST_BATCH_MAX 65536u /* identifiers or pseudonyms per frame */
 #define VST_SECTIONS_MAX 16
 #define VST_ID_LEN_MAX 16
 #define VST_DOMAIN_LEN_MAX 64 /* == VST_DOMAIN_MAXLEN of derive.h */
@@ -94,53 +96,6 @@ typedef enum {
 #define VST_KERR_MAX 13
 /* "bad_frame", "forbidden", ...; NULL for a code outside 1..VST_KERR_MAX. */
 const char *vst_keyd_err_name(unsigned code);
-
-/* ---- checked reader: every getter fails rather than read past the end,
- * and leaves the cursor and *out untouched on failure. Treat the fields as
- * private. */
-typedef struct {
-    const uint8_t *p;
-    size_t len;
-    size_t off;
-} vst_rd;
-
-void vst_rd_init(vst_rd *r, const void *p, size_t len);
-size_t vst_rd_left(const vst_rd *r);
-int vst_rd_u8(vst_rd *r, uint8_t *out);
-int vst_rd_u16(vst_rd *r, uint16_t *out);
-int vst_rd_u32(vst_rd *r, uint32_t *out);
-int vst_rd_u64(vst_rd *r, uint64_t *out);
-int vst_rd_i64(vst_rd *r, int64_t *out);
-int vst_rd_view(vst_rd *r, size_t n, const uint8_t **out); /* zero copy */
-int vst_rd_copy(vst_rd *r, void *out, size_t n);
-int vst_rd_end(const vst_rd *r); /* VST_PROTO_E_TRAILING if bytes remain */
-
-/* ---- growable writer for one payload (at most VST_FRAME_MAX bytes); its
- * memory is wiped when it grows and when it is freed. A failed put leaves
- * the contents unchanged. Treat the fields as private. */
-typedef struct {
-    uint8_t *buf;
-    size_t len;
-    size_t cap;
-} vst_wr;
-/* clang-format off */
-#define VST_WR_INIT {NULL, 0, 0}
-/* clang-format on */
-
-void vst_wr_init(vst_wr *w);
-void vst_wr_free(vst_wr *w);  /* wipe and release; w is empty again */
-void vst_wr_reset(vst_wr *w); /* wipe the contents, keep the memory */
-const uint8_t *vst_wr_data(const vst_wr *w);
-size_t vst_wr_len(const vst_wr *w);
-int vst_wr_u8(vst_wr *w, uint8_t v);
-int vst_wr_u16(vst_wr *w, uint16_t v);
-int vst_wr_u32(vst_wr *w, uint32_t v);
-int vst_wr_u64(vst_wr *w, uint64_t v);
-int vst_wr_i64(vst_wr *w, int64_t v);
-int vst_wr_put(vst_wr *w, const void *p, size_t n);
-/* Appends n bytes for the caller to fill in place (e.g. pseudonyms derived
- * straight into the response); *out is valid until the next put. */
-int vst_wr_reserve(vst_wr *w, size_t n, uint8_t **out);
 
 /* ---- frame header */
 typedef struct {
