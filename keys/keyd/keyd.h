@@ -2,7 +2,8 @@
  *
  *   keyd_main.c      options, start-up order, the poll loop, shutdown
  *   keyd_net.c       listening sockets, peer-uid check, framed non-blocking I/O
- *   keyd_handlers.c  the dispatch table: one handler per request type
+ *   keyd_handlers.c  one handler per request type; the dispatch table
+ *                    generated from server/wire/messages.def
  *   keyd_keys.c      sealed/unsealed state, shares, key contexts, signing
  *   keyd_budget.c    the pseudonymization budget (per domain: minute, day)
  *   keyd_usage.c     what each peer was served: counters, signed usage events

@@ -1,7 +1,7 @@
 /* Client side of the keyd protocol, for vst-httpd, vst-admin and the tests:
  * one blocking connection and typed calls with the same shape as the work
  * keyd does, so callers need not know there is a process boundary (the
- * OpenSSH monitor_wrap idea). Part of vstproto: no key material here. */
+ * OpenSSH monitor_wrap idea). Part of vstwire: no key material here. */
 #ifndef VST_KEYD_CLIENT_H
 #define VST_KEYD_CLIENT_H
 

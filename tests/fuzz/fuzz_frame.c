@@ -1,4 +1,5 @@
-/* libFuzzer target for the keyd wire protocol (server/wire/proto.c).
+/* libFuzzer target for the keyd wire protocol (server/wire/: frame
+ * header, message table, every codec).
  *
  * The input is one frame: its 8-byte header goes through
  * vst_frame_hdr_decode, and if that accepts it, the payload (exactly the

@@ -96,7 +96,10 @@ harness() {
             "$S/httpd/httpd_request.c")
         PKGS+=(libmicrohttpd libpq) MAXLEN=16384 ;;
     lines) SRC=("$S/httpd/httpd_lines.c" "$S/core/secmem.c") MAXLEN=8192 ;;
-    frame) SRC=("$S/wire/proto.c" "${COMMON[@]}") ;;
+    frame)
+        SRC=("$S/wire/msg_table.c" "$S/wire/frame.c" "$S/wire/codec_keys.c" "$S/wire/codec_pseud.c"
+            "$S/wire/codec_sign.c" "$S/wire/codec_events.c" "$S/wire/codec_error.c"
+            "$S/wire/codec_any.c" "${COMMON[@]}") ;;
     response) SRC=("$S/cli/send/http_response.c" "$S/core/secmem.c") MAXLEN=16384 ;;
     keyfiles) SRC=("$ROOT/keys/shamir.c" "${COMMON[@]}") LIBS=(-lgfshare) ;;
     audit_copy)

@@ -1,0 +1,135 @@
+/* Any keyd message by its type (codec_any.h): the codec of each type, and
+ * the re-encoding of the two list responses from their decoded entries. */
+#include "wire/codec_any.h"
+
+#include "wire/codec_fields.h"
+#include "wire/msg_table.h"
+
+int vst_msg_decode(uint8_t type, const uint8_t *p, size_t len, vst_msg *out)
+{
+    switch (type) {
+    case VST_MSG_STATUS:
+    case VST_MSG_PUBKEY:
+    case VST_MSG_ROTATE:
+        return vst_empty_decode(p, len);
+    case VST_MSG_UNSEAL:
+        return vst_unseal_req_decode(p, len, &out->unseal_req);
+    case VST_MSG_PSEUDONYMIZE:
+        return vst_pseud_req_decode(p, len, &out->pseud_req);
+    case VST_MSG_REKEY:
+        return vst_rekey_req_decode(p, len, &out->rekey_req);
+    case VST_MSG_RETIRE:
+        return vst_keyver_decode(p, len, &out->keyver);
+    case VST_MSG_SIGN_RECEIPT:
+        return vst_receipt_req_decode(p, len, &out->receipt_req);
+    case VST_MSG_SIGN_CHECKPOINT:
+        return vst_checkpoint_req_decode(p, len, &out->checkpoint_req);
+    case VST_MSG_EVENTS:
+        return vst_events_req_decode(p, len, &out->events_req);
+    case VST_MSG_RESP(VST_MSG_STATUS):
+        return vst_status_ok_decode(p, len, &out->status_ok);
+    case VST_MSG_RESP(VST_MSG_UNSEAL):
+        return vst_unseal_ok_decode(p, len, &out->unseal_ok);
+    case VST_MSG_RESP(VST_MSG_PUBKEY):
+        return vst_pubkey_ok_decode(p, len, &out->pubkey_ok);
+    case VST_MSG_RESP(VST_MSG_PSEUDONYMIZE):
+        return vst_pseud_ok_decode(p, len, &out->pseud_ok);
+    case VST_MSG_RESP(VST_MSG_REKEY):
+        return vst_rekey_ok_decode(p, len, &out->rekey_ok);
+    case VST_MSG_RESP(VST_MSG_ROTATE):
+    case VST_MSG_RESP(VST_MSG_RETIRE):
+        return vst_keyver_decode(p, len, &out->keyver);
+    case VST_MSG_RESP(VST_MSG_SIGN_RECEIPT):
+    case VST_MSG_RESP(VST_MSG_SIGN_CHECKPOINT):
+        return vst_sig_ok_decode(p, len, &out->sig_ok);
+    case VST_MSG_RESP(VST_MSG_EVENTS):
+        return vst_events_ok_decode(p, len, &out->events_ok);
+    case VST_MSG_ERROR:
+        return vst_error_decode(p, len, &out->error);
+    default:
+        return VST_PROTO_E_TYPE;
+    }
+}
+
+static int put_status_ok(vst_wr *w, const vst_status_ok *m)
+{
+    vst_list_builder b;
+    vst_version_info v;
+    TRY(vst_status_ok_begin(&b, w, m));
+    for (size_t i = 0; i < m->nversions; i++) {
+        TRY(vst_status_version(m, i, &v));
+        TRY(vst_status_ok_add(&b, &v));
+    }
+    return 0;
+}
+
+static int put_events_ok(vst_wr *w, const vst_events_ok *m)
+{
+    vst_list_builder b;
+    vst_events_iter it;
+    vst_event ev;
+    int rc;
+    TRY(vst_events_ok_begin(&b, w));
+    vst_events_iter_init(&it, m);
+    while ((rc = vst_events_next(&it, &ev)) == 1)
+        TRY(vst_events_ok_add(&b, &ev));
+    return rc;
+}
+
+static int status_ok_reencode(vst_wr *w, const vst_status_ok *m)
+{
+    size_t mark = vst_wr_len(w);
+    return wr_rollback(w, mark, put_status_ok(w, m));
+}
+
+static int events_ok_reencode(vst_wr *w, const vst_events_ok *m)
+{
+    size_t mark = vst_wr_len(w);
+    return wr_rollback(w, mark, put_events_ok(w, m));
+}
+
+int vst_msg_encode(vst_wr *w, uint8_t type, const vst_msg *in)
+{
+    switch (type) {
+    case VST_MSG_STATUS:
+    case VST_MSG_PUBKEY:
+    case VST_MSG_ROTATE:
+        return 0;
+    case VST_MSG_UNSEAL:
+        return vst_unseal_req_encode(w, &in->unseal_req);
+    case VST_MSG_PSEUDONYMIZE:
+        return vst_pseud_req_encode(w, &in->pseud_req);
+    case VST_MSG_REKEY:
+        return vst_rekey_req_encode(w, &in->rekey_req);
+    case VST_MSG_RETIRE:
+        return vst_keyver_encode(w, &in->keyver);
+    case VST_MSG_SIGN_RECEIPT:
+        return vst_receipt_req_encode(w, &in->receipt_req);
+    case VST_MSG_SIGN_CHECKPOINT:
+        return vst_checkpoint_req_encode(w, &in->checkpoint_req);
+    case VST_MSG_EVENTS:
+        return vst_events_req_encode(w, &in->events_req);
+    case VST_MSG_RESP(VST_MSG_STATUS):
+        return status_ok_reencode(w, &in->status_ok);
+    case VST_MSG_RESP(VST_MSG_UNSEAL):
+        return vst_unseal_ok_encode(w, &in->unseal_ok);
+    case VST_MSG_RESP(VST_MSG_PUBKEY):
+        return vst_pubkey_ok_encode(w, &in->pubkey_ok);
+    case VST_MSG_RESP(VST_MSG_PSEUDONYMIZE):
+        return vst_pseud_ok_encode(w, &in->pseud_ok);
+    case VST_MSG_RESP(VST_MSG_REKEY):
+        return vst_rekey_ok_encode(w, &in->rekey_ok);
+    case VST_MSG_RESP(VST_MSG_ROTATE):
+    case VST_MSG_RESP(VST_MSG_RETIRE):
+        return vst_keyver_encode(w, &in->keyver);
+    case VST_MSG_RESP(VST_MSG_SIGN_RECEIPT):
+    case VST_MSG_RESP(VST_MSG_SIGN_CHECKPOINT):
+        return vst_sig_ok_encode(w, &in->sig_ok);
+    case VST_MSG_RESP(VST_MSG_EVENTS):
+        return events_ok_reencode(w, &in->events_ok);
+    case VST_MSG_ERROR:
+        return vst_error_encode(w, &in->error);
+    default:
+        return VST_PROTO_E_TYPE;
+    }
+}

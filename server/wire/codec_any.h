@@ -1,0 +1,39 @@
+/* Any keyd message by its type, for dispatch loops, tests and the fuzzer:
+ * one union of every family's struct and one decode/encode that choose the
+ * codec by type. */
+#ifndef VST_WIRE_CODEC_ANY_H
+#define VST_WIRE_CODEC_ANY_H
+
+#include "wire/codec_error.h"
+#include "wire/codec_events.h"
+#include "wire/codec_keys.h"
+#include "wire/codec_pseud.h"
+#include "wire/codec_sign.h"
+
+/* A message with no payload uses none of the union. */
+typedef union {
+    vst_status_ok status_ok;
+    vst_unseal_req unseal_req;
+    vst_unseal_ok unseal_ok;
+    vst_pubkey_ok pubkey_ok;
+    vst_pseud_req pseud_req;
+    vst_pseud_ok pseud_ok;
+    vst_rekey_req rekey_req;
+    vst_rekey_ok rekey_ok;
+    vst_keyver_msg keyver;
+    vst_receipt_fields receipt_req;
+    vst_checkpoint_req checkpoint_req;
+    vst_sig_ok sig_ok;
+    vst_events_req events_req;
+    vst_events_ok events_ok;
+    vst_error_msg error;
+} vst_msg;
+
+/* VST_PROTO_E_TYPE for a type not in the protocol. */
+int vst_msg_decode(uint8_t type, const uint8_t *p, size_t len, vst_msg *out);
+/* Encodes a message of any type; STATUS and EVENTS responses are
+ * re-encoded from their decoded entries (build new ones with the list
+ * builders instead). */
+int vst_msg_encode(vst_wr *w, uint8_t type, const vst_msg *in);
+
+#endif
