@@ -1,9 +1,11 @@
-/* keyd wire protocol (server/wire/proto.c) and the signed structures
- * (server/core/signed.c): round trips of every message, rejection of every
- * truncation, extension and out-of-range field, the permission table, the
- * blocking frame I/O, and the separation of receipt and checkpoint
- * signatures. Decoders are always run on an exactly sized heap copy so that
- * ASan reports any read past the payload. */
+/* keyd wire protocol (server/wire/: message table, frames, codecs), its
+ * codes in the error registry (server/core/vst_error.def) and the signed
+ * structures (server/core/signed.c): round trips of every message,
+ * rejection of every truncation, extension and out-of-range field, the
+ * permission table, vst-httpd's answer to every keyd result, the blocking
+ * frame I/O, and the separation of receipt and checkpoint signatures.
+ * Decoders are always run on an exactly sized heap copy so that ASan
+ * reports any read past the payload. */
 #include "cunit_main.h"
 
 #include <errno.h>
@@ -739,6 +741,42 @@ static void test_error_codes(void)
     CU_ASSERT(strcmp(vst_msg_name(0x55), "unknown") == 0);
 }
 
+/* vst-httpd's answer to a failed keyd call, as it was written out by hand
+ * (httpd_delivery.c, before the registry held the mapping). */
+static vst_err old_keyd_answer(int rc, const char **detail)
+{
+    *detail = rc == VST_KERR_SEALED            ? "the key service is sealed"
+              : rc == VST_KERR_BUDGET_EXCEEDED ? "the pseudonymization budget is exhausted"
+              : rc == VST_KERR_BUSY            ? "the key service is busy"
+              : rc == VST_PROTO_E_TIMEOUT      ? "the key service does not answer"
+                                               : "the key service failed";
+    return rc == VST_KERR_INVALID_ARGUMENT ? VST_E_INTERNAL : VST_E_UNAVAILABLE;
+}
+
+static void test_keyd_http_answers(void)
+{
+    /* Every keyd code and local result, and some outside both. */
+    for (int rc = -40; rc <= 40; rc++) {
+        if (rc == 0)
+            continue;
+        const char *want, *got = NULL;
+        vst_err we = old_keyd_answer(rc, &want);
+        CU_ASSERT_EQUAL(vst_keyd_http_err(rc, &got), we);
+        CU_ASSERT(got != NULL && strcmp(got, want) == 0);
+    }
+    const char *d = "x";
+    CU_ASSERT(vst_keyd_http_err(0, &d) == VST_E_OK && d == NULL);
+    CU_ASSERT(vst_err_status(vst_keyd_http_err(VST_KERR_SEALED, &d)) == 503);
+    CU_ASSERT(vst_err_status(vst_keyd_http_err(VST_KERR_INVALID_ARGUMENT, &d)) == 500);
+    /* The local results are exactly -1..-13, as keyd's codes are 1..13. */
+    for (int rc = -13; rc <= -1; rc++)
+        CU_ASSERT(strcmp(vst_proto_strerror(rc), "unknown error") != 0);
+    CU_ASSERT(strcmp(vst_proto_strerror(-14), "unknown error") == 0);
+    CU_ASSERT(strcmp(vst_proto_strerror(1), "unknown error") == 0);
+    CU_ASSERT(strcmp(vst_proto_strerror(VST_PROTO_OK), "ok") == 0);
+    CU_ASSERT(VST_PROTO_E_TIMEOUT == -13 && VST_PROTO_E_SHORT == -1 && VST_KERR_MAX == 13);
+}
+
 static void test_permissions(void)
 {
     const uint8_t data_ok[] = {VST_MSG_STATUS,       VST_MSG_PUBKEY,          VST_MSG_PSEUDONYMIZE,
@@ -1035,6 +1073,7 @@ int vst_register_tests(void)
         {"events: action and JSON details", test_events_grammar},
         {"events builder stops at the frame limit", test_events_builder_fills_frame},
         {"error codes and names", test_error_codes},
+        {"keyd results map to vst-httpd's answers", test_keyd_http_answers},
         {"permission table", test_permissions},
         {"checked reader and writer", test_reader_writer},
         {NULL, NULL},
