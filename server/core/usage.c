@@ -96,29 +96,37 @@ size_t vst_usage_json(const vst_usage *u, const uint8_t key_id[VST_SHA256_LEN],
     char kid[2 * VST_SHA256_LEN + 1], sg[2 * VST_ED25519_SIG_LEN + 1];
     vst_hex(key_id, VST_SHA256_LEN, kid);
     vst_hex(sig, VST_ED25519_SIG_LEN, sg);
-    size_t off = 0;
-    int n = snprintf(out, cap, "{\"usage_seq\":%llu,\"from_us\":%lld,\"to_us\":%lld,\"entries\":[",
-                     (unsigned long long)u->seq, (long long)u->from_us, (long long)u->to_us);
-    if (n < 0 || (size_t)n >= cap)
-        return 0;
-    off = (size_t)n;
-    for (size_t i = 0; i < u->n; i++) {
+    json_t *entries = json_array();
+    for (size_t i = 0; entries != NULL && i < u->n; i++) {
         const vst_usage_entry *e = &u->e[i];
-        /* The domain grammar [a-z0-9_./-] needs no JSON escaping. */
-        n = snprintf(out + off, cap - off,
-                     "%s{\"socket\":\"%s\",\"uid\":%lu,\"op\":\"%s\",\"domain\":\"%s\","
-                     "\"count\":%llu,\"total\":%llu,\"slack\":%llu}",
-                     i ? "," : "", vst_usage_sock_name(e->sock), (unsigned long)e->uid,
-                     vst_usage_op_name(e->op), e->domain, (unsigned long long)e->count,
-                     (unsigned long long)e->total, (unsigned long long)e->slack);
-        if (n < 0 || (size_t)n >= cap - off)
-            return 0;
-        off += (size_t)n;
+        if (json_array_append_new(
+                entries, json_pack("{s:s, s:I, s:s, s:s, s:I, s:I, s:I}", "socket",
+                                   vst_usage_sock_name(e->sock), "uid", (json_int_t)e->uid, "op",
+                                   vst_usage_op_name(e->op), "domain", e->domain, "count",
+                                   (json_int_t)e->count, "total", (json_int_t)e->total, "slack",
+                                   (json_int_t)e->slack)) != 0) {
+            json_decref(entries);
+            entries = NULL;
+        }
     }
-    n = snprintf(out + off, cap - off, "],\"key_id\":\"%s\",\"signature\":\"%s\"}", kid, sg);
-    if (n < 0 || (size_t)n >= cap - off)
+    if (entries == NULL)
         return 0;
-    return off + (size_t)n;
+    /* "o" steals entries, also when json_pack fails. */
+    json_t *j = json_pack("{s:I, s:I, s:I, s:o, s:s, s:s}", "usage_seq", (json_int_t)u->seq,
+                          "from_us", (json_int_t)u->from_us, "to_us", (json_int_t)u->to_us,
+                          "entries", entries, "key_id", kid, "signature", sg);
+    if (j == NULL)
+        return 0;
+    /* Compact and in insertion order: the same text vst-audit has always
+     * read (and parses back with vst_usage_parse). */
+    size_t need = json_dumpb(j, NULL, 0, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    size_t n =
+        need != 0 && need < cap ? json_dumpb(j, out, cap, JSON_COMPACT | JSON_PRESERVE_ORDER) : 0;
+    json_decref(j);
+    if (n == 0 || n != need)
+        return 0;
+    out[n] = '\0';
+    return n;
 }
 
 /* A JSON integer in 0..max. */

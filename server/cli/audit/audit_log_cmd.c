@@ -57,7 +57,11 @@ static void print_json(PGresult *r)
         printf("null");
     else
         json_str(stdout, PQgetvalue(r, 0, C_CLIENT), (size_t)PQgetlength(r, 0, C_CLIENT));
-    /* details is jsonb's own text output: valid JSON as it stands. */
+    /* details is jsonb's own text output, valid JSON as it stands, and
+     * written verbatim on purpose (not re-serialised by jansson like the
+     * other --json outputs): the chain's canonical form hashes exactly this
+     * text (docs/database.md), so an auditor can recompute a row's hash
+     * from the line. */
     printf(",\"details\":%s,\"hash\":\"%s\"}\n", PQgetvalue(r, 0, C_DETAILS),
            PQgetvalue(r, 0, C_HASH));
 }
