@@ -47,7 +47,8 @@ static const char *in_tmp(const char *name)
     static char buf[4][256];
     static int k;
     char *b = buf[k++ % 4];
-    snprintf(b, sizeof buf[0], "%s/%s", tmp, name);
+    int n = snprintf(b, sizeof buf[0], "%s/%s", tmp, name);
+    CU_ASSERT_FATAL(n > 0 && (size_t)n < sizeof buf[0]);
     return b;
 }
 
