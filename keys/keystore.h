@@ -199,7 +199,7 @@ vst_ks_status vst_keystore_rotate(vst_keystore *ks, uint32_t *new_version, char 
  * re-keying). */
 vst_ks_status vst_keystore_retire(vst_keystore *ks, uint32_t version, char *err, size_t errlen);
 
-/* ---- Helpers shared by keystore.c and shamir.c (and usable by tools) ---- */
+/* ---- Helpers shared by the keystore (keystore_*.c) and shamir.c, usable by tools ---- */
 
 /* Formats one line into err (when err != NULL and errlen > 0); returns st. */
 vst_ks_status vst_ks_fail(char *err, size_t errlen, vst_ks_status st, const char *fmt, ...)

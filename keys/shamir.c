@@ -11,6 +11,8 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "core/buf.h"
+
 #define SHARE_MAGIC "vst-share-v1"
 #define CHECK_LEN VST_KS_SHARE_CHECK_LEN
 #define SHARE_FILE_MAX 1024
@@ -164,22 +166,24 @@ vst_ks_status vst_shamir_combine(const vst_share *shares, size_t k,
 
 /* ---------------------------------------------------------- share text */
 
+/* SHA-256("vst-share-v1" || keystore id || index || threshold || shares || y),
+ * truncated. */
 int vst_share_check(const vst_share *s, uint8_t out[VST_KS_SHARE_CHECK_LEN])
 {
     uint8_t buf[sizeof SHARE_MAGIC - 1 + VST_KS_ID_LEN + 3 + VST_KEY_LEN];
     uint8_t md[EVP_MAX_MD_SIZE];
     unsigned mdlen = 0;
-    size_t n = 0;
-    memcpy(buf, SHARE_MAGIC, sizeof SHARE_MAGIC - 1), n += sizeof SHARE_MAGIC - 1;
-    memcpy(buf + n, s->keystore_id, VST_KS_ID_LEN), n += VST_KS_ID_LEN;
-    buf[n++] = s->index;
-    buf[n++] = s->threshold;
-    buf[n++] = s->shares;
-    memcpy(buf + n, s->y, VST_KEY_LEN), n += VST_KEY_LEN;
-    int ok = EVP_Digest(buf, n, md, &mdlen, EVP_sha256(), NULL) == 1 && mdlen >= CHECK_LEN;
+    vst_wr w;
+    vst_wr_init_fixed(&w, buf, sizeof buf);
+    int ok = vst_wr_put(&w, SHARE_MAGIC, sizeof SHARE_MAGIC - 1) == 0 &&
+             vst_wr_put(&w, s->keystore_id, VST_KS_ID_LEN) == 0 && vst_wr_u8(&w, s->index) == 0 &&
+             vst_wr_u8(&w, s->threshold) == 0 && vst_wr_u8(&w, s->shares) == 0 &&
+             vst_wr_put(&w, s->y, VST_KEY_LEN) == 0 &&
+             EVP_Digest(vst_wr_data(&w), vst_wr_len(&w), md, &mdlen, EVP_sha256(), NULL) == 1 &&
+             mdlen >= CHECK_LEN;
     if (ok)
         memcpy(out, md, CHECK_LEN);
-    OPENSSL_cleanse(buf, sizeof buf);
+    vst_wr_free(&w); /* wipes buf: it held the share */
     OPENSSL_cleanse(md, sizeof md);
     return ok;
 }

@@ -218,8 +218,7 @@ int keyd_budget_save(vst_wr *w, int exact)
         uint16_t nb = 0;
         for (size_t b = 0; b < MINS; b++)
             nb += d->min_at[b] > t / 60 - MINS && d->min_res[b] > 0;
-        size_t dl = strlen(d->name);
-        rc = vst_wr_u8(w, (uint8_t)dl) || vst_wr_put(w, d->name, dl) || vst_wr_u16(w, nb);
+        rc = vst_wr_str8(w, d->name, strlen(d->name)) || vst_wr_u16(w, nb);
         for (size_t b = 0; rc == 0 && b < MINS; b++) {
             if (!(d->min_at[b] > t / 60 - MINS && d->min_res[b] > 0))
                 continue;
@@ -238,15 +237,10 @@ int keyd_budget_load(vst_rd *r)
     if (vst_rd_u16(r, &nd) != 0)
         return -1;
     for (uint16_t i = 0; i < nd; i++) {
-        uint8_t dl;
-        const uint8_t *name;
         uint16_t nb;
         char buf[VST_DOMAIN_MAXLEN + 1];
-        if (vst_rd_u8(r, &dl) || dl == 0 || dl > VST_DOMAIN_MAXLEN || vst_rd_view(r, dl, &name) ||
-            vst_rd_u16(r, &nb))
+        if (vst_rd_str8(r, buf, sizeof buf) || vst_rd_u16(r, &nb))
             return -1;
-        memcpy(buf, name, dl);
-        buf[dl] = '\0';
         dom_budget *d = vst_domain_name_ok(buf) ? find(buf, 1) : NULL;
         if (d == NULL)
             return -1;

@@ -49,13 +49,10 @@ static int save(void)
 {
     uint8_t p[4 + 8 + VST_SHA256_LEN + 8];
     vst_wr w;
-    vst_wr_init(&w);
+    vst_wr_init_fixed(&w, p, sizeof p);
     int rc = vst_wr_u32(&w, STATE_FORMAT) || vst_wr_u64(&w, CP.seq) ||
              vst_wr_put(&w, CP.head, VST_SHA256_LEN) || vst_wr_u64(&w, CP.signatures);
-    if (rc == 0 && vst_wr_len(&w) == sizeof p)
-        memcpy(p, vst_wr_data(&w), sizeof p);
-    vst_wr_free(&w);
-    return rc == 0 ? keyd_state_save(STATE_NAME, p, sizeof p) : -1;
+    return rc == 0 && vst_wr_len(&w) == sizeof p ? keyd_state_save(STATE_NAME, p, sizeof p) : -1;
 }
 
 const char *keyd_checkpoint_load(void)

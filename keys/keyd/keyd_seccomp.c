@@ -55,8 +55,8 @@ static const char *const allow[] = {
 
 /* Open flags that change nothing on disk. */
 #define OPEN_HARMLESS (O_CLOEXEC | O_NOFOLLOW | O_DIRECTORY | O_NOCTTY)
-/* The keystore's and the state files' temp files (keystore.c write_atomic,
- * keyd_state.c). */
+/* The keystore's and the state files' temp files (keystore_file.c
+ * vst_ks_write_atomic, keyd_state.c). */
 #define OPEN_CREATE_NEW (O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC)
 
 static int add_rules(scmp_filter_ctx ctx)

@@ -15,7 +15,8 @@
  * The directory is opened at start-up (before privileges are dropped and
  * seccomp is installed); files are read once keyd is unsealed (the key
  * needs the root key) and replaced atomically: temp file, fsync, rename,
- * fsync of the directory — the system calls keystore rewrites use. */
+ * fsync of the directory — the system calls keystore rewrites use. Both
+ * directions go through the checked buffer (core/buf.h). */
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/crypto.h>
@@ -27,6 +28,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/buf.h"
 #include "keyd/keyd.h"
 
 #define MAGIC "vst-keyd-state-1"
@@ -76,25 +78,6 @@ static int mac(const uint8_t *data, size_t len, uint8_t out[MAC_LEN])
                : -1;
 }
 
-static void put_be(uint8_t *p, uint64_t v, int n)
-{
-    for (int i = n - 1; i >= 0; i--)
-        *p++ = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_be(const uint8_t *p, int n)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < n; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
-static size_t header_len(const char *name)
-{
-    return sizeof MAGIC + 1 + strlen(name) + 8 + 4;
-}
-
 /* Reads the whole file (at most STATE_MAX bytes): 0, 1 if missing, -1. */
 static int read_all(const char *name, uint8_t **out, size_t *len)
 {
@@ -122,6 +105,29 @@ static int read_all(const char *name, uint8_t **out, size_t *len)
     return rc;
 }
 
+/* The payload of name's state file f[0..n) (a view into f) and its
+ * generation: 0, or -1 when the file is not one keyd wrote under this name
+ * with this key. */
+static int parse_file(const uint8_t *f, size_t n, const char *name, const uint8_t **payload,
+                      size_t *len, uint64_t *gen)
+{
+    vst_rd r;
+    const uint8_t *magic;
+    char got[NAME_MAX_LEN + 1];
+    uint32_t pl;
+    uint8_t want[MAC_LEN];
+    if (n < MAC_LEN)
+        return -1;
+    vst_rd_init(&r, f, n - MAC_LEN);
+    if (vst_rd_view(&r, sizeof MAGIC, &magic) || memcmp(magic, MAGIC, sizeof MAGIC) != 0 ||
+        vst_rd_str8(&r, got, sizeof got) || strcmp(got, name) != 0 || vst_rd_u64(&r, gen) ||
+        vst_rd_u32(&r, &pl) || pl != vst_rd_left(&r) || vst_rd_view(&r, pl, payload) ||
+        mac(f, n - MAC_LEN, want) != 0 || CRYPTO_memcmp(want, f + n - MAC_LEN, MAC_LEN) != 0)
+        return -1;
+    *len = pl;
+    return 0;
+}
+
 keyd_state_rc keyd_state_load(const char *name, uint8_t **payload, size_t *len)
 {
     *payload = NULL;
@@ -135,21 +141,17 @@ keyd_state_rc keyd_state_load(const char *name, uint8_t **payload, size_t *len)
         return KEYD_STATE_MISSING;
     if (r != 0)
         return KEYD_STATE_INVALID; /* unreadable: treated like a bad file */
-    size_t hl = header_len(name);
-    uint8_t want[MAC_LEN];
+    const uint8_t *p;
+    size_t pl;
+    uint64_t g;
     keyd_state_rc rc = KEYD_STATE_INVALID;
-    if (n >= hl + MAC_LEN && memcmp(buf, MAGIC, sizeof MAGIC) == 0 &&
-        buf[sizeof MAGIC] == strlen(name) &&
-        memcmp(buf + sizeof MAGIC + 1, name, strlen(name)) == 0 &&
-        get_be(buf + hl - 4, 4) == n - hl - MAC_LEN && mac(buf, n - MAC_LEN, want) == 0 &&
-        CRYPTO_memcmp(want, buf + n - MAC_LEN, MAC_LEN) == 0) {
-        uint64_t g = get_be(buf + hl - 12, 8);
+    if (parse_file(buf, n, name, &p, &pl, &g) == 0) {
         if (g > generation)
             generation = g;
-        size_t pl = n - hl - MAC_LEN;
         *payload = malloc(pl ? pl : 1);
         if (*payload != NULL) {
-            memcpy(*payload, buf + hl, pl);
+            if (pl > 0)
+                memcpy(*payload, p, pl);
             *len = pl;
             rc = KEYD_STATE_OK;
         } else {
@@ -174,24 +176,25 @@ static int write_all(int fd, const uint8_t *p, size_t n)
     return 0;
 }
 
+/* The whole file for name and payload, its MAC last. */
+static int build_file(vst_wr *w, const char *name, const uint8_t *payload, size_t len)
+{
+    uint8_t *tag;
+    if (vst_wr_put(w, MAGIC, sizeof MAGIC) || vst_wr_str8(w, name, strlen(name)) ||
+        vst_wr_u64(w, ++generation) || vst_wr_u32(w, (uint32_t)len) ||
+        vst_wr_put(w, payload, len) || vst_wr_reserve(w, MAC_LEN, &tag))
+        return -1;
+    return mac(vst_wr_data(w), vst_wr_len(w) - MAC_LEN, tag);
+}
+
 int keyd_state_save(const char *name, const uint8_t *payload, size_t len)
 {
     if (state_dirfd < 0 || !have_key || strlen(name) > NAME_MAX_LEN || len > STATE_MAX)
         return -1;
-    size_t hl = header_len(name), total = hl + len + MAC_LEN;
-    uint8_t *buf = malloc(total);
-    if (buf == NULL)
-        return -1;
-    memcpy(buf, MAGIC, sizeof MAGIC);
-    buf[sizeof MAGIC] = (uint8_t)strlen(name);
-    memcpy(buf + sizeof MAGIC + 1, name, strlen(name));
-    put_be(buf + hl - 12, ++generation, 8);
-    put_be(buf + hl - 4, len, 4);
-    if (len > 0)
-        memcpy(buf + hl, payload, len);
+    vst_wr w = VST_WR_INIT;
     char tmp[NAME_MAX_LEN + 8];
     snprintf(tmp, sizeof tmp, "%s.tmp", name);
-    int rc = mac(buf, hl + len, buf + hl + len);
+    int rc = build_file(&w, name, payload, len);
     int fd = -1;
     if (rc == 0) {
         /* A fresh temp file (O_EXCL after removing a leftover), the one
@@ -201,14 +204,14 @@ int keyd_state_save(const char *name, const uint8_t *payload, size_t len)
         rc = fd >= 0 ? 0 : -1;
     }
     if (rc == 0)
-        rc = write_all(fd, buf, total) == 0 && fsync(fd) == 0 ? 0 : -1;
+        rc = write_all(fd, vst_wr_data(&w), vst_wr_len(&w)) == 0 && fsync(fd) == 0 ? 0 : -1;
     if (fd >= 0 && close(fd) != 0)
         rc = -1;
     if (rc == 0)
         rc = renameat(state_dirfd, tmp, state_dirfd, name) == 0 && fsync(state_dirfd) == 0 ? 0 : -1;
     if (rc != 0)
         keyd_log("error", "cannot write the state file %s/%s: %s", dirpath, name, strerror(errno));
-    free(buf);
+    vst_wr_free(&w);
     return rc;
 }
 

@@ -98,13 +98,11 @@ static int save(int clean)
              vst_wr_u32(&w, (uint32_t)nctr);
     for (size_t i = 0; rc == 0 && i < nctr; i++) {
         counter *c = &ctr[i];
-        size_t dl = strlen(c->domain);
         if (clean)
             c->reserved = c->total;
         rc = vst_wr_u8(&w, c->sock) || vst_wr_u32(&w, c->uid) || vst_wr_u8(&w, c->op) ||
-             vst_wr_u8(&w, (uint8_t)dl) || vst_wr_put(&w, c->domain, dl) ||
-             vst_wr_u64(&w, c->reserved) || vst_wr_u64(&w, c->total) ||
-             vst_wr_u64(&w, c->reported) || vst_wr_u64(&w, c->slack);
+             vst_wr_str8(&w, c->domain, strlen(c->domain)) || vst_wr_u64(&w, c->reserved) ||
+             vst_wr_u64(&w, c->total) || vst_wr_u64(&w, c->reported) || vst_wr_u64(&w, c->slack);
     }
     if (rc == 0)
         rc = keyd_budget_save(&w, clean);
@@ -130,18 +128,15 @@ static int parse(const uint8_t *p, size_t len, uint64_t *slack_added)
         return -1;
     *slack_added = 0;
     for (uint32_t i = 0; i < n; i++) {
-        uint8_t sock, op, dl;
+        uint8_t sock, op;
         uint32_t uid;
-        const uint8_t *d;
         uint64_t reserved, actual, reported, slack;
         char dom[VST_DOMAIN_MAXLEN + 1];
         if (vst_rd_u8(&r, &sock) || vst_rd_u32(&r, &uid) || vst_rd_u8(&r, &op) ||
-            vst_rd_u8(&r, &dl) || dl > VST_DOMAIN_MAXLEN || vst_rd_view(&r, dl, &d) ||
-            vst_rd_u64(&r, &reserved) || vst_rd_u64(&r, &actual) || vst_rd_u64(&r, &reported) ||
-            vst_rd_u64(&r, &slack) || actual > reserved || reported > reserved)
+            vst_rd_str8(&r, dom, sizeof dom) || vst_rd_u64(&r, &reserved) ||
+            vst_rd_u64(&r, &actual) || vst_rd_u64(&r, &reported) || vst_rd_u64(&r, &slack) ||
+            actual > reserved || reported > reserved)
             return -1;
-        memcpy(dom, d, dl);
-        dom[dl] = '\0';
         counter *c = find(sock, uid, op, dom, 1);
         if (c == NULL || vst_usage_sock_name(sock) == NULL || vst_usage_op_name(op) == NULL)
             return -1;

@@ -107,6 +107,22 @@ int vst_rd_copy(vst_rd *r, void *out, size_t n)
     return 0;
 }
 
+int vst_rd_str8(vst_rd *r, char *out, size_t cap)
+{
+    if (vst_rd_left(r) < 1)
+        return VST_BUF_E_SHORT;
+    size_t n = r->p[r->off];
+    if (vst_rd_left(r) - 1 < n)
+        return VST_BUF_E_SHORT;
+    const uint8_t *s = r->p + r->off + 1;
+    if (n >= cap || (n > 0 && memchr(s, '\0', n) != NULL))
+        return VST_BUF_E_RANGE;
+    memcpy(out, s, n);
+    out[n] = '\0';
+    r->off += 1 + n;
+    return 0;
+}
+
 int vst_rd_end(const vst_rd *r)
 {
     return vst_rd_left(r) == 0 ? 0 : VST_BUF_E_TRAILING;
@@ -121,12 +137,22 @@ void vst_wr_init(vst_wr *w)
     w->buf = NULL;
     w->len = 0;
     w->cap = 0;
+    w->fixed = 0;
+}
+
+void vst_wr_init_fixed(vst_wr *w, void *mem, size_t cap)
+{
+    w->buf = mem;
+    w->len = 0;
+    w->cap = mem != NULL ? cap : 0;
+    w->fixed = 1;
 }
 
 void vst_wr_free(vst_wr *w)
 {
     vst_wipe(w->buf, w->cap);
-    free(w->buf);
+    if (!w->fixed)
+        free(w->buf);
     vst_wr_init(w);
 }
 
@@ -146,6 +172,11 @@ size_t vst_wr_len(const vst_wr *w)
     return w->len;
 }
 
+size_t vst_wr_capacity(const vst_wr *w)
+{
+    return w->cap;
+}
+
 /* Grows by copying, never realloc: the old block is wiped before release. */
 static int wr_room(vst_wr *w, size_t n)
 {
@@ -154,6 +185,8 @@ static int wr_room(vst_wr *w, size_t n)
     size_t need = w->len + n;
     if (need <= w->cap)
         return 0;
+    if (w->fixed)
+        return VST_BUF_E_LENGTH;
     size_t cap = w->cap ? w->cap : 256;
     while (cap < need)
         cap *= 2;
@@ -185,6 +218,20 @@ int vst_wr_put(vst_wr *w, const void *p, size_t n)
     TRY(vst_wr_reserve(w, n, &dst));
     if (n > 0)
         memcpy(dst, p, n);
+    return 0;
+}
+
+int vst_wr_str8(vst_wr *w, const void *s, size_t n)
+{
+    uint8_t *dst;
+    if (n > UINT8_MAX)
+        return VST_BUF_E_RANGE;
+    if (s == NULL && n > 0)
+        return VST_BUF_E_ARG;
+    TRY(vst_wr_reserve(w, 1 + n, &dst));
+    dst[0] = (uint8_t)n;
+    if (n > 0)
+        memcpy(dst + 1, s, n);
     return 0;
 }
 

@@ -3,34 +3,16 @@
  * The receipt encoding here is the only one: server/wire/proto.c's SIGN_RECEIPT
  * encoder calls vst_receipt_encode and its decoder applies the same field
  * grammars, so what httpd sends, what keyd signs and what a verifier
- * rebuilds cannot drift apart. */
+ * rebuilds cannot drift apart. The bytes are written with a fixed writer
+ * (core/buf.h) over the caller's array: a field that did not fit the
+ * declared maximum would fail the encoding, not overrun the array. */
 #include "core/signed.h"
 
 #include <openssl/evp.h>
 #include <string.h>
 
+#include "core/buf.h"
 #include "core/utf8.h"
-
-static uint8_t *put_u32(uint8_t *p, uint32_t v)
-{
-    for (int i = 3; i >= 0; i--)
-        *p++ = (uint8_t)(v >> (8 * i));
-    return p;
-}
-
-static uint8_t *put_u64(uint8_t *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--)
-        *p++ = (uint8_t)(v >> (8 * i));
-    return p;
-}
-
-static uint8_t *put_str8(uint8_t *p, const char *s, size_t n)
-{
-    *p++ = (uint8_t)n;
-    memcpy(p, s, n);
-    return p + n;
-}
 
 static int is_lower_digit_us(char c)
 {
@@ -98,44 +80,60 @@ int vst_receipt_fields_ok(const vst_receipt_fields *r)
            vst_profile_name_ok(r->profile, pr);
 }
 
+static int receipt_put(vst_wr *w, const vst_receipt_fields *r)
+{
+    return vst_wr_str8(w, r->delivery_id, strlen(r->delivery_id)) ||
+           vst_wr_str8(w, r->client, strlen(r->client)) ||
+           vst_wr_str8(w, r->profile, strlen(r->profile)) || vst_wr_u64(w, r->record_count) ||
+           vst_wr_put(w, r->body_sha256, VST_SHA256_LEN) || vst_wr_u32(w, r->key_version) ||
+           vst_wr_i64(w, r->received_at_us) || vst_wr_i64(w, r->stored_at_us) ||
+           vst_wr_u64(w, r->audit_seq);
+}
+
 size_t vst_receipt_encode(const vst_receipt_fields *r, uint8_t out[VST_RECEIPT_ENC_MAX])
 {
-    if (!vst_receipt_fields_ok(r))
+    vst_wr w;
+    vst_wr_init_fixed(&w, out, VST_RECEIPT_ENC_MAX);
+    if (!vst_receipt_fields_ok(r) || receipt_put(&w, r) != 0)
         return 0;
-    uint8_t *p = out;
-    p = put_str8(p, r->delivery_id, strlen(r->delivery_id));
-    p = put_str8(p, r->client, strlen(r->client));
-    p = put_str8(p, r->profile, strlen(r->profile));
-    p = put_u64(p, r->record_count);
-    memcpy(p, r->body_sha256, VST_SHA256_LEN);
-    p += VST_SHA256_LEN;
-    p = put_u32(p, r->key_version);
-    p = put_u64(p, (uint64_t)r->received_at_us);
-    p = put_u64(p, (uint64_t)r->stored_at_us);
-    p = put_u64(p, r->audit_seq);
-    return (size_t)(p - out);
+    return vst_wr_len(&w);
 }
 
 size_t vst_receipt_tbs(const vst_receipt_fields *r, uint8_t out[VST_RECEIPT_TBS_MAX])
 {
-    memcpy(out, VST_RECEIPT_PREFIX, sizeof VST_RECEIPT_PREFIX);
-    size_t n = vst_receipt_encode(r, out + sizeof VST_RECEIPT_PREFIX);
-    return n == 0 ? 0 : sizeof VST_RECEIPT_PREFIX + n;
+    vst_wr w;
+    vst_wr_init_fixed(&w, out, VST_RECEIPT_TBS_MAX);
+    if (!vst_receipt_fields_ok(r) ||
+        vst_wr_put(&w, VST_RECEIPT_PREFIX, sizeof VST_RECEIPT_PREFIX) || receipt_put(&w, r) != 0)
+        return 0;
+    return vst_wr_len(&w);
+}
+
+_Static_assert(VST_CHECKPOINT_ENC_LEN == 8 + VST_SHA256_LEN + 8, "checkpoint layout");
+
+/* Into a block of at least VST_CHECKPOINT_ENC_LEN free bytes: cannot fail. */
+static void checkpoint_put(vst_wr *w, uint64_t seq, const uint8_t head[VST_SHA256_LEN],
+                           int64_t time_us)
+{
+    if (vst_wr_u64(w, seq) == 0 && vst_wr_put(w, head, VST_SHA256_LEN) == 0)
+        vst_wr_i64(w, time_us);
 }
 
 void vst_checkpoint_encode(uint64_t seq, const uint8_t head[VST_SHA256_LEN], int64_t time_us,
                            uint8_t out[VST_CHECKPOINT_ENC_LEN])
 {
-    uint8_t *p = put_u64(out, seq);
-    memcpy(p, head, VST_SHA256_LEN);
-    put_u64(p + VST_SHA256_LEN, (uint64_t)time_us);
+    vst_wr w;
+    vst_wr_init_fixed(&w, out, VST_CHECKPOINT_ENC_LEN);
+    checkpoint_put(&w, seq, head, time_us);
 }
 
 void vst_checkpoint_tbs(uint64_t seq, const uint8_t head[VST_SHA256_LEN], int64_t time_us,
                         uint8_t out[VST_CHECKPOINT_TBS_LEN])
 {
-    memcpy(out, VST_CHECKPOINT_PREFIX, sizeof VST_CHECKPOINT_PREFIX);
-    vst_checkpoint_encode(seq, head, time_us, out + sizeof VST_CHECKPOINT_PREFIX);
+    vst_wr w;
+    vst_wr_init_fixed(&w, out, VST_CHECKPOINT_TBS_LEN);
+    if (vst_wr_put(&w, VST_CHECKPOINT_PREFIX, sizeof VST_CHECKPOINT_PREFIX) == 0)
+        checkpoint_put(&w, seq, head, time_us);
 }
 
 int vst_ed25519_verify(const uint8_t pub[VST_ED25519_PUB_LEN], const uint8_t *msg, size_t len,

@@ -1,11 +1,13 @@
-/* keyd's usage report: its signed bytes and its JSON form; see usage.h.
- * keyd builds both from one struct and vst-audit parses the JSON back into
- * that struct and rebuilds the bytes, so the two cannot drift apart. */
+/* keyd's usage report: its signed bytes (written with core/buf.h) and its
+ * JSON form; see usage.h. keyd builds both from one struct and vst-audit
+ * parses the JSON back into that struct and rebuilds the bytes, so the two
+ * cannot drift apart. */
 #include "core/usage.h"
 
 #include <stdio.h>
 #include <string.h>
 
+#include "core/buf.h"
 #include "core/hex.h"
 
 static const char *const sock_names[] = {
@@ -47,37 +49,27 @@ int vst_usage_ok(const vst_usage *u)
     return 1;
 }
 
-static uint8_t *put_be(uint8_t *p, uint64_t v, int n)
+static int entry_put(vst_wr *w, const vst_usage_entry *e)
 {
-    for (int i = n - 1; i >= 0; i--)
-        *p++ = (uint8_t)(v >> (8 * i));
-    return p;
+    return vst_wr_u8(w, e->sock) || vst_wr_u32(w, e->uid) || vst_wr_u8(w, e->op) ||
+           vst_wr_str8(w, e->domain, strlen(e->domain)) || vst_wr_u64(w, e->count) ||
+           vst_wr_u64(w, e->total) || vst_wr_u64(w, e->slack);
 }
 
+/* A fixed writer over out: an entry beyond VST_USAGE_ENTRY_MAX would fail
+ * the encoding, not overrun out. */
 size_t vst_usage_tbs(const vst_usage *u, uint8_t out[VST_USAGE_TBS_MAX])
 {
     if (!vst_usage_ok(u))
         return 0;
-    memcpy(out, VST_USAGE_PREFIX, sizeof VST_USAGE_PREFIX);
-    uint8_t *p = out + sizeof VST_USAGE_PREFIX;
-    p = put_be(p, u->seq, 8);
-    p = put_be(p, (uint64_t)u->from_us, 8);
-    p = put_be(p, (uint64_t)u->to_us, 8);
-    p = put_be(p, u->n, 2);
-    for (size_t i = 0; i < u->n; i++) {
-        const vst_usage_entry *e = &u->e[i];
-        size_t dl = strlen(e->domain);
-        *p++ = e->sock;
-        p = put_be(p, e->uid, 4);
-        *p++ = e->op;
-        *p++ = (uint8_t)dl;
-        memcpy(p, e->domain, dl);
-        p += dl;
-        p = put_be(p, e->count, 8);
-        p = put_be(p, e->total, 8);
-        p = put_be(p, e->slack, 8);
-    }
-    return (size_t)(p - out);
+    vst_wr w;
+    vst_wr_init_fixed(&w, out, VST_USAGE_TBS_MAX);
+    int rc = vst_wr_put(&w, VST_USAGE_PREFIX, sizeof VST_USAGE_PREFIX) || vst_wr_u64(&w, u->seq) ||
+             vst_wr_i64(&w, u->from_us) || vst_wr_i64(&w, u->to_us) ||
+             vst_wr_u16(&w, (uint16_t)u->n);
+    for (size_t i = 0; rc == 0 && i < u->n; i++)
+        rc = entry_put(&w, &u->e[i]);
+    return rc == 0 ? vst_wr_len(&w) : 0;
 }
 
 int vst_usage_verify(const uint8_t pub[VST_ED25519_PUB_LEN], const vst_usage *u,

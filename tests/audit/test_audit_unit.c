@@ -1,7 +1,8 @@
 /* Unit tests of the audit code that need no database and no keyd: RFC 3339
  * times, the receipt JSON document, the canonical row hash (against values
  * PostgreSQL's vst.audit_row_hash gives), the verifier on hand-made chains,
- * the identifier screen and the checkpoint policy. */
+ * the identifier screen, the checkpoint policy and verify's reader of
+ * PostgreSQL's binary COPY stream. */
 #include <CUnit/CUnit.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 
 #include "audit/audit.h"
+#include "audit/audit_copy.h"
 #include "cunit_main.h"
 #include "core/ident.h"
 #include "audit/receipt_json.h"
@@ -634,6 +636,152 @@ static void test_policy(void)
     CU_ASSERT(vst_audit_checkpoint_is_due(1, 1, NULL) == 0);
 }
 
+/* ---- verify's binary COPY reader (audit_copy.c) ----------------------------------- */
+
+typedef struct {
+    char b[1024];
+    size_t n;
+} pgbuf;
+
+static void pg_be(pgbuf *p, uint64_t v, int n)
+{
+    for (int i = n - 1; i >= 0; i--)
+        p->b[p->n++] = (char)(v >> (8 * i));
+}
+
+static void pg_field(pgbuf *p, const void *v, int32_t len)
+{
+    pg_be(p, (uint32_t)len, 4);
+    if (len > 0) {
+        memcpy(p->b + p->n, v, (size_t)len);
+        p->n += (size_t)len;
+    }
+}
+
+/* One tuple of the verify query; seq_len, hash_len and nfields bend it. */
+static void pg_tuple(pgbuf *p, uint64_t seq, int64_t pg_us, int nfields, int32_t seq_len,
+                     int32_t hash_len)
+{
+    uint8_t be[8], prev[32], hash[32];
+    memset(prev, 0x11, sizeof prev);
+    memset(hash, 0x22, sizeof hash);
+    pg_be(p, (uint16_t)nfields, 2);
+    for (int i = 0; i < 8; i++)
+        be[i] = (uint8_t)(seq >> (8 * (7 - i)));
+    pg_field(p, be + 8 - seq_len, seq_len);
+    for (int i = 0; i < 8; i++)
+        be[i] = (uint8_t)((uint64_t)pg_us >> (8 * (7 - i)));
+    pg_field(p, be, 8);
+    const char *text[] = {"vst_httpd", "httpd", "delivery.stored", "AOK", "{}"};
+    for (int i = 0; i < 5 && i + 3 <= nfields; i++)
+        pg_field(p, text[i], (int32_t)strlen(text[i]));
+    pg_field(p, prev, 32);
+    pg_field(p, hash, hash_len);
+}
+
+static void pg_header(pgbuf *p, uint32_t ext)
+{
+    memcpy(p->b, "PGCOPY\n\377\r\n", 11);
+    p->n = 11;
+    pg_be(p, 0, 4);
+    pg_be(p, ext, 4);
+    for (uint32_t i = 0; i < ext; i++)
+        p->b[p->n++] = 'x';
+}
+
+/* What one tuple said, copied out of the reader's buffer. */
+typedef struct {
+    uint64_t seq;
+    char at[40], db_user[40], details[40];
+    uint8_t prev0, hash31;
+} pg_seen;
+
+/* Feeds the stream in pieces of `step` bytes (0: whole); the results of
+ * audit_copy_tuple in order, up to the first that is not 1 (0 at the end
+ * of the stream). */
+static int pg_read(const pgbuf *p, size_t step, int *res, pg_seen *seen)
+{
+    audit_copybuf b = {0};
+    int k = 0, done = 0;
+    for (size_t off = 0; off < p->n && !done;) {
+        size_t n = step && p->n - off > step ? step : p->n - off;
+        CU_ASSERT_FATAL(audit_copy_append(&b, p->b + off, n) == 0);
+        off += n;
+        int t;
+        vst_audit_row r;
+        while (!done && (t = audit_copy_tuple(&b, &r)) != 0) {
+            res[k] = t;
+            if (t == 1) {
+                pg_seen *w = &seen[k];
+                w->seq = r.seq;
+                snprintf(w->at, sizeof w->at, "%.*s", (int)r.at.n, r.at.p);
+                snprintf(w->db_user, sizeof w->db_user, "%.*s", (int)r.db_user.n, r.db_user.p);
+                snprintf(w->details, sizeof w->details, "%.*s", (int)r.details.n, r.details.p);
+                w->prev0 = r.prev_hash[0];
+                w->hash31 = r.hash[31];
+            }
+            done = t != 1;
+            k++;
+        }
+    }
+    if (!done)
+        res[k++] = 0;
+    free(b.buf);
+    return k;
+}
+
+static void test_copy_reader(void)
+{
+    pgbuf p;
+    pg_header(&p, 3);
+    pg_tuple(&p, 1, 0, 9, 8, 32);
+    pg_tuple(&p, 0x0102030405060708ULL, 773000123456789LL, 9, 8, 32);
+    pg_be(&p, 0xffff, 2);
+    int res[8];
+    pg_seen seen[8];
+    for (size_t step = 0; step <= 7; step += 7) {
+        CU_ASSERT_EQUAL_FATAL(pg_read(&p, step, res, seen), 3);
+        CU_ASSERT(res[0] == 1 && res[1] == 1 && res[2] == 2);
+        CU_ASSERT_EQUAL(seen[0].seq, 1);
+        CU_ASSERT_STRING_EQUAL(seen[0].at, "2000-01-01T00:00:00.000000Z");
+        CU_ASSERT_EQUAL(seen[1].seq, 0x0102030405060708ULL);
+        CU_ASSERT_STRING_EQUAL(seen[1].at, "2024-06-29T18:15:23.456789Z");
+        CU_ASSERT_STRING_EQUAL(seen[1].db_user, "vst_httpd");
+        CU_ASSERT_STRING_EQUAL(seen[1].details, "{}");
+        CU_ASSERT(seen[1].prev0 == 0x11 && seen[1].hash31 == 0x22);
+    }
+    /* Incomplete streams ask for more; one byte at a time gives the same. */
+    for (size_t cut = 0; cut < p.n; cut++) {
+        pgbuf q = p;
+        q.n = cut;
+        int n = pg_read(&q, 1, res, seen);
+        CU_ASSERT(res[n - 1] == 0);
+    }
+    CU_ASSERT_EQUAL(pg_read(&p, 1, res, seen), 3);
+    CU_ASSERT(res[2] == 2);
+
+    /* A time outside 0001..9999 has no text: the row's hash will not match. */
+    pg_header(&p, 0);
+    pg_tuple(&p, 5, INT64_MAX, 9, 8, 32);
+    CU_ASSERT(pg_read(&p, 0, res, seen) == 2 && res[0] == 1 && seen[0].at[0] == '\0');
+
+    /* Malformed: bad signature, wrong field count, a NULL, wrong sizes. */
+    struct {
+        int nfields;
+        int32_t seq_len, hash_len;
+    } bad[] = {{8, 8, 32}, {10, 8, 32}, {9, 4, 32}, {9, 8, 31}, {9, 8, -1}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        pg_header(&p, 0);
+        pg_tuple(&p, 1, 0, bad[i].nfields, bad[i].seq_len, bad[i].hash_len);
+        pg_be(&p, 0xffff, 2);
+        int n = pg_read(&p, 0, res, seen);
+        CU_ASSERT(n >= 1 && res[n - 1] == -1);
+    }
+    pg_header(&p, 0);
+    p.b[5] = 'X';
+    CU_ASSERT(pg_read(&p, 0, res, seen) == 1 && res[0] == -1);
+}
+
 int vst_register_tests(void)
 {
     static const vst_test tests[] = {
@@ -647,6 +795,7 @@ int vst_register_tests(void)
         {"identifier screen of vst_audit_append", test_screen},
         {"delivery event details", test_delivery_details},
         {"checkpoint policy", test_policy},
+        {"binary COPY reader: tuples, any chunking, malformed streams", test_copy_reader},
         {NULL, NULL},
     };
     VST_ADD_SUITE("audit (no database)", tests);

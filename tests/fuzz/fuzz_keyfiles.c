@@ -1,26 +1,35 @@
-/* libFuzzer target: the readers of vst-keyd's key files (keys/keystore.c,
+/* libFuzzer target: the readers of vst-keyd's key files (keys/keystore_*.c,
  * keys/shamir.c): keystore.info, keystore.sealed and its plaintext, Shamir
  * share files, the development master-key file.
  *
- * This translation unit includes keys/keystore.c itself, to reach its
- * static parsers (parse_info, unseal, parse_plain) without a keystore
- * directory; shamir.c is linked as usual. Byte 0 picks the reader:
+ * The keystore's parsers are reached through keys/keystore_internal.h
+ * (vst_ks_info_parse, vst_ks_unseal) without a keystore directory; the
+ * keystore's sources and shamir.c are linked as usual. Byte 0 picks the
+ * reader:
  *   0  keystore.info text; what parses must format back and parse equal
- *   1  a sealed plaintext, sealed here under a fixed key (when bit 4 of byte 0 is set
- *      with the header's public key matching the plaintext's private key,
- *      so the whole of parse_plain is reachable) and opened with unseal();
- *      what opens must hold exactly one current version, ascending
- *      versions, a key for every version not retired
- *   2  a raw keystore.sealed file, opened with unseal() under a fixed key
+ *   1  a sealed plaintext, sealed here with the keystore's own sealer under a
+ *      fixed key (when bit 4 of byte 0 is set with the header's public key
+ *      matching the plaintext's private key, so the whole plaintext parser
+ *      is reachable) and opened with vst_ks_unseal(); what opens must hold
+ *      exactly one current version, ascending versions, a key for every
+ *      version not retired
+ *   2  a raw keystore.sealed file, opened with vst_ks_unseal() under a fixed key
  *   3  share text (vst_share_parse), with or without an expected keystore
  *   4  shares built from the bytes: format -> parse must round-trip, and
  *      vst_shamir_combine must agree with vst_shamir_combine_raw
  *   5  the master-key file, written to a 0600 file and read back */
-#include "../../keys/keystore.c"
-
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "core/hex.h"
 #include "fuzz_util.h"
+#include "keystore_internal.h"
 #include "shamir.h"
 
 static const uint8_t SEAL[VST_KEY_LEN] = {0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42,
@@ -51,12 +60,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 static void info_text(const uint8_t *data, size_t size)
 {
     vst_keystore_info a, b;
-    char err[256], again[INFO_MAX];
+    char err[256], again[VST_KS_INFO_MAX];
     char *text = fz_dup(data, size);
-    if (parse_info(text, size, &a, "fuzz", err, sizeof err) == VST_KS_OK) {
-        size_t n = format_info(&a, again, sizeof again);
+    if (vst_ks_info_parse(text, size, &a, "fuzz", err, sizeof err) == VST_KS_OK) {
+        size_t n = vst_ks_info_format(&a, again, sizeof again);
         FZ_CHECK(n > 0, "a parsed header does not format");
-        FZ_CHECK(parse_info(again, n, &b, "fuzz", err, sizeof err) == VST_KS_OK,
+        FZ_CHECK(vst_ks_info_parse(again, n, &b, "fuzz", err, sizeof err) == VST_KS_OK,
                  "a formatted header does not parse");
         FZ_CHECK(memcmp(&a, &b, sizeof a) == 0, "header round trip");
     }
@@ -65,9 +74,9 @@ static void info_text(const uint8_t *data, size_t size)
 
 static vst_keystore *fuzz_ks(void)
 {
-    vst_keystore *ks = ks_new("fuzz");
+    vst_keystore *ks = vst_ks_new("fuzz");
     FZ_CHECK(ks != NULL, "out of memory");
-    memcpy(SEAL_KEY(ks), SEAL, VST_KEY_LEN);
+    memcpy(VST_KS_SEAL_KEY(ks), SEAL, VST_KEY_LEN);
     ks->info_raw = OPENSSL_strdup(INFO_RAW);
     ks->info_len = sizeof INFO_RAW - 1;
     FZ_CHECK(ks->info_raw != NULL, "out of memory");
@@ -78,46 +87,32 @@ static void check_opened(const vst_keystore *ks)
 {
     unsigned current = 0;
     for (size_t i = 0; i < ks->nv; i++) {
-        const ks_version *v = &ks->v[i];
+        const vst_ks_entry *v = &ks->v[i];
         FZ_CHECK(i == 0 || ks->v[i - 1].version < v->version, "versions not ascending");
         FZ_CHECK((v->key == NULL) == (v->state == VST_KEY_RETIRED), "key presence");
         current += v->state == VST_KEY_CURRENT;
-        FZ_CHECK(ks_find(ks, v->version) == v, "version lookup");
+        FZ_CHECK(vst_ks_find(ks, v->version) == v, "version lookup");
     }
     FZ_CHECK(current == 1 && vst_keystore_version_key(ks, ks->current) != NULL, "current");
     FZ_CHECK(vst_keystore_versions(ks, NULL, 0) == ks->nv, "version count");
 }
 
-/* Seals pt as seal_and_write does, then opens it with unseal(). */
+/* Seals pt as vst_ks_seal_and_write does, then opens it with vst_ks_unseal(). */
 static void sealed_plaintext(const uint8_t *data, size_t size)
 {
     vst_keystore *ks = fuzz_ks();
     const uint8_t *pt = data + 1;
     size_t pt_len = size - 1;
-    if ((data[0] & 16) && pt_len >= MAGIC_LEN + VST_KEY_LEN + VST_ED25519_LEN)
-        FZ_CHECK(ed25519_public(pt + MAGIC_LEN + VST_KEY_LEN, ks->info.sign_public), "ed25519");
-    size_t file_len = SEALED_OVERHEAD + pt_len;
-    uint8_t *file = OPENSSL_malloc(file_len);
-    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-    FZ_CHECK(file != NULL && c != NULL, "out of memory");
-    memcpy(file, SEAL_MAGIC, MAGIC_LEN);
-    put_u64(file + MAGIC_LEN, 7);
-    uint8_t *nonce = file + SEAL_HDR_LEN, *ct = nonce + NONCE_LEN, *tag = ct + pt_len;
-    memset(nonce, 0x11, NONCE_LEN);
-    int outl = 0, finl = 0;
-    FZ_CHECK(EVP_EncryptInit_ex(c, EVP_aes_256_gcm(), NULL, NULL, NULL) == 1 &&
-                 EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, NONCE_LEN, NULL) == 1 &&
-                 EVP_EncryptInit_ex(c, NULL, NULL, SEAL, nonce) == 1 &&
-                 EVP_EncryptUpdate(c, NULL, &outl, file, SEAL_HDR_LEN) == 1 &&
-                 EVP_EncryptUpdate(c, NULL, &outl, (const uint8_t *)INFO_RAW,
-                                   (int)sizeof INFO_RAW - 1) == 1 &&
-                 EVP_EncryptUpdate(c, ct, &outl, pt, (int)pt_len) == 1 &&
-                 EVP_EncryptFinal_ex(c, ct + outl, &finl) == 1 &&
-                 EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, TAG_LEN, tag) == 1,
-             "sealing");
-    EVP_CIPHER_CTX_free(c);
+    if ((data[0] & 16) && pt_len >= VST_KS_MAGIC_LEN + VST_KEY_LEN + VST_ED25519_LEN)
+        FZ_CHECK(vst_ks_ed25519_public(pt + VST_KS_MAGIC_LEN + VST_KEY_LEN, ks->info.sign_public),
+                 "ed25519");
+    uint8_t *file = NULL;
+    size_t file_len = 0;
     char err[256];
-    vst_ks_status st = unseal(ks, file, file_len, err, sizeof err);
+    FZ_CHECK(vst_ks_seal(ks, 7, pt, pt_len, &file, &file_len, err, sizeof err) == VST_KS_OK,
+             "sealing");
+    FZ_CHECK(file_len == VST_KS_SEALED_OVERHEAD + pt_len, "sealed length");
+    vst_ks_status st = vst_ks_unseal(ks, file, file_len, err, sizeof err);
     if (st == VST_KS_OK) {
         FZ_CHECK(ks->generation == 7, "generation");
         check_opened(ks);
@@ -133,7 +128,7 @@ static void sealed_raw(const uint8_t *data, size_t size)
     vst_keystore *ks = fuzz_ks();
     uint8_t *file = (uint8_t *)fz_dup(data, size);
     char err[256];
-    if (unseal(ks, file, size, err, sizeof err) == VST_KS_OK)
+    if (vst_ks_unseal(ks, file, size, err, sizeof err) == VST_KS_OK)
         check_opened(ks); /* a forged tag: should be out of reach */
     free(file);
     vst_keystore_free(ks);

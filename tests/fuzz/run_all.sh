@@ -81,6 +81,8 @@ SAN=(-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined)
 S="$ROOT/server"
 COMMON=("$S/core/vst_error.c" "$S/core/buf.c" "$S/core/secmem.c" "$S/core/hex.c" "$S/core/domain.c"
     "$S/core/signed.c" "$S/core/utf8.c")
+KEYSTORE=("$ROOT/keys/keystore_object.c" "$ROOT/keys/keystore_open.c" "$ROOT/keys/keystore_seal.c"
+    "$ROOT/keys/keystore_info.c" "$ROOT/keys/keystore_file.c")
 PROFILE=("$S/profile/json_scan.c" "$S/profile/profile_load.c" "$S/profile/profile_apply.c"
     "$S/profile/profile_rules.c" "$S/core/ident.c")
 
@@ -101,7 +103,7 @@ harness() {
             "$S/wire/codec_sign.c" "$S/wire/codec_events.c" "$S/wire/codec_error.c"
             "$S/wire/codec_any.c" "${COMMON[@]}") ;;
     response) SRC=("$S/cli/send/http_response.c" "$S/core/secmem.c") MAXLEN=16384 ;;
-    keyfiles) SRC=("$ROOT/keys/shamir.c" "${COMMON[@]}") LIBS=(-lgfshare) ;;
+    keyfiles) SRC=("${KEYSTORE[@]}" "$ROOT/keys/shamir.c" "${COMMON[@]}") LIBS=(-lgfshare) ;;
     audit_copy)
         SRC=("$S/audit/audit_copy.c" "$S/audit/audit_chain.c" "$S/audit/receipt_json.c"
             "${COMMON[@]}")

@@ -1818,7 +1818,7 @@ static void test_sandbox(void)
 }
 
 /* keystore.info removed under a sealed keyd in the sandbox: unsealing must
- * fail with one clear line and an event, not kill keyd (keystore.c's
+ * fail with one clear line and an event, not kill keyd (the keystore's
  * faccessat was not on the seccomp list: SIGSYS). Put back, it unseals. */
 static void test_sandbox_missing_info(void)
 {

@@ -141,7 +141,7 @@ static int keystore_rewrite(void)
     return 0;
 }
 
-/* keystore.c's check for a missing keystore.info (it killed keyd). */
+/* keystore_info.c's check for a missing keystore.info (it killed keyd). */
 static int access_checks(void)
 {
     int d = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

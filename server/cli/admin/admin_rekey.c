@@ -22,6 +22,9 @@
 #include <unistd.h>
 
 #include "cli/admin/admin.h"
+#include "core/buf.h"
+#include "core/hex.h"
+#include "core/secmem.h"
 #include "derive.h"
 
 #define MAX_COLS 4
@@ -111,60 +114,61 @@ static int exec_cmd(PGconn *db, const char *sql)
 
 /* A one-dimensional array parameter in PostgreSQL's binary format
  * (array_recv): ndim, has-null flag, element type, length, lower bound,
- * then per element a 32-bit length (-1 for NULL) and its bytes. Sized by
- * the caller up front, so appending never fails. */
-typedef struct {
-    uint8_t *p;
-    size_t len;
-} barr;
-
-static void be32(barr *a, uint32_t v)
+ * then per element a 32-bit length (-1 for NULL) and its bytes. Written
+ * with the checked writer (core/buf.h), which wipes the pseudonyms when it
+ * is freed; a batch's arrays (VST_BATCH_MAX x 36 bytes at most) stay far
+ * below VST_BUF_MAX. Each returns 0 or -1 (out of memory). */
+static int pgarr_begin(vst_wr *a, uint32_t elemtype, int n, int hasnull)
 {
-    uint8_t *q = a->p + a->len;
-    q[0] = (uint8_t)(v >> 24);
-    q[1] = (uint8_t)(v >> 16);
-    q[2] = (uint8_t)(v >> 8);
-    q[3] = (uint8_t)v;
-    a->len += 4;
+    return vst_wr_u32(a, 1) || vst_wr_u32(a, (uint32_t)hasnull) || vst_wr_u32(a, elemtype) ||
+                   vst_wr_u32(a, (uint32_t)n) || vst_wr_u32(a, 1)
+               ? -1
+               : 0;
 }
 
-static int barr_init(barr *a, uint32_t elemtype, int n, size_t elem_max, int hasnull)
+static int pgarr_i64(vst_wr *a, int64_t v)
 {
-    a->len = 0;
-    /* + 1: vst_hex writes a NUL after the last element */
-    if ((a->p = malloc(20 + (size_t)n * (4 + elem_max) + 1)) == NULL)
-        return -1;
-    be32(a, 1);
-    be32(a, (uint32_t)hasnull);
-    be32(a, elemtype);
-    be32(a, (uint32_t)n);
-    be32(a, 1);
-    return 0;
+    return vst_wr_u32(a, 8) || vst_wr_i64(a, v) ? -1 : 0;
 }
 
-static void barr_i64(barr *a, int64_t v)
+static int pgarr_i32(vst_wr *a, uint32_t v)
 {
-    be32(a, 8);
-    be32(a, (uint32_t)((uint64_t)v >> 32));
-    be32(a, (uint32_t)v);
+    return vst_wr_u32(a, 4) || vst_wr_u32(a, v) ? -1 : 0;
 }
 
-static void barr_i32(barr *a, uint32_t v)
+static int pgarr_null(vst_wr *a)
 {
-    be32(a, 4);
-    be32(a, v);
+    return vst_wr_u32(a, UINT32_MAX) ? -1 : 0;
 }
 
-static void barr_null(barr *a)
+static int pgarr_hex(vst_wr *a, const uint8_t p[VST_PSEUDONYM_LEN])
 {
-    be32(a, UINT32_MAX);
+    char hex[VST_PSEUDONYM_HEX + 1];
+    vst_hex(p, VST_PSEUDONYM_LEN, hex);
+    int rc = vst_wr_u32(a, VST_PSEUDONYM_HEX) || vst_wr_put(a, hex, VST_PSEUDONYM_HEX) ? -1 : 0;
+    vst_wipe(hex, sizeof hex);
+    return rc;
 }
 
-static void barr_hex(barr *a, const uint8_t p[VST_PSEUDONYM_LEN])
+/* The UPDATE's arrays for the batch in r: ids, the versions the rows were
+ * read with, and per column the re-keyed pseudonyms (buf, at the places pos
+ * gives) or NULL. 0, or -1 when out of memory. */
+static int batch_arrays(PGresult *r, int rows, size_t nc, const uint32_t *from, const uint8_t *buf,
+                        const uint32_t *pos, const int *hasnull, vst_wr *ids, vst_wr *vers,
+                        vst_wr *cols)
 {
-    be32(a, VST_PSEUDONYM_HEX);
-    vst_hex(p, VST_PSEUDONYM_LEN, (char *)a->p + a->len);
-    a->len += VST_PSEUDONYM_HEX;
+    int rc = pgarr_begin(ids, OID_INT8, rows, 0) || pgarr_begin(vers, OID_INT4, rows, 0);
+    for (size_t col = 0; rc == 0 && col < nc; col++)
+        rc = pgarr_begin(&cols[col], OID_TEXT, rows, hasnull[col]);
+    for (int i = 0; rc == 0 && i < rows; i++) {
+        rc = pgarr_i64(ids, strtoll(PQgetvalue(r, i, 0), NULL, 10)) || pgarr_i32(vers, from[i]);
+        for (size_t col = 0; rc == 0 && col < nc; col++)
+            rc = PQgetisnull(r, i, 2 + (int)col)
+                     ? pgarr_null(&cols[col])
+                     : pgarr_hex(&cols[col],
+                                 buf + (size_t)pos[(size_t)i * nc + col] * VST_PSEUDONYM_LEN);
+    }
+    return rc ? -1 : 0;
 }
 
 /* The smallest position of which every row before it is known committed
@@ -251,7 +255,9 @@ static int64_t one_batch(rekey_worker *w)
     uint32_t *from = malloc((size_t)rows * sizeof *from);
     uint32_t *pos = malloc((size_t)rows * nc * sizeof *pos);
     int hasnull[MAX_COLS] = {0};
-    barr ids = {0}, vers = {0}, cols[MAX_COLS] = {{0}};
+    vst_wr ids = VST_WR_INIT, vers = VST_WR_INIT, cols[MAX_COLS];
+    for (size_t col = 0; col < MAX_COLS; col++)
+        vst_wr_init(&cols[col]);
     int rc = buf == NULL || from == NULL || pos == NULL ? admin_fail("out of memory") : 0;
     /* Re-key every non-NULL pseudonym with one keyd call per source
      * version in the batch (versions ascending; rows of several versions
@@ -289,23 +295,8 @@ static int64_t one_batch(rekey_worker *w)
      * its arrays in binary (no text array to build here or to parse
      * there); the guard on the old key_version makes a second application
      * impossible. */
-    if (rc == 0 &&
-        (barr_init(&ids, OID_INT8, rows, 8, 0) != 0 || barr_init(&vers, OID_INT4, rows, 4, 0) != 0))
+    if (rc == 0 && batch_arrays(r, rows, nc, from, buf, pos, hasnull, &ids, &vers, cols) != 0)
         rc = admin_fail("out of memory");
-    for (size_t col = 0; rc == 0 && col < nc; col++)
-        if (barr_init(&cols[col], OID_TEXT, rows, VST_PSEUDONYM_HEX, hasnull[col]) != 0)
-            rc = admin_fail("out of memory");
-    if (rc == 0)
-        for (int i = 0; i < rows; i++) {
-            barr_i64(&ids, strtoll(PQgetvalue(r, i, 0), NULL, 10));
-            barr_i32(&vers, from[i]);
-            for (size_t col = 0; col < nc; col++)
-                if (PQgetisnull(r, i, 2 + (int)col))
-                    barr_null(&cols[col]);
-                else
-                    barr_hex(&cols[col],
-                             buf + (size_t)pos[(size_t)i * nc + col] * VST_PSEUDONYM_LEN);
-        }
     PQclear(r);
     free(buf);
     free(from);
@@ -322,12 +313,13 @@ static int64_t one_batch(rekey_worker *w)
         n += snprintf(sql + n, sizeof sql - (size_t)n, ", p%zu", col);
     snprintf(sql + n, sizeof sql - (size_t)n, ") WHERE t.id = u.id AND t.key_version = u.v");
     snprintf(to, sizeof to, "%u", c->to);
-    const char *up[3 + MAX_COLS] = {to, (char *)ids.p, (char *)vers.p};
-    int lens[3 + MAX_COLS] = {0, (int)ids.len, (int)vers.len};
+    const char *up[3 + MAX_COLS] = {to, (const char *)vst_wr_data(&ids),
+                                    (const char *)vst_wr_data(&vers)};
+    int lens[3 + MAX_COLS] = {0, (int)vst_wr_len(&ids), (int)vst_wr_len(&vers)};
     int fmts[3 + MAX_COLS] = {0, 1, 1};
     for (size_t col = 0; col < nc; col++) {
-        up[3 + col] = (char *)cols[col].p;
-        lens[3 + col] = (int)cols[col].len;
+        up[3 + col] = (const char *)vst_wr_data(&cols[col]);
+        lens[3 + col] = (int)vst_wr_len(&cols[col]);
         fmts[3 + col] = 1;
     }
     int64_t updated = -1;
@@ -337,10 +329,10 @@ static int64_t one_batch(rekey_worker *w)
             updated = strtoll(PQcmdTuples(r), NULL, 10);
         PQclear(r);
     }
-    free(ids.p);
-    free(vers.p);
+    vst_wr_free(&ids);
+    vst_wr_free(&vers);
     for (size_t col = 0; col < nc; col++)
-        free(cols[col].p);
+        vst_wr_free(&cols[col]);
     if (updated < 0 || exec_cmd(w->db, "COMMIT") != 0) {
         PQclear(PQexec(w->db, "ROLLBACK"));
         return -1;
