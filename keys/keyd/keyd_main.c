@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/pidfile.h"
 #include "core/secmem.h"
 #include "keyd/keyd.h"
 
@@ -189,11 +190,8 @@ int main(int argc, char **argv)
         if (keyd_unseal_dev(g_cfg.dev_master_key, err, sizeof err) != 0)
             return fatal(err);
     }
-    if (g_cfg.pid_file[0] != '\0') {
-        FILE *f = fopen(g_cfg.pid_file, "we");
-        if (f == NULL || fprintf(f, "%ld\n", (long)getpid()) < 0 || fclose(f) != 0)
-            return fatal("cannot write the pid file");
-    }
+    if (vst_pidfile_write(g_cfg.pid_file) != 0)
+        return fatal("cannot write the pid file");
     if (g_cfg.seccomp && keyd_seccomp(err, sizeof err) != 0)
         return fatal(err);
     /* A uid on both allowlists can pseudonymize chosen input and run key

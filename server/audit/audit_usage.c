@@ -29,6 +29,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/hex.h"
+#include "core/civil_time.h"
 #include "core/usage.h"
 
 #define MAXD 64              /* domains tracked */
@@ -443,7 +445,7 @@ static int cpsig_row(vst_audit_usage *u, uint64_t seq, json_t *details)
     cpsig_t c = {.log_seq = seq};
     if (!json_is_integer(s) || json_integer_value(s) < 1 || h == NULL ||
         strlen(h) != 2 * VST_AUDIT_HASH_LEN ||
-        vst_receipt_hex_decode(h, strlen(h), c.head, sizeof c.head) != 0) {
+        vst_unhex_lower(h, strlen(h), c.head, sizeof c.head) != 0) {
         finding(u, "row %" PRIu64 ": keyd.checkpoint_signed does not parse", seq);
         return 0;
     }
@@ -719,8 +721,8 @@ static int row_hash_db(void *ctx, uint64_t seq, uint8_t out[VST_AUDIT_HASH_LEN])
     int rc = -1;
     if (PQresultStatus(r) == PGRES_TUPLES_OK)
         rc = PQntuples(r) == 0 ? 0
-             : vst_receipt_hex_decode(PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0), out,
-                                      VST_AUDIT_HASH_LEN) == 0
+             : vst_unhex_lower(PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0), out,
+                               VST_AUDIT_HASH_LEN) == 0
                  ? 1
                  : -1;
     PQclear(r);

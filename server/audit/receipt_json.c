@@ -7,124 +7,7 @@
 #include <string.h>
 
 #include "core/hex.h"
-
-/* ---- time ----------------------------------------------------------------- */
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant). */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    unsigned doe = (unsigned)(z - era * 146097);
-    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    unsigned mp = (5 * doy + 2) / 153;
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp < 10 ? mp + 3 : mp - 9;
-    *y = (int64_t)yoe + era * 400 + (*m <= 2);
-}
-
-/* 0001-01-01T00:00:00Z and 10000-01-01T00:00:00Z in seconds. */
-#define MIN_S (-62135596800LL)
-#define END_S (253402300800LL)
-
-int vst_time_format_us(int64_t us, char out[VST_TIME_TEXT_LEN + 1])
-{
-    int64_t s = us / 1000000, frac = us % 1000000;
-    if (frac < 0) {
-        frac += 1000000;
-        s -= 1;
-    }
-    if (s < MIN_S || s >= END_S)
-        return -1;
-    int64_t days = s / 86400, sod = s % 86400;
-    if (sod < 0) {
-        sod += 86400;
-        days -= 1;
-    }
-    int64_t y;
-    unsigned m, d;
-    civil_from_days(days, &y, &m, &d);
-    /* The ranges above make this exactly 27 characters; the compiler
-     * cannot see that, hence the roomy buffer. */
-    char tmp[96];
-    snprintf(tmp, sizeof tmp, "%04d-%02u-%02uT%02d:%02d:%02d.%06dZ", (int)y, m, d,
-             (int)(sod / 3600), (int)(sod / 60 % 60), (int)(sod % 60), (int)frac);
-    memcpy(out, tmp, VST_TIME_TEXT_LEN);
-    out[VST_TIME_TEXT_LEN] = '\0';
-    return 0;
-}
-
-static int digits(const char *s, size_t n, unsigned *out)
-{
-    unsigned v = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        v = v * 10 + (unsigned)(s[i] - '0');
-    }
-    *out = v;
-    return 0;
-}
-
-int vst_time_parse_us(const char *s, size_t n, int64_t *us)
-{
-    /* 0123456789012345678901234567
-     * YYYY-MM-DDTHH:MM:SS.ffffffZ */
-    unsigned y, mo, d, h, mi, se, fr;
-    if (s == NULL || n != VST_TIME_TEXT_LEN || s[4] != '-' || s[7] != '-' || s[10] != 'T' ||
-        s[13] != ':' || s[16] != ':' || s[19] != '.' || s[26] != 'Z' || digits(s, 4, &y) ||
-        digits(s + 5, 2, &mo) || digits(s + 8, 2, &d) || digits(s + 11, 2, &h) ||
-        digits(s + 14, 2, &mi) || digits(s + 17, 2, &se) || digits(s + 20, 6, &fr))
-        return -1;
-    static const unsigned mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || (mo == 2 && d == 29 && !leap) ||
-        h > 23 || mi > 59 || se > 59)
-        return -1;
-    int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se;
-    *us = secs * 1000000 + fr;
-    return 0;
-}
-
-/* ---- hex ------------------------------------------------------------------ */
-
-void vst_receipt_hex_encode(const uint8_t *in, size_t n, char *out)
-{
-    vst_hex(in, n, out);
-}
-
-static int nibble(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
-int vst_receipt_hex_decode(const char *s, size_t slen, uint8_t *out, size_t n)
-{
-    if (s == NULL || slen != 2 * n)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        int hi = nibble(s[2 * i]), lo = nibble(s[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return -1;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return 0;
-}
+#include "core/civil_time.h"
 
 /* ---- build ---------------------------------------------------------------- */
 
@@ -154,10 +37,10 @@ char *vst_receipt_json_build(const vst_receipt_fields *f, const uint8_t sig[VST_
         return NULL;
     char body[2 * VST_SHA256_LEN + 1], sg[2 * VST_ED25519_SIG_LEN + 1],
         pk[2 * VST_ED25519_PUB_LEN + 1];
-    vst_receipt_hex_encode(f->body_sha256, VST_SHA256_LEN, body);
-    vst_receipt_hex_encode(sig, VST_ED25519_SIG_LEN, sg);
+    vst_hex(f->body_sha256, VST_SHA256_LEN, body);
+    vst_hex(sig, VST_ED25519_SIG_LEN, sg);
     if (public_key)
-        vst_receipt_hex_encode(public_key, VST_ED25519_PUB_LEN, pk);
+        vst_hex(public_key, VST_ED25519_PUB_LEN, pk);
     char *out = malloc(VST_RECEIPT_JSON_MAX);
     if (out == NULL)
         return NULL;
@@ -303,7 +186,7 @@ int vst_receipt_json_parse(const char *text, size_t len, vst_receipt *out, char 
         goto done;
     }
     if (get_str(m[M_BODY_SHA256], &s, &n) ||
-        vst_receipt_hex_decode(s, n, f->body_sha256, VST_SHA256_LEN)) {
+        vst_unhex_lower(s, n, f->body_sha256, VST_SHA256_LEN)) {
         fail(err, errlen, "receipt: \"%s\" is not 64 lower-case hex digits", "body_sha256");
         goto done;
     }
@@ -330,13 +213,13 @@ int vst_receipt_json_parse(const char *text, size_t len, vst_receipt *out, char 
         goto done;
     }
     if (get_str(m[M_SIGNATURE], &s, &n) ||
-        vst_receipt_hex_decode(s, n, out->signature, VST_ED25519_SIG_LEN)) {
+        vst_unhex_lower(s, n, out->signature, VST_ED25519_SIG_LEN)) {
         fail(err, errlen, "receipt: \"%s\" is not 128 lower-case hex digits", "signature");
         goto done;
     }
     if (m[M_PUBLIC_KEY] != NULL) {
         if (get_str(m[M_PUBLIC_KEY], &s, &n) ||
-            vst_receipt_hex_decode(s, n, out->public_key, VST_ED25519_PUB_LEN)) {
+            vst_unhex_lower(s, n, out->public_key, VST_ED25519_PUB_LEN)) {
             fail(err, errlen, "receipt: \"%s\" is not 64 lower-case hex digits", "public_key");
             goto done;
         }

@@ -82,7 +82,6 @@ struct vst_profile {
 };
 
 /* profile_rules.c */
-int pf_days_from_civil(int y, unsigned m, unsigned d, int32_t *days);
 /* Parses "YYYY-MM-DD" strictly; returns VST_E_OK or VST_E_INVALID_DATE. */
 vst_err pf_parse_date(const char *s, size_t len, int32_t *days, int *year);
 int32_t pf_today(void);

@@ -21,6 +21,7 @@
 
 #include "cli/admin/admin.h"
 #include "audit/audit.h"
+#include "core/hex.h"
 #include "core/secmem.h"
 #include "core/ident.h"
 
@@ -67,12 +68,6 @@ static int exec_ok(PGconn *db, const char *sql)
     }
     PQclear(r);
     return ok;
-}
-
-static void hex(const unsigned char *in, size_t n, char *out)
-{
-    for (size_t i = 0; i < n; i++)
-        snprintf(out + 2 * i, 3, "%02x", in[i]);
 }
 
 static int valid_name(const char *name)
@@ -239,7 +234,7 @@ int cmd_client_add(int argc, char **argv)
     char fpr_hex[2 * FPR_LEN + 1], not_after[32];
     if (cert_fingerprint(cert, fpr, not_after, sizeof not_after) != 0)
         return 1;
-    hex(fpr, FPR_LEN, fpr_hex);
+    vst_hex(fpr, FPR_LEN, fpr_hex);
 
     PGconn *db = admin_db(g_opt.trust_dsn, "trust");
     if (db == NULL)

@@ -12,13 +12,9 @@
 #include <unistd.h>
 
 #include "cli/admin/admin.h"
+#include "core/hex.h"
 #include "keystore.h"
 #include "shamir.h"
-
-static const char *state_name(uint8_t s)
-{
-    return s == VST_KEYSTATE_CURRENT ? "current" : s == VST_KEYSTATE_ACTIVE ? "active" : "retired";
-}
 
 static int chown_tree(const char *dir, const char *owner)
 {
@@ -155,8 +151,7 @@ int cmd_key_init(int argc, char **argv)
     if (owner != NULL && chown_tree(g_opt.keystore, owner) != 0)
         return 1;
     char pub[2 * VST_ED25519_LEN + 1];
-    for (size_t i = 0; i < VST_ED25519_LEN; i++)
-        snprintf(pub + 2 * i, 3, "%02x", info.sign_public[i]);
+    vst_hex(info.sign_public, VST_ED25519_LEN, pub);
     printf("keystore: %s (id %s)\nkey version: 1 (current)\nsigning public key: %s\n",
            g_opt.keystore, info.id_hex, pub);
     if (dev != NULL)
@@ -205,9 +200,8 @@ int cmd_key_status(int argc, char **argv)
         PQfinish(db);
         have_counts = 1;
     }
-    char pub[65];
-    for (size_t i = 0; i < 32; i++)
-        snprintf(pub + 2 * i, 3, "%02x", s.signing_pubkey[i]);
+    char pub[2 * VST_ED25519_PUB_LEN + 1];
+    vst_hex(s.signing_pubkey, VST_ED25519_PUB_LEN, pub);
     if (g_opt.json) {
         printf("{\"sealed\":%s,\"dev_master\":%s,\"shares_have\":%u,\"shares_need\":%u,"
                "\"current_version\":%u,\"budget\":{\"minute_used\":%" PRIu64
@@ -220,7 +214,7 @@ int cmd_key_status(int argc, char **argv)
             vst_version_info vi;
             vst_status_version(&s, i, &vi);
             printf("%s{\"version\":%u,\"state\":\"%s\"", i ? "," : "", vi.version,
-                   state_name(vi.state));
+                   vst_key_state_name((vst_key_state)vi.state));
             if (have_counts)
                 printf(",\"store_rows\":%" PRIu64, admin_rows_of(vr, nvr, vi.version));
             printf("}");
@@ -238,7 +232,7 @@ int cmd_key_status(int argc, char **argv)
             for (size_t i = 0; i < s.nversions; i++) {
                 vst_version_info vi;
                 vst_status_version(&s, i, &vi);
-                printf("  %5u  %-8s", vi.version, state_name(vi.state));
+                printf("  %5u  %-8s", vi.version, vst_key_state_name((vst_key_state)vi.state));
                 if (have_counts)
                     printf("  %" PRIu64 " store rows", admin_rows_of(vr, nvr, vi.version));
                 printf("\n");

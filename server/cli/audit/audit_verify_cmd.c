@@ -10,6 +10,7 @@
 #include "cli/audit/audit_cli.h"
 #include "audit/audit_copy.h"
 #include "audit/audit_usage.h"
+#include "core/hex.h"
 
 #define SHOW_PROBLEMS 20
 
@@ -49,12 +50,12 @@ static int load_checkpoints(PGconn *db, vst_audit_cp **out, size_t *n)
         int row = (int)i;
         cp[i].seq = strtoull(PQgetvalue(r, row, 0), NULL, 10);
         /* The table's CHECKs fix the lengths; a bad one cannot verify. */
-        vst_receipt_hex_decode(PQgetvalue(r, row, 1), (size_t)PQgetlength(r, row, 1), cp[i].head,
-                               sizeof cp[i].head);
-        vst_receipt_hex_decode(PQgetvalue(r, row, 2), (size_t)PQgetlength(r, row, 2),
-                               cp[i].signature, sizeof cp[i].signature);
-        vst_receipt_hex_decode(PQgetvalue(r, row, 3), (size_t)PQgetlength(r, row, 3), cp[i].key_id,
-                               sizeof cp[i].key_id);
+        vst_unhex_lower(PQgetvalue(r, row, 1), (size_t)PQgetlength(r, row, 1), cp[i].head,
+                        sizeof cp[i].head);
+        vst_unhex_lower(PQgetvalue(r, row, 2), (size_t)PQgetlength(r, row, 2), cp[i].signature,
+                        sizeof cp[i].signature);
+        vst_unhex_lower(PQgetvalue(r, row, 3), (size_t)PQgetlength(r, row, 3), cp[i].key_id,
+                        sizeof cp[i].key_id);
         cp[i].has_signed_at = !PQgetisnull(r, row, 4);
         if (cp[i].has_signed_at)
             cp[i].signed_at_us = strtoll(PQgetvalue(r, row, 4), NULL, 10);
@@ -128,7 +129,7 @@ static int parse_anchor(const char *s, uint64_t *seq, uint8_t hash[VST_AUDIT_HAS
     if (end == s || *end != ':' || v == 0)
         return -1;
     *seq = v;
-    return vst_receipt_hex_decode(end + 1, strlen(end + 1), hash, VST_AUDIT_HASH_LEN);
+    return vst_unhex_lower(end + 1, strlen(end + 1), hash, VST_AUDIT_HASH_LEN);
 }
 
 static void help(void)
@@ -252,7 +253,7 @@ int cmd_verify(int argc, char **argv)
         printf("  ... and %" PRIu64 " more problems\n", shown - SHOW_PROBLEMS);
 
     char head[2 * VST_AUDIT_HASH_LEN + 1];
-    vst_receipt_hex_encode(rep.last_hash, VST_AUDIT_HASH_LEN, head);
+    vst_hex(rep.last_hash, VST_AUDIT_HASH_LEN, head);
     if (rep.rows)
         printf("rows: %" PRIu64 " (seq %" PRIu64 "..%" PRIu64 ")\n", rep.rows, rep.first_seq,
                rep.last_seq);

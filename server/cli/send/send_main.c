@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "audit/receipt_json.h"
+#include "core/hex.h"
 #include "core/secmem.h"
 #include "cli/send/send_exchange.h"
 #include "cli/send/send_net.h"
@@ -356,7 +357,7 @@ static int show_receipt(const options *o, const vst_receipt *r, const char *how)
     }
     if (!o->have_pinned && !o->quiet) {
         char pk[2 * VST_ED25519_PUB_LEN + 1];
-        vst_receipt_hex_encode(r->public_key, VST_ED25519_PUB_LEN, pk);
+        vst_hex(r->public_key, VST_ED25519_PUB_LEN, pk);
         fprintf(stderr,
                 "vst-send: warning: the receipt was verified with the key it carries (%s), "
                 "which is not pinned; pass --public-key or set VST_SIGNING_KEY to the trust "
