@@ -122,6 +122,85 @@ static int copy_name(char *dst, size_t cap, const char *s, size_t n)
     return 0;
 }
 
+/* The members of root into m[] by name: every one known, all but
+ * public_key present. 0, or -1 with a message. */
+static int collect_members(json_t *root, json_t *m[M__COUNT], char *err, size_t errlen)
+{
+    const char *key;
+    json_t *val;
+    json_object_foreach(root, key, val)
+    {
+        size_t i = 0;
+        while (i < M__COUNT && strcmp(key, member_names[i]) != 0)
+            i++;
+        if (i == M__COUNT) /* The key itself may be anything: do not echo it. */
+            return fail(err, errlen, "%s", "receipt has a member that is not part of the format");
+        m[i] = val;
+    }
+    for (size_t i = 0; i < M__COUNT; i++)
+        if (m[i] == NULL && i != M_PUBLIC_KEY)
+            return fail(err, errlen, "receipt lacks \"%s\"", member_names[i]);
+    return 0;
+}
+
+static int read_names(json_t *const m[M__COUNT], vst_receipt_fields *f, char *err, size_t errlen)
+{
+    const char *s;
+    size_t n;
+    if (get_str(m[M_DELIVERY_ID], &s, &n) || !vst_delivery_id_ok(s, n) ||
+        copy_name(f->delivery_id, sizeof f->delivery_id, s, n))
+        return fail(err, errlen, "receipt: \"%s\" is not a valid delivery id", "delivery_id");
+    if (get_str(m[M_CLIENT], &s, &n) || !vst_client_name_ok(s, n) ||
+        copy_name(f->client, sizeof f->client, s, n))
+        return fail(err, errlen, "receipt: \"%s\" is not a valid client name", "client");
+    if (get_str(m[M_PROFILE], &s, &n) || !vst_profile_name_ok(s, n) ||
+        copy_name(f->profile, sizeof f->profile, s, n))
+        return fail(err, errlen, "receipt: \"%s\" is not a valid profile name", "profile");
+    return 0;
+}
+
+static int read_values(json_t *const m[M__COUNT], vst_receipt_fields *f, char *err, size_t errlen)
+{
+    const char *s;
+    size_t n;
+    uint64_t u;
+    if (get_uint(m[M_RECORD_COUNT], 0, INT64_MAX, &f->record_count))
+        return fail(err, errlen, "receipt: \"%s\" is not an integer 0..2^63-1", "record_count");
+    if (get_str(m[M_BODY_SHA256], &s, &n) || vst_unhex_lower(s, n, f->body_sha256, VST_SHA256_LEN))
+        return fail(err, errlen, "receipt: \"%s\" is not 64 lower-case hex digits", "body_sha256");
+    if (get_uint(m[M_KEY_VERSION], 1, UINT32_MAX, &u))
+        return fail(err, errlen, "receipt: \"%s\" is not an integer 1..2^32-1", "key_version");
+    f->key_version = (uint32_t)u;
+    if (get_str(m[M_RECEIVED_AT], &s, &n) || vst_time_parse_us(s, n, &f->received_at_us))
+        return fail(err, errlen, "receipt: \"%s\" is not a time YYYY-MM-DDTHH:MM:SS.ffffffZ",
+                    "received_at");
+    if (get_str(m[M_STORED_AT], &s, &n) || vst_time_parse_us(s, n, &f->stored_at_us))
+        return fail(err, errlen, "receipt: \"%s\" is not a time YYYY-MM-DDTHH:MM:SS.ffffffZ",
+                    "stored_at");
+    if (f->stored_at_us < f->received_at_us)
+        return fail(err, errlen, "receipt: \"%s\" is earlier than \"received_at\"", "stored_at");
+    if (get_uint(m[M_AUDIT_SEQ], 1, INT64_MAX, &f->audit_seq))
+        return fail(err, errlen, "receipt: \"%s\" is not an integer 1..2^63-1", "audit_seq");
+    return 0;
+}
+
+static int read_keys(json_t *const m[M__COUNT], vst_receipt *out, char *err, size_t errlen)
+{
+    const char *s;
+    size_t n;
+    if (get_str(m[M_SIGNATURE], &s, &n) ||
+        vst_unhex_lower(s, n, out->signature, VST_ED25519_SIG_LEN))
+        return fail(err, errlen, "receipt: \"%s\" is not 128 lower-case hex digits", "signature");
+    if (m[M_PUBLIC_KEY] != NULL) {
+        if (get_str(m[M_PUBLIC_KEY], &s, &n) ||
+            vst_unhex_lower(s, n, out->public_key, VST_ED25519_PUB_LEN))
+            return fail(err, errlen, "receipt: \"%s\" is not 64 lower-case hex digits",
+                        "public_key");
+        out->has_public_key = 1;
+    }
+    return 0;
+}
+
 int vst_receipt_json_parse(const char *text, size_t len, vst_receipt *out, char *err, size_t errlen)
 {
     if (text == NULL || out == NULL)
@@ -136,97 +215,12 @@ int vst_receipt_json_parse(const char *text, size_t len, vst_receipt *out, char 
             snprintf(err, errlen, "receipt is not valid JSON (line %d: %s)", je.line, je.text);
         return -1;
     }
-    int rc = -1;
-    if (!json_is_object(root)) {
-        fail(err, errlen, "%s", "receipt is not a JSON object");
-        goto done;
-    }
     json_t *m[M__COUNT] = {0};
-    const char *key;
-    json_t *val;
-    json_object_foreach(root, key, val)
-    {
-        size_t i = 0;
-        while (i < M__COUNT && strcmp(key, member_names[i]) != 0)
-            i++;
-        if (i == M__COUNT) {
-            /* The key itself may be anything: do not echo it. */
-            fail(err, errlen, "%s", "receipt has a member that is not part of the format");
-            goto done;
-        }
-        m[i] = val;
-    }
-    for (size_t i = 0; i < M__COUNT; i++)
-        if (m[i] == NULL && i != M_PUBLIC_KEY) {
-            fail(err, errlen, "receipt lacks \"%s\"", member_names[i]);
-            goto done;
-        }
-
-    vst_receipt_fields *f = &out->f;
-    const char *s;
-    size_t n;
-    uint64_t u;
-    if (get_str(m[M_DELIVERY_ID], &s, &n) || !vst_delivery_id_ok(s, n) ||
-        copy_name(f->delivery_id, sizeof f->delivery_id, s, n)) {
-        fail(err, errlen, "receipt: \"%s\" is not a valid delivery id", "delivery_id");
-        goto done;
-    }
-    if (get_str(m[M_CLIENT], &s, &n) || !vst_client_name_ok(s, n) ||
-        copy_name(f->client, sizeof f->client, s, n)) {
-        fail(err, errlen, "receipt: \"%s\" is not a valid client name", "client");
-        goto done;
-    }
-    if (get_str(m[M_PROFILE], &s, &n) || !vst_profile_name_ok(s, n) ||
-        copy_name(f->profile, sizeof f->profile, s, n)) {
-        fail(err, errlen, "receipt: \"%s\" is not a valid profile name", "profile");
-        goto done;
-    }
-    if (get_uint(m[M_RECORD_COUNT], 0, INT64_MAX, &f->record_count)) {
-        fail(err, errlen, "receipt: \"%s\" is not an integer 0..2^63-1", "record_count");
-        goto done;
-    }
-    if (get_str(m[M_BODY_SHA256], &s, &n) ||
-        vst_unhex_lower(s, n, f->body_sha256, VST_SHA256_LEN)) {
-        fail(err, errlen, "receipt: \"%s\" is not 64 lower-case hex digits", "body_sha256");
-        goto done;
-    }
-    if (get_uint(m[M_KEY_VERSION], 1, UINT32_MAX, &u)) {
-        fail(err, errlen, "receipt: \"%s\" is not an integer 1..2^32-1", "key_version");
-        goto done;
-    }
-    f->key_version = (uint32_t)u;
-    if (get_str(m[M_RECEIVED_AT], &s, &n) || vst_time_parse_us(s, n, &f->received_at_us)) {
-        fail(err, errlen, "receipt: \"%s\" is not a time YYYY-MM-DDTHH:MM:SS.ffffffZ",
-             "received_at");
-        goto done;
-    }
-    if (get_str(m[M_STORED_AT], &s, &n) || vst_time_parse_us(s, n, &f->stored_at_us)) {
-        fail(err, errlen, "receipt: \"%s\" is not a time YYYY-MM-DDTHH:MM:SS.ffffffZ", "stored_at");
-        goto done;
-    }
-    if (f->stored_at_us < f->received_at_us) {
-        fail(err, errlen, "receipt: \"%s\" is earlier than \"received_at\"", "stored_at");
-        goto done;
-    }
-    if (get_uint(m[M_AUDIT_SEQ], 1, INT64_MAX, &f->audit_seq)) {
-        fail(err, errlen, "receipt: \"%s\" is not an integer 1..2^63-1", "audit_seq");
-        goto done;
-    }
-    if (get_str(m[M_SIGNATURE], &s, &n) ||
-        vst_unhex_lower(s, n, out->signature, VST_ED25519_SIG_LEN)) {
-        fail(err, errlen, "receipt: \"%s\" is not 128 lower-case hex digits", "signature");
-        goto done;
-    }
-    if (m[M_PUBLIC_KEY] != NULL) {
-        if (get_str(m[M_PUBLIC_KEY], &s, &n) ||
-            vst_unhex_lower(s, n, out->public_key, VST_ED25519_PUB_LEN)) {
-            fail(err, errlen, "receipt: \"%s\" is not 64 lower-case hex digits", "public_key");
-            goto done;
-        }
-        out->has_public_key = 1;
-    }
-    rc = 0;
-done:
+    int rc = !json_is_object(root) ? fail(err, errlen, "%s", "receipt is not a JSON object")
+             : collect_members(root, m, err, errlen) || read_names(m, &out->f, err, errlen) ||
+                     read_values(m, &out->f, err, errlen) || read_keys(m, out, err, errlen)
+                 ? -1
+                 : 0;
     json_decref(root);
     if (rc != 0)
         memset(out, 0, sizeof *out);
