@@ -230,6 +230,27 @@ static int parse_small(const char *s, size_t len, unsigned lo, unsigned hi, unsi
     return 1;
 }
 
+/* A parsed share against its check value (want) and, if given, the
+ * keystore it must belong to. */
+static vst_ks_status share_verify(const vst_share *s, const uint8_t want[CHECK_LEN],
+                                  const uint8_t *expect_id, char *err, size_t errlen)
+{
+    uint8_t got[CHECK_LEN];
+    if (!vst_share_check(s, got))
+        return FAIL(VST_KS_CRYPTO, "SHA-256 failed (OpenSSL)");
+    if (CRYPTO_memcmp(want, got, CHECK_LEN) != 0)
+        return FAIL(VST_KS_SHARE_CORRUPT,
+                    "check value does not match: the share was altered, damaged or mistyped");
+    if (expect_id != NULL && CRYPTO_memcmp(s->keystore_id, expect_id, VST_KS_ID_LEN) != 0) {
+        char have[VST_KS_ID_HEX + 1], need[VST_KS_ID_HEX + 1];
+        vst_hex(s->keystore_id, VST_KS_ID_LEN, have);
+        vst_hex(expect_id, VST_KS_ID_LEN, need);
+        return FAIL(VST_KS_SHARE_FOREIGN, "the share belongs to keystore %s, not to keystore %s",
+                    have, need);
+    }
+    return VST_KS_OK;
+}
+
 vst_ks_status vst_share_parse(const char *text, size_t len, const uint8_t expect_id[VST_KS_ID_LEN],
                               vst_share *out, char *err, size_t errlen)
 {
@@ -281,34 +302,18 @@ vst_ks_status vst_share_parse(const char *text, size_t len, const uint8_t expect
         vst_unhex(v, VST_KEY_LEN, s.y) != 0)
         BAD("line 6 must be 'share: <64 hex digits>'");
     NEXT(7, "check: ...");
-    uint8_t want[CHECK_LEN], got[CHECK_LEN];
+    uint8_t want[CHECK_LEN];
     if (!vst_kv_split(line, ll, "check", &v, &vl) || vl != 2 * CHECK_LEN ||
         vst_unhex(v, CHECK_LEN, want) != 0)
         BAD("line 7 must be 'check: <16 hex digits>'");
     while (vst_kv_line(&kv, &line, &ll))
         if (ll != 0)
             BAD("unexpected text after line 7");
-    if (!vst_share_check(&s, got)) {
-        st = FAIL(VST_KS_CRYPTO, "SHA-256 failed (OpenSSL)");
+    if ((st = share_verify(&s, want, expect_id, err, errlen)) != VST_KS_OK)
         goto out;
-    }
-    if (CRYPTO_memcmp(want, got, CHECK_LEN) != 0) {
-        FAIL(VST_KS_SHARE_CORRUPT,
-             "check value does not match: the share was altered, damaged or mistyped");
-        goto out;
-    }
-    if (expect_id != NULL && CRYPTO_memcmp(s.keystore_id, expect_id, VST_KS_ID_LEN) != 0) {
-        char have[VST_KS_ID_HEX + 1], need[VST_KS_ID_HEX + 1];
-        vst_hex(s.keystore_id, VST_KS_ID_LEN, have);
-        vst_hex(expect_id, VST_KS_ID_LEN, need);
-        st = FAIL(VST_KS_SHARE_FOREIGN, "the share belongs to keystore %s, not to keystore %s",
-                  have, need);
-        goto out;
-    }
 #undef NEXT
 #undef BAD
     *out = s;
-    st = VST_KS_OK;
 out:
     if (line_bad && vst_kv_at_end(&kv) && len > 0 && text[len - 1] != '\n' && err != NULL &&
         errlen > 0) {
