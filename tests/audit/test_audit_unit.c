@@ -9,9 +9,9 @@
 #include <string.h>
 
 #include "audit/audit.h"
-#include "core/hex.h"
 #include "cunit_main.h"
 #include "core/ident.h"
+#include "core/hex.h"
 #include "audit/receipt_json.h"
 
 /* ---- an Ed25519 signer standing in for keyd -------------------------------------- */
