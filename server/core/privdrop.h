@@ -1,5 +1,6 @@
-/* Dropping root for a daemon's own account (DESIGN.md §2, docs/operations.md):
- * vst-httpd keeps no capability, vst-keyd keeps CAP_IPC_LOCK alone. */
+/* Dropping root for a daemon's own account (DESIGN.md §2, docs/operations.md).
+ * vst-keyd keeps CAP_IPC_LOCK alone; a daemon that keeps no capability
+ * (vst-httpd) passes keep_caps 0. */
 #ifndef VST_PRIVDROP_H
 #define VST_PRIVDROP_H
 

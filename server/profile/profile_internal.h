@@ -1,6 +1,7 @@
-/* The in-memory form of a loaded profile, shared by profile_load.c (which
- * builds and checks it), profile_rules.c (value checks) and profile_apply.c
- * (which walks a record against it). Not part of the public API. */
+/* The in-memory form of a loaded profile, shared by profile_load.c and
+ * profile_fields.c (which build and check it, profile_loader.h),
+ * profile_rules.c (value checks) and profile_apply.c (which walks a record
+ * against it). Not part of the public API. */
 #ifndef VST_PROFILE_INTERNAL_H
 #define VST_PROFILE_INTERNAL_H
 

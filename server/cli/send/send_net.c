@@ -1,6 +1,5 @@
 /* TLS client connection for vst-send, see send_net.h. */
 #include "cli/send/send_net.h"
-#include "core/msg.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -15,10 +14,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/msg.h"
+
 /* The TLS policy (BSI TR-02102-2; docs/vst-send.md, "TLS", names the
- * tables): what vst-send offers is exactly what vst-httpd accepts
- * (server/httpd/httpd_tls.h), set explicitly rather than left to OpenSSL's
- * defaults, which add ChaCha20, X25519, P-521, Ed25519 and RSA PKCS#1 v1.5.
+ * tables): what vst-send offers is exactly what vst-httpd accepts (its TLS
+ * policy header in server/httpd/), set explicitly rather than left to
+ * OpenSSL's defaults, which add ChaCha20, X25519, P-521, Ed25519 and RSA
+ * PKCS#1 v1.5.
  * tests/send/test_send_client.c checks the ClientHello against these sets.
  *   TLS 1.2 suites: ECDHE with AES-GCM or AES-CCM only (AEAD, forward
  *   secrecy); TLS 1.3 suites: AES-GCM and AES-128-CCM; groups: P-256 (first:

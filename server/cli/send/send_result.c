@@ -1,11 +1,12 @@
 /* Receipt checks and refusal reports, see send_result.h. */
 #include "cli/send/send_result.h"
-#include "core/hex.h"
-#include "core/msg.h"
-#include "core/civil_time.h"
 
 #include <jansson.h>
 #include <string.h>
+
+#include "core/civil_time.h"
+#include "core/hex.h"
+#include "core/msg.h"
 
 vst_rcpt_check vst_receipt_check(const char *json, size_t len, const vst_rcpt_expect *e,
                                  vst_receipt *out, char *msg, size_t msglen)

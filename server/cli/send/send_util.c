@@ -1,10 +1,6 @@
 /* vst-send helpers, see send_util.h. */
 #include "cli/send/send_util.h"
 
-#include "core/hex.h"
-#include "core/msg.h"
-#include "core/civil_time.h"
-
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +11,10 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+
+#include "core/civil_time.h"
+#include "core/hex.h"
+#include "core/msg.h"
 
 static int set_err(char *err, size_t errlen, const char *msg)
 {
