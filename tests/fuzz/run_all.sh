@@ -80,9 +80,11 @@ SAN=(-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined)
 
 S="$ROOT/server"
 COMMON=("$S/core/vst_error.c" "$S/core/buf.c" "$S/core/secmem.c" "$S/core/hex.c" "$S/core/domain.c"
-    "$S/core/signed.c" "$S/core/utf8.c" "$S/core/civil_time.c" "$S/core/kv_file.c")
-PROFILE=("$S/profile/json_scan.c" "$S/profile/profile_load.c" "$S/profile/profile_fields.c"
-    "$S/profile/profile_apply.c" "$S/profile/profile_rules.c" "$S/core/ident.c")
+    "$S/core/signed.c" "$S/core/utf8.c")
+PROFILE=("$S/profile/json_scan.c" "$S/profile/profile_load.c" "$S/profile/profile_apply.c"
+    "$S/profile/profile_rules.c" "$S/core/ident.c")
+COMMON+=("$S/core/civil_time.c" "$S/core/kv_file.c")
+PROFILE+=("$S/profile/profile_fields.c")
 
 # Per harness: sources (besides tests/fuzz/fuzz_<name>.c), pkg-config
 # packages, extra link flags, -max_len.
