@@ -290,8 +290,8 @@ int cmd_key_retire(int argc, char **argv)
                "counts).\n");
         return 0;
     }
-    unsigned long v;
-    double wait_s;
+    unsigned long v = 0;
+    double wait_s = 10;
     int rc = parse_retire_args(argc, argv, &v, &wait_s);
     if (rc != 0 || (rc = refuse_current(v)) != 0 || (rc = refuse_rows(v, wait_s)) != 0)
         return rc;
