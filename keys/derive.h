@@ -1,4 +1,7 @@
-/* Pseudonym derivation (DESIGN.md §3). Linked only into vst-keyd and tests.
+/* Pseudonym derivation (DESIGN.md §3), the code behind vst-keyd's
+ * PSEUDONYMIZE and REKEY. Of the programs only vst-keyd links it (vst-admin
+ * includes this header for its sizes alone; tests/keyd/symbols_check.sh
+ * keeps it out of vst-httpd, vst-audit and vst-send).
  *
  *   K_d = HKDF-SHA256(K_root, salt = empty, info = "vst/domain/" || d)
  *   I   = first 16 bytes of HMAC-SHA256(K_d, canonical identifier)
@@ -6,8 +9,11 @@
  *   P'  = AES_{K_w}(AES^-1_{K_v}(P))  re-keying without the original
  *
  * Contexts are built once per domain / key version and reused for every
- * identifier: the hot path allocates nothing. All key material is wiped when
- * a context is freed; inner values are wiped as soon as they are encrypted. */
+ * identifier: the hot path allocates nothing. Key material is wiped when a
+ * context is freed; an inner value exists only in the caller's buffer, where
+ * it is encrypted in place. The sizes of a domain name and a pseudonym
+ * (VST_DOMAIN_MAXLEN, VST_PSEUDONYM_LEN) are core/domain.h's: profiles, the
+ * keyd protocol and this code share them. */
 #ifndef VST_DERIVE_H
 #define VST_DERIVE_H
 
@@ -19,8 +25,6 @@
 
 #define VST_KEY_LEN 32
 #define VST_INNER_LEN 16
-#define VST_PSEUDONYM_LEN 16
-#define VST_PSEUDONYM_HEX (2 * VST_PSEUDONYM_LEN)
 
 typedef struct vst_domain_key vst_domain_key;
 typedef struct vst_version_key vst_version_key;

@@ -31,6 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/key_state.h"
 #include "derive.h" /* VST_KEY_LEN */
 
 #define VST_KS_ID_LEN 16
@@ -100,11 +101,7 @@ typedef struct {
     vst_ks_share_check share_checks[255];
 } vst_keystore_info;
 
-typedef enum {
-    VST_KEY_CURRENT = 1, /* used for new pseudonyms; exactly one */
-    VST_KEY_ACTIVE = 2,  /* older version, still held for re-keying */
-    VST_KEY_RETIRED = 3, /* destroyed: the key is gone, the number stays */
-} vst_key_state;
+/* vst_key_state: VST_KEY_CURRENT, VST_KEY_ACTIVE, VST_KEY_RETIRED (core/key_state.h). */
 
 typedef struct {
     uint32_t version;

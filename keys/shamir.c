@@ -12,6 +12,7 @@
 #include <openssl/rand.h>
 
 #include "core/buf.h"
+#include "core/kv_file.h"
 
 #define SHARE_MAGIC "vst-share-v1"
 #define CHECK_LEN VST_KS_SHARE_CHECK_LEN
@@ -216,32 +217,6 @@ vst_ks_status vst_share_format(const vst_share *s, char *buf, size_t buflen)
     return VST_KS_OK;
 }
 
-/* Next line of [*p, end) without its "\n" or "\r\n"; the last line may lack
- * the newline. 0 at the end of the text. */
-static int next_line(const char **p, const char *end, const char **line, size_t *len)
-{
-    if (*p >= end)
-        return 0;
-    const char *nl = memchr(*p, '\n', (size_t)(end - *p));
-    const char *stop = nl ? nl : end;
-    *line = *p;
-    *len = (size_t)(stop - *p);
-    if (*len > 0 && (*line)[*len - 1] == '\r')
-        (*len)--;
-    *p = nl ? nl + 1 : end;
-    return 1;
-}
-
-static int field(const char *line, size_t len, const char *key, const char **val, size_t *vlen)
-{
-    size_t k = strlen(key);
-    if (len < k + 2 || memcmp(line, key, k) != 0 || line[k] != ':' || line[k + 1] != ' ')
-        return 0;
-    *val = line + k + 2;
-    *vlen = len - k - 2;
-    return 1;
-}
-
 static int parse_small(const char *s, size_t len, unsigned lo, unsigned hi, unsigned *out)
 {
     if (len == 0 || len > 3 || s[0] == '0')
@@ -258,6 +233,27 @@ static int parse_small(const char *s, size_t len, unsigned lo, unsigned hi, unsi
     return 1;
 }
 
+/* A parsed share against its check value (want) and, if given, the
+ * keystore it must belong to. */
+static vst_ks_status share_verify(const vst_share *s, const uint8_t want[CHECK_LEN],
+                                  const uint8_t *expect_id, char *err, size_t errlen)
+{
+    uint8_t got[CHECK_LEN];
+    if (!vst_share_check(s, got))
+        return FAIL(VST_KS_CRYPTO, "SHA-256 failed (OpenSSL)");
+    if (CRYPTO_memcmp(want, got, CHECK_LEN) != 0)
+        return FAIL(VST_KS_SHARE_CORRUPT,
+                    "check value does not match: the share was altered, damaged or mistyped");
+    if (expect_id != NULL && CRYPTO_memcmp(s->keystore_id, expect_id, VST_KS_ID_LEN) != 0) {
+        char have[VST_KS_ID_HEX + 1], need[VST_KS_ID_HEX + 1];
+        vst_hex(s->keystore_id, VST_KS_ID_LEN, have);
+        vst_hex(expect_id, VST_KS_ID_LEN, need);
+        return FAIL(VST_KS_SHARE_FOREIGN, "the share belongs to keystore %s, not to keystore %s",
+                    have, need);
+    }
+    return VST_KS_OK;
+}
+
 vst_ks_status vst_share_parse(const char *text, size_t len, const uint8_t expect_id[VST_KS_ID_LEN],
                               vst_share *out, char *err, size_t errlen)
 {
@@ -265,7 +261,8 @@ vst_ks_status vst_share_parse(const char *text, size_t len, const uint8_t expect
         return FAIL(VST_KS_INVALID, "no share given");
     vst_share s;
     memset(&s, 0, sizeof s);
-    const char *p = text, *end = text + len, *line = NULL, *v = NULL;
+    vst_kv_file kv; /* a share may have passed through a person's editor */
+    const char *line = NULL, *v = NULL;
     size_t ll = 0, vl = 0;
     unsigned x;
     int line_bad = 0; /* a line is malformed (as opposed to a wrong check value) */
@@ -278,65 +275,51 @@ vst_ks_status vst_share_parse(const char *text, size_t len, const uint8_t expect
     } while (0)
 #define NEXT(n, what)                                                                              \
     do {                                                                                           \
-        if (!next_line(&p, end, &line, &ll))                                                       \
+        if (!vst_kv_line(&kv, &line, &ll))                                                         \
             BAD("truncated: line %d ('%s') is missing", n, what);                                  \
     } while (0)
-    if (memchr(text, '\0', len) != NULL)
+    if (vst_kv_open(&kv, text, len, VST_KV_HAND_TYPED) != 0)
         BAD("contains a NUL byte (not a share file)");
     NEXT(1, SHARE_MAGIC);
     if (ll != sizeof SHARE_MAGIC - 1 || memcmp(line, SHARE_MAGIC, ll) != 0)
         BAD("not a vst share (the first line must be '" SHARE_MAGIC "')");
     NEXT(2, "keystore: ...");
-    if (!field(line, ll, "keystore", &v, &vl) || vl != VST_KS_ID_HEX ||
+    if (!vst_kv_split(line, ll, "keystore", &v, &vl) || vl != VST_KS_ID_HEX ||
         vst_unhex(v, VST_KS_ID_LEN, s.keystore_id) != 0)
         BAD("line 2 must be 'keystore: <32 hex digits>'");
     NEXT(3, "index: ...");
-    if (!field(line, ll, "index", &v, &vl) || !parse_small(v, vl, 1, 255, &x))
+    if (!vst_kv_split(line, ll, "index", &v, &vl) || !parse_small(v, vl, 1, 255, &x))
         BAD("line 3 must be 'index: <1..255>'");
     s.index = (uint8_t)x;
     NEXT(4, "threshold: ...");
-    if (!field(line, ll, "threshold", &v, &vl) || !parse_small(v, vl, 2, 255, &x))
+    if (!vst_kv_split(line, ll, "threshold", &v, &vl) || !parse_small(v, vl, 2, 255, &x))
         BAD("line 4 must be 'threshold: <2..255>'");
     s.threshold = (uint8_t)x;
     NEXT(5, "shares: ...");
-    if (!field(line, ll, "shares", &v, &vl) || !parse_small(v, vl, 2, 255, &x) || x < s.threshold)
+    if (!vst_kv_split(line, ll, "shares", &v, &vl) || !parse_small(v, vl, 2, 255, &x) ||
+        x < s.threshold)
         BAD("line 5 must be 'shares: <threshold..255>'");
     s.shares = (uint8_t)x;
     NEXT(6, "share: ...");
-    if (!field(line, ll, "share", &v, &vl) || vl != 2 * VST_KEY_LEN ||
+    if (!vst_kv_split(line, ll, "share", &v, &vl) || vl != 2 * VST_KEY_LEN ||
         vst_unhex(v, VST_KEY_LEN, s.y) != 0)
         BAD("line 6 must be 'share: <64 hex digits>'");
     NEXT(7, "check: ...");
-    uint8_t want[CHECK_LEN], got[CHECK_LEN];
-    if (!field(line, ll, "check", &v, &vl) || vl != 2 * CHECK_LEN ||
+    uint8_t want[CHECK_LEN];
+    if (!vst_kv_split(line, ll, "check", &v, &vl) || vl != 2 * CHECK_LEN ||
         vst_unhex(v, CHECK_LEN, want) != 0)
         BAD("line 7 must be 'check: <16 hex digits>'");
-    while (next_line(&p, end, &line, &ll))
+    while (vst_kv_line(&kv, &line, &ll))
         if (ll != 0)
             BAD("unexpected text after line 7");
-    if (!vst_share_check(&s, got)) {
-        st = FAIL(VST_KS_CRYPTO, "SHA-256 failed (OpenSSL)");
+    if ((st = share_verify(&s, want, expect_id, err, errlen)) != VST_KS_OK)
         goto out;
-    }
-    if (CRYPTO_memcmp(want, got, CHECK_LEN) != 0) {
-        FAIL(VST_KS_SHARE_CORRUPT,
-             "check value does not match: the share was altered, damaged or mistyped");
-        goto out;
-    }
-    if (expect_id != NULL && CRYPTO_memcmp(s.keystore_id, expect_id, VST_KS_ID_LEN) != 0) {
-        char have[VST_KS_ID_HEX + 1], need[VST_KS_ID_HEX + 1];
-        vst_hex(s.keystore_id, VST_KS_ID_LEN, have);
-        vst_hex(expect_id, VST_KS_ID_LEN, need);
-        st = FAIL(VST_KS_SHARE_FOREIGN, "the share belongs to keystore %s, not to keystore %s",
-                  have, need);
-        goto out;
-    }
 #undef NEXT
 #undef BAD
     *out = s;
-    st = VST_KS_OK;
 out:
-    if (line_bad && p == end && len > 0 && text[len - 1] != '\n' && err != NULL && errlen > 0) {
+    if (line_bad && vst_kv_at_end(&kv) && len > 0 && text[len - 1] != '\n' && err != NULL &&
+        errlen > 0) {
         size_t used = strlen(err);
         if (used < errlen)
             snprintf(err + used, errlen - used, " (the text stops mid-line: truncated?)");

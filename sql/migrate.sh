@@ -10,6 +10,8 @@
 # database) with the file's SHA-256; they are skipped on later runs, and a
 # run refuses to go on if an applied file has since been edited or if the
 # database holds a version this tree does not know (newer schema, older code).
+# A migration file may be a symbolic link into sql/shared/ (a migration both
+# targets run, e.g. 0001_roles.sql): its target's bytes are run and hashed.
 #
 # Concurrency: every transaction first takes a transaction-level advisory
 # lock and re-checks the bookkeeping table under it, so two runners against
@@ -17,7 +19,7 @@
 # twice. Advisory locks are per database, which is the scope that matters.
 #
 # Environment:
-#   VST_SQL_DIR   directory holding trust/ and store/ (default: this script's
+#   VST_SQL_DIR   directory holding trust/, store/, shared/ (default: this script's
 #                 directory); tests point it at an altered copy.
 #
 # Needs a role that may create roles and own-transfer objects: in practice the

@@ -363,12 +363,9 @@ static void unused_shares(const size_t *pick, char *buf, size_t cap)
     }
 }
 
-int keyd_unseal_share(const vst_unseal_req *rq, uint32_t uid, vst_unseal_ok *out)
+/* Adds the request's share to those held: 1, or 0 after a refusal. */
+static int take_share(const vst_unseal_req *rq, uint32_t uid, vst_unseal_ok *out)
 {
-    if (!keyd_sealed()) {
-        answer(out, VST_UNSEAL_DONE);
-        return 0;
-    }
     if (K.info.mode.mode != VST_KS_MODE_SHAMIR ||
         memcmp(rq->keystore_id, K.info.id, VST_KS_ID_LEN) != 0) {
         refuse_share(uid, "foreign_share", rq->index, out);
@@ -395,15 +392,14 @@ int keyd_unseal_share(const vst_unseal_req *rq, uint32_t uid, vst_unseal_ok *out
         return 0;
     }
     K.nshares++;
-    uint8_t have, need;
-    keyd_share_counts(&have, &need);
-    keyd_event(uid, "keyd.unseal_share", "{\"have\":%u,\"need\":%u}", have, need);
-    if (have < need) {
-        answer(out, VST_UNSEAL_NEED_MORE);
-        return 0;
-    }
-    /* Enough shares: rebuild the master key. Only the key check value says
-     * whether it is right (wrong shares recombine silently). */
+    return 1;
+}
+
+/* Enough shares are held: rebuild the master key, open the keystore. */
+static void unseal_with_shares(uint32_t uid, uint8_t have, uint8_t need, vst_unseal_ok *out)
+{
+    /* Only the key check value says whether the rebuilt key is right
+     * (wrong shares recombine silently). */
     uint8_t master[VST_KEY_LEN];
     size_t pick[VST_SHARE_MAX_COUNT];
     int found = find_master(master, pick);
@@ -419,7 +415,7 @@ int keyd_unseal_share(const vst_unseal_req *rq, uint32_t uid, vst_unseal_ok *out
         if (!keep)
             wipe_shares();
         answer(out, VST_UNSEAL_REJECTED);
-        return 0;
+        return;
     }
     char unused[VST_SHARE_MAX_COUNT * 4 + 1], err[256];
     unused_shares(pick, unused, sizeof unused);
@@ -431,17 +427,17 @@ int keyd_unseal_share(const vst_unseal_req *rq, uint32_t uid, vst_unseal_ok *out
         keyd_log("error", "unseal failed: %s", err);
         keyd_event(uid, "keyd.unseal_rejected", "{\"reason\":\"%s\"}", vst_ks_status_name(st));
         answer(out, VST_UNSEAL_REJECTED);
-        return 0;
+        return;
     }
     if (rolled_back(ks, uid)) {
         vst_keystore_free(ks);
         answer(out, VST_UNSEAL_ROLLBACK);
-        return 0;
+        return;
     }
     if (opened(ks) != 0) {
         keyd_event(uid, "keyd.unseal_rejected", "{\"reason\":\"internal\"}");
         answer(out, VST_UNSEAL_REJECTED);
-        return 0;
+        return;
     }
     K.gen_seen = vst_keystore_generation(K.ks);
     keyd_event(uid, "keyd.unseal",
@@ -449,6 +445,23 @@ int keyd_unseal_share(const vst_unseal_req *rq, uint32_t uid, vst_unseal_ok *out
                "\"generation\":%llu,\"unused_shares\":[%s]}",
                keyd_current_version(), keyd_keystore_id(), (unsigned long long)K.gen_seen, unused);
     *out = (vst_unseal_ok){VST_UNSEAL_DONE, need, need};
+}
+
+int keyd_unseal_share(const vst_unseal_req *rq, uint32_t uid, vst_unseal_ok *out)
+{
+    if (!keyd_sealed()) {
+        answer(out, VST_UNSEAL_DONE);
+        return 0;
+    }
+    if (!take_share(rq, uid, out))
+        return 0;
+    uint8_t have, need;
+    keyd_share_counts(&have, &need);
+    keyd_event(uid, "keyd.unseal_share", "{\"have\":%u,\"need\":%u}", have, need);
+    if (have < need)
+        answer(out, VST_UNSEAL_NEED_MORE);
+    else
+        unseal_with_shares(uid, have, need, out);
     return 0;
 }
 

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/pidfile.h"
 #include "core/secmem.h"
 #include "keyd/keyd.h"
 
@@ -139,6 +140,83 @@ static int fatal(const char *msg)
     return 1;
 }
 
+/* Everything between reading the options and serving, in the order given
+ * at the top of this file. 0, or -1 with err. */
+static int start_up(char *err, size_t errlen)
+{
+    /* Key material lives in OpenSSL's secure heap (mlocked, guard pages). */
+    if (CRYPTO_secure_malloc_init(1 << 20, 16) == 0)
+        keyd_log("warning", "OpenSSL secure heap unavailable; keys use the locked normal heap");
+
+    if (keyd_keys_init(g_cfg.keystore, g_cfg.domains, err, errlen) != 0)
+        return -1;
+    if (keyd_events_open(g_cfg.events_file, err, errlen) != 0)
+        return -1;
+    if (open_state_dir(err, errlen) != 0)
+        return -1;
+    keyd_budget_init(g_cfg.budget_minute, g_cfg.budget_day, g_cfg.budget_minute_soft,
+                     g_cfg.budget_day_soft);
+    keyd_usage_init(g_cfg.usage_interval, g_cfg.budget_minute);
+    if (keyd_net_listen(err, errlen) != 0)
+        return -1;
+    if (g_cfg.data_uids.n == 0)
+        keyd_log("warning", "data-uids is empty: no vst-httpd can connect");
+    if (keyd_harden_process(err, errlen) != 0 || keyd_drop_privileges(g_cfg.user, err, errlen) != 0)
+        return -1;
+    if (g_cfg.dev_master_key[0] != '\0') {
+        for (int i = 0; i < 3; i++)
+            keyd_log("warning",
+                     "DEVELOPMENT MASTER KEY FILE IN USE (%s): this keyd is not fit "
+                     "for real data; unseal with Shamir shares in production",
+                     g_cfg.dev_master_key);
+        if (keyd_unseal_dev(g_cfg.dev_master_key, err, errlen) != 0)
+            return -1;
+    }
+    if (vst_pidfile_write(g_cfg.pid_file) != 0) {
+        snprintf(err, errlen, "cannot write the pid file");
+        return -1;
+    }
+    if (g_cfg.seccomp && keyd_seccomp(err, errlen) != 0)
+        return -1;
+    return 0;
+}
+
+/* Logs and records (keyd.start) how this keyd runs. */
+static void announce_start(uid_t started_by)
+{
+    /* A uid on both allowlists can pseudonymize chosen input and run key
+     * operations: the separation of vst-httpd from operators is gone.
+     * Allowed (development stacks run everything as one user), but said
+     * loudly and recorded, so that an auditor sees it. */
+    int shared = 0;
+    for (size_t i = 0; i < g_cfg.data_uids.n; i++)
+        shared |= vst_uid_allowed(&g_cfg.admin_uids, g_cfg.data_uids.uid[i]);
+    if (shared)
+        keyd_log("warning", "a uid is allowed on both the data and the admin socket: "
+                            "operators and vst-httpd are not separated (development only)");
+    keyd_event((uint32_t)started_by, "keyd.start",
+               "{\"sealed\":%s,\"dev_master\":%s,\"seccomp\":%s,\"shared_uid\":%s}",
+               keyd_sealed() ? "true" : "false", keyd_dev_master() ? "true" : "false",
+               g_cfg.seccomp ? "true" : "false", shared ? "true" : "false");
+    if (!keyd_sealed())
+        keyd_state_unsealed(); /* the development master key unsealed it */
+    keyd_log("info", "serving on %s (data) and %s (admin), %s", g_cfg.data_socket,
+             g_cfg.admin_socket, keyd_sealed() ? "sealed" : "unsealed");
+}
+
+static void shut_down(uid_t started_by)
+{
+    keyd_net_close_all();
+    keyd_checkpoint_tick(1);
+    keyd_usage_shutdown();
+    keyd_event((uint32_t)started_by, "keyd.stop", "{\"rejected_frames\":%llu}",
+               (unsigned long long)keyd_net_rejected());
+    keyd_events_close();
+    keyd_state_close();
+    keyd_usage_free();
+    keyd_keys_free();
+}
+
 int main(int argc, char **argv)
 {
     char err[512];
@@ -160,74 +238,15 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     vst_secmem_install_json();
-    /* Key material lives in OpenSSL's secure heap (mlocked, guard pages). */
-    if (CRYPTO_secure_malloc_init(1 << 20, 16) == 0)
-        keyd_log("warning", "OpenSSL secure heap unavailable; keys use the locked normal heap");
-
-    if (keyd_keys_init(g_cfg.keystore, g_cfg.domains, err, sizeof err) != 0)
+    if (start_up(err, sizeof err) != 0)
         return fatal(err);
-    if (keyd_events_open(g_cfg.events_file, err, sizeof err) != 0)
-        return fatal(err);
-    if (open_state_dir(err, sizeof err) != 0)
-        return fatal(err);
-    keyd_budget_init(g_cfg.budget_minute, g_cfg.budget_day, g_cfg.budget_minute_soft,
-                     g_cfg.budget_day_soft);
-    keyd_usage_init(g_cfg.usage_interval, g_cfg.budget_minute);
-    if (keyd_net_listen(err, sizeof err) != 0)
-        return fatal(err);
-    if (g_cfg.data_uids.n == 0)
-        keyd_log("warning", "data-uids is empty: no vst-httpd can connect");
-    if (keyd_harden_process(err, sizeof err) != 0 ||
-        keyd_drop_privileges(g_cfg.user, err, sizeof err) != 0)
-        return fatal(err);
-    if (g_cfg.dev_master_key[0] != '\0') {
-        for (int i = 0; i < 3; i++)
-            keyd_log("warning",
-                     "DEVELOPMENT MASTER KEY FILE IN USE (%s): this keyd is not fit "
-                     "for real data; unseal with Shamir shares in production",
-                     g_cfg.dev_master_key);
-        if (keyd_unseal_dev(g_cfg.dev_master_key, err, sizeof err) != 0)
-            return fatal(err);
-    }
-    if (g_cfg.pid_file[0] != '\0') {
-        FILE *f = fopen(g_cfg.pid_file, "we");
-        if (f == NULL || fprintf(f, "%ld\n", (long)getpid()) < 0 || fclose(f) != 0)
-            return fatal("cannot write the pid file");
-    }
-    if (g_cfg.seccomp && keyd_seccomp(err, sizeof err) != 0)
-        return fatal(err);
-    /* A uid on both allowlists can pseudonymize chosen input and run key
-     * operations: the separation of vst-httpd from operators is gone.
-     * Allowed (development stacks run everything as one user), but said
-     * loudly and recorded, so that an auditor sees it. */
-    int shared = 0;
-    for (size_t i = 0; i < g_cfg.data_uids.n; i++)
-        shared |= vst_uid_allowed(&g_cfg.admin_uids, g_cfg.data_uids.uid[i]);
-    if (shared)
-        keyd_log("warning", "a uid is allowed on both the data and the admin socket: "
-                            "operators and vst-httpd are not separated (development only)");
-    keyd_event((uint32_t)started_by, "keyd.start",
-               "{\"sealed\":%s,\"dev_master\":%s,\"seccomp\":%s,\"shared_uid\":%s}",
-               keyd_sealed() ? "true" : "false", keyd_dev_master() ? "true" : "false",
-               g_cfg.seccomp ? "true" : "false", shared ? "true" : "false");
-    if (!keyd_sealed())
-        keyd_state_unsealed(); /* the development master key unsealed it */
-    keyd_log("info", "serving on %s (data) and %s (admin), %s", g_cfg.data_socket,
-             g_cfg.admin_socket, keyd_sealed() ? "sealed" : "unsealed");
+    announce_start(started_by);
     while (!stop_requested) {
         keyd_net_poll(1000);
         keyd_usage_tick();
         keyd_checkpoint_tick(0);
     }
-    keyd_net_close_all();
-    keyd_checkpoint_tick(1);
-    keyd_usage_shutdown();
-    keyd_event((uint32_t)started_by, "keyd.stop", "{\"rejected_frames\":%llu}",
-               (unsigned long long)keyd_net_rejected());
-    keyd_events_close();
-    keyd_state_close();
-    keyd_usage_free();
-    keyd_keys_free();
+    shut_down(started_by);
     keyd_log("info", "stopped");
     return 0;
 }

@@ -21,7 +21,7 @@
  *    not yet sent — are capped: a frame that would cross the cap is refused
  *    with `busy` before its payload is buffered; its bytes are read and
  *    dropped, and the connection stays usable. */
-#define _GNU_SOURCE /* accept4, SO_PEERCRED, setresuid, MCL_ONFAULT */
+#define _GNU_SOURCE /* accept4, SO_PEERCRED */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -138,7 +138,7 @@ static void set_held(keyd_conn *c, size_t n)
 static size_t pseud_reply_bound(uint32_t len)
 {
     size_t ids = len < VST_BATCH_MAX ? len : VST_BATCH_MAX;
-    return 2 * (VST_FRAME_HDR_LEN + 4 + 2 + VST_SECTIONS_MAX * 4 + ids * VST_PSEUDONYM_BYTES);
+    return 2 * (VST_FRAME_HDR_LEN + 4 + 2 + VST_SECTIONS_MAX * 4 + ids * VST_PSEUDONYM_LEN);
 }
 
 static void conn_free(keyd_conn *c)

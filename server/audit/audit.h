@@ -6,8 +6,12 @@
  *                  walks a log row by row (no database, no keyd)
  *   audit_write.c  what the daemons call: append an event, mirror keyd's
  *                  event stream into the log, have keyd sign checkpoints
+ *   audit_copy.c   vst-audit verify's reader of the log's binary COPY
+ *                  (audit_copy.h)
+ *   audit_usage*.c keyd's usage reports reconciled with the delivery
+ *                  events (audit_usage.h)
  *
- * Library vstaudit links vstproto (the keyd client), vstcore, vstreceipt and
+ * Library vstaudit links vstwire (the keyd client), vstcore, vstreceipt and
  * libpq; never vstkeys: vst-httpd links it.
  *
  * No error message ever contains an event's details or any other input

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "audit/audit.h"
+#include "core/hex.h"
 
 /* ---- row hash --------------------------------------------------------------- */
 
@@ -211,7 +212,7 @@ static void check_cp(vst_audit_verifier *v, const vst_audit_cp *cp, const uint8_
     int head_ok = memcmp(cp->head, row_hash, VST_AUDIT_HASH_LEN) == 0;
     if (pub == NULL) {
         char kid[17];
-        vst_receipt_hex_encode(cp->key_id, 8, kid);
+        vst_hex(cp->key_id, 8, kid);
         problem(v, cp->seq,
                 "checkpoint at seq %" PRIu64 ": signed by an unknown key (key_id %s...); give "
                 "its public key with --public-key",

@@ -11,7 +11,9 @@
 #include <time.h>
 
 #include "audit/audit.h"
+#include "core/hex.h"
 #include "core/ident.h"
+#include "core/civil_time.h"
 
 #define PULL_BATCH 256
 /* Upper bound of batches per pull: keyd's ring holds 4096 events, so a
@@ -183,7 +185,7 @@ size_t vst_audit_delivery_details(const vst_receipt_fields *f, char *out, size_t
     if (f == NULL || out == NULL || !vst_receipt_fields_ok(f) ||
         vst_time_format_us(f->received_at_us, recv) != 0)
         return 0;
-    vst_receipt_hex_encode(f->body_sha256, VST_SHA256_LEN, body);
+    vst_hex(f->body_sha256, VST_SHA256_LEN, body);
     /* delivery_id and profile have JSON-safe alphabets (signed.h). */
     int n = snprintf(out, cap,
                      "{\"delivery_id\":\"%s\",\"profile\":\"%s\",\"record_count\":%" PRIu64
@@ -477,8 +479,7 @@ int vst_audit_checkpoint(PGconn *db, vst_keyd *k, uint64_t *seq)
     uint64_t head_seq = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
     uint64_t cp_seq = PQgetisnull(r, 0, 2) ? 0 : strtoull(PQgetvalue(r, 0, 2), NULL, 10);
     uint8_t head[VST_AUDIT_HASH_LEN];
-    int bad = vst_receipt_hex_decode(PQgetvalue(r, 0, 1), (size_t)PQgetlength(r, 0, 1), head,
-                                     sizeof head);
+    int bad = vst_unhex_lower(PQgetvalue(r, 0, 1), (size_t)PQgetlength(r, 0, 1), head, sizeof head);
     PQclear(r);
     if (bad)
         return fail(VST_AUDIT_E_DB, "the audit chain head is not 32 bytes");
@@ -500,9 +501,9 @@ int vst_audit_checkpoint(PGconn *db, vst_keyd *k, uint64_t *seq)
     char s_seq[24], s_head[2 * VST_AUDIT_HASH_LEN + 1], s_sig[2 * VST_ED25519_SIG_LEN + 1],
         s_kid[2 * VST_SHA256_LEN + 1], s_at[VST_TIME_TEXT_LEN + 1];
     snprintf(s_seq, sizeof s_seq, "%" PRIu64, head_seq);
-    vst_receipt_hex_encode(head, sizeof head, s_head);
-    vst_receipt_hex_encode(sig, sizeof sig, s_sig);
-    vst_receipt_hex_encode(key_id, sizeof key_id, s_kid);
+    vst_hex(head, sizeof head, s_head);
+    vst_hex(sig, sizeof sig, s_sig);
+    vst_hex(key_id, sizeof key_id, s_kid);
     if (vst_time_format_us(now, s_at) != 0)
         return fail(VST_AUDIT_E_ARG, "the system clock is out of range");
     const char *p[] = {s_seq, s_head, s_sig, s_kid, s_at};

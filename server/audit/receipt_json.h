@@ -31,11 +31,10 @@
 #include <stdint.h>
 
 #include "core/signed.h"
+#include "core/civil_time.h" /* received_at, stored_at: vst_time_format_us */
 
 /* Longest document the builder writes (and the parser accepts). */
 #define VST_RECEIPT_JSON_MAX 4096
-/* "YYYY-MM-DDTHH:MM:SS.ffffffZ" */
-#define VST_TIME_TEXT_LEN 27
 
 typedef struct {
     vst_receipt_fields f;
@@ -43,19 +42,6 @@ typedef struct {
     int has_public_key;
     uint8_t public_key[VST_ED25519_PUB_LEN];
 } vst_receipt;
-
-/* Microseconds since the Unix epoch <-> RFC 3339 UTC text with exactly six
- * fraction digits and "Z" (years 0001..9999). format writes 27 characters
- * and a NUL; returns 0, or -1 if the year is out of range. parse accepts
- * exactly that form (s[0..n), no NUL needed) with valid calendar fields;
- * returns 0 or -1. */
-int vst_time_format_us(int64_t us, char out[VST_TIME_TEXT_LEN + 1]);
-int vst_time_parse_us(const char *s, size_t n, int64_t *us);
-
-/* Lower-case hex of in[0..n) into out (2n+1 bytes, NUL-terminated). */
-void vst_receipt_hex_encode(const uint8_t *in, size_t n, char *out);
-/* Exactly 2n lower-case hex digits s[0..slen) into out[0..n); 0 or -1. */
-int vst_receipt_hex_decode(const char *s, size_t slen, uint8_t *out, size_t n);
 
 /* The receipt document for fields f and signature sig; public_key may be
  * NULL (member omitted). Returns a malloc'd NUL-terminated string without a

@@ -3,7 +3,7 @@
  * per peer (socket and uid), operation and pseudonym domain. keyd emits it
  * as the `keyd.usage` event, signed with its Ed25519 key over a structure it
  * builds itself; vst-audit verify checks the signature and reconciles the
- * counts with the delivery events (server/audit/audit_usage.c).
+ * counts with the delivery events (server/audit/audit_usage*.c).
  *
  *   TBS = "vst/usage/1" 0x00 || u64 usage_seq || i64 from_us || i64 to_us
  *         || u16 n || n x ( u8 socket, u32 uid, u8 op, str8 domain,

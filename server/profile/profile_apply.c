@@ -404,11 +404,11 @@ static void unknown_key(actx *c, const js_tok *key, const char *obj, long pos)
 
 static void walk_object(actx *c, const pf_field *spec, const js_tok *obj, const char *path);
 
-static void walk_object(actx *c, const pf_field *spec, const js_tok *obj, const char *path)
+/* Matches the record's members to the profile's fields in one pass;
+ * anything unmatched is an error (an allowlist: nothing passes unnamed). */
+static void match_members(actx *c, const pf_field *spec, const js_tok *obj, const char *path,
+                          const js_tok *slot[PF_MAX_FIELDS])
 {
-    /* Match the record's members to the profile's fields in one pass;
-     * anything unmatched is an error (an allowlist: nothing passes unnamed). */
-    const js_tok *slot[PF_MAX_FIELDS] = {0};
     const js_tok *key = obj + 1;
     for (long m = 0; m < (long)obj->count; m++) {
         const js_tok *val = key + 1;
@@ -422,7 +422,38 @@ static void walk_object(actx *c, const pf_field *spec, const js_tok *obj, const 
             slot[i] = val;
         key = c->tok + val->next;
     }
+}
 
+/* The object's groups: at most one of each exclusive group, at least one
+ * of each one-of group (present: a bit per field). */
+static void check_groups(actx *c, const pf_field *spec, uint32_t present, const char *path)
+{
+    for (size_t g = 0; g < spec->nexclusive; g++) {
+        uint32_t both = present & spec->exclusive[g];
+        if (both & (both - 1)) { /* two or more present: name the last one */
+            size_t last = 31 - (size_t)__builtin_clz(both);
+            err(c, (where){path, spec->fields[last].name, -1}, VST_E_CONFLICT);
+        }
+    }
+    for (size_t g = 0; g < spec->none_of; g++) {
+        if ((present & spec->one_of[g]) == 0) {
+            /* Path "provider.lanr|ik": the alternatives, one of them required. */
+            char alts[96];
+            int n = 0;
+            alts[0] = '\0';
+            for (size_t i = 0; i < spec->nfields && n >= 0 && (size_t)n < sizeof alts; i++)
+                if (spec->one_of[g] >> i & 1)
+                    n += snprintf(alts + n, sizeof alts - (size_t)n, "%s%s", n ? "|" : "",
+                                  spec->fields[i].name);
+            err(c, (where){path, alts, -1}, VST_E_MISSING_FIELD);
+        }
+    }
+}
+
+static void walk_object(actx *c, const pf_field *spec, const js_tok *obj, const char *path)
+{
+    const js_tok *slot[PF_MAX_FIELDS] = {0};
+    match_members(c, spec, obj, path, slot);
     uint32_t present = 0;
     size_t json_start = c->row->arena_used;
     int into_json = spec->json_column >= 0, nkept = 0, fail = 0;
@@ -474,26 +505,7 @@ static void walk_object(actx *c, const pf_field *spec, const js_tok *obj, const 
             fail |= leaf(c, f, v, w, json_here);
         }
     }
-    for (size_t g = 0; g < spec->nexclusive; g++) {
-        uint32_t both = present & spec->exclusive[g];
-        if (both & (both - 1)) { /* two or more present: name the last one */
-            size_t last = 31 - (size_t)__builtin_clz(both);
-            err(c, (where){path, spec->fields[last].name, -1}, VST_E_CONFLICT);
-        }
-    }
-    for (size_t g = 0; g < spec->none_of; g++) {
-        if ((present & spec->one_of[g]) == 0) {
-            /* Path "provider.lanr|ik": the alternatives, one of them required. */
-            char alts[96];
-            int n = 0;
-            alts[0] = '\0';
-            for (size_t i = 0; i < spec->nfields && n >= 0 && (size_t)n < sizeof alts; i++)
-                if (spec->one_of[g] >> i & 1)
-                    n += snprintf(alts + n, sizeof alts - (size_t)n, "%s%s", n ? "|" : "",
-                                  spec->fields[i].name);
-            err(c, (where){path, alts, -1}, VST_E_MISSING_FIELD);
-        }
-    }
+    check_groups(c, spec, present, path);
     if (fail)
         err(c, (where){path, "", -1}, VST_E_INTERNAL);
 }

@@ -1,6 +1,7 @@
-/* The in-memory form of a loaded profile, shared by profile_load.c (which
- * builds and checks it), profile_rules.c (value checks) and profile_apply.c
- * (which walks a record against it). Not part of the public API. */
+/* The in-memory form of a loaded profile, shared by profile_load.c and
+ * profile_fields.c (which build and check it, profile_loader.h),
+ * profile_rules.c (value checks) and profile_apply.c (which walks a record
+ * against it). Not part of the public API. */
 #ifndef VST_PROFILE_INTERNAL_H
 #define VST_PROFILE_INTERNAL_H
 
@@ -82,7 +83,6 @@ struct vst_profile {
 };
 
 /* profile_rules.c */
-int pf_days_from_civil(int y, unsigned m, unsigned d, int32_t *days);
 /* Parses "YYYY-MM-DD" strictly; returns VST_E_OK or VST_E_INVALID_DATE. */
 vst_err pf_parse_date(const char *s, size_t len, int32_t *days, int *year);
 int32_t pf_today(void);

@@ -5,33 +5,8 @@
 #include <time.h>
 
 #include "core/secmem.h"
+#include "core/civil_time.h"
 #include "profile/profile_internal.h"
-
-static int leap(int y)
-{
-    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-static unsigned month_days(int y, unsigned m)
-{
-    static const unsigned char dm[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    return m == 2 && leap(y) ? 29 : dm[m - 1];
-}
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
- * days_from_civil). Returns -1 for an impossible date. */
-int pf_days_from_civil(int y, unsigned m, unsigned d, int32_t *days)
-{
-    if (y < 1 || y > 9999 || m < 1 || m > 12 || d < 1 || d > month_days(y, m))
-        return -1;
-    int yy = y - (m <= 2);
-    int era = yy / 400;
-    unsigned yoe = (unsigned)(yy - era * 400);
-    unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    *days = era * 146097 + (int32_t)doe - 719468;
-    return 0;
-}
 
 static int digits(const char *s, size_t n, int *out)
 {
@@ -51,8 +26,9 @@ vst_err pf_parse_date(const char *s, size_t len, int32_t *days, int *year)
     if (len != 10 || s[4] != '-' || s[7] != '-' || digits(s, 4, &y) || digits(s + 5, 2, &m) ||
         digits(s + 8, 2, &d))
         return VST_E_INVALID_DATE;
-    if (pf_days_from_civil(y, (unsigned)m, (unsigned)d, days) != 0)
+    if (!vst_date_valid(y, (unsigned)m, (unsigned)d))
         return VST_E_INVALID_DATE;
+    *days = (int32_t)vst_days_from_civil(y, (unsigned)m, (unsigned)d);
     *year = y;
     return VST_E_OK;
 }

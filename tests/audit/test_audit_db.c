@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "audit/audit.h"
+#include "core/hex.h"
 #include "cunit_main.h"
 #include "core/ident.h"
 #include "wire/keyd_client.h"
@@ -333,7 +334,7 @@ static void test_setup(void)
     vst_keyd *k = keyd(F.dsock);
     CU_ASSERT_FATAL(k != NULL && vst_keyd_pubkey(k, F.pub) == 0);
     vst_keyd_close(k);
-    vst_receipt_hex_encode(F.pub, 32, F.pub_hex);
+    vst_hex(F.pub, 32, F.pub_hex);
     F.ready = 1;
 }
 
@@ -437,7 +438,7 @@ static void test_keyd_events(void)
     PGconn *store = connect_as(env("PGUSER"), F.store);
     CU_ASSERT_FATAL(store != NULL);
     for (int i = 0; i < NKVNR; i++) {
-        vst_receipt_hex_encode(ps + i * 16, 16, F.pseud_old[i]);
+        vst_hex(ps + i * 16, 16, F.pseud_old[i]);
         char sql[512];
         snprintf(sql, sizeof sql,
                  "INSERT INTO sgb5.records (delivery_ref, pseudonym, key_version, birth_year, sex, "
@@ -766,7 +767,7 @@ static void test_checkpoints(void)
     char kid[65];
     uint8_t id[32];
     vst_audit_key_id(F.pub, id);
-    vst_receipt_hex_encode(id, 32, kid);
+    vst_hex(id, 32, kid);
     CU_ASSERT(num(F.su,
                   "SELECT count(*) FROM vst.audit_checkpoints WHERE signed_at IS NOT NULL AND "
                   "key_id = decode('%s', 'hex') AND head = (SELECT hash FROM vst.audit_log l "

@@ -13,6 +13,7 @@
 #include "audit/audit_copy.h"
 #include "cunit_main.h"
 #include "core/ident.h"
+#include "core/hex.h"
 #include "audit/receipt_json.h"
 
 /* ---- an Ed25519 signer standing in for keyd -------------------------------------- */
@@ -133,7 +134,7 @@ static void test_receipt_roundtrip(void)
               !r.has_public_key && vst_receipt_verify(pub, &r.f, r.signature) == 1);
     free(doc);
     char sg[129];
-    vst_receipt_hex_encode(sig, 64, sg);
+    vst_hex(sig, 64, sg);
     char re[2048];
     snprintf(re, sizeof re,
              " {\n \"signature\" : \"%s\", \"audit_seq\": 42, \"stored_at\": "
@@ -257,8 +258,8 @@ static void test_row_hash_vector(void)
                        .client = T("Test insurer"),
                        .details = T("{\"n\": \"\xc3\xbc\\nx\", \"records\": 3}")};
     CU_ASSERT_FATAL(vst_audit_row_hash(prev, &r, h) == 0);
-    vst_receipt_hex_decode("7452258023ad77ed80c7934dc0f288fe0f1b18b12a7bf0b71b93b5ffe5997d85", 64,
-                           want, 32);
+    vst_unhex_lower("7452258023ad77ed80c7934dc0f288fe0f1b18b12a7bf0b71b93b5ffe5997d85", 64, want,
+                    32);
     CU_ASSERT(memcmp(h, want, 32) == 0);
     vst_audit_row r2 = {.seq = 2,
                         .at = T("2025-01-02T03:04:06.000000Z"),
@@ -268,8 +269,8 @@ static void test_row_hash_vector(void)
                         .client = T(""),
                         .details = T("{}")};
     CU_ASSERT_FATAL(vst_audit_row_hash(want, &r2, h) == 0);
-    vst_receipt_hex_decode("0e7bbd162f7a94e5d525eae965bb7e62ce7c7be4d4c481b30bb81774315c9164", 64,
-                           want, 32);
+    vst_unhex_lower("0e7bbd162f7a94e5d525eae965bb7e62ce7c7be4d4c481b30bb81774315c9164", 64, want,
+                    32);
     CU_ASSERT(memcmp(h, want, 32) == 0);
 }
 

@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "audit/audit.h"
+#include "core/hex.h"
 #include "cunit_main.h"
 #include "wire/keyd_client.h"
 #include "cli/gen/gen.h"
@@ -289,7 +290,7 @@ static void pull(PGconn *httpd, const keyd_proc *k)
     CU_ASSERT(n >= 0);
     if (F.pub_hex[0] == '\0') {
         CU_ASSERT_FATAL(vst_keyd_pubkey(c, F.pub) == 0);
-        vst_receipt_hex_encode(F.pub, 32, F.pub_hex);
+        vst_hex(F.pub, 32, F.pub_hex);
     }
     uint64_t seq;
     CU_ASSERT(vst_audit_checkpoint(httpd, c, &seq) == 0);

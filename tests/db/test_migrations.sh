@@ -122,6 +122,36 @@ if cmp -s "$ROOT/sql/trust/0001_roles.sql" "$ROOT/sql/store/0001_roles.sql"; the
 else
     nok "0001_roles.sql is the same in trust and store"
 fi
+# One source, two migrations: both 0001_roles.sql are links to
+# sql/shared/0001_roles.sql, so that the text cannot drift apart while each
+# target's runner still hashes (and records) the same bytes as before.
+shared=$(readlink -f "$ROOT/sql/shared/0001_roles.sql")
+if [ -L "$ROOT/sql/trust/0001_roles.sql" ] && [ -L "$ROOT/sql/store/0001_roles.sql" ] &&
+    [ "$(readlink -f "$ROOT/sql/trust/0001_roles.sql")" = "$shared" ] &&
+    [ "$(readlink -f "$ROOT/sql/store/0001_roles.sql")" = "$shared" ]; then
+    ok "trust and store 0001_roles.sql are sql/shared/0001_roles.sql"
+else
+    nok "trust and store 0001_roles.sql are sql/shared/0001_roles.sql"
+fi
+# A released migration keeps its bytes: the sum vst_meta.schema_migrations
+# holds for it on every installation (tests/db/migrations.sha256).
+bad_sums=() pinned=()
+while read -r sum file; do
+    [[ -z $sum || $sum == \#* ]] && continue
+    pinned+=("$file")
+    have=$(sha256sum <"$ROOT/sql/$file" 2>/dev/null | cut -d' ' -f1)
+    [ "$have" = "$sum" ] || bad_sums+=("$file")
+done <"$ROOT/tests/db/migrations.sha256"
+if [ ${#pinned[@]} -gt 0 ] && [ ${#bad_sums[@]} -eq 0 ]; then
+    ok "the ${#pinned[@]} released migrations keep their SHA-256"
+else
+    nok "the ${#pinned[@]} released migrations keep their SHA-256" "changed: ${bad_sums[*]}"
+fi
+for f in "$ROOT"/sql/trust/*.sql "$ROOT"/sql/store/*.sql; do
+    rel=${f#"$ROOT/sql/"}
+    [[ " ${pinned[*]} " == *" $rel "* ]] ||
+        printf '# %s is not in tests/db/migrations.sha256 yet (add it once released)\n' "$rel"
+done
 
 for db in "$TRUST_DB" "$STORE_DB" "$CONC_DB"; do
     asu postgres "CREATE DATABASE $db" >/dev/null || { nok "create database $db" "$(cat "$ERR")"; finish; }

@@ -171,7 +171,7 @@ typedef struct {
 } fx_status_t;
 /* STATUS on a new connection; returns the client result. */
 int fx_status(const char *sock, fx_status_t *out);
-/* State of version v in a status (VST_KEYSTATE_*), 0 if not listed. */
+/* State of version v in a status (vst_key_state), 0 if not listed. */
 int fx_version_state(const fx_status_t *st, uint32_t v);
 
 /* ---- raw peers */

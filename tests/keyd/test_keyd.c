@@ -808,8 +808,8 @@ static void test_rotate(void)
     CU_ASSERT(all_differ(p1, p2, N));
     status_ok(&k, &st);
     CU_ASSERT_EQUAL(st.s.current_version, 2);
-    CU_ASSERT_EQUAL(fx_version_state(&st, 1), VST_KEYSTATE_ACTIVE);
-    CU_ASSERT_EQUAL(fx_version_state(&st, 2), VST_KEYSTATE_CURRENT);
+    CU_ASSERT_EQUAL(fx_version_state(&st, 1), VST_KEY_ACTIVE);
+    CU_ASSERT_EQUAL(fx_version_state(&st, 2), VST_KEY_CURRENT);
 
     /* REKEY (admin socket) of the v1 pseudonyms gives exactly the fresh v2
      * ones: P' = AES_v2(AES^-1_v1(P)). */
@@ -844,7 +844,7 @@ static void test_rotate(void)
     CU_ASSERT_EQUAL(vst_keyd_rekey(a, 1, 2, rk, N), VST_KERR_RETIRED_VERSION);
     vst_keyd_close(a);
     status_ok(&k, &st);
-    CU_ASSERT_EQUAL(fx_version_state(&st, 1), VST_KEYSTATE_RETIRED);
+    CU_ASSERT_EQUAL(fx_version_state(&st, 1), VST_KEY_RETIRED);
     fx_keyd_stop(&k);
     free(ids);
     free(p1);
@@ -1784,7 +1784,7 @@ static void test_sandbox(void)
     CU_ASSERT_EQUAL(fx_event_count(&k, "keyd.frame_rejected"), 1);
     CU_ASSERT_EQUAL(status_ok(&k, &st), 0);
     CU_ASSERT_EQUAL(st.s.current_version, 2);
-    CU_ASSERT_EQUAL(fx_version_state(&st, 1), VST_KEYSTATE_RETIRED);
+    CU_ASSERT_EQUAL(fx_version_state(&st, 1), VST_KEY_RETIRED);
     CU_ASSERT_EQUAL(fx_event_count(&k, "keyd.rekey"), 1);
     fx_keyd_stop(&k); /* exit 0: no SIGSYS anywhere */
 

@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "audit/receipt_json.h"
+#include "core/hex.h"
 #include "core/signed.h"
 
 static char dir[64];
@@ -315,7 +316,7 @@ static int suite_init(void)
               ? 0
               : -1;
     EVP_PKEY_CTX_free(kc);
-    vst_receipt_hex_encode(pub, sizeof pub, sign_pub_hex);
+    vst_hex(pub, sizeof pub, sign_pub_hex);
 
     rc |= write_lines(path_small, 3, 0) | write_lines(path_big, 20000, 1) |
           write_lines(path_huge, 400000, 1);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "audit/receipt_json.h"
+#include "core/hex.h"
 #include "core/signed.h"
 #include "cli/send/http_response.h"
 #include "cli/send/send_progress.h"
@@ -524,7 +525,7 @@ static void test_pubkey_arg(void)
     char hex[2 * VST_ED25519_PUB_LEN + 1], err[256], path[] = "/tmp/vst-send-test-XXXXXX";
     EVP_PKEY *k = new_ed25519();
     raw_pub(k, want);
-    vst_receipt_hex_encode(want, sizeof want, hex);
+    vst_hex(want, sizeof want, hex);
 
     CU_ASSERT_EQUAL(vst_pubkey_arg(hex, got, err, sizeof err), 0);
     CU_ASSERT(memcmp(got, want, sizeof want) == 0);

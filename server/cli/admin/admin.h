@@ -1,10 +1,12 @@
 /* vst-admin: the operator's tool (DESIGN.md §9).
  *
- *   admin_main.c   command table, global options, messages
- *   admin_key.c    key init | status | rotate | retire, unseal
- *   admin_rekey.c  rekey: every store row to the current key version
- *   admin_client.c client add | revoke | list (trust DB, audited)
- *   admin_db.c     PostgreSQL helpers and the store's profile tables */
+ *   admin_main.c      command table, global options, messages
+ *   admin_key_init.c  key init: the keystore, the master key and its shares
+ *   admin_key.c       key status | rotate | retire, unseal
+ *   admin_rekey.c     rekey: every store row to the current key version
+ *   admin_client.c    client add | revoke | list (trust DB, audited)
+ *   admin_audit.c     audit sync: keyd's events into the log, a checkpoint
+ *   admin_db.c        PostgreSQL helpers and the store's profile tables */
 #ifndef VST_ADMIN_H
 #define VST_ADMIN_H
 

@@ -21,6 +21,7 @@
 
 #include "cli/admin/admin.h"
 #include "audit/audit.h"
+#include "core/hex.h"
 #include "core/secmem.h"
 #include "core/ident.h"
 
@@ -67,12 +68,6 @@ static int exec_ok(PGconn *db, const char *sql)
     }
     PQclear(r);
     return ok;
-}
-
-static void hex(const unsigned char *in, size_t n, char *out)
-{
-    for (size_t i = 0; i < n; i++)
-        snprintf(out + 2 * i, 3, "%02x", in[i]);
 }
 
 static int valid_name(const char *name)
@@ -196,6 +191,116 @@ static int want_json(int argc, char **argv)
     return g_opt.json;
 }
 
+typedef struct {
+    const char *name, *ik_in, *cert;
+    vst_id ik;
+} add_args;
+
+/* 0, or the exit status. */
+static int parse_add_args(int argc, char **argv, add_args *a)
+{
+    const char *v;
+    for (int i = 1; i < argc; i++) {
+        const char **dst = strcmp(argv[i], "--name") == 0   ? &a->name
+                           : strcmp(argv[i], "--ik") == 0   ? &a->ik_in
+                           : strcmp(argv[i], "--cert") == 0 ? &a->cert
+                                                            : NULL;
+        if (dst != NULL) {
+            if ((v = admin_optarg(argc, argv, &i)) == NULL)
+                return 2;
+            *dst = v;
+        } else if (strcmp(argv[i], "--json") != 0) {
+            return admin_fail("client add: unexpected argument %s (see --help)", argv[i]);
+        }
+    }
+    if (a->name == NULL || a->ik_in == NULL || a->cert == NULL)
+        return admin_fail("client add: --name, --ik and --cert are required (see --help)");
+    if (!valid_name(a->name))
+        return admin_fail("client add: the name must be 1-128 bytes of UTF-8 without control or "
+                          "invisible formatting characters and without a blank at either end");
+    vst_err e = vst_id_parse(VST_ID_IK, a->ik_in, strlen(a->ik_in), &a->ik);
+    if (e != VST_E_OK)
+        return admin_fail("client add: \"%s\" is not a valid IK (%s)", a->ik_in,
+                          e == VST_E_ID_CHECK_DIGIT ? "wrong check digit"
+                          : e == VST_E_ID_LENGTH    ? "an IK has 9 digits"
+                                                    : "an IK has 9 digits and nothing else");
+    return 0;
+}
+
+/* Duplicates are refused with a message naming the other client; the
+ * unique constraints still decide a race between two operators. 0, or -1
+ * after the message. */
+static int refuse_duplicate(PGconn *db, const char *name, const char *fpr_hex)
+{
+    char m[256];
+    const char *p2[] = {name, fpr_hex};
+    PGresult *r = query(db,
+                        "SELECT name, state FROM vst.clients WHERE name = $1 OR "
+                        "cert_fingerprint = decode($2, 'hex') ORDER BY (name = $1) DESC",
+                        2, p2);
+    int rc = -1;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        admin_fail("client add: %s", pg_line(PQresultErrorMessage(r), m, sizeof m));
+    } else if (PQntuples(r) > 0) {
+        const char *other = PQgetvalue(r, 0, 0), *state = PQgetvalue(r, 0, 1);
+        if (strcmp(other, name) == 0)
+            admin_fail("client add: a client named \"%s\" already exists (%s)", name, state);
+        else
+            admin_fail("client add: this certificate's key is already registered as \"%s\" "
+                       "(%s)%s",
+                       other, state,
+                       strcmp(state, "revoked") == 0 ? "; a revoked key needs a new key pair" : "");
+    } else {
+        rc = 0;
+    }
+    PQclear(r);
+    return rc;
+}
+
+/* The INSERT; created gets its time. 0, or -1 after the message. */
+static int insert_client(PGconn *db, const add_args *a, const char *fpr_hex, char created[32])
+{
+    char m[256];
+    const char *pi[] = {a->name, a->ik.s, fpr_hex};
+    PGresult *r = query(db,
+                        "INSERT INTO vst.clients (name, ik, cert_fingerprint) VALUES ($1, $2, "
+                        "decode($3, 'hex')) RETURNING to_char(created_at AT TIME ZONE 'UTC', "
+                        "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')",
+                        3, pi);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        if (state != NULL && strcmp(state, "23505") == 0)
+            admin_fail("client add: \"%s\" or its certificate key was registered meanwhile",
+                       a->name);
+        else
+            admin_fail("client add: %s", pg_line(PQresultErrorMessage(r), m, sizeof m));
+        PQclear(r);
+        return -1;
+    }
+    snprintf(created, 32, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return 0;
+}
+
+static void print_added(int json, const add_args *a, const char *fpr_hex, const char *created,
+                        const char *not_after, const char *seq)
+{
+    if (json) {
+        json_t *o =
+            json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I}", "name", a->name, "ik", a->ik.s,
+                      "fingerprint", fpr_hex, "state", "active", "created", created,
+                      "cert_not_after", not_after, "audit_seq", (json_int_t)strtoll(seq, NULL, 10));
+        char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        json_decref(o);
+        if (s != NULL)
+            printf("%s\n", s);
+        vst_secure_free(s);
+    } else
+        printf("client \"%s\" added (IK %s, audit seq %s)\nfingerprint: %s\n"
+               "certificate valid until %s\n",
+               a->name, a->ik.s, seq, fpr_hex, not_after);
+}
+
 int cmd_client_add(int argc, char **argv)
 {
     if (admin_is_help(argc, argv)) {
@@ -209,112 +314,33 @@ int cmd_client_add(int argc, char **argv)
                "and its audit event (client.added) are written in one transaction.\n");
         return 0;
     }
-    const char *name = NULL, *ik_in = NULL, *cert = NULL, *v;
-    for (int i = 1; i < argc; i++) {
-        const char **dst = strcmp(argv[i], "--name") == 0   ? &name
-                           : strcmp(argv[i], "--ik") == 0   ? &ik_in
-                           : strcmp(argv[i], "--cert") == 0 ? &cert
-                                                            : NULL;
-        if (dst != NULL) {
-            if ((v = admin_optarg(argc, argv, &i)) == NULL)
-                return 2;
-            *dst = v;
-        } else if (strcmp(argv[i], "--json") != 0) {
-            return admin_fail("client add: unexpected argument %s (see --help)", argv[i]);
-        }
-    }
-    if (name == NULL || ik_in == NULL || cert == NULL)
-        return admin_fail("client add: --name, --ik and --cert are required (see --help)");
-    if (!valid_name(name))
-        return admin_fail("client add: the name must be 1-128 bytes of UTF-8 without control or "
-                          "invisible formatting characters and without a blank at either end");
-    vst_id ik;
-    vst_err e = vst_id_parse(VST_ID_IK, ik_in, strlen(ik_in), &ik);
-    if (e != VST_E_OK)
-        return admin_fail("client add: \"%s\" is not a valid IK (%s)", ik_in,
-                          e == VST_E_ID_CHECK_DIGIT ? "wrong check digit"
-                          : e == VST_E_ID_LENGTH    ? "an IK has 9 digits"
-                                                    : "an IK has 9 digits and nothing else");
+    add_args a = {0};
+    int rc = parse_add_args(argc, argv, &a);
+    if (rc != 0)
+        return rc;
     unsigned char fpr[FPR_LEN];
     char fpr_hex[2 * FPR_LEN + 1], not_after[32];
-    if (cert_fingerprint(cert, fpr, not_after, sizeof not_after) != 0)
+    if (cert_fingerprint(a.cert, fpr, not_after, sizeof not_after) != 0)
         return 1;
-    hex(fpr, FPR_LEN, fpr_hex);
+    vst_hex(fpr, FPR_LEN, fpr_hex);
 
     PGconn *db = admin_db(g_opt.trust_dsn, "trust");
     if (db == NULL)
         return 1;
     /* READ COMMITTED: vst.audit_append requires it. */
-    if (!exec_ok(db, "BEGIN ISOLATION LEVEL READ COMMITTED"))
-        return abort_tx(db);
-    char m[256];
-    /* Duplicates are refused with a message naming the other client; the
-     * unique constraints still decide a race between two operators. */
-    const char *p2[] = {name, fpr_hex};
-    PGresult *r = query(db,
-                        "SELECT name, state FROM vst.clients WHERE name = $1 OR "
-                        "cert_fingerprint = decode($2, 'hex') ORDER BY (name = $1) DESC",
-                        2, p2);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        admin_fail("client add: %s", pg_line(PQresultErrorMessage(r), m, sizeof m));
-        PQclear(r);
-        return abort_tx(db);
-    }
-    if (PQntuples(r) > 0) {
-        const char *other = PQgetvalue(r, 0, 0), *state = PQgetvalue(r, 0, 1);
-        if (strcmp(other, name) == 0)
-            admin_fail("client add: a client named \"%s\" already exists (%s)", name, state);
-        else
-            admin_fail("client add: this certificate's key is already registered as \"%s\" "
-                       "(%s)%s",
-                       other, state,
-                       strcmp(state, "revoked") == 0 ? "; a revoked key needs a new key pair" : "");
-        PQclear(r);
-        return abort_tx(db);
-    }
-    PQclear(r);
-
-    const char *pi[] = {name, ik.s, fpr_hex};
-    r = query(db,
-              "INSERT INTO vst.clients (name, ik, cert_fingerprint) VALUES ($1, $2, "
-              "decode($3, 'hex')) RETURNING to_char(created_at AT TIME ZONE 'UTC', "
-              "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')",
-              3, pi);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-        if (state != NULL && strcmp(state, "23505") == 0)
-            admin_fail("client add: \"%s\" or its certificate key was registered meanwhile", name);
-        else
-            admin_fail("client add: %s", pg_line(PQresultErrorMessage(r), m, sizeof m));
-        PQclear(r);
-        return abort_tx(db);
-    }
     char created[32];
-    snprintf(created, sizeof created, "%s", PQgetvalue(r, 0, 0));
-    PQclear(r);
-
+    if (!exec_ok(db, "BEGIN ISOLATION LEVEL READ COMMITTED") ||
+        refuse_duplicate(db, a.name, fpr_hex) != 0 || insert_client(db, &a, fpr_hex, created) != 0)
+        return abort_tx(db);
     char actor[160];
     actor_name(actor, sizeof actor);
     /* No IK: DESIGN.md §8 keeps every identifier of §4 out of the log; the
      * client's name and certificate fingerprint identify it there. */
     json_t *d = json_pack("{s:s, s:s}", "cert_fingerprint", fpr_hex, "cert_not_after", not_after);
     char seq[24];
-    if (audit_and_commit(db, "client add", "client.added", actor, name, d, seq) != 0)
+    if (audit_and_commit(db, "client add", "client.added", actor, a.name, d, seq) != 0)
         return 1;
-    if (want_json(argc, argv)) {
-        json_t *o =
-            json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I}", "name", name, "ik", ik.s,
-                      "fingerprint", fpr_hex, "state", "active", "created", created,
-                      "cert_not_after", not_after, "audit_seq", (json_int_t)strtoll(seq, NULL, 10));
-        char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-        json_decref(o);
-        if (s != NULL)
-            printf("%s\n", s);
-        vst_secure_free(s);
-    } else
-        printf("client \"%s\" added (IK %s, audit seq %s)\nfingerprint: %s\n"
-               "certificate valid until %s\n",
-               name, ik.s, seq, fpr_hex, not_after);
+    print_added(want_json(argc, argv), &a, fpr_hex, created, not_after, seq);
     return 0;
 }
 

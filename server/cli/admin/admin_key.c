@@ -1,172 +1,84 @@
-/* vst-admin key init | status | rotate | retire, and unseal. */
-#include <errno.h>
+/* vst-admin key status | rotate | retire, and unseal: vst-keyd's keys at
+ * run time (key init, which creates the keystore, is admin_key_init.c). */
 #include <inttypes.h>
-#include <openssl/crypto.h>
-#include <openssl/rand.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cli/admin/admin.h"
+#include "core/hex.h"
 #include "keystore.h"
 #include "shamir.h"
 
-static const char *state_name(uint8_t s)
+/* Store rows per key version, when a store connection was given. */
+typedef struct {
+    admin_version_rows *vr;
+    size_t nvr;
+    int have;
+} row_counts;
+
+static void print_status_json(const vst_status_ok *s, const char *pub, const row_counts *c)
 {
-    return s == VST_KEYSTATE_CURRENT ? "current" : s == VST_KEYSTATE_ACTIVE ? "active" : "retired";
+    printf("{\"sealed\":%s,\"dev_master\":%s,\"shares_have\":%u,\"shares_need\":%u,"
+           "\"current_version\":%u,\"budget\":{\"minute_used\":%" PRIu64
+           ",\"minute_limit\":%" PRIu64 ",\"day_used\":%" PRIu64 ",\"day_limit\":%" PRIu64
+           "},\"signing_public_key\":\"%s\",\"versions\":[",
+           s->sealed ? "true" : "false", s->dev_master ? "true" : "false", s->shares_have,
+           s->shares_need, s->current_version, s->minute_used, s->minute_limit, s->day_used,
+           s->day_limit, s->sealed ? "" : pub);
+    for (size_t i = 0; i < s->nversions; i++) {
+        vst_version_info vi;
+        vst_status_version(s, i, &vi);
+        printf("%s{\"version\":%u,\"state\":\"%s\"", i ? "," : "", vi.version,
+               vst_key_state_name((vst_key_state)vi.state));
+        if (c->have)
+            printf(",\"store_rows\":%" PRIu64, admin_rows_of(c->vr, c->nvr, vi.version));
+        printf("}");
+    }
+    printf("]}\n");
 }
 
-static int chown_tree(const char *dir, const char *owner)
+static void print_status_text(const vst_status_ok *s, const char *pub, const row_counts *c)
 {
-    struct passwd *pw = getpwnam(owner);
-    if (pw == NULL)
-        return admin_fail("--owner: no such user \"%s\"", owner);
-    const char *files[] = {"", "/" VST_KS_INFO_FILE, "/" VST_KS_SEALED_FILE};
-    for (size_t i = 0; i < 3; i++) {
-        char path[4096];
-        snprintf(path, sizeof path, "%s%s", dir, files[i]);
-        if (chown(path, pw->pw_uid, pw->pw_gid) != 0)
-            return admin_fail("chown %s: %s", path, strerror(errno));
-    }
-    return 0;
-}
-
-/* Removes a keystore that was just created but whose shares could not all
- * be written: without its shares nobody could ever open it. */
-static void remove_keystore(const char *dir)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, VST_KS_SEALED_FILE);
-    unlink(path);
-    snprintf(path, sizeof path, "%s/%s", dir, VST_KS_INFO_FILE);
-    unlink(path);
-    rmdir(dir);
-}
-
-int cmd_key_init(int argc, char **argv)
-{
-    if (admin_is_help(argc, argv)) {
-        printf("usage: vst-admin key init (--shares N --threshold M [--share-dir DIR] |\n"
-               "                           --dev-master-key FILE) [--owner USER]\n\n"
-               "Creates the keystore (--keystore): the root key, key version 1 and the\n"
-               "Ed25519 signing key, sealed under a new master key. With --shares, the\n"
-               "master key is split into N Shamir shares of which M rebuild it; each share\n"
-               "is written to its own file share-I-of-N.txt (0600) in --share-dir, to be\n"
-               "handed to a different custodian. --dev-master-key writes (or uses) a\n"
-               "master-key file instead: for development only. --owner chowns the keystore\n"
-               "to vst-keyd's user. An existing keystore is never overwritten.\n");
-        return 0;
-    }
-    unsigned long n = 0, m = 0;
-    const char *share_dir = ".", *dev = NULL, *owner = NULL, *v;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--shares") == 0 && (v = admin_optarg(argc, argv, &i)))
-            n = strtoul(v, NULL, 10);
-        else if (strcmp(argv[i], "--threshold") == 0 && (v = admin_optarg(argc, argv, &i)))
-            m = strtoul(v, NULL, 10);
-        else if (strcmp(argv[i], "--share-dir") == 0 && (v = admin_optarg(argc, argv, &i)))
-            share_dir = v;
-        else if (strcmp(argv[i], "--dev-master-key") == 0 && (v = admin_optarg(argc, argv, &i)))
-            dev = v;
-        else if (strcmp(argv[i], "--owner") == 0 && (v = admin_optarg(argc, argv, &i)))
-            owner = v;
-        else
-            return admin_fail("key init: unexpected argument %s (see --help)", argv[i]);
-    }
-    if ((dev != NULL) == (n != 0 || m != 0))
-        return admin_fail("key init: give either --shares N --threshold M or --dev-master-key");
-    if (dev == NULL && (m < 2 || n < m || n > VST_SHARE_MAX_COUNT))
-        return admin_fail("key init: need 2 <= threshold <= shares <= %d", VST_SHARE_MAX_COUNT);
-
-    char err[512];
-    uint8_t master[VST_KEY_LEN];
-    vst_ks_mode_info mode = {dev ? VST_KS_MODE_DEV_FILE : VST_KS_MODE_SHAMIR, (unsigned)m,
-                             (unsigned)n};
-    vst_ks_status st;
-    if (dev != NULL) {
-        if (access(dev, F_OK) == 0)
-            st = vst_master_file_read(dev, master, err, sizeof err);
-        else
-            st = vst_master_file_create(dev, master, err, sizeof err);
-        if (st != VST_KS_OK)
-            return admin_fail("%s", err);
-    } else if (vst_master_generate(master) != VST_KS_OK) {
-        return admin_fail("cannot generate a master key");
-    }
-    /* Shamir: split first, so that keystore.info can record every share's
-     * check value (keyd then refuses a wrong share on its own). */
-    vst_share *shares = NULL;
-    vst_ks_share_check checks[VST_SHARE_MAX_COUNT];
-    uint8_t id[VST_KS_ID_LEN];
-    if (dev == NULL) {
-        shares = OPENSSL_secure_zalloc(n * sizeof *shares);
-        st = shares == NULL ? VST_KS_NOMEM
-             : RAND_bytes(id, sizeof id) != 1
-                 ? VST_KS_CRYPTO
-                 : vst_shamir_split(master, id, (unsigned)m, (unsigned)n, shares, err, sizeof err);
-        for (unsigned long i = 0; st == VST_KS_OK && i < n; i++) {
-            checks[i].index = shares[i].index;
-            if (!vst_share_check(&shares[i], checks[i].check))
-                st = VST_KS_CRYPTO;
-        }
-        if (st != VST_KS_OK) {
-            if (shares)
-                vst_share_wipe(shares, n);
-            OPENSSL_secure_free(shares);
-            OPENSSL_cleanse(master, sizeof master);
-            return admin_fail("key init: cannot split the master key (%s)", vst_ks_status_name(st));
-        }
-    }
-    vst_keystore *ks = NULL;
-    st = vst_keystore_create_ex(g_opt.keystore, master, &mode, dev ? NULL : id, dev ? NULL : checks,
-                                dev ? 0 : n, &ks, err, sizeof err);
-    if (st != VST_KS_OK) {
-        if (shares)
-            vst_share_wipe(shares, n);
-        OPENSSL_secure_free(shares);
-        OPENSSL_cleanse(master, sizeof master);
-        return admin_fail("%s", err);
-    }
-    vst_keystore_info info = *vst_keystore_get_info(ks);
-    vst_keystore_free(ks);
-    int rc = 0;
-    if (dev == NULL) {
-        for (unsigned long i = 0; st == VST_KS_OK && i < n; i++) {
-            char path[4096];
-            snprintf(path, sizeof path, "%s/share-%lu-of-%lu.txt", share_dir, i + 1, n);
-            st = vst_share_file_write(path, &shares[i], err, sizeof err);
-            if (st == VST_KS_OK)
-                printf("share %lu of %lu: %s\n", i + 1, n, path);
-        }
-        vst_share_wipe(shares, n);
-        OPENSSL_secure_free(shares);
-        if (st != VST_KS_OK) {
-            remove_keystore(g_opt.keystore);
-            rc = admin_fail("%s; the keystore was removed again", err);
-        }
-    }
-    OPENSSL_cleanse(master, sizeof master);
-    if (rc != 0)
-        return rc;
-    if (owner != NULL && chown_tree(g_opt.keystore, owner) != 0)
-        return 1;
-    char pub[2 * VST_ED25519_LEN + 1];
-    for (size_t i = 0; i < VST_ED25519_LEN; i++)
-        snprintf(pub + 2 * i, 3, "%02x", info.sign_public[i]);
-    printf("keystore: %s (id %s)\nkey version: 1 (current)\nsigning public key: %s\n",
-           g_opt.keystore, info.id_hex, pub);
-    if (dev != NULL)
-        printf("WARNING: development master-key file %s; never use it for real data\n", dev);
+    if (s->sealed)
+        printf("state: SEALED (%u of %u shares received; vst-admin unseal SHARE-FILE)\n",
+               s->shares_have, s->shares_need);
     else
-        printf("master key: %lu shares, %lu needed to unseal; hand each share to a different "
-               "custodian and delete it here\n",
-               n, m);
-    admin_note_version(1, "current");
-    return 0;
+        printf("state: unsealed%s\n",
+               s->dev_master ? " — WARNING: development master-key file in use" : "");
+    if (!s->sealed) {
+        printf("current version: %u\nversions:\n", s->current_version);
+        for (size_t i = 0; i < s->nversions; i++) {
+            vst_version_info vi;
+            vst_status_version(s, i, &vi);
+            printf("  %5u  %-8s", vi.version, vst_key_state_name((vst_key_state)vi.state));
+            if (c->have)
+                printf("  %" PRIu64 " store rows", admin_rows_of(c->vr, c->nvr, vi.version));
+            printf("\n");
+        }
+        printf("signing public key: %s\n", pub);
+    }
+    printf("budget: %" PRIu64 " / %" PRIu64 " this minute, %" PRIu64 " / %" PRIu64 " today\n",
+           s->minute_used, s->minute_limit, s->day_used, s->day_limit);
+}
+
+/* With --store-dsn: the store rows of each key version. 0 or -1. */
+static int count_rows(row_counts *c)
+{
+    if (g_opt.store_dsn == NULL)
+        return 0;
+    admin_table t[16];
+    size_t nt;
+    PGconn *db = admin_db(g_opt.store_dsn, "store");
+    int rc = db == NULL || admin_store_tables(t, 16, &nt) != 0 ||
+                     admin_rows_per_version(db, t, nt, &c->vr, &c->nvr) != 0
+                 ? -1
+                 : 0;
+    PQfinish(db);
+    c->have = rc == 0;
+    return rc;
 }
 
 int cmd_key_status(int argc, char **argv)
@@ -189,66 +101,18 @@ int cmd_key_status(int argc, char **argv)
     vst_keyd_close(k);
     if (rc != 0)
         return admin_fail("status: %s", vst_keyd_strerror(rc));
-    admin_version_rows *vr = NULL;
-    size_t nvr = 0;
-    int have_counts = 0;
-    if (g_opt.store_dsn != NULL) {
-        admin_table t[16];
-        size_t nt;
-        PGconn *db = admin_db(g_opt.store_dsn, "store");
-        if (db == NULL || admin_store_tables(t, 16, &nt) != 0 ||
-            admin_rows_per_version(db, t, nt, &vr, &nvr) != 0) {
-            PQfinish(db);
-            vst_frame_free(buf, len);
-            return 1;
-        }
-        PQfinish(db);
-        have_counts = 1;
+    row_counts c = {0};
+    if (count_rows(&c) != 0) {
+        vst_frame_free(buf, len);
+        return 1;
     }
-    char pub[65];
-    for (size_t i = 0; i < 32; i++)
-        snprintf(pub + 2 * i, 3, "%02x", s.signing_pubkey[i]);
-    if (g_opt.json) {
-        printf("{\"sealed\":%s,\"dev_master\":%s,\"shares_have\":%u,\"shares_need\":%u,"
-               "\"current_version\":%u,\"budget\":{\"minute_used\":%" PRIu64
-               ",\"minute_limit\":%" PRIu64 ",\"day_used\":%" PRIu64 ",\"day_limit\":%" PRIu64
-               "},\"signing_public_key\":\"%s\",\"versions\":[",
-               s.sealed ? "true" : "false", s.dev_master ? "true" : "false", s.shares_have,
-               s.shares_need, s.current_version, s.minute_used, s.minute_limit, s.day_used,
-               s.day_limit, s.sealed ? "" : pub);
-        for (size_t i = 0; i < s.nversions; i++) {
-            vst_version_info vi;
-            vst_status_version(&s, i, &vi);
-            printf("%s{\"version\":%u,\"state\":\"%s\"", i ? "," : "", vi.version,
-                   state_name(vi.state));
-            if (have_counts)
-                printf(",\"store_rows\":%" PRIu64, admin_rows_of(vr, nvr, vi.version));
-            printf("}");
-        }
-        printf("]}\n");
-    } else {
-        if (s.sealed)
-            printf("state: SEALED (%u of %u shares received; vst-admin unseal SHARE-FILE)\n",
-                   s.shares_have, s.shares_need);
-        else
-            printf("state: unsealed%s\n",
-                   s.dev_master ? " — WARNING: development master-key file in use" : "");
-        if (!s.sealed) {
-            printf("current version: %u\nversions:\n", s.current_version);
-            for (size_t i = 0; i < s.nversions; i++) {
-                vst_version_info vi;
-                vst_status_version(&s, i, &vi);
-                printf("  %5u  %-8s", vi.version, state_name(vi.state));
-                if (have_counts)
-                    printf("  %" PRIu64 " store rows", admin_rows_of(vr, nvr, vi.version));
-                printf("\n");
-            }
-            printf("signing public key: %s\n", pub);
-        }
-        printf("budget: %" PRIu64 " / %" PRIu64 " this minute, %" PRIu64 " / %" PRIu64 " today\n",
-               s.minute_used, s.minute_limit, s.day_used, s.day_limit);
-    }
-    free(vr);
+    char pub[2 * VST_ED25519_PUB_LEN + 1];
+    vst_hex(s.signing_pubkey, VST_ED25519_PUB_LEN, pub);
+    if (g_opt.json)
+        print_status_json(&s, pub, &c);
+    else
+        print_status_text(&s, pub, &c);
+    free(c.vr);
     vst_frame_free(buf, len);
     return 0;
 }
@@ -336,27 +200,17 @@ static int retire_wait(PGconn *db, unsigned long v, const char *since, double wa
                       prepared, prepared == 1 ? " is" : "s are");
 }
 
-int cmd_key_retire(int argc, char **argv)
+/* VERSION and --wait. 0, or the exit status. */
+static int parse_retire_args(int argc, char **argv, unsigned long *v, double *wait_s)
 {
-    if (admin_is_help(argc, argv)) {
-        printf("usage: vst-admin key retire VERSION [--wait SECONDS]\n\nDestroys the key of "
-               "VERSION. Refused for the current version, while the store\nholds rows of that "
-               "version (run `vst-admin rekey` first), and while rows of it\nmay still arrive: "
-               "a delivery transaction of vst-httpd that began before the\nversion stopped "
-               "being current, or a prepared delivery transaction. Waits up\nto --wait seconds "
-               "(10) for those to finish. Needs the store connection; the\ntrust connection "
-               "tells when the version stopped being current (without it\nevery open delivery "
-               "counts).\n");
-        return 0;
-    }
     const char *vtext = NULL;
-    double wait_s = 10;
+    *wait_s = 10;
     for (int i = 1; i < argc; i++) {
         const char *w;
         char *e;
         if (strcmp(argv[i], "--wait") == 0 && (w = admin_optarg(argc, argv, &i))) {
-            wait_s = strtod(w, &e);
-            if (*e != '\0' || !(wait_s >= 0 && wait_s <= 86400))
+            *wait_s = strtod(w, &e);
+            if (*e != '\0' || !(*wait_s >= 0 && *wait_s <= 86400))
                 return admin_fail("key retire: --wait needs 0..86400 seconds");
         } else if (vtext == NULL && argv[i][0] != '-') {
             vtext = argv[i];
@@ -367,11 +221,16 @@ int cmd_key_retire(int argc, char **argv)
     if (vtext == NULL)
         return admin_fail("key retire: give exactly one VERSION");
     char *end;
-    unsigned long v = strtoul(vtext, &end, 10);
-    if (*end != '\0' || v == 0 || v > UINT32_MAX || vtext[0] == '+' || vtext[0] == ' ')
+    *v = strtoul(vtext, &end, 10);
+    if (*end != '\0' || *v == 0 || *v > UINT32_MAX || vtext[0] == '+' || vtext[0] == ' ')
         return admin_fail("key retire: \"%s\" is not a key version", vtext);
-    /* Ask keyd first: the current version is refused whatever the store
-     * holds (its rows are not "to be re-keyed first"). */
+    return 0;
+}
+
+/* Asks keyd first: the current version is refused whatever the store
+ * holds (its rows are not "to be re-keyed first"). 0, or the exit status. */
+static int refuse_current(unsigned long v)
+{
     vst_keyd *k = admin_keyd();
     if (k == NULL)
         return 1;
@@ -379,19 +238,23 @@ int cmd_key_retire(int argc, char **argv)
     uint8_t *sbuf;
     size_t slen;
     int rc = vst_keyd_status(k, &s, &sbuf, &slen);
-    if (rc != 0) {
-        vst_keyd_close(k);
+    /* The checks that follow may take longer than keyd's idle-timeout:
+     * RETIRE goes on a connection of its own. */
+    vst_keyd_close(k);
+    if (rc != 0)
         return admin_fail("key retire: status: %s", vst_keyd_strerror(rc));
-    }
     uint32_t current = s.current_version;
     vst_frame_free(sbuf, slen);
-    /* The checks below may take longer than keyd's idle-timeout: RETIRE
-     * goes on a connection of its own. */
-    vst_keyd_close(k);
     if (current == v)
         return admin_fail("key retire: version %lu is the current version", v);
-    /* First what may still bring rows of v, then the rows: a delivery
-     * that ends between the two has its rows counted. */
+    return 0;
+}
+
+/* First what may still bring rows of v, then the rows: a delivery that
+ * ends between the two has its rows counted. 0 when the store holds none,
+ * or the exit status. */
+static int refuse_rows(unsigned long v, double wait_s)
+{
     char since[64];
     retire_since(v, since, sizeof since);
     admin_table t[16];
@@ -411,7 +274,29 @@ int cmd_key_retire(int argc, char **argv)
         return admin_fail("key retire: the store still holds %" PRIu64
                           " rows of version %lu; run `vst-admin rekey` first",
                           rows, v);
-    if ((k = admin_keyd()) == NULL)
+    return 0;
+}
+
+int cmd_key_retire(int argc, char **argv)
+{
+    if (admin_is_help(argc, argv)) {
+        printf("usage: vst-admin key retire VERSION [--wait SECONDS]\n\nDestroys the key of "
+               "VERSION. Refused for the current version, while the store\nholds rows of that "
+               "version (run `vst-admin rekey` first), and while rows of it\nmay still arrive: "
+               "a delivery transaction of vst-httpd that began before the\nversion stopped "
+               "being current, or a prepared delivery transaction. Waits up\nto --wait seconds "
+               "(10) for those to finish. Needs the store connection; the\ntrust connection "
+               "tells when the version stopped being current (without it\nevery open delivery "
+               "counts).\n");
+        return 0;
+    }
+    unsigned long v = 0;
+    double wait_s = 10;
+    int rc = parse_retire_args(argc, argv, &v, &wait_s);
+    if (rc != 0 || (rc = refuse_current(v)) != 0 || (rc = refuse_rows(v, wait_s)) != 0)
+        return rc;
+    vst_keyd *k = admin_keyd();
+    if (k == NULL)
         return 1;
     rc = vst_keyd_retire(k, (uint32_t)v);
     vst_keyd_close(k);

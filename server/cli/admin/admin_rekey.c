@@ -13,6 +13,8 @@
  * re-evaluates every CHECK constraint), so --jobs workers, each with its own
  * store and keyd connection, re-key disjoint batches in parallel, and the
  * UPDATE's arrays are sent in binary (docs/benchmarks.md has the figures). */
+#include "cli/admin/admin_rekey.h"
+
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -28,58 +30,22 @@
 #include "derive.h"
 
 #define MAX_COLS 4
-#define MAX_JOBS 16
 
 /* PostgreSQL type OIDs of the binary array parameters (pg_type.dat). */
 #define OID_INT4 23
 #define OID_INT8 20
 #define OID_TEXT 25
 
-/* State shared by the workers; everything in it is guarded by mu. Batches
- * are handed out under mu: a worker reads its rows (the SELECT, in its own
- * transaction) while holding mu and moves the shared cursor past them, so
- * no two workers ever hold the same rows; the expensive part (keyd, the
- * UPDATE, the commit) runs outside mu, in parallel. */
-typedef struct {
-    pthread_mutex_t mu;
-    const admin_table *tables;
-    size_t nt;
-    size_t table;   /* table being handed out; nt when all are done */
-    int64_t cursor; /* its last id handed out */
-    struct {
-        size_t table;
-        int64_t start; /* cursor before its batch; -1: no batch in flight */
-    } inflight[MAX_JOBS];
-    int failed;
-    uint32_t to;
-    size_t batch;
-    uint64_t done, total;
-    double t0;
-    int tty;
-    size_t njobs;
-    PGconn *trust;
-    char run_id[24];
-    uint64_t prior; /* rows_done of a resumed run, from the runs before this one */
-} rekey_ctx;
-
-typedef struct {
-    rekey_ctx *c;
-    size_t slot;
-    PGconn *db;
-    vst_keyd *k;
-    int rc;
-} rekey_worker;
-
-static double now_s(void)
+double rekey_now_s(void)
 {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-static void progress(rekey_ctx *c, const char *table, int final)
+void rekey_progress(rekey_ctx *c, const char *table, int final)
 {
-    double dt = now_s() - c->t0;
+    double dt = rekey_now_s() - c->t0;
     double rate = dt > 0 ? (double)c->done / dt : 0;
     if (c->tty) {
         int width = 30, fill = c->total ? (int)(width * c->done / c->total) : width;
@@ -186,8 +152,6 @@ static void watermark(const rekey_ctx *c, size_t *table, int64_t *id)
             *id = c->inflight[j].start;
         }
 }
-
-static void run_note(rekey_ctx *c, const char *sql_fmt, const char *table, int64_t cursor);
 
 /* Reads the next batch under mu. Returns the number of rows (their result
  * in *res, the table in *t), 0 when every table is done, -1 on error. */
@@ -340,7 +304,7 @@ static int64_t one_batch(rekey_worker *w)
     return updated > 0 ? updated : 1; /* rows taken by a concurrent run: keep going */
 }
 
-static void *worker_main(void *arg)
+void *rekey_worker_main(void *arg)
 {
     rekey_worker *w = arg;
     rekey_ctx *c = w->c;
@@ -353,16 +317,16 @@ static void *worker_main(void *arg)
         int64_t id;
         watermark(c, &tbl, &id);
         if (tbl < c->nt)
-            run_note(c,
-                     "UPDATE vst.rekey_runs SET rows_done = $2::bigint, cursor_table = $3, "
-                     "cursor_id = $4::bigint WHERE id = $1::bigint",
-                     c->tables[tbl].table, id);
+            rekey_run_note(c,
+                           "UPDATE vst.rekey_runs SET rows_done = $2::bigint, cursor_table = $3, "
+                           "cursor_id = $4::bigint WHERE id = $1::bigint",
+                           c->tables[tbl].table, id);
         else /* every table handed out and committed; the final note follows */
-            run_note(c,
-                     "UPDATE vst.rekey_runs SET rows_done = $2::bigint WHERE id = $1::bigint "
-                     "AND $3 = $3 AND $4 = $4",
-                     "", 0);
-        progress(c, c->tables[tbl < c->nt ? tbl : c->nt - 1].table, 0);
+            rekey_run_note(c,
+                           "UPDATE vst.rekey_runs SET rows_done = $2::bigint WHERE id = $1::bigint "
+                           "AND $3 = $3 AND $4 = $4",
+                           "", 0);
+        rekey_progress(c, c->tables[tbl < c->nt ? tbl : c->nt - 1].table, 0);
         pthread_mutex_unlock(&c->mu);
     }
     pthread_mutex_lock(&c->mu);
@@ -373,184 +337,4 @@ static void *worker_main(void *arg)
     }
     pthread_mutex_unlock(&c->mu);
     return NULL;
-}
-
-static void run_note(rekey_ctx *c, const char *sql_fmt, const char *table, int64_t cursor)
-{
-    if (c->trust == NULL || c->run_id[0] == '\0')
-        return;
-    char done[24], cur[24];
-    snprintf(done, sizeof done, "%" PRIu64, c->prior + c->done);
-    snprintf(cur, sizeof cur, "%" PRId64, cursor);
-    const char *p[] = {c->run_id, done, table, cur};
-    PGresult *r = PQexecParams(c->trust, sql_fmt, 4, NULL, p, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK)
-        fprintf(stderr, "vst-admin: warning: re-key progress not recorded: %s",
-                PQresultErrorMessage(r));
-    PQclear(r);
-}
-
-/* Starts or resumes the bookkeeping row of this run in the trust DB. */
-static void run_start(rekey_ctx *c, uint32_t from_min)
-{
-    if (g_opt.trust_dsn == NULL || (c->trust = admin_db(g_opt.trust_dsn, "trust")) == NULL)
-        return;
-    PGresult *r =
-        PQexec(c->trust, "SELECT id, rows_done FROM vst.rekey_runs WHERE state = 'running'");
-    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0) {
-        snprintf(c->run_id, sizeof c->run_id, "%s", PQgetvalue(r, 0, 0));
-        c->prior = strtoull(PQgetvalue(r, 0, 1), NULL, 10);
-        fprintf(stderr, "resuming re-key run %s\n", c->run_id);
-        PQclear(r);
-        return;
-    }
-    PQclear(r);
-    char f[16], t[16];
-    snprintf(f, sizeof f, "%u", from_min);
-    snprintf(t, sizeof t, "%u", c->to);
-    const char *p[] = {f, t};
-    r = PQexecParams(c->trust,
-                     "INSERT INTO vst.rekey_runs (from_version, to_version) "
-                     "VALUES ($1::int, $2::int) RETURNING id",
-                     2, NULL, p, NULL, NULL, 0);
-    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
-        snprintf(c->run_id, sizeof c->run_id, "%s", PQgetvalue(r, 0, 0));
-    else
-        fprintf(stderr, "vst-admin: warning: re-key run not recorded: %s", PQresultErrorMessage(r));
-    PQclear(r);
-}
-
-int cmd_rekey(int argc, char **argv)
-{
-    if (admin_is_help(argc, argv)) {
-        printf("usage: vst-admin rekey [--batch N] [--jobs J]\n\nRe-keys every row of every "
-               "store table to vst-keyd's current key version,\nin batches of N rows (default "
-               "20000), each in its own transaction. J workers\n(default 2, at most %d), each "
-               "with its own store and keyd connection, re-key\ndisjoint batches in parallel: "
-               "the store's UPDATE is the bottleneck and runs\non one core per connection. Safe "
-               "to interrupt: run it again to finish; no\nrow is ever re-keyed twice.\n",
-               MAX_JOBS);
-        return 0;
-    }
-    rekey_ctx c = {.batch = 20000, .tty = isatty(2), .njobs = 2};
-    for (int i = 1; i < argc; i++) {
-        const char *v;
-        char *end;
-        if (strcmp(argv[i], "--batch") == 0 && (v = admin_optarg(argc, argv, &i)))
-            c.batch = strtoul(v, NULL, 10);
-        else if (strcmp(argv[i], "--jobs") == 0 && (v = admin_optarg(argc, argv, &i))) {
-            c.njobs = strtoul(v, &end, 10);
-            if (*end != '\0' || c.njobs < 1 || c.njobs > MAX_JOBS)
-                return admin_fail("rekey: --jobs must be 1..%d", MAX_JOBS);
-        } else
-            return admin_fail("rekey: unexpected argument %s (see --help)", argv[i]);
-    }
-    admin_table tables[16];
-    size_t nt;
-    if (admin_store_tables(tables, 16, &nt) != 0)
-        return 1;
-    for (size_t i = 0; i < nt; i++)
-        if (c.batch == 0 || c.batch * tables[i].ncolumns > VST_BATCH_MAX)
-            return admin_fail("rekey: --batch must be 1..%zu for %s",
-                              VST_BATCH_MAX / (tables[i].ncolumns ? tables[i].ncolumns : 1),
-                              tables[i].table);
-    rekey_worker w[MAX_JOBS];
-    memset(w, 0, sizeof w);
-    if ((w[0].k = admin_keyd()) == NULL)
-        return 1;
-    vst_status_ok s;
-    uint8_t *sbufp;
-    size_t slen;
-    int rc = vst_keyd_status(w[0].k, &s, &sbufp, &slen);
-    if (rc != 0) {
-        vst_keyd_close(w[0].k);
-        return admin_fail("status: %s", vst_keyd_strerror(rc));
-    }
-    int sealed = s.sealed;
-    c.to = s.current_version;
-    vst_frame_free(sbufp, slen);
-    if (sealed) {
-        vst_keyd_close(w[0].k);
-        return admin_fail("rekey: vst-keyd is sealed");
-    }
-    if ((w[0].db = admin_db(g_opt.store_dsn, "store")) == NULL) {
-        vst_keyd_close(w[0].k);
-        return 1;
-    }
-    admin_version_rows *vr = NULL;
-    size_t nvr = 0;
-    if (admin_rows_per_version(w[0].db, tables, nt, &vr, &nvr) != 0)
-        rc = 1;
-    /* Counting scans the whole store and may outlast keyd's idle-timeout:
-     * worker 0 gets a fresh keyd connection for its batches. */
-    vst_keyd_close(w[0].k);
-    w[0].k = rc == 0 ? admin_keyd() : NULL;
-    if (w[0].k == NULL)
-        rc = 1;
-    uint32_t from_min = 0;
-    for (size_t i = 0; i < nvr; i++) /* ascending by version */
-        if (vr[i].version < c.to && vr[i].rows > 0) {
-            c.total += vr[i].rows;
-            if (from_min == 0)
-                from_min = vr[i].version;
-        }
-    free(vr);
-    /* No more workers than batches. */
-    if (c.njobs > 1 && c.total / c.batch + 1 < c.njobs)
-        c.njobs = (size_t)(c.total / c.batch + 1);
-    size_t started = 0;
-    for (size_t j = 1; rc == 0 && c.total > 0 && j < c.njobs; j++)
-        if ((w[j].k = admin_keyd()) == NULL ||
-            (w[j].db = admin_db(g_opt.store_dsn, "store")) == NULL)
-            rc = 1;
-    pthread_mutex_init(&c.mu, NULL);
-    c.tables = tables;
-    c.nt = nt;
-    for (size_t j = 0; j < MAX_JOBS; j++)
-        c.inflight[j].start = -1;
-    c.t0 = now_s();
-    if (rc == 0 && c.total > 0)
-        run_start(&c, from_min);
-    pthread_t th[MAX_JOBS];
-    for (size_t j = 0; rc == 0 && c.total > 0 && j < c.njobs; j++) {
-        w[j].c = &c;
-        w[j].slot = j;
-        if (pthread_create(&th[j], NULL, worker_main, &w[j]) != 0)
-            rc = admin_fail("rekey: cannot start a worker thread");
-        else
-            started++;
-    }
-    if (rc != 0) {
-        pthread_mutex_lock(&c.mu);
-        c.failed = 1;
-        pthread_mutex_unlock(&c.mu);
-    }
-    for (size_t j = 0; j < started; j++) {
-        pthread_join(th[j], NULL);
-        if (w[j].rc != 0)
-            rc = 1;
-    }
-    double dt = now_s() - c.t0;
-    if (c.total > 0)
-        progress(&c, "done", 1);
-    run_note(&c,
-             rc == 0 ? "UPDATE vst.rekey_runs SET state = 'done', finished_at = now(), "
-                       "rows_done = $2::bigint WHERE id = $1::bigint AND $3 = $3 AND $4 = $4"
-                     : "UPDATE vst.rekey_runs SET rows_done = $2::bigint WHERE id = $1::bigint "
-                       "AND $3 = $3 AND $4 = $4",
-             "", 0);
-    if (rc == 0)
-        printf("re-keyed %" PRIu64 " rows to key version %u in %.2f s (%.0f rows/s)\n", c.done,
-               c.to, dt, dt > 0 ? (double)c.done / dt : 0.0);
-    PQfinish(c.trust);
-    for (size_t j = 0; j < MAX_JOBS; j++) {
-        PQfinish(w[j].db);
-        if (w[j].k != NULL)
-            vst_keyd_close(w[j].k);
-    }
-    pthread_mutex_destroy(&c.mu);
-    /* keyd reports each connection's re-key count when it closes. */
-    if (rc == 0 && c.done > 0)
-        admin_audit_sync(1);
-    return rc;
 }

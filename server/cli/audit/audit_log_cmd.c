@@ -127,53 +127,54 @@ static char *like_prefix(const char *s, size_t n)
     return out;
 }
 
-int cmd_log(int argc, char **argv)
+typedef struct {
+    const char *since, *until, *action, *client, *limit;
+    int json;
+} log_args;
+
+/* 0 to go on, or the exit status. */
+static int parse_args(int argc, char **argv, log_args *a)
 {
-    if (audit_is_help(argc, argv)) {
-        help();
-        return EXIT_OK;
-    }
-    const char *since = NULL, *until = NULL, *action = NULL, *client = NULL, *limit = NULL;
-    int json = 0;
     for (int i = 1; i < argc; i++) {
         int c = audit_common_opt(argc, argv, &i);
         if (c < 0)
             return EXIT_ERR;
         if (c > 0)
             continue;
-        const char **dst = strcmp(argv[i], "--since") == 0    ? &since
-                           : strcmp(argv[i], "--until") == 0  ? &until
-                           : strcmp(argv[i], "--action") == 0 ? &action
-                           : strcmp(argv[i], "--client") == 0 ? &client
-                           : strcmp(argv[i], "--limit") == 0  ? &limit
+        const char **dst = strcmp(argv[i], "--since") == 0    ? &a->since
+                           : strcmp(argv[i], "--until") == 0  ? &a->until
+                           : strcmp(argv[i], "--action") == 0 ? &a->action
+                           : strcmp(argv[i], "--client") == 0 ? &a->client
+                           : strcmp(argv[i], "--limit") == 0  ? &a->limit
                                                               : NULL;
         if (strcmp(argv[i], "--json") == 0)
-            json = 1;
+            a->json = 1;
         else if (dst == NULL)
             return audit_fail(EXIT_ERR, "log: unexpected argument %s (see --help)", argv[i]);
         else if ((*dst = audit_optarg(argc, argv, &i)) == NULL)
             return EXIT_ERR;
     }
-    if (limit) {
+    if (a->limit) {
         char *end;
-        unsigned long long l = strtoull(limit, &end, 10);
-        if (*limit == '\0' || *end != '\0' || l == 0 || l > INT64_MAX)
+        unsigned long long l = strtoull(a->limit, &end, 10);
+        if (*a->limit == '\0' || *end != '\0' || l == 0 || l > INT64_MAX)
             return audit_fail(EXIT_ERR, "log: --limit wants a positive integer");
     }
+    return 0;
+}
+
+/* Sends the filtered query in single-row mode. 0, or the exit status. */
+static int send_query(PGconn *db, const log_args *a)
+{
     char *like = NULL;
-    const char *exact = action;
-    size_t alen = action ? strlen(action) : 0;
-    if (alen > 0 && action[alen - 1] == '*') {
-        if ((like = like_prefix(action, alen - 1)) == NULL)
+    const char *exact = a->action;
+    size_t alen = a->action ? strlen(a->action) : 0;
+    if (alen > 0 && a->action[alen - 1] == '*') {
+        if ((like = like_prefix(a->action, alen - 1)) == NULL)
             return audit_fail(EXIT_ERR, "out of memory");
         exact = NULL;
     }
-    PGconn *db = audit_connect();
-    if (db == NULL) {
-        free(like);
-        return EXIT_ERR;
-    }
-    const char *p[] = {since, until, exact, like, client, limit};
+    const char *p[] = {a->since, a->until, exact, like, a->client, a->limit};
     int sent = PQsendQueryParams(
         db,
         "SELECT seq, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
@@ -187,11 +188,14 @@ int cmd_log(int argc, char **argv)
         "ORDER BY seq LIMIT $6::bigint",
         6, NULL, p, NULL, NULL, 0);
     free(like);
-    if (!sent || !PQsetSingleRowMode(db)) {
-        int rc = audit_fail(EXIT_ERR, "log: %s", audit_pgerr(db, NULL));
-        PQfinish(db);
-        return rc;
-    }
+    if (!sent || !PQsetSingleRowMode(db))
+        return audit_fail(EXIT_ERR, "log: %s", audit_pgerr(db, NULL));
+    return 0;
+}
+
+/* Prints the rows as they arrive: JSON lines, or pages of a table. */
+static int print_rows(PGconn *db, int json)
+{
     page pg = {.n = 0};
     int rc = EXIT_OK;
     uint64_t count = 0;
@@ -216,8 +220,27 @@ int cmd_log(int argc, char **argv)
     }
     if (!json && (pg.n > 0 || (!pg.header_done && rc == EXIT_OK)))
         flush_page(&pg);
-    PQfinish(db);
     if (rc == EXIT_OK && !json && isatty(1))
         printf("(%" PRIu64 " event%s)\n", count, count == 1 ? "" : "s");
+    return rc;
+}
+
+int cmd_log(int argc, char **argv)
+{
+    if (audit_is_help(argc, argv)) {
+        help();
+        return EXIT_OK;
+    }
+    log_args a = {0};
+    int rc = parse_args(argc, argv, &a);
+    if (rc != 0)
+        return rc;
+    PGconn *db = audit_connect();
+    if (db == NULL)
+        return EXIT_ERR;
+    rc = send_query(db, &a);
+    if (rc == 0)
+        rc = print_rows(db, a.json);
+    PQfinish(db);
     return rc;
 }

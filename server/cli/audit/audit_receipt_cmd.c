@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli/audit/audit_cli.h"
+#include "core/hex.h"
 
 static void help(void)
 {
@@ -54,7 +55,7 @@ static char *read_file(const char *path, size_t *len)
 static const char *mismatch(json_t *d, const vst_receipt_fields *f)
 {
     char body[2 * VST_SHA256_LEN + 1];
-    vst_receipt_hex_encode(f->body_sha256, VST_SHA256_LEN, body);
+    vst_hex(f->body_sha256, VST_SHA256_LEN, body);
     json_t *x = json_object_get(d, "delivery_id");
     if (!json_is_string(x) || strcmp(json_string_value(x), f->delivery_id) != 0)
         return "delivery_id";
@@ -110,10 +111,10 @@ static int check_event(PGconn *db, const vst_receipt *rc_)
         t[i]->n = (size_t)PQgetlength(r, 0, 1 + i);
     }
     uint8_t calc[VST_AUDIT_HASH_LEN];
-    int hex_ok = vst_receipt_hex_decode(PQgetvalue(r, 0, 7), (size_t)PQgetlength(r, 0, 7),
-                                        row.prev_hash, VST_AUDIT_HASH_LEN) == 0 &&
-                 vst_receipt_hex_decode(PQgetvalue(r, 0, 8), (size_t)PQgetlength(r, 0, 8), row.hash,
-                                        VST_AUDIT_HASH_LEN) == 0;
+    int hex_ok = vst_unhex_lower(PQgetvalue(r, 0, 7), (size_t)PQgetlength(r, 0, 7), row.prev_hash,
+                                 VST_AUDIT_HASH_LEN) == 0 &&
+                 vst_unhex_lower(PQgetvalue(r, 0, 8), (size_t)PQgetlength(r, 0, 8), row.hash,
+                                 VST_AUDIT_HASH_LEN) == 0;
     int rc = EXIT_OK;
     const char *what;
     json_t *d = NULL;
@@ -202,7 +203,7 @@ int cmd_verify_receipt(int argc, char **argv)
         return audit_fail(EXIT_BAD, "verify-receipt: bad signature: the receipt was altered or "
                                     "not signed by the trusted key");
     char kid[17];
-    vst_receipt_hex_encode(g_aopt.keys[k], 8, kid);
+    vst_hex(g_aopt.keys[k], 8, kid);
     printf("signature: OK (signing key %s...)\n", kid);
 
     PGconn *db = audit_connect();

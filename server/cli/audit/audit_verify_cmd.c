@@ -10,6 +10,7 @@
 #include "cli/audit/audit_cli.h"
 #include "audit/audit_copy.h"
 #include "audit/audit_usage.h"
+#include "core/hex.h"
 
 #define SHOW_PROBLEMS 20
 
@@ -49,12 +50,12 @@ static int load_checkpoints(PGconn *db, vst_audit_cp **out, size_t *n)
         int row = (int)i;
         cp[i].seq = strtoull(PQgetvalue(r, row, 0), NULL, 10);
         /* The table's CHECKs fix the lengths; a bad one cannot verify. */
-        vst_receipt_hex_decode(PQgetvalue(r, row, 1), (size_t)PQgetlength(r, row, 1), cp[i].head,
-                               sizeof cp[i].head);
-        vst_receipt_hex_decode(PQgetvalue(r, row, 2), (size_t)PQgetlength(r, row, 2),
-                               cp[i].signature, sizeof cp[i].signature);
-        vst_receipt_hex_decode(PQgetvalue(r, row, 3), (size_t)PQgetlength(r, row, 3), cp[i].key_id,
-                               sizeof cp[i].key_id);
+        vst_unhex_lower(PQgetvalue(r, row, 1), (size_t)PQgetlength(r, row, 1), cp[i].head,
+                        sizeof cp[i].head);
+        vst_unhex_lower(PQgetvalue(r, row, 2), (size_t)PQgetlength(r, row, 2), cp[i].signature,
+                        sizeof cp[i].signature);
+        vst_unhex_lower(PQgetvalue(r, row, 3), (size_t)PQgetlength(r, row, 3), cp[i].key_id,
+                        sizeof cp[i].key_id);
         cp[i].has_signed_at = !PQgetisnull(r, row, 4);
         if (cp[i].has_signed_at)
             cp[i].signed_at_us = strtoll(PQgetvalue(r, row, 4), NULL, 10);
@@ -128,7 +129,7 @@ static int parse_anchor(const char *s, uint64_t *seq, uint8_t hash[VST_AUDIT_HAS
     if (end == s || *end != ':' || v == 0)
         return -1;
     *seq = v;
-    return vst_receipt_hex_decode(end + 1, strlen(end + 1), hash, VST_AUDIT_HASH_LEN);
+    return vst_unhex_lower(end + 1, strlen(end + 1), hash, VST_AUDIT_HASH_LEN);
 }
 
 static void help(void)
@@ -159,18 +160,20 @@ static void help(void)
            "Exit status: 0 the log is intact, 1 it is not, 2 error.\n");
 }
 
-int cmd_verify(int argc, char **argv)
-{
-    if (audit_is_help(argc, argv)) {
-        help();
-        return EXIT_OK;
-    }
-    int strict = 0;
-    uint64_t aseq[16];
-    uint8_t ahash[16][VST_AUDIT_HASH_LEN];
-    size_t nanchors = 0;
+#define MAX_ANCHORS 16
+
+typedef struct {
+    int strict;
+    uint64_t aseq[MAX_ANCHORS];
+    uint8_t ahash[MAX_ANCHORS][VST_AUDIT_HASH_LEN];
+    size_t nanchors;
     vst_audit_usage_opts uopt;
-    vst_audit_usage_defaults(&uopt);
+} verify_opts;
+
+/* 0 to go on, or the exit status. */
+static int parse_args(int argc, char **argv, verify_opts *o)
+{
+    vst_audit_usage_defaults(&o->uopt);
     char uerr[256];
     for (int i = 1; i < argc; i++) {
         int c = audit_common_opt(argc, argv, &i);
@@ -178,22 +181,23 @@ int cmd_verify(int argc, char **argv)
             return EXIT_ERR;
         if (c > 0)
             continue;
-        c = vst_audit_usage_opt(argc, argv, &i, &uopt, uerr, sizeof uerr);
+        c = vst_audit_usage_opt(argc, argv, &i, &o->uopt, uerr, sizeof uerr);
         if (c < 0)
             return audit_fail(EXIT_ERR, "verify: %s", uerr);
         if (c > 0)
             continue;
         if (strcmp(argv[i], "--strict") == 0) {
-            strict = 1;
+            o->strict = 1;
         } else if (strcmp(argv[i], "--anchor") == 0) {
             const char *v = audit_optarg(argc, argv, &i);
             if (v == NULL)
                 return EXIT_ERR;
-            if (nanchors >= 16 || parse_anchor(v, &aseq[nanchors], ahash[nanchors]) != 0)
+            if (o->nanchors >= MAX_ANCHORS ||
+                parse_anchor(v, &o->aseq[o->nanchors], o->ahash[o->nanchors]) != 0)
                 return audit_fail(EXIT_ERR,
                                   "verify: --anchor wants SEQ:HASH (64 lower-case hex digits), "
                                   "at most 16");
-            nanchors++;
+            o->nanchors++;
         } else {
             return audit_fail(EXIT_ERR, "verify: unexpected argument %s (see --help)", argv[i]);
         }
@@ -203,10 +207,15 @@ int cmd_verify(int argc, char **argv)
     if (g_aopt.nkeys == 0)
         return audit_fail(EXIT_ERR, "verify: no signing public key: give --public-key HEX or "
                                     "--public-key-file FILE (`vst-admin key status` prints it)");
-    PGconn *db = audit_connect();
-    if (db == NULL)
-        return EXIT_ERR;
-    double t0 = now_s();
+    return 0;
+}
+
+/* The chain, the checkpoints and keyd's usage, in one REPEATABLE READ
+ * snapshot so that rows and checkpoints agree. 0 with *rep and *usage
+ * (the caller's to free), or the exit status. */
+static int check_in_snapshot(PGconn *db, const verify_opts *o, uint64_t *shown,
+                             vst_audit_report *rep, vst_audit_usage **usage)
+{
     PGresult *r = PQexec(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
     int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     PQclear(r);
@@ -215,86 +224,117 @@ int cmd_verify(int argc, char **argv)
     if (!ok || load_checkpoints(db, &cps, &ncps) != 0) {
         if (!ok)
             audit_fail(EXIT_ERR, "verify: cannot start a snapshot: %s", audit_pgerr(db, NULL));
-        PQfinish(db);
         return EXIT_ERR;
     }
     vst_audit_verifier *v = vst_audit_verifier_new(
         (const uint8_t(*)[VST_ED25519_PUB_LEN])g_aopt.keys, g_aopt.nkeys, cps, ncps);
     free(cps);
-    if (v == NULL) {
-        PQfinish(db);
+    if (v == NULL)
         return audit_fail(EXIT_ERR, "out of memory");
-    }
-    for (size_t i = 0; i < nanchors; i++)
-        vst_audit_verifier_anchor(v, aseq[i], ahash[i]);
-    uint64_t shown = 0;
-    vst_audit_verifier_on_problem(v, on_problem, &shown);
+    for (size_t i = 0; i < o->nanchors; i++)
+        vst_audit_verifier_anchor(v, o->aseq[i], o->ahash[i]);
+    vst_audit_verifier_on_problem(v, on_problem, shown);
     int rc = stream_rows(db, v);
     /* keyd's usage against the delivery events, in the same snapshot. */
-    vst_audit_usage *usage = vst_audit_usage_new((const uint8_t(*)[VST_ED25519_PUB_LEN])g_aopt.keys,
-                                                 g_aopt.nkeys, &uopt);
-    if (rc == 0 && usage == NULL)
+    vst_audit_usage *u = vst_audit_usage_new((const uint8_t(*)[VST_ED25519_PUB_LEN])g_aopt.keys,
+                                             g_aopt.nkeys, &o->uopt);
+    char uerr[256];
+    if (rc == 0 && u == NULL)
         rc = audit_fail(EXIT_ERR, "out of memory");
-    if (rc == 0 && vst_audit_usage_db(db, usage, uerr, sizeof uerr) != 0)
+    if (rc == 0 && vst_audit_usage_db(db, u, uerr, sizeof uerr) != 0)
         rc = audit_fail(EXIT_ERR, "verify: %s", uerr);
     PQclear(PQexec(db, "COMMIT"));
-    PQfinish(db);
     if (rc != 0) {
-        vst_audit_usage_free(usage);
+        vst_audit_usage_free(u);
         vst_audit_verifier_free(v);
         return rc;
     }
-    vst_audit_report rep;
-    vst_audit_verifier_finish(v, &rep);
+    vst_audit_verifier_finish(v, rep);
     vst_audit_verifier_free(v);
-    double dt = now_s() - t0;
+    *usage = u;
+    return 0;
+}
+
+/* What was checked; the usage findings join rep's problems. */
+static void print_summary(vst_audit_report *rep, const vst_audit_usage *usage, uint64_t shown,
+                          double dt)
+{
     if (shown > SHOW_PROBLEMS)
         printf("  ... and %" PRIu64 " more problems\n", shown - SHOW_PROBLEMS);
-
     char head[2 * VST_AUDIT_HASH_LEN + 1];
-    vst_receipt_hex_encode(rep.last_hash, VST_AUDIT_HASH_LEN, head);
-    if (rep.rows)
-        printf("rows: %" PRIu64 " (seq %" PRIu64 "..%" PRIu64 ")\n", rep.rows, rep.first_seq,
-               rep.last_seq);
+    vst_hex(rep->last_hash, VST_AUDIT_HASH_LEN, head);
+    if (rep->rows)
+        printf("rows: %" PRIu64 " (seq %" PRIu64 "..%" PRIu64 ")\n", rep->rows, rep->first_seq,
+               rep->last_seq);
     else
         printf("rows: 0 (the log is empty)\n");
-    printf("checkpoints: %" PRIu64 " (%" PRIu64 " verified)\n", rep.checkpoints,
-           rep.checkpoints_ok);
-    printf("keyd events: %" PRIu64 "\n", rep.keyd_events);
+    printf("checkpoints: %" PRIu64 " (%" PRIu64 " verified)\n", rep->checkpoints,
+           rep->checkpoints_ok);
+    printf("keyd events: %" PRIu64 "\n", rep->keyd_events);
     vst_audit_usage_print(usage, stdout);
-    uint64_t ufind = vst_audit_usage_findings(usage), chain_problems = rep.problems;
-    if (rep.problems == 0 && ufind > 0)
-        snprintf(rep.first_problem, sizeof rep.first_problem, "%s", vst_audit_usage_first(usage));
-    rep.problems += ufind;
-    vst_audit_usage_free(usage);
-    if (rep.rows)
-        printf("chain head: seq %" PRIu64 " hash %s\n", rep.last_seq, head);
-    if (rep.rows && chain_problems == 0)
-        printf("anchor for the next run: --anchor %" PRIu64 ":%s\n", rep.last_seq, head);
-    printf("verified in %.3f s (%.0f rows/s)\n", dt, dt > 0 ? (double)rep.rows / dt : 0.0);
+    uint64_t ufind = vst_audit_usage_findings(usage), chain_problems = rep->problems;
+    if (rep->problems == 0 && ufind > 0)
+        snprintf(rep->first_problem, sizeof rep->first_problem, "%s", vst_audit_usage_first(usage));
+    rep->problems += ufind;
+    if (rep->rows)
+        printf("chain head: seq %" PRIu64 " hash %s\n", rep->last_seq, head);
+    if (rep->rows && chain_problems == 0)
+        printf("anchor for the next run: --anchor %" PRIu64 ":%s\n", rep->last_seq, head);
+    printf("verified in %.3f s (%.0f rows/s)\n", dt, dt > 0 ? (double)rep->rows / dt : 0.0);
+}
 
-    int uncovered_fails = strict && rep.uncovered > 0;
-    if (rep.uncovered > 0) {
+/* The exit status: any problem, or (--strict) rows not yet covered by a
+ * signed checkpoint, fail. */
+static int verdict(vst_audit_report *rep, int strict)
+{
+    int uncovered_fails = strict && rep->uncovered > 0;
+    if (rep->uncovered > 0) {
         char range[64];
-        if (rep.uncovered == 1)
-            snprintf(range, sizeof range, "row %" PRIu64, rep.last_seq);
+        if (rep->uncovered == 1)
+            snprintf(range, sizeof range, "row %" PRIu64, rep->last_seq);
         else
             snprintf(range, sizeof range, "rows %" PRIu64 "..%" PRIu64,
-                     rep.last_seq - rep.uncovered + 1, rep.last_seq);
+                     rep->last_seq - rep->uncovered + 1, rep->last_seq);
         if (!uncovered_fails)
             printf("WARNING: %s (%" PRIu64 ") not yet covered by a signed checkpoint\n", range,
-                   rep.uncovered);
-        else if (rep.problems == 0)
-            snprintf(rep.first_problem, sizeof rep.first_problem,
+                   rep->uncovered);
+        else if (rep->problems == 0)
+            snprintf(rep->first_problem, sizeof rep->first_problem,
                      "%s not covered by a signed checkpoint (--strict)", range);
     }
-    if (rep.problems > 0 || uncovered_fails) {
+    if (rep->problems > 0 || uncovered_fails) {
         printf("FAILED: the audit log is not intact\n");
         fflush(stdout);
-        uint64_t np = rep.problems + (uint64_t)(rep.problems == 0);
-        return audit_fail(EXIT_BAD, "verify: %s%s", rep.first_problem,
+        uint64_t np = rep->problems + (uint64_t)(rep->problems == 0);
+        return audit_fail(EXIT_BAD, "verify: %s%s", rep->first_problem,
                           np > 1 ? " (and more problems, listed above)" : "");
     }
     printf("OK: the audit log is intact\n");
     return EXIT_OK;
+}
+
+int cmd_verify(int argc, char **argv)
+{
+    if (audit_is_help(argc, argv)) {
+        help();
+        return EXIT_OK;
+    }
+    verify_opts o = {0};
+    int rc = parse_args(argc, argv, &o);
+    if (rc != 0)
+        return rc;
+    PGconn *db = audit_connect();
+    if (db == NULL)
+        return EXIT_ERR;
+    double t0 = now_s();
+    uint64_t shown = 0;
+    vst_audit_report rep;
+    vst_audit_usage *usage = NULL;
+    rc = check_in_snapshot(db, &o, &shown, &rep, &usage);
+    PQfinish(db);
+    if (rc != 0)
+        return rc;
+    print_summary(&rep, usage, shown, now_s() - t0);
+    vst_audit_usage_free(usage);
+    return verdict(&rep, o.strict);
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli/audit/audit_cli.h"
+#include "core/hex.h"
 #include "core/secmem.h"
 
 audit_opts g_aopt;
@@ -61,7 +62,7 @@ static int key_from_text(const char *s, size_t n, uint8_t out[VST_ED25519_PUB_LE
             char low[2 * VST_ED25519_PUB_LEN];
             for (size_t k = 0; k < sizeof low; k++)
                 low[k] = (char)tolower((unsigned char)s[start + k]);
-            return vst_receipt_hex_decode(low, sizeof low, out, VST_ED25519_PUB_LEN);
+            return vst_unhex_lower(low, sizeof low, out, VST_ED25519_PUB_LEN);
         }
     }
     return -1;

@@ -7,26 +7,15 @@
 
 #include <errno.h>
 #include <openssl/evp.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "core/msg.h"
 #include "core/secmem.h"
 #include "cli/send/send_net.h"
 
 static uint8_t chunk[VST_SEND_CHUNK];
-
-__attribute__((format(printf, 3, 4))) static void say(char *err, size_t errlen, const char *fmt,
-                                                      ...)
-{
-    if (err == NULL || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* pread exactly n bytes at off, or fail (the file shrank or is unreadable). */
 static int read_at(int fd, uint8_t *buf, size_t n, uint64_t off, char *err, size_t errlen)
@@ -37,8 +26,8 @@ static int read_at(int fd, uint8_t *buf, size_t n, uint64_t off, char *err, size
         if (k < 0 && errno == EINTR)
             continue;
         if (k <= 0) {
-            say(err, errlen, "cannot read the file: %s",
-                k == 0 ? "it became shorter while being sent" : strerror(errno));
+            vst_msg(err, errlen, "cannot read the file: %s",
+                    k == 0 ? "it became shorter while being sent" : strerror(errno));
             return -1;
         }
         got += (size_t)k;
@@ -83,7 +72,7 @@ static int send_body(vst_conn *c, const vst_xchg_cfg *cfg, const vst_xchg_req *r
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
         EVP_MD_CTX_free(md);
-        say(err, errlen, "out of memory");
+        vst_msg(err, errlen, "out of memory");
         return -1;
     }
     uint64_t off = 0;
@@ -139,7 +128,7 @@ static vst_x_rc judge_response(const vst_http_resp *resp, char *err, size_t errl
 {
     if (vst_http_resp_result(resp) == VST_HR_DONE)
         return VST_X_ANSWER;
-    say(err, errlen, "bad response from the server: %s", vst_http_resp_strerror(resp->error));
+    vst_msg(err, errlen, "bad response from the server: %s", vst_http_resp_strerror(resp->error));
     /* A response cut short is a dropped connection; a malformed one is a
      * broken server (or not vst-httpd at all) and will not improve. */
     return resp->error == VST_HR_E_TRUNCATED ? VST_X_RETRY : VST_X_FATAL;
@@ -158,7 +147,7 @@ vst_x_rc vst_exchange(const vst_xchg_cfg *cfg, const vst_xchg_req *req, vst_http
     char head[2048], info[128];
     int hn = build_head(head, sizeof head, cfg, req);
     if (hn < 0) {
-        say(err, errlen, "request line too long");
+        vst_msg(err, errlen, "request line too long");
         return VST_X_FATAL;
     }
     vst_conn c;

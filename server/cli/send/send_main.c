@@ -6,15 +6,14 @@
  * retries with the same id while the network or the service fails (the
  * server is idempotent by client, id and body hash), verifies the signed
  * receipt against the file it sent and prints it. This file holds the
- * command line, the retry loop and what each answer means; one exchange is
- * send_exchange.c, the response parser http_response.c. */
+ * retry loop and what each answer means; the command line is
+ * send_options.c, one exchange send_exchange.c, the response parser
+ * http_response.c. */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <jansson.h>
 #include <openssl/rand.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,221 +22,17 @@
 #include <unistd.h>
 
 #include "audit/receipt_json.h"
+#include "core/hex.h"
 #include "core/secmem.h"
 #include "cli/send/send_exchange.h"
 #include "cli/send/send_net.h"
+#include "cli/send/send_options.h"
 #include "cli/send/send_result.h"
 #include "cli/send/send_util.h"
-
-enum {
-    EXIT_OK = 0,
-    EXIT_ERROR = 1,   /* local or protocol trouble */
-    EXIT_REFUSED = 2, /* the server refused the delivery (4xx, 409) */
-    EXIT_RECEIPT = 3, /* the receipt does not verify */
-    EXIT_RETRIES = 4, /* gave up retrying */
-    EXIT_USAGE = 64,  /* EX_USAGE */
-};
 
 #define MAX_ERRORS_SHOWN 1000
 /* Largest answer accepted: a 422 listing many thousand errors fits. */
 #define BODY_MAX (8u << 20)
-
-typedef struct {
-    const char *url_arg, *ca, *cert, *key, *profile, *pubkey_arg, *receipt_out;
-    const char *id, *file;
-    unsigned retries, timeout_s;
-    int quiet, json, resume;
-    vst_url url;
-    uint8_t pinned[VST_ED25519_PUB_LEN];
-    int have_pinned;
-} options;
-
-static const char usage_text[] =
-    "Usage: vst-send [OPTIONS] [--resume] DELIVERY_ID FILE\n"
-    "\n"
-    "Deliver FILE (NDJSON, one record per line) to the trust center as delivery\n"
-    "DELIVERY_ID ([A-Za-z0-9._-]{1,128}) over HTTPS with a client certificate,\n"
-    "verify the signed receipt against the file and print it.\n"
-    "\n"
-    "  --url URL             server, e.g. https://127.0.0.1:8443       (env VST_URL)\n"
-    "  --ca FILE             CA bundle that verifies the server         (env VST_CA_CERT;\n"
-    "                        default: the system's trust store)\n"
-    "  --cert FILE           client certificate, PEM                    (env VST_CLIENT_CERT)\n"
-    "  --key FILE            client private key, PEM                    (env VST_CLIENT_KEY;\n"
-    "                        default: the --cert file)\n"
-    "  --profile NAME        profile to apply (default: the server's)\n"
-    "  --public-key HEX|FILE the trust center's Ed25519 receipt key: 64 hex digits, or a\n"
-    "                        file with them or a PEM public key        (env VST_SIGNING_KEY;\n"
-    "                        without it the receipt's own key is used, with a warning)\n"
-    "  --receipt-out FILE    also write the verified receipt (JSON) to FILE\n"
-    "  --resume              first ask the server whether DELIVERY_ID is already stored\n"
-    "  --retries N           retries on network errors and 429/502/503/504 (default 8)\n"
-    "  --timeout SECONDS     longest wait for the network (default 120)\n"
-    "  --json                print the receipt as JSON instead of lines\n"
-    "  --quiet               no progress and no notes; receipt and errors only\n"
-    "  --help                this text\n"
-    "\n"
-    "Exit status: 0 stored (or already stored, same file), 1 other error, 2 refused\n"
-    "by the server (including 409: id already used with a different body), 3 the\n"
-    "receipt does not verify, 4 retries exhausted, 64 usage error.\n";
-
-/* ---- output --------------------------------------------------------------- */
-
-__attribute__((format(printf, 1, 2))) static void fail_line(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("vst-send: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-}
-
-static int usage_error(const char *msg)
-{
-    fprintf(stderr, "vst-send: %s (see vst-send --help)\n", msg);
-    return EXIT_USAGE;
-}
-
-/* ---- options -------------------------------------------------------------- */
-
-static const char *env_or(const char *v, const char *name)
-{
-    if (v != NULL)
-        return v;
-    const char *e = getenv(name);
-    return e != NULL && e[0] != '\0' ? e : NULL;
-}
-
-static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long v = strtoul(s, &end, 10);
-    if (errno || end == s || *end || s[0] == '-' || v < min || v > max)
-        return -1;
-    *out = (unsigned)v;
-    return 0;
-}
-
-/* 0 to go on, or an exit status (0 after --help). */
-static int parse_options(int argc, char **argv, options *o, int *done)
-{
-    enum {
-        O_URL = 256,
-        O_CA,
-        O_CERT,
-        O_KEY,
-        O_PROFILE,
-        O_PUBKEY,
-        O_RECEIPT,
-        O_RETRIES,
-        O_TIMEOUT,
-        O_JSON,
-        O_QUIET,
-        O_RESUME,
-        O_HELP
-    };
-    static const struct option longopts[] = {
-        {"url", required_argument, NULL, O_URL},
-        {"ca", required_argument, NULL, O_CA},
-        {"cert", required_argument, NULL, O_CERT},
-        {"key", required_argument, NULL, O_KEY},
-        {"profile", required_argument, NULL, O_PROFILE},
-        {"public-key", required_argument, NULL, O_PUBKEY},
-        {"receipt-out", required_argument, NULL, O_RECEIPT},
-        {"retries", required_argument, NULL, O_RETRIES},
-        {"timeout", required_argument, NULL, O_TIMEOUT},
-        {"json", no_argument, NULL, O_JSON},
-        {"quiet", no_argument, NULL, O_QUIET},
-        {"resume", no_argument, NULL, O_RESUME},
-        {"help", no_argument, NULL, O_HELP},
-        {NULL, 0, NULL, 0},
-    };
-    memset(o, 0, sizeof *o);
-    o->retries = 8;
-    o->timeout_s = 120;
-    *done = 0;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        switch (c) {
-        case O_URL:
-            o->url_arg = optarg;
-            break;
-        case O_CA:
-            o->ca = optarg;
-            break;
-        case O_CERT:
-            o->cert = optarg;
-            break;
-        case O_KEY:
-            o->key = optarg;
-            break;
-        case O_PROFILE:
-            o->profile = optarg;
-            break;
-        case O_PUBKEY:
-            o->pubkey_arg = optarg;
-            break;
-        case O_RECEIPT:
-            o->receipt_out = optarg;
-            break;
-        case O_RETRIES:
-            if (parse_uint(optarg, 0, 100, &o->retries) != 0)
-                return usage_error("--retries wants a number 0..100");
-            break;
-        case O_TIMEOUT:
-            if (parse_uint(optarg, 1, 86400, &o->timeout_s) != 0)
-                return usage_error("--timeout wants seconds 1..86400");
-            break;
-        case O_JSON:
-            o->json = 1;
-            break;
-        case O_QUIET:
-            o->quiet = 1;
-            break;
-        case O_RESUME:
-            o->resume = 1;
-            break;
-        case O_HELP:
-            fputs(usage_text, stdout);
-            *done = 1;
-            return EXIT_OK;
-        default: {
-            char m[160];
-            snprintf(m, sizeof m, "unknown option or missing argument: %.100s", argv[optind - 1]);
-            return usage_error(m);
-        }
-        }
-    }
-    if (argc - optind != 2)
-        return usage_error("expected DELIVERY_ID and FILE");
-    o->id = argv[optind];
-    o->file = argv[optind + 1];
-    if (!vst_delivery_id_ok(o->id, strlen(o->id)))
-        return usage_error("DELIVERY_ID must match [A-Za-z0-9._-]{1,128}");
-    if (o->profile != NULL && !vst_profile_name_ok(o->profile, strlen(o->profile)))
-        return usage_error("--profile must match [a-z0-9_]{1,32}");
-    o->url_arg = env_or(o->url_arg, "VST_URL");
-    o->ca = env_or(o->ca, "VST_CA_CERT");
-    o->cert = env_or(o->cert, "VST_CLIENT_CERT");
-    o->key = env_or(o->key, "VST_CLIENT_KEY");
-    o->pubkey_arg = env_or(o->pubkey_arg, "VST_SIGNING_KEY");
-    char err[256];
-    if (o->url_arg == NULL)
-        return usage_error("no server: pass --url or set VST_URL");
-    if (vst_url_parse(o->url_arg, &o->url, err, sizeof err) != 0)
-        return usage_error(err);
-    if (o->cert == NULL)
-        return usage_error("no client certificate: pass --cert or set VST_CLIENT_CERT");
-    if (o->pubkey_arg != NULL) {
-        if (vst_pubkey_arg(o->pubkey_arg, o->pinned, err, sizeof err) != 0)
-            return usage_error(err);
-        o->have_pinned = 1;
-    }
-    return EXIT_OK;
-}
 
 /* ---- retries -------------------------------------------------------------- */
 
@@ -293,8 +88,9 @@ static uint32_t random_u32(void)
 typedef enum { RUN_ANSWER, RUN_FATAL, RUN_EXHAUSTED } run_rc;
 
 /* The exchange, repeated on network failures and retryable statuses. */
-static run_rc run_with_retries(const options *o, const vst_xchg_cfg *cfg, const vst_xchg_req *req,
-                               vst_http_resp *resp, vst_xchg_out *out, char *err, size_t errlen)
+static run_rc run_with_retries(const vst_send_options *o, const vst_xchg_cfg *cfg,
+                               const vst_xchg_req *req, vst_http_resp *resp, vst_xchg_out *out,
+                               char *err, size_t errlen)
 {
     for (unsigned attempt = 0;; attempt++) {
         vst_x_rc x = vst_exchange(cfg, req, resp, out, err, errlen);
@@ -346,17 +142,17 @@ static int write_receipt_file(const char *path, const char *text)
 }
 
 /* A verified receipt: print it, save it. */
-static int show_receipt(const options *o, const vst_receipt *r, const char *how)
+static int show_receipt(const vst_send_options *o, const vst_receipt *r, const char *how)
 {
     char *doc =
         vst_receipt_json_build(&r->f, r->signature, r->has_public_key ? r->public_key : NULL);
     if (doc == NULL) {
-        fail_line("cannot format the receipt");
+        vst_send_fail_line("cannot format the receipt");
         return EXIT_ERROR;
     }
     if (!o->have_pinned && !o->quiet) {
         char pk[2 * VST_ED25519_PUB_LEN + 1];
-        vst_receipt_hex_encode(r->public_key, VST_ED25519_PUB_LEN, pk);
+        vst_hex(r->public_key, VST_ED25519_PUB_LEN, pk);
         fprintf(stderr,
                 "vst-send: warning: the receipt was verified with the key it carries (%s), "
                 "which is not pinned; pass --public-key or set VST_SIGNING_KEY to the trust "
@@ -372,15 +168,15 @@ static int show_receipt(const options *o, const vst_receipt *r, const char *how)
     fflush(stdout);
     int rc = EXIT_OK;
     if (o->receipt_out != NULL && write_receipt_file(o->receipt_out, doc) != 0) {
-        fail_line("delivery stored, but the receipt cannot be written to %s: %s", o->receipt_out,
-                  strerror(errno));
+        vst_send_fail_line("delivery stored, but the receipt cannot be written to %s: %s",
+                           o->receipt_out, strerror(errno));
         rc = EXIT_ERROR;
     }
     free(doc);
     return rc;
 }
 
-static int report_refusal(const options *o, const vst_http_resp *resp)
+static int report_refusal(const vst_send_options *o, const vst_http_resp *resp)
 {
     char summary[400];
     vst_problem_report(stderr, resp->status, resp->body, resp->body_len, MAX_ERRORS_SHOWN, summary,
@@ -395,43 +191,44 @@ static int report_refusal(const options *o, const vst_http_resp *resp)
         json_decref(doc);
     }
     if (resp->status == 409) {
-        fail_line("delivery id %s already used with a different body", o->id);
+        vst_send_fail_line("delivery id %s already used with a different body", o->id);
         return EXIT_REFUSED;
     }
     if (resp->status >= 400 && resp->status < 500) {
-        fail_line("%s", summary);
+        vst_send_fail_line("%s", summary);
         return EXIT_REFUSED;
     }
     char sw[120];
     status_words(resp, sw, sizeof sw);
-    fail_line("unexpected answer from the server: %s", sw);
+    vst_send_fail_line("unexpected answer from the server: %s", sw);
     return EXIT_ERROR;
 }
 
 static int receipt_failure(const char *msg)
 {
-    fail_line("RECEIPT NOT VERIFIED: %s", msg);
+    vst_send_fail_line("RECEIPT NOT VERIFIED: %s", msg);
     return EXIT_RECEIPT;
 }
 
-static int fatal_or_exhausted(const options *o, run_rc rc, const char *err)
+static int fatal_or_exhausted(const vst_send_options *o, run_rc rc, const char *err)
 {
     if (rc == RUN_EXHAUSTED) {
-        fail_line("giving up after %u attempt%s: %s", o->retries + 1, o->retries ? "s" : "", err);
+        vst_send_fail_line("giving up after %u attempt%s: %s", o->retries + 1,
+                           o->retries ? "s" : "", err);
         return EXIT_RETRIES;
     }
-    fail_line("%s", err);
+    vst_send_fail_line("%s", err);
     return EXIT_ERROR;
 }
 
 /* --resume: is the delivery already there? -1 to go on with the PUT. */
-static int resume_check(const options *o, const vst_xchg_cfg *cfg, int fd, uint64_t size,
+static int resume_check(const vst_send_options *o, const vst_xchg_cfg *cfg, int fd, uint64_t size,
                         vst_http_resp *resp)
 {
     char err[512], target[1024];
     uint8_t sha[VST_SHA256_LEN];
     if (vst_file_sha256(fd, size, sha, err, sizeof err) != 0) {
-        fail_line("%s: %s", o->file, err);
+        vst_send_fail_line("%s: %s", o->file, err);
         return EXIT_ERROR;
     }
     snprintf(target, sizeof target, "%s/v1/deliveries/%s", o->url.prefix, o->id);
@@ -457,8 +254,8 @@ static int resume_check(const options *o, const vst_xchg_cfg *cfg, int fd, uint6
     vst_rcpt_check chk =
         vst_receipt_check((const char *)resp->body, resp->body_len, &e, &r, err, sizeof err);
     if (chk == VST_RCPT_SHA_MISMATCH) {
-        fail_line("%s", err);
-        fail_line("delivery id %s already used for a different file", o->id);
+        vst_send_fail_line("%s", err);
+        vst_send_fail_line("delivery id %s already used for a different file", o->id);
         return EXIT_REFUSED;
     }
     if (chk != VST_RCPT_OK)
@@ -466,7 +263,7 @@ static int resume_check(const options *o, const vst_xchg_cfg *cfg, int fd, uint6
     return show_receipt(o, &r, "already stored (found by --resume)");
 }
 
-static int deliver(const options *o, const vst_xchg_cfg *cfg, int fd, uint64_t size,
+static int deliver(const vst_send_options *o, const vst_xchg_cfg *cfg, int fd, uint64_t size,
                    vst_http_resp *resp)
 {
     char err[512], target[1024];
@@ -480,8 +277,9 @@ static int deliver(const options *o, const vst_xchg_cfg *cfg, int fd, uint64_t s
     if (resp->status != 200 && resp->status != 201)
         return report_refusal(o, resp);
     if (!out.body_sent) {
-        fail_line("RECEIPT NOT VERIFIED: the server answered %d before it had the whole file",
-                  resp->status);
+        vst_send_fail_line(
+            "RECEIPT NOT VERIFIED: the server answered %d before it had the whole file",
+            resp->status);
         return EXIT_RECEIPT;
     }
     vst_receipt r;
@@ -500,9 +298,9 @@ static int deliver(const options *o, const vst_xchg_cfg *cfg, int fd, uint64_t s
 
 int main(int argc, char **argv)
 {
-    options o;
+    vst_send_options o;
     int done;
-    int rc = parse_options(argc, argv, &o, &done);
+    int rc = vst_send_parse_options(argc, argv, &o, &done);
     if (rc != EXIT_OK || done)
         return rc;
     signal(SIGPIPE, SIG_IGN);
@@ -511,7 +309,7 @@ int main(int argc, char **argv)
     int fd = open(o.file, O_RDONLY | O_CLOEXEC);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        fail_line("%s: %s", o.file, fd < 0 ? strerror(errno) : "not a regular file");
+        vst_send_fail_line("%s: %s", o.file, fd < 0 ? strerror(errno) : "not a regular file");
         if (fd >= 0)
             close(fd);
         return EXIT_ERROR;
@@ -520,7 +318,7 @@ int main(int argc, char **argv)
     SSL_CTX *ctx = vst_tls_ctx_new(o.ca, o.cert, o.key, err, sizeof err);
     if (ctx == NULL) {
         close(fd);
-        fail_line("%s", err);
+        vst_send_fail_line("%s", err);
         return EXIT_ERROR;
     }
     vst_progress prog;

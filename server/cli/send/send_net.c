@@ -8,17 +8,19 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "core/msg.h"
+
 /* The TLS policy (BSI TR-02102-2; docs/vst-send.md, "TLS", names the
- * tables): what vst-send offers is exactly what vst-httpd accepts
- * (server/httpd/httpd_tls.h), set explicitly rather than left to OpenSSL's
- * defaults, which add ChaCha20, X25519, P-521, Ed25519 and RSA PKCS#1 v1.5.
+ * tables): what vst-send offers is exactly what vst-httpd accepts (its TLS
+ * policy header in server/httpd/), set explicitly rather than left to
+ * OpenSSL's defaults, which add ChaCha20, X25519, P-521, Ed25519 and RSA
+ * PKCS#1 v1.5.
  * tests/send/test_send_client.c checks the ClientHello against these sets.
  *   TLS 1.2 suites: ECDHE with AES-GCM or AES-CCM only (AEAD, forward
  *   secrecy); TLS 1.3 suites: AES-GCM and AES-128-CCM; groups: P-256 (first:
@@ -41,17 +43,6 @@
 /* Internal results of one SSL_read besides the public vst_net_rc values. */
 enum { R_DATA = 100, R_WANT_READ, R_WANT_WRITE };
 
-__attribute__((format(printf, 3, 4))) static void say(char *err, size_t errlen, const char *fmt,
-                                                      ...)
-{
-    if (err == NULL || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 static const char *ssl_reason(unsigned long ec)
 {
     const char *r = ec ? ERR_reason_error_string(ec) : NULL;
@@ -64,7 +55,7 @@ SSL_CTX *vst_tls_ctx_new(const char *ca, const char *cert, const char *key, char
     ERR_clear_error();
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
     if (ctx == NULL) {
-        say(err, errlen, "cannot create the TLS context");
+        vst_msg(err, errlen, "cannot create the TLS context");
         return NULL;
     }
     if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
@@ -73,7 +64,7 @@ SSL_CTX *vst_tls_ctx_new(const char *ca, const char *cert, const char *key, char
         SSL_CTX_set_ciphersuites(ctx, TLS13_CIPHERSUITES) != 1 ||
         SSL_CTX_set1_groups_list(ctx, TLS_GROUPS) != 1 ||
         SSL_CTX_set1_sigalgs_list(ctx, TLS_SIGALGS) != 1) {
-        say(err, errlen, "TLS settings rejected: %s", ssl_reason(ERR_peek_last_error()));
+        vst_msg(err, errlen, "TLS settings rejected: %s", ssl_reason(ERR_peek_last_error()));
         goto fail;
     }
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
@@ -82,28 +73,28 @@ SSL_CTX *vst_tls_ctx_new(const char *ca, const char *cert, const char *key, char
     const char *files[] = {ca, cert, key};
     for (size_t i = 0; i < 3; i++)
         if (files[i] != NULL && access(files[i], R_OK) != 0) {
-            say(err, errlen, "cannot read %s: %s", files[i], strerror(errno));
+            vst_msg(err, errlen, "cannot read %s: %s", files[i], strerror(errno));
             goto fail;
         }
     if (ca != NULL ? SSL_CTX_load_verify_file(ctx, ca) != 1
                    : SSL_CTX_set_default_verify_paths(ctx) != 1) {
-        say(err, errlen, "cannot load the CA bundle %s: %s", ca ? ca : "(system default)",
-            ssl_reason(ERR_peek_last_error()));
+        vst_msg(err, errlen, "cannot load the CA bundle %s: %s", ca ? ca : "(system default)",
+                ssl_reason(ERR_peek_last_error()));
         goto fail;
     }
     if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
-        say(err, errlen, "cannot load the client certificate %s: %s", cert,
-            ssl_reason(ERR_peek_last_error()));
+        vst_msg(err, errlen, "cannot load the client certificate %s: %s", cert,
+                ssl_reason(ERR_peek_last_error()));
         goto fail;
     }
     if (SSL_CTX_use_PrivateKey_file(ctx, key ? key : cert, SSL_FILETYPE_PEM) != 1) {
-        say(err, errlen, "cannot load the client key %s: %s", key ? key : cert,
-            ssl_reason(ERR_peek_last_error()));
+        vst_msg(err, errlen, "cannot load the client key %s: %s", key ? key : cert,
+                ssl_reason(ERR_peek_last_error()));
         goto fail;
     }
     if (SSL_CTX_check_private_key(ctx) != 1) {
-        say(err, errlen, "the client key %s does not belong to the certificate %s",
-            key ? key : cert, cert);
+        vst_msg(err, errlen, "the client key %s does not belong to the certificate %s",
+                key ? key : cert, cert);
         goto fail;
     }
     ERR_clear_error();
@@ -177,11 +168,11 @@ static int classify(vst_conn *c, int ret, int handshake, char *err, size_t errle
     if (e == SSL_ERROR_ZERO_RETURN)
         return -1;
     if (e == SSL_ERROR_SYSCALL) {
-        say(err, errlen, "%s%s",
-            ec == 0 && saved_errno == 0 ? "connection closed unexpectedly"
-            : ec == 0                   ? strerror(saved_errno)
-                                        : ssl_reason(ec),
-            handshake ? " (during the TLS handshake)" : "");
+        vst_msg(err, errlen, "%s%s",
+                ec == 0 && saved_errno == 0 ? "connection closed unexpectedly"
+                : ec == 0                   ? strerror(saved_errno)
+                                            : ssl_reason(ec),
+                handshake ? " (during the TLS handshake)" : "");
         rc = VST_NET_RETRY;
     } else if (ERR_GET_LIB(ec) == ERR_LIB_SSL &&
                ERR_GET_REASON(ec) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
@@ -189,24 +180,24 @@ static int classify(vst_conn *c, int ret, int handshake, char *err, size_t errle
             ERR_clear_error();
             return -1;
         }
-        say(err, errlen, "connection closed during the TLS handshake");
+        vst_msg(err, errlen, "connection closed during the TLS handshake");
         rc = VST_NET_RETRY;
     } else if (handshake && SSL_get_verify_result(c->ssl) != X509_V_OK) {
-        say(err, errlen, "the server's certificate is not accepted: %s%s",
-            X509_verify_cert_error_string(SSL_get_verify_result(c->ssl)),
-            " (check --ca and the host in --url)");
+        vst_msg(err, errlen, "the server's certificate is not accepted: %s%s",
+                X509_verify_cert_error_string(SSL_get_verify_result(c->ssl)),
+                " (check --ca and the host in --url)");
         rc = VST_NET_FATAL;
     } else if (ERR_GET_LIB(ec) == ERR_LIB_SSL && permanent_alert(ERR_GET_REASON(ec))) {
-        say(err, errlen, "the server refused the TLS connection: %s%s", ssl_reason(ec),
-            permanent_alert(ERR_GET_REASON(ec)) == 1
-                ? " (does the server trust the CA of the client certificate?)"
-                : " (no TLS 1.2+ ECDHE/AEAD setting in common with the server)");
+        vst_msg(err, errlen, "the server refused the TLS connection: %s%s", ssl_reason(ec),
+                permanent_alert(ERR_GET_REASON(ec)) == 1
+                    ? " (does the server trust the CA of the client certificate?)"
+                    : " (no TLS 1.2+ ECDHE/AEAD setting in common with the server)");
         rc = VST_NET_FATAL;
     } else if (handshake) {
-        say(err, errlen, "TLS handshake failed: %s", ssl_reason(ec));
+        vst_msg(err, errlen, "TLS handshake failed: %s", ssl_reason(ec));
         rc = VST_NET_FATAL;
     } else {
-        say(err, errlen, "TLS error: %s", ssl_reason(ec));
+        vst_msg(err, errlen, "TLS error: %s", ssl_reason(ec));
         rc = VST_NET_RETRY;
     }
     ERR_clear_error();
@@ -223,7 +214,7 @@ static int tcp_connect(const vst_url *u, int connect_ms, int *is_fatal, char *er
     int gai = getaddrinfo(u->host, u->port, &hints, &res);
     if (gai != 0) {
         *is_fatal = gai == EAI_NONAME;
-        say(err, errlen, "cannot resolve %s: %s", u->host, gai_strerror(gai));
+        vst_msg(err, errlen, "cannot resolve %s: %s", u->host, gai_strerror(gai));
         return -1;
     }
     int fd = -1, last = 0;
@@ -252,8 +243,8 @@ static int tcp_connect(const vst_url *u, int connect_ms, int *is_fatal, char *er
     freeaddrinfo(res);
     if (fd < 0) {
         *is_fatal = 0;
-        say(err, errlen, "cannot connect to %s: %s", u->host_header,
-            strerror(last ? last : ECONNREFUSED));
+        vst_msg(err, errlen, "cannot connect to %s: %s", u->host_header,
+                strerror(last ? last : ECONNREFUSED));
         return -1;
     }
     int one = 1;
@@ -299,7 +290,7 @@ vst_net_rc vst_conn_open(vst_conn *c, SSL_CTX *ctx, const vst_url *u, int connec
         ok = SSL_set_tlsext_host_name(c->ssl, u->host) == 1 && SSL_set1_host(c->ssl, u->host) == 1;
     }
     if (!ok) {
-        say(err, errlen, "cannot set up TLS for %s: %s", u->host, ssl_reason(ERR_peek_error()));
+        vst_msg(err, errlen, "cannot set up TLS for %s: %s", u->host, ssl_reason(ERR_peek_error()));
         c->eof = 1;
         vst_conn_close(c);
         return VST_NET_FATAL;
@@ -314,10 +305,10 @@ vst_net_rc vst_conn_open(vst_conn *c, SSL_CTX *ctx, const vst_url *u, int connec
             int ev = wait_fd(c->fd, k == R_WANT_READ ? POLLIN : POLLOUT, timeout_ms);
             if (ev > 0)
                 continue;
-            say(err, errlen, "%s", ev == 0 ? "TLS handshake timed out" : strerror(errno));
+            vst_msg(err, errlen, "%s", ev == 0 ? "TLS handshake timed out" : strerror(errno));
             k = VST_NET_RETRY;
         } else if (k == -1) {
-            say(err, errlen, "connection closed during the TLS handshake");
+            vst_msg(err, errlen, "connection closed during the TLS handshake");
             k = VST_NET_RETRY;
         }
         c->eof = 1;
@@ -407,12 +398,12 @@ vst_net_rc vst_conn_write(vst_conn *c, const void *p, size_t n, char *err, size_
              * when the TLS layer needs to read first (that would spin). */
             int ev = wait_fd(c->fd, k == R_WANT_READ ? POLLIN : POLLIN | POLLOUT, c->timeout_ms);
             if (ev == 0) {
-                say(err, errlen, "no progress sending to the server for %d s",
-                    c->timeout_ms / 1000);
+                vst_msg(err, errlen, "no progress sending to the server for %d s",
+                        c->timeout_ms / 1000);
                 return VST_NET_RETRY;
             }
             if (ev < 0) {
-                say(err, errlen, "%s", strerror(errno));
+                vst_msg(err, errlen, "%s", strerror(errno));
                 return VST_NET_RETRY;
             }
             if (ev & (POLLIN | POLLHUP | POLLERR)) {
@@ -427,7 +418,7 @@ vst_net_rc vst_conn_write(vst_conn *c, const void *p, size_t n, char *err, size_
         /* close_notify: what the server sent before it is still readable. */
         if (salvage_response(c))
             return VST_NET_RESPONSE;
-        say(err, errlen, "the server closed the connection while we were sending");
+        vst_msg(err, errlen, "the server closed the connection while we were sending");
         return VST_NET_RETRY;
     }
     return VST_NET_OK;
@@ -449,9 +440,9 @@ vst_net_rc vst_conn_read(vst_conn *c, int wait_ms, int wait_continue, char *err,
         if (ev == 0 && wait_continue)
             return VST_NET_OK;
         if (ev == 0)
-            say(err, errlen, "no answer from the server for %d s", wait_ms / 1000);
+            vst_msg(err, errlen, "no answer from the server for %d s", wait_ms / 1000);
         else
-            say(err, errlen, "%s", strerror(errno));
+            vst_msg(err, errlen, "%s", strerror(errno));
         return VST_NET_RETRY;
     }
 }

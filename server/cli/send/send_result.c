@@ -2,56 +2,49 @@
 #include "cli/send/send_result.h"
 
 #include <jansson.h>
-#include <stdarg.h>
 #include <string.h>
 
-__attribute__((format(printf, 3, 4))) static void say(char *msg, size_t msglen, const char *fmt,
-                                                      ...)
-{
-    if (msg == NULL || msglen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, msglen, fmt, ap);
-    va_end(ap);
-}
+#include "core/civil_time.h"
+#include "core/hex.h"
+#include "core/msg.h"
 
 vst_rcpt_check vst_receipt_check(const char *json, size_t len, const vst_rcpt_expect *e,
                                  vst_receipt *out, char *msg, size_t msglen)
 {
     char perr[256];
     if (json == NULL || vst_receipt_json_parse(json, len, out, perr, sizeof perr) != 0) {
-        say(msg, msglen, "the server's receipt is malformed: %s", json ? perr : "empty body");
+        vst_msg(msg, msglen, "the server's receipt is malformed: %s", json ? perr : "empty body");
         return VST_RCPT_MALFORMED;
     }
     const uint8_t *key = e->pinned_key;
     if (key == NULL && !out->has_public_key) {
-        say(msg, msglen,
-            "cannot verify the receipt: no signing key (pass --public-key or set "
-            "VST_SIGNING_KEY)");
+        vst_msg(msg, msglen,
+                "cannot verify the receipt: no signing key (pass --public-key or set "
+                "VST_SIGNING_KEY)");
         return VST_RCPT_NO_KEY;
     }
     if (key == NULL)
         key = out->public_key;
     if (!vst_receipt_verify(key, &out->f, out->signature)) {
-        say(msg, msglen, "the receipt's signature is NOT valid%s",
-            e->pinned_key ? " for the pinned trust-center key" : "");
+        vst_msg(msg, msglen, "the receipt's signature is NOT valid%s",
+                e->pinned_key ? " for the pinned trust-center key" : "");
         return VST_RCPT_BAD_SIGNATURE;
     }
     if (strcmp(out->f.delivery_id, e->delivery_id) != 0) {
-        say(msg, msglen, "the receipt is for delivery id %s, not %s", out->f.delivery_id,
-            e->delivery_id);
+        vst_msg(msg, msglen, "the receipt is for delivery id %s, not %s", out->f.delivery_id,
+                e->delivery_id);
         return VST_RCPT_ID_MISMATCH;
     }
     if (e->profile != NULL && strcmp(out->f.profile, e->profile) != 0) {
-        say(msg, msglen, "the receipt is for profile %s, not %s", out->f.profile, e->profile);
+        vst_msg(msg, msglen, "the receipt is for profile %s, not %s", out->f.profile, e->profile);
         return VST_RCPT_PROFILE_MISMATCH;
     }
     if (memcmp(out->f.body_sha256, e->body_sha256, VST_SHA256_LEN) != 0) {
         char got[2 * VST_SHA256_LEN + 1], want[2 * VST_SHA256_LEN + 1];
-        vst_receipt_hex_encode(out->f.body_sha256, VST_SHA256_LEN, got);
-        vst_receipt_hex_encode(e->body_sha256, VST_SHA256_LEN, want);
-        say(msg, msglen, "the receipt's body_sha256 %s is not the file's SHA-256 %s", got, want);
+        vst_hex(out->f.body_sha256, VST_SHA256_LEN, got);
+        vst_hex(e->body_sha256, VST_SHA256_LEN, want);
+        vst_msg(msg, msglen, "the receipt's body_sha256 %s is not the file's SHA-256 %s", got,
+                want);
         return VST_RCPT_SHA_MISMATCH;
     }
     return VST_RCPT_OK;
@@ -62,8 +55,8 @@ void vst_receipt_print(FILE *out, const vst_receipt *r, const char *how, const c
     const vst_receipt_fields *f = &r->f;
     char sha[2 * VST_SHA256_LEN + 1], sig[2 * VST_ED25519_SIG_LEN + 1];
     char recv[VST_TIME_TEXT_LEN + 1] = "?", stor[VST_TIME_TEXT_LEN + 1] = "?";
-    vst_receipt_hex_encode(f->body_sha256, VST_SHA256_LEN, sha);
-    vst_receipt_hex_encode(r->signature, VST_ED25519_SIG_LEN, sig);
+    vst_hex(f->body_sha256, VST_SHA256_LEN, sha);
+    vst_hex(r->signature, VST_ED25519_SIG_LEN, sig);
     vst_time_format_us(f->received_at_us, recv);
     vst_time_format_us(f->stored_at_us, stor);
     fprintf(out,

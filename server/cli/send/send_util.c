@@ -1,8 +1,6 @@
 /* vst-send helpers, see send_util.h. */
 #include "cli/send/send_util.h"
 
-#include "core/hex.h"
-
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -14,10 +12,13 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "core/civil_time.h"
+#include "core/hex.h"
+#include "core/msg.h"
+
 static int set_err(char *err, size_t errlen, const char *msg)
 {
-    if (err != NULL && errlen > 0)
-        snprintf(err, errlen, "%s", msg);
+    vst_msg(err, errlen, "%s", msg);
     return -1;
 }
 
@@ -145,24 +146,6 @@ uint32_t vst_backoff_ms(unsigned attempt, uint32_t rnd)
 static const char *const months[12] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant). */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
-static int days_in_month(int64_t y, unsigned m)
-{
-    static const int dm[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    return m == 2 && leap ? 29 : dm[m - 1];
-}
-
 /* n decimal digits at s into *v; 0 or -1. */
 static int digits(const char *s, int n, int *v)
 {
@@ -177,8 +160,8 @@ static int digits(const char *s, int n, int *v)
 
 static int valid_ymdhms(int y, int mo, int d, int h, int mi, int s)
 {
-    return mo >= 1 && mo <= 12 && d >= 1 && d <= days_in_month(y, (unsigned)mo) && h <= 23 &&
-           mi <= 59 && s <= 59;
+    return mo >= 1 && mo <= 12 && d >= 1 && d <= (int)vst_days_in_month(y, (unsigned)mo) &&
+           h <= 23 && mi <= 59 && s <= 59;
 }
 
 /* IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT" (exactly 29 characters). */
@@ -194,7 +177,8 @@ static int parse_imf_fixdate(const char *v, time_t *t)
     if (mo < 0 || digits(v + 5, 2, &d) || digits(v + 12, 4, &y) || digits(v + 17, 2, &h) ||
         digits(v + 20, 2, &mi) || digits(v + 23, 2, &s) || !valid_ymdhms(y, mo, d, h, mi, s))
         return -1;
-    *t = (time_t)(days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + s);
+    *t = (time_t)(vst_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 +
+                  s);
     return 0;
 }
 
