@@ -16,6 +16,7 @@
 #include <openssl/crypto.h>
 
 #include "core/hex.h"
+#include "core/kv_file.h"
 
 static void fmt_time(int64_t t, char out[32])
 {
@@ -114,29 +115,6 @@ static int parse_share_checks(const char *v, size_t vlen, vst_keystore_info *in)
     return n == in->mode.shares;
 }
 
-/* Next '\n'-terminated line of [*p, end); 0 when there is none. */
-static int next_line(const char **p, const char *end, const char **line, size_t *len)
-{
-    const char *nl = memchr(*p, '\n', (size_t)(end - *p));
-    if (nl == NULL)
-        return 0;
-    *line = *p;
-    *len = (size_t)(nl - *p);
-    *p = nl + 1;
-    return 1;
-}
-
-/* If the line is "<key>: <value>", points *val at the value. */
-static int field(const char *line, size_t len, const char *key, const char **val, size_t *vlen)
-{
-    size_t k = strlen(key);
-    if (len < k + 2 || memcmp(line, key, k) != 0 || line[k] != ':' || line[k + 1] != ' ')
-        return 0;
-    *val = line + k + 2;
-    *vlen = len - k - 2;
-    return 1;
-}
-
 static int parse_time(const char *s, size_t len, int64_t *out)
 {
     static const char pat[] = "dddd-dd-ddTdd:dd:ddZ";
@@ -195,42 +173,42 @@ static int parse_master(const char *v, size_t vlen, vst_ks_mode_info *m)
 vst_ks_status vst_ks_info_parse(const char *buf, size_t len, vst_keystore_info *out,
                                 const char *dir, char *err, size_t errlen)
 {
-    const char *p = buf, *end, *line, *v;
+    vst_kv_file f;
+    const char *line, *v;
     size_t ll, vl;
     vst_keystore_info in;
     memset(&in, 0, sizeof in);
 #define BAD(what)                                                                                  \
     VST_KS_FAIL(VST_KS_CORRUPT, "keystore %s: " VST_KS_INFO_FILE " is damaged: %s", dir, what)
-    if (buf == NULL || memchr(buf, '\0', len) != NULL)
+    if (buf == NULL || vst_kv_open(&f, buf, len, VST_KV_STRICT) != 0)
         return BAD("contains a NUL byte");
-    end = buf + len;
-    if (!next_line(&p, end, &line, &ll) || ll != strlen(VST_KS_INFO_MAGIC) ||
+    if (!vst_kv_line(&f, &line, &ll) || ll != strlen(VST_KS_INFO_MAGIC) ||
         memcmp(line, VST_KS_INFO_MAGIC, ll) != 0)
         return BAD("first line is not '" VST_KS_INFO_MAGIC "' (unknown format or not a keystore)");
     in.format = VST_KS_FORMAT;
-    if (!next_line(&p, end, &line, &ll) || !field(line, ll, "id", &v, &vl) ||
+    if (!vst_kv_line(&f, &line, &ll) || !vst_kv_split(line, ll, "id", &v, &vl) ||
         !hex_field(v, vl, in.id, VST_KS_ID_LEN))
         return BAD("line 2 must be 'id: <32 hex digits>'");
     vst_hex(in.id, VST_KS_ID_LEN, in.id_hex);
-    if (!next_line(&p, end, &line, &ll) || !field(line, ll, "created", &v, &vl) ||
+    if (!vst_kv_line(&f, &line, &ll) || !vst_kv_split(line, ll, "created", &v, &vl) ||
         !parse_time(v, vl, &in.created))
         return BAD("line 3 must be 'created: YYYY-MM-DDTHH:MM:SSZ'");
-    if (!next_line(&p, end, &line, &ll) || !field(line, ll, "master", &v, &vl) ||
+    if (!vst_kv_line(&f, &line, &ll) || !vst_kv_split(line, ll, "master", &v, &vl) ||
         !parse_master(v, vl, &in.mode))
         return BAD(
             "line 4 must be 'master: shamir M of N' (2 <= M <= N <= 255) or 'master: dev-file'");
-    if (!next_line(&p, end, &line, &ll) || !field(line, ll, "signing-public-key", &v, &vl) ||
+    if (!vst_kv_line(&f, &line, &ll) || !vst_kv_split(line, ll, "signing-public-key", &v, &vl) ||
         !hex_field(v, vl, in.sign_public, VST_ED25519_LEN))
         return BAD("line 5 must be 'signing-public-key: <64 hex digits>'");
-    if (!next_line(&p, end, &line, &ll) || !field(line, ll, "key-check", &v, &vl) ||
+    if (!vst_kv_line(&f, &line, &ll) || !vst_kv_split(line, ll, "key-check", &v, &vl) ||
         !hex_field(v, vl, in.key_check, VST_KS_KCV_LEN))
         return BAD("line 6 must be 'key-check: <32 hex digits>'");
-    if (p != end && in.mode.mode == VST_KS_MODE_SHAMIR &&
-        (!next_line(&p, end, &line, &ll) || !field(line, ll, "share-checks", &v, &vl) ||
+    if (!vst_kv_at_end(&f) && in.mode.mode == VST_KS_MODE_SHAMIR &&
+        (!vst_kv_line(&f, &line, &ll) || !vst_kv_split(line, ll, "share-checks", &v, &vl) ||
          !parse_share_checks(v, vl, &in)))
         return BAD("line 7 must be 'share-checks: I:<16 hex digits> ...', one per share, "
                    "indices ascending");
-    if (p != end)
+    if (!vst_kv_at_end(&f))
         return BAD(in.nshare_checks ? "unexpected data after line 7"
                                     : "unexpected data after line 6");
 #undef BAD
