@@ -61,11 +61,17 @@ int vst_config_set(const vst_cfg_opt *opts, const char *key, const char *value, 
         *(char **)o->dst = s; /* the previous value may be a literal default: not freed */
         return 0;
     }
-    case VST_CFG_U64:
-        if (parse_u64(value, o->dst, 10) == 0)
+    case VST_CFG_U64: {
+        /* At most 2^63-1: every such value is also a JSON integer (status
+         * and usage reports) and a PostgreSQL bigint. */
+        uint64_t n;
+        if (parse_u64(value, &n, 10) == 0 && n <= INT64_MAX) {
+            *(uint64_t *)o->dst = n;
             return 0;
-        snprintf(err, errlen, "option \"%s\" needs a non-negative integer", key);
+        }
+        snprintf(err, errlen, "option \"%s\" needs an integer from 0 to 2^63-1", key);
         return -1;
+    }
     case VST_CFG_MODE: {
         uint64_t m;
         if (parse_u64(value, &m, 8) == 0 && m <= 07777) {

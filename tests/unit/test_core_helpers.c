@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "core/civil_time.h"
+#include "core/config.h"
 #include "core/kv_file.h"
 #include "core/msg.h"
 #include "core/pidfile.h"
@@ -264,6 +265,25 @@ static void test_privdrop(void)
     unlink(path);
 }
 
+/* An integer option holds 0..2^63-1, so that it is a JSON integer and a
+ * bigint wherever it is reported (key status, usage events). */
+static void test_config_u64(void)
+{
+    uint64_t v = 7;
+    const vst_cfg_opt opts[] = {{"n", VST_CFG_U64, &v, "a number"}, {NULL, 0, NULL, NULL}};
+    char err[200];
+    CU_ASSERT(vst_config_set(opts, "n", "0", err, sizeof err) == 0 && v == 0);
+    CU_ASSERT(vst_config_set(opts, "n", "9223372036854775807", err, sizeof err) == 0 &&
+              v == INT64_MAX);
+    const char *bad[] = {
+        "9223372036854775808", "18446744073709551615", "18446744073709551616", "-1", "", "12x"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        v = 7;
+        CU_ASSERT(vst_config_set(opts, "n", bad[i], err, sizeof err) == -1 && v == 7);
+        CU_ASSERT(strstr(err, "\"n\"") != NULL);
+    }
+}
+
 static const vst_test civil_tests[] = {
     {"days both ways, against timegm", test_days_against_timegm},
     {"valid dates, leap years", test_date_valid},
@@ -278,6 +298,7 @@ static const vst_test kv_tests[] = {
 static const vst_test small_tests[] = {
     {"pid file", test_pidfile},
     {"messages", test_msg},
+    {"integer options", test_config_u64},
     {NULL, NULL},
 };
 static const vst_test privdrop_tests[] = {
@@ -289,7 +310,7 @@ int vst_register_tests(void)
 {
     VST_ADD_SUITE("core/civil_time", civil_tests);
     VST_ADD_SUITE("core/kv_file", kv_tests);
-    VST_ADD_SUITE("core/pidfile, core/msg", small_tests);
+    VST_ADD_SUITE("core/pidfile, core/msg, core/config", small_tests);
     VST_ADD_SUITE("core/privdrop", privdrop_tests);
     return CUE_SUCCESS;
 }

@@ -7,6 +7,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "cli/admin/admin.h"
 #include "core/hex.h"
 #include "keystore.h"
@@ -21,23 +23,32 @@ typedef struct {
 
 static void print_status_json(const vst_status_ok *s, const char *pub, const row_counts *c)
 {
-    printf("{\"sealed\":%s,\"dev_master\":%s,\"shares_have\":%u,\"shares_need\":%u,"
-           "\"current_version\":%u,\"budget\":{\"minute_used\":%" PRIu64
-           ",\"minute_limit\":%" PRIu64 ",\"day_used\":%" PRIu64 ",\"day_limit\":%" PRIu64
-           "},\"signing_public_key\":\"%s\",\"versions\":[",
-           s->sealed ? "true" : "false", s->dev_master ? "true" : "false", s->shares_have,
-           s->shares_need, s->current_version, s->minute_used, s->minute_limit, s->day_used,
-           s->day_limit, s->sealed ? "" : pub);
-    for (size_t i = 0; i < s->nversions; i++) {
+    json_t *versions = json_array();
+    for (size_t i = 0; versions != NULL && i < s->nversions; i++) {
         vst_version_info vi;
         vst_status_version(s, i, &vi);
-        printf("%s{\"version\":%u,\"state\":\"%s\"", i ? "," : "", vi.version,
-               vst_key_state_name((vst_key_state)vi.state));
-        if (c->have)
-            printf(",\"store_rows\":%" PRIu64, admin_rows_of(c->vr, c->nvr, vi.version));
-        printf("}");
+        json_t *v = json_pack("{s:I, s:s}", "version", (json_int_t)vi.version, "state",
+                              vst_key_state_name((vst_key_state)vi.state));
+        if (v != NULL && c->have)
+            json_object_set_new(v, "store_rows",
+                                json_integer((json_int_t)admin_rows_of(c->vr, c->nvr, vi.version)));
+        json_array_append_new(versions, v);
     }
-    printf("]}\n");
+    json_t *o = json_pack(
+        "{s:b, s:b, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I}, s:s, s:o}", "sealed", s->sealed,
+        "dev_master", s->dev_master, "shares_have", (json_int_t)s->shares_have, "shares_need",
+        (json_int_t)s->shares_need, "current_version", (json_int_t)s->current_version, "budget",
+        "minute_used", (json_int_t)s->minute_used, "minute_limit", (json_int_t)s->minute_limit,
+        "day_used", (json_int_t)s->day_used, "day_limit", (json_int_t)s->day_limit,
+        "signing_public_key", s->sealed ? "" : pub, "versions", versions);
+    char *text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(o);
+    if (text == NULL) {
+        fprintf(stderr, "vst-admin: key status: out of memory\n");
+        return;
+    }
+    printf("%s\n", text);
+    free(text);
 }
 
 static void print_status_text(const vst_status_ok *s, const char *pub, const row_counts *c)
