@@ -11,21 +11,6 @@
 
 /* ---- build ---------------------------------------------------------------- */
 
-/* Appends s as a JSON string; client names are UTF-8 without control
- * characters (vst_client_name_ok), so only the quote and the backslash
- * need escaping. */
-static char *put_jstr(char *p, const char *s)
-{
-    *p++ = '"';
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\')
-            *p++ = '\\';
-        *p++ = *s;
-    }
-    *p++ = '"';
-    return p;
-}
-
 char *vst_receipt_json_build(const vst_receipt_fields *f, const uint8_t sig[VST_ED25519_SIG_LEN],
                              const uint8_t *public_key)
 {
@@ -39,29 +24,30 @@ char *vst_receipt_json_build(const vst_receipt_fields *f, const uint8_t sig[VST_
         pk[2 * VST_ED25519_PUB_LEN + 1];
     vst_hex(f->body_sha256, VST_SHA256_LEN, body);
     vst_hex(sig, VST_ED25519_SIG_LEN, sg);
-    if (public_key)
+    json_t *o = json_pack(
+        "{s:s, s:s, s:s, s:I, s:s, s:I, s:s, s:s, s:I, s:s}", "delivery_id", f->delivery_id,
+        "client", f->client, "profile", f->profile, "record_count", (json_int_t)f->record_count,
+        "body_sha256", body, "key_version", (json_int_t)f->key_version, "received_at", recv,
+        "stored_at", stor, "audit_seq", (json_int_t)f->audit_seq, "signature", sg);
+    if (o != NULL && public_key != NULL) {
         vst_hex(public_key, VST_ED25519_PUB_LEN, pk);
-    char *out = malloc(VST_RECEIPT_JSON_MAX);
-    if (out == NULL)
+        if (json_object_set_new(o, "public_key", json_string(pk)) != 0) {
+            json_decref(o);
+            o = NULL;
+        }
+    }
+    /* The members in the documented order, compact, on one line; in a
+     * plain malloc'd buffer (the caller frees it with free(), while
+     * jansson's own strings come from vstcore's wiping allocator). */
+    char *out = o ? malloc(VST_RECEIPT_JSON_MAX) : NULL;
+    size_t n =
+        out ? json_dumpb(o, out, VST_RECEIPT_JSON_MAX - 1, JSON_COMPACT | JSON_PRESERVE_ORDER) : 0;
+    json_decref(o);
+    if (n == 0 || n > VST_RECEIPT_JSON_MAX - 1) {
+        free(out);
         return NULL;
-    /* Worst case: 2 * 128 escaped client bytes + fixed text < 1 KiB. */
-    char *p = out;
-    p += sprintf(p, "{\"delivery_id\":");
-    p = put_jstr(p, f->delivery_id);
-    p += sprintf(p, ",\"client\":");
-    p = put_jstr(p, f->client);
-    p += sprintf(p, ",\"profile\":");
-    p = put_jstr(p, f->profile);
-    p += sprintf(p,
-                 ",\"record_count\":%llu,\"body_sha256\":\"%s\",\"key_version\":%u,"
-                 "\"received_at\":\"%s\",\"stored_at\":\"%s\",\"audit_seq\":%llu,"
-                 "\"signature\":\"%s\"",
-                 (unsigned long long)f->record_count, body, f->key_version, recv, stor,
-                 (unsigned long long)f->audit_seq, sg);
-    if (public_key)
-        p += sprintf(p, ",\"public_key\":\"%s\"", pk);
-    *p++ = '}';
-    *p = '\0';
+    }
+    out[n] = '\0';
     return out;
 }
 

@@ -11,6 +11,7 @@
 
 #include "cli/admin/admin.h"
 #include "core/hex.h"
+#include "core/secmem.h"
 #include "keystore.h"
 #include "shamir.h"
 
@@ -48,7 +49,7 @@ static void print_status_json(const vst_status_ok *s, const char *pub, const row
         return;
     }
     printf("%s\n", text);
-    free(text);
+    vst_secure_free(text);
 }
 
 static void print_status_text(const vst_status_ok *s, const char *pub, const row_counts *c)
