@@ -92,10 +92,10 @@ harness() {
     profile_line) SRC=("${COMMON[@]}" "${PROFILE[@]}") MAXLEN=20000 ;;
     profile_file) SRC=("${COMMON[@]}" "${PROFILE[@]}") MAXLEN=16384 ;;
     http)
-        SRC=("${COMMON[@]}" "${PROFILE[@]}" "$S/httpd/httpd_lines.c" "$S/httpd/httpd_problem.c"
-            "$S/httpd/httpd_request.c")
+        SRC=("${COMMON[@]}" "${PROFILE[@]}" "$S/httpd/lines.c" "$S/httpd/reply.c"
+            "$S/httpd/request.c")
         PKGS+=(libmicrohttpd libpq) MAXLEN=16384 ;;
-    lines) SRC=("$S/httpd/httpd_lines.c" "$S/core/secmem.c") MAXLEN=8192 ;;
+    lines) SRC=("$S/httpd/lines.c" "$S/core/secmem.c") MAXLEN=8192 ;;
     frame) SRC=("$S/wire/proto.c" "${COMMON[@]}") ;;
     response) SRC=("$S/cli/send/http_response.c" "$S/core/secmem.c") MAXLEN=16384 ;;
     keyfiles) SRC=("$ROOT/keys/shamir.c" "${COMMON[@]}") LIBS=(-lgfshare) ;;

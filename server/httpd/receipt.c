@@ -1,5 +1,5 @@
-/* Receipts; see httpd_receipt.h. */
-#include "httpd/httpd_receipt.h"
+/* Receipts; see receipt.h. */
+#include "httpd/receipt.h"
 
 #include <inttypes.h>
 #include <openssl/evp.h>

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "httpd/httpd.h"
-#include "httpd/httpd_request.h"
+#include "httpd/request.h"
 
 #define DELIVERIES "/v1/deliveries/"
 

@@ -11,7 +11,7 @@
  * answering (a timeout, e.g. a stopped process) is remembered as stalled
  * until a probe gets an answer again: deliveries are then refused with 503
  * at once instead of each waiting out its own timeout. Who may call what
- * is decided by the route table (httpd_routes.c). */
+ * is decided by the route table (routes.c). */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>

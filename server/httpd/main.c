@@ -24,7 +24,7 @@
 #include "core/config.h"
 #include "core/secmem.h"
 #include "httpd/httpd.h"
-#include "httpd/httpd_tls.h"
+#include "httpd/tls_policy.h"
 
 volatile int g_recovered;
 
@@ -214,7 +214,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 }
 
 /* Every connection gets its socket context (httpd.h, peer_cache) and is
- * watched (httpd_watchdog.c). Small TLS handshake records must not wait
+ * watched (watchdog.c). Small TLS handshake records must not wait
  * for the peer's delayed ACK (a 40 ms stall after a HelloRetryRequest
  * otherwise). */
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_ctx,

@@ -1,8 +1,8 @@
 /* PUT and GET /v1/deliveries/{id} (DESIGN.md §6).
  *
- * Before a worker slot is taken, a PUT is authenticated (httpd_auth.c),
+ * Before a worker slot is taken, a PUT is authenticated (auth.c),
  * checked against everything its headers decide, and refused at once while
- * vst-keyd is known to be stalled (httpd_health.c); a client holds at most
+ * vst-keyd is known to be stalled (health.c); a client holds at most
  * client-slots slots; a body that arrives slower than min-transfer-rate
  * (after a grace period) or grows past max-delivery-bytes is answered and
  * the connection closed; each keyd round trip is charged to the client's
@@ -15,7 +15,7 @@
  * goes through the profile engine, valid rows are batched, a batch's
  * identifiers go to vst-keyd in one round trip, and the rows are COPYed
  * into an open store transaction. Nothing is visible before the commit of
- * httpd_store.c's protocol; any invalid line turns the delivery into a 422
+ * store.c's protocol; any invalid line turns the delivery into a 422
  * (the rest of the body is still checked so that every bad line is
  * reported) and the store transaction is rolled back. Deliveries are
  * idempotent by (client, id, body SHA-256): a replay gets the stored
@@ -32,10 +32,10 @@
 #include "audit/audit.h"
 #include "core/hex.h"
 #include "core/secmem.h"
-#include "httpd/httpd_batch.h"
-#include "httpd/httpd_lines.h"
-#include "httpd/httpd_receipt.h"
-#include "httpd/httpd_request.h"
+#include "httpd/batch.h"
+#include "httpd/lines.h"
+#include "httpd/receipt.h"
+#include "httpd/request.h"
 
 enum { PH_STREAM, PH_REPLAY, PH_REFUSED };
 
@@ -55,7 +55,7 @@ struct delivery {
     int64_t refused_ms;
     int profile_asked; /* ?profile= was given */
     int close;         /* answer and close: the body is not read */
-    httpd_lines lines; /* the body cut into lines (httpd_lines.c) */
+    httpd_lines lines; /* the body cut into lines (lines.c) */
     uint64_t lineno, records;
     vst_row *row;
     vst_errors errs;
@@ -569,7 +569,7 @@ static enum MHD_Result finish_rejected(struct MHD_Connection *c, delivery *d, co
     return reply_invalid_records(c, &d->errs);
 }
 
-/* The lock that keeps recovery away from this delivery (httpd_store.c). */
+/* The lock that keeps recovery away from this delivery (store.c). */
 static int ref_lock(delivery *d, int lock)
 {
     char key[48];
