@@ -12,6 +12,7 @@
 #include "audit/audit.h"
 #include "httpd/httpd.h"
 #include "httpd/receipt.h"
+#include "httpd/store.h"
 
 static pthread_t thread;
 static volatile int stopping;
@@ -61,13 +62,13 @@ static void *run(void *arg)
     return NULL;
 }
 
-int audit_thread_start(void)
+int background_start(void)
 {
     health_probe(pool_background());
     return pthread_create(&thread, NULL, run, NULL) == 0 ? 0 : -1;
 }
 
-void audit_thread_stop(void)
+void background_stop(void)
 {
     stopping = 1;
     health_wake();

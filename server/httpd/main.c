@@ -24,6 +24,7 @@
 #include "core/config.h"
 #include "core/secmem.h"
 #include "httpd/httpd.h"
+#include "httpd/store.h"
 #include "httpd/tls_policy.h"
 
 volatile int g_recovered;
@@ -373,7 +374,7 @@ int main(int argc, char **argv)
         hlog("warning", "crash recovery postponed: the databases are unreachable");
     else
         g_recovered = 1;
-    if (audit_thread_start() != 0 || watchdog_start() != 0)
+    if (background_start() != 0 || watchdog_start() != 0)
         return fatal("cannot start the background threads");
     hlog("info", "serving https://%s:%llu (%zu profiles, %llu workers)", g_hcfg.listen_address,
          (unsigned long long)g_hcfg.port, nprofiles, (unsigned long long)g_hcfg.workers);
@@ -384,7 +385,7 @@ int main(int argc, char **argv)
         MHD_stop_daemon(mon);
     MHD_stop_daemon(mhd);
     watchdog_stop();
-    audit_thread_stop();
+    background_stop();
     auth_free();
     pool_free();
     for (size_t i = 0; i < nprofiles; i++)

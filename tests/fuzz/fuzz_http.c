@@ -7,7 +7,7 @@
  * the other end as the raw request bytes (any number of pipelined
  * requests), the write side is shut, and MHD runs until it has answered
  * and closed. The access handler mirrors routes.c and
- * delivery.c without a database or keyd, calling vst-httpd's own
+ * delivery_put.c without a database or keyd, calling vst-httpd's own
  * request checks (request.c): the header sanity checks, the
  * delivery id from the raw path (the URI log callback keeps it, as in
  * vst-httpd), the id screen, the Content-Type check, the
@@ -98,7 +98,7 @@ static void on_too_long(void *ctx)
     vst_errors_add(&rq->errs, rq->lineno, "", VST_E_LINE_TOO_LONG);
 }
 
-/* The first call of a PUT: what delivery.c's start() decides from the
+/* The first call of a PUT: what delivery_put.c's start() decides from the
  * headers (authentication and the database left out). */
 static vst_err put_start(struct MHD_Connection *c, request *rq, const char *url)
 {
