@@ -140,6 +140,10 @@ enum MHD_Result reply_problem_close(struct MHD_Connection *c, vst_err code, cons
 enum MHD_Result reply_invalid_records(struct MHD_Connection *c, const vst_errors *errs);
 enum MHD_Result reply_body(struct MHD_Connection *c, unsigned status, const char *type,
                            const char *body, size_t len);
+/* The problem+json bodies of reply_problem and reply_invalid_records
+ * (malloc'd text, or NULL when out of memory); test_reply pins them. */
+char *reply_problem_json(vst_err code, const char *detail);
+char *reply_invalid_records_json(const vst_errors *errs);
 
 /* ---- clients (auth.c) */
 /* Per TLS connection (MHD's socket context): the verified client
