@@ -9,8 +9,10 @@ command -v cppcheck >/dev/null || { echo "cppcheck is not installed"; exit 1; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 printf 'int f(void)\n{\n    char a[2];\n    a[3] = 0;\n    return a[0];\n}\n' >"$tmp/planted.c"
-if cppcheck --quiet --std=c11 --enable=warning,portability,performance "$tmp/planted.c" 2>&1 |
-    grep -q arrayIndexOutOfBounds; then
+# (Output captured first: `cppcheck | grep -q` under pipefail fails at
+# random when grep exits on the match and cppcheck then dies of SIGPIPE.)
+control=$(cppcheck --quiet --std=c11 --enable=warning,portability,performance "$tmp/planted.c" 2>&1)
+if grep -q arrayIndexOutOfBounds <<<"$control"; then
     echo "ok - cppcheck reports a planted out-of-bounds write (control)"
 else
     echo "not ok - cppcheck did not report a planted defect"
