@@ -1,19 +1,36 @@
 /* vst-httpd, the data process: HTTPS for insurers, the profile engine,
  * pseudonyms from vst-keyd, rows into the store. It holds no key.
  *
- *   httpd_main.c      options, start-up, privilege drop, the MHD daemon
- *   httpd_routes.c    the route table and per-request state (raw URI kept)
- *   httpd_auth.c      client certificate verification and lookup, rate limit
- *   httpd_limits.c    per-client fairness: request rate, identifier budget
- *   httpd_delivery.c  PUT/GET /v1/deliveries/{id}: streaming, batching
- *   httpd_lines.c     the request body cut into lines, in bounded memory
- *   httpd_store.c     COPY into the store and the two-database commit
- *   httpd_pool.c      worker slots: one trust PGconn, store PGconn, keyd each
- *   httpd_health.c    /healthz, /readyz (cached readiness), /metrics
- *   httpd_problem.c   problem+json and JSON responses
- *   httpd_metrics.c   counters and the latency histogram
- *   httpd_audit.c     background thread: keyd events, checkpoints, recovery
- *   httpd_log.c       JSON-lines log (never an identifier) */
+ * This header declares what the files share; a file's own header (lines.h,
+ * batch.h, request.h, client_limits.h, receipt.h, store.h, sql.h,
+ * delivery.h, tls_policy.h) what only its users need.
+ *
+ *   main.c             options, start-up, privilege drop, the MHD daemons
+ *   routes.c           the route table: method, path, access, handler;
+ *                      404/405 with Allow, HEAD for GET; per-request state
+ *   request.c          checks of path and headers (raw delivery id, id screen)
+ *   auth.c             client certificate verification and registration lookup
+ *   client_limits.c    per-client fairness: request rate, identifier budget
+ *   watchdog.c         closes connections whose headers or body are too slow
+ *   delivery_put.c     PUT /v1/deliveries/{id}: headers, stream, batch,
+ *                      commit, reply
+ *   delivery_events.c  the audit events of a delivery
+ *   delivery_get.c     GET /v1/deliveries/{id}: the stored receipt
+ *   lines.c            the request body cut into lines, in bounded memory
+ *   batch.c            rows as COPY text with holes for keyd's pseudonyms
+ *   store.c            the commit protocol across the two databases: COPY,
+ *                      PREPARE, the decision, COMMIT PREPARED, recovery,
+ *                      the advisory locks
+ *   receipt.c          receipts: load, sign after the commit, answer with one
+ *   sql.c              every parameterised SQL statement, named, prepared
+ *                      once per connection
+ *   pool.c             worker slots: one trust PGconn, store PGconn, keyd each
+ *   health.c           /healthz, /readyz (cached readiness), /metrics
+ *   reply.c            problem+json and JSON responses
+ *   metrics.c          counters and the latency histogram
+ *   background.c       background thread: readiness probes, recovery,
+ *                      receipts left unsigned, keyd events, checkpoints
+ *   log.c              JSON-lines log (never an identifier) and clocks */
 #ifndef VST_HTTPD_H
 #define VST_HTTPD_H
 
@@ -22,7 +39,7 @@
 #include <stdint.h>
 
 #include "core/vst_error.h"
-#include "httpd/httpd_limits.h"
+#include "httpd/client_limits.h"
 #include "wire/keyd_client.h"
 #include "profile/profile.h"
 
@@ -50,7 +67,7 @@ typedef struct {
 
 extern httpd_config g_hcfg;
 
-/* ---- log (httpd_log.c) */
+/* ---- log (log.c) */
 void hlog(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int64_t now_us(void);  /* wall clock */
 int64_t mono_ms(void); /* monotonic */
@@ -58,16 +75,19 @@ struct timespec;
 /* now + ms on CLOCK_REALTIME, for pthread_cond_timedwait. */
 void deadline_in(int ms, struct timespec *until);
 
-/* ---- profiles (httpd_main.c) */
+/* ---- profiles (main.c) */
 const vst_profile *httpd_profile(const char *name);
 
-/* ---- worker slots (httpd_pool.c) */
+/* ---- worker slots (pool.c) */
 typedef struct {
     PGconn *trust;
     PGconn *store;
     vst_keyd *keyd;
     int in_use;
     int client_id; /* the client whose request holds it; 0 for none */
+    /* Statements (sql.h) prepared on the current connections: one bit per
+     * statement, cleared whenever a connection is replaced. */
+    unsigned trust_prepared, store_prepared;
 } slot;
 
 int pool_init(size_t n);
@@ -90,7 +110,7 @@ void slot_drop_trust(slot *s);
 void slot_drop_store(slot *s);
 void slot_drop_keyd(slot *s);
 
-/* ---- metrics (httpd_metrics.c) */
+/* ---- metrics (metrics.c) */
 typedef enum {
     M_STORED,
     M_REPLAYED,
@@ -108,7 +128,7 @@ void metrics_http(unsigned status);
 /* Prometheus text; malloc'd. */
 char *metrics_render(void);
 
-/* ---- responses (httpd_problem.c). All return an MHD_Result. */
+/* ---- responses (reply.c). All return an MHD_Result. */
 enum MHD_Result reply_problem(struct MHD_Connection *c, vst_err code, const char *detail,
                               unsigned retry_after);
 /* 405 with the Allow header of the resource. */
@@ -120,13 +140,17 @@ enum MHD_Result reply_problem_close(struct MHD_Connection *c, vst_err code, cons
 enum MHD_Result reply_invalid_records(struct MHD_Connection *c, const vst_errors *errs);
 enum MHD_Result reply_body(struct MHD_Connection *c, unsigned status, const char *type,
                            const char *body, size_t len);
+/* The problem+json bodies of reply_problem and reply_invalid_records
+ * (malloc'd text, or NULL when out of memory); test_reply pins them. */
+char *reply_problem_json(vst_err code, const char *detail);
+char *reply_invalid_records_json(const vst_errors *errs);
 
-/* ---- clients (httpd_auth.c) */
+/* ---- clients (auth.c) */
 /* Per TLS connection (MHD's socket context): the verified client
  * certificate — verifying the chain is done once per connection, not once
  * per request on a kept-alive one; the registration and revocation lookup
  * still happens on every request — and what the watchdog
- * (httpd_watchdog.c) needs to cut off a peer that sends its headers or
+ * (watchdog.c) needs to cut off a peer that sends its headers or
  * its body too slowly. */
 typedef struct peer_cache {
     int done;  /* verification ran */
@@ -141,7 +165,7 @@ typedef struct peer_cache {
     struct peer_cache *prev, *next; /* the watchdog's list */
 } peer_cache;
 
-/* ---- watchdog (httpd_watchdog.c): libmicrohttpd's connection timeout
+/* ---- watchdog (watchdog.c): libmicrohttpd's connection timeout
  * only measures idleness, so a peer sending a byte now and then could hold
  * a connection (and, with a body, a worker) for ever. */
 void watchdog_add(peer_cache *pc);
@@ -177,7 +201,18 @@ void auth_audit_failure(vst_err e, const client_info *ci, const char *method);
 /* Monitoring certificates from the option: 0, or -1 when malformed. */
 int auth_monitor_init(const char *list, char *err, size_t errlen);
 
-/* ---- routes (httpd_routes.c) */
+/* ---- routes (routes.c) */
+/* What a route's handler gets besides the connection: the {id} segment of
+ * the path (a checked delivery id), and for PUT this call's body bytes and
+ * the handler's state across libmicrohttpd's calls for one request. */
+typedef struct {
+    const char *id;
+    const char *upload;
+    size_t *upload_size;
+    void **state;
+} http_call;
+typedef enum MHD_Result http_handler(struct MHD_Connection *c, const http_call *call);
+
 /* MHD_OPTION_URI_LOG_CALLBACK: the request object, with the raw
  * (undecoded) URI, before MHD decodes it. */
 void *httpd_request_new(void *cls, const char *uri, struct MHD_Connection *c);
@@ -187,21 +222,23 @@ enum MHD_Result httpd_dispatch(void *cls, struct MHD_Connection *c, const char *
 void httpd_completed(void *cls, struct MHD_Connection *c, void **req_cls,
                      enum MHD_RequestTerminationCode toe);
 
-/* ---- deliveries (httpd_delivery.c) */
+/* ---- deliveries (delivery_put.c, delivery_get.c) */
 typedef struct delivery delivery;
-enum MHD_Result delivery_put(struct MHD_Connection *c, const char *id, const char *upload,
-                             size_t *upload_size, void **state);
-enum MHD_Result delivery_get(struct MHD_Connection *c, const char *id);
-void delivery_free(delivery *d);
+http_handler delivery_put;
+/* Frees delivery_put's state when the request ends, also when the client
+ * went away mid-body: the store transaction is rolled back and the slot
+ * returned. */
+void delivery_put_done(void *state);
+http_handler delivery_get; /* HEAD too: libmicrohttpd omits the body */
 
-/* ---- health (httpd_health.c). Readiness is probed by the background
+/* ---- health (health.c). Readiness is probed by the background
  * thread every second and served from that cache: /readyz costs no slot
  * and no query or keyd call of its own. A keyd that stopped answering is
  * remembered as stalled until it answers a probe again, and deliveries are
  * refused at once meanwhile. */
-enum MHD_Result health_healthz(struct MHD_Connection *c);
-enum MHD_Result health_readyz(struct MHD_Connection *c);
-enum MHD_Result health_metrics(struct MHD_Connection *c);
+http_handler health_healthz;
+http_handler health_readyz;
+http_handler health_metrics;
 /* Probes the databases and keyd on s and caches the result. */
 void health_probe(slot *s);
 /* NULL when ready, else why not (a constant string). */
@@ -217,18 +254,13 @@ void health_wait_tick(int ms);
 /* Ends a health_wait_tick at once (shutdown). */
 void health_wake(void);
 
-/* ---- store (httpd_store.c) */
-/* Resolves prepared store transactions left by a crash: commit those whose
- * receipt exists, roll back the others. min_age_s protects transactions of
- * deliveries still in flight (0 at start-up). Returns resolved count or -1. */
-int store_recover(slot *s, int min_age_s);
-
-/* Set once start-up recovery has resolved every prepared store
+/* ---- crash recovery (store.c, store_recover; main.c, background.c).
+ * Set once start-up recovery has resolved every prepared store
  * transaction; deliveries are answered 503 until then. */
 extern volatile int g_recovered;
 
-/* ---- audit thread (httpd_audit.c) */
-int audit_thread_start(void);
-void audit_thread_stop(void);
+/* ---- the background thread (background.c) */
+int background_start(void);
+void background_stop(void);
 
 #endif

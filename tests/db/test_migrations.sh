@@ -538,6 +538,26 @@ expect_fail "a delivery id outside [A-Za-z0-9._-] is refused" "check constraint"
 expect_fail "a receipt must point at an existing audit event" "foreign key" \
     vst_httpd "$TRUST_DB" "INSERT INTO vst.receipts $RCOLS VALUES ($CID, 'other',
        gen_random_uuid(), 'sgb5', 3, sha256('body'), 2, now(), now(), 999, $SIG)"
+# vst-httpd's decision writes the row through vst.receipt_insert (0008), with
+# the signed times in microseconds since the epoch.
+RI="SELECT vst.receipt_insert($CID, 'via-function', gen_random_uuid(), 'sgb5', 3, 42,
+       sha256('body'), 2, 1700000000123456, 1700000000123457, 3)"
+expect_ok "vst_httpd may store a receipt through vst.receipt_insert" vst_httpd "$TRUST_DB" "$RI"
+expect_eq "vst.receipt_insert keeps the microseconds and every column" \
+    "1700000000123456|1700000000123457|sgb5|3|42|2|3|t|t" \
+    "$(asu "$TRUST_DB" "SELECT (extract(epoch FROM received_at) * 1000000)::bigint,
+         (extract(epoch FROM stored_at) * 1000000)::bigint, profile, record_count, body_bytes,
+         key_version, audit_seq, body_sha256 = sha256('body'), signature IS NULL
+         FROM vst.receipts WHERE delivery_id = 'via-function'")"
+expect_fail "vst.receipt_insert refuses a second receipt for the same delivery" "receipts_pkey" \
+    vst_httpd "$TRUST_DB" "${RI/, 3)/, 2)}"
+for role in vst_admin vst_auditor; do
+    expect_fail "$role may not call vst.receipt_insert" "$DENIED" $role "$TRUST_DB" "$RI"
+done
+expect_eq "vst.receipt_insert runs as its owner with a fixed search_path" \
+    "t|vst_owner|{\"search_path=pg_catalog, pg_temp\"}" \
+    "$(asu "$TRUST_DB" "SELECT prosecdef, pg_get_userbyid(proowner), proconfig FROM pg_proc
+                         WHERE oid = 'vst.receipt_insert'::regproc")"
 expect_ok "vst_httpd may look a receipt up by delivery_ref (recovery)" vst_httpd "$TRUST_DB" \
     "SELECT 1 FROM vst.receipts WHERE delivery_ref = '$REF'"
 expect_fail "vst_httpd may not UPDATE receipts" "$DENIED" vst_httpd "$TRUST_DB" \

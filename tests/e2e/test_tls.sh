@@ -51,7 +51,7 @@ CTRL_PORT=$(stack_free_port $((PORT + 1000)))
 LOW='DEFAULT:@SECLEVEL=0' # lets the client offer what it would not by default
 
 # ---------------------------------------------------------------------------
-# What the policy allows (server/httpd/httpd_tls.h), in OpenSSL's names.
+# What the policy allows (server/httpd/tls_policy.h), in OpenSSL's names.
 # ---------------------------------------------------------------------------
 WANT_PROTOCOLS="TLSv1.2 TLSv1.3"
 WANT_TLS12_ECDSA="ECDHE-ECDSA-AES128-GCM-SHA256 ECDHE-ECDSA-AES256-GCM-SHA384

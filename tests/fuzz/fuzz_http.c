@@ -6,14 +6,14 @@
  * a socketpair is handed to MHD_add_connection, the input is written to
  * the other end as the raw request bytes (any number of pipelined
  * requests), the write side is shut, and MHD runs until it has answered
- * and closed. The access handler mirrors httpd_routes.c and
- * httpd_delivery.c without a database or keyd, calling vst-httpd's own
- * request checks (httpd_request.c): the header sanity checks, the
+ * and closed. The access handler mirrors routes.c and
+ * delivery_put.c without a database or keyd, calling vst-httpd's own
+ * request checks (request.c): the header sanity checks, the
  * delivery id from the raw path (the URI log callback keeps it, as in
  * vst-httpd), the id screen, the Content-Type check, the
  * ?profile= lookup among the shipped profiles (sgb5, measles), the body
- * cut into lines by httpd_lines.c and every line through the profile
- * engine, answered with httpd_problem.c's problem+json and 422 bodies.
+ * cut into lines by lines.c and every line through the profile
+ * engine, answered with reply.c's problem+json and 422 bodies.
  *
  * Properties: the handler sees only what vst-httpd relies on (a URL and
  * method as C strings, an id within the length limit that passed the
@@ -34,8 +34,8 @@
 #include "core/signed.h"
 #include "fuzz_util.h"
 #include "httpd/httpd.h"
-#include "httpd/httpd_lines.h"
-#include "httpd/httpd_request.h"
+#include "httpd/lines.h"
+#include "httpd/request.h"
 #include "profile/profile.h"
 
 #define DELIVERIES "/v1/deliveries/"
@@ -44,7 +44,7 @@ static struct MHD_Daemon *g_mhd;
 static vst_profile *g_prof[2];
 static unsigned g_requests; /* requests completed on the current connection */
 
-/* httpd_problem.c counts responses through httpd_metrics.c. */
+/* reply.c counts responses through metrics.c. */
 void metrics_http(unsigned status)
 {
     FZ_CHECK(status >= 200 && status <= 599, "status");
@@ -98,7 +98,7 @@ static void on_too_long(void *ctx)
     vst_errors_add(&rq->errs, rq->lineno, "", VST_E_LINE_TOO_LONG);
 }
 
-/* The first call of a PUT: what httpd_delivery.c's start() decides from the
+/* The first call of a PUT: what delivery_put.c's start() decides from the
  * headers (authentication and the database left out). */
 static vst_err put_start(struct MHD_Connection *c, request *rq, const char *url)
 {
@@ -221,7 +221,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
             exit(1);
         }
     }
-    /* vst-httpd's limits (httpd_main.c) without TLS and threads. */
+    /* vst-httpd's limits (main.c) without TLS and threads. */
     g_mhd = MHD_start_daemon(MHD_USE_NO_LISTEN_SOCKET, 0, NULL, NULL, on_request, NULL,
                              MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
                              MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL, MHD_OPTION_NOTIFY_COMPLETED,

@@ -1,5 +1,5 @@
 /* libFuzzer target: vst-httpd's body line splitter (server/httpd/
- * httpd_lines.c), checked against a reference model.
+ * lines.c), checked against a reference model.
  *
  * Input: byte 0 sets the maximum line length (1..256), byte 1 seeds how the
  * rest is cut into chunks (as TLS records and MHD's buffers would cut a
@@ -11,7 +11,7 @@
  * line is handed over in place when it lies inside one chunk; the carry
  * buffer holds no byte of a finished line (wiped) after every chunk. */
 #include "fuzz_util.h"
-#include "httpd/httpd_lines.h"
+#include "httpd/lines.h"
 
 typedef struct {
     const char *body;

@@ -96,10 +96,10 @@ harness() {
     profile_line) SRC=("${COMMON[@]}" "${PROFILE[@]}") MAXLEN=20000 ;;
     profile_file) SRC=("${COMMON[@]}" "${PROFILE[@]}") MAXLEN=16384 ;;
     http)
-        SRC=("${COMMON[@]}" "${PROFILE[@]}" "$S/httpd/httpd_lines.c" "$S/httpd/httpd_problem.c"
-            "$S/httpd/httpd_request.c")
+        SRC=("${COMMON[@]}" "${PROFILE[@]}" "$S/httpd/lines.c" "$S/httpd/reply.c"
+            "$S/httpd/request.c")
         PKGS+=(libmicrohttpd libpq) MAXLEN=16384 ;;
-    lines) SRC=("$S/httpd/httpd_lines.c" "$S/core/secmem.c") MAXLEN=8192 ;;
+    lines) SRC=("$S/httpd/lines.c" "$S/core/secmem.c") MAXLEN=8192 ;;
     frame)
         SRC=("$S/wire/msg_table.c" "$S/wire/frame.c" "$S/wire/codec_keys.c" "$S/wire/codec_pseud.c"
             "$S/wire/codec_sign.c" "$S/wire/codec_events.c" "$S/wire/codec_error.c"

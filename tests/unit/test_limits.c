@@ -1,8 +1,8 @@
-/* vst-httpd's per-client limits (server/httpd/httpd_limits.c; issue 8,
+/* vst-httpd's per-client limits (server/httpd/client_limits.c; issue 8,
  * finding 5 and the low finding "the rate-limit table shares buckets when
  * full"), driven with a clock of the test's choosing. */
 #include "cunit_main.h"
-#include "httpd/httpd_limits.h"
+#include "httpd/client_limits.h"
 
 #define MIN_MS 60000LL
 

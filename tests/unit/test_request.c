@@ -1,4 +1,4 @@
-/* vst-httpd's request checks (server/httpd/httpd_request.c; issue 8,
+/* vst-httpd's request checks (server/httpd/request.c; issue 8,
  * finding 9 and the low finding on the delivery-id screen): the delivery
  * id comes from the raw path, and ids that could carry an identifier or a
  * birth date are refused, also glued to other characters. */
@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "cunit_main.h"
-#include "httpd/httpd_request.h"
+#include "httpd/request.h"
 
 #define P "/v1/deliveries/"
 

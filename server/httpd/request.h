@@ -1,5 +1,5 @@
 /* Request checks of vst-httpd that need no worker, database or keyd;
- * see httpd_request.c. */
+ * see request.c. */
 #ifndef VST_HTTPD_REQUEST_H
 #define VST_HTTPD_REQUEST_H
 

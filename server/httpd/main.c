@@ -3,8 +3,9 @@
  * Start-up: read options and TLS material (as root if started so), load
  * every profile, drop to the vst-data user, resolve prepared store
  * transactions left by a crash (before serving anything), start the
- * background audit thread and libmicrohttpd (thread per connection, TLS
- * only), then wait for SIGTERM/SIGINT. */
+ * background thread (background.c), the watchdog and libmicrohttpd (thread
+ * per connection, TLS only; a plain-HTTP monitoring listener on loopback
+ * if asked for), then wait for SIGTERM/SIGINT. */
 #define _GNU_SOURCE /* setresuid */
 #include <dirent.h>
 #include <errno.h>
@@ -24,7 +25,8 @@
 #include "core/config.h"
 #include "core/secmem.h"
 #include "httpd/httpd.h"
-#include "httpd/httpd_tls.h"
+#include "httpd/store.h"
+#include "httpd/tls_policy.h"
 
 volatile int g_recovered;
 
@@ -214,7 +216,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 }
 
 /* Every connection gets its socket context (httpd.h, peer_cache) and is
- * watched (httpd_watchdog.c). Small TLS handshake records must not wait
+ * watched (watchdog.c). Small TLS handshake records must not wait
  * for the peer's delayed ACK (a 40 ms stall after a HelloRetryRequest
  * otherwise). */
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_ctx,
@@ -274,6 +276,90 @@ static int fatal(const char *msg)
     return 1;
 }
 
+/* The listener addresses from the options; NULL, or what is wrong. */
+static const char *listen_addresses(struct sockaddr_in *addr, struct sockaddr_in *maddr)
+{
+    *addr = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons((uint16_t)g_hcfg.port)};
+    if (g_hcfg.port == 0 || g_hcfg.port > 65535 ||
+        inet_pton(AF_INET, g_hcfg.listen_address, &addr->sin_addr) != 1)
+        return "listen-address must be an IPv4 address and port 1..65535";
+    *maddr = (struct sockaddr_in){.sin_family = AF_INET,
+                                  .sin_port = htons((uint16_t)g_hcfg.monitor_port)};
+    if (g_hcfg.monitor_port > 65535 ||
+        (g_hcfg.monitor_port > 0 &&
+         (inet_pton(AF_INET, g_hcfg.monitor_address, &maddr->sin_addr) != 1 ||
+          (ntohl(maddr->sin_addr.s_addr) >> 24) != 127)))
+        return "monitor-address must be a loopback IPv4 address (127.x.x.x) and "
+               "monitor-port 0..65535: the monitoring listener is plain HTTP";
+    if (g_hcfg.workers == 0 || g_hcfg.batch_records == 0 || g_hcfg.max_errors == 0 ||
+        g_hcfg.client_slots == 0 || g_hcfg.keyd_timeout_ms == 0)
+        return "workers, client-slots, keyd-timeout, batch-records and max-errors must be "
+               "positive";
+    return NULL;
+}
+
+/* The HTTPS listener on lfd (thread per connection, TLS only). */
+static struct MHD_Daemon *start_https(int lfd, const char *cert, const char *key, const char *ca)
+{
+    return MHD_start_daemon(
+        MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+            MHD_USE_POLL | MHD_USE_ERROR_LOG,
+        0, NULL, NULL, httpd_dispatch, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_LISTEN_SOCKET, lfd, MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_HTTPS_MEM_KEY,
+        key, MHD_OPTION_HTTPS_MEM_TRUST, ca, MHD_OPTION_HTTPS_PRIORITIES, g_hcfg.tls_priorities,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)g_hcfg.connection_timeout,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)g_hcfg.per_ip_connections,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)g_hcfg.max_connections,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024), MHD_OPTION_URI_LOG_CALLBACK,
+        httpd_request_new, NULL, MHD_OPTION_NOTIFY_COMPLETED, httpd_completed, NULL,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL, MHD_OPTION_END);
+}
+
+/* The monitoring listener on mfd: /healthz, /readyz and /metrics in plain
+ * HTTP on loopback, for a local agent or load-balancer check; nothing
+ * else (routes.c tells it by its non-NULL cls). */
+static struct MHD_Daemon *start_monitor(int mfd)
+{
+    static int monitor_marker;
+    return MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                                MHD_USE_POLL | MHD_USE_ERROR_LOG,
+                            0, NULL, NULL, httpd_dispatch, &monitor_marker,
+                            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET,
+                            mfd, MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_CONNECTION_TIMEOUT,
+                            10u, MHD_OPTION_CONNECTION_LIMIT, 16u, MHD_OPTION_URI_LOG_CALLBACK,
+                            httpd_request_new, NULL, MHD_OPTION_NOTIFY_COMPLETED, httpd_completed,
+                            NULL, MHD_OPTION_END);
+}
+
+/* Crash recovery before the first delivery can race it; postponed to the
+ * background thread while the databases are unreachable. */
+static void recover_at_start(void)
+{
+    int busy;
+    slot *s = pool_acquire(0, 1000, &busy);
+    int recovered = s ? store_recover(s, 0) : -1;
+    pool_release(s);
+    if (recovered < 0)
+        hlog("warning", "crash recovery postponed: the databases are unreachable");
+    else
+        g_recovered = 1;
+}
+
+static void stop_all(struct MHD_Daemon *mhd, struct MHD_Daemon *mon)
+{
+    hlog("info", "stopping");
+    if (mon != NULL)
+        MHD_stop_daemon(mon);
+    MHD_stop_daemon(mhd);
+    watchdog_stop();
+    background_stop();
+    auth_free();
+    pool_free();
+    for (size_t i = 0; i < nprofiles; i++)
+        vst_profile_free(profiles[i]);
+    hlog("info", "stopped");
+}
+
 int main(int argc, char **argv)
 {
     char err[512] = "";
@@ -292,22 +378,10 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
 
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g_hcfg.port)};
-    if (g_hcfg.port == 0 || g_hcfg.port > 65535 ||
-        inet_pton(AF_INET, g_hcfg.listen_address, &addr.sin_addr) != 1)
-        return fatal("listen-address must be an IPv4 address and port 1..65535");
-    struct sockaddr_in maddr = {.sin_family = AF_INET,
-                                .sin_port = htons((uint16_t)g_hcfg.monitor_port)};
-    if (g_hcfg.monitor_port > 65535 ||
-        (g_hcfg.monitor_port > 0 &&
-         (inet_pton(AF_INET, g_hcfg.monitor_address, &maddr.sin_addr) != 1 ||
-          (ntohl(maddr.sin_addr.s_addr) >> 24) != 127)))
-        return fatal("monitor-address must be a loopback IPv4 address (127.x.x.x) and "
-                     "monitor-port 0..65535: the monitoring listener is plain HTTP");
-    if (g_hcfg.workers == 0 || g_hcfg.batch_records == 0 || g_hcfg.max_errors == 0 ||
-        g_hcfg.client_slots == 0 || g_hcfg.keyd_timeout_ms == 0)
-        return fatal("workers, client-slots, keyd-timeout, batch-records and max-errors must be "
-                     "positive");
+    struct sockaddr_in addr, maddr;
+    const char *wrong = listen_addresses(&addr, &maddr);
+    if (wrong != NULL)
+        return fatal(wrong);
     if (auth_monitor_init(g_hcfg.monitor_fingerprints, err, sizeof err) != 0)
         return fatal(err);
     /* The listening sockets are bound while still root (ports < 1024) and
@@ -326,69 +400,27 @@ int main(int argc, char **argv)
         free_tls(cert, key, ca);
         return fatal(err[0] ? err : "out of memory, or prctl failed");
     }
-    struct MHD_Daemon *mhd = MHD_start_daemon(
-        MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-            MHD_USE_POLL | MHD_USE_ERROR_LOG,
-        0, NULL, NULL, httpd_dispatch, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-        MHD_OPTION_LISTEN_SOCKET, lfd, MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_HTTPS_MEM_KEY,
-        key, MHD_OPTION_HTTPS_MEM_TRUST, ca, MHD_OPTION_HTTPS_PRIORITIES, g_hcfg.tls_priorities,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)g_hcfg.connection_timeout,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)g_hcfg.per_ip_connections,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)g_hcfg.max_connections,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024), MHD_OPTION_URI_LOG_CALLBACK,
-        httpd_request_new, NULL, MHD_OPTION_NOTIFY_COMPLETED, httpd_completed, NULL,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL, MHD_OPTION_END);
+    struct MHD_Daemon *mhd = start_https(lfd, cert, key, ca);
     free_tls(cert, key, ca); /* the private key is no longer needed in our memory */
     if (mhd == NULL)
         return fatal("cannot start the HTTPS listener (bad TLS material or priorities)");
-    /* The monitoring listener: /healthz, /readyz and /metrics in plain HTTP
-     * on loopback, for a local agent or load-balancer check; nothing else. */
-    struct MHD_Daemon *mon = NULL;
-    if (mfd >= 0) {
-        static int monitor_marker;
-        mon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                                   MHD_USE_POLL | MHD_USE_ERROR_LOG,
-                               0, NULL, NULL, httpd_dispatch, &monitor_marker,
-                               MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET,
-                               mfd, MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_CONNECTION_TIMEOUT,
-                               10u, MHD_OPTION_CONNECTION_LIMIT, 16u, MHD_OPTION_URI_LOG_CALLBACK,
-                               httpd_request_new, NULL, MHD_OPTION_NOTIFY_COMPLETED,
-                               httpd_completed, NULL, MHD_OPTION_END);
-        if (mon == NULL) {
-            MHD_stop_daemon(mhd);
-            return fatal("cannot start the monitoring listener");
-        }
+    struct MHD_Daemon *mon = mfd >= 0 ? start_monitor(mfd) : NULL;
+    if (mfd >= 0 && mon == NULL) {
+        MHD_stop_daemon(mhd);
+        return fatal("cannot start the monitoring listener");
     }
     if (g_hcfg.pid_file[0] != '\0') {
         FILE *f = fopen(g_hcfg.pid_file, "we");
         if (f == NULL || fprintf(f, "%ld\n", (long)getpid()) < 0 || fclose(f) != 0)
             return fatal("cannot write the pid file");
     }
-    /* Crash recovery before the first delivery can race it. */
-    int busy;
-    slot *s = pool_acquire(0, 1000, &busy);
-    int recovered = s ? store_recover(s, 0) : -1;
-    pool_release(s);
-    if (recovered < 0)
-        hlog("warning", "crash recovery postponed: the databases are unreachable");
-    else
-        g_recovered = 1;
-    if (audit_thread_start() != 0 || watchdog_start() != 0)
+    recover_at_start();
+    if (background_start() != 0 || watchdog_start() != 0)
         return fatal("cannot start the background threads");
     hlog("info", "serving https://%s:%llu (%zu profiles, %llu workers)", g_hcfg.listen_address,
          (unsigned long long)g_hcfg.port, nprofiles, (unsigned long long)g_hcfg.workers);
     while (!stop_requested)
         sleep(1); /* returns early on SIGTERM */
-    hlog("info", "stopping");
-    if (mon != NULL)
-        MHD_stop_daemon(mon);
-    MHD_stop_daemon(mhd);
-    watchdog_stop();
-    audit_thread_stop();
-    auth_free();
-    pool_free();
-    for (size_t i = 0; i < nprofiles; i++)
-        vst_profile_free(profiles[i]);
-    hlog("info", "stopped");
+    stop_all(mhd, mon);
     return 0;
 }

@@ -1,5 +1,5 @@
-/* The body line splitter; see httpd_lines.h. */
-#include "httpd/httpd_lines.h"
+/* The body line splitter; see lines.h. */
+#include "httpd/lines.h"
 
 #include <stdlib.h>
 #include <string.h>

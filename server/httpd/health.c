@@ -11,13 +11,14 @@
  * answering (a timeout, e.g. a stopped process) is remembered as stalled
  * until a probe gets an answer again: deliveries are then refused with 503
  * at once instead of each waiting out its own timeout. Who may call what
- * is decided by the route table (httpd_routes.c). */
+ * is decided by the route table (routes.c). */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "httpd/httpd.h"
+#include "httpd/sql.h"
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t probe_wanted = PTHREAD_COND_INITIALIZER;
@@ -107,15 +108,16 @@ static void probe_now(int ms)
     pthread_mutex_unlock(&mu);
 }
 
-enum MHD_Result health_healthz(struct MHD_Connection *c)
+enum MHD_Result health_healthz(struct MHD_Connection *c, const http_call *call)
 {
+    (void)call;
     static const char ok[] = "{\"status\":\"ok\"}";
     return reply_body(c, 200, "application/json", ok, sizeof ok - 1);
 }
 
-static int db_ok(PGconn *db)
+static int db_ok(slot *s, sql_stmt ping)
 {
-    PGresult *r = PQexec(db, "SELECT 1");
+    PGresult *r = sql_run(s, ping, NULL, NULL, NULL);
     int ok = PQresultStatus(r) == PGRES_TUPLES_OK;
     PQclear(r);
     return ok;
@@ -124,10 +126,10 @@ static int db_ok(PGconn *db)
 void health_probe(slot *s)
 {
     const char *why = NULL;
-    if (slot_trust(s) != 0 || !db_ok(s->trust)) {
+    if (slot_trust(s) != 0 || !db_ok(s, SQL_TRUST_PING)) {
         slot_drop_trust(s);
         why = "the trust DB is unreachable";
-    } else if (slot_store(s) != 0 || !db_ok(s->store)) {
+    } else if (slot_store(s) != 0 || !db_ok(s, SQL_STORE_PING)) {
         slot_drop_store(s);
         why = "the store is unreachable";
     } else if (slot_keyd(s) != 0) {
@@ -158,8 +160,9 @@ void health_probe(slot *s)
     pthread_mutex_unlock(&mu);
 }
 
-enum MHD_Result health_readyz(struct MHD_Connection *c)
+enum MHD_Result health_readyz(struct MHD_Connection *c, const http_call *call)
 {
+    (void)call;
     const char *why = health_not_ready();
     if (why != NULL) {
         probe_now(1500);
@@ -171,8 +174,9 @@ enum MHD_Result health_readyz(struct MHD_Connection *c)
     return reply_body(c, 200, "application/json", ok, sizeof ok - 1);
 }
 
-enum MHD_Result health_metrics(struct MHD_Connection *c)
+enum MHD_Result health_metrics(struct MHD_Connection *c, const http_call *call)
 {
+    (void)call;
     char *text = metrics_render();
     if (text == NULL)
         return reply_problem(c, VST_E_INTERNAL, NULL, 0);

@@ -1,5 +1,5 @@
-/* Receipts; see httpd_receipt.h. */
-#include "httpd/httpd_receipt.h"
+/* Receipts; see receipt.h. */
+#include "httpd/receipt.h"
 
 #include <inttypes.h>
 #include <openssl/evp.h>
@@ -10,6 +10,7 @@
 
 #include "core/hex.h"
 #include "audit/receipt_json.h"
+#include "httpd/sql.h"
 
 char *receipt_json(const vst_receipt_fields *f, const uint8_t sig[VST_ED25519_SIG_LEN],
                    const uint8_t *pub)
@@ -19,14 +20,7 @@ char *receipt_json(const vst_receipt_fields *f, const uint8_t sig[VST_ED25519_SI
     return vst_receipt_json_build(f, sig, pub);
 }
 
-#define RECEIPT_COLUMNS                                                                            \
-    "SELECT c.name, r.profile, r.record_count, encode(r.body_sha256, 'hex'), r.key_version, "      \
-    "(extract(epoch FROM r.received_at) * 1000000)::bigint, "                                      \
-    "(extract(epoch FROM r.stored_at) * 1000000)::bigint, r.audit_seq, "                           \
-    "encode(r.signature, 'hex'), encode(r.sign_key_id, 'hex'), r.delivery_id, "                    \
-    "r.delivery_ref::text FROM vst.receipts r JOIN vst.clients c ON c.id = r.client_id "
-
-/* Row i of a RECEIPT_COLUMNS result into *out. */
+/* Row i of a result of SQL_RECEIPT_COLUMNS (sql.h) into *out. */
 static void from_row(PGresult *r, int i, stored_receipt *out)
 {
     memset(out, 0, sizeof *out);
@@ -45,14 +39,12 @@ static void from_row(PGresult *r, int i, stored_receipt *out)
     snprintf(out->ref, sizeof out->ref, "%s", PQgetvalue(r, i, 11));
 }
 
-int receipt_load(PGconn *trust, int client_id, const char *delivery_id, stored_receipt *out)
+int receipt_load(slot *s, int client_id, const char *delivery_id, stored_receipt *out)
 {
     char cid[16];
     snprintf(cid, sizeof cid, "%d", client_id);
     const char *p[] = {cid, delivery_id};
-    PGresult *r =
-        PQexecParams(trust, RECEIPT_COLUMNS "WHERE r.client_id = $1::int AND r.delivery_id = $2", 2,
-                     NULL, p, NULL, NULL, 0);
+    PGresult *r = sql_run(s, SQL_RECEIPT_BY_ID, p, NULL, NULL);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         PQclear(r);
         return -1;
@@ -101,8 +93,7 @@ int receipt_sign(slot *s, stored_receipt *r)
         return -1;
     const char *p[] = {r->ref, (const char *)sig, (const char *)kid};
     int lens[] = {0, VST_ED25519_SIG_LEN, 32}, fmts[] = {0, 1, 1};
-    PGresult *q = PQexecParams(s->trust, "SELECT vst.receipt_attach_signature($1::uuid, $2, $3)", 3,
-                               NULL, p, lens, fmts, 0);
+    PGresult *q = sql_run(s, SQL_RECEIPT_ATTACH_SIGNATURE, p, lens, fmts);
     int ok = PQresultStatus(q) == PGRES_TUPLES_OK;
     int attached = ok && PQgetvalue(q, 0, 0)[0] == 't';
     PQclear(q);
@@ -114,8 +105,7 @@ int receipt_sign(slot *s, stored_receipt *r)
     if (!attached) {
         /* Someone else signed it meanwhile: use what is stored. */
         const char *pr[] = {r->ref};
-        PGresult *g = PQexecParams(s->trust, RECEIPT_COLUMNS "WHERE r.delivery_ref = $1::uuid", 1,
-                                   NULL, pr, NULL, NULL, 0);
+        PGresult *g = sql_run(s, SQL_RECEIPT_BY_REF, pr, NULL, NULL);
         int have = PQresultStatus(g) == PGRES_TUPLES_OK && PQntuples(g) == 1;
         if (have)
             from_row(g, 0, r);
@@ -130,7 +120,7 @@ int receipt_sign(slot *s, stored_receipt *r)
 
 void receipt_sign_pending(slot *s)
 {
-    PGresult *r = PQexec(s->trust, RECEIPT_COLUMNS "WHERE r.signature IS NULL LIMIT 100");
+    PGresult *r = sql_run(s, SQL_RECEIPTS_UNSIGNED, NULL, NULL, NULL);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         PQclear(r);
         return;
@@ -146,4 +136,27 @@ void receipt_sign_pending(slot *s)
     PQclear(r);
     if (done > 0)
         hlog("info", "signed %d receipt(s) left unsigned by an interruption", done);
+}
+
+/* public_key is named only if it is the key that signed (kid: SHA-256 of
+ * that key, as stored with the receipt). */
+enum MHD_Result receipt_reply(struct MHD_Connection *c, slot *s, unsigned status, stored_receipt *r)
+{
+    if (receipt_sign(s, r) != 0)
+        return reply_problem(c, VST_E_UNAVAILABLE,
+                             "the delivery is stored; its receipt could not be signed yet "
+                             "(retry the same request to fetch it)",
+                             5);
+    uint8_t pub[32], h[32];
+    int have = receipt_public_key(s, pub) == 0;
+    if (have && r->have_kid) {
+        EVP_Digest(pub, 32, h, NULL, EVP_sha256(), NULL);
+        have = memcmp(h, r->kid, 32) == 0;
+    }
+    char *json = receipt_json(&r->f, r->sig, have ? pub : NULL);
+    if (json == NULL)
+        return reply_problem(c, VST_E_INTERNAL, NULL, 0);
+    enum MHD_Result rc = reply_body(c, status, "application/json", json, strlen(json));
+    free(json);
+    return rc;
 }

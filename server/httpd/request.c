@@ -5,7 +5,7 @@
  * from the raw path, the screen for ids that could carry an identifier or
  * a birth date, the header checks against request smuggling, the
  * Content-Type and the Content-Length. */
-#include "httpd/httpd_request.h"
+#include "httpd/request.h"
 
 #include <ctype.h>
 #include <stdint.h>

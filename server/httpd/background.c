@@ -1,9 +1,9 @@
 /* vst-httpd's background thread, on a slot of its own (never a worker's):
- *   every second  probes the databases and keyd for /readyz (httpd_health.c);
+ *   every second  probes the databases and keyd for /readyz (health.c);
  *   every 5 s     resolves prepared store transactions that an interruption
  *                 left behind (older than a minute, so that deliveries in
  *                 flight are never touched), signs receipts whose signing
- *                 failed after their commit (httpd_receipt.c), pulls
+ *                 failed after their commit (receipt.c), pulls
  *                 vst-keyd's events into the audit log and has keyd sign a
  *                 checkpoint when enough events or time have passed;
  *   at shutdown   one last pull and checkpoint. */
@@ -11,7 +11,8 @@
 
 #include "audit/audit.h"
 #include "httpd/httpd.h"
-#include "httpd/httpd_receipt.h"
+#include "httpd/receipt.h"
+#include "httpd/store.h"
 
 static pthread_t thread;
 static volatile int stopping;
@@ -61,13 +62,13 @@ static void *run(void *arg)
     return NULL;
 }
 
-int audit_thread_start(void)
+int background_start(void)
 {
     health_probe(pool_background());
     return pthread_create(&thread, NULL, run, NULL) == 0 ? 0 : -1;
 }
 
-void audit_thread_stop(void)
+void background_stop(void)
 {
     stopping = 1;
     health_wake();

@@ -1,9 +1,10 @@
-/* Receipts in the trust DB: load, sign after the commit, and the JSON the
- * API returns. The JSON is rebuilt from the stored columns, so a replay
- * returns byte-identical receipts.
+/* Receipts in the trust DB: load one, have vst-keyd sign it after the
+ * commit, and answer a request with it. The JSON is rebuilt from the stored
+ * columns, so a replay returns byte-identical receipts.
  *
- * A receipt is committed unsigned together with its audit event (the
- * decision), then signed by vst-keyd outside that transaction and the
+ * The receipt row itself is written by the commit (store.c, through
+ * vst.receipt_insert): committed unsigned together with its audit event
+ * (the decision), then signed by vst-keyd outside that transaction and the
  * signature attached once (sql/trust/0006): no keyd call ever runs under
  * the audit appenders' lock. An unsigned receipt is never handed out; it
  * is signed first (receipt_sign), by the request that finds it or by the
@@ -23,8 +24,9 @@ typedef struct {
     uint8_t kid[32];
 } stored_receipt;
 
-/* 1 found, 0 not found, -1 database error. */
-int receipt_load(PGconn *trust, int client_id, const char *delivery_id, stored_receipt *out);
+/* The receipt of (client, delivery id) on the slot's trust connection.
+ * 1 found, 0 not found, -1 database error. */
+int receipt_load(slot *s, int client_id, const char *delivery_id, stored_receipt *out);
 /* Has keyd sign r (if it is not signed yet) and attaches the signature.
  * 0, or -1 when keyd or the trust DB failed (the receipt stays unsigned). */
 int receipt_sign(slot *s, stored_receipt *r);
@@ -35,5 +37,10 @@ char *receipt_json(const vst_receipt_fields *f, const uint8_t sig[VST_ED25519_SI
                    const uint8_t *pub /* may be NULL */);
 /* keyd's current signing public key; 0, or -1 when keyd is unreachable. */
 int receipt_public_key(slot *s, uint8_t pub[VST_ED25519_PUB_LEN]);
+/* Answers with the receipt document (status 201 or 200), signed first if
+ * it is not yet; 503 when it cannot be signed now (the delivery is stored:
+ * the same request again fetches it). */
+enum MHD_Result receipt_reply(struct MHD_Connection *c, slot *s, unsigned status,
+                              stored_receipt *r);
 
 #endif

@@ -101,7 +101,8 @@ void pool_release(slot *s)
     pthread_mutex_unlock(&mu);
 }
 
-static int connect_db(PGconn **db, const char *dsn, const char *what)
+/* *prepared: the statements prepared on *db (sql.c), none on a new one. */
+static int connect_db(PGconn **db, unsigned *prepared, const char *dsn, const char *what)
 {
     /* A server restart closes idle connections without libpq noticing
      * until it reads: consume whatever is pending (non-blocking) so that a
@@ -125,6 +126,7 @@ static int connect_db(PGconn **db, const char *dsn, const char *what)
     }
     if (*db != NULL)
         PQfinish(*db);
+    *prepared = 0;
     /* Bounded waits on the server side too: a lock (the audit appenders',
      * a row) is waited for at most db-lock-timeout, and a session left
      * inside a transaction is ended by the server. The options travel with
@@ -155,12 +157,12 @@ static int connect_db(PGconn **db, const char *dsn, const char *what)
 
 int slot_trust(slot *s)
 {
-    return connect_db(&s->trust, g_hcfg.trust_dsn, "trust DB");
+    return connect_db(&s->trust, &s->trust_prepared, g_hcfg.trust_dsn, "trust DB");
 }
 
 int slot_store(slot *s)
 {
-    return connect_db(&s->store, g_hcfg.store_dsn, "store");
+    return connect_db(&s->store, &s->store_prepared, g_hcfg.store_dsn, "store");
 }
 
 int slot_keyd(slot *s)
@@ -188,12 +190,14 @@ void slot_drop_trust(slot *s)
 {
     PQfinish(s->trust);
     s->trust = NULL;
+    s->trust_prepared = 0;
 }
 
 void slot_drop_store(slot *s)
 {
     PQfinish(s->store);
     s->store = NULL;
+    s->store_prepared = 0;
 }
 
 void slot_drop_keyd(slot *s)

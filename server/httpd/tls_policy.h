@@ -26,8 +26,8 @@
  * without RFC 5746 signalling, which RFC 8446 does not require of TLS 1.3
  * clients. The default (partial) mode still renegotiates only with RFC 5746
  * peers, and libmicrohttpd never renegotiates. */
-#ifndef VST_HTTPD_TLS_H
-#define VST_HTTPD_TLS_H
+#ifndef VST_HTTPD_TLS_POLICY_H
+#define VST_HTTPD_TLS_POLICY_H
 
 #define BSI_PRIORITIES                                                                             \
     "NONE:+VERS-TLS1.3:+VERS-TLS1.2:+ECDHE-ECDSA:+ECDHE-RSA:+AES-256-GCM:+AES-128-GCM:"            \

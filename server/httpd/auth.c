@@ -22,6 +22,7 @@
 #include "audit/audit.h"
 #include "core/hex.h"
 #include "httpd/httpd.h"
+#include "httpd/sql.h"
 
 /* ---- monitoring certificates */
 
@@ -122,9 +123,7 @@ static vst_err lookup(const uint8_t fp[32], client_info *out)
         return VST_E_UNAVAILABLE;
     const char *params[] = {(const char *)fp};
     int lens[] = {32}, fmts[] = {1};
-    PGresult *r = PQexecParams(
-        auth_slot.trust, "SELECT id, name, state FROM vst.clients WHERE cert_fingerprint = $1", 1,
-        NULL, params, lens, fmts, 0);
+    PGresult *r = sql_run(&auth_slot, SQL_CLIENT_BY_FINGERPRINT, params, lens, fmts);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         PQclear(r);
         slot_drop_trust(&auth_slot);

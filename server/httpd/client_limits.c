@@ -1,5 +1,5 @@
-/* Per-client fairness limits; see httpd_limits.h. */
-#include "httpd/httpd_limits.h"
+/* Per-client fairness limits; see client_limits.h. */
+#include "httpd/client_limits.h"
 
 #include <pthread.h>
 #include <string.h>

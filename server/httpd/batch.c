@@ -1,5 +1,5 @@
-/* Batches of store rows; see httpd_batch.h. */
-#include "httpd/httpd_batch.h"
+/* Batches of store rows; see batch.h. */
+#include "httpd/batch.h"
 
 #include <inttypes.h>
 #include <stdio.h>

@@ -12,8 +12,8 @@
  * again, the same as a new one; for identifiers: only when every entry has
  * been used within the day, then the oldest), so that two clients never
  * share an entry. Thread-safe. */
-#ifndef VST_HTTPD_LIMITS_H
-#define VST_HTTPD_LIMITS_H
+#ifndef VST_HTTPD_CLIENT_LIMITS_H
+#define VST_HTTPD_CLIENT_LIMITS_H
 
 #include <stdint.h>
 

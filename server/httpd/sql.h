@@ -1,0 +1,91 @@
+/* Every SQL statement vst-httpd runs with parameters, named, in one list;
+ * each is prepared once per database connection, on its first use there
+ * (PQprepare, then PQexecPrepared with the text never sent again).
+ *
+ * A statement belongs to one database: sql_run() takes the slot's
+ * connection for it, so a trust-DB statement cannot run on the store. The
+ * slot remembers which statements its current connections have prepared
+ * (pool.c forgets that whenever it replaces a connection: a new session
+ * has none).
+ *
+ * Not in the list, because PostgreSQL cannot take them as prepared
+ * statements with parameters: transaction control (sql_begin and friends
+ * below), COPY (a profile names its table: store.c builds the statement
+ * with quoted identifiers), PREPARE TRANSACTION and COMMIT/ROLLBACK
+ * PREPARED (a transaction id is no parameter: store.c builds them from a
+ * checked "vst:<uuid>"). Audit events go through vst.audit_append in
+ * server/audit (vst_audit_append). */
+#ifndef VST_HTTPD_SQL_H
+#define VST_HTTPD_SQL_H
+
+#include <libpq-fe.h>
+
+#include "httpd/httpd.h"
+
+/* The columns receipt.c reads a receipt from, in this order. */
+#define SQL_RECEIPT_COLUMNS                                                                        \
+    "SELECT c.name, r.profile, r.record_count, encode(r.body_sha256, 'hex'), r.key_version, "      \
+    "(extract(epoch FROM r.received_at) * 1000000)::bigint, "                                      \
+    "(extract(epoch FROM r.stored_at) * 1000000)::bigint, r.audit_seq, "                           \
+    "encode(r.signature, 'hex'), encode(r.sign_key_id, 'hex'), r.delivery_id, "                    \
+    "r.delivery_ref::text FROM vst.receipts r JOIN vst.clients c ON c.id = r.client_id "
+
+/* X(name, database, parameters, text) */
+#define SQL_STATEMENTS(X)                                                                          \
+    /* auth.c: a client certificate's registration ($1: SHA-256 of its SPKI, binary). */           \
+    X(CLIENT_BY_FINGERPRINT, SQL_TRUST, 1,                                                         \
+      "SELECT id, name, state FROM vst.clients WHERE cert_fingerprint = $1")                       \
+    /* store.c: session advisory locks on a text key (an attempt at a delivery,                    \
+     * "<client id>/<delivery id>"; a delivery's prepared transaction, "vst:<ref>"). */            \
+    X(LOCK, SQL_TRUST, 1, "SELECT pg_advisory_lock(hashtextextended($1, 0))")                      \
+    X(TRY_LOCK, SQL_TRUST, 1, "SELECT pg_try_advisory_lock(hashtextextended($1, 0))")              \
+    X(UNLOCK, SQL_TRUST, 1, "SELECT pg_advisory_unlock(hashtextextended($1, 0))")                  \
+    /* store.c: the decision. The receipt row, through sql/trust/0008. */                          \
+    X(RECEIPT_INSERT, SQL_TRUST, 11,                                                               \
+      "SELECT vst.receipt_insert($1::int, $2, $3::uuid, $4, $5::bigint, $6::bigint, $7, "          \
+      "$8::int, $9::bigint, $10::bigint, $11::bigint)")                                            \
+    /* store.c: recovery decides a prepared transaction by its receipt. */                         \
+    X(RECEIPT_EXISTS, SQL_TRUST, 1, "SELECT 1 FROM vst.receipts WHERE delivery_ref = $1::uuid")    \
+    X(PREPARED_DELIVERIES, SQL_STORE, 1,                                                           \
+      "SELECT gid FROM pg_prepared_xacts WHERE gid LIKE 'vst:%' AND "                              \
+      "database = current_database() AND owner = current_user AND "                                \
+      "prepared <= now() - make_interval(secs => $1::int)")                                        \
+    /* receipt.c */                                                                                \
+    X(RECEIPT_BY_ID, SQL_TRUST, 2,                                                                 \
+      SQL_RECEIPT_COLUMNS "WHERE r.client_id = $1::int AND r.delivery_id = $2")                    \
+    X(RECEIPT_BY_REF, SQL_TRUST, 1, SQL_RECEIPT_COLUMNS "WHERE r.delivery_ref = $1::uuid")         \
+    X(RECEIPTS_UNSIGNED, SQL_TRUST, 0, SQL_RECEIPT_COLUMNS "WHERE r.signature IS NULL LIMIT 100")  \
+    X(RECEIPT_ATTACH_SIGNATURE, SQL_TRUST, 3,                                                      \
+      "SELECT vst.receipt_attach_signature($1::uuid, $2, $3)")                                     \
+    /* health.c: readiness probes. */                                                              \
+    X(TRUST_PING, SQL_TRUST, 0, "SELECT 1")                                                        \
+    X(STORE_PING, SQL_STORE, 0, "SELECT 1")
+
+enum { SQL_TRUST, SQL_STORE };
+
+typedef enum {
+#define SQL_ENUM(name, db, n, text) SQL_##name,
+    SQL_STATEMENTS(SQL_ENUM)
+#undef SQL_ENUM
+        SQL__COUNT
+} sql_stmt;
+
+/* Runs statement id on the slot's connection for its database, preparing
+ * it first if that connection has not yet. values (lengths and formats
+ * may be NULL: text) hold exactly the statement's parameters. The result
+ * (PQclear it), or NULL when the slot has no connection to that database;
+ * a failed preparation returns its error result. */
+PGresult *sql_run(slot *s, sql_stmt id, const char *const *values, const int *lengths,
+                  const int *formats);
+/* A statement that answers one boolean: 1 true, 0 false, -1 failed (the
+ * result is cleared). */
+int sql_run_bool(slot *s, sql_stmt id, const char *const *values);
+
+/* Transaction control on one connection: 1 done, 0 failed. */
+int sql_begin(PGconn *db);
+int sql_commit(PGconn *db);
+int sql_rollback(PGconn *db);
+/* Rolls back a transaction left open (or failed) on db; nothing if idle. */
+void sql_end_open(PGconn *db);
+
+#endif
