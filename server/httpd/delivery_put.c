@@ -163,12 +163,10 @@ static void keyd_failed(delivery *d, int rc)
     hlog("error", "keyd refused a batch: %s", vst_keyd_strerror(rc));
     if (rc == VST_PROTO_E_TIMEOUT)
         health_mark_keyd_stalled();
-    set_fail(d, rc == VST_KERR_INVALID_ARGUMENT ? VST_E_INTERNAL : VST_E_UNAVAILABLE,
-             rc == VST_KERR_SEALED            ? "the key service is sealed"
-             : rc == VST_KERR_BUDGET_EXCEEDED ? "the pseudonymization budget is exhausted"
-             : rc == VST_KERR_BUSY            ? "the key service is busy"
-             : rc == VST_PROTO_E_TIMEOUT      ? "the key service does not answer"
-                                              : "the key service failed");
+    /* The answer and its detail are the code's line in vst_error.def. */
+    const char *detail;
+    vst_err e = vst_keyd_http_err(rc, &detail);
+    set_fail(d, e, detail);
 }
 
 /* Pseudonymizes the current batch and sends it to the store. */

@@ -9,10 +9,8 @@
 #define _GNU_SOURCE /* setresuid */
 #include <dirent.h>
 #include <errno.h>
-#include <grp.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +21,8 @@
 #include <arpa/inet.h>
 
 #include "core/config.h"
+#include "core/pidfile.h"
+#include "core/privdrop.h"
 #include "core/secmem.h"
 #include "httpd/httpd.h"
 #include "httpd/store.h"
@@ -179,23 +179,13 @@ static char *read_file(const char *path, char *err, size_t errlen)
 
 static int drop_privileges(char *err, size_t errlen)
 {
-    if (geteuid() != 0)
-        return 0;
-    if (g_hcfg.user[0] == '\0') {
+    /* vst-httpd keeps no capability. The prctl calls after this hold for
+     * a daemon that was never root too. */
+    const vst_privdrop d = {.user = g_hcfg.user, .keep_caps = 0, .chown = NULL};
+    int rc = vst_privdrop_to(&d, err, errlen);
+    if (rc == VST_PRIVDROP_STAYED_ROOT)
         hlog("warning", "running as root: set `user` to vst-httpd's own account");
-        return 0;
-    }
-    struct passwd *pw = getpwnam(g_hcfg.user);
-    if (pw == NULL) {
-        snprintf(err, errlen, "user \"%s\" does not exist (create it, or set `user`)", g_hcfg.user);
-        return -1;
-    }
-    if (setgroups(0, NULL) != 0 || setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) != 0 ||
-        setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) != 0 || setuid(0) == 0) {
-        snprintf(err, errlen, "dropping to user %s: %s", g_hcfg.user, strerror(errno));
-        return -1;
-    }
-    return 0;
+    return rc < 0 ? -1 : 0;
 }
 
 static volatile sig_atomic_t stop_requested;
@@ -409,11 +399,8 @@ int main(int argc, char **argv)
         MHD_stop_daemon(mhd);
         return fatal("cannot start the monitoring listener");
     }
-    if (g_hcfg.pid_file[0] != '\0') {
-        FILE *f = fopen(g_hcfg.pid_file, "we");
-        if (f == NULL || fprintf(f, "%ld\n", (long)getpid()) < 0 || fclose(f) != 0)
-            return fatal("cannot write the pid file");
-    }
+    if (vst_pidfile_write(g_hcfg.pid_file) != 0)
+        return fatal("cannot write the pid file");
     recover_at_start();
     if (background_start() != 0 || watchdog_start() != 0)
         return fatal("cannot start the background threads");
