@@ -22,7 +22,7 @@ void batch_reset(batch *b)
         vst_wipe(b->sec[s].ids, (size_t)b->sec[s].count * b->sec[s].id_len);
         b->sec[s].count = 0;
     }
-    vst_wipe(b->out, (size_t)b->nids * VST_PSEUDONYM_BYTES);
+    vst_wipe(b->out, (size_t)b->nids * VST_PSEUDONYM_LEN);
     b->len = b->rows = b->nholes = 0;
     b->nids = 0;
 }
@@ -131,7 +131,7 @@ int batch_add_row(batch *b, const vst_profile *p, const vst_row *row, const char
             b->holes[b->nholes++] = (batch_hole){b->len, (uint16_t)s, sec->count};
             sec->count++;
             b->nids++;
-            if (put(b, "00000000000000000000000000000000", 2 * VST_PSEUDONYM_BYTES) != 0)
+            if (put(b, "00000000000000000000000000000000", 2 * VST_PSEUDONYM_LEN) != 0)
                 return -1;
         } else if (v->is_null) {
             if (put(b, "\\N", 2) != 0)
@@ -172,16 +172,16 @@ int batch_resolve(batch *b, const vst_profile *p, vst_keyd *k, uint32_t *key_ver
         }
         /* Sections with count 0 are skipped in the request; their base
          * offsets are never used since no hole refers to them. */
-        if (grow((void **)&b->out, &b->out_cap, total * VST_PSEUDONYM_BYTES, 1) != 0)
+        if (grow((void **)&b->out, &b->out_cap, total * VST_PSEUDONYM_LEN, 1) != 0)
             return VST_PROTO_E_NOMEM;
         int rc = vst_keyd_pseudonymize(k, &rq, key_version, b->out, b->out_cap);
         if (rc != 0)
             return rc;
         for (size_t h = 0; h < b->nholes; h++) {
             const uint8_t *ps =
-                b->out + (base[b->holes[h].sec] + b->holes[h].idx) * VST_PSEUDONYM_BYTES;
+                b->out + (base[b->holes[h].sec] + b->holes[h].idx) * VST_PSEUDONYM_LEN;
             char *dst = b->text + b->holes[h].off;
-            for (size_t i = 0; i < VST_PSEUDONYM_BYTES; i++) {
+            for (size_t i = 0; i < VST_PSEUDONYM_LEN; i++) {
                 dst[2 * i] = hx[ps[i] >> 4];
                 dst[2 * i + 1] = hx[ps[i] & 15];
             }

@@ -26,8 +26,7 @@ static int status_check(const vst_status_ok *m)
 static int version_info_check(const vst_version_info *v)
 {
     TRY(version_check(v->version));
-    return v->state >= VST_KEYSTATE_CURRENT && v->state <= VST_KEYSTATE_RETIRED ? 0
-                                                                                : VST_PROTO_E_RANGE;
+    return v->state >= VST_KEY_CURRENT && v->state <= VST_KEY_RETIRED ? 0 : VST_PROTO_E_RANGE;
 }
 
 static int rd_version_info(vst_rd *r, vst_version_info *v)

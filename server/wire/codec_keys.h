@@ -4,6 +4,7 @@
 #define VST_WIRE_CODEC_KEYS_H
 
 #include "core/signed.h"
+#include "core/key_state.h" /* VST_KEY_* states */
 #include "wire/codec.h"
 
 #define VST_KEYSTORE_ID_LEN 16
@@ -14,11 +15,9 @@
 /* STATUS, PUBKEY and ROTATE requests carry no payload. */
 int vst_empty_decode(const uint8_t *p, size_t len);
 
-/* Key version states, numbered as keystore.h's vst_key_state. */
-enum { VST_KEYSTATE_CURRENT = 1, VST_KEYSTATE_ACTIVE = 2, VST_KEYSTATE_RETIRED = 3 };
 typedef struct {
     uint32_t version; /* >= 1 */
-    uint8_t state;    /* VST_KEYSTATE_* */
+    uint8_t state;    /* VST_KEY_* */
 } vst_version_info;
 
 /* STATUS response. sealed, dev_master in {0,1}; a sealed keyd reports

@@ -10,9 +10,6 @@
 #include "core/domain.h"
 #include "wire/codec_fields.h"
 
-_Static_assert(VST_DOMAIN_LEN_MAX == VST_DOMAIN_MAXLEN,
-               "domain limits of codec_pseud.h and domain.h");
-
 static int blocks_count_check(uint32_t count)
 {
     return count >= 1 && count <= VST_BATCH_MAX ? 0 : VST_PROTO_E_RANGE;
@@ -55,7 +52,7 @@ static int domain_ok(const char *s, size_t n)
 
 static int rd_section(vst_rd *r, vst_pseud_section *s, uint32_t *total)
 {
-    TRY(rd_str8(r, s->domain, VST_DOMAIN_LEN_MAX, domain_ok));
+    TRY(rd_str8(r, s->domain, VST_DOMAIN_MAXLEN, domain_ok));
     TRY(vst_rd_u8(r, &s->id_len));
     TRY(vst_rd_u32(r, &s->count));
     TRY(section_check(s, total));
@@ -131,7 +128,7 @@ int vst_pseud_ok_decode(const uint8_t *p, size_t len, vst_pseud_ok *out)
         vst_pseud_out *s = &out->sec[i];
         TRY(vst_rd_u32(&r, &s->count));
         TRY(batch_add(&total, s->count));
-        TRY(vst_rd_view(&r, (size_t)s->count * VST_PSEUDONYM_BYTES, &s->pseudonyms));
+        TRY(vst_rd_view(&r, (size_t)s->count * VST_PSEUDONYM_LEN, &s->pseudonyms));
     }
     return vst_rd_end(&r);
 }
@@ -156,7 +153,7 @@ static int put_pseud_ok(vst_wr *w, const vst_pseud_ok *in)
     for (size_t i = 0; i < in->nsections; i++) {
         const vst_pseud_out *s = &in->sec[i];
         TRY(vst_wr_u32(w, s->count));
-        TRY(vst_wr_put(w, s->pseudonyms, (size_t)s->count * VST_PSEUDONYM_BYTES));
+        TRY(vst_wr_put(w, s->pseudonyms, (size_t)s->count * VST_PSEUDONYM_LEN));
     }
     return 0;
 }
@@ -195,7 +192,7 @@ int vst_rekey_req_decode(const uint8_t *p, size_t len, vst_rekey_req *out)
     TRY(vst_rd_u32(&r, &out->to_version));
     TRY(vst_rd_u32(&r, &out->count));
     TRY(rekey_req_check(out));
-    TRY(vst_rd_view(&r, (size_t)out->count * VST_PSEUDONYM_BYTES, &out->pseudonyms));
+    TRY(vst_rd_view(&r, (size_t)out->count * VST_PSEUDONYM_LEN, &out->pseudonyms));
     return vst_rd_end(&r);
 }
 
@@ -204,7 +201,7 @@ static int put_rekey_req(vst_wr *w, const vst_rekey_req *in)
     TRY(vst_wr_u32(w, in->from_version));
     TRY(vst_wr_u32(w, in->to_version));
     TRY(vst_wr_u32(w, in->count));
-    return vst_wr_put(w, in->pseudonyms, (size_t)in->count * VST_PSEUDONYM_BYTES);
+    return vst_wr_put(w, in->pseudonyms, (size_t)in->count * VST_PSEUDONYM_LEN);
 }
 
 int vst_rekey_req_encode(vst_wr *w, const vst_rekey_req *in)
@@ -222,14 +219,14 @@ int vst_rekey_ok_decode(const uint8_t *p, size_t len, vst_rekey_ok *out)
     vst_rd_init(&r, p, len);
     TRY(vst_rd_u32(&r, &out->count));
     TRY(blocks_count_check(out->count));
-    TRY(vst_rd_view(&r, (size_t)out->count * VST_PSEUDONYM_BYTES, &out->pseudonyms));
+    TRY(vst_rd_view(&r, (size_t)out->count * VST_PSEUDONYM_LEN, &out->pseudonyms));
     return vst_rd_end(&r);
 }
 
 static int put_rekey_ok(vst_wr *w, const vst_rekey_ok *in)
 {
     TRY(vst_wr_u32(w, in->count));
-    return vst_wr_put(w, in->pseudonyms, (size_t)in->count * VST_PSEUDONYM_BYTES);
+    return vst_wr_put(w, in->pseudonyms, (size_t)in->count * VST_PSEUDONYM_LEN);
 }
 
 int vst_rekey_ok_encode(vst_wr *w, const vst_rekey_ok *in)

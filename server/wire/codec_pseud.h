@@ -4,21 +4,20 @@
 #ifndef VST_WIRE_CODEC_PSEUD_H
 #define VST_WIRE_CODEC_PSEUD_H
 
+#include "core/domain.h" /* VST_DOMAIN_MAXLEN, VST_PSEUDONYM_LEN */
 #include "wire/codec.h"
 
 #define VST_BATCH_MAX 65536u /* identifiers or pseudonyms per frame */
 #define VST_SECTIONS_MAX 16
 #define VST_ID_LEN_MAX 16
-#define VST_DOMAIN_LEN_MAX 64 /* == VST_DOMAIN_MAXLEN of core/domain.h */
-#define VST_PSEUDONYM_BYTES 16
 
 /* PSEUDONYMIZE: 1..16 sections, each count >= 1 identifiers of id_len
  * bytes in one domain; counts total <= VST_BATCH_MAX. */
 typedef struct {
-    char domain[VST_DOMAIN_LEN_MAX + 1]; /* NUL-terminated, [a-z0-9_./-] */
-    uint8_t id_len;                      /* 1..16 */
-    uint32_t count;                      /* >= 1 */
-    const uint8_t *ids;                  /* count * id_len bytes */
+    char domain[VST_DOMAIN_MAXLEN + 1]; /* NUL-terminated, [a-z0-9_./-] */
+    uint8_t id_len;                     /* 1..16 */
+    uint32_t count;                     /* >= 1 */
+    const uint8_t *ids;                 /* count * id_len bytes */
 } vst_pseud_section;
 typedef struct {
     uint16_t nsections; /* 1..16 */

@@ -205,7 +205,7 @@ int vst_keyd_pseudonymize(vst_keyd *k, const vst_pseud_req *rq, uint32_t *key_ve
         rc = VST_PROTO_E_RANGE;
     size_t off = 0;
     for (size_t s = 0; rc == 0 && s < rs.nsections; s++) {
-        size_t n = (size_t)rs.sec[s].count * VST_PSEUDONYM_BYTES;
+        size_t n = (size_t)rs.sec[s].count * VST_PSEUDONYM_LEN;
         if (out_cap - off < n) {
             rc = VST_PROTO_E_ARG;
             break;
@@ -235,7 +235,7 @@ int vst_keyd_rekey(vst_keyd *k, uint32_t from, uint32_t to, uint8_t *pbuf, uint3
     if (rc == 0 && rs.count != n)
         rc = VST_PROTO_E_RANGE;
     if (rc == 0)
-        memcpy(pbuf, rs.pseudonyms, (size_t)n * VST_PSEUDONYM_BYTES);
+        memcpy(pbuf, rs.pseudonyms, (size_t)n * VST_PSEUDONYM_LEN);
     vst_frame_free(buf, len);
     return rc;
 }

@@ -114,7 +114,7 @@ static void seed_lists(void)
     vst_wr w = VST_WR_INIT;
     vst_list_builder b;
     vst_status_ok st = {.dev_master = 1, .shares_need = 3, .current_version = 2};
-    vst_version_info v1 = {1, VST_KEYSTATE_ACTIVE}, v2 = {2, VST_KEYSTATE_CURRENT};
+    vst_version_info v1 = {1, VST_KEY_ACTIVE}, v2 = {2, VST_KEY_CURRENT};
     check(vst_status_ok_begin(&b, &w, &st) == 0 && vst_status_ok_add(&b, &v1) == 0 &&
               vst_status_ok_add(&b, &v2) == 0,
           "status");

@@ -23,9 +23,6 @@
 #include "keystore.h"
 
 /* The protocol carries the keystore's numbers and sizes unchanged. */
-_Static_assert((int)VST_KEYSTATE_CURRENT == (int)VST_KEY_CURRENT, "current");
-_Static_assert((int)VST_KEYSTATE_ACTIVE == (int)VST_KEY_ACTIVE, "active");
-_Static_assert((int)VST_KEYSTATE_RETIRED == (int)VST_KEY_RETIRED, "retired");
 _Static_assert(VST_KEYSTORE_ID_LEN == VST_KS_ID_LEN, "keystore id");
 _Static_assert(VST_ED25519_PUB_LEN == VST_ED25519_LEN && VST_SHARE_LEN == VST_KEY_LEN, "sizes");
 
@@ -57,7 +54,7 @@ static const uint8_t all_types[] = {
 
 static const char kvnrs[] = "A123456780B987654328C000000017";
 static const char lanrs[] = "123456601987654302";
-static uint8_t blocks[3 * VST_PSEUDONYM_BYTES];
+static uint8_t blocks[3 * VST_PSEUDONYM_LEN];
 static const uint8_t share[VST_SHARE_LEN] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
 
 static void fill_receipt(vst_receipt_fields *r)
@@ -96,7 +93,7 @@ static void sample_status(vst_wr *w)
     m.minute_used = 10, m.minute_limit = 100000, m.day_used = 20, m.day_limit = 10000000;
     memset(m.signing_pubkey, 0x5a, sizeof m.signing_pubkey);
     vst_list_builder b;
-    vst_version_info v1 = {1, VST_KEYSTATE_ACTIVE}, v2 = {2, VST_KEYSTATE_CURRENT};
+    vst_version_info v1 = {1, VST_KEY_ACTIVE}, v2 = {2, VST_KEY_CURRENT};
     CU_ASSERT_FATAL(vst_status_ok_begin(&b, w, &m) == 0);
     CU_ASSERT_FATAL(vst_status_ok_add(&b, &v1) == 0);
     CU_ASSERT_FATAL(vst_status_ok_add(&b, &v2) == 0);
@@ -279,7 +276,7 @@ static void test_roundtrip_lists(void)
     CU_ASSERT(m.status_ok.dev_master == 1 && m.status_ok.shares_need == 3);
     CU_ASSERT(m.status_ok.day_limit == 10000000 && m.status_ok.nversions == 2);
     CU_ASSERT(vst_status_version(&m.status_ok, 1, &v) == 0 && v.version == 2 &&
-              v.state == VST_KEYSTATE_CURRENT);
+              v.state == VST_KEY_CURRENT);
     CU_ASSERT(vst_status_version(&m.status_ok, 2, &v) == VST_PROTO_E_RANGE);
     vst_wr_free(&w);
 
@@ -567,7 +564,7 @@ static void test_status_limits(void)
     p[n - 1] = 0;
     p[n - 9] = 4; /* state */
     CU_ASSERT(decode_copy(VST_MSG_RESP(VST_MSG_STATUS), p, n, &m) == VST_PROTO_E_RANGE);
-    p[n - 9] = VST_KEYSTATE_RETIRED;
+    p[n - 9] = VST_KEY_RETIRED;
     CU_ASSERT(decode_copy(VST_MSG_RESP(VST_MSG_STATUS), p, n, &m) == 0);
     p[n - 10] = 0; /* version 2 -> 0 */
     CU_ASSERT(decode_copy(VST_MSG_RESP(VST_MSG_STATUS), p, n, &m) == VST_PROTO_E_RANGE);
