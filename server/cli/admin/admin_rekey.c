@@ -198,35 +198,20 @@ static int take_batch(rekey_worker *w, const admin_table **t, PGresult **res)
     return rows;
 }
 
-/* One batch in one store transaction: returns rows updated (at least 1),
- * 0 when every table is done, -1 on error. */
-static int64_t one_batch(rekey_worker *w)
+/* Re-keys every non-NULL pseudonym of the batch r (rows of table t) with
+ * one keyd call per source version (versions ascending; rows of several
+ * versions may interleave) and builds the UPDATE's binary arrays: buf holds
+ * each version's pseudonyms together, pos says where each row's column
+ * went. 0, or -1 after a message. */
+static int rekey_rows(rekey_worker *w, const admin_table *t, PGresult *r, int rows, vst_wr *ids,
+                      vst_wr *vers, vst_wr cols[MAX_COLS])
 {
-    rekey_ctx *c = w->c;
-    const admin_table *t = NULL;
-    PGresult *r = NULL;
-    if (exec_cmd(w->db, "BEGIN") != 0)
-        return -1;
-    int rows = take_batch(w, &t, &r);
-    if (rows <= 0) {
-        if (rows == 0 && exec_cmd(w->db, "COMMIT") == 0)
-            return 0;
-        PQclear(PQexec(w->db, "ROLLBACK"));
-        return -1;
-    }
     size_t nc = t->ncolumns;
     uint8_t *buf = malloc((size_t)rows * nc * VST_PSEUDONYM_LEN);
     uint32_t *from = malloc((size_t)rows * sizeof *from);
     uint32_t *pos = malloc((size_t)rows * nc * sizeof *pos);
     int hasnull[MAX_COLS] = {0};
-    vst_wr ids = VST_WR_INIT, vers = VST_WR_INIT, cols[MAX_COLS];
-    for (size_t col = 0; col < MAX_COLS; col++)
-        vst_wr_init(&cols[col]);
     int rc = buf == NULL || from == NULL || pos == NULL ? admin_fail("out of memory") : 0;
-    /* Re-key every non-NULL pseudonym with one keyd call per source
-     * version in the batch (versions ascending; rows of several versions
-     * may interleave): buf holds each version's pseudonyms together, pos
-     * says where each row's column went. */
     for (int i = 0; rc == 0 && i < rows; i++) {
         from[i] = (uint32_t)strtoul(PQgetvalue(r, i, 1), NULL, 10);
         for (size_t col = 0; col < nc; col++)
@@ -251,20 +236,26 @@ static int64_t one_batch(rekey_worker *w)
                         rc = admin_fail("a pseudonym in %s is not hex", t->table);
                     pos[(size_t)i * nc + col] = (uint32_t)(base + cnt++);
                 }
-        if (rc == 0 && cnt > 0 && (rc = vst_keyd_rekey(w->k, v, c->to, run, cnt)) != 0)
+        if (rc == 0 && cnt > 0 && (rc = vst_keyd_rekey(w->k, v, w->c->to, run, cnt)) != 0)
             rc = admin_fail("keyd refused to re-key version %u: %s", v, vst_keyd_strerror(rc));
         base += cnt;
     }
-    /* UPDATE ... FROM unnest(arrays): one statement for the whole batch,
-     * its arrays in binary (no text array to build here or to parse
-     * there); the guard on the old key_version makes a second application
-     * impossible. */
-    if (rc == 0 && batch_arrays(r, rows, nc, from, buf, pos, hasnull, &ids, &vers, cols) != 0)
+    if (rc == 0 && batch_arrays(r, rows, nc, from, buf, pos, hasnull, ids, vers, cols) != 0)
         rc = admin_fail("out of memory");
-    PQclear(r);
     free(buf);
     free(from);
     free(pos);
+    return rc == 0 ? 0 : -1;
+}
+
+/* UPDATE ... FROM unnest(arrays): one statement for the whole batch, its
+ * arrays in binary (no text array to build here or to parse there); the
+ * guard on the old key_version makes a second application impossible.
+ * Returns the rows updated, -1 on error. */
+static int64_t write_rows(rekey_worker *w, const admin_table *t, const vst_wr *ids,
+                          const vst_wr *vers, const vst_wr cols[MAX_COLS])
+{
+    size_t nc = t->ncolumns;
     char sql[1024], to[16];
     int n = snprintf(sql, sizeof sql, "UPDATE %s t SET key_version = $1::int", t->table);
     for (size_t col = 0; col < nc; col++)
@@ -276,10 +267,10 @@ static int64_t one_batch(rekey_worker *w)
     for (size_t col = 0; col < nc; col++)
         n += snprintf(sql + n, sizeof sql - (size_t)n, ", p%zu", col);
     snprintf(sql + n, sizeof sql - (size_t)n, ") WHERE t.id = u.id AND t.key_version = u.v");
-    snprintf(to, sizeof to, "%u", c->to);
-    const char *up[3 + MAX_COLS] = {to, (const char *)vst_wr_data(&ids),
-                                    (const char *)vst_wr_data(&vers)};
-    int lens[3 + MAX_COLS] = {0, (int)vst_wr_len(&ids), (int)vst_wr_len(&vers)};
+    snprintf(to, sizeof to, "%u", w->c->to);
+    const char *up[3 + MAX_COLS] = {to, (const char *)vst_wr_data(ids),
+                                    (const char *)vst_wr_data(vers)};
+    int lens[3 + MAX_COLS] = {0, (int)vst_wr_len(ids), (int)vst_wr_len(vers)};
     int fmts[3 + MAX_COLS] = {0, 1, 1};
     for (size_t col = 0; col < nc; col++) {
         up[3 + col] = (const char *)vst_wr_data(&cols[col]);
@@ -287,15 +278,37 @@ static int64_t one_batch(rekey_worker *w)
         fmts[3 + col] = 1;
     }
     int64_t updated = -1;
-    if (rc == 0) {
-        r = PQexecParams(w->db, sql, 3 + (int)nc, NULL, up, lens, fmts, 0);
-        if (pg_ok(r, PGRES_COMMAND_OK, "writing re-keyed rows"))
-            updated = strtoll(PQcmdTuples(r), NULL, 10);
-        PQclear(r);
+    PGresult *r = PQexecParams(w->db, sql, 3 + (int)nc, NULL, up, lens, fmts, 0);
+    if (pg_ok(r, PGRES_COMMAND_OK, "writing re-keyed rows"))
+        updated = strtoll(PQcmdTuples(r), NULL, 10);
+    PQclear(r);
+    return updated;
+}
+
+/* One batch in one store transaction: returns rows updated (at least 1),
+ * 0 when every table is done, -1 on error. */
+static int64_t one_batch(rekey_worker *w)
+{
+    const admin_table *t = NULL;
+    PGresult *r = NULL;
+    if (exec_cmd(w->db, "BEGIN") != 0)
+        return -1;
+    int rows = take_batch(w, &t, &r);
+    if (rows <= 0) {
+        if (rows == 0 && exec_cmd(w->db, "COMMIT") == 0)
+            return 0;
+        PQclear(PQexec(w->db, "ROLLBACK"));
+        return -1;
     }
+    vst_wr ids = VST_WR_INIT, vers = VST_WR_INIT, cols[MAX_COLS];
+    for (size_t col = 0; col < MAX_COLS; col++)
+        vst_wr_init(&cols[col]);
+    int rc = rekey_rows(w, t, r, rows, &ids, &vers, cols);
+    PQclear(r);
+    int64_t updated = rc == 0 ? write_rows(w, t, &ids, &vers, cols) : -1;
     vst_wr_free(&ids);
     vst_wr_free(&vers);
-    for (size_t col = 0; col < nc; col++)
+    for (size_t col = 0; col < t->ncolumns; col++)
         vst_wr_free(&cols[col]);
     if (updated < 0 || exec_cmd(w->db, "COMMIT") != 0) {
         PQclear(PQexec(w->db, "ROLLBACK"));
