@@ -100,6 +100,25 @@ vst_ks_status vst_ks_read_at(int dirfd, const char *dir, const char *name, size_
     return st;
 }
 
+/* Fills a file just created: mode 0600 whatever the umask, the data,
+ * fsync, close. The fd is closed either way. NULL, or the step that failed
+ * (errno set). */
+static const char *fill_and_close(int fd, const void *data, size_t len)
+{
+    const char *step = NULL;
+    if (fchmod(fd, 0600) != 0)
+        step = "fchmod";
+    else if (write_all(fd, data, len) != VST_KS_OK)
+        step = "write";
+    else if (fsync(fd) != 0)
+        step = "fsync";
+    int e = errno;
+    if (close(fd) != 0 && step == NULL)
+        return "close";
+    errno = e;
+    return step;
+}
+
 /* The temp file is named at random: a stale one from a crash never blocks
  * the next write. */
 vst_ks_status vst_ks_write_atomic(int dirfd, const char *dir, const char *name, const void *data,
@@ -118,19 +137,9 @@ vst_ks_status vst_ks_write_atomic(int dirfd, const char *dir, const char *name, 
     if (fd < 0)
         return VST_KS_FAIL(VST_KS_IO, "keystore %s: cannot create %s: %s", dir, tmp,
                            strerror(errno));
-    const char *step = "fchmod";
-    if (fchmod(fd, 0600) != 0)
-        goto fail;
-    step = "write";
-    if (write_all(fd, data, len) != VST_KS_OK)
-        goto fail;
-    step = "fsync";
-    if (fsync(fd) != 0)
-        goto fail;
-    step = "close";
-    int rc = close(fd);
+    const char *step = fill_and_close(fd, data, len);
     fd = -1;
-    if (rc != 0)
+    if (step != NULL)
         goto fail;
     step = "rename";
     if (renameat(dirfd, tmp, dirfd, name) != 0)
@@ -186,19 +195,9 @@ vst_ks_status vst_ks_write_new_file(const char *path, const void *data, size_t l
             return VST_KS_FAIL(VST_KS_EXISTS, "%s already exists; refusing to overwrite it", path);
         return VST_KS_FAIL(VST_KS_IO, "cannot create %s: %s", path, strerror(errno));
     }
-    const char *step = "fchmod";
-    if (fchmod(fd, 0600) != 0)
-        goto fail;
-    step = "write";
-    if (write_all(fd, data, len) != VST_KS_OK)
-        goto fail;
-    step = "fsync";
-    if (fsync(fd) != 0)
-        goto fail;
-    step = "close";
-    int rc = close(fd);
+    const char *step = fill_and_close(fd, data, len);
     fd = -1;
-    if (rc != 0)
+    if (step != NULL)
         goto fail;
     fsync_parent(path);
     return VST_KS_OK;
