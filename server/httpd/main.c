@@ -142,10 +142,15 @@ static int load_profiles(char *err, size_t errlen)
             continue;
         char path[4096];
         snprintf(path, sizeof path, "%s/%s", g_hcfg.profiles, e->d_name);
-        if (vst_profile_load(path, &profiles[nprofiles], err, errlen) != VST_E_OK)
+        if (vst_profile_load(path, &profiles[nprofiles], err, errlen) != VST_E_OK) {
             rc = -1;
-        else
-            nprofiles++;
+            continue;
+        }
+        /* The load log line names the risks the profile takes. */
+        const char *warn = vst_profile_warning(profiles[nprofiles]);
+        hlog(warn[0] ? "warning" : "info", "profile %s loaded from %s%s%s",
+             vst_profile_name(profiles[nprofiles]), path, warn[0] ? ": " : "", warn);
+        nprofiles++;
     }
     closedir(d);
     if (rc == 0 && httpd_profile(g_hcfg.default_profile) == NULL) {

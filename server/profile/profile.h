@@ -38,6 +38,9 @@ vst_err vst_profile_load_buffer(const char *name, const char *buf, size_t len, v
 void vst_profile_free(vst_profile *p);
 
 const char *vst_profile_name(const vst_profile *p);
+/* The risks a loaded profile takes that its load log line must name (a
+ * postal prefix of more than 2 digits), or "". */
+const char *vst_profile_warning(const vst_profile *p);
 /* Schema-qualified output table, e.g. "sgb5.records". */
 const char *vst_profile_table(const vst_profile *p);
 size_t vst_profile_max_line(const vst_profile *p);

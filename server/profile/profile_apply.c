@@ -1,6 +1,7 @@
 /* Applying a profile to one NDJSON line: scan it (json_scan.c: strict,
  * no allocation, no copies), walk the record against the profile, collect
- * every error as (line, path, code), and fill a typed output row. The
+ * every error as (line, path, code), and fill a typed output row (its
+ * memory and the error list are profile_row.c's). The
  * offending value never leaves this file: errors carry codes only, and the
  * scratch that held unescaped strings is wiped with the row. */
 #include <inttypes.h>
@@ -11,86 +12,6 @@
 #include "core/secmem.h"
 #include "profile/json_scan.h"
 #include "profile/profile_internal.h"
-
-/* ---- errors ---- */
-
-int vst_errors_init(vst_errors *e, size_t max)
-{
-    memset(e, 0, sizeof *e);
-    e->max = max;
-    if (max > 0 && (e->items = calloc(max, sizeof *e->items)) == NULL)
-        return -1;
-    return 0;
-}
-
-void vst_errors_free(vst_errors *e)
-{
-    free(e->items);
-    memset(e, 0, sizeof *e);
-}
-
-void vst_errors_add(vst_errors *e, uint64_t line, const char *path, vst_err code)
-{
-    e->total++;
-    if (e->n >= e->max)
-        return;
-    vst_field_error *it = &e->items[e->n++];
-    it->line = line;
-    it->code = code;
-    snprintf(it->path, sizeof it->path, "%s", path);
-}
-
-/* ---- rows ---- */
-
-vst_row *vst_row_new(const vst_profile *p)
-{
-    vst_row *r = calloc(1, sizeof *r);
-    if (r == NULL)
-        return NULL;
-    r->profile = p;
-    r->values = calloc(p->ncolumns, sizeof *r->values);
-    /* Kept values are at most as long as their JSON source (escaping never
-     * grows beyond the input's own escaping), plus pseudonyms and framing. */
-    r->arena_cap = 2 * p->max_line + 64 * p->ncolumns + 1024;
-    r->arena = malloc(r->arena_cap);
-    /* Tokens for any line up to max_line (json_scan.h); unescaped strings
-     * are never longer than their escaped source. */
-    r->tokens_cap = JS_TOKENS(p->max_line);
-    r->tokens = calloc(r->tokens_cap, sizeof(js_tok));
-    r->scratch_cap = p->max_line;
-    r->scratch = malloc(r->scratch_cap);
-    if (r->values == NULL || r->arena == NULL || r->tokens == NULL || r->scratch == NULL) {
-        vst_row_free(r);
-        return NULL;
-    }
-    vst_row_clear(r);
-    return r;
-}
-
-void vst_row_clear(vst_row *r)
-{
-    vst_wipe(r->arena, r->arena_used);
-    r->arena_used = 0;
-    for (size_t i = 0; i < r->profile->ncolumns; i++)
-        r->values[i] = (vst_value){.is_null = 1};
-    vst_wipe(r->ids, sizeof r->ids);
-    r->nids = 0;
-    vst_wipe(r->scratch, r->scratch_used);
-    r->scratch_used = 0;
-}
-
-void vst_row_free(vst_row *r)
-{
-    if (r == NULL)
-        return;
-    if (r->arena != NULL && r->values != NULL && r->scratch != NULL)
-        vst_row_clear(r);
-    free(r->tokens);
-    free(r->scratch);
-    free(r->arena);
-    free(r->values);
-    free(r);
-}
 
 static int put_text(vst_row *r, int col, const char *s, size_t len)
 {
@@ -108,13 +29,6 @@ static void put_int(vst_row *r, int col, int64_t v)
     r->values[col] = (vst_value){.i = v};
 }
 
-vst_err vst_row_set_pseudonym(vst_row *r, size_t column, const char hex[32])
-{
-    if (column >= r->profile->ncolumns || r->profile->columns[column].type != VST_COL_PSEUDONYM)
-        return VST_E_INTERNAL;
-    return put_text(r, (int)column, hex, 32) == 0 ? VST_E_OK : VST_E_INTERNAL;
-}
-
 /* ---- the walk ---- */
 
 typedef struct {
@@ -126,6 +40,8 @@ typedef struct {
     vst_err first;
     const char *buf; /* the line */
     const js_tok *tok;
+    int32_t date; /* the last valid date leaf() saw, for "not_before" */
+    int date_ok;
 } actx;
 
 /* Where an error is: the enclosing object's path, a field name and, for
@@ -210,6 +126,42 @@ static int derive_text(actx *c, const pf_derived *d, const char *s, size_t len)
     return put_text(c->row, d->column, s + d->from - 1, d->to - d->from + 1);
 }
 
+/* A placeholder value (profile_placeholders.c) names no provider: its
+ * name goes into the field's placeholder column and no pseudonym is asked
+ * for; the describing digits are kept as for any other value. */
+static int placeholder(actx *c, const pf_field *f, const vst_id *id)
+{
+    const pf_placeholder *ph = pf_placeholder_find(c->p, f->id_kind, id->s, id->len);
+    if (ph == NULL)
+        return 0;
+    return put_text(c->row, f->placeholder_column, ph->name, strlen(ph->name)) == 0 ? 1 : -1;
+}
+
+/* Queues the identifying digits id[from..to] for keyd, and keeps the
+ * describing ones ("also"). */
+static int pseudonymize(actx *c, const pf_field *f, const vst_id *id)
+{
+    vst_row *r = c->row;
+    int fail = 0;
+    int ph = f->has_placeholders ? placeholder(c, f, id) : 0;
+    if (ph < 0)
+        return -1;
+    if (ph == 0) {
+        if (r->nids == VST_ROW_MAX_IDS)
+            return -1;
+        vst_pending_id *pid = &r->ids[r->nids++];
+        pid->column = (uint16_t)f->column;
+        pid->domain = (uint16_t)f->domain;
+        pid->id.kind = id->kind;
+        pid->id.len = (unsigned char)(f->id_to - f->id_from + 1);
+        memcpy(pid->id.s, id->s + f->id_from - 1, pid->id.len);
+        pid->id.s[pid->id.len] = '\0';
+    }
+    for (size_t i = 0; i < f->nderived; i++)
+        fail |= derive_text(c, &f->derived[i], id->s, id->len);
+    return fail ? -1 : 0;
+}
+
 static int leaf_identifier(actx *c, const pf_field *f, const js_tok *t, where w)
 {
     size_t len;
@@ -229,21 +181,10 @@ static int leaf_identifier(actx *c, const pf_field *f, const js_tok *t, where w)
         err(c, w, e);
         return 0;
     }
-    if (f->act == ACT_PSEUDONYMIZE) {
-        vst_row *r = c->row;
-        if (r->nids == VST_ROW_MAX_IDS) {
-            vst_id_wipe(&id);
-            return -1;
-        }
-        vst_pending_id *pid = &r->ids[r->nids++];
-        pid->column = (uint16_t)f->column;
-        pid->domain = (uint16_t)f->domain;
-        pid->id = id;
-        for (size_t i = 0; i < f->nderived; i++)
-            fail |= derive_text(c, &f->derived[i], id.s, id.len);
-    }
+    if (f->act == ACT_PSEUDONYMIZE)
+        fail = pseudonymize(c, f, &id);
     vst_id_wipe(&id);
-    return fail ? -1 : 0;
+    return fail;
 }
 
 static int leaf_list(actx *c, const pf_field *f, const js_tok *t, where w, int into_json)
@@ -367,6 +308,8 @@ static int leaf(actx *c, const pf_field *f, const js_tok *t, where w, int into_j
             err(c, w, VST_E_DATE_RANGE);
             return 0;
         }
+        c->date = days;
+        c->date_ok = 1;
         if (f->act == ACT_GENERALIZE)
             put_int(c->row, f->derived[0].column, year);
         else if (f->act == ACT_KEEP && into_json)
@@ -450,13 +393,75 @@ static void check_groups(actx *c, const pf_field *spec, uint32_t present, const 
     }
 }
 
+/* What walking one object gathers: which fields were present, how many
+ * went into its JSON column, and the valid dates ("not_before"). */
+typedef struct {
+    uint32_t present, dated;
+    int nkept;
+    int32_t days[PF_MAX_FIELDS];
+} objwalk;
+
+/* One member of an object: present or missing, null, a nested object or a
+ * leaf. Returns -1 only when the row's arena overflows. */
+static int walk_member(actx *c, const pf_field *spec, size_t i, const js_tok *v, const char *path,
+                       int json_here, objwalk *ow)
+{
+    const pf_field *f = &spec->fields[i];
+    where w = {path, f->name, -1};
+    int fail = 0;
+    if (v == NULL) {
+        if (f->required)
+            err(c, w, VST_E_MISSING_FIELD);
+        return 0;
+    }
+    if (v->type == JT_NULL) {
+        err(c, w, VST_E_NULL_VALUE);
+        return 0;
+    }
+    ow->present |= 1u << i;
+    if (f->type == FT_OBJECT) {
+        char sub[128];
+        if (v->type != JT_OBJECT) {
+            err(c, w, VST_E_NOT_OBJECT);
+            return 0;
+        }
+        snprintf(sub, sizeof sub, "%s%s%s", path, path[0] ? "." : "", f->name);
+        walk_object(c, f, v, sub);
+        return 0;
+    }
+    if (json_here) {
+        /* "name": value */
+        fail |= (ow->nkept++ > 0 && json_put(c, ",", 1)) ||
+                json_put_str(c, f->name, strlen(f->name)) || json_put(c, ":", 1);
+    }
+    c->date_ok = 0;
+    fail |= leaf(c, f, v, w, json_here);
+    if (f->type == FT_DATE && c->date_ok) {
+        ow->days[i] = c->date;
+        ow->dated |= 1u << i;
+    }
+    return fail;
+}
+
+/* Cross-field rules the profile declares: a date "not_before" a sibling
+ * date (death after birth). Checked only when both dates are valid; the
+ * error names the later field, never a value. */
+static void check_order(actx *c, const pf_field *spec, const objwalk *ow, const char *path)
+{
+    for (size_t i = 0; i < spec->nfields; i++) {
+        int nb = spec->fields[i].not_before;
+        if (nb >= 0 && (ow->dated >> i & 1) && (ow->dated >> nb & 1) && ow->days[i] < ow->days[nb])
+            err(c, (where){path, spec->fields[i].name, -1}, VST_E_DATE_ORDER);
+    }
+}
+
 static void walk_object(actx *c, const pf_field *spec, const js_tok *obj, const char *path)
 {
     const js_tok *slot[PF_MAX_FIELDS] = {0};
     match_members(c, spec, obj, path, slot);
-    uint32_t present = 0;
+    objwalk ow = {0};
     size_t json_start = c->row->arena_used;
-    int into_json = spec->json_column >= 0, nkept = 0, fail = 0;
+    int into_json = spec->json_column >= 0, fail = 0;
     if (into_json)
         fail |= json_put(c, "{", 1);
     /* Two passes: first the members of the object's JSON column, then every
@@ -471,41 +476,14 @@ static void walk_object(actx *c, const pf_field *spec, const js_tok *obj, const 
         }
         for (size_t i = 0; i < spec->nfields; i++) {
             const pf_field *f = &spec->fields[i];
-            const js_tok *v = slot[i];
-            where w = {path, f->name, -1};
             int json_here =
                 into_json && f->type != FT_OBJECT && f->act == ACT_KEEP && f->column < 0;
-            if (json_here != (pass == 0))
-                continue;
-            if (v == NULL) {
-                if (f->required)
-                    err(c, w, VST_E_MISSING_FIELD);
-                continue;
-            }
-            if (v->type == JT_NULL) {
-                err(c, w, VST_E_NULL_VALUE);
-                continue;
-            }
-            present |= 1u << i;
-            if (f->type == FT_OBJECT) {
-                char sub[128];
-                if (v->type != JT_OBJECT) {
-                    err(c, w, VST_E_NOT_OBJECT);
-                    continue;
-                }
-                snprintf(sub, sizeof sub, "%s%s%s", path, path[0] ? "." : "", f->name);
-                walk_object(c, f, v, sub);
-                continue;
-            }
-            if (json_here) {
-                /* "name": value */
-                fail |= (nkept++ > 0 && json_put(c, ",", 1)) ||
-                        json_put_str(c, f->name, strlen(f->name)) || json_put(c, ":", 1);
-            }
-            fail |= leaf(c, f, v, w, json_here);
+            if (json_here == (pass == 0))
+                fail |= walk_member(c, spec, i, slot[i], path, json_here, &ow);
         }
     }
-    check_groups(c, spec, present, path);
+    check_groups(c, spec, ow.present, path);
+    check_order(c, spec, &ow, path);
     if (fail)
         err(c, (where){path, "", -1}, VST_E_INTERNAL);
 }

@@ -18,6 +18,7 @@
 #define PF_MAX_DERIVED 4
 #define PF_MAX_GROUPS 4
 #define PF_MAX_ENUM 16
+#define PF_MAX_PLACEHOLDERS 16
 
 typedef enum { FT_OBJECT, FT_STRING, FT_DATE, FT_INTEGER, FT_LIST, FT_IDENTIFIER } pf_type;
 typedef enum { ACT_KEEP, ACT_DROP, ACT_PSEUDONYMIZE, ACT_GENERALIZE, ACT_NEST } pf_action;
@@ -55,7 +56,14 @@ struct pf_field {
     size_t min_items, max_items; /* FT_LIST */
     int column;                  /* ACT_KEEP to a column (or -1: into the parent's JSON) */
     int id_kind;                 /* FT_IDENTIFIER: vst_id_kind */
-    int domain;                  /* ACT_PSEUDONYMIZE: index into profile domains */
+    /* FT_IDENTIFIER: the identifying digits a..b (1-based, inclusive; the
+     * whole identifier unless the profile says "identify"): exactly these
+     * bytes are handed to keyd. */
+    unsigned id_from, id_to;
+    int placeholder_column; /* text column for a placeholder's name, or -1 */
+    int has_placeholders;   /* the profile lists placeholders of this kind */
+    int not_before;         /* FT_DATE: index of a sibling date it may not precede, or -1 */
+    int domain;             /* ACT_PSEUDONYMIZE: index into profile domains */
     pf_derived derived[PF_MAX_DERIVED];
     size_t nderived;
     /* FT_OBJECT */
@@ -70,6 +78,17 @@ struct pf_field {
     size_t none_of;
 };
 
+/* A placeholder number (docs/profiles.md "Placeholders"): a valid value of
+ * an identifier kind that names no provider; matched on the canonical form,
+ * exactly (len == the identifier's length) or as a prefix. */
+typedef struct {
+    int kind;
+    char digits[VST_ID_MAXLEN + 1];
+    unsigned char len;
+    unsigned char prefix;
+    char *name;
+} pf_placeholder;
+
 struct vst_profile {
     char *name;
     char *table;
@@ -80,7 +99,16 @@ struct vst_profile {
     char *domains[PF_MAX_DOMAINS];
     size_t ndomains;
     pf_field record; /* the top-level object */
+    pf_placeholder placeholders[PF_MAX_PLACEHOLDERS];
+    size_t nplaceholders;
+    char warning[256]; /* risks the load log line names (a long postal prefix), or "" */
 };
+
+/* profile_placeholders.c */
+/* The placeholder entry a canonical identifier of this kind matches, or
+ * NULL. At most PF_MAX_PLACEHOLDERS short compares: no cost to speak of. */
+const pf_placeholder *pf_placeholder_find(const vst_profile *p, int kind, const char *s,
+                                          size_t len);
 
 /* profile_rules.c */
 /* Parses "YYYY-MM-DD" strictly; returns VST_E_OK or VST_E_INVALID_DATE. */

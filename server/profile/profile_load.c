@@ -141,10 +141,12 @@ static vst_err note_writers(pf_lctx *c, const char *path, const pf_field *obj, s
                             int always)
 {
     const pf_field *f = &obj->fields[idx];
-    int cols[PF_MAX_DERIVED + 1];
+    int cols[PF_MAX_DERIVED + 2];
     size_t n = 0;
     if (f->column >= 0)
         cols[n++] = f->column;
+    if (f->placeholder_column >= 0)
+        cols[n++] = f->placeholder_column;
     for (size_t i = 0; i < f->nderived; i++)
         cols[n++] = f->derived[i].column;
     for (size_t i = 0; i < n; i++) {
@@ -203,6 +205,26 @@ static vst_err load_groups(pf_lctx *c, const char *path, json_t *arr, pf_field *
     return VST_E_OK;
 }
 
+/* "not_before": a date field names a date field of the same object that it
+ * may not precede (death_date after birth_date): declared, not coded. */
+static vst_err resolve_not_before(pf_lctx *c, const char *path, json_t *fields, pf_field *obj)
+{
+    for (size_t i = 0; i < obj->nfields; i++) {
+        pf_field *f = &obj->fields[i];
+        const char *nb = pf_get_str(json_object_get(fields, f->name), "not_before");
+        if (f->type != FT_DATE || nb == NULL)
+            continue;
+        char sp[160];
+        pf_subpath(sp, sizeof sp, path, f->name);
+        for (size_t k = 0; k < obj->nfields; k++)
+            if (k != i && obj->fields[k].type == FT_DATE && strcmp(obj->fields[k].name, nb) == 0)
+                f->not_before = (int)k;
+        if (f->not_before < 0)
+            return pf_fail(c, sp, "not_before must name another date field of the same object");
+    }
+    return VST_E_OK;
+}
+
 vst_err pf_load_object(pf_lctx *c, const char *path, json_t *spec, pf_field *f, int always)
 {
     static const char *const keys[] = {"type",      "required", "fields",      "json_column",
@@ -242,6 +264,8 @@ vst_err pf_load_object(pf_lctx *c, const char *path, json_t *spec, pf_field *f, 
         if ((e = pf_load_field(c, sp, v, child, f->json_column, always)))
             return e;
     }
+    if ((e = resolve_not_before(c, path, fields, f)))
+        return e;
     json_t *ex = json_object_get(spec, "exclusive"), *oo = json_object_get(spec, "one_of");
     if (ex && (e = load_groups(c, path, ex, f, f->exclusive, &f->nexclusive, "exclusive")))
         return e;
@@ -267,8 +291,8 @@ vst_err pf_load_object(pf_lctx *c, const char *path, json_t *spec, pf_field *f, 
 
 static vst_err load_top(pf_lctx *c, json_t *root)
 {
-    static const char *const keys[] = {"profile", "description", "table", "max_line_bytes",
-                                       "columns", "record",      NULL};
+    static const char *const keys[] = {"profile", "description",  "table",  "max_line_bytes",
+                                       "columns", "placeholders", "record", NULL};
     vst_profile *p = c->p;
     if (!json_is_object(root))
         return pf_fail(c, "", "a profile is a JSON object");
@@ -292,6 +316,9 @@ static vst_err load_top(pf_lctx *c, json_t *root)
         return VST_E_NOMEM;
     p->max_line = (size_t)json_integer_value(ml);
     if ((e = load_columns(c, json_object_get(root, "columns"))))
+        return e;
+    json_t *ph = json_object_get(root, "placeholders");
+    if (ph != NULL && (e = pf_load_placeholders(c, ph)))
         return e;
     /* The record is an object spec without a "type"/"required". */
     json_t *rec = json_object_get(root, "record");
@@ -395,6 +422,7 @@ void vst_profile_free(vst_profile *p)
     if (p == NULL)
         return;
     free_field(&p->record);
+    pf_free_placeholders(p);
     for (size_t i = 0; i < p->ncolumns; i++)
         free((char *)p->columns[i].name);
     for (size_t i = 0; i < p->ndomains; i++)
@@ -402,6 +430,11 @@ void vst_profile_free(vst_profile *p)
     free(p->name);
     free(p->table);
     free(p);
+}
+
+const char *vst_profile_warning(const vst_profile *p)
+{
+    return p->warning;
 }
 
 const char *vst_profile_name(const vst_profile *p)

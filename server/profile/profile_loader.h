@@ -21,6 +21,9 @@ typedef struct {
     int always[PF_MAX_COLUMNS];
     const pf_field *writer_obj[PF_MAX_COLUMNS];
     uint32_t writer_mask[PF_MAX_COLUMNS]; /* the fields of writer_obj that write it */
+    /* Per domain: the identifier kind and digit range its values have. */
+    int dom_kind[PF_MAX_DOMAINS];
+    unsigned dom_from[PF_MAX_DOMAINS], dom_to[PF_MAX_DOMAINS];
 } pf_lctx;
 
 /* Writes "FILE: PATH: <fmt>" into the caller's message; returns
@@ -47,5 +50,11 @@ vst_err pf_load_field(pf_lctx *c, const char *path, json_t *spec, pf_field *f, i
                       int always);
 /* An object spec and its fields (profile_load.c). */
 vst_err pf_load_object(pf_lctx *c, const char *path, json_t *spec, pf_field *f, int always);
+
+/* The profile's "placeholders" table (profile_placeholders.c); loaded
+ * before the record, whose identifier fields check against it. */
+vst_err pf_load_placeholders(pf_lctx *c, json_t *arr);
+int pf_kind_has_placeholders(const vst_profile *p, int kind);
+void pf_free_placeholders(vst_profile *p);
 
 #endif

@@ -296,7 +296,7 @@ static void chunk_add(chunk *c, int sec, const char *id, uint32_t *at)
 /* Pseudonymizes the rows of c whose want[] is set (all if want is NULL). */
 static void chunk_pseudonymize(vst_keyd *k, chunk *c, const unsigned char *want)
 {
-    static const char *const dom[4] = {"sgb5/insured", "sgb5/lanr", "sgb5/ik", "sgb5/bsnr"};
+    static const char *const dom[4] = {"sgb5/insured", "sgb5/lanr-stem", "sgb5/ik", "sgb5/bsnr"};
     memset(c->cnt, 0, sizeof c->cnt);
     for (size_t i = 0; i < c->n; i++) {
         row_ids *r = &c->rows[i];

@@ -324,6 +324,39 @@ expect_fail "the store refuses a KVNR where a pseudonym belongs" "check constrai
 expect_fail "the store refuses a full postal code" "check constraint|too long" \
     vst_httpd "$STORE_DB" "INSERT INTO sgb5.records $COLS VALUES
       ('$REF', '$P1', 1, 1970, 'W', 1, '10115', NULL, NULL, NULL, NULL, NULL, '{}')"
+# 0007 (issue 10): placeholder names and the year of death, with their CHECKs.
+PCOLS="(delivery_ref, pseudonym, key_version, birth_year, sex, insurance_status, postal_prefix,
+        provider_pseudonym, provider_group, provider_placeholder, practice_pseudonym,
+        practice_placeholder, provider_region, death_year, service)"
+expect_ok "vst_httpd may INSERT placeholder rows and a death year" vst_httpd "$STORE_DB" \
+    "INSERT INTO sgb5.records $PCOLS VALUES
+      ('$REF', '$P1', 1, 1950, 'W', 1, '10', NULL, '01', 'hospital_discharge', NULL,
+       'substitute_practice', '17', 2020, '{}')" \
+    "INSERT INTO sgb5.records $PCOLS VALUES
+      ('$REF', '$P1', 1, 1950, 'W', 1, '10', NULL, '00', 'non_physician', '$P2', NULL, '72',
+       NULL, '{}')"
+expect_fail "the store refuses an unknown placeholder name" "check constraint" \
+    vst_httpd "$STORE_DB" "INSERT INTO sgb5.records $PCOLS VALUES
+      ('$REF', '$P1', 1, 1950, 'W', 1, '10', NULL, '01', 'dentist', NULL, NULL, NULL, NULL, '{}')"
+expect_fail "the store refuses a practice placeholder name for a provider" "check constraint" \
+    vst_httpd "$STORE_DB" "INSERT INTO sgb5.records $PCOLS VALUES
+      ('$REF', '$P1', 1, 1950, 'W', 1, '10', NULL, '01', 'substitute_practice', NULL, NULL,
+       NULL, NULL, '{}')"
+expect_fail "the store refuses a placeholder next to a provider pseudonym" "check constraint" \
+    vst_httpd "$STORE_DB" "INSERT INTO sgb5.records $PCOLS VALUES
+      ('$REF', '$P1', 1, 1950, 'W', 1, '10', '$P2', '00', 'non_physician', NULL, NULL, NULL,
+       NULL, '{}')"
+expect_fail "the store refuses a placeholder next to a practice pseudonym" "check constraint" \
+    vst_httpd "$STORE_DB" "INSERT INTO sgb5.records $PCOLS VALUES
+      ('$REF', '$P1', 1, 1950, 'W', 1, '10', NULL, NULL, NULL, '$P2', 'substitute_practice',
+       '17', NULL, '{}')"
+expect_fail "the store refuses a death year before the birth year" "check constraint" \
+    vst_httpd "$STORE_DB" "INSERT INTO sgb5.records $PCOLS VALUES
+      ('$REF', '$P1', 1, 1950, 'W', 1, '10', NULL, NULL, NULL, NULL, NULL, NULL, 1949, '{}')"
+for c in provider_placeholder practice_placeholder death_year; do
+    expect_fail "vst_admin may not read $c" "$DENIED" vst_admin "$STORE_DB" \
+        "SELECT $c FROM sgb5.records"
+done
 # The delivery commit protocol of DESIGN.md §7, as vst_httpd does it.
 GID=vst-mt-$TAG
 before=$(asu "$STORE_DB" "SELECT count(*) FROM sgb5.records")

@@ -109,7 +109,8 @@ max_id() { sql_store "SELECT coalesce(max(id), 0) FROM $1"; }
 sgb5_rows() {
     sql_store "SELECT row_to_json(r) FROM (SELECT delivery_ref, pseudonym, key_version,
         birth_year, sex, insurance_status, postal_prefix, provider_pseudonym, provider_group,
-        provider_region, practice_pseudonym, provider_postal_prefix, service
+        provider_region, practice_pseudonym, provider_postal_prefix, provider_placeholder,
+        practice_placeholder, death_year, service
         FROM sgb5.records WHERE id > $1 ORDER BY id) r"
 }
 

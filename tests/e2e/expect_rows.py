@@ -25,6 +25,7 @@ sub-check and exits 1 if any failed, except where noted):
                                  by chance)
 """
 import json
+import os
 import re
 import sys
 
@@ -33,6 +34,24 @@ SERVICE_KEYS = ("period", "icd10", "ops", "ebm", "atc", "cost_cents", "days")
 REPORT_KEYS = ("year", "source", "doses", "vaccines", "immunity")
 
 results = []
+
+# The shipped sgb5 profile's placeholder table: what the store must show for
+# a placeholder number is read from the profile, not restated here.
+SGB5_PROFILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "server",
+                            "profiles", "sgb5.json")
+
+
+def placeholder_name(kind, value):
+    """The placeholder name of a canonical LANR/BSNR/IK, or None."""
+    with open(SGB5_PROFILE, encoding="utf-8") as f:
+        table = json.load(f).get("placeholders", [])
+    for e in table:
+        if e["identifier"] != kind:
+            continue
+        if ("number" in e and value == e["number"]) or \
+                ("prefix" in e and value.startswith(e["prefix"]) and len(value) > len(e["prefix"])):
+            return e["name"]
+    return None
 
 
 def report(name, problems):
@@ -106,11 +125,12 @@ def check_sgb5(input_path, rows_path, ref):
     p = {k: [] for k in ("ref", "kv", "birth_year", "sex", "insurance_status", "postal_prefix",
                          "provider_group", "provider_region", "provider_postal_prefix",
                          "provider_null", "provider_pseudonym", "practice_pseudonym", "service",
-                         "format", "columns")}
-    ins, lanr, ik, bsnr = [], [], [], []
+                         "format", "columns", "death_year", "placeholder")}
+    ins, lanr, ik, bsnr, lanr_digits = [], [], [], [], []
     want_cols = {"delivery_ref", "key_version", "pseudonym", "birth_year", "sex",
                  "insurance_status", "postal_prefix", "provider_pseudonym", "provider_group",
-                 "provider_region", "practice_pseudonym", "provider_postal_prefix", "service"}
+                 "provider_region", "practice_pseudonym", "provider_postal_prefix", "service",
+                 "provider_placeholder", "practice_placeholder", "death_year"}
     for i in range(n):
         rec, row = recs[i], {k: strip(v) for k, v in rows[i].items()}
         ln = f"line {i + 1}"
@@ -129,6 +149,9 @@ def check_sgb5(input_path, rows_path, ref):
             p["insurance_status"].append(f"{ln}: insurance_status {row.get('insurance_status')}")
         if row.get("postal_prefix") != a["postal_code"][:2]:
             p["postal_prefix"].append(f"{ln}: postal_prefix {row.get('postal_prefix')}")
+        want_dy = int(a["death_date"][:4]) if "death_date" in a else None
+        if row.get("death_year") != want_dy:
+            p["death_year"].append(f"{ln}: death_year {row.get('death_year')} != {want_dy}")
         for col in ("pseudonym", "provider_pseudonym", "practice_pseudonym"):
             v = row.get(col)
             if v is not None and not HEX32.match(v):
@@ -138,20 +161,30 @@ def check_sgb5(input_path, rows_path, ref):
         ins.append((canon_kvnr(a["kvnr"]), row.get("pseudonym")))
         pv = rec.get("provider")
         pcols = ("provider_pseudonym", "provider_group", "provider_region", "practice_pseudonym",
-                 "provider_postal_prefix")
+                 "provider_postal_prefix", "provider_placeholder", "practice_placeholder")
         if pv is None:
             bad = [c for c in pcols if row.get(c) is not None]
             if bad:
                 p["provider_null"].append(f"{ln}: no provider but {','.join(bad)} set")
             continue
+        # A LANR is pseudonymized by its identifying digits 1-7 (the
+        # physician across groups); a placeholder number not at all.
+        ph = None
         if "lanr" in pv:
             group, region = pv["lanr"][7:9], (pv["bsnr"][0:2] if "bsnr" in pv else None)
-            lanr.append((pv["lanr"], row.get("provider_pseudonym")))
+            ph = placeholder_name("lanr", pv["lanr"])
+            if ph is None:
+                lanr.append((pv["lanr"][:7], row.get("provider_pseudonym")))
+                lanr_digits.append(pv["lanr"])
         else:
             group, region = pv["ik"][0:2], pv["ik"][2:4]
             ik.append((pv["ik"], row.get("provider_pseudonym")))
-        if row.get("provider_pseudonym") is None:
-            p["provider_pseudonym"].append(f"{ln}: provider_pseudonym NULL")
+        if row.get("provider_placeholder") != ph:
+            p["placeholder"].append(f"{ln}: provider_placeholder {row.get('provider_placeholder')}"
+                                    f" != {ph}")
+        if (row.get("provider_pseudonym") is None) != (ph is not None):
+            p["provider_pseudonym"].append(f"{ln}: provider_pseudonym "
+                                           f"{'NULL' if ph is None else 'set for a placeholder'}")
         if row.get("provider_group") != group:
             p["provider_group"].append(f"{ln}: provider_group {row.get('provider_group')} != {group}")
         if row.get("provider_region") != region:
@@ -161,12 +194,16 @@ def check_sgb5(input_path, rows_path, ref):
         if row.get("provider_postal_prefix") != want_pp:
             p["provider_postal_prefix"].append(
                 f"{ln}: provider_postal_prefix {row.get('provider_postal_prefix')} != {want_pp}")
-        if "bsnr" in pv:
+        bph = placeholder_name("bsnr", pv["bsnr"]) if "bsnr" in pv else None
+        if row.get("practice_placeholder") != bph:
+            p["placeholder"].append(f"{ln}: practice_placeholder {row.get('practice_placeholder')}"
+                                    f" != {bph}")
+        if "bsnr" in pv and bph is None:
             if row.get("practice_pseudonym") is None:
                 p["practice_pseudonym"].append(f"{ln}: bsnr given, practice_pseudonym NULL")
             bsnr.append((pv["bsnr"], row.get("practice_pseudonym")))
         elif row.get("practice_pseudonym") is not None:
-            p["practice_pseudonym"].append(f"{ln}: no bsnr, practice_pseudonym set")
+            p["practice_pseudonym"].append(f"{ln}: no bsnr or a placeholder, practice_pseudonym set")
     # service: exactly the kept members, no more, no fewer.
     for i in range(n):
         want = {k: v for k, v in recs[i]["service"].items() if k in SERVICE_KEYS}
@@ -180,7 +217,9 @@ def check_sgb5(input_path, rows_path, ref):
                      ("sex", "sex kept"), ("insurance_status", "insurance_status kept as integer"),
                      ("postal_prefix", "postal_prefix = first 2 postal digits"),
                      ("provider_null", "provider columns NULL without provider"),
-                     ("provider_pseudonym", "provider_pseudonym set with lanr/ik"),
+                     ("provider_pseudonym", "provider_pseudonym set with lanr/ik, NULL for a placeholder"),
+                     ("placeholder", "provider/practice_placeholder = the profile's name or NULL"),
+                     ("death_year", "death_year = year of death_date or NULL"),
                      ("provider_group", "provider_group = LANR digits 8-9 / IK digits 1-2"),
                      ("provider_region", "provider_region = BSNR digits 1-2 / IK digits 3-4 / NULL"),
                      ("provider_postal_prefix", "provider_postal_prefix = 2 digits or NULL"),
@@ -189,12 +228,13 @@ def check_sgb5(input_path, rows_path, ref):
                      ("format", "pseudonyms are ^[0-9a-f]{32}$")):
         report(label, p[k])
     m_ins = mapping_checks("KVNR", ins)
-    m_lanr = mapping_checks("LANR", lanr)
+    m_lanr = mapping_checks("LANR digits 1-7", lanr)
     m_ik = mapping_checks("IK", ik)
     m_bsnr = mapping_checks("BSNR", bsnr)
     # Domains are separate: no pseudonym of one domain is one of another's,
     # in particular not for the same digits used as LANR, IK and BSNR.
-    doms = {"sgb5/insured": m_ins, "sgb5/lanr": m_lanr, "sgb5/ik": m_ik, "sgb5/bsnr": m_bsnr}
+    doms = {"sgb5/insured": m_ins, "sgb5/lanr-stem": m_lanr, "sgb5/ik": m_ik,
+            "sgb5/bsnr": m_bsnr}
     cross = []
     names = list(doms)
     for x in range(len(names)):
@@ -202,7 +242,7 @@ def check_sgb5(input_path, rows_path, ref):
             common = set(doms[names[x]].values()) & set(doms[names[y]].values())
             if common:
                 cross.append(f"{names[x]} and {names[y]} share {len(common)} pseudonyms")
-    shared_digits = [d for d in m_lanr if d in m_ik or d in m_bsnr] + \
+    shared_digits = [d for d in lanr_digits if d in m_ik or d in m_bsnr] + \
                     [d for d in m_ik if d in m_bsnr]
     if not shared_digits:
         cross.append("no digits used in two domains: the check would prove nothing")
@@ -339,6 +379,20 @@ def hand_sgb5(out):
                             "50667"),
          "provider": {"lanr": "123456601", "bsnr": SHARED, "postal_code": "50668"},
          "service": {"period": "2025Q2", "ops": ["1-100", "5-470.11"]}},
+        # issue 10: the physician of 123456601 under another specialty group
+        # (one pseudonym, two groups); placeholder numbers; a year of death
+        {"insured": insured("G864209751", "Pendravoltis", "Marlisande", "1972-04-21", "W", "1",
+                            "50667"),
+         "provider": {"lanr": "123456623", "bsnr": "179999900"},
+         "service": {"period": "2025Q3"}},
+        {"insured": dict(insured("H975310864", "Ostrelwinde", "Fennaroth", "1940-01-09", "M",
+                                 "1", "30159"), death_date="2024-03-02"),
+         "provider": {"lanr": "999999900", "bsnr": "721234500"},
+         "service": {"period": "2024Q1"}},
+        {"insured": insured("H975310864", "Ostrelwinde", "Fennaroth", "1940-01-09", "M", "1",
+                            "30159"),
+         "provider": {"lanr": "444444401"},
+         "service": {"period": "2023Q4"}},
     ]
     with open(out, "w", encoding="utf-8") as f:
         for r in recs:
@@ -437,7 +491,7 @@ def bad(out, expected_out, values_out):
 def values(paths):
     vals = set()
     keys = {"kvnr", "lanr", "ik", "bsnr", "last_name", "first_name", "street", "city", "name",
-            "birth_date"}
+            "birth_date", "death_date"}
 
     def walk(o):
         if isinstance(o, dict):
@@ -446,6 +500,8 @@ def values(paths):
                     vals.add(v)
                     if k == "kvnr":
                         vals.add(canon_kvnr(v))
+                    if k == "lanr":
+                        vals.add(v.strip()[:7])  # the bytes keyd gets
                 walk(v)
         elif isinstance(o, list):
             for v in o:

@@ -693,7 +693,7 @@ static void test_determinism(void)
 
     /* Two sections in one frame equal the two separate requests. */
     uint8_t *pl = malloc(N * 16), *both = malloc(2 * N * 16);
-    CU_ASSERT_EQUAL(fx_pseud(c, "sgb5/lanr", lanr, ll, N, pl, &kv), 0);
+    CU_ASSERT_EQUAL(fx_pseud(c, "sgb5/lanr-stem", lanr, ll, N, pl, &kv), 0);
     vst_pseud_req rq;
     memset(&rq, 0, sizeof rq);
     rq.nsections = 2;
@@ -701,7 +701,7 @@ static void test_determinism(void)
     rq.sec[0].id_len = (uint8_t)il;
     rq.sec[0].count = N;
     rq.sec[0].ids = (const uint8_t *)ids;
-    strcpy(rq.sec[1].domain, "sgb5/lanr");
+    strcpy(rq.sec[1].domain, "sgb5/lanr-stem");
     rq.sec[1].id_len = (uint8_t)ll;
     rq.sec[1].count = N;
     rq.sec[1].ids = (const uint8_t *)lanr;
@@ -716,7 +716,7 @@ static void test_determinism(void)
     uint8_t *p3 = pseud_fresh(k.data_sock, "sgb5/insured", ids, il, N, &kv, &rc);
     CU_ASSERT_EQUAL(rc, 0);
     CU_ASSERT(p3 != NULL && memcmp(p1, p3, N * 16) == 0);
-    uint8_t *p4 = pseud_fresh(k.data_sock, "sgb5/lanr", lanr, ll, N, &kv, &rc);
+    uint8_t *p4 = pseud_fresh(k.data_sock, "sgb5/lanr-stem", lanr, ll, N, &kv, &rc);
     CU_ASSERT(p4 != NULL && memcmp(pl, p4, N * 16) == 0);
     fx_keyd_stop(&k);
     free(ids);
@@ -740,7 +740,7 @@ static void test_domains(void)
     size_t il;
     char *ids = make_ids(9, VST_ID_LANR, N, &il);
     CU_ASSERT_PTR_NOT_NULL_FATAL(ids);
-    static const char *const dom[] = {"sgb5/insured", "sgb5/lanr", "sgb5/bsnr", "ph/measles"};
+    static const char *const dom[] = {"sgb5/insured", "sgb5/lanr-stem", "sgb5/bsnr", "ph/measles"};
     uint8_t *p[4];
     uint32_t kv;
     int rc;
@@ -758,7 +758,7 @@ static void test_domains(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(c);
     uint8_t out[N * 16];
     CU_ASSERT_EQUAL(fx_pseud(c, "sgb5/unknown", ids, il, 3, out, &kv), VST_KERR_INVALID_ARGUMENT);
-    CU_ASSERT_EQUAL(fx_pseud(c, "sgb5/lanr", ids, il, N, out, &kv), 0);
+    CU_ASSERT_EQUAL(fx_pseud(c, "sgb5/lanr-stem", ids, il, N, out, &kv), 0);
     CU_ASSERT_EQUAL(memcmp(out, p[1], N * 16), 0);
     vst_keyd_close(c);
     fx_keyd_stop(&k);
@@ -767,7 +767,7 @@ static void test_domains(void)
      * domain key depends on the root key and the name only). */
     o.domains = "sgb5/bsnr,ph/measles";
     CU_ASSERT_EQUAL_FATAL(fx_keyd_start(&k, &o), 0);
-    uint8_t *q = pseud_fresh(k.data_sock, "sgb5/lanr", ids, il, 1, &kv, &rc);
+    uint8_t *q = pseud_fresh(k.data_sock, "sgb5/lanr-stem", ids, il, 1, &kv, &rc);
     CU_ASSERT_EQUAL(rc, VST_KERR_INVALID_ARGUMENT);
     free(q);
     q = pseud_fresh(k.data_sock, "ph/measles", ids, il, N, &kv, &rc);
@@ -2214,7 +2214,7 @@ static void test_usage_events(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(c);
     CU_ASSERT_EQUAL(fx_pseud(c, "sgb5/insured", ids, il, 60, out, &kv), 0);
     CU_ASSERT_EQUAL(fx_pseud(c, "sgb5/insured", ids + 60 * il, il, 40, out, &kv), 0);
-    CU_ASSERT_EQUAL(fx_pseud(c, "sgb5/lanr", lanr, ll, 40, out, &kv), 0);
+    CU_ASSERT_EQUAL(fx_pseud(c, "sgb5/lanr-stem", lanr, ll, 40, out, &kv), 0);
     vst_receipt_fields f = {.record_count = 1, .key_version = 1, .audit_seq = 3};
     strcpy(f.delivery_id, "usage-1");
     strcpy(f.client, "AOK");
@@ -2239,7 +2239,7 @@ static void test_usage_events(void)
     while (fx_now() < end && usage_of(&k, &s, "admin", 0, "rekey", "").total < 30)
         usleep(100000);
     CU_ASSERT_EQUAL(usage_of(&k, &s, "data", 0, "pseudonymize", "sgb5/insured").total, 100);
-    CU_ASSERT_EQUAL(usage_of(&k, &s, "data", 0, "pseudonymize", "sgb5/lanr").total, 40);
+    CU_ASSERT_EQUAL(usage_of(&k, &s, "data", 0, "pseudonymize", "sgb5/lanr-stem").total, 40);
     CU_ASSERT_EQUAL(usage_of(&k, &s, "data", 0, "sign_receipt", "").total, 2);
     CU_ASSERT_EQUAL(usage_of(&k, &s, "admin", 0, "rekey", "").total, 30);
     CU_ASSERT_EQUAL(usage_of(&k, &s, "data", 0, "pseudonymize", "sgb5/unknown").total, -1);
@@ -2321,7 +2321,7 @@ static void test_budget_soft(void)
     CU_ASSERT_STRING_EQUAL(fx_ev_str(ev, "domain") ? fx_ev_str(ev, "domain") : "", "sgb5/insured");
     json_decref(ev);
     /* Another domain has its own budget. */
-    CU_ASSERT_EQUAL(fx_pseud(c, "sgb5/lanr", lanr, ll, 500, out, &kv), 0);
+    CU_ASSERT_EQUAL(fx_pseud(c, "sgb5/lanr-stem", lanr, ll, 500, out, &kv), 0);
     vst_keyd_close(c);
     json_t *all = fx_events(&k);
     size_t i, day_soft = 0, lanr_soft = 0;
@@ -2332,7 +2332,7 @@ static void test_budget_soft(void)
             continue;
         const char *w = fx_ev_str(ev, "window"), *d = fx_ev_str(ev, "domain");
         day_soft += w && strcmp(w, "day") == 0;
-        lanr_soft += d && strcmp(d, "sgb5/lanr") == 0;
+        lanr_soft += d && strcmp(d, "sgb5/lanr-stem") == 0;
         if (w && strcmp(w, "day") == 0) {
             CU_ASSERT_EQUAL(fx_ev_int(ev, "soft_limit"), 600);
             CU_ASSERT_EQUAL(fx_ev_int(ev, "used"), 700);

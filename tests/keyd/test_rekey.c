@@ -21,7 +21,7 @@
 #include "cli/gen/gen.h"
 
 enum { COL_INS, COL_LANR, COL_BSNR, NCOL };
-static const char *const DOM[NCOL] = {"sgb5/insured", "sgb5/lanr", "sgb5/bsnr"};
+static const char *const DOM[NCOL] = {"sgb5/insured", "sgb5/lanr-stem", "sgb5/bsnr"};
 static const size_t IDLEN[NCOL] = {10, 9, 9};
 
 typedef struct {
