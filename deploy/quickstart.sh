@@ -429,6 +429,16 @@ SQL
 SELECT pseudonym, key_version, birth_year, sex, postal_prefix, provider_group, service
   FROM sgb5.records WHERE delivery_ref = :'ref' ORDER BY id LIMIT 5;
 SELECT count(*) AS rows_of_this_delivery FROM sgb5.records WHERE delivery_ref = :'ref';
+-- Physicians by their LANR digits 1-7 (one pseudonym across specialty groups) and the
+-- placeholder numbers, which have no pseudonym (docs/profiles.md "Placeholders").
+SELECT left(provider_pseudonym, 12) AS physician, count(DISTINCT provider_group) AS groups,
+       count(*) AS rows
+  FROM sgb5.records WHERE delivery_ref = :'ref' AND provider_pseudonym IS NOT NULL
+ GROUP BY provider_pseudonym ORDER BY groups DESC, rows DESC LIMIT 3;
+SELECT coalesce(provider_placeholder, practice_placeholder) AS placeholder, count(*) AS rows
+  FROM sgb5.records WHERE delivery_ref = :'ref'
+   AND (provider_placeholder IS NOT NULL OR practice_placeholder IS NOT NULL)
+ GROUP BY 1 ORDER BY 1;
 SQL
     step "vst-admin audit sync: keyd's events into the log, a signed checkpoint"
     VST_TRUST_DSN=$TRUST_DSN_ADMIN VST_KEYD_ADMIN_SOCKET=$ADMIN_SOCK "$BIN/vst-admin" audit sync ||
