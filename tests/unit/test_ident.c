@@ -1050,13 +1050,14 @@ static const char *str_of(json_t *obj, const char *key)
     return json_string_value(json_object_get(obj, key));
 }
 
-static int valid_date(const char *s)
+/* A real YYYY-MM-DD date in 1920..max_year. */
+static int valid_date(const char *s, int max_year)
 {
     static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     if (!matches(&re_date, s))
         return 0;
     int y = atoi(s), m = atoi(s + 5), d = atoi(s + 8);
-    if (y < 1920 || y > 2024 || m < 1 || m > 12)
+    if (y < 1920 || y > max_year || m < 1 || m > 12)
         return 0;
     int is_leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
     return d >= 1 && d <= mdays[m - 1] + (m == 2 && is_leap);
@@ -1084,17 +1085,53 @@ static int int_in(json_t *v, json_int_t lo, json_int_t hi)
 }
 
 typedef struct {
-    unsigned records, bad, no_provider, lanr, lanr_bsnr, ik, feb29;
+    unsigned records, bad, no_provider, lanr, lanr_bsnr, ik, feb29, deaths;
+    unsigned placeholder_lanr, substitute_bsnr;
     unsigned sex[4];
+    json_t *stems; /* LANR digits 1-7 -> object of the groups seen with it */
 } rec_stats;
+
+/* DESIGN.md §5: LANRs that pass their check digit but name no physician. */
+static int placeholder_lanr(const char *l)
+{
+    return strcmp(l, "999999900") == 0 || strcmp(l, "999999991") == 0 ||
+           strncmp(l, "4444444", 7) == 0;
+}
+
+static void count_lanr(rec_stats *st, const char *l)
+{
+    if (placeholder_lanr(l)) {
+        st->placeholder_lanr++;
+        return;
+    }
+    if (st->stems == NULL)
+        st->stems = json_object();
+    char stem[8];
+    memcpy(stem, l, 7);
+    stem[7] = '\0';
+    json_t *groups = json_object_get(st->stems, stem);
+    if (groups == NULL)
+        json_object_set_new(st->stems, stem, groups = json_object());
+    json_object_set_new(groups, l + 7, json_true());
+}
+
+/* Physicians (LANR stems) seen with more than one specialty group. */
+static unsigned multi_group(const rec_stats *st)
+{
+    unsigned n = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(st->stems, k, v) n += json_object_size(v) > 1;
+    return n;
+}
 
 /* Checks one generated line; counts in *st. Returns 1 when well-formed. */
 static int check_record(const char *line, size_t len, rec_stats *st)
 {
     static const char *const top[] = {"insured", "provider", "service"};
-    static const char *const ins_keys[] = {"kvnr",        "last_name", "first_name",
-                                           "birth_date",  "sex",       "insurance_status",
-                                           "postal_code", "street",    "city"};
+    static const char *const ins_keys[] = {"kvnr", "last_name",        "first_name",  "birth_date",
+                                           "sex",  "insurance_status", "postal_code", "street",
+                                           "city", "death_date"};
     static const char *const prov_keys[] = {"lanr", "bsnr", "ik", "postal_code", "name"};
     static const char *const svc_keys[] = {"period", "icd10",      "ops", "ebm",
                                            "atc",    "cost_cents", "days"};
@@ -1109,16 +1146,23 @@ static int check_record(const char *line, size_t len, rec_stats *st)
     json_t *ins = json_object_get(rec, "insured"), *prov = json_object_get(rec, "provider"),
            *svc = json_object_get(rec, "service");
     ok &= keys_exact(rec, top, 3) && ins != NULL && svc != NULL;
-    /* insured: all nine keys */
-    ok &= keys_exact(ins, ins_keys, 9) && json_object_size(ins) == 9;
+    /* insured: all nine keys, and sometimes a death date */
+    int dead = json_object_get(ins, "death_date") != NULL;
+    ok &= keys_exact(ins, ins_keys, 10) && json_object_size(ins) == 9u + (unsigned)dead;
     if (ok) {
         ok &= valid_id_field(ins, "kvnr", VST_ID_KVNR);
         ok &= matches(&re_name, str_of(ins, "last_name"));
         ok &= matches(&re_name, str_of(ins, "first_name"));
         const char *bd = str_of(ins, "birth_date");
-        ok &= valid_date(bd);
+        ok &= valid_date(bd, 2024);
         if (bd && strcmp(bd + 4, "-02-29") == 0)
             st->feb29++;
+        if (dead) { /* a real date, not before the birth, not in the future */
+            const char *dd = str_of(ins, "death_date");
+            ok &= valid_date(dd, 2025) && bd != NULL && strcmp(dd, bd) >= 0 &&
+                  strcmp(dd, "2025-12-31") <= 0;
+            st->deaths++;
+        }
         static const char sexes[] = "MWDX";
         const char *sex = str_of(ins, "sex");
         const char *sx = sex && strlen(sex) == 1 && sex[0] ? strchr(sexes, sex[0]) : NULL;
@@ -1145,10 +1189,14 @@ static int check_record(const char *line, size_t len, rec_stats *st)
         if (has_l) {
             ok &= valid_id_field(prov, "lanr", VST_ID_LANR);
             st->lanr++;
+            if (str_of(prov, "lanr") != NULL)
+                count_lanr(st, str_of(prov, "lanr"));
         }
         if (has_b) {
             ok &= valid_id_field(prov, "bsnr", VST_ID_BSNR);
             st->lanr_bsnr++;
+            const char *b = str_of(prov, "bsnr");
+            st->substitute_bsnr += b != NULL && strcmp(b, "179999900") == 0;
         }
         if (has_i) {
             ok &= valid_id_field(prov, "ik", VST_ID_IK);
@@ -1209,6 +1257,15 @@ static void test_gen_records(void)
     CU_ASSERT(st.feb29 > 0);
     for (int i = 0; i < 4; i++)
         CU_ASSERT(st.sex[i] > 0);
+    /* DESIGN.md §5 in the data: physicians under several specialty groups
+     * (one lifelong number), a few percent placeholder LANRs, about 1%
+     * substitute practice numbers, about 2% deceased persons. */
+    unsigned multi = multi_group(&st);
+    CU_ASSERT(multi > 100);
+    CU_ASSERT(st.placeholder_lanr > st.lanr / 50 && st.placeholder_lanr < st.lanr / 20);
+    CU_ASSERT(st.substitute_bsnr > st.lanr_bsnr / 200 && st.substitute_bsnr < st.lanr_bsnr / 50);
+    CU_ASSERT(st.deaths > NR / 100 && st.deaths < NR / 25);
+    json_decref(st.stems);
     vst_gen_free(g);
 }
 
@@ -1263,6 +1320,7 @@ static void test_gen_persons(void)
     }
     CU_ASSERT_EQUAL(st.bad, 0);
     CU_ASSERT_EQUAL(inconsistent, 0);
+    json_decref(st.stems);
     /* 5000 draws from 300: practically every person occurs, none beyond */
     CU_ASSERT(json_object_size(seen) <= P);
     CU_ASSERT(json_object_size(seen) > P * 9 / 10);
@@ -1278,9 +1336,9 @@ static void test_gen_persons(void)
     ",\"first_name\":\"Witoriel\",\"birth_date\":\"2013-12-06\",\"sex\":\"M\""                     \
     ",\"insurance_status\":\"1\",\"postal_code\":\"62990\",\"street\":\"Ruptuallee 162\""          \
     ",\"city\":\"Golzobach\"},\"provider\":{\"ik\":\"450668520\",\"postal_code\":\"39915\""        \
-    ",\"name\":\"Klinikum Fenawald\"},\"service\":{\"period\":\"2024Q3\",\"icd10\":[\"I39.4\""     \
-    ",\"G69.40\",\"A14.6\"],\"ops\":[\"5-071\"],\"ebm\":[\"38118\"],\"atc\":[\"H74DD86\"]"         \
-    ",\"cost_cents\":5517,\"days\":341}}"
+    ",\"name\":\"Klinikum Fenawald\"},\"service\":{\"period\":\"2021Q4\",\"icd10\":[\"G69.40\""    \
+    ",\"A14.6\",\"H07\",\"O38.99\"],\"ops\":[],\"ebm\":[\"86715G\",\"55170D\",\"93257F\"]"         \
+    ",\"atc\":[\"S32HX95\"],\"cost_cents\":932,\"days\":1}}"
 
 static void test_gen_deterministic(void)
 {

@@ -56,6 +56,16 @@ static uint32_t rnd(vst_gen *g, uint32_t n)
 
 /* ---- sections ------------------------------------------------------------- */
 
+/* YYYY-MM-DD */
+static char *put_date(char *p, uint32_t y, uint32_t m, uint32_t d)
+{
+    p = put_fixed(p, y, 4);
+    *p++ = '-';
+    p = put_fixed(p, m, 2);
+    *p++ = '-';
+    return put_fixed(p, d, 2);
+}
+
 /* Writes the insured section of person `person`; *birth_year receives the
  * year of birth (a record's period never lies before it). */
 static char *put_insured(const vst_gen *g, char *p, uint64_t person, uint32_t *birth_year)
@@ -79,11 +89,8 @@ static char *put_insured(const vst_gen *g, char *p, uint64_t person, uint32_t *b
     uint32_t m = st_below(&st, 12);
     uint32_t dim = vst_days_in_month(y, m + 1);
     *birth_year = y;
-    p = put_fixed(p, y, 4);
-    *p++ = '-';
-    p = put_fixed(p, m + 1, 2);
-    *p++ = '-';
-    p = put_fixed(p, 1 + st_below(&st, dim), 2);
+    uint32_t d = 1 + st_below(&st, dim);
+    p = put_date(p, y, m + 1, d);
     PUT(p, "\",\"sex\":\"");
     uint32_t s = st_below(&st, 100);
     *p++ = s < 49 ? 'W' : s < 97 ? 'M' : s < 99 ? 'D' : 'X';
@@ -102,11 +109,51 @@ static char *put_insured(const vst_gen *g, char *p, uint64_t person, uint32_t *b
     if (st_below(&st, 8) == 0)
         PUT(p, "Bad ");
     p = gen_put_city(p, &st);
+    /* About 2% of persons have died: on or after the birth date, before
+     * 2026 (never in the future). */
+    if (st_below(&st, 50) == 0) {
+        int64_t born = vst_days_from_civil(y, m + 1, d);
+        int64_t last = vst_days_from_civil(2025, 12, 31);
+        int64_t died = born + (int64_t)st_below(&st, (uint32_t)(last - born + 1));
+        int64_t dy;
+        unsigned dm, dd;
+        vst_civil_from_days(died, &dy, &dm, &dd);
+        PUT(p, "\",\"death_date\":\"");
+        p = put_date(p, (uint32_t)dy, dm, dd);
+    }
     PUT(p, "\"}");
     return p;
 }
 
-static char *put_provider(const vst_gen *g, char *p, uint32_t idx)
+/* A physician: one lifelong number (LANR digits 1-7) and one to three
+ * specialty groups (digits 8-9) to bill under, so the same physician
+ * appears with several LANRs; the record's group is drawn per record (rec).
+ * About 3% of physician records carry a placeholder LANR instead, about 1%
+ * of their practice numbers the substitute BSNR (DESIGN.md §5). */
+static char *put_physician(char *p, stream *st, uint64_t rec)
+{
+    char id[VST_ID_MAXLEN + 1];
+    gen_make_lanr(splitmix64(&st->s), id);
+    uint32_t ngroups = st_below(st, 4) == 0 ? 2 + st_below(st, 2) : 1;
+    uint32_t group[3];
+    for (int i = 0; i < 3; i++)
+        group[i] = (uint32_t)splitmix64(&st->s) & 0xFFFF;
+    gen_set_lanr_group(id, group[(rec >> 8) % ngroups]);
+    if ((rec & 0xFF) < 8)
+        gen_make_placeholder_lanr((uint32_t)(rec >> 16), id);
+    PUT(p, "\"lanr\":\"");
+    p = put(p, id, 9);
+    if (st_below(st, 5) != 0) {
+        gen_make_bsnr(splitmix64(&st->s), id);
+        if (((rec >> 48) & 0xFF) < 3)
+            memcpy(id, GEN_PLACEHOLDER_BSNR, 10);
+        PUT(p, "\",\"bsnr\":\"");
+        p = put(p, id, 9);
+    }
+    return p;
+}
+
+static char *put_provider(const vst_gen *g, char *p, uint32_t idx, uint64_t rec)
 {
     stream st = {g->provider_key ^ ((uint64_t)idx * 0x9FB21C651E98DF25ULL)};
     splitmix64(&st.s);
@@ -119,14 +166,7 @@ static char *put_provider(const vst_gen *g, char *p, uint32_t idx)
         PUT(p, "\"ik\":\"");
         p = put(p, id, 9);
     } else {
-        gen_make_lanr(splitmix64(&st.s), id);
-        PUT(p, "\"lanr\":\"");
-        p = put(p, id, 9);
-        if (st_below(&st, 5) != 0) {
-            gen_make_bsnr(splitmix64(&st.s), id);
-            PUT(p, "\",\"bsnr\":\"");
-            p = put(p, id, 9);
-        }
+        p = put_physician(p, &st, rec);
     }
     PUT(p, "\",\"postal_code\":\"");
     p = gen_put_postal(p, (uint32_t)splitmix64(&st.s));
@@ -267,8 +307,10 @@ static size_t write_record(vst_gen *g, char *buf)
         person = rnd(g, (uint32_t)g->persons);
     uint32_t birth_year;
     char *p = put_insured(g, buf, person, &birth_year);
-    if (rnd(g, 10) != 0)
-        p = put_provider(g, p, rnd(g, PROVIDERS));
+    if (rnd(g, 10) != 0) {
+        uint32_t idx = rnd(g, PROVIDERS);
+        p = put_provider(g, p, idx, xo_next(&g->x));
+    }
     p = put_service(g, p, birth_year);
     *p = '\0';
     size_t len = (size_t)(p - buf);

@@ -8,9 +8,14 @@
  *
  * One record is one line of NDJSON with the keys, in this order:
  *   insured:  kvnr last_name first_name birth_date sex insurance_status
- *             postal_code street city
+ *             postal_code street city [death_date] (~2% of persons: on or
+ *             after the birth date, before 2026)
  *   provider: (absent in ~10% of records) either lanr [bsnr] or ik, then
- *             postal_code name
+ *             postal_code name. A physician has one lifelong number (LANR
+ *             digits 1-7) and bills under one to three specialty groups
+ *             (digits 8-9; a quarter have several); ~3% of LANRs are the
+ *             placeholders 999999900, 999999991 or 4444444 + group and ~1%
+ *             of BSNRs the substitute 179999900 (DESIGN.md §5)
  *   service:  period icd10 ops ebm atc cost_cents days
  * See docs/identifiers.md for the identifier schemes. */
 #ifndef VST_GEN_H

@@ -69,8 +69,31 @@ void gen_make_lanr(uint64_t r, char out[VST_ID_MAXLEN + 1])
 {
     put_fixed(out, below(r, 1000000U), 6);
     out[6] = (char)('0' + vst_id_check_digit(VST_ID_LANR, out));
-    put_fixed(out + 7, lanr_groups[(r & 0xFFFF) % NELEM(lanr_groups)], 2);
-    out[9] = '\0';
+    gen_set_lanr_group(out, r & 0xFFFF);
+}
+
+void gen_set_lanr_group(char lanr[VST_ID_MAXLEN + 1], uint32_t r)
+{
+    put_fixed(lanr + 7, lanr_groups[r % NELEM(lanr_groups)], 2);
+    lanr[9] = '\0';
+}
+
+/* The placeholder numbers of DESIGN.md §5 (docs/profiles.md): they pass
+ * their check digits but name no physician or practice. */
+void gen_make_placeholder_lanr(uint32_t r, char out[VST_ID_MAXLEN + 1])
+{
+    switch (r % 4) {
+    case 0: /* dentists, midwives, Bundeswehr */
+        memcpy(out, "999999900", 10);
+        break;
+    case 1:
+        memcpy(out, "999999991", 10);
+        break;
+    default: /* hospital discharge prescriptions: 4444444 + any group */
+        memcpy(out, "4444444", 7);
+        gen_set_lanr_group(out, r / 4);
+        break;
+    }
 }
 
 void gen_make_bsnr(uint64_t r, char out[VST_ID_MAXLEN + 1])

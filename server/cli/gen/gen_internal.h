@@ -127,6 +127,11 @@ typedef struct {
 /* gen_ids.c */
 void gen_person_kvnr(const vst_gen *g, uint64_t i, char out[VST_ID_MAXLEN + 1]);
 void gen_make_lanr(uint64_t r, char out[VST_ID_MAXLEN + 1]);
+/* Replaces digits 8-9 (the specialty group) of lanr with a group drawn by r. */
+void gen_set_lanr_group(char lanr[VST_ID_MAXLEN + 1], uint32_t r);
+/* One of the placeholder LANRs (999999900, 999999991, 4444444 + group). */
+void gen_make_placeholder_lanr(uint32_t r, char out[VST_ID_MAXLEN + 1]);
+#define GEN_PLACEHOLDER_BSNR "179999900" /* the substitute practice number */
 void gen_make_bsnr(uint64_t r, char out[VST_ID_MAXLEN + 1]);
 void gen_make_ik(uint64_t r, char out[VST_ID_MAXLEN + 1]);
 
