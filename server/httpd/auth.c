@@ -178,37 +178,45 @@ vst_err auth_client(struct MHD_Connection *c, client_info *out)
     return e;
 }
 
-/* At most 30 a minute; returns 1 and the number suppressed since the last
- * one written when this one may be written. */
-static int throttle(pthread_mutex_t *mu, int64_t *window, unsigned *in_window, unsigned *suppressed,
-                    unsigned *skipped)
+/* Refusals written to the log and the audit trail: at most THROTTLE_MAX in
+ * any THROTTLE_MS (a sliding window over the times of the last
+ * THROTTLE_MAX written: a fixed per-minute window would let twice as many
+ * through around a minute's boundary). */
+#define THROTTLE_MAX 30
+#define THROTTLE_MS 60000
+typedef struct {
+    pthread_mutex_t mu;
+    int64_t written[THROTTLE_MAX]; /* ring of the last times written; 0: free */
+    unsigned next;                 /* the oldest of them */
+    unsigned suppressed;           /* since the last one written */
+} throttle_state;
+
+/* Returns 1 and the number suppressed since the last one written when this
+ * one may be written. */
+static int throttle(throttle_state *t, unsigned *skipped)
 {
-    int64_t minute = mono_ms() / 60000;
-    pthread_mutex_lock(mu);
-    if (minute != *window) {
-        *window = minute;
-        *in_window = 0;
-    }
-    int write = (*in_window)++ < 30;
+    int64_t now = mono_ms();
+    pthread_mutex_lock(&t->mu);
+    int write = t->written[t->next] == 0 || now - t->written[t->next] >= THROTTLE_MS;
     if (write) {
-        *skipped = *suppressed;
-        *suppressed = 0;
+        t->written[t->next] = now > 0 ? now : 1;
+        t->next = (t->next + 1) % THROTTLE_MAX;
+        *skipped = t->suppressed;
+        t->suppressed = 0;
     } else {
-        (*suppressed)++;
+        t->suppressed++;
     }
-    pthread_mutex_unlock(mu);
+    pthread_mutex_unlock(&t->mu);
     return write;
 }
 
 void auth_audit_failure(vst_err e, const client_info *ci, const char *method)
 {
-    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-    static int64_t window = -1;
-    static unsigned in_window, suppressed;
+    static throttle_state t = {.mu = PTHREAD_MUTEX_INITIALIZER};
     if (e == VST_E_UNAVAILABLE)
         return; /* not an authentication failure */
     unsigned skipped = 0;
-    if (!throttle(&mu, &window, &in_window, &suppressed, &skipped))
+    if (!throttle(&t, &skipped))
         return;
     hlog("warning", "%s refused: %s (%u similar refusals not logged)", method, vst_err_code(e),
          skipped);
