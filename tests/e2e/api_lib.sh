@@ -144,6 +144,21 @@ py_checks() {
     fi
 }
 
+# absent_words PATTERN_FILE FILE...: as absent, but a line of PATTERN_FILE
+# counts only as a whole word (not inside a longer run of letters and
+# digits): for short digit strings that occur by chance inside hashes.
+absent_words() {
+    local pats=$1
+    shift
+    [ -s "$pats" ] || { echo "#   no patterns in $pats" >&2; return 1; }
+    local hits
+    hits=$(LC_ALL=C grep -a -o -w -F -f "$pats" "$@" 2>/dev/null | head -5)
+    [ -z "$hits" ] || {
+        echo "#   found: $(tr '\n' ' ' <<<"$hits")" >&2
+        return 1
+    }
+}
+
 # absent PATTERN_FILE FILE...: no line of PATTERN_FILE occurs (as a fixed
 # byte string) in any FILE. Shows the first hits, never the whole list.
 absent() {

@@ -23,6 +23,10 @@ sub-check and exits 1 if any failed, except where noted):
                                  (one per line; values shorter than 5
                                  characters are left out: they would match
                                  by chance)
+  stems FILE...                  prints the identifying digits 1-7 of every
+                                 LANR (the bytes keyd gets): 7 digits occur
+                                 by chance inside hashes and times, so the
+                                 caller matches them as whole words only
 """
 import json
 import os
@@ -500,8 +504,6 @@ def values(paths):
                     vals.add(v)
                     if k == "kvnr":
                         vals.add(canon_kvnr(v))
-                    if k == "lanr":
-                        vals.add(v.strip()[:7])  # the bytes keyd gets
                 walk(v)
         elif isinstance(o, list):
             for v in o:
@@ -514,6 +516,26 @@ def values(paths):
         v = v.strip()
         if len(v) >= 5:
             print(v)
+
+
+def stems(paths):
+    out = set()
+
+    def walk(o):
+        if isinstance(o, dict):
+            for k, v in o.items():
+                if k == "lanr" and isinstance(v, str) and len(v.strip()) == 9:
+                    out.add(v.strip()[:7])
+                walk(v)
+        elif isinstance(o, list):
+            for v in o:
+                walk(v)
+
+    for p in paths:
+        for r in read_ndjson(p):
+            walk(r)
+    for v in sorted(out):
+        print(v)
 
 
 def main():
@@ -538,6 +560,8 @@ def main():
         bad(*a)
     elif cmd == "values":
         values(a)
+    elif cmd == "stems":
+        stems(a)
     else:
         sys.exit(__doc__)
 
