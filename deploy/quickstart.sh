@@ -406,7 +406,9 @@ deliver_sample() {
     id=$base
     while [ -e "$DELIV/$id.ndjson" ]; do n=$((n + 1)); id=$base-$n; done
     step "delivering $RECORDS generated records as $id"
-    "$BIN/vst-gen" --records "$RECORDS" --seed "$(date +%s%N)" -o "$DELIV/$id.ndjson"
+    # A small provider pool, as in one region's delivery: physicians recur,
+    # under each of their specialty groups, within the sample.
+    "$BIN/vst-gen" --records "$RECORDS" --seed "$(date +%s%N)" --providers 150 -o "$DELIV/$id.ndjson"
     (
         set -a
         # shellcheck disable=SC1090

@@ -1420,11 +1420,43 @@ static const vst_test undetected_tests[] = {
     {NULL, NULL},
 };
 
+/* A pool of 5 providers: every record's provider is one of 5 (a physician's
+ * LANR stem, or an IK), and a physician with several groups shows them. */
+static void test_gen_providers(void)
+{
+    vst_gen *g = vst_gen_new(7);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+    CU_ASSERT_EQUAL(vst_gen_set_providers(g, 0), -1);
+    CU_ASSERT_EQUAL(vst_gen_set_providers(g, 5), 0);
+    rec_stats st;
+    memset(&st, 0, sizeof st);
+    json_t *iks = json_object();
+    char buf[VST_GEN_MAX_LINE + 1];
+    for (int n = 0; n < 2000; n++) {
+        size_t len = vst_gen_record(g, buf, sizeof buf);
+        check_record(buf, len, &st);
+        const char *ik = strstr(buf, "\"ik\":\"");
+        if (ik != NULL) {
+            char k[10];
+            memcpy(k, ik + 6, 9);
+            k[9] = '\0';
+            json_object_set_new(iks, k, json_true());
+        }
+    }
+    CU_ASSERT_EQUAL(st.bad, 0);
+    CU_ASSERT(json_object_size(st.stems) + json_object_size(iks) <= 5);
+    CU_ASSERT(st.placeholder_lanr > 0);
+    json_decref(iks);
+    json_decref(st.stems);
+    vst_gen_free(g);
+}
+
 static const vst_test gen_tests[] = {
     {"generated identifiers validate", test_gen_ids},
     {"person KVNRs are distinct", test_gen_person_kvnr},
     {"records: shape, values, identifiers", test_gen_records},
     {"persons pool", test_gen_persons},
+    {"providers pool", test_gen_providers},
     {"deterministic per seed", test_gen_deterministic},
     {"buffer too small", test_gen_small_buffer},
     {NULL, NULL},

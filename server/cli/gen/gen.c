@@ -28,6 +28,7 @@ vst_gen *vst_gen_new(uint64_t seed)
     g->provider_key = splitmix64(&sm);
     for (int i = 0; i < 4; i++)
         g->feistel[i] = (uint32_t)splitmix64(&sm);
+    g->providers = VST_GEN_PROVIDERS;
     return g;
 }
 
@@ -41,6 +42,14 @@ int vst_gen_set_persons(vst_gen *g, uint64_t n)
     if (n > VST_GEN_MAX_PERSONS)
         return -1;
     g->persons = n;
+    return 0;
+}
+
+int vst_gen_set_providers(vst_gen *g, uint32_t n)
+{
+    if (n == 0)
+        return -1;
+    g->providers = n;
     return 0;
 }
 
@@ -308,7 +317,7 @@ static size_t write_record(vst_gen *g, char *buf)
     uint32_t birth_year;
     char *p = put_insured(g, buf, person, &birth_year);
     if (rnd(g, 10) != 0) {
-        uint32_t idx = rnd(g, PROVIDERS);
+        uint32_t idx = rnd(g, g->providers);
         p = put_provider(g, p, idx, xo_next(&g->x));
     }
     p = put_service(g, p, birth_year);

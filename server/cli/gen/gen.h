@@ -41,6 +41,12 @@ void vst_gen_free(vst_gen *g);
 #define VST_GEN_MAX_PERSONS 2600000000ULL /* 26 letters x 10^8 */
 int vst_gen_set_persons(vst_gen *g, uint64_t n);
 
+/* Draw providers from a pool of n (default VST_GEN_PROVIDERS): a small
+ * pool makes one physician recur, under each of their specialty groups, in
+ * a small sample. Returns 0, or -1 if n is 0. Call before the first record. */
+#define VST_GEN_PROVIDERS 25000U
+int vst_gen_set_providers(vst_gen *g, uint32_t n);
+
 /* Upper bound of vst_gen_record's line length: a buffer of this many bytes
  * (plus one for the NUL) always suffices. */
 #define VST_GEN_MAX_LINE 1536

@@ -66,11 +66,11 @@ static inline uint32_t st_below(stream *st, uint32_t n)
 }
 
 #define PERSON_SPACE 2600000000U /* KVNR bodies: letter (26) x 8 digits */
-#define PROVIDERS 25000U         /* size of the provider pool */
 
 struct vst_gen {
     xoshiro x;
     uint64_t persons;      /* 0: a new person per record */
+    uint32_t providers;    /* size of the provider pool */
     uint64_t next_person;  /* next fresh person when persons == 0 */
     uint64_t person_key;   /* keys the person streams */
     uint64_t provider_key; /* keys the provider streams */

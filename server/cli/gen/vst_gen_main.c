@@ -9,18 +9,21 @@
 #include "cli/gen/gen.h"
 
 static const char usage[] =
-    "usage: vst-gen [--records N] [--seed S] [--persons N] [-o FILE]\n"
+    "usage: vst-gen [--records N] [--seed S] [--persons N] [--providers N] [-o FILE]\n"
     "\n"
     "Writes N synthetic records of the sgb5 profile as NDJSON (one JSON object\n"
     "per line) to standard output or FILE. Identifiers carry valid check\n"
     "digits; names, streets and cities are invented. The output is a function\n"
-    "of the seed and --persons alone.\n"
+    "of the seed, --persons and --providers alone.\n"
     "\n"
     "  -n, --records N  number of records (default 10)\n"
     "  --seed S      PRNG seed, 0..2^64-1 (default 1)\n"
     "  --persons N   draw the insured from a pool of N distinct persons, so a\n"
     "                KVNR recurs across records (default 0: a new person per\n"
     "                record, KVNRs never repeat)\n"
+    "  --providers N draw providers from a pool of N (default 25000); a small\n"
+    "                pool shows one physician under several specialty groups\n"
+    "                in a small sample\n"
     "  -o FILE       write to FILE instead of standard output\n"
     "  -h, --help    show this help\n";
 
@@ -48,7 +51,7 @@ static int fail(const char *msg, const char *arg)
 
 int main(int argc, char **argv)
 {
-    uint64_t records = 10, seed = 1, persons = 0;
+    uint64_t records = 10, seed = 1, persons = 0, providers = VST_GEN_PROVIDERS;
     const char *outpath = NULL;
 
     for (int i = 1; i < argc; i++) {
@@ -64,6 +67,8 @@ int main(int argc, char **argv)
             num = &seed;
         else if (strcmp(a, "--persons") == 0)
             num = &persons;
+        else if (strcmp(a, "--providers") == 0)
+            num = &providers;
         else if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) {
             if (i + 1 >= argc)
                 return fail("missing file name after", a);
@@ -79,6 +84,8 @@ int main(int argc, char **argv)
     }
     if (persons > VST_GEN_MAX_PERSONS)
         return fail("--persons exceeds the number of possible KVNRs (2600000000)", NULL);
+    if (providers == 0 || providers > UINT32_MAX)
+        return fail("--providers must be 1..4294967295", NULL);
 
     FILE *out = stdout;
     if (outpath != NULL) {
@@ -89,7 +96,8 @@ int main(int argc, char **argv)
         }
     }
     vst_gen *g = vst_gen_new(seed);
-    if (g == NULL || vst_gen_set_persons(g, persons) != 0) {
+    if (g == NULL || vst_gen_set_persons(g, persons) != 0 ||
+        vst_gen_set_providers(g, (uint32_t)providers) != 0) {
         fprintf(stderr, "vst-gen: out of memory\n");
         return 1;
     }
