@@ -49,11 +49,14 @@ static int fail(const char *msg, const char *arg)
     return 2;
 }
 
-int main(int argc, char **argv)
-{
-    uint64_t records = 10, seed = 1, persons = 0, providers = VST_GEN_PROVIDERS;
-    const char *outpath = NULL;
+typedef struct {
+    uint64_t records, seed, persons, providers;
+    const char *outpath;
+} options;
 
+/* -1: go on; otherwise the exit status (--help, a bad argument). */
+static int parse_options(int argc, char **argv, options *o)
+{
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
@@ -62,17 +65,17 @@ int main(int argc, char **argv)
         }
         uint64_t *num = NULL;
         if (strcmp(a, "--records") == 0 || strcmp(a, "-n") == 0)
-            num = &records;
+            num = &o->records;
         else if (strcmp(a, "--seed") == 0)
-            num = &seed;
+            num = &o->seed;
         else if (strcmp(a, "--persons") == 0)
-            num = &persons;
+            num = &o->persons;
         else if (strcmp(a, "--providers") == 0)
-            num = &providers;
+            num = &o->providers;
         else if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) {
             if (i + 1 >= argc)
                 return fail("missing file name after", a);
-            outpath = argv[++i];
+            o->outpath = argv[++i];
             continue;
         } else
             return fail("unknown argument", a);
@@ -82,10 +85,21 @@ int main(int argc, char **argv)
             return fail("not a non-negative integer", argv[i + 1]);
         i++;
     }
-    if (persons > VST_GEN_MAX_PERSONS)
+    if (o->persons > VST_GEN_MAX_PERSONS)
         return fail("--persons exceeds the number of possible KVNRs (2600000000)", NULL);
-    if (providers == 0 || providers > UINT32_MAX)
+    if (o->providers == 0 || o->providers > UINT32_MAX)
         return fail("--providers must be 1..4294967295", NULL);
+    return -1;
+}
+
+int main(int argc, char **argv)
+{
+    options o = {.records = 10, .seed = 1, .persons = 0, .providers = VST_GEN_PROVIDERS};
+    int rc = parse_options(argc, argv, &o);
+    if (rc >= 0)
+        return rc;
+    uint64_t records = o.records;
+    const char *outpath = o.outpath;
 
     FILE *out = stdout;
     if (outpath != NULL) {
@@ -95,9 +109,9 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    vst_gen *g = vst_gen_new(seed);
-    if (g == NULL || vst_gen_set_persons(g, persons) != 0 ||
-        vst_gen_set_providers(g, (uint32_t)providers) != 0) {
+    vst_gen *g = vst_gen_new(o.seed);
+    if (g == NULL || vst_gen_set_persons(g, o.persons) != 0 ||
+        vst_gen_set_providers(g, (uint32_t)o.providers) != 0) {
         fprintf(stderr, "vst-gen: out of memory\n");
         return 1;
     }
