@@ -492,26 +492,33 @@ def bad(out, expected_out, values_out):
             f.write(v + "\n")
 
 
+def string_fields(paths):
+    """Yields (key, value) for every string member, at any depth, of the
+    records of the NDJSON files."""
+    def walk(o):
+        if isinstance(o, dict):
+            for k, v in o.items():
+                if isinstance(v, str):
+                    yield k, v
+                yield from walk(v)
+        elif isinstance(o, list):
+            for v in o:
+                yield from walk(v)
+
+    for p in paths:
+        for r in read_ndjson(p):
+            yield from walk(r)
+
+
 def values(paths):
     vals = set()
     keys = {"kvnr", "lanr", "ik", "bsnr", "last_name", "first_name", "street", "city", "name",
             "birth_date", "death_date"}
-
-    def walk(o):
-        if isinstance(o, dict):
-            for k, v in o.items():
-                if k in keys and isinstance(v, str):
-                    vals.add(v)
-                    if k == "kvnr":
-                        vals.add(canon_kvnr(v))
-                walk(v)
-        elif isinstance(o, list):
-            for v in o:
-                walk(v)
-
-    for p in paths:
-        for r in read_ndjson(p):
-            walk(r)
+    for k, v in string_fields(paths):
+        if k in keys:
+            vals.add(v)
+            if k == "kvnr":
+                vals.add(canon_kvnr(v))
     for v in sorted(vals):
         v = v.strip()
         if len(v) >= 5:
@@ -519,21 +526,7 @@ def values(paths):
 
 
 def stems(paths):
-    out = set()
-
-    def walk(o):
-        if isinstance(o, dict):
-            for k, v in o.items():
-                if k == "lanr" and isinstance(v, str) and len(v.strip()) == 9:
-                    out.add(v.strip()[:7])
-                walk(v)
-        elif isinstance(o, list):
-            for v in o:
-                walk(v)
-
-    for p in paths:
-        for r in read_ndjson(p):
-            walk(r)
+    out = {v.strip()[:7] for k, v in string_fields(paths) if k == "lanr" and len(v.strip()) == 9}
     for v in sorted(out):
         print(v)
 
