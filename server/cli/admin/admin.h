@@ -6,7 +6,8 @@
  *   admin_rekey.c     rekey: every store row to the current key version
  *   admin_client.c    client add | revoke | list (trust DB, audited)
  *   admin_audit.c     audit sync: keyd's events into the log, a checkpoint
- *   admin_db.c        PostgreSQL helpers and the store's profile tables */
+ *   admin_db.c        PostgreSQL helpers and the store's profile tables
+ *   admin_release*.c, admin_cells.c  cells and release (admin_release.h) */
 #ifndef VST_ADMIN_H
 #define VST_ADMIN_H
 
@@ -52,6 +53,10 @@ int cmd_client_list(int argc, char **argv);
 
 /* ---- database (admin_db.c) */
 PGconn *admin_db(const char *dsn, const char *what);
+/* The audit actor of this operator: "vst-admin:alice" (or "uid=N"). */
+void admin_actor(char *out, size_t len);
+/* The first line of a libpq error message, copied into buf. */
+const char *admin_pg_line(const char *msg, char *buf, size_t len);
 /* A store table of a profile and its pseudonym columns. */
 typedef struct {
     char table[96];

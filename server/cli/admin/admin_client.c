@@ -27,32 +27,6 @@
 
 #define FPR_LEN 32
 
-/* "vst-admin:alice", or "vst-admin:uid=1000" for a uid without a name. */
-static void actor_name(char *out, size_t len)
-{
-    uid_t uid = getuid();
-    struct passwd *pw = getpwuid(uid);
-    int ok = 0;
-    if (pw != NULL && pw->pw_name != NULL && pw->pw_name[0] != '\0') {
-        ok = 1;
-        for (const char *p = pw->pw_name; *p; p++)
-            if ((unsigned char)*p < 0x20 || *p == 0x7f)
-                ok = 0;
-    }
-    if (ok)
-        snprintf(out, len, "vst-admin:%s", pw->pw_name);
-    else
-        snprintf(out, len, "vst-admin:uid=%lu", (unsigned long)uid);
-}
-
-/* One line of a libpq error, for admin_fail. */
-static const char *pg_line(const char *msg, char *buf, size_t len)
-{
-    snprintf(buf, len, "%s", msg ? msg : "");
-    buf[strcspn(buf, "\n")] = '\0';
-    return buf;
-}
-
 static PGresult *query(PGconn *db, const char *sql, int n, const char *const *params)
 {
     return PQexecParams(db, sql, n, NULL, params, NULL, NULL, 0);
@@ -64,7 +38,7 @@ static int exec_ok(PGconn *db, const char *sql)
     int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     if (!ok) {
         char m[256];
-        admin_fail("%s: %s", sql, pg_line(PQresultErrorMessage(r), m, sizeof m));
+        admin_fail("%s: %s", sql, admin_pg_line(PQresultErrorMessage(r), m, sizeof m));
     }
     PQclear(r);
     return ok;
@@ -173,7 +147,7 @@ static int audit_and_commit(PGconn *db, const char *what, const char *action, co
     snprintf(seq, 24, "%llu", (unsigned long long)n);
     PGresult *r = PQexec(db, "COMMIT");
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-        admin_fail("%s: commit: %s", what, pg_line(PQresultErrorMessage(r), m, sizeof m));
+        admin_fail("%s: commit: %s", what, admin_pg_line(PQresultErrorMessage(r), m, sizeof m));
         PQclear(r);
         PQfinish(db);
         return 1;
@@ -240,7 +214,7 @@ static int refuse_duplicate(PGconn *db, const char *name, const char *fpr_hex)
                         2, p2);
     int rc = -1;
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        admin_fail("client add: %s", pg_line(PQresultErrorMessage(r), m, sizeof m));
+        admin_fail("client add: %s", admin_pg_line(PQresultErrorMessage(r), m, sizeof m));
     } else if (PQntuples(r) > 0) {
         const char *other = PQgetvalue(r, 0, 0), *state = PQgetvalue(r, 0, 1);
         if (strcmp(other, name) == 0)
@@ -273,7 +247,7 @@ static int insert_client(PGconn *db, const add_args *a, const char *fpr_hex, cha
             admin_fail("client add: \"%s\" or its certificate key was registered meanwhile",
                        a->name);
         else
-            admin_fail("client add: %s", pg_line(PQresultErrorMessage(r), m, sizeof m));
+            admin_fail("client add: %s", admin_pg_line(PQresultErrorMessage(r), m, sizeof m));
         PQclear(r);
         return -1;
     }
@@ -333,7 +307,7 @@ int cmd_client_add(int argc, char **argv)
         refuse_duplicate(db, a.name, fpr_hex) != 0 || insert_client(db, &a, fpr_hex, created) != 0)
         return abort_tx(db);
     char actor[160];
-    actor_name(actor, sizeof actor);
+    admin_actor(actor, sizeof actor);
     /* No IK: DESIGN.md §8 keeps every identifier of §4 out of the log; the
      * client's name and certificate fingerprint identify it there. */
     json_t *d = json_pack("{s:s, s:s}", "cert_fingerprint", fpr_hex, "cert_not_after", not_after);
@@ -384,7 +358,7 @@ int cmd_client_revoke(int argc, char **argv)
                         "to_char(revoked_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')",
                         1, p1);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        admin_fail("client revoke: %s", pg_line(PQresultErrorMessage(r), m, sizeof m));
+        admin_fail("client revoke: %s", admin_pg_line(PQresultErrorMessage(r), m, sizeof m));
         PQclear(r);
         return abort_tx(db);
     }
@@ -408,7 +382,7 @@ int cmd_client_revoke(int argc, char **argv)
     PQclear(r);
 
     char actor[160];
-    actor_name(actor, sizeof actor);
+    admin_actor(actor, sizeof actor);
     json_t *d = json_pack("{s:s}", "cert_fingerprint", fpr);
     if (d != NULL && reason != NULL)
         json_object_set_new(d, "reason", json_string(reason));
@@ -443,7 +417,7 @@ int cmd_client_list(int argc, char **argv)
                              "FROM vst.clients ORDER BY id");
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         char m[256];
-        admin_fail("client list: %s", pg_line(PQresultErrorMessage(r), m, sizeof m));
+        admin_fail("client list: %s", admin_pg_line(PQresultErrorMessage(r), m, sizeof m));
         PQclear(r);
         PQfinish(db);
         return 1;

@@ -1,6 +1,8 @@
 /* vst-admin's database helpers: connections, the store's profile tables
  * and their rows per key version, key-version metadata in the trust DB. */
 #include <dirent.h>
+#include <pwd.h>
+#include <unistd.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +10,32 @@
 
 #include "cli/admin/admin.h"
 #include "profile/profile.h"
+
+/* "vst-admin:alice", or "vst-admin:uid=1000" for a uid without a name. */
+void admin_actor(char *out, size_t len)
+{
+    uid_t uid = getuid();
+    struct passwd *pw = getpwuid(uid);
+    int ok = 0;
+    if (pw != NULL && pw->pw_name != NULL && pw->pw_name[0] != '\0') {
+        ok = 1;
+        for (const char *p = pw->pw_name; *p; p++)
+            if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                ok = 0;
+    }
+    if (ok)
+        snprintf(out, len, "vst-admin:%s", pw->pw_name);
+    else
+        snprintf(out, len, "vst-admin:uid=%lu", (unsigned long)uid);
+}
+
+/* One line of a libpq error, for admin_fail. */
+const char *admin_pg_line(const char *msg, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s", msg ? msg : "");
+    buf[strcspn(buf, "\n")] = '\0';
+    return buf;
+}
 
 PGconn *admin_db(const char *dsn, const char *what)
 {

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/admin/admin.h"
+#include "cli/admin/admin_release.h"
 #include "core/secmem.h"
 
 admin_opts g_opt;
@@ -64,6 +65,10 @@ static const struct {
     {"client", "add", cmd_client_add, "register an insurer's certificate (--name --ik --cert)"},
     {"client", "revoke", cmd_client_revoke, "revoke a client: its certificate is refused"},
     {"client", "list", cmd_client_list, "registered clients, their fingerprints and states"},
+    {"cells", NULL, cmd_cells, "small-cell report: persons in classes below k (signed)"},
+    {"release", "create", cmd_release_create, "write release NAME for researchers (k-protected)"},
+    {"release", "list", cmd_release_list, "published releases and interrupted builds"},
+    {"release", "drop", cmd_release_drop, "remove release NAME"},
 };
 
 static void usage(void)

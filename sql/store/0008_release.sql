@@ -1,0 +1,802 @@
+-- 0008_release: release protection (issue 11; DESIGN.md §11; docs/release.md).
+--
+-- Researchers never read a profile's table. They read releases: tables in
+-- schema `release`, through the role vst_researcher, which may read those
+-- and nothing else. A release holds a profile's rows with generalizations
+-- applied and without any row of a person whose combination of
+-- quasi-identifiers is held by fewer than k persons; by default its
+-- pseudonyms are its own (vst-keyd maps every store pseudonym under a key
+-- that exists only while the release is built).
+--
+-- vst_admin reads no payload (0005): everything that looks at payload
+-- columns runs here, in SECURITY DEFINER functions owned by vst_owner with a
+-- fixed search_path, and returns counts only (the small-cell report) or
+-- writes into tables vst_admin cannot read (a release being built).
+--
+-- Column rules, enforced by vst.release_check for every function:
+--   - a quasi-identifier or generalized column is a NOT NULL integer or text
+--     column of the table; never id, delivery_ref, key_version, a pseudonym
+--     column (`pseudonym`, `*_pseudonym`) or a json column: a report groups
+--     by these columns and names small combinations, so a pseudonym there
+--     would print pseudonyms;
+--   - rules: band:N (integer columns, N 2..100: floor(v/N)*N, labelled
+--     "1980-1984"), prefix:N (text columns, N 1..16), drop.
+
+-- The researcher role, like the others in 0001: NOSUPERUSER and so on,
+-- LOGIN (how it authenticates is pg_hba.conf's business). An institution
+-- grants membership in it to each researcher's own role.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'vst_researcher') THEN
+        BEGIN
+            CREATE ROLE vst_researcher;
+        EXCEPTION WHEN duplicate_object OR unique_violation THEN
+            NULL;
+        END;
+    END IF;
+    ALTER ROLE vst_researcher LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION
+        NOBYPASSRLS INHERIT;
+    EXECUTE format('GRANT CONNECT ON DATABASE %I TO vst_researcher', current_database());
+END
+$$;
+COMMENT ON ROLE vst_researcher IS 'vst: researchers (reads schema release only)';
+
+CREATE SCHEMA release AUTHORIZATION vst_owner;
+COMMENT ON SCHEMA release IS 'vst store: k-protected releases for researchers (DESIGN.md §11)';
+REVOKE ALL ON SCHEMA release FROM PUBLIC;
+GRANT USAGE ON SCHEMA release TO vst_researcher, vst_admin;
+
+-- Releases being built: invisible to researchers (no USAGE). vst_admin
+-- writes the pseudonym map of its own build into it (COPY), nothing else.
+CREATE SCHEMA release_build AUTHORIZATION vst_owner;
+COMMENT ON SCHEMA release_build IS 'vst store: releases being built; never readable by researchers';
+REVOKE ALL ON SCHEMA release_build FROM PUBLIC;
+GRANT USAGE ON SCHEMA release_build TO vst_admin;
+
+SET LOCAL ROLE vst_owner;
+
+CREATE TABLE release.catalog (
+    name               text        PRIMARY KEY CHECK (name ~ '^[a-z][a-z0-9_]{0,47}$'),
+    profile            text        NOT NULL,
+    source_table       text        NOT NULL,
+    k                  integer     NOT NULL CHECK (k >= 2),
+    quasi_identifiers  text[]      NOT NULL,
+    generalizations    jsonb       NOT NULL CHECK (jsonb_typeof(generalizations) = 'object'),
+    keep_pseudonyms    boolean     NOT NULL,
+    rows               bigint      NOT NULL CHECK (rows >= 0),
+    persons            bigint      NOT NULL CHECK (persons >= 0),
+    suppressed_persons bigint      NOT NULL CHECK (suppressed_persons >= 0),
+    suppressed_rows    bigint      NOT NULL CHECK (suppressed_rows >= 0),
+    -- Checked after writing: the release's smallest class (persons).
+    min_class          bigint,
+    created            timestamptz NOT NULL DEFAULT now(),
+    -- vst-keyd's id of the release key (16 hex), NULL with keep_pseudonyms.
+    release_id         text        CHECK (release_id ~ '^[0-9a-f]{16}$'),
+    -- The release.created event; NULL until vst-admin has appended it.
+    audit_seq          bigint
+);
+COMMENT ON TABLE release.catalog IS 'vst: one row per published release (vst-admin release list)';
+REVOKE ALL ON release.catalog FROM PUBLIC;
+GRANT SELECT ON release.catalog TO vst_admin;
+-- Researchers see what a release is, not how it was made.
+GRANT SELECT (name, profile, k, quasi_identifiers, generalizations, keep_pseudonyms, rows,
+              persons, suppressed_persons, created)
+    ON release.catalog TO vst_researcher;
+
+CREATE TABLE release_build.builds (
+    name            text        PRIMARY KEY CHECK (name ~ '^[a-z][a-z0-9_]{0,47}$'),
+    profile         text        NOT NULL,
+    source_table    regclass    NOT NULL,
+    k               integer     NOT NULL CHECK (k >= 2),
+    quasi_identifiers text[]    NOT NULL,
+    rules           jsonb       NOT NULL,
+    keep_pseudonyms boolean     NOT NULL,
+    release_id      text        CHECK (release_id ~ '^[0-9a-f]{16}$'),
+    suppressed_persons bigint,
+    suppressed_rows bigint,
+    started         timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE release_build.builds IS 'vst: releases being built (or interrupted)';
+REVOKE ALL ON release_build.builds FROM PUBLIC;
+GRANT SELECT (name, profile, k, started) ON release_build.builds TO vst_admin;
+
+-- ---------------------------------------------------------------------------
+-- Column checks and SQL expressions of the rules (not callable by anyone
+-- but the owner: they only build SQL text).
+
+-- 'integer' or 'text' for a usable column, raises otherwise.
+CREATE FUNCTION vst.release_column_kind(p_table regclass, p_col text) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t oid;
+    nn boolean;
+BEGIN
+    SELECT a.atttypid, a.attnotnull INTO t, nn
+      FROM pg_attribute a
+     WHERE a.attrelid = p_table AND a.attname = p_col AND a.attnum > 0 AND NOT a.attisdropped;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'column "%" does not exist in %', p_col, p_table
+            USING ERRCODE = '22023';
+    END IF;
+    IF p_col IN ('id', 'delivery_ref', 'key_version') OR p_col = 'pseudonym'
+       OR p_col LIKE '%\_pseudonym' THEN
+        RAISE EXCEPTION 'column "%" identifies rows or persons and cannot be a quasi-identifier',
+            p_col USING ERRCODE = '22023';
+    END IF;
+    IF NOT nn THEN
+        RAISE EXCEPTION 'column "%" may be NULL; only NOT NULL columns can be quasi-identifiers',
+            p_col USING ERRCODE = '22023';
+    END IF;
+    IF t IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype) THEN
+        RETURN 'integer';
+    ELSIF t IN ('text'::regtype, 'bpchar'::regtype, 'varchar'::regtype) THEN
+        RETURN 'text';
+    END IF;
+    RAISE EXCEPTION 'column "%" is neither integer nor text', p_col USING ERRCODE = '22023';
+END
+$$;
+
+-- SQL of rule p_rule applied to the expression p_expr of kind p_kind.
+-- label: a band as its text label ("1980-1984") instead of its lower bound.
+-- NULL for drop.
+CREATE FUNCTION vst.release_rule_sql(p_expr text, p_kind text, p_rule text, p_label boolean)
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n integer;
+BEGIN
+    IF p_rule IS NULL OR p_rule = '' THEN
+        RETURN CASE WHEN p_label THEN format('(%s)::text', p_expr) ELSE p_expr END;
+    ELSIF p_rule = 'drop' THEN
+        RETURN NULL;
+    ELSIF p_rule ~ '^band:[0-9]{1,3}$' AND p_kind = 'integer' THEN
+        n := substr(p_rule, 6)::integer;
+        IF n BETWEEN 2 AND 100 THEN
+            IF p_label THEN
+                RETURN format('((%1$s) / %2$s * %2$s)::text || ''-'' || ((%1$s) / %2$s * %2$s + %3$s)::text',
+                              p_expr, n, n - 1);
+            END IF;
+            RETURN format('((%s) / %s * %s)', p_expr, n, n);
+        END IF;
+    ELSIF p_rule ~ '^prefix:[0-9]{1,2}$' AND p_kind = 'text' THEN
+        n := substr(p_rule, 8)::integer;
+        IF n BETWEEN 1 AND 16 THEN
+            RETURN format('left((%s)::text, %s)', p_expr, n);
+        END IF;
+    END IF;
+    RAISE EXCEPTION 'rule "%" does not apply to a % column', p_rule, p_kind
+        USING ERRCODE = '22023';
+END
+$$;
+
+-- Only vst's profile tables: owned by vst_owner, outside vst's own schemas,
+-- with the re-key columns.
+CREATE FUNCTION vst.release_table_check(p_table regclass) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                    WHERE c.oid = p_table AND c.relkind = 'r'
+                      AND c.relowner = 'vst_owner'::regrole
+                      AND n.nspname NOT IN ('release', 'release_build', 'vst', 'vst_meta')
+                      AND n.nspname NOT LIKE 'pg\_%')
+       OR (SELECT count(*) FROM pg_attribute
+            WHERE attrelid = p_table AND attname IN ('id', 'pseudonym', 'key_version')
+              AND NOT attisdropped) <> 3 THEN
+        RAISE EXCEPTION '% is not a profile table of the store', p_table USING ERRCODE = '22023';
+    END IF;
+END
+$$;
+
+-- Checks a profile table, its quasi-identifiers and their rules; returns
+-- the kinds of the quasi-identifiers.
+CREATE FUNCTION vst.release_check(p_table regclass, p_qi text[], p_rules text[], p_k integer)
+RETURNS text[]
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    kinds text[] := '{}';
+    i integer;
+BEGIN
+    IF p_k IS NULL OR p_k < 2 THEN
+        RAISE EXCEPTION 'k must be at least 2' USING ERRCODE = '22023';
+    END IF;
+    PERFORM vst.release_table_check(p_table);
+    IF coalesce(cardinality(p_qi), 0) NOT BETWEEN 1 AND 16
+       OR cardinality(p_rules) <> cardinality(p_qi) THEN
+        RAISE EXCEPTION 'between 1 and 16 quasi-identifiers, each with a rule ('''' for none)'
+            USING ERRCODE = '22023';
+    END IF;
+    IF (SELECT count(DISTINCT x) FROM unnest(p_qi) x) <> cardinality(p_qi) THEN
+        RAISE EXCEPTION 'a quasi-identifier is named twice' USING ERRCODE = '22023';
+    END IF;
+    FOR i IN 1 .. cardinality(p_qi) LOOP
+        kinds := kinds || vst.release_column_kind(p_table, p_qi[i]);
+        PERFORM vst.release_rule_sql('x', kinds[i], p_rules[i], false);
+    END LOOP;
+    RETURN kinds;
+END
+$$;
+
+-- ---------------------------------------------------------------------------
+-- The small-cell report (vst-admin cells). One scan of the profile table
+-- builds pc, one row per (class, person) with the person's row count; every
+-- other figure is computed from pc, which holds about one row per person.
+-- A constant class column g0 keeps every grouping list non-empty (a
+-- suggestion may drop the only quasi-identifier).
+--
+-- p_next[i]: the next rule of quasi-identifier i's ladder, '' if none; it
+-- is applied to pc's already generalized value (band:10 of a band:5 lower
+-- bound is band:10 of the year; a shorter prefix of a prefix is that
+-- prefix).
+CREATE FUNCTION vst.release_cells(p_table regclass, p_qi text[], p_rules text[],
+                                  p_next text[], p_k integer, p_smallest integer DEFAULT 20)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET work_mem = '512MB'
+AS $$
+DECLARE
+    kinds text[];
+    n integer := cardinality(p_qi);
+    gsel text := '0 AS g0';
+    gcols text := 'g0';
+    labels text := '';
+    order_by text := 'persons';
+    per_qi text := '';
+    sugg text := '';
+    scols text;
+    snames text;
+    e text;
+    i integer;
+    j integer;
+    q text;
+    result jsonb;
+BEGIN
+    kinds := vst.release_check(p_table, p_qi, p_rules, p_k);
+    IF cardinality(p_next) <> n OR p_smallest NOT BETWEEN 0 AND 1000 THEN
+        RAISE EXCEPTION 'one next rule per quasi-identifier; smallest 0..1000'
+            USING ERRCODE = '22023';
+    END IF;
+    FOR i IN 1 .. n LOOP
+        e := vst.release_rule_sql(format('%I', p_qi[i]), kinds[i], p_rules[i], false);
+        IF e IS NULL THEN
+            RAISE EXCEPTION 'a dropped column is not a quasi-identifier: leave "%" out',
+                p_qi[i] USING ERRCODE = '22023';
+        END IF;
+        gsel := gsel || format(', %s AS g%s', e, i);
+        gcols := gcols || format(', g%s', i);
+        order_by := order_by || format(', g%s', i);
+        labels := labels || format('%s%L, %s', CASE WHEN i > 1 THEN ', ' END, p_qi[i],
+                  vst.release_rule_sql(format('g%s', i), kinds[i],
+                      CASE WHEN p_rules[i] LIKE 'band:%' THEN p_rules[i] END, true));
+        -- This column alone as the class key.
+        per_qi := per_qi || format($f$, (WITH v AS (SELECT g%1$s, count(*) AS persons
+                                                   FROM (SELECT DISTINCT g%1$s, p FROM pc) d
+                                                  GROUP BY g%1$s)
+            SELECT jsonb_build_object('column', %2$L,
+                     'values', (SELECT count(*) FROM v),
+                     'persons_below_k', (SELECT count(DISTINCT pc.p) FROM pc
+                                           JOIN v USING (g%1$s) WHERE v.persons < %3$s)))$f$,
+            i, p_qi[i], p_k);
+        IF coalesce(p_next[i], '') <> '' THEN
+            scols := 'g0';
+            snames := 'g0';
+            FOR j IN 1 .. n LOOP
+                e := format('g%s', j);
+                IF j = i THEN
+                    e := vst.release_rule_sql(e, kinds[j], p_next[i], false);
+                END IF;
+                IF e IS NOT NULL THEN
+                    scols := scols || format(', %s AS g%s', e, j);
+                    snames := snames || format(', g%s', j);
+                END IF;
+            END LOOP;
+            sugg := sugg || format($f$, (WITH s AS MATERIALIZED (SELECT DISTINCT %1$s, p FROM pc),
+                                             c AS (SELECT * FROM (SELECT %2$s, count(*) AS persons
+                                                                    FROM s GROUP BY %2$s) c0
+                                                    WHERE persons < %3$s)
+                SELECT jsonb_build_object('column', %4$L, 'rule', %5$L,
+                         'classes_below_k', (SELECT count(*) FROM c),
+                         'persons_below_k', (SELECT count(DISTINCT s.p) FROM s JOIN c USING (%2$s))))$f$,
+                scols, snames, p_k, p_qi[i], p_next[i]);
+        END IF;
+    END LOOP;
+    q := format($q$
+WITH pc AS MATERIALIZED (
+    SELECT %1$s, pseudonym AS p, count(*) AS n FROM %2$s GROUP BY %3$s, pseudonym),
+cls AS MATERIALIZED (
+    SELECT %3$s, count(*) AS persons, sum(n) AS nrows FROM pc GROUP BY %3$s),
+small AS MATERIALIZED (SELECT * FROM cls WHERE persons < %4$s),
+hist AS (
+    SELECT CASE WHEN persons < 5 THEN persons WHEN persons < 10 THEN 5
+                WHEN persons < 50 THEN 10 ELSE 50 END AS lo,
+           count(*) AS classes, sum(persons) AS persons
+      FROM cls GROUP BY 1)
+SELECT jsonb_build_object(
+    'rows', (SELECT coalesce(sum(nrows), 0) FROM cls),
+    'persons', (SELECT count(*) FROM (SELECT DISTINCT p FROM pc) d),
+    'classes', (SELECT count(*) FROM cls),
+    'classes_below_k', (SELECT count(*) FROM small),
+    'rows_below_k', (SELECT coalesce(sum(nrows), 0) FROM small),
+    'persons_below_k', (SELECT count(DISTINCT pc.p) FROM pc JOIN small USING (%3$s)),
+    'histogram', (SELECT jsonb_agg(jsonb_build_object('size', b.label,
+                                   'classes', coalesce(h.classes, 0),
+                                   'persons', coalesce(h.persons, 0)) ORDER BY b.lo)
+                    FROM (VALUES (1, '1'), (2, '2'), (3, '3'), (4, '4'), (5, '5-9'),
+                                 (10, '10-49'), (50, '50+')) b(lo, label)
+                    LEFT JOIN hist h ON h.lo = b.lo),
+    'smallest', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                            'values', jsonb_build_object(%5$s), 'persons', persons)
+                          ORDER BY %6$s), '[]')
+                   FROM (SELECT * FROM small ORDER BY %6$s LIMIT %7$s) s),
+    'per_quasi_identifier', jsonb_build_array(%8$s),
+    'suggestions', jsonb_build_array(%9$s))
+$q$, gsel, p_table, gcols, p_k, labels, order_by, p_smallest,
+        substr(per_qi, 3), substr(sugg, 3));
+    EXECUTE q INTO result;
+    RETURN result || jsonb_build_object('key_versions', vst.release_key_versions(p_table));
+END
+$$;
+
+-- Distinct key versions of a table, by walking its key_version index
+-- (a handful of probes, not a scan).
+CREATE FUNCTION vst.release_key_versions(p_table regclass) RETURNS integer
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v integer;
+    n integer := 0;
+BEGIN
+    EXECUTE format('SELECT min(key_version) FROM %s', p_table) INTO v;
+    WHILE v IS NOT NULL LOOP
+        n := n + 1;
+        EXECUTE format('SELECT min(key_version) FROM %s WHERE key_version > $1', p_table)
+            INTO v USING v;
+    END LOOP;
+    RETURN n;
+END
+$$;
+
+-- Codes of the profile's code lists (arrays in the json column) held by
+-- fewer than k persons: {"codes": [{list, code, persons}...], "total": n}.
+CREATE FUNCTION vst.release_rare_codes(p_table regclass, p_column text, p_lists text[],
+                                       p_k integer, p_limit integer)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET work_mem = '512MB'
+AS $$
+DECLARE
+    result jsonb;
+BEGIN
+    IF p_k IS NULL OR p_k < 2 OR p_limit NOT BETWEEN 0 AND 10000
+       OR coalesce(cardinality(p_lists), 0) NOT BETWEEN 1 AND 16 THEN
+        RAISE EXCEPTION 'k >= 2, limit 0..10000, 1..16 lists' USING ERRCODE = '22023';
+    END IF;
+    PERFORM vst.release_table_check(p_table);
+    IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = p_table AND attname = p_column
+                      AND atttypid = 'jsonb'::regtype AND NOT attisdropped) THEN
+        RAISE EXCEPTION 'column "%" of % is not a json column', p_column, p_table
+            USING ERRCODE = '22023';
+    END IF;
+    EXECUTE format($q$
+WITH d AS (
+    SELECT DISTINCT l.list, c.code, t.pseudonym
+      FROM %1$s t
+     CROSS JOIN unnest($1) AS l(list)
+     CROSS JOIN LATERAL jsonb_array_elements_text(
+           CASE WHEN jsonb_typeof(t.%2$I -> l.list) = 'array'
+                THEN t.%2$I -> l.list ELSE '[]' END) AS c(code)),
+rare AS (
+    SELECT list, code, count(*) AS persons FROM d GROUP BY 1, 2 HAVING count(*) < $2)
+SELECT jsonb_build_object(
+    'total', (SELECT count(*) FROM rare),
+    'codes', (SELECT coalesce(jsonb_agg(jsonb_build_object('list', list, 'code', code,
+                                                           'persons', persons)
+                                        ORDER BY persons, list, code), '[]')
+                FROM (SELECT * FROM rare ORDER BY persons, list, code LIMIT $3) r))
+$q$, p_table, p_column) INTO result USING p_lists, p_k, p_limit;
+    RETURN result;
+END
+$$;
+
+-- ---------------------------------------------------------------------------
+-- Building a release (vst-admin release create). Steps, each its own
+-- transaction, so that vst-admin can show progress:
+--   release_begin   registers the build, creates its pseudonym map;
+--   (vst-admin)     copies (key_version, store pseudonym, release pseudonym)
+--                   into release_build."<name>__map", mapped by vst-keyd;
+--   release_plan    the persons to suppress (iterated to a fixpoint);
+--   release_fill    the rows of one id range, any number of times;
+--   release_publish checks the result, moves it into schema release, grants
+--                   it to vst_researcher, records it in release.catalog and
+--                   drops the build's tables — all in one transaction, so a
+--                   researcher sees a whole release or none.
+-- An interrupted build stays in release_build, invisible to researchers;
+-- release_begin of the same name (or release_drop) removes it.
+--
+-- The session that builds holds an advisory lock on the name: ('vst\0', 3)
+-- plus the name's hash as the key (see docs/database.md for the classes).
+
+CREATE FUNCTION vst.release_name_check(p_name text) RETURNS void
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF p_name IS NULL OR p_name !~ '^[a-z][a-z0-9_]{0,47}$' OR p_name = 'catalog' THEN
+        RAISE EXCEPTION 'a release name is 1..48 characters of [a-z0-9_], starting with a letter, not "catalog"'
+            USING ERRCODE = '22023';
+    END IF;
+END
+$$;
+
+-- Drops the tables of a build of p_name (if any) and its row.
+CREATE FUNCTION vst.release_build_cleanup(p_name text) RETURNS boolean
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s text;
+BEGIN
+    FOREACH s IN ARRAY ARRAY['', '__map', '__pc', '__supp'] LOOP
+        EXECUTE format('DROP TABLE IF EXISTS release_build.%I', p_name || s);
+    END LOOP;
+    DELETE FROM release_build.builds WHERE name = p_name;
+    RETURN FOUND;
+END
+$$;
+
+CREATE FUNCTION vst.release_lock(p_name text) RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT pg_try_advisory_lock(1987277824 + 3, hashtext(p_name)) THEN
+        RAISE EXCEPTION 'another session is building or dropping release "%"', p_name
+            USING ERRCODE = '55P03';
+    END IF;
+END
+$$;
+
+-- p_rules: {"column": "rule", ...} for every generalized column (a
+-- quasi-identifier or not); p_release_id: vst-keyd's id of the release key,
+-- NULL with p_keep (store pseudonyms kept).
+CREATE FUNCTION vst.release_begin(p_name text, p_profile text, p_table regclass, p_k integer,
+                                  p_qi text[], p_rules jsonb, p_keep boolean,
+                                  p_release_id text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET client_min_messages = warning
+AS $$
+DECLARE
+    col text;
+    qrules text[] := '{}';
+    i integer;
+BEGIN
+    PERFORM vst.release_name_check(p_name);
+    PERFORM vst.release_lock(p_name);
+    IF EXISTS (SELECT FROM release.catalog WHERE name = p_name)
+       OR to_regclass(format('release.%I', p_name)) IS NOT NULL THEN
+        RAISE EXCEPTION 'release "%" exists; drop it first or choose another name', p_name
+            USING ERRCODE = '42P07';
+    END IF;
+    IF jsonb_typeof(p_rules) <> 'object' OR p_keep IS NULL
+       OR (p_keep AND p_release_id IS NOT NULL) OR (NOT p_keep AND p_release_id IS NULL) THEN
+        RAISE EXCEPTION 'rules are an object; a release id exactly when pseudonyms are replaced'
+            USING ERRCODE = '22023';
+    END IF;
+    FOR i IN 1 .. coalesce(cardinality(p_qi), 0) LOOP
+        qrules := qrules || coalesce(p_rules ->> p_qi[i], '');
+    END LOOP;
+    PERFORM vst.release_check(p_table, p_qi, qrules, p_k);
+    FOR col IN SELECT jsonb_object_keys(p_rules) LOOP
+        IF NOT col = ANY (p_qi) THEN
+            PERFORM vst.release_rule_sql('x', vst.release_column_kind(p_table, col),
+                                         p_rules ->> col, false);
+        END IF;
+    END LOOP;
+    -- With the store's pseudonyms, a person is one pseudonym only if every
+    -- row is under one key version (a re-key in progress splits persons).
+    IF p_keep AND vst.release_key_versions(p_table) > 1 THEN
+        RAISE EXCEPTION 'the store holds rows of several key versions; finish vst-admin rekey before a release that keeps store pseudonyms'
+            USING ERRCODE = '55000';
+    END IF;
+    PERFORM vst.release_build_cleanup(p_name);
+    INSERT INTO release_build.builds (name, profile, source_table, k, quasi_identifiers, rules,
+                                      keep_pseudonyms, release_id)
+    VALUES (p_name, p_profile, p_table, p_k, p_qi, p_rules, p_keep, p_release_id);
+    -- The map links store and release pseudonyms; it lives only while the
+    -- release is built and is never written to the WAL (unlogged).
+    IF NOT p_keep THEN
+        EXECUTE format('CREATE UNLOGGED TABLE release_build.%I (v integer NOT NULL, '
+                       'p char(32) NOT NULL, r char(32) NOT NULL)', p_name || '__map');
+        EXECUTE format('GRANT INSERT ON release_build.%I TO vst_admin', p_name || '__map');
+    END IF;
+END
+$$;
+
+-- The expressions of a build: its person key (person, with the join pjoin
+-- it needs), the SELECT list of the release table (sel, with joins) and the
+-- quasi-identifiers (qsel: their generalized expressions; qcols: their names
+-- in the release).
+CREATE FUNCTION vst.release_build_sql(b release_build.builds, OUT person text, OUT pjoin text,
+                                      OUT sel text, OUT joins text, OUT qsel text,
+                                      OUT qcols text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    a record;
+    e text;
+    j text;
+    alias text;
+    m integer := 0;
+    map text := format('release_build.%I', b.name || '__map');
+BEGIN
+    sel := '';
+    joins := '';
+    pjoin := '';
+    qsel := '';
+    qcols := '';
+    FOR a IN SELECT attname::text AS name FROM pg_attribute
+              WHERE attrelid = b.source_table AND attnum > 0 AND NOT attisdropped
+              ORDER BY attnum LOOP
+        IF a.name IN ('id', 'delivery_ref', 'key_version') THEN
+            CONTINUE;
+        ELSIF a.name = 'pseudonym' OR a.name LIKE '%\_pseudonym' THEN
+            IF b.keep_pseudonyms THEN
+                e := format('t.%I', a.name);
+            ELSE
+                m := m + 1;
+                alias := CASE WHEN a.name = 'pseudonym' THEN 'mp' ELSE 'm' || m END;
+                j := format(' LEFT JOIN %1$s %2$s ON %2$s.v = t.key_version AND %2$s.p = t.%3$I',
+                            map, alias, a.name);
+                joins := joins || j;
+                e := alias || '.r';
+                IF a.name = 'pseudonym' THEN
+                    pjoin := j;
+                END IF;
+            END IF;
+            IF a.name = 'pseudonym' THEN
+                person := e;
+            END IF;
+        ELSIF b.rules ? a.name THEN
+            e := vst.release_rule_sql(format('t.%I', a.name),
+                                      vst.release_column_kind(b.source_table, a.name),
+                                      b.rules ->> a.name, true);
+        ELSE
+            e := format('t.%I', a.name);
+        END IF;
+        IF e IS NOT NULL THEN
+            sel := sel || format(', %s AS %I', e, a.name);
+            IF a.name = ANY (b.quasi_identifiers) THEN
+                qsel := qsel || format(', %s AS %I', e, a.name);
+                qcols := qcols || format(', %I', a.name);
+            END IF;
+        END IF;
+    END LOOP;
+    sel := substr(sel, 3);
+    -- No quasi-identifier left (all dropped): one class of everybody.
+    qsel := coalesce(nullif(substr(qsel, 3), ''), '0 AS g0');
+    qcols := coalesce(nullif(substr(qcols, 3), ''), 'g0');
+END
+$$;
+
+CREATE FUNCTION vst.release_build_get(p_name text) RETURNS release_build.builds
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    b release_build.builds;
+BEGIN
+    SELECT * INTO b FROM release_build.builds WHERE name = p_name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no release "%" is being built', p_name USING ERRCODE = '22023';
+    END IF;
+    PERFORM vst.release_lock(p_name);
+    RETURN b;
+END
+$$;
+
+-- The persons to suppress: those in a class (over the generalized
+-- quasi-identifiers) of fewer than k persons. Suppressing a person removes
+-- all their rows, which can shrink another class below k; the step repeats
+-- until no class is below k. Returns {"suppressed_persons", "suppressed_rows",
+-- "rounds"}.
+CREATE FUNCTION vst.release_plan(p_name text) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET client_min_messages = warning
+SET work_mem = '512MB'
+AS $$
+DECLARE
+    b release_build.builds := vst.release_build_get(p_name);
+    x record;
+    pc text := format('release_build.%I', p_name || '__pc');
+    supp text := format('release_build.%I', p_name || '__supp');
+    added bigint;
+    rounds integer := 0;
+    srows bigint;
+    spersons bigint;
+BEGIN
+    x := vst.release_build_sql(b);
+    IF NOT b.keep_pseudonyms THEN
+        EXECUTE format('ANALYZE release_build.%I', p_name || '__map');
+    END IF;
+    EXECUTE format('DROP TABLE IF EXISTS %s; DROP TABLE IF EXISTS %s', pc, supp);
+    -- One row per (class, person) with the person's rows in it. A row
+    -- whose person has no release pseudonym (the map is incomplete) fails
+    -- here rather than vanish.
+    EXECUTE format('CREATE UNLOGGED TABLE %1$s AS SELECT %2$s, person, count(*) AS n FROM '
+                   '(SELECT %3$s, %4$s AS person FROM %5$s t%6$s) r GROUP BY %2$s, person',
+                   pc, x.qcols, x.qsel, x.person, b.source_table, x.pjoin);
+    EXECUTE format('SELECT count(*) FROM %s WHERE person IS NULL', pc) INTO added;
+    IF added > 0 THEN
+        RAISE EXCEPTION 'the pseudonym map of release "%" is incomplete', p_name
+            USING ERRCODE = '55000';
+    END IF;
+    EXECUTE format('CREATE UNLOGGED TABLE %s (person char(32) PRIMARY KEY)', supp);
+    LOOP
+        rounds := rounds + 1;
+        EXECUTE format($q$
+INSERT INTO %1$s
+SELECT DISTINCT pc.person
+  FROM %2$s pc
+  JOIN (SELECT %3$s FROM %2$s c
+         WHERE NOT EXISTS (SELECT FROM %1$s s WHERE s.person = c.person)
+         GROUP BY %3$s HAVING count(DISTINCT person) < %4$s) small USING (%3$s)
+ WHERE NOT EXISTS (SELECT FROM %1$s s WHERE s.person = pc.person)$q$,
+                       supp, pc, x.qcols, b.k);
+        GET DIAGNOSTICS added = ROW_COUNT;
+        EXIT WHEN added = 0 OR rounds >= 100;
+    END LOOP;
+    EXECUTE format('SELECT count(*), (SELECT coalesce(sum(n), 0) FROM %s pc WHERE EXISTS '
+                   '(SELECT FROM %s s WHERE s.person = pc.person)) FROM %s',
+                   pc, supp, supp) INTO spersons, srows;
+    UPDATE release_build.builds SET suppressed_persons = spersons, suppressed_rows = srows
+     WHERE name = p_name;
+    RETURN jsonb_build_object('suppressed_persons', spersons, 'suppressed_rows', srows,
+                              'rounds', rounds);
+END
+$$;
+
+-- Writes the release rows of source ids [p_from, p_to); returns how many.
+CREATE FUNCTION vst.release_fill(p_name text, p_from bigint, p_to bigint) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET work_mem = '512MB'
+AS $$
+DECLARE
+    b release_build.builds := vst.release_build_get(p_name);
+    x record;
+    tbl text := format('release_build.%I', p_name);
+    n bigint;
+BEGIN
+    IF b.suppressed_persons IS NULL THEN
+        RAISE EXCEPTION 'release "%" has no plan yet', p_name USING ERRCODE = '55000';
+    END IF;
+    x := vst.release_build_sql(b);
+    IF to_regclass(tbl) IS NULL THEN
+        EXECUTE format('CREATE TABLE %s AS SELECT %s FROM %s t%s WITH NO DATA',
+                       tbl, x.sel, b.source_table, x.joins);
+    END IF;
+    EXECUTE format('INSERT INTO %s SELECT %s FROM %s t%s WHERE t.id >= $1 AND t.id < $2 '
+                   'AND NOT EXISTS (SELECT FROM release_build.%I s WHERE s.person = %s)',
+                   tbl, x.sel, b.source_table, x.joins, p_name || '__supp', x.person)
+        USING p_from, p_to;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+
+-- Checks the written release (no class below k over its own rows), then
+-- publishes it. Returns the catalog row as JSON.
+CREATE FUNCTION vst.release_publish(p_name text) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET client_min_messages = warning
+SET work_mem = '512MB'
+AS $$
+DECLARE
+    b release_build.builds := vst.release_build_get(p_name);
+    x record;
+    tbl text := format('release_build.%I', p_name);
+    nrows bigint;
+    npersons bigint;
+    minc bigint;
+    below bigint;
+    c release.catalog;
+BEGIN
+    x := vst.release_build_sql(b);
+    IF to_regclass(tbl) IS NULL THEN
+        -- Every row was suppressed, or the store is empty: an empty release.
+        EXECUTE format('CREATE TABLE %s AS SELECT %s FROM %s t%s WITH NO DATA',
+                       tbl, x.sel, b.source_table, x.joins);
+    END IF;
+    EXECUTE format($q$
+SELECT (SELECT count(*) FROM %1$s), (SELECT count(DISTINCT pseudonym) FROM %1$s),
+       min(persons), count(*) FILTER (WHERE persons < %3$s)
+  FROM (SELECT count(DISTINCT pseudonym) AS persons FROM %1$s GROUP BY %2$s) c$q$,
+                   tbl, CASE WHEN x.qcols = 'g0' THEN '()' ELSE x.qcols END, b.k)
+        INTO nrows, npersons, minc, below;
+    IF below > 0 THEN
+        RAISE EXCEPTION 'release "%" would hold % classes below k = %; nothing published',
+            p_name, below, b.k USING ERRCODE = '55000';
+    END IF;
+    EXECUTE format('ALTER TABLE %s SET SCHEMA release', tbl);
+    EXECUTE format('COMMENT ON TABLE release.%I IS %L', p_name,
+                   format('vst release of profile %s, k = %s (release.catalog)', b.profile, b.k));
+    EXECUTE format('REVOKE ALL ON release.%I FROM PUBLIC', p_name);
+    EXECUTE format('GRANT SELECT ON release.%I TO vst_researcher', p_name);
+    INSERT INTO release.catalog (name, profile, source_table, k, quasi_identifiers,
+                                 generalizations, keep_pseudonyms, rows, persons,
+                                 suppressed_persons, suppressed_rows, min_class, release_id)
+    VALUES (p_name, b.profile, b.source_table::text, b.k, b.quasi_identifiers, b.rules,
+            b.keep_pseudonyms, nrows, npersons, b.suppressed_persons, b.suppressed_rows, minc,
+            b.release_id)
+    RETURNING * INTO c;
+    PERFORM vst.release_build_cleanup(p_name);
+    RETURN to_jsonb(c);
+END
+$$;
+
+-- Records the audit sequence number of a release's release.created event.
+CREATE FUNCTION vst.release_audited(p_name text, p_seq bigint) RETURNS void
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    UPDATE release.catalog SET audit_seq = p_seq WHERE name = p_name AND audit_seq IS NULL;
+$$;
+
+-- Drops a release (or an interrupted build of that name). Returns
+-- {"release": catalog row or null, "build": true if a build was removed}.
+CREATE FUNCTION vst.release_drop(p_name text) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET client_min_messages = warning
+AS $$
+DECLARE
+    c release.catalog;
+    built boolean;
+BEGIN
+    PERFORM vst.release_name_check(p_name);
+    PERFORM vst.release_lock(p_name);
+    DELETE FROM release.catalog WHERE name = p_name RETURNING * INTO c;
+    EXECUTE format('DROP TABLE IF EXISTS release.%I', p_name);
+    built := vst.release_build_cleanup(p_name);
+    RETURN jsonb_build_object('release', CASE WHEN c.name IS NULL THEN NULL ELSE to_jsonb(c) END,
+                              'build', built);
+END
+$$;
+
+REVOKE ALL ON FUNCTION vst.release_column_kind(regclass, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION vst.release_rule_sql(text, text, text, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION vst.release_table_check(regclass) FROM PUBLIC;
+REVOKE ALL ON FUNCTION vst.release_check(regclass, text[], text[], integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION vst.release_key_versions(regclass) FROM PUBLIC;
+REVOKE ALL ON FUNCTION vst.release_cells(regclass, text[], text[], text[], integer, integer)
+    FROM PUBLIC;
+REVOKE ALL ON FUNCTION vst.release_rare_codes(regclass, text, text[], integer, integer)
+    FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION vst.release_cells(regclass, text[], text[], text[], integer, integer)
+    TO vst_admin;
+GRANT EXECUTE ON FUNCTION vst.release_rare_codes(regclass, text, text[], integer, integer)
+    TO vst_admin;
+REVOKE ALL ON FUNCTION vst.release_name_check(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION vst.release_build_cleanup(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION vst.release_lock(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION vst.release_build_sql(release_build.builds) FROM PUBLIC;
+REVOKE ALL ON FUNCTION vst.release_build_get(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION vst.release_begin(text, text, regclass, integer, text[], jsonb, boolean, text)
+    FROM PUBLIC;
+REVOKE ALL ON FUNCTION vst.release_plan(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION vst.release_fill(text, bigint, bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION vst.release_publish(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION vst.release_audited(text, bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION vst.release_drop(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION vst.release_begin(text, text, regclass, integer, text[], jsonb, boolean, text)
+    TO vst_admin;
+GRANT EXECUTE ON FUNCTION vst.release_plan(text) TO vst_admin;
+GRANT EXECUTE ON FUNCTION vst.release_fill(text, bigint, bigint) TO vst_admin;
+GRANT EXECUTE ON FUNCTION vst.release_publish(text) TO vst_admin;
+GRANT EXECUTE ON FUNCTION vst.release_audited(text, bigint) TO vst_admin;
+GRANT EXECUTE ON FUNCTION vst.release_drop(text) TO vst_admin;
