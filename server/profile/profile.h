@@ -49,6 +49,40 @@ const vst_column *vst_profile_column(const vst_profile *p, size_t i);
 size_t vst_profile_ndomains(const vst_profile *p);
 const char *vst_profile_domain(const vst_profile *p, size_t i);
 
+/* Release protection (DESIGN.md §11, docs/profiles.md "Release protection
+ * keys"): the quasi-identifier columns whose combinations vst-admin counts
+ * and releases suppress below k, each one's generalization ladder, and the
+ * code lists of the JSON column whose rare codes it reports. All optional:
+ * 0 / NULL when the profile declares none. */
+size_t vst_profile_nqi(const vst_profile *p);
+/* The i-th quasi-identifier's column name (a text or integer NOT NULL
+ * column), or NULL past the end. */
+const char *vst_profile_qi(const vst_profile *p, size_t i);
+/* The ladder of a quasi-identifier column: its rule strings, mildest first,
+ * in *steps; returns their number, or 0 (and *steps = NULL) if the column
+ * has none. Every step parses with vst_gen_rule_parse. */
+size_t vst_profile_ladder(const vst_profile *p, const char *column, const char *const **steps);
+/* The JSON column that holds the rare_codes lists, or NULL without any. */
+const char *vst_profile_rare_column(const vst_profile *p);
+size_t vst_profile_nrare(const vst_profile *p);
+/* The i-th code list: a kept list field of the rare column's object (its
+ * key in the JSON document, e.g. "icd10"), or NULL past the end. */
+const char *vst_profile_rare(const vst_profile *p, size_t i);
+
+/* One generalization rule: "band:N" (N 2..100; integers to floor(v/N)*N),
+ * "prefix:N" (N 1..16; the first N characters of a text) or "drop" (the
+ * column leaves the class key). Decimal N without sign, blanks or leading
+ * zeros; nothing else is a rule. */
+typedef enum { VST_GEN_NONE, VST_GEN_BAND, VST_GEN_PREFIX, VST_GEN_DROP } vst_gen_kind;
+#define VST_GEN_BAND_MIN 2
+#define VST_GEN_BAND_MAX 100
+#define VST_GEN_PREFIX_MIN 1
+#define VST_GEN_PREFIX_MAX 16
+/* Parses one rule string: 0 with *kind and *n set (n = 0 for drop), or -1
+ * (and *kind = VST_GEN_NONE, *n = 0). Pure; vst-admin's --generalize
+ * COL=RULE reuses it. */
+int vst_gen_rule_parse(const char *s, vst_gen_kind *kind, unsigned *n);
+
 /* One value of an output row. Text and JSON point into the row's arena. */
 typedef struct {
     int is_null;

@@ -19,6 +19,9 @@
 #define PF_MAX_GROUPS 4
 #define PF_MAX_ENUM 16
 #define PF_MAX_PLACEHOLDERS 16
+#define PF_MAX_QI 8
+#define PF_MAX_LADDER 4
+#define PF_MAX_RARE 16
 
 typedef enum { FT_OBJECT, FT_STRING, FT_DATE, FT_INTEGER, FT_LIST, FT_IDENTIFIER } pf_type;
 typedef enum { ACT_KEEP, ACT_DROP, ACT_PSEUDONYMIZE, ACT_GENERALIZE, ACT_NEST } pf_action;
@@ -89,6 +92,15 @@ typedef struct {
     char *name;
 } pf_placeholder;
 
+/* A quasi-identifier's generalization ladder (profile_release.c): the rule
+ * strings as the profile writes them (each parses with vst_gen_rule_parse),
+ * mildest first. */
+typedef struct {
+    int column;
+    const char *steps[PF_MAX_LADDER]; /* owned */
+    size_t nsteps;
+} pf_ladder;
+
 struct vst_profile {
     char *name;
     char *table;
@@ -102,6 +114,14 @@ struct vst_profile {
     pf_placeholder placeholders[PF_MAX_PLACEHOLDERS];
     size_t nplaceholders;
     char warning[256]; /* risks the load log line names (a long postal prefix), or "" */
+    /* Release protection (profile_release.c, DESIGN.md §11). */
+    int qi[PF_MAX_QI]; /* column indexes of the quasi-identifiers */
+    size_t nqi;
+    pf_ladder ladders[PF_MAX_QI];
+    size_t nladders;
+    int rare_column;               /* the JSON column of the rare_codes lists (if nrare) */
+    const char *rare[PF_MAX_RARE]; /* names of list fields: point into record */
+    size_t nrare;
 };
 
 /* profile_placeholders.c */

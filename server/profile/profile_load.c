@@ -4,7 +4,9 @@
  * as strictly as a record: unknown keys, wrong types, unused or conflicting
  * columns are start-up errors naming the file and the field. This file owns
  * the document: the top level, the columns, objects and their groups, the
- * column checks at the end; one field spec is profile_fields.c's. */
+ * column checks at the end; one field spec is profile_fields.c's, the
+ * release protection keys (checked last: they name columns and fields) are
+ * profile_release.c's. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -291,8 +293,10 @@ vst_err pf_load_object(pf_lctx *c, const char *path, json_t *spec, pf_field *f, 
 
 static vst_err load_top(pf_lctx *c, json_t *root)
 {
-    static const char *const keys[] = {"profile", "description",  "table",  "max_line_bytes",
-                                       "columns", "placeholders", "record", NULL};
+    static const char *const keys[] = {
+        "profile",         "description",  "table",  "max_line_bytes",
+        "columns",         "placeholders", "record", "quasi_identifiers",
+        "generalizations", "rare_codes",   NULL};
     vst_profile *p = c->p;
     if (!json_is_object(root))
         return pf_fail(c, "", "a profile is a JSON object");
@@ -346,7 +350,7 @@ static vst_err load_top(pf_lctx *c, json_t *root)
     }
     if (p->ndomains == 0)
         return pf_fail(c, "record", "a profile must pseudonymize at least one identifier");
-    return VST_E_OK;
+    return pf_load_release(c, root);
 }
 
 /* Checks a parsed profile document; file names the source in messages. */
@@ -423,6 +427,7 @@ void vst_profile_free(vst_profile *p)
         return;
     free_field(&p->record);
     pf_free_placeholders(p);
+    pf_free_release(p);
     for (size_t i = 0; i < p->ncolumns; i++)
         free((char *)p->columns[i].name);
     for (size_t i = 0; i < p->ndomains; i++)

@@ -57,4 +57,10 @@ vst_err pf_load_placeholders(pf_lctx *c, json_t *arr);
 int pf_kind_has_placeholders(const vst_profile *p, int kind);
 void pf_free_placeholders(vst_profile *p);
 
+/* The release protection keys "quasi_identifiers", "generalizations" and
+ * "rare_codes" (profile_release.c); loaded after the record and the column
+ * checks, since they refer to both. */
+vst_err pf_load_release(pf_lctx *c, json_t *root);
+void pf_free_release(vst_profile *p);
+
 #endif

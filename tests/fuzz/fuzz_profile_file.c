@@ -6,7 +6,8 @@
  * crash, leak or accept something the engine then trips over: a profile
  * that loads gets a row and the line is applied to it. Properties: a
  * refused profile has a message naming the file and no profile; a loaded
- * one has a valid name, table and column list, and applying a line either
+ * one has a valid name, table and column list, release keys whose every
+ * ladder step parses (vst_gen_rule_parse), and applying a line either
  * fills a row with valid JSON columns or refuses it with a wiped row and
  * errors that are codes and paths only. */
 #include <jansson.h>
@@ -38,6 +39,26 @@ static void apply_line(const vst_profile *p, const char *line, size_t len)
     vst_row_free(r);
 }
 
+/* The release keys of a loaded profile: named columns and fields, ladders
+ * of rules that parse, a rare column exactly when there are rare codes. */
+static void check_release(const vst_profile *p)
+{
+    FZ_CHECK(vst_profile_nqi(p) <= 8 && vst_profile_qi(p, vst_profile_nqi(p)) == NULL, "nqi");
+    for (size_t i = 0; i < vst_profile_nqi(p); i++) {
+        const char *const *steps;
+        size_t n = vst_profile_ladder(p, vst_profile_qi(p, i), &steps);
+        FZ_CHECK(n <= 4 && (n == 0) == (steps == NULL), "ladder");
+        for (size_t k = 0; k < n; k++) {
+            vst_gen_kind kind;
+            unsigned v;
+            FZ_CHECK(vst_gen_rule_parse(steps[k], &kind, &v) == 0, "a ladder step parses");
+        }
+    }
+    FZ_CHECK((vst_profile_nrare(p) > 0) == (vst_profile_rare_column(p) != NULL), "rare column");
+    for (size_t i = 0; i < vst_profile_nrare(p); i++)
+        FZ_CHECK(vst_profile_rare(p, i) != NULL, "rare code list");
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const uint8_t *nul = memchr(data, 0, size);
@@ -56,6 +77,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
              "a loaded profile");
     FZ_CHECK(vst_profile_max_line(p) >= 256 && vst_profile_max_line(p) <= (1u << 20), "max_line");
     FZ_CHECK(strchr(vst_profile_table(p), '.') != NULL, "table");
+    check_release(p);
     if (nul != NULL) {
         size_t llen = size - plen - 1;
         char *line = fz_dup(nul + 1, llen);

@@ -86,7 +86,8 @@ KEYSTORE=("$ROOT/keys/keystore_object.c" "$ROOT/keys/keystore_open.c" "$ROOT/key
 PROFILE=("$S/profile/json_scan.c" "$S/profile/profile_load.c" "$S/profile/profile_apply.c"
     "$S/profile/profile_rules.c" "$S/core/ident.c")
 COMMON+=("$S/core/civil_time.c" "$S/core/kv_file.c")
-PROFILE+=("$S/profile/profile_fields.c" "$S/profile/profile_placeholders.c" "$S/profile/profile_row.c")
+PROFILE+=("$S/profile/profile_fields.c" "$S/profile/profile_placeholders.c"
+    "$S/profile/profile_release.c" "$S/profile/profile_row.c")
 
 # Per harness: sources (besides tests/fuzz/fuzz_<name>.c), pkg-config
 # packages, extra link flags, -max_len.

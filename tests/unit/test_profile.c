@@ -5,7 +5,10 @@
  *   - every way a line can be rejected, each as its (line, path, code) triple,
  *     and never with the offending value in a path, code or hint;
  *   - profile loading: the shipped profiles load, the broken profiles in
- *     tests/data/profiles/ fail with a message naming the file and the field.
+ *     tests/data/profiles/ fail with a message naming the file and the field;
+ *   - the release protection keys (quasi_identifiers, generalizations,
+ *     rare_codes): what sgb5 and measles declare, every refusal on an edited
+ *     sgb5 document, and the rule-string parser vst-admin reuses.
  * Records are parsed by the engine's strict scanner (json_scan.c); profiles
  * by jansson with the wiping allocator that cunit_main.c installs. */
 #include "cunit_main.h"
@@ -1603,6 +1606,10 @@ static const bad_profile BAD[] = {
     {"no_pseudonym", VST_E_PROFILE_INVALID, ": record: ", "pseudonymize"},
     {"bad_exclusive", VST_E_PROFILE_INVALID, ": practice: ", "exclusive"},
     {"json_column_twice", VST_E_PROFILE_INVALID, ": more: ", "also written by another object"},
+    {"qi_nullable", VST_E_PROFILE_INVALID, ": quasi_identifiers[1]: ", "nullable"},
+    {"rare_codes_two_columns", VST_E_PROFILE_INVALID,
+     ": rare_codes[1]: ", "is in json_column \"more\", rare_codes[0] in \"data\""},
+    {"rare_codes_ambiguous", VST_E_PROFILE_INVALID, ": rare_codes[0]: ", "two json_column objects"},
     {"duplicate_key", VST_E_PROFILE_SYNTAX, "", "duplicate"},
     {"not_json", VST_E_PROFILE_SYNTAX, "", ""},
 };
@@ -1676,6 +1683,312 @@ static void test_load_buffer(void)
     CU_ASSERT_EQUAL(vst_profile_load_buffer("mem", "", 0, &p, NULL, 0), VST_E_PROFILE_SYNTAX);
 }
 
+/* ---- release protection keys (DESIGN.md §11) ---------------------------- */
+
+static const char *const NONE[] = {NULL};
+
+/* n() names, read through get(), are exactly want (NULL-terminated), and
+ * get() answers NULL past the end. */
+static void expect_names(const vst_profile *p, size_t (*n)(const vst_profile *),
+                         const char *(*get)(const vst_profile *, size_t), const char *const *want)
+{
+    size_t k = 0;
+    while (want[k] != NULL)
+        k++;
+    CU_ASSERT_EQUAL(n(p), k);
+    for (size_t i = 0; i < k && i < n(p); i++)
+        CU_ASSERT_STRING_EQUAL(get(p, i), want[i]);
+    CU_ASSERT_PTR_NULL(get(p, n(p)));
+}
+
+static void expect_ladder(const vst_profile *p, const char *column, const char *const *want)
+{
+    static const char *const planted[] = {"planted"};
+    const char *const *steps = planted; /* must be overwritten */
+    size_t k = 0;
+    while (want[k] != NULL)
+        k++;
+    size_t n = vst_profile_ladder(p, column, &steps);
+    CU_ASSERT_EQUAL(n, k);
+    if (k == 0)
+        CU_ASSERT_PTR_NULL(steps);
+    for (size_t i = 0; i < k && i < n; i++)
+        CU_ASSERT_STRING_EQUAL(steps[i], want[i]);
+}
+
+static void test_release_shipped(void)
+{
+    fx f;
+    OPEN(f, SGB5);
+    static const char *const sgb5_qi[] = {"birth_year", "sex", "postal_prefix", "insurance_status",
+                                          NULL};
+    static const char *const sgb5_rare[] = {"icd10", "ops", "atc", NULL};
+    static const char *const bands[] = {"band:5", "band:10", NULL};
+    static const char *const drop[] = {"drop", NULL};
+    static const char *const postal[] = {"prefix:1", "drop", NULL};
+    expect_names(f.p, vst_profile_nqi, vst_profile_qi, sgb5_qi);
+    expect_ladder(f.p, "birth_year", bands);
+    expect_ladder(f.p, "sex", drop);
+    expect_ladder(f.p, "postal_prefix", postal);
+    expect_ladder(f.p, "insurance_status", drop);
+    expect_ladder(f.p, "pseudonym", NONE);
+    expect_ladder(f.p, "no_such_column", NONE);
+    CU_ASSERT_STRING_EQUAL(vst_profile_rare_column(f.p), "service");
+    expect_names(f.p, vst_profile_nrare, vst_profile_rare, sgb5_rare);
+    fx_close(&f);
+
+    OPEN(f, MEASLES);
+    static const char *const measles_qi[] = {"birth_year", "sex", "postal_prefix", NULL};
+    static const char *const measles_rare[] = {"vaccines", NULL};
+    expect_names(f.p, vst_profile_nqi, vst_profile_qi, measles_qi);
+    expect_ladder(f.p, "birth_year", bands);
+    expect_ladder(f.p, "sex", drop);
+    expect_ladder(f.p, "postal_prefix", postal);
+    CU_ASSERT_STRING_EQUAL(vst_profile_rare_column(f.p), "report");
+    expect_names(f.p, vst_profile_nrare, vst_profile_rare, measles_rare);
+    fx_close(&f);
+
+    /* all three keys are optional */
+    OPEN(f, TESTPROF("valid_minimal"));
+    expect_names(f.p, vst_profile_nqi, vst_profile_qi, NONE);
+    expect_names(f.p, vst_profile_nrare, vst_profile_rare, NONE);
+    CU_ASSERT_PTR_NULL(vst_profile_rare_column(f.p));
+    expect_ladder(f.p, "birth_year", NONE);
+    fx_close(&f);
+}
+
+/* One or two edits of the shipped sgb5 document: `at` is a dotted path of
+ * object members, `json` its new value (NULL: the member is removed). */
+typedef struct {
+    const char *at, *json;
+    const char *at2, *json2; /* a second edit, or at2 NULL */
+    const char *path;        /* the field path the message must name */
+    const char *reason;
+} release_case;
+
+static void set_member(json_t *doc, const char *at, const char *json)
+{
+    char buf[160];
+    snprintf(buf, sizeof buf, "%s", at);
+    char *key = buf, *dot;
+    json_t *o = doc;
+    while ((dot = strchr(key, '.')) != NULL) {
+        *dot = '\0';
+        o = json_object_get(o, key);
+        CU_ASSERT_FATAL(json_is_object(o));
+        key = dot + 1;
+    }
+    if (json == NULL) {
+        CU_ASSERT_EQUAL_FATAL(json_object_del(o, key), 0);
+        return;
+    }
+    json_t *v = json_loads(json, JSON_DECODE_ANY, NULL);
+    CU_ASSERT_FATAL(v != NULL);
+    CU_ASSERT_EQUAL_FATAL(json_object_set_new(o, key, v), 0);
+}
+
+/* Loads sgb5.json with the case's edits as "case.json". */
+static vst_err load_edited(const release_case *rc, vst_profile **p, char *msg, size_t msglen)
+{
+    static char text[65536];
+    json_t *doc = json_load_file(profile_path(SGB5), JSON_REJECT_DUPLICATES, NULL);
+    CU_ASSERT_FATAL(doc != NULL);
+    set_member(doc, rc->at, rc->json);
+    if (rc->at2 != NULL)
+        set_member(doc, rc->at2, rc->json2);
+    size_t n = json_dumpb(doc, text, sizeof text, JSON_INDENT(2));
+    json_decref(doc);
+    CU_ASSERT_FATAL(n > 0 && n < sizeof text);
+    return vst_profile_load_buffer("case.json", text, n, p, msg, msglen);
+}
+
+#define QI "quasi_identifiers"
+#define GEN "generalizations"
+#define NINE "[\"birth_year\",\"sex\",\"a\",\"b\",\"c\",\"d\",\"e\",\"f\",\"g\"]"
+
+static const release_case RELEASE_BAD[] = {
+    /* quasi_identifiers */
+    {QI, "[\"birth_year\",\"no_such\"]", NULL, NULL, "quasi_identifiers[1]", "not declared"},
+    {QI, "[\"pseudonym\"]", NULL, NULL, "quasi_identifiers[0]", "is a pseudonym column"},
+    {QI, "[\"birth_year\",\"service\"]", NULL, NULL, "quasi_identifiers[1]", "is a json column"},
+    {QI, "[\"sex\",\"death_year\"]", NULL, NULL, "quasi_identifiers[1]", "nullable"},
+    {QI, "[\"provider_group\"]", NULL, NULL, "quasi_identifiers[0]", "must be NOT NULL"},
+    {QI, "[\"sex\",\"birth_year\",\"sex\"]", NULL, NULL, "quasi_identifiers[2]",
+     "already quasi_identifiers[0]"},
+    {QI, "[\"sex\",7]", NULL, NULL, "quasi_identifiers[1]", "must be a column name"},
+    {QI, "[]", NULL, NULL, "quasi_identifiers", "1..8 column names"},
+    {QI, NINE, NULL, NULL, "quasi_identifiers", "1..8 column names"},
+    {QI, "\"sex\"", NULL, NULL, "quasi_identifiers", "1..8 column names"},
+    {"quasi_identifier", "[\"sex\"]", NULL, NULL, "quasi_identifier", "unknown key"},
+    /* generalizations: which columns */
+    {QI, NULL, NULL, NULL, "generalizations", "needs \"quasi_identifiers\""},
+    {QI, "[\"birth_year\"]", NULL, NULL, "generalizations.sex", "names no column of"},
+    {GEN, "{\"death_year\":[\"band:5\"]}", NULL, NULL, "generalizations.death_year",
+     "names no column of"},
+    {GEN, "{\"no_such\":[\"drop\"]}", NULL, NULL, "generalizations.no_such", "names no column"},
+    {GEN, "[]", NULL, NULL, "generalizations", "must be an object"},
+    /* ladders: shape, rule against column type, order */
+    {GEN ".sex", "[]", NULL, NULL, "generalizations.sex", "1..4 rule strings"},
+    {GEN ".sex", "\"drop\"", NULL, NULL, "generalizations.sex", "1..4 rule strings"},
+    {GEN ".birth_year", "[\"band:2\",\"band:4\",\"band:8\",\"band:16\",\"band:32\"]", NULL, NULL,
+     "generalizations.birth_year", "1..4 rule strings"},
+    {GEN ".sex", "[\"band:5\"]", NULL, NULL, "generalizations.sex[0]",
+     "band applies to integer columns"},
+    {GEN ".postal_prefix", "[\"prefix:1\",\"band:10\"]", NULL, NULL,
+     "generalizations.postal_prefix[1]", "band applies to integer columns"},
+    {GEN ".birth_year", "[\"prefix:1\"]", NULL, NULL, "generalizations.birth_year[0]",
+     "prefix applies to text columns"},
+    {GEN ".insurance_status", "[\"prefix:1\",\"drop\"]", NULL, NULL,
+     "generalizations.insurance_status[0]", "prefix applies to text columns"},
+    {GEN ".birth_year", "[\"band:10\",\"band:5\"]", NULL, NULL, "generalizations.birth_year[1]",
+     "band:5 must be a larger multiple of the previous band:10"},
+    {GEN ".birth_year", "[\"band:5\",\"band:7\"]", NULL, NULL, "generalizations.birth_year[1]",
+     "larger multiple"},
+    {GEN ".birth_year", "[\"band:5\",\"band:5\"]", NULL, NULL, "generalizations.birth_year[1]",
+     "larger multiple"},
+    {GEN ".postal_prefix", "[\"prefix:1\",\"prefix:1\"]", NULL, NULL,
+     "generalizations.postal_prefix[1]", "shorter than the previous prefix:1"},
+    /* postal_prefix holds 2 characters (rule prefix, length 2) */
+    {GEN ".postal_prefix", "[\"prefix:2\"]", NULL, NULL, "generalizations.postal_prefix[0]",
+     "shorter than the 2 characters"},
+    {GEN ".birth_year", "[\"drop\",\"band:5\"]", NULL, NULL, "generalizations.birth_year[1]",
+     "drop must be the last step"},
+    {GEN ".sex", "[\"drop\",\"drop\"]", NULL, NULL, "generalizations.sex[1]",
+     "drop must be the last step"},
+    /* rule strings */
+    {GEN ".birth_year", "[\"band:0\"]", NULL, NULL, "generalizations.birth_year[0]",
+     "must be a rule"},
+    {GEN ".birth_year", "[\"band:x\"]", NULL, NULL, "generalizations.birth_year[0]",
+     "must be a rule"},
+    {GEN ".birth_year", "[\"band:1\"]", NULL, NULL, "generalizations.birth_year[0]",
+     "must be a rule"},
+    {GEN ".birth_year", "[\"band:101\"]", NULL, NULL, "generalizations.birth_year[0]",
+     "must be a rule"},
+    {GEN ".birth_year", "[\"band:5\",5]", NULL, NULL, "generalizations.birth_year[1]",
+     "must be a rule"},
+    {GEN ".postal_prefix", "[\"prefix:\"]", NULL, NULL, "generalizations.postal_prefix[0]",
+     "must be a rule"},
+    {GEN ".postal_prefix", "[\"prefix:0\"]", NULL, NULL, "generalizations.postal_prefix[0]",
+     "must be a rule"},
+    {GEN ".sex", "[\"drop:1\"]", NULL, NULL, "generalizations.sex[0]", "must be a rule"},
+    {GEN ".sex", "[\"\"]", NULL, NULL, "generalizations.sex[0]", "must be a rule"},
+    /* rare_codes */
+    {"rare_codes", "[\"icd10\",\"period\"]", NULL, NULL, "rare_codes[1]", "not a kept list"},
+    {"rare_codes", "[\"cost_cents\"]", NULL, NULL, "rare_codes[0]", "not a kept list"},
+    {"rare_codes", "[\"atc\"]", "record.service.fields.atc.action", "\"drop\"", "rare_codes[0]",
+     "not a kept list"},
+    {"rare_codes", "[\"no_such\"]", NULL, NULL, "rare_codes[0]", "names no field"},
+    {"rare_codes", "[\"kvnr\"]", NULL, NULL, "rare_codes[0]", "object with a json_column"},
+    {"rare_codes", "[\"icd10\",\"ops\",\"icd10\"]", NULL, NULL, "rare_codes[2]",
+     "already rare_codes[0]"},
+    {"rare_codes", "[\"icd10\",null]", NULL, NULL, "rare_codes[1]", "name of a list field"},
+    {"rare_codes", "[]", NULL, NULL, "rare_codes", "1..16 list field names"},
+    {"rare_codes", "{\"icd10\":1}", NULL, NULL, "rare_codes", "1..16 list field names"},
+};
+
+static void test_release_refused(void)
+{
+    for (size_t i = 0; i < sizeof RELEASE_BAD / sizeof RELEASE_BAD[0]; i++) {
+        const release_case *rc = &RELEASE_BAD[i];
+        char msg[512] = "", want[192];
+        static char sentinel;
+        vst_profile *p = (vst_profile *)(void *)&sentinel; /* must be reset to NULL */
+        vst_err e = load_edited(rc, &p, msg, sizeof msg);
+        snprintf(want, sizeof want, "case.json: %s: ", rc->path);
+        int ok = e == VST_E_PROFILE_INVALID && p == NULL && strncmp(msg, want, strlen(want)) == 0 &&
+                 strstr(msg, rc->reason) != NULL;
+        if (!ok)
+            fprintf(stderr, "\n  case %zu (%s = %s): want \"%s\" \"%s\", got %s: %s\n", i, rc->at,
+                    rc->json ? rc->json : "(removed)", want, rc->reason, vst_err_code(e), msg);
+        CU_ASSERT(ok);
+        vst_profile_free(p);
+    }
+}
+
+/* What may be left out or varied, and still loads. */
+static void test_release_optional(void)
+{
+    static const release_case ok[] = {
+        {GEN, NULL, QI, NULL, "", ""},           /* rare_codes alone */
+        {GEN, NULL, "rare_codes", NULL, "", ""}, /* quasi-identifiers alone */
+        {GEN, "{\"birth_year\":[\"band:2\",\"band:10\",\"band:50\",\"band:100\"]}", NULL, NULL, "",
+         ""},
+        {GEN ".sex", "[\"prefix:1\"]", NULL, NULL, "", ""}, /* a kept text: no length known */
+        {"rare_codes", "[\"ebm\"]", NULL, NULL, "", ""},
+    };
+    static const char *const hundred[] = {"band:2", "band:10", "band:50", "band:100", NULL};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        vst_profile *p = NULL;
+        char msg[512] = "";
+        vst_err e = load_edited(&ok[i], &p, msg, sizeof msg);
+        if (e != VST_E_OK)
+            fprintf(stderr, "\n  case %zu: %s\n", i, msg);
+        CU_ASSERT_EQUAL_FATAL(e, VST_E_OK);
+        switch (i) {
+        case 0:
+            CU_ASSERT_EQUAL(vst_profile_nqi(p), 0);
+            CU_ASSERT_EQUAL(vst_profile_nrare(p), 3);
+            expect_ladder(p, "birth_year", NONE);
+            break;
+        case 1:
+            CU_ASSERT_EQUAL(vst_profile_nqi(p), 4);
+            CU_ASSERT_EQUAL(vst_profile_nrare(p), 0);
+            CU_ASSERT_PTR_NULL(vst_profile_rare_column(p));
+            expect_ladder(p, "sex", NONE);
+            break;
+        case 2:
+            expect_ladder(p, "birth_year", hundred);
+            expect_ladder(p, "postal_prefix", NONE);
+            break;
+        default:
+            break;
+        }
+        vst_profile_free(p);
+    }
+}
+
+static void test_gen_rule_parse(void)
+{
+    static const struct {
+        const char *s;
+        vst_gen_kind kind;
+        unsigned n;
+    } good[] = {
+        {"band:2", VST_GEN_BAND, 2},       {"band:5", VST_GEN_BAND, 5},
+        {"band:10", VST_GEN_BAND, 10},     {"band:100", VST_GEN_BAND, 100},
+        {"prefix:1", VST_GEN_PREFIX, 1},   {"prefix:9", VST_GEN_PREFIX, 9},
+        {"prefix:16", VST_GEN_PREFIX, 16}, {"drop", VST_GEN_DROP, 0},
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        vst_gen_kind kind = VST_GEN_NONE;
+        unsigned n = 99;
+        CU_ASSERT_EQUAL(vst_gen_rule_parse(good[i].s, &kind, &n), 0);
+        CU_ASSERT_EQUAL(kind, good[i].kind);
+        CU_ASSERT_EQUAL(n, good[i].n);
+    }
+    static const char *const bad[] = {
+        "",          "band",       "band:",     "band:0",    "band:1",    "band:101",
+        "band:1000", "band:x",     "band:5x",   "band:-5",   "band:+5",   "band: 5",
+        "band:05",   "band:5 ",    "band:5\n",  "Band:5",    "band=5",    "band:4294967301",
+        "prefix",    "prefix:",    "prefix:0",  "prefix:17", "prefix:01", "prefix:1.0",
+        "drop:1",    "drop ",      " drop",     "DROP",      "dro",       "drops",
+        "year",      "prefix:1:2", "band:5:10", NULL};
+    for (size_t i = 0; bad[i] != NULL; i++) {
+        vst_gen_kind kind = VST_GEN_BAND;
+        unsigned n = 99;
+        int rc = vst_gen_rule_parse(bad[i], &kind, &n);
+        if (rc != -1)
+            fprintf(stderr, "\n  \"%s\" parsed\n", bad[i]);
+        CU_ASSERT_EQUAL(rc, -1);
+        CU_ASSERT_EQUAL(kind, VST_GEN_NONE);
+        CU_ASSERT_EQUAL(n, 0);
+    }
+    vst_gen_kind kind = VST_GEN_BAND;
+    unsigned n = 99;
+    CU_ASSERT_EQUAL(vst_gen_rule_parse(NULL, &kind, &n), -1);
+    CU_ASSERT_EQUAL(kind, VST_GEN_NONE);
+}
+
 int vst_register_tests(void)
 {
     static const vst_test records[] = {
@@ -1711,8 +2024,15 @@ int vst_register_tests(void)
         {"broken profiles are refused with file and path", test_load_broken},
         {"a profile document in memory", test_load_buffer},
         {NULL, NULL}};
+    static const vst_test release[] = {
+        {"shipped profiles declare their release keys", test_release_shipped},
+        {"release keys refused with file and path", test_release_refused},
+        {"release keys are optional", test_release_optional},
+        {"generalization rule strings", test_gen_rule_parse},
+        {NULL, NULL}};
     VST_ADD_SUITE("profile: records", records);
     VST_ADD_SUITE("profile: rejections", rejections);
     VST_ADD_SUITE("profile: loading", loading);
+    VST_ADD_SUITE("profile: release protection keys", release);
     return CUE_SUCCESS;
 }
