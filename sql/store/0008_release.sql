@@ -77,7 +77,8 @@ CREATE TABLE release.catalog (
 );
 COMMENT ON TABLE release.catalog IS 'vst: one row per published release (vst-admin release list)';
 REVOKE ALL ON release.catalog FROM PUBLIC;
-GRANT SELECT ON release.catalog TO vst_admin;
+-- vst_admin reads it through vst.release_list (it reads no table of the
+-- store beyond the re-key columns; tests/db checks that from the catalog).
 -- Researchers see what a release is, not how it was made.
 GRANT SELECT (name, profile, k, quasi_identifiers, generalizations, keep_pseudonyms, rows,
               persons, suppressed_persons, created)
@@ -98,7 +99,6 @@ CREATE TABLE release_build.builds (
 );
 COMMENT ON TABLE release_build.builds IS 'vst: releases being built (or interrupted)';
 REVOKE ALL ON release_build.builds FROM PUBLIC;
-GRANT SELECT (name, profile, k, started) ON release_build.builds TO vst_admin;
 
 -- ---------------------------------------------------------------------------
 -- Column checks and SQL expressions of the rules (not callable by anyone
@@ -747,6 +747,25 @@ AS $$
     UPDATE release.catalog SET audit_seq = p_seq WHERE name = p_name AND audit_seq IS NULL;
 $$;
 
+-- vst-admin release list: the catalog and the interrupted builds, as JSON.
+CREATE FUNCTION vst.release_list() RETURNS json
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT json_build_object(
+    'releases', coalesce((SELECT json_agg(json_build_object(
+        'name', name, 'profile', profile, 'k', k, 'rows', rows, 'persons', persons,
+        'suppressed_persons', suppressed_persons, 'suppressed_rows', suppressed_rows,
+        'keep_pseudonyms', keep_pseudonyms, 'quasi_identifiers', quasi_identifiers,
+        'generalizations', generalizations,
+        'created', to_char(created AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+        'audit_seq', audit_seq) ORDER BY created, name) FROM release.catalog), '[]'),
+    'interrupted', coalesce((SELECT json_agg(json_build_object(
+        'name', name, 'profile', profile, 'k', k,
+        'started', to_char(started AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
+        ORDER BY name) FROM release_build.builds), '[]'));
+$$;
+
 -- Drops a release (or an interrupted build of that name). Returns
 -- {"release": catalog row or null, "build": true if a build was removed}.
 CREATE FUNCTION vst.release_drop(p_name text) RETURNS jsonb
@@ -793,6 +812,8 @@ REVOKE ALL ON FUNCTION vst.release_fill(text, bigint, bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION vst.release_publish(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION vst.release_audited(text, bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION vst.release_drop(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION vst.release_list() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION vst.release_list() TO vst_admin;
 GRANT EXECUTE ON FUNCTION vst.release_begin(text, text, regclass, integer, text[], jsonb, boolean, text)
     TO vst_admin;
 GRANT EXECUTE ON FUNCTION vst.release_plan(text) TO vst_admin;

@@ -240,8 +240,8 @@ expect_eq "concurrent runners record each version once" "$n_store" \
     "$(asu "$CONC_DB" "SELECT count(DISTINCT version) FROM vst_meta.schema_migrations")"
 
 # --- roles and ownership -----------------------------------------------------
-expect_eq "vst_owner cannot log in; the three others can, none is privileged" \
-    "vst_admin|t|f vst_auditor|t|f vst_httpd|t|f vst_owner|f|f" \
+expect_eq "vst_owner cannot log in; the four others can, none is privileged" \
+    "vst_admin|t|f vst_auditor|t|f vst_httpd|t|f vst_owner|f|f vst_researcher|t|f" \
     "$(asu postgres "SELECT rolname, rolcanlogin, rolsuper OR rolcreaterole OR rolcreatedb
                       OR rolreplication OR rolbypassrls FROM pg_roles
                      WHERE rolname LIKE 'vst\_%' ORDER BY 1" | tr '\n' ' ' | sed 's/ $//')"
@@ -250,13 +250,14 @@ expect_eq "no login role is a member of vst_owner" "0" \
                      WHERE m.roleid = 'vst_owner'::regrole AND r.rolcanlogin")"
 OWNERS="SELECT count(*) FILTER (WHERE owner <> 'vst_owner'), count(*) FROM (
           SELECT pg_get_userbyid(relowner) AS owner FROM pg_class
-           WHERE relnamespace::regnamespace::text IN ('vst', 'sgb5', 'measles')
+           WHERE relnamespace::regnamespace::text IN ('vst', 'sgb5', 'measles', 'release',
+                                                      'release_build')
           UNION ALL
           SELECT pg_get_userbyid(proowner) FROM pg_proc
            WHERE pronamespace::regnamespace::text IN ('vst', 'sgb5', 'measles')
           UNION ALL
           SELECT pg_get_userbyid(nspowner) FROM pg_namespace
-           WHERE nspname IN ('vst', 'sgb5', 'measles')) o"
+           WHERE nspname IN ('vst', 'sgb5', 'measles', 'release', 'release_build')) o"
 r=$(asu "$TRUST_DB" "$OWNERS")
 if [ "${r%%|*}" = 0 ] && [ "${r##*|}" -gt 20 ]; then
     ok "vst_owner owns every object of the trust DB (${r##*|})"
@@ -403,6 +404,57 @@ expect_fail "vst_admin may not DELETE from the store" "$DENIED" vst_admin "$STOR
     "DELETE FROM sgb5.records"
 expect_fail "vst_auditor may not even connect to the store" "$DENIED" vst_auditor "$STORE_DB" \
     "SELECT count(*) FROM sgb5.records"
+
+# --- releases (issue 11, DESIGN.md §11) -------------------------------------
+expect_eq "PUBLIC may not use schema release or release_build" "f|f" \
+    "$(asu "$STORE_DB" "SELECT has_schema_privilege('public', 'release', 'USAGE'),
+        has_schema_privilege('public', 'release_build', 'USAGE')")"
+expect_eq "vst_researcher: CONNECT to the store, USAGE on release, nothing on the others" \
+    "t|t|f|f|f|f|f" \
+    "$(asu "$STORE_DB" "SELECT has_database_privilege('vst_researcher', current_database(), 'CONNECT'),
+        has_schema_privilege('vst_researcher', 'release', 'USAGE'),
+        has_schema_privilege('vst_researcher', 'release_build', 'USAGE'),
+        has_schema_privilege('vst_researcher', 'sgb5', 'USAGE'),
+        has_schema_privilege('vst_researcher', 'measles', 'USAGE'),
+        has_schema_privilege('vst_researcher', 'vst', 'USAGE'),
+        has_database_privilege('vst_researcher', current_database(), 'TEMP')")"
+expect_fail "vst_researcher may not connect to the trust DB" "$DENIED" vst_researcher "$TRUST_DB" \
+    "SELECT 1"
+expect_fail "vst_researcher may not read sgb5.records" "$DENIED" vst_researcher "$STORE_DB" \
+    "SELECT count(*) FROM sgb5.records"
+expect_ok "vst_researcher may read the catalog's public columns" vst_researcher "$STORE_DB" \
+    "SELECT name, profile, k, quasi_identifiers, generalizations, keep_pseudonyms, rows, persons,
+            suppressed_persons, created FROM release.catalog"
+expect_fail "vst_researcher may not read the catalog's internals (release_id)" "$DENIED" \
+    vst_researcher "$STORE_DB" "SELECT release_id FROM release.catalog"
+expect_eq "vst_researcher reads no table outside schema release, no function of vst's" "|" \
+    "$(asu "$STORE_DB" "SELECT (SELECT string_agg(n.nspname || '.' || c.relname, ' ')
+          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.relkind IN ('r', 'v', 'm', 'p') AND n.nspname NOT IN ('pg_catalog',
+               'information_schema', 'release')
+           AND has_table_privilege('vst_researcher', c.oid, 'SELECT')),
+       (SELECT string_agg(p.oid::regprocedure::text, ' ') FROM pg_proc p
+         WHERE p.pronamespace = 'vst'::regnamespace
+           AND has_function_privilege('vst_researcher', p.oid, 'EXECUTE'))")"
+expect_eq "vst_admin may run the release functions; vst_httpd may not" "t|t|f|f" \
+    "$(asu "$STORE_DB" "SELECT
+        has_function_privilege('vst_admin', 'vst.release_cells(regclass,text[],text[],text[],integer,integer)', 'EXECUTE'),
+        has_function_privilege('vst_admin', 'vst.release_publish(text)', 'EXECUTE'),
+        has_function_privilege('vst_httpd', 'vst.release_cells(regclass,text[],text[],text[],integer,integer)', 'EXECUTE'),
+        has_function_privilege('vst_admin', 'vst.release_rule_sql(text,text,text,boolean)', 'EXECUTE')")"
+expect_eq "the release functions are SECURITY DEFINER with a fixed search_path" "0" \
+    "$(asu "$STORE_DB" "SELECT count(*) FROM pg_proc WHERE proname LIKE 'release\_%'
+        AND pronamespace = 'vst'::regnamespace AND prosecdef
+        AND NOT coalesce(proconfig @> ARRAY['search_path=pg_catalog, pg_temp'], false)")"
+expect_fail "vst_admin may not group a report by a pseudonym column" "cannot be a quasi-identifier" \
+    vst_admin "$STORE_DB" "SELECT vst.release_cells('sgb5.records', '{pseudonym}', '{\"\"}', '{\"\"}', 5)"
+expect_fail "vst_admin may not point the report at a table that is not a profile table" \
+    "not a profile table" vst_admin "$STORE_DB" \
+    "SELECT vst.release_cells('vst_meta.schema_migrations', '{version}', '{\"\"}', '{\"\"}', 5)"
+expect_fail "k below 2 is refused by the store too" "k must be at least 2" vst_admin "$STORE_DB" \
+    "SELECT vst.release_cells('sgb5.records', '{sex}', '{\"\"}', '{\"\"}', 1)"
+expect_ok "vst_admin may count cells (counts only)" vst_admin "$STORE_DB" \
+    "SELECT vst.release_cells('sgb5.records', '{birth_year,sex}', '{\"\",\"\"}', '{band:5,drop}', 2)"
 
 # --- trust DB: clients, keys, re-key runs ------------------------------------
 FP=$(printf 'a%.0s' {1..64})

@@ -25,6 +25,7 @@ typedef struct {
     release_spec s;
     const char *name;
     int keep;
+    long long batch;     /* --batch: source ids per step, 0 = automatic */
     char release_id[17]; /* keyd's, hex; "" with --keep-pseudonyms */
 } create_args;
 
@@ -49,14 +50,16 @@ static int name_ok(const char *n)
 static int create_usage(void)
 {
     printf("usage: vst-admin release create NAME [--profile P] [--k K] [--by COL,...]\n"
-           "                                    [--generalize COL=RULE,...] [--keep-pseudonyms]\n\n"
+           "                                    [--generalize COL=RULE,...] [--keep-pseudonyms]\n"
+           "                                    [--batch IDS]\n\n"
            "Writes release.NAME in the store for researchers (role vst_researcher): the\n"
            "profile's rows with the generalizations applied (band:N, prefix:N, drop),\n"
            "without every row of any person whose combination of quasi-identifiers is\n"
            "held by fewer than k persons, checked after writing. Each release has its own\n"
            "pseudonyms, mapped by vst-keyd under a key that exists only while the release\n"
            "is built: two releases cannot be joined on pseudonyms. --keep-pseudonyms keeps\n"
-           "the store's pseudonyms instead (audited as such).\n\n"
+           "the store's pseudonyms instead (audited as such). --batch: source row ids per\n"
+           "step (default: a twentieth of the table, at least 1000000).\n\n"
            "NAME is 1..48 characters of [a-z0-9_], starting with a letter. Run\n"
            "`vst-admin cells` with the same options first to see what would be suppressed.\n"
            "Audited (release.created). Needs the store, the trust DB and the admin socket.\n");
@@ -71,12 +74,19 @@ static int parse_create(create_args *a, int argc, char **argv)
             return 2;
         if (r > 0)
             continue;
-        if (strcmp(argv[i], "--keep-pseudonyms") == 0)
+        if (strcmp(argv[i], "--keep-pseudonyms") == 0) {
             a->keep = 1;
-        else if (argv[i][0] != '-' && a->name == NULL)
+        } else if (strcmp(argv[i], "--batch") == 0) {
+            const char *v = admin_optarg(argc, argv, &i);
+            char *end = NULL;
+            a->batch = v ? strtoll(v, &end, 10) : 0;
+            if (v == NULL || *end != '\0' || a->batch < 1000 || a->batch > 100000000)
+                return admin_fail("release create: --batch wants 1000..100000000 row ids"), 2;
+        } else if (argv[i][0] != '-' && a->name == NULL) {
             a->name = argv[i];
-        else
+        } else {
             return admin_fail("release create: unexpected argument %s (see --help)", argv[i]), 2;
+        }
     }
     if (a->name == NULL || !name_ok(a->name))
         return admin_fail("release create: NAME is 1..48 characters of [a-z0-9_], starting with "
@@ -147,7 +157,12 @@ static long long fill(PGconn *db, const create_args *a)
     long long lo = 0, hi = -1, rows = 0;
     sscanf(range, "%lld %lld", &lo, &hi);
     free(range);
-    long long step = (hi - lo + 1) / 20 > FILL_BATCH_MIN ? (hi - lo + 1) / 20 : FILL_BATCH_MIN;
+    /* About 20 steps (progress, and a kill loses at most one step's work
+     * to redo), at least FILL_BATCH_MIN ids each (each step joins the
+     * whole pseudonym map). */
+    long long step = a->batch
+                         ? a->batch
+                         : ((hi - lo + 1) / 20 > FILL_BATCH_MIN ? (hi - lo + 1) / 20 : FILL_BATCH_MIN);
     int tty = isatty(STDERR_FILENO);
     double t0 = now_s();
     for (long long from = lo; from <= hi; from += step) {
@@ -289,18 +304,7 @@ int cmd_release_list(int argc, char **argv)
     PGconn *db = admin_db(g_opt.store_dsn, "store");
     if (db == NULL)
         return 1;
-    char *v = spec_query_value(
-        db, "release list",
-        "SELECT json_build_object('releases', coalesce((SELECT json_agg(json_build_object("
-        "'name', name, 'profile', profile, 'k', k, 'rows', rows, 'persons', persons, "
-        "'suppressed_persons', suppressed_persons, 'keep_pseudonyms', keep_pseudonyms, "
-        "'generalizations', generalizations, 'created', to_char(created AT TIME ZONE 'UTC', "
-        "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), 'audit_seq', audit_seq) ORDER BY created, name) "
-        "FROM release.catalog), '[]'), 'interrupted', coalesce((SELECT json_agg(json_build_object("
-        "'name', name, 'profile', profile, 'k', k, 'started', to_char(started AT TIME ZONE "
-        "'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')) ORDER BY name) FROM release_build.builds), "
-        "'[]'))",
-        0, NULL);
+    char *v = spec_query_value(db, "release list", "SELECT vst.release_list()", 0, NULL);
     PQfinish(db);
     json_t *o = v ? json_loads(v, 0, NULL) : NULL;
     free(v);

@@ -5,6 +5,7 @@
  *   audit_copy.c         verify's reader of the binary COPY stream
  *   audit_log_cmd.c      log: the events as a table or JSON lines
  *   audit_receipt_cmd.c  verify-receipt: a receipt and its delivery event
+ *   audit_report_cmd.c   verify-report: a signed report (cells) and its event
  *
  * Runs as vst_auditor, which may read vst.audit_log and
  * vst.audit_checkpoints and nothing else. Exit status: 0 success, 1 the
@@ -50,5 +51,6 @@ const char *audit_pgerr(PGconn *db, PGresult *r);
 int cmd_verify(int argc, char **argv);
 int cmd_log(int argc, char **argv);
 int cmd_verify_receipt(int argc, char **argv);
+int cmd_verify_report(int argc, char **argv);
 
 #endif

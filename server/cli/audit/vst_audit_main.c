@@ -161,6 +161,8 @@ static const struct {
     {"log", cmd_log, "list events (table on a terminal, --json lines for tools)"},
     {"verify-receipt", cmd_verify_receipt,
      "check a delivery receipt's signature and its event in the log"},
+    {"verify-report", cmd_verify_report,
+     "check a signed report (vst-admin cells --json) and its event"},
 };
 
 static void usage(void)

@@ -1,0 +1,141 @@
+/* vst-audit verify-report: a signed report of vst-admin (today the
+ * small-cell report of `vst-admin cells --json`, DESIGN.md §11): its
+ * Ed25519 signature over the digest of its canonical form
+ * (audit/report_json.h) with the trusted key, and — when a trust DB is
+ * given — that the audit log's row audit_seq is its release.cells event
+ * with the same profile, k and counts. */
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audit/report_json.h"
+#include "cli/audit/audit_cli.h"
+#include "core/hex.h"
+
+/* Members the release.cells event repeats from the report. */
+static const char *const event_keys[] = {"profile",         "k",
+                                          "rows",            "persons",
+                                          "classes",         "classes_below_k",
+                                          "persons_below_k", "rows_below_k",
+                                          "quasi_identifiers", "generalize"};
+
+static void help(void)
+{
+    printf("usage: vst-audit [--dsn DSN] verify-report REPORT-FILE\n"
+           "                 [--public-key HEX | --public-key-file FILE]...\n\n"
+           "Checks a signed report saved from `vst-admin cells --json`: vst-keyd's\n"
+           "Ed25519 signature (context vst/cells/1) over the SHA-256 of the report's\n"
+           "canonical form (docs/audit.md \"Signed reports\"), with the trusted key.\n"
+           "With a trust DB (--dsn or VST_AUDIT_DSN) also checks that audit row\n"
+           "audit_seq is the report's release.cells event with the same counts.\n\n"
+           "Exit status: 0 verified, 1 not verified, 2 error.\n");
+}
+
+/* 0 if the signature verifies with one of the trusted keys. */
+static int check_signature(const json_t *rep)
+{
+    const char *sig_hex = json_string_value(json_object_get(rep, "signature"));
+    uint8_t sig[VST_ED25519_SIG_LEN], digest[32], tbs[VST_REPORT_TBS_MAX];
+    if (sig_hex == NULL || vst_unhex_lower(sig_hex, strlen(sig_hex), sig, sizeof sig) != 0)
+        return audit_fail(EXIT_BAD, "verify-report: no signature (128 lower-case hex digits)");
+    if (vst_report_digest(rep, digest) != 0)
+        return audit_fail(EXIT_BAD, "verify-report: the report is not a JSON object of "
+                                    "integers and strings");
+    size_t n = vst_report_tbs(VST_REPORT_KIND_CELLS, digest, tbs);
+    for (size_t k = 0; k < g_aopt.nkeys; k++)
+        if (vst_ed25519_verify(g_aopt.keys[k], tbs, n, sig) == 1) {
+            char kid[17];
+            vst_hex(g_aopt.keys[k], 8, kid);
+            printf("signature: OK (signing key %s...)\n", kid);
+            return 0;
+        }
+    return audit_fail(EXIT_BAD, "verify-report: bad signature: the report was altered or not "
+                                "signed by the trusted key");
+}
+
+/* The release.cells event at the report's audit_seq. */
+static int check_event(const json_t *rep)
+{
+    json_int_t seq = json_integer_value(json_object_get(rep, "audit_seq"));
+    if (seq <= 0)
+        return audit_fail(EXIT_BAD, "verify-report: no audit_seq");
+    PGconn *db = audit_connect();
+    if (db == NULL)
+        return EXIT_ERR;
+    char s[24];
+    snprintf(s, sizeof s, "%" PRId64, (int64_t)seq);
+    const char *p[] = {s};
+    PGresult *r = PQexecParams(db, "SELECT action, details FROM vst.audit_log WHERE seq = $1",
+                               1, NULL, p, NULL, NULL, 0);
+    int rc = EXIT_OK;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        rc = audit_fail(EXIT_ERR, "verify-report: %s", audit_pgerr(db, r));
+    } else if (PQntuples(r) != 1 || strcmp(PQgetvalue(r, 0, 0), "release.cells") != 0) {
+        rc = audit_fail(EXIT_BAD, "verify-report: audit row %s is not a release.cells event", s);
+    } else {
+        json_t *d = json_loads(PQgetvalue(r, 0, 1), 0, NULL);
+        for (size_t i = 0; rc == EXIT_OK && i < sizeof event_keys / sizeof event_keys[0]; i++)
+            if (!json_equal(json_object_get(d, event_keys[i]),
+                            json_object_get(rep, event_keys[i])))
+                rc = audit_fail(EXIT_BAD, "verify-report: audit row %s differs from the report "
+                                          "in \"%s\"",
+                                s, event_keys[i]);
+        json_decref(d);
+    }
+    PQclear(r);
+    PQfinish(db);
+    if (rc == EXIT_OK)
+        printf("audit row %s: the report's release.cells event\n", s);
+    return rc;
+}
+
+int cmd_verify_report(int argc, char **argv)
+{
+    if (audit_is_help(argc, argv)) {
+        help();
+        return EXIT_OK;
+    }
+    const char *file = NULL;
+    for (int i = 1; i < argc; i++) {
+        int c = audit_common_opt(argc, argv, &i);
+        if (c < 0)
+            return EXIT_ERR;
+        if (c > 0)
+            continue;
+        if (argv[i][0] == '-' || file != NULL)
+            return audit_fail(EXIT_ERR, "verify-report: unexpected argument %s (see --help)",
+                              argv[i]);
+        file = argv[i];
+    }
+    if (file == NULL)
+        return audit_fail(EXIT_ERR, "verify-report: give the REPORT-FILE (see --help)");
+    if (audit_env_key() != 0)
+        return EXIT_ERR;
+    if (g_aopt.nkeys == 0)
+        return audit_fail(EXIT_ERR, "verify-report: no signing public key: give --public-key HEX "
+                                    "or --public-key-file FILE");
+    json_error_t jerr;
+    json_t *rep = json_load_file(file, JSON_REJECT_DUPLICATES, &jerr);
+    if (rep == NULL)
+        return audit_fail(errno == ENOENT ? EXIT_ERR : EXIT_BAD, "verify-report: %s: %s", file,
+                          jerr.text);
+    const char *kind = json_string_value(json_object_get(rep, "report"));
+    int rc = kind && strcmp(kind, "vst/cells/1") == 0
+                 ? EXIT_OK
+                 : audit_fail(EXIT_BAD, "verify-report: not a vst/cells/1 report");
+    if (rc == EXIT_OK && check_signature(rep) != 0)
+        rc = EXIT_BAD;
+    if (rc == EXIT_OK && g_aopt.dsn != NULL)
+        rc = check_event(rep);
+    if (rc == EXIT_OK)
+        printf("OK: %s report of profile %s, k=%" JSON_INTEGER_FORMAT
+               ", audit seq %" JSON_INTEGER_FORMAT "\n",
+               kind, json_string_value(json_object_get(rep, "profile")),
+               json_integer_value(json_object_get(rep, "k")),
+               json_integer_value(json_object_get(rep, "audit_seq")));
+    json_decref(rep);
+    return rc;
+}
