@@ -204,3 +204,19 @@ int vst_rekey(vst_version_key *from, vst_version_key *to, uint8_t *buf, size_t n
     }
     return 0;
 }
+
+int vst_release_map(vst_version_key *from, const uint8_t release_key[VST_KEY_LEN], uint8_t *buf,
+                    size_t n)
+{
+    /* One key schedule per batch (up to 65536 blocks): the release key
+     * stays 32 bytes in the caller's (secure) memory between batches. */
+    EVP_CIPHER_CTX *rel = aes_ctx(release_key, 1);
+    int rc = rel != NULL && vst_pseudonym_decrypt(from, buf, buf, n) == 0 &&
+                     aes_blocks(rel, buf, buf, n) == 0
+                 ? 0
+                 : -1;
+    EVP_CIPHER_CTX_free(rel); /* cleanses the expanded key */
+    if (rc != 0)
+        OPENSSL_cleanse(buf, n * VST_PSEUDONYM_LEN);
+    return rc;
+}

@@ -7,6 +7,10 @@
  *   I   = first 16 bytes of HMAC-SHA256(K_d, canonical identifier)
  *   P   = AES-256_{K_v}(I)            one block, no mode
  *   P'  = AES_{K_w}(AES^-1_{K_v}(P))  re-keying without the original
+ *   R   = AES_{K_r}(AES^-1_{K_v}(P))  a release pseudonym (DESIGN.md §11):
+ *                                     K_r is a random key of one release,
+ *                                     so R is one per person and release
+ *                                     whatever version P is under
  *
  * Contexts are built once per domain / key version and reused for every
  * identifier: the hot path allocates nothing. Key material is wiped when a
@@ -64,5 +68,13 @@ int vst_pseudonymize(const vst_domain_key *dk, vst_version_key *vk, const char *
 /* Re-key n pseudonyms from one version to another in place: the inner
  * values exist only in buf between the two steps. */
 int vst_rekey(vst_version_key *from, vst_version_key *to, uint8_t *buf, size_t n);
+
+/* Maps n pseudonyms of one version to release pseudonyms in place: each
+ * decrypted under `from`, then encrypted under release_key (a raw AES-256
+ * key). The inner values exist only in buf between the two steps; the
+ * release key's schedule exists only during the call (and is wiped). On
+ * failure buf is wiped. 0 or -1. */
+int vst_release_map(vst_version_key *from, const uint8_t release_key[VST_KEY_LEN], uint8_t *buf,
+                    size_t n);
 
 #endif

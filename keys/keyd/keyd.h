@@ -5,6 +5,7 @@
  *   keyd_handlers.c  one handler per request type; the dispatch table
  *                    generated from server/wire/messages.def
  *   keyd_keys.c      sealed/unsealed state, shares, key contexts, signing
+ *   keyd_release.c   a connection's release key (RELEASE_OPEN/_MAP)
  *   keyd_budget.c    the pseudonymization budget (per domain: minute, day)
  *   keyd_usage.c     what each peer was served: counters, signed usage events
  *   keyd_checkpoint.c  the last signed checkpoint: no regression, no fork
@@ -200,6 +201,11 @@ struct keyd_conn {
     /* re-key totals of this connection, reported as one event at close */
     uint64_t rekeyed;
     uint32_t rekey_from, rekey_to;
+    /* the open release (keyd_release.c): its key, VST_KEY_LEN bytes in the
+     * secure heap, NULL when none is open; its id; pseudonyms mapped */
+    uint8_t *release_key;
+    uint8_t release_id[VST_RELEASE_ID_LEN];
+    uint64_t release_mapped;
     /* keyd_net.c's bookkeeping (docs/keyd-protocol.md, "Limits") */
     int64_t last_active;   /* monotonic ms of accept or of the last frame/reply done */
     int64_t reply_started; /* monotonic ms a pending reply was queued; 0: none */
@@ -222,6 +228,19 @@ void keyd_dispatch(keyd_conn *c);
 /* An error response frame. */
 void keyd_reply_error(keyd_conn *c, unsigned code);
 void keyd_conn_rekey_flush(keyd_conn *c);
+
+/* ---- release keys (keyd_release.c) */
+/* Closes the connection's release, if any (its keyd.release_map event,
+ * the key wiped and freed), then draws a new key and id: 0, or -1 (none
+ * open then). */
+int keyd_release_open(keyd_conn *c);
+/* Maps n pseudonyms of `from` in buf in place under the open release's
+ * key and counts them: 0, or -1 (buf wiped). The caller checked that a
+ * release is open. */
+int keyd_release_map(keyd_conn *c, vst_version_key *from, uint8_t *buf, uint32_t n);
+/* The event of what was mapped, the key wiped: at close and before a new
+ * RELEASE_OPEN. Nothing is left from which the mapping could be redone. */
+void keyd_release_close(keyd_conn *c);
 
 /* ---- sandbox (keyd_sandbox.c, keyd_seccomp.c) */
 int keyd_drop_privileges(const char *user, char *err, size_t errlen);

@@ -8,8 +8,9 @@
  * are answered with an error and the connection stays open.
  *
  * Every operation that maps a chosen input to an output (PSEUDONYMIZE,
- * REKEY, SIGN_RECEIPT, SIGN_CHECKPOINT) is admitted by keyd_usage.c before
- * it runs (budget, write-ahead counts) and counted for its peer after. */
+ * REKEY, RELEASE_MAP, SIGN_RECEIPT, SIGN_CHECKPOINT, SIGN_REPORT) is
+ * admitted by keyd_usage.c before it runs (budget, write-ahead counts) and
+ * counted for its peer after. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -241,6 +242,54 @@ static void h_retire(keyd_conn *c)
     finish(c, VST_MSG_RESP(VST_MSG_RETIRE));
 }
 
+/* A fresh release key for this connection (keyd_release.c); the one
+ * opened before on it, if any, is wiped first. */
+static void h_release_open(keyd_conn *c)
+{
+    int rc = vst_empty_decode(c->payload, c->h.len);
+    if (rc != 0)
+        return bad_payload(c, rc);
+    vst_release_open_ok m;
+    if (keyd_release_open(c) != 0)
+        return internal(c);
+    memcpy(m.id, c->release_id, sizeof m.id);
+    if (begin(c) != 0 || vst_release_open_ok_encode(&c->out, &m) != 0)
+        return internal(c);
+    finish(c, VST_MSG_RESP(VST_MSG_RELEASE_OPEN));
+}
+
+/* Store pseudonyms of any live version to the open release's pseudonyms:
+ * versions need not be current (a store mid-rotation maps both), and two
+ * versions of one person give one release pseudonym. */
+static void h_release_map(keyd_conn *c)
+{
+    vst_release_map_req rq;
+    int rc = vst_release_map_req_decode(c->payload, c->h.len, &rq);
+    if (rc != 0)
+        return bad_payload(c, rc);
+    if (c->release_key == NULL)
+        return keyd_reply_error(c, VST_KERR_NO_RELEASE);
+    unsigned kerr = 0;
+    vst_version_key *from = keyd_version(rq.from_version, &kerr);
+    if (from == NULL)
+        return keyd_reply_error(c, kerr);
+    keyd_charge ch = {.n = 1, .domain = {""}, .count = {rq.count}};
+    unsigned deny = keyd_usage_admit(c, VST_USAGE_OP_RELEASE_MAP, &ch);
+    if (deny != 0)
+        return keyd_reply_error(c, deny);
+    uint8_t *out;
+    if (begin(c) != 0 || vst_wr_u32(&c->out, rq.count) != 0 ||
+        vst_wr_reserve(&c->out, (size_t)rq.count * VST_PSEUDONYM_LEN, &out) != 0)
+        return internal(c);
+    memcpy(out, rq.pseudonyms, (size_t)rq.count * VST_PSEUDONYM_LEN);
+    if (keyd_release_map(c, from, out, rq.count) != 0) {
+        vst_wr_reset(&c->out);
+        return internal(c);
+    }
+    finish(c, VST_MSG_RESP(VST_MSG_RELEASE_MAP));
+    keyd_usage_done(c, VST_USAGE_OP_RELEASE_MAP, &ch);
+}
+
 /* Signs tbs and answers with the signature; 0 if it did. */
 static int reply_signature(keyd_conn *c, uint8_t type, const uint8_t *tbs, size_t len)
 {
@@ -296,6 +345,27 @@ static void h_sign_checkpoint(keyd_conn *c)
     keyd_usage_done(c, VST_USAGE_OP_SIGN_CHECKPOINT, &ch);
     if (!repeat)
         keyd_checkpoint_signed(c->uid, rq.seq, rq.head, rq.time_us);
+}
+
+/* A report's digest under the context of its kind (core/signed.h): the
+ * peer chooses the kind, keyd the context; a kind without one is refused.
+ * Each report is audited by vst-admin itself, so keyd only counts it. */
+static void h_sign_report(keyd_conn *c)
+{
+    vst_report_req rq;
+    uint8_t tbs[VST_REPORT_TBS_MAX];
+    int rc = vst_report_req_decode(c->payload, c->h.len, &rq);
+    if (rc != 0)
+        return bad_payload(c, rc);
+    size_t n = vst_report_tbs(rq.kind, rq.digest, tbs);
+    if (n == 0)
+        return keyd_reply_error(c, VST_KERR_INVALID_ARGUMENT);
+    keyd_charge ch = {.n = 1, .domain = {""}, .count = {1}};
+    unsigned deny = keyd_usage_admit(c, VST_USAGE_OP_SIGN_REPORT, &ch);
+    if (deny != 0)
+        return keyd_reply_error(c, deny);
+    if (reply_signature(c, VST_MSG_SIGN_REPORT, tbs, n) == 0)
+        keyd_usage_done(c, VST_USAGE_OP_SIGN_REPORT, &ch);
 }
 
 static void h_events(keyd_conn *c)

@@ -144,6 +144,7 @@ static size_t pseud_reply_bound(uint32_t len)
 static void conn_free(keyd_conn *c)
 {
     keyd_conn_rekey_flush(c);
+    keyd_release_close(c); /* its event; the release key wiped */
     close(c->fd);
     if (c->payload != NULL)
         vst_frame_free(c->payload, c->h.len);

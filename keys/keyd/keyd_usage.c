@@ -1,9 +1,10 @@
 /* What keyd served, per peer: every operation that maps a chosen input to
- * an output — PSEUDONYMIZE per domain, REKEY, SIGN_RECEIPT, SIGN_CHECKPOINT
- * — is counted per (socket, uid, operation, domain), and the counts are
- * reported in signed `keyd.usage` events (server/core/usage.h) every
- * usage-interval seconds and at shutdown. vst-audit verify reconciles them
- * with the delivery events (docs/audit.md "keyd's usage").
+ * an output — PSEUDONYMIZE per domain, REKEY, RELEASE_MAP, SIGN_RECEIPT,
+ * SIGN_CHECKPOINT, SIGN_REPORT — is counted per (socket, uid, operation,
+ * domain), and the counts are reported in signed `keyd.usage` events
+ * (server/core/usage.h) every usage-interval seconds and at shutdown.
+ * vst-audit verify reconciles them with the delivery events (docs/audit.md
+ * "keyd's usage").
  *
  * The counters and the budget's minute buckets (keyd_budget.c) live in the
  * authenticated state file "usage" (keyd_state.c) and survive restarts.
@@ -32,8 +33,10 @@
 
 #define STATE_NAME "usage"
 #define STATE_FORMAT 1
-#define MAX_COUNTERS 1024 /* > 16 uids x (32 domains + 2) x 2 sockets */
-#define SIGN_CHUNK 4096   /* signatures: one write per 4096 receipts at most */
+/* > 16 uids x (32 domains + 2 signatures) on the data socket + 16 uids x
+ * 5 operations on the admin socket (REKEY, RELEASE_MAP, three signatures) */
+#define MAX_COUNTERS 1024
+#define SIGN_CHUNK 4096 /* signatures: one write per 4096 receipts at most */
 
 typedef struct {
     uint8_t sock, op;
@@ -62,8 +65,10 @@ void keyd_usage_init(uint64_t interval_seconds, uint64_t budget_minute)
 
 static uint64_t chunk_for(uint8_t op)
 {
-    return op == VST_USAGE_OP_SIGN_RECEIPT || op == VST_USAGE_OP_SIGN_CHECKPOINT ? SIGN_CHUNK
-                                                                                 : id_chunk;
+    return op == VST_USAGE_OP_SIGN_RECEIPT || op == VST_USAGE_OP_SIGN_CHECKPOINT ||
+                   op == VST_USAGE_OP_SIGN_REPORT
+               ? SIGN_CHUNK
+               : id_chunk;
 }
 
 static counter *find(uint8_t sock, uint32_t uid, uint8_t op, const char *domain, int create)

@@ -136,6 +136,24 @@ void vst_checkpoint_tbs(uint64_t seq, const uint8_t head[VST_SHA256_LEN], int64_
         checkpoint_put(&w, seq, head, time_us);
 }
 
+const char *vst_report_context(uint8_t kind)
+{
+    return kind == VST_REPORT_KIND_CELLS ? VST_REPORT_CONTEXT_CELLS : NULL;
+}
+
+size_t vst_report_tbs(uint8_t kind, const uint8_t digest[VST_SHA256_LEN],
+                      uint8_t out[VST_REPORT_TBS_MAX])
+{
+    const char *ctx = vst_report_context(kind);
+    vst_wr w;
+    vst_wr_init_fixed(&w, out, VST_REPORT_TBS_MAX);
+    /* The context with its NUL: the kind decides it, never the peer. */
+    if (ctx == NULL || digest == NULL || vst_wr_put(&w, ctx, strlen(ctx) + 1) != 0 ||
+        vst_wr_put(&w, digest, VST_SHA256_LEN) != 0)
+        return 0;
+    return vst_wr_len(&w);
+}
+
 int vst_ed25519_verify(const uint8_t pub[VST_ED25519_PUB_LEN], const uint8_t *msg, size_t len,
                        const uint8_t sig[VST_ED25519_SIG_LEN])
 {
@@ -165,4 +183,13 @@ int vst_checkpoint_verify(const uint8_t pub[VST_ED25519_PUB_LEN], uint64_t seq,
     uint8_t tbs[VST_CHECKPOINT_TBS_LEN];
     vst_checkpoint_tbs(seq, head, time_us, tbs);
     return vst_ed25519_verify(pub, tbs, sizeof tbs, sig);
+}
+
+int vst_report_verify(uint8_t kind, const uint8_t digest[VST_SHA256_LEN],
+                      const uint8_t sig[VST_ED25519_SIG_LEN],
+                      const uint8_t pub[VST_ED25519_PUB_LEN])
+{
+    uint8_t tbs[VST_REPORT_TBS_MAX];
+    size_t n = vst_report_tbs(kind, digest, tbs);
+    return n != 0 && vst_ed25519_verify(pub, tbs, n, sig);
 }

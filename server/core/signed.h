@@ -7,12 +7,25 @@
  *   receipt    TBS = "vst-receipt-v1\0"    || receipt fields (the same bytes
  *                                             as the SIGN_RECEIPT payload)
  *   checkpoint TBS = "vst-checkpoint-v1\0" || u64 seq || head[32] || i64 time
+ *   report     TBS = context(kind) "\0"    || digest[32]
+ *                    kind 1 (cells): context "vst/cells/1"
  *
- * The two prefixes already differ at byte 4, so no byte string is both a
- * receipt TBS and a checkpoint TBS: a signature over one never verifies as
- * the other. The terminating NUL keeps every prefix free of every other
- * (a future "vst-receipt-v10" cannot collide with "vst-receipt-v1").
- * All integers are big-endian. */
+ * (core/usage.h adds "vst/usage/1\0" || the usage report.)
+ *
+ * The receipt and checkpoint prefixes differ at byte 4 ('r', 'c'); the
+ * report and usage contexts differ from both at byte 3 ('/' against '-')
+ * and from each other at byte 4 ('c', 'u'). A TBS begins with its prefix,
+ * so no byte string is the TBS of two kinds: a signature over one never
+ * verifies as another. The terminating NUL keeps every prefix free of
+ * every other (a future "vst-receipt-v10" cannot collide with
+ * "vst-receipt-v1", nor "vst/cells/10" with "vst/cells/1").
+ *
+ * A report (vst-admin cells, DESIGN.md §11) is the one structure keyd
+ * does not build: vst-admin builds it and sends its SHA-256. keyd still
+ * never signs arbitrary bytes: the peer names a kind, keyd chooses the
+ * context for it (an unknown kind is refused), and the digest is the only
+ * thing the peer supplies — 32 bytes after a context that nothing else
+ * keyd signs begins with. All integers are big-endian. */
 #ifndef VST_SIGNED_H
 #define VST_SIGNED_H
 
@@ -41,6 +54,14 @@
 
 #define VST_CHECKPOINT_ENC_LEN (8 + VST_SHA256_LEN + 8)
 #define VST_CHECKPOINT_TBS_LEN (sizeof VST_CHECKPOINT_PREFIX + VST_CHECKPOINT_ENC_LEN)
+
+/* Report kinds (SIGN_REPORT's kind byte) and their contexts. Kind 2 is
+ * reserved for the overlap report (DESIGN.md §13) and has no context yet:
+ * it is refused like any other unknown kind. */
+#define VST_REPORT_KIND_CELLS 1
+#define VST_REPORT_CONTEXT_CELLS "vst/cells/1" /* signed with its NUL */
+/* The longest context of any kind, with its NUL, plus the digest. */
+#define VST_REPORT_TBS_MAX (sizeof VST_REPORT_CONTEXT_CELLS + VST_SHA256_LEN)
 
 /* What a delivery receipt states (DESIGN.md §6). Strings are NUL-terminated
  * within their arrays; times are microseconds since the Unix epoch. */
@@ -85,6 +106,15 @@ void vst_checkpoint_encode(uint64_t seq, const uint8_t head[VST_SHA256_LEN], int
 void vst_checkpoint_tbs(uint64_t seq, const uint8_t head[VST_SHA256_LEN], int64_t time_us,
                         uint8_t out[VST_CHECKPOINT_TBS_LEN]);
 
+/* The context a report kind is signed under ("vst/cells/1"), or NULL for
+ * a kind keyd does not sign. */
+const char *vst_report_context(uint8_t kind);
+
+/* context(kind) with its NUL || digest. Returns its length, or 0 for a
+ * kind keyd does not sign. */
+size_t vst_report_tbs(uint8_t kind, const uint8_t digest[VST_SHA256_LEN],
+                      uint8_t out[VST_REPORT_TBS_MAX]);
+
 /* Ed25519 verification of sig over msg[0..len) with a raw 32-byte public key.
  * Returns 1 if the signature is valid, 0 otherwise (any failure). */
 int vst_ed25519_verify(const uint8_t pub[VST_ED25519_PUB_LEN], const uint8_t *msg, size_t len,
@@ -96,5 +126,11 @@ int vst_receipt_verify(const uint8_t pub[VST_ED25519_PUB_LEN], const vst_receipt
 int vst_checkpoint_verify(const uint8_t pub[VST_ED25519_PUB_LEN], uint64_t seq,
                           const uint8_t head[VST_SHA256_LEN], int64_t time_us,
                           const uint8_t sig[VST_ED25519_SIG_LEN]);
+/* The report's signature: 1 if sig is pub's signature over
+ * vst_report_tbs(kind, digest), 0 otherwise (an unknown kind included).
+ * Note the order: the signed values first, the key last. */
+int vst_report_verify(uint8_t kind, const uint8_t digest[VST_SHA256_LEN],
+                      const uint8_t sig[VST_ED25519_SIG_LEN],
+                      const uint8_t pub[VST_ED25519_PUB_LEN]);
 
 #endif

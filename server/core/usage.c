@@ -15,7 +15,9 @@ static const char *const sock_names[] = {
 static const char *const op_names[] = {[VST_USAGE_OP_PSEUDONYMIZE] = "pseudonymize",
                                        [VST_USAGE_OP_REKEY] = "rekey",
                                        [VST_USAGE_OP_SIGN_RECEIPT] = "sign_receipt",
-                                       [VST_USAGE_OP_SIGN_CHECKPOINT] = "sign_checkpoint"};
+                                       [VST_USAGE_OP_SIGN_CHECKPOINT] = "sign_checkpoint",
+                                       [VST_USAGE_OP_SIGN_REPORT] = "sign_report",
+                                       [VST_USAGE_OP_RELEASE_MAP] = "release_map"};
 
 const char *vst_usage_sock_name(uint8_t sock)
 {
@@ -24,7 +26,7 @@ const char *vst_usage_sock_name(uint8_t sock)
 
 const char *vst_usage_op_name(uint8_t op)
 {
-    return op >= 1 && op <= VST_USAGE_OP_SIGN_CHECKPOINT ? op_names[op] : NULL;
+    return op >= 1 && op < sizeof op_names / sizeof op_names[0] ? op_names[op] : NULL;
 }
 
 static int entry_ok(const vst_usage_entry *e)

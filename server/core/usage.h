@@ -10,9 +10,10 @@
  *                           u64 count, u64 total, u64 slack )
  *
  * All integers big-endian; str8 is a u8 length and that many bytes. The
- * prefix differs from "vst-receipt-v1" and "vst-checkpoint-v1" at byte 3,
- * so no usage TBS is ever a receipt or checkpoint TBS. Lives in vstcore so
- * that verifiers need no keyd code. */
+ * prefix differs from "vst-receipt-v1" and "vst-checkpoint-v1" at byte 3
+ * and from the report context "vst/cells/1" at byte 4, so no usage TBS is
+ * ever a receipt, checkpoint or report TBS (core/signed.h). Lives in
+ * vstcore so that verifiers need no keyd code. */
 #ifndef VST_USAGE_H
 #define VST_USAGE_H
 
@@ -36,10 +37,12 @@
 
 enum { VST_USAGE_SOCK_DATA = 1, VST_USAGE_SOCK_ADMIN = 2 };
 enum {
-    VST_USAGE_OP_PSEUDONYMIZE = 1,   /* identifiers -> pseudonyms, per domain */
-    VST_USAGE_OP_REKEY = 2,          /* pseudonyms re-keyed */
-    VST_USAGE_OP_SIGN_RECEIPT = 3,   /* receipts signed */
-    VST_USAGE_OP_SIGN_CHECKPOINT = 4 /* checkpoints signed */
+    VST_USAGE_OP_PSEUDONYMIZE = 1,    /* identifiers -> pseudonyms, per domain */
+    VST_USAGE_OP_REKEY = 2,           /* pseudonyms re-keyed */
+    VST_USAGE_OP_SIGN_RECEIPT = 3,    /* receipts signed */
+    VST_USAGE_OP_SIGN_CHECKPOINT = 4, /* checkpoints signed */
+    VST_USAGE_OP_SIGN_REPORT = 5,     /* reports signed (admin socket) */
+    VST_USAGE_OP_RELEASE_MAP = 6      /* pseudonyms mapped to release pseudonyms */
 };
 
 typedef struct {

@@ -11,6 +11,7 @@ int vst_msg_decode(uint8_t type, const uint8_t *p, size_t len, vst_msg *out)
     case VST_MSG_STATUS:
     case VST_MSG_PUBKEY:
     case VST_MSG_ROTATE:
+    case VST_MSG_RELEASE_OPEN:
         return vst_empty_decode(p, len);
     case VST_MSG_UNSEAL:
         return vst_unseal_req_decode(p, len, &out->unseal_req);
@@ -20,10 +21,14 @@ int vst_msg_decode(uint8_t type, const uint8_t *p, size_t len, vst_msg *out)
         return vst_rekey_req_decode(p, len, &out->rekey_req);
     case VST_MSG_RETIRE:
         return vst_keyver_decode(p, len, &out->keyver);
+    case VST_MSG_RELEASE_MAP:
+        return vst_release_map_req_decode(p, len, &out->release_map_req);
     case VST_MSG_SIGN_RECEIPT:
         return vst_receipt_req_decode(p, len, &out->receipt_req);
     case VST_MSG_SIGN_CHECKPOINT:
         return vst_checkpoint_req_decode(p, len, &out->checkpoint_req);
+    case VST_MSG_SIGN_REPORT:
+        return vst_report_req_decode(p, len, &out->report_req);
     case VST_MSG_EVENTS:
         return vst_events_req_decode(p, len, &out->events_req);
     case VST_MSG_RESP(VST_MSG_STATUS):
@@ -39,8 +44,13 @@ int vst_msg_decode(uint8_t type, const uint8_t *p, size_t len, vst_msg *out)
     case VST_MSG_RESP(VST_MSG_ROTATE):
     case VST_MSG_RESP(VST_MSG_RETIRE):
         return vst_keyver_decode(p, len, &out->keyver);
+    case VST_MSG_RESP(VST_MSG_RELEASE_OPEN):
+        return vst_release_open_ok_decode(p, len, &out->release_open_ok);
+    case VST_MSG_RESP(VST_MSG_RELEASE_MAP):
+        return vst_release_map_ok_decode(p, len, &out->release_map_ok);
     case VST_MSG_RESP(VST_MSG_SIGN_RECEIPT):
     case VST_MSG_RESP(VST_MSG_SIGN_CHECKPOINT):
+    case VST_MSG_RESP(VST_MSG_SIGN_REPORT):
         return vst_sig_ok_decode(p, len, &out->sig_ok);
     case VST_MSG_RESP(VST_MSG_EVENTS):
         return vst_events_ok_decode(p, len, &out->events_ok);
@@ -94,6 +104,7 @@ int vst_msg_encode(vst_wr *w, uint8_t type, const vst_msg *in)
     case VST_MSG_STATUS:
     case VST_MSG_PUBKEY:
     case VST_MSG_ROTATE:
+    case VST_MSG_RELEASE_OPEN:
         return 0;
     case VST_MSG_UNSEAL:
         return vst_unseal_req_encode(w, &in->unseal_req);
@@ -103,10 +114,14 @@ int vst_msg_encode(vst_wr *w, uint8_t type, const vst_msg *in)
         return vst_rekey_req_encode(w, &in->rekey_req);
     case VST_MSG_RETIRE:
         return vst_keyver_encode(w, &in->keyver);
+    case VST_MSG_RELEASE_MAP:
+        return vst_release_map_req_encode(w, &in->release_map_req);
     case VST_MSG_SIGN_RECEIPT:
         return vst_receipt_req_encode(w, &in->receipt_req);
     case VST_MSG_SIGN_CHECKPOINT:
         return vst_checkpoint_req_encode(w, &in->checkpoint_req);
+    case VST_MSG_SIGN_REPORT:
+        return vst_report_req_encode(w, &in->report_req);
     case VST_MSG_EVENTS:
         return vst_events_req_encode(w, &in->events_req);
     case VST_MSG_RESP(VST_MSG_STATUS):
@@ -122,8 +137,13 @@ int vst_msg_encode(vst_wr *w, uint8_t type, const vst_msg *in)
     case VST_MSG_RESP(VST_MSG_ROTATE):
     case VST_MSG_RESP(VST_MSG_RETIRE):
         return vst_keyver_encode(w, &in->keyver);
+    case VST_MSG_RESP(VST_MSG_RELEASE_OPEN):
+        return vst_release_open_ok_encode(w, &in->release_open_ok);
+    case VST_MSG_RESP(VST_MSG_RELEASE_MAP):
+        return vst_release_map_ok_encode(w, &in->release_map_ok);
     case VST_MSG_RESP(VST_MSG_SIGN_RECEIPT):
     case VST_MSG_RESP(VST_MSG_SIGN_CHECKPOINT):
+    case VST_MSG_RESP(VST_MSG_SIGN_REPORT):
         return vst_sig_ok_encode(w, &in->sig_ok);
     case VST_MSG_RESP(VST_MSG_EVENTS):
         return events_ok_reencode(w, &in->events_ok);

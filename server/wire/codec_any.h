@@ -8,6 +8,7 @@
 #include "wire/codec_events.h"
 #include "wire/codec_keys.h"
 #include "wire/codec_pseud.h"
+#include "wire/codec_release.h"
 #include "wire/codec_sign.h"
 
 /* A message with no payload uses none of the union. */
@@ -23,6 +24,10 @@ typedef union {
     vst_keyver_msg keyver;
     vst_receipt_fields receipt_req;
     vst_checkpoint_req checkpoint_req;
+    vst_report_req report_req;
+    vst_release_open_ok release_open_ok;
+    vst_release_map_req release_map_req;
+    vst_release_map_ok release_map_ok;
     vst_sig_ok sig_ok;
     vst_events_req events_req;
     vst_events_ok events_ok;

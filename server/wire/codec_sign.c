@@ -1,6 +1,6 @@
 /* Signing messages (codec_sign.h): the SIGN_RECEIPT and SIGN_CHECKPOINT
- * requests, whose payloads are core/signed.h's encodings, and the
- * signature that answers both. */
+ * requests, whose payloads are core/signed.h's encodings, the SIGN_REPORT
+ * request (a kind and a digest), and the signature that answers all. */
 #include "wire/codec_sign.h"
 
 #include "core/secmem.h"
@@ -62,6 +62,28 @@ int vst_checkpoint_req_encode(vst_wr *w, const vst_checkpoint_req *in)
     uint8_t buf[VST_CHECKPOINT_ENC_LEN];
     vst_checkpoint_encode(in->seq, in->head, in->time_us, buf);
     return vst_wr_put(w, buf, sizeof buf);
+}
+
+/* ---- SIGN_REPORT */
+
+int vst_report_req_decode(const uint8_t *p, size_t len, vst_report_req *out)
+{
+    vst_rd r;
+    if (len != VST_REPORT_REQ_LEN)
+        return len < VST_REPORT_REQ_LEN ? VST_PROTO_E_SHORT : VST_PROTO_E_TRAILING;
+    vst_rd_init(&r, p, len);
+    TRY(vst_rd_u8(&r, &out->kind));
+    TRY(vst_rd_copy(&r, out->digest, sizeof out->digest));
+    return vst_rd_end(&r);
+}
+
+int vst_report_req_encode(vst_wr *w, const vst_report_req *in)
+{
+    size_t mark = vst_wr_len(w);
+    int rc = vst_wr_u8(w, in->kind);
+    if (rc == 0)
+        rc = vst_wr_put(w, in->digest, sizeof in->digest);
+    return wr_rollback(w, mark, rc);
 }
 
 /* ---- the signature */

@@ -1,6 +1,7 @@
-/* Signing messages: SIGN_RECEIPT and SIGN_CHECKPOINT requests and the
- * signature both are answered with (docs/keyd-protocol.md). The requests
- * carry the byte strings of core/signed.h unchanged. Conventions: codec.h. */
+/* Signing messages: SIGN_RECEIPT, SIGN_CHECKPOINT and SIGN_REPORT requests
+ * and the signature all three are answered with (docs/keyd-protocol.md).
+ * The requests carry the byte strings of core/signed.h unchanged, or (a
+ * report) its kind and digest. Conventions: codec.h. */
 #ifndef VST_WIRE_CODEC_SIGN_H
 #define VST_WIRE_CODEC_SIGN_H
 
@@ -22,7 +23,19 @@ typedef struct {
 int vst_checkpoint_req_decode(const uint8_t *p, size_t len, vst_checkpoint_req *out);
 int vst_checkpoint_req_encode(vst_wr *w, const vst_checkpoint_req *in);
 
-/* The response of both: an Ed25519 signature. */
+/* SIGN_REPORT request: exactly 33 bytes, u8 kind || digest[32]. Any kind
+ * byte decodes: which kinds keyd signs is keyd's answer (invalid_argument
+ * for one without a context, core/signed.h), not a malformed frame. */
+#define VST_REPORT_REQ_LEN (1 + VST_SHA256_LEN)
+typedef struct {
+    uint8_t kind; /* VST_REPORT_KIND_* */
+    uint8_t digest[VST_SHA256_LEN];
+} vst_report_req;
+
+int vst_report_req_decode(const uint8_t *p, size_t len, vst_report_req *out);
+int vst_report_req_encode(vst_wr *w, const vst_report_req *in);
+
+/* The response of all three: an Ed25519 signature. */
 typedef struct {
     uint8_t sig[VST_ED25519_SIG_LEN];
 } vst_sig_ok;

@@ -272,6 +272,52 @@ int vst_keyd_sign_checkpoint(vst_keyd *k, uint64_t seq, const uint8_t head[VST_S
     return rc != 0 ? rc : signature(k, VST_MSG_SIGN_CHECKPOINT, &w, sig);
 }
 
+int vst_keyd_sign_report(vst_keyd *k, uint8_t kind, const uint8_t digest[VST_SHA256_LEN],
+                         uint8_t sig[VST_ED25519_SIG_LEN])
+{
+    vst_wr w = VST_WR_INIT;
+    vst_report_req rq = {.kind = kind};
+    memcpy(rq.digest, digest, VST_SHA256_LEN);
+    int rc = vst_report_req_encode(&w, &rq);
+    return rc != 0 ? rc : signature(k, VST_MSG_SIGN_REPORT, &w, sig);
+}
+
+int vst_keyd_release_open(vst_keyd *k, uint8_t id[VST_RELEASE_ID_LEN])
+{
+    uint8_t *buf;
+    size_t len;
+    vst_release_open_ok m;
+    int rc = vst_keyd_call(k, VST_MSG_RELEASE_OPEN, NULL, 0, &buf, &len);
+    if (rc != 0)
+        return rc;
+    if ((rc = vst_release_open_ok_decode(buf, len, &m)) == 0)
+        memcpy(id, m.id, VST_RELEASE_ID_LEN);
+    vst_frame_free(buf, len);
+    return rc;
+}
+
+int vst_keyd_release_map(vst_keyd *k, uint32_t from_version, const uint8_t *in, uint32_t n,
+                         uint8_t *out)
+{
+    vst_wr w = VST_WR_INIT;
+    vst_release_map_req rq = {from_version, n, in};
+    vst_release_map_ok rs;
+    uint8_t *buf;
+    size_t len;
+    int rc = vst_release_map_req_encode(&w, &rq);
+    if (rc != 0)
+        return rc;
+    if ((rc = call_wr(k, VST_MSG_RELEASE_MAP, &w, &buf, &len)) != 0)
+        return rc;
+    rc = vst_release_map_ok_decode(buf, len, &rs);
+    if (rc == 0 && rs.count != n)
+        rc = VST_PROTO_E_RANGE;
+    if (rc == 0)
+        memcpy(out, rs.pseudonyms, (size_t)n * VST_PSEUDONYM_LEN);
+    vst_frame_free(buf, len);
+    return rc;
+}
+
 int vst_keyd_events(vst_keyd *k, uint64_t after, uint16_t max, vst_events_ok *out, uint8_t **buf,
                     size_t *len)
 {

@@ -50,6 +50,23 @@ int vst_keyd_sign_receipt(vst_keyd *k, const vst_receipt_fields *f,
                           uint8_t sig[VST_ED25519_SIG_LEN]);
 int vst_keyd_sign_checkpoint(vst_keyd *k, uint64_t seq, const uint8_t head[VST_SHA256_LEN],
                              int64_t time_us, uint8_t sig[VST_ED25519_SIG_LEN]);
+/* SIGN_REPORT (admin socket): keyd's signature over
+ * vst_report_tbs(kind, digest) (core/signed.h); invalid_argument for a
+ * kind keyd does not sign. */
+int vst_keyd_sign_report(vst_keyd *k, uint8_t kind, const uint8_t digest[VST_SHA256_LEN],
+                         uint8_t sig[VST_ED25519_SIG_LEN]);
+/* RELEASE_OPEN (admin socket): keyd draws a fresh release key bound to this
+ * connection (replacing the one opened before on it) and answers its id.
+ * The key lives as long as the connection: close it when the release is
+ * written, and the mapping can never be recomputed. */
+int vst_keyd_release_open(vst_keyd *k, uint8_t id[VST_RELEASE_ID_LEN]);
+/* RELEASE_MAP (admin socket): n (1..65536) store pseudonyms of key version
+ * from_version in `in` to release pseudonyms under the connection's release
+ * key, n * 16 bytes into `out` (in order; out may equal in). no_release
+ * without RELEASE_OPEN on this connection; unknown_version or
+ * retired_version as for REKEY. */
+int vst_keyd_release_map(vst_keyd *k, uint32_t from_version, const uint8_t *in, uint32_t n,
+                         uint8_t *out);
 /* EVENTS: *buf as for STATUS; iterate with vst_events_iter_init. */
 int vst_keyd_events(vst_keyd *k, uint64_t after, uint16_t max, vst_events_ok *out, uint8_t **buf,
                     size_t *buf_len);

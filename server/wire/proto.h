@@ -11,7 +11,8 @@
  *   codec.h         what the codecs share: calling convention, list builder
  *   codec_keys.h    STATUS, UNSEAL, PUBKEY, ROTATE, RETIRE
  *   codec_pseud.h   PSEUDONYMIZE, REKEY
- *   codec_sign.h    SIGN_RECEIPT, SIGN_CHECKPOINT
+ *   codec_sign.h    SIGN_RECEIPT, SIGN_CHECKPOINT, SIGN_REPORT
+ *   codec_release.h RELEASE_OPEN, RELEASE_MAP
  *   codec_events.h  EVENTS
  *   codec_error.h   the error frame
  *   codec_any.h     any message by type (vst_msg)
@@ -29,6 +30,7 @@
 #include "wire/codec_events.h"
 #include "wire/codec_keys.h"
 #include "wire/codec_pseud.h"
+#include "wire/codec_release.h"
 #include "wire/codec_sign.h"
 #include "wire/frame.h"
 #include "wire/msg_table.h"

@@ -361,6 +361,50 @@ static void test_slack_and_resets(void)
     vst_audit_usage_free(w.u);
 }
 
+/* Issue 11: keyd reports release maps and report signatures (admin
+ * socket, operations of vst-admin release/cells). They pass the same
+ * grammar and signature check and are never taken for deliveries: like
+ * REKEY, no delivery event accounts for them and none must. */
+static void test_release_and_reports(void)
+{
+    walk w = walk_new();
+    delivery(&w, "d1", T0, T0 + 10, "delivery.stored", 700);
+    vst_usage r = one_entry(1, T0 + MIN_US, "sgb5/insured", 700, 0);
+    r.n = 4;
+    r.e[1] = (vst_usage_entry){
+        .sock = VST_USAGE_SOCK_ADMIN, .uid = 0, .op = VST_USAGE_OP_REKEY, .count = 9, .total = 9};
+    r.e[2] = (vst_usage_entry){.sock = VST_USAGE_SOCK_ADMIN,
+                               .uid = 0,
+                               .op = VST_USAGE_OP_RELEASE_MAP,
+                               .count = 65536,
+                               .total = 200000};
+    r.e[3] = (vst_usage_entry){.sock = VST_USAGE_SOCK_ADMIN,
+                               .uid = 1000,
+                               .op = VST_USAGE_OP_SIGN_REPORT,
+                               .count = 2,
+                               .total = 3};
+    usage_row(&w, T0 + MIN_US + 5, &r, key);
+    CU_ASSERT(finish(&w) == 0);
+    if (vst_audit_usage_findings(w.u) != 0)
+        fprintf(stderr, "\nfirst finding: %s\n", vst_audit_usage_first(w.u));
+    vst_audit_usage_free(w.u);
+    /* Their names in the JSON keyd writes and vst-audit reads back. */
+    CU_ASSERT_STRING_EQUAL(vst_usage_op_name(VST_USAGE_OP_SIGN_REPORT), "sign_report");
+    CU_ASSERT_STRING_EQUAL(vst_usage_op_name(VST_USAGE_OP_RELEASE_MAP), "release_map");
+    CU_ASSERT(vst_usage_op_name(VST_USAGE_OP_RELEASE_MAP + 1) == NULL);
+    /* A release map that goes back is a reset like any other total's. */
+    w = walk_new();
+    vst_usage a = {.seq = 1, .from_us = T0, .to_us = T0 + MIN_US, .n = 1};
+    a.e[0] = (vst_usage_entry){
+        .sock = VST_USAGE_SOCK_ADMIN, .op = VST_USAGE_OP_RELEASE_MAP, .count = 50, .total = 50};
+    usage_row(&w, T0 + MIN_US, &a, key);
+    a.seq = 2, a.to_us += MIN_US, a.e[0].count = 5, a.e[0].total = 5;
+    usage_row(&w, T0 + 2 * MIN_US, &a, key);
+    CU_ASSERT(finish(&w) == 1);
+    CU_ASSERT(first_has(&w, "admin release_map uid 0 went back from 50 to 5"));
+    vst_audit_usage_free(w.u);
+}
+
 static void test_forged_and_stale(void)
 {
     /* A report signed by another key, or altered: not counted, a finding. */
@@ -492,6 +536,7 @@ int vst_register_tests(void)
         {"reconciliation: a sweep, claims keyd never served, sums", test_sweep},
         {"reconciliation: deliveries in flight, the window", test_in_flight},
         {"reconciliation: crash slack, state resets", test_slack_and_resets},
+        {"reconciliation: release maps and report signatures", test_release_and_reports},
         {"reconciliation: forged and stale reports, none, malformed", test_forged_and_stale},
         {"keyd.checkpoint_signed against the chain", test_checkpoint_records},
         {"verify options", test_options},

@@ -41,6 +41,16 @@ static void check_tbs(uint8_t type, const vst_msg *m, const uint8_t *p, size_t l
         const vst_checkpoint_req *c = &m->checkpoint_req;
         vst_checkpoint_tbs(c->seq, c->head, c->time_us, tbs);
         check(memcmp(tbs + sizeof VST_CHECKPOINT_PREFIX, p, len) == 0, "checkpoint TBS bytes");
+    } else if (type == VST_MSG_SIGN_REPORT) {
+        /* The digest follows the kind's context; a kind without one has
+         * no TBS at all. */
+        uint8_t tbs[VST_REPORT_TBS_MAX];
+        const vst_report_req *r = &m->report_req;
+        const char *ctx = vst_report_context(r->kind);
+        size_t n = vst_report_tbs(r->kind, r->digest, tbs);
+        check(ctx == NULL ? n == 0 : n == strlen(ctx) + 1 + VST_SHA256_LEN, "report TBS length");
+        check(n == 0 || memcmp(tbs + n - VST_SHA256_LEN, p + 1, VST_SHA256_LEN) == 0,
+              "report TBS bytes");
     }
 }
 
@@ -133,6 +143,7 @@ static void seed_requests(void)
     write_seed("ok-status", VST_MSG_STATUS, NULL, 0);
     write_seed("ok-pubkey", VST_MSG_PUBKEY, NULL, 0);
     write_seed("ok-rotate", VST_MSG_ROTATE, NULL, 0);
+    write_seed("ok-release_open", VST_MSG_RELEASE_OPEN, NULL, 0);
     m.unseal_req = (vst_unseal_req){.index = 1, .share = zeros};
     seed_msg("ok-unseal", VST_MSG_UNSEAL, &m);
     m.pseud_req.nsections = 2;
@@ -144,6 +155,8 @@ static void seed_requests(void)
     seed_msg("ok-rekey", VST_MSG_REKEY, &m);
     m.keyver.version = 1;
     seed_msg("ok-retire", VST_MSG_RETIRE, &m);
+    m.release_map_req = (vst_release_map_req){2, 2, zeros};
+    seed_msg("ok-release_map", VST_MSG_RELEASE_MAP, &m);
     memset(&m, 0, sizeof m);
     strcpy(m.receipt_req.delivery_id, "2024Q1-AOK.1");
     strcpy(m.receipt_req.client, "AOK Nordost");
@@ -156,6 +169,8 @@ static void seed_requests(void)
     seed_msg("ok-sign_receipt", VST_MSG_SIGN_RECEIPT, &m);
     m.checkpoint_req = (vst_checkpoint_req){.seq = 42, .time_us = 1717000000000000};
     seed_msg("ok-sign_checkpoint", VST_MSG_SIGN_CHECKPOINT, &m);
+    m.report_req = (vst_report_req){.kind = VST_REPORT_KIND_CELLS};
+    seed_msg("ok-sign_report", VST_MSG_SIGN_REPORT, &m);
     m.events_req = (vst_events_req){0, 100};
     seed_msg("ok-events", VST_MSG_EVENTS, &m);
 }
@@ -177,9 +192,13 @@ static void seed_responses(void)
     m.keyver.version = 3;
     seed_msg("ok-rotate_ok", VST_MSG_RESP(VST_MSG_ROTATE), &m);
     seed_msg("ok-retire_ok", VST_MSG_RESP(VST_MSG_RETIRE), &m);
+    m.release_map_ok = (vst_release_map_ok){2, zeros};
+    seed_msg("ok-release_map_ok", VST_MSG_RESP(VST_MSG_RELEASE_MAP), &m);
     memset(&m, 0, sizeof m);
     seed_msg("ok-sign_receipt_ok", VST_MSG_RESP(VST_MSG_SIGN_RECEIPT), &m);
     seed_msg("ok-sign_checkpoint_ok", VST_MSG_RESP(VST_MSG_SIGN_CHECKPOINT), &m);
+    seed_msg("ok-sign_report_ok", VST_MSG_RESP(VST_MSG_SIGN_REPORT), &m);
+    seed_msg("ok-release_open_ok", VST_MSG_RESP(VST_MSG_RELEASE_OPEN), &m);
     m.error.code = VST_KERR_BUDGET_EXCEEDED;
     seed_msg("ok-error", VST_MSG_ERROR, &m);
     seed_lists();
@@ -201,6 +220,8 @@ static void seed_invalid(void)
     write_seed("bad-pseud-nsections", VST_MSG_PSEUDONYMIZE, nsec17, sizeof nsec17);
     write_seed("bad-pseud-truncated", VST_MSG_PSEUDONYMIZE, short_id, sizeof short_id);
     write_seed("bad-rekey-trailing", VST_MSG_REKEY, rekey_extra, sizeof rekey_extra);
+    static const uint8_t map_count0[8 + 16] = {0, 0, 0, 1, 0, 0, 0, 0};
+    write_seed("bad-release_map-count", VST_MSG_RELEASE_MAP, map_count0, sizeof map_count0);
     write_seed("bad-retire-trailing", VST_MSG_RETIRE, trailing, sizeof trailing);
     write_seed("bad-type", 0x42, NULL, 0);
     static const uint8_t bad_version[] = {2, VST_MSG_STATUS, 0, 0, 0, 0, 0, 0};

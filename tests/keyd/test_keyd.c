@@ -1763,6 +1763,21 @@ static void test_sandbox(void)
     CU_ASSERT_EQUAL(vst_receipt_verify(pub, &f, sig), 1);
     CU_ASSERT_EQUAL(vst_keyd_sign_checkpoint(a, 9, head, 1, sig), 0);
     CU_ASSERT_EQUAL(vst_checkpoint_verify(pub, 9, head, 1, sig), 1);
+    /* Issue 11 under seccomp: a report signature, a release key drawn
+     * from OpenSSL's private DRBG (getrandom) and used. */
+    CU_ASSERT_EQUAL(vst_keyd_sign_report(a, VST_REPORT_KIND_CELLS, head, sig), 0);
+    CU_ASSERT_EQUAL(vst_report_verify(VST_REPORT_KIND_CELLS, head, sig, pub), 1);
+    uint8_t rid[8], *rel = malloc(N * 16);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(rel);
+    CU_ASSERT_EQUAL(vst_keyd_release_open(a, rid), 0);
+    CU_ASSERT_EQUAL(vst_keyd_release_map(a, 2, p2, N, rel), 0);
+    CU_ASSERT(all_differ(p2, rel, N));
+    for (size_t i = 0; i < N; i++) {
+        char hex[33];
+        fx_hex16(rel + 16 * i, hex);
+        fx_secret(hex, 32);
+    }
+    free(rel);
     vst_events_ok eo = {0};
     uint8_t *buf = NULL;
     size_t blen = 0;
@@ -1770,7 +1785,7 @@ static void test_sandbox(void)
     if (buf != NULL)
         vst_frame_free(buf, blen);
     CU_ASSERT(eo.n >= 3);
-    vst_keyd_close(a); /* keyd.rekey event written at close */
+    vst_keyd_close(a); /* keyd.rekey and keyd.release_map events written at close */
     /* A rejected frame and a refused peer under seccomp. */
     uint8_t bad[8];
     fx_frame(bad, 9, VST_MSG_STATUS, 0, 0, NULL, 0);
@@ -1786,6 +1801,7 @@ static void test_sandbox(void)
     CU_ASSERT_EQUAL(st.s.current_version, 2);
     CU_ASSERT_EQUAL(fx_version_state(&st, 1), VST_KEY_RETIRED);
     CU_ASSERT_EQUAL(fx_event_count(&k, "keyd.rekey"), 1);
+    CU_ASSERT_EQUAL(fx_event_count(&k, "keyd.release_map"), 1);
     fx_keyd_stop(&k); /* exit 0: no SIGSYS anywhere */
 
     /* The keystore that vst-key rewrote opens again. */

@@ -3,7 +3,8 @@
  *   - an independent HKDF/HMAC built from EVP_MAC, anchored on RFC 5869 and
  *     RFC 4231 vectors, and the FIPS-197 AES-256 vector,
  *   - the properties the trust center relies on: determinism, domain and
- *     version separation, invertibility, re-keying, batch == single.
+ *     version separation, invertibility, re-keying, release pseudonyms,
+ *     batch == single.
  * The openssl CLI is required: if it cannot be run the CLI tests FAIL. Set
  * VST_OPENSSL to use another binary than the one on PATH. */
 #include "cunit_main.h"
@@ -893,6 +894,57 @@ static void test_rekey(void)
     vst_version_key_free(v2);
 }
 
+/* A release pseudonym is the inner value under the release key: the same
+ * from either key version, computed here with EVP directly; batch sizes
+ * as for REKEY. */
+static void test_release_map(void)
+{
+    uint8_t root[VST_KEY_LEN], k1[VST_KEY_LEN], k2[VST_KEY_LEN], kr[VST_KEY_LEN];
+    rnd(root, sizeof root);
+    rnd(k1, sizeof k1);
+    rnd(k2, sizeof k2);
+    rnd(kr, sizeof kr);
+    vst_domain_key *dk = vst_domain_key_new(root, "sgb5/insured");
+    vst_version_key *v1 = vst_version_key_new(1, k1), *v2 = vst_version_key_new(2, k2);
+    CU_ASSERT_FATAL(dk != NULL && v1 != NULL && v2 != NULL);
+    idset s;
+    idset_make(&s, dk, v1);
+    uint8_t *a = malloc(N_BATCH * 16), *b = malloc(N_BATCH * 16), *want = malloc(N_BATCH * 16);
+    CU_ASSERT_FATAL(a && b && want);
+    /* want = AES-256-ECB_{kr}(I), I = the inner values, by EVP alone. */
+    CU_ASSERT_FATAL(vst_pseudonymize(dk, v1, s.ids, s.lens, N_BATCH, want) == 0);
+    CU_ASSERT_FATAL(vst_pseudonym_decrypt(v1, want, want, N_BATCH) == 0);
+    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+    int outl = 0;
+    CU_ASSERT_FATAL(c != NULL && EVP_EncryptInit_ex2(c, EVP_aes_256_ecb(), kr, NULL, NULL) == 1 &&
+                    EVP_CIPHER_CTX_set_padding(c, 0) == 1 &&
+                    EVP_EncryptUpdate(c, want, &outl, want, N_BATCH * 16) == 1 &&
+                    outl == N_BATCH * 16);
+    EVP_CIPHER_CTX_free(c);
+    static const size_t sizes[] = {1, 2, 17, 999, N_BATCH};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        size_t n = sizes[k];
+        memcpy(a, s.single, 16 * n);
+        CU_ASSERT(vst_pseudonymize(dk, v2, s.ids, s.lens, n, b) == 0);
+        CU_ASSERT(vst_release_map(v1, kr, a, n) == 0);
+        CU_ASSERT(vst_release_map(v2, kr, b, n) == 0);
+        CU_ASSERT(memcmp(a, want, 16 * n) == 0);
+        CU_ASSERT(memcmp(b, want, 16 * n) == 0);
+        CU_ASSERT(memcmp(a, s.single, 16 * n) != 0);
+    }
+    /* Another release key: other release pseudonyms. */
+    kr[0] ^= 1;
+    memcpy(a, s.single, 16);
+    CU_ASSERT(vst_release_map(v1, kr, a, 1) == 0 && memcmp(a, want, 16) != 0);
+    free(a);
+    free(b);
+    free(want);
+    idset_free(&s);
+    vst_domain_key_free(dk);
+    vst_version_key_free(v1);
+    vst_version_key_free(v2);
+}
+
 static void test_domain_names(void)
 {
     char name[VST_DOMAIN_MAXLEN + 2];
@@ -988,6 +1040,7 @@ static vst_test property_tests[] = {
     {"encrypt/decrypt round trip", test_roundtrip},
     {"batch equals one-at-a-time", test_batch_equals_single},
     {"rekey equals fresh pseudonymization", test_rekey},
+    {"release map: inner value under the release key", test_release_map},
     {"domain name validation", test_domain_names},
     {"hex and unhex", test_hex},
     {NULL, NULL},

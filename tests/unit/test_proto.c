@@ -3,7 +3,8 @@
  * structures (server/core/signed.c): round trips of every message,
  * rejection of every truncation, extension and out-of-range field, the
  * permission table, vst-httpd's answer to every keyd result, the blocking
- * frame I/O, and the separation of receipt and checkpoint signatures.
+ * frame I/O, and the separation of receipt, checkpoint, usage and report
+ * signatures.
  * Decoders are always run on an exactly sized heap copy so that ASan
  * reports any read past the payload. */
 #include "cunit_main.h"
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 #include "core/signed.h"
+#include "core/usage.h"
 #include "wire/proto.h"
 #include "keystore.h"
 
@@ -35,8 +37,11 @@ static const uint8_t all_types[] = {
     VST_MSG_REKEY,
     VST_MSG_ROTATE,
     VST_MSG_RETIRE,
+    VST_MSG_RELEASE_OPEN,
+    VST_MSG_RELEASE_MAP,
     VST_MSG_SIGN_RECEIPT,
     VST_MSG_SIGN_CHECKPOINT,
+    VST_MSG_SIGN_REPORT,
     VST_MSG_EVENTS,
     VST_MSG_RESP(VST_MSG_STATUS),
     VST_MSG_RESP(VST_MSG_UNSEAL),
@@ -45,8 +50,11 @@ static const uint8_t all_types[] = {
     VST_MSG_RESP(VST_MSG_REKEY),
     VST_MSG_RESP(VST_MSG_ROTATE),
     VST_MSG_RESP(VST_MSG_RETIRE),
+    VST_MSG_RESP(VST_MSG_RELEASE_OPEN),
+    VST_MSG_RESP(VST_MSG_RELEASE_MAP),
     VST_MSG_RESP(VST_MSG_SIGN_RECEIPT),
     VST_MSG_RESP(VST_MSG_SIGN_CHECKPOINT),
+    VST_MSG_RESP(VST_MSG_SIGN_REPORT),
     VST_MSG_RESP(VST_MSG_EVENTS),
     VST_MSG_ERROR,
 };
@@ -154,6 +162,19 @@ static void sample(uint8_t type, vst_wr *w)
     case VST_MSG_EVENTS:
         m.events_req = (vst_events_req){41, 500};
         break;
+    case VST_MSG_RELEASE_MAP:
+        m.release_map_req = (vst_release_map_req){2, 3, blocks};
+        break;
+    case VST_MSG_SIGN_REPORT:
+        m.report_req.kind = VST_REPORT_KIND_CELLS;
+        memset(m.report_req.digest, 0xd1, sizeof m.report_req.digest);
+        break;
+    case VST_MSG_RESP(VST_MSG_RELEASE_OPEN):
+        memset(m.release_open_ok.id, 0x5e, sizeof m.release_open_ok.id);
+        break;
+    case VST_MSG_RESP(VST_MSG_RELEASE_MAP):
+        m.release_map_ok = (vst_release_map_ok){3, blocks};
+        break;
     case VST_MSG_RESP(VST_MSG_STATUS):
         sample_status(w);
         return;
@@ -174,6 +195,7 @@ static void sample(uint8_t type, vst_wr *w)
         break;
     case VST_MSG_RESP(VST_MSG_SIGN_RECEIPT):
     case VST_MSG_RESP(VST_MSG_SIGN_CHECKPOINT):
+    case VST_MSG_RESP(VST_MSG_SIGN_REPORT):
         memset(m.sig_ok.sig, 0x44, 64);
         break;
     case VST_MSG_RESP(VST_MSG_EVENTS):
@@ -543,6 +565,92 @@ static void test_rekey_and_version_limits(void)
     CU_ASSERT(decode_copy(VST_MSG_EVENTS, e, 10, &m) == VST_PROTO_E_RANGE); /* max 0 */
 }
 
+/* RELEASE_OPEN, RELEASE_MAP and SIGN_REPORT: exact sizes, the count and
+ * the version, at the header and in the decoders. */
+static void test_release_and_report_limits(void)
+{
+    uint32_t ok[] = {1, 1}, c0[] = {1, 0}, big[] = {1, VST_BATCH_MAX + 1};
+    uint32_t wrap[] = {1, 0x10000001u}, v0[] = {0, 1}, max[] = {7, VST_BATCH_MAX};
+    CU_ASSERT(u32_payload(VST_MSG_RELEASE_MAP, ok, 2, 16) == 0);
+    CU_ASSERT(u32_payload(VST_MSG_RELEASE_MAP, max, 2, 16 * VST_BATCH_MAX) == 0);
+    CU_ASSERT(u32_payload(VST_MSG_RELEASE_MAP, c0, 2, 0) == VST_PROTO_E_RANGE);
+    CU_ASSERT(u32_payload(VST_MSG_RELEASE_MAP, big, 2, 16 * (VST_BATCH_MAX + 1)) ==
+              VST_PROTO_E_RANGE);
+    CU_ASSERT(u32_payload(VST_MSG_RELEASE_MAP, wrap, 2, 16) == VST_PROTO_E_RANGE);
+    CU_ASSERT(u32_payload(VST_MSG_RELEASE_MAP, v0, 2, 16) == VST_PROTO_E_RANGE);
+    CU_ASSERT(u32_payload(VST_MSG_RELEASE_MAP, ok, 2, 15) == VST_PROTO_E_SHORT);
+    CU_ASSERT(u32_payload(VST_MSG_RELEASE_MAP, ok, 2, 17) == VST_PROTO_E_TRAILING);
+    CU_ASSERT(u32_payload(VST_MSG_RELEASE_MAP, ok, 2, 32) == VST_PROTO_E_TRAILING);
+    CU_ASSERT(u32_payload(VST_MSG_RESP(VST_MSG_RELEASE_MAP), ok + 1, 1, 16) == 0);
+    CU_ASSERT(u32_payload(VST_MSG_RESP(VST_MSG_RELEASE_MAP), c0 + 1, 1, 0) == VST_PROTO_E_RANGE);
+    CU_ASSERT(u32_payload(VST_MSG_RESP(VST_MSG_RELEASE_MAP), wrap + 1, 1, 16) == VST_PROTO_E_RANGE);
+    CU_ASSERT(u32_payload(VST_MSG_RESP(VST_MSG_RELEASE_MAP), ok + 1, 1, 17) ==
+              VST_PROTO_E_TRAILING);
+    /* The encoders refuse the same and write nothing. */
+    vst_wr w = VST_WR_INIT;
+    vst_release_map_req rq = {0, 1, blocks};
+    CU_ASSERT(vst_release_map_req_encode(&w, &rq) == VST_PROTO_E_RANGE && vst_wr_len(&w) == 0);
+    rq = (vst_release_map_req){1, VST_BATCH_MAX + 1, blocks};
+    CU_ASSERT(vst_release_map_req_encode(&w, &rq) == VST_PROTO_E_RANGE && vst_wr_len(&w) == 0);
+    rq = (vst_release_map_req){1, 1, NULL};
+    CU_ASSERT(vst_release_map_req_encode(&w, &rq) == VST_PROTO_E_ARG && vst_wr_len(&w) == 0);
+    vst_release_map_ok rs = {0, blocks};
+    CU_ASSERT(vst_release_map_ok_encode(&w, &rs) == VST_PROTO_E_RANGE && vst_wr_len(&w) == 0);
+    vst_wr_free(&w);
+
+    uint8_t p[VST_REPORT_REQ_LEN + 1] = {0};
+    vst_msg m;
+    CU_ASSERT(VST_REPORT_REQ_LEN == 33);
+    /* Any kind byte decodes: which kinds keyd signs is its answer
+     * (invalid_argument), not a malformed frame. */
+    for (unsigned k = 0; k < 256; k += 51) {
+        p[0] = (uint8_t)k;
+        CU_ASSERT(decode_copy(VST_MSG_SIGN_REPORT, p, 33, &m) == 0 && m.report_req.kind == k);
+    }
+    CU_ASSERT(decode_copy(VST_MSG_SIGN_REPORT, p, 32, &m) == VST_PROTO_E_SHORT);
+    CU_ASSERT(decode_copy(VST_MSG_SIGN_REPORT, p, 34, &m) == VST_PROTO_E_TRAILING);
+    CU_ASSERT(decode_copy(VST_MSG_SIGN_REPORT, p, 0, &m) == VST_PROTO_E_SHORT);
+    CU_ASSERT(decode_copy(VST_MSG_RESP(VST_MSG_SIGN_REPORT), p, 33, &m) == VST_PROTO_E_SHORT);
+    CU_ASSERT(decode_copy(VST_MSG_RESP(VST_MSG_RELEASE_OPEN), p, 7, &m) == VST_PROTO_E_SHORT);
+    CU_ASSERT(decode_copy(VST_MSG_RESP(VST_MSG_RELEASE_OPEN), p, 9, &m) == VST_PROTO_E_TRAILING);
+    CU_ASSERT(decode_copy(VST_MSG_RELEASE_OPEN, p, 1, &m) == VST_PROTO_E_TRAILING);
+
+    /* The header refuses lengths no such frame can have, before a payload
+     * byte is read. */
+    static const struct {
+        uint8_t type;
+        uint32_t len;
+        int ok;
+    } hl[] = {
+        {VST_MSG_SIGN_REPORT, 33, 1},
+        {VST_MSG_SIGN_REPORT, 32, 0},
+        {VST_MSG_SIGN_REPORT, 34, 0},
+        {VST_MSG_RELEASE_OPEN, 0, 1},
+        {VST_MSG_RELEASE_OPEN, 1, 0},
+        {VST_MSG_RELEASE_MAP, 24, 1},
+        {VST_MSG_RELEASE_MAP, 23, 0},
+        {VST_MSG_RELEASE_MAP, 8 + 16 * VST_BATCH_MAX, 1},
+        {VST_MSG_RELEASE_MAP, 8 + 16 * VST_BATCH_MAX + 1, 0},
+        {VST_MSG_RESP(VST_MSG_RELEASE_OPEN), 8, 1},
+        {VST_MSG_RESP(VST_MSG_RELEASE_OPEN), 9, 0},
+        {VST_MSG_RESP(VST_MSG_RELEASE_MAP), 19, 0},
+        {VST_MSG_RESP(VST_MSG_RELEASE_MAP), 4 + 16 * VST_BATCH_MAX + 1, 0},
+        {VST_MSG_RESP(VST_MSG_SIGN_REPORT), 64, 1},
+        {VST_MSG_RESP(VST_MSG_SIGN_REPORT), 65, 0},
+    };
+    for (size_t i = 0; i < sizeof hl / sizeof hl[0]; i++) {
+        uint8_t h[8];
+        vst_frame_hdr f;
+        mkhdr(h, 1, hl[i].type, 0, hl[i].len);
+        int rc = vst_frame_hdr_decode(h, VST_FRAME_MAX, &f);
+        CU_ASSERT(hl[i].ok ? rc == 0 : rc == VST_PROTO_E_LENGTH);
+    }
+    CU_ASSERT(strcmp(vst_msg_name(VST_MSG_SIGN_REPORT), "sign_report") == 0);
+    CU_ASSERT(strcmp(vst_msg_name(VST_MSG_RESP(VST_MSG_RELEASE_MAP)), "release_map_ok") == 0);
+    CU_ASSERT(VST_MSG_SIGN_REPORT == 0x22 && VST_MSG_RELEASE_OPEN == 0x14 &&
+              VST_MSG_RELEASE_MAP == 0x15);
+}
+
 static void test_status_limits(void)
 {
     vst_wr w = VST_WR_INIT;
@@ -719,17 +827,21 @@ static void test_error_codes(void)
                                         "unseal_rejected",
                                         "busy",
                                         "checkpoint_regression",
-                                        "checkpoint_fork"};
-    for (unsigned c = 1; c <= 13; c++)
+                                        "checkpoint_fork",
+                                        "no_release"};
+    for (unsigned c = 1; c <= 14; c++)
         CU_ASSERT(vst_keyd_err_name(c) != NULL && strcmp(vst_keyd_err_name(c), names[c]) == 0);
-    CU_ASSERT(vst_keyd_err_name(0) == NULL && vst_keyd_err_name(14) == NULL);
+    CU_ASSERT(vst_keyd_err_name(0) == NULL && vst_keyd_err_name(15) == NULL);
     CU_ASSERT(VST_KERR_UNSEAL_REJECTED == 10 && VST_KERR_BAD_FRAME == 1 && VST_KERR_BUSY == 11);
     CU_ASSERT(VST_KERR_CHECKPOINT_REGRESSION == 12 && VST_KERR_CHECKPOINT_FORK == 13);
+    CU_ASSERT(VST_KERR_NO_RELEASE == 14);
     uint8_t p[2] = {0, 0};
     vst_msg m;
     CU_ASSERT(decode_copy(VST_MSG_ERROR, p, 2, &m) == VST_PROTO_E_RANGE);
-    p[1] = 14;
+    p[1] = 15;
     CU_ASSERT(decode_copy(VST_MSG_ERROR, p, 2, &m) == VST_PROTO_E_RANGE);
+    p[1] = 14;
+    CU_ASSERT(decode_copy(VST_MSG_ERROR, p, 2, &m) == 0 && m.error.code == VST_KERR_NO_RELEASE);
     p[1] = 9;
     CU_ASSERT(decode_copy(VST_MSG_ERROR, p, 2, &m) == 0 && m.error.code == VST_KERR_NOT_CURRENT);
     CU_ASSERT(strcmp(vst_proto_strerror(VST_PROTO_E_TRAILING), "trailing bytes after message") ==
@@ -765,13 +877,13 @@ static void test_keyd_http_answers(void)
     CU_ASSERT(vst_keyd_http_err(0, &d) == VST_E_OK && d == NULL);
     CU_ASSERT(vst_err_status(vst_keyd_http_err(VST_KERR_SEALED, &d)) == 503);
     CU_ASSERT(vst_err_status(vst_keyd_http_err(VST_KERR_INVALID_ARGUMENT, &d)) == 500);
-    /* The local results are exactly -1..-13, as keyd's codes are 1..13. */
+    /* The local results are exactly -1..-13 (keyd's codes are 1..14). */
     for (int rc = -13; rc <= -1; rc++)
         CU_ASSERT(strcmp(vst_proto_strerror(rc), "unknown error") != 0);
     CU_ASSERT(strcmp(vst_proto_strerror(-14), "unknown error") == 0);
     CU_ASSERT(strcmp(vst_proto_strerror(1), "unknown error") == 0);
     CU_ASSERT(strcmp(vst_proto_strerror(VST_PROTO_OK), "ok") == 0);
-    CU_ASSERT(VST_PROTO_E_TIMEOUT == -13 && VST_PROTO_E_SHORT == -1 && VST_KERR_MAX == 13);
+    CU_ASSERT(VST_PROTO_E_TIMEOUT == -13 && VST_PROTO_E_SHORT == -1 && VST_KERR_MAX == 14);
 }
 
 static void test_permissions(void)
@@ -805,6 +917,14 @@ static void test_permissions(void)
     CU_ASSERT(vst_msg_permit(VST_SOCK_ADMIN, 0, 0x42) == VST_KERR_BAD_FRAME);
     CU_ASSERT(vst_msg_permit(VST_SOCK_ADMIN, 0, VST_MSG_PSEUDONYMIZE) == VST_KERR_FORBIDDEN);
     CU_ASSERT(vst_msg_permit(VST_SOCK_DATA, 0, VST_MSG_PSEUDONYMIZE) == 0);
+    /* Release pseudonyms and report signatures: the operator's alone (a
+     * compromised vst-httpd must not map the store nor sign a report). */
+    const uint8_t admin_only[] = {VST_MSG_RELEASE_OPEN, VST_MSG_RELEASE_MAP, VST_MSG_SIGN_REPORT};
+    for (size_t i = 0; i < sizeof admin_only; i++) {
+        CU_ASSERT(vst_msg_permit(VST_SOCK_DATA, 0, admin_only[i]) == VST_KERR_FORBIDDEN);
+        CU_ASSERT(vst_msg_permit(VST_SOCK_ADMIN, 0, admin_only[i]) == 0);
+        CU_ASSERT(vst_msg_permit(VST_SOCK_ADMIN, 1, admin_only[i]) == VST_KERR_SEALED);
+    }
 }
 
 static void test_reader_writer(void)
@@ -896,6 +1016,23 @@ static void test_tbs_layout(void)
     CU_ASSERT(memcmp(VST_RECEIPT_PREFIX, VST_CHECKPOINT_PREFIX, sizeof VST_RECEIPT_PREFIX) != 0);
     r.key_version = 0;
     CU_ASSERT(vst_receipt_tbs(&r, tbs) == 0);
+
+    /* Report TBS = the kind's context, its NUL, the digest; the context
+     * comes from the kind alone, and only kind 1 has one. */
+    uint8_t rtbs[VST_REPORT_TBS_MAX], digest[32];
+    memset(digest, 0xd1, sizeof digest);
+    CU_ASSERT(vst_report_tbs(VST_REPORT_KIND_CELLS, digest, rtbs) == 12 + 32);
+    CU_ASSERT(memcmp(rtbs, "vst/cells/1\0", 12) == 0 && memcmp(rtbs + 12, digest, 32) == 0);
+    CU_ASSERT(strcmp(vst_report_context(VST_REPORT_KIND_CELLS), "vst/cells/1") == 0);
+    for (unsigned k = 0; k < 256; k++)
+        if (k != VST_REPORT_KIND_CELLS)
+            CU_ASSERT(vst_report_tbs((uint8_t)k, digest, rtbs) == 0 &&
+                      vst_report_context((uint8_t)k) == NULL);
+    /* Its context differs from receipts' and checkpoints' at byte 3 and
+     * from usage reports' at byte 4: no report TBS is any other TBS. */
+    CU_ASSERT(vst_report_tbs(VST_REPORT_KIND_CELLS, digest, rtbs) == 44);
+    CU_ASSERT(memcmp(rtbs, tbs, 3) == 0 && rtbs[3] != tbs[3] && rtbs[3] != ctbs[3]);
+    CU_ASSERT(memcmp(rtbs, VST_USAGE_PREFIX, 4) == 0 && rtbs[4] != VST_USAGE_PREFIX[4]);
 }
 
 static void test_signatures_do_not_cross(void)
@@ -943,6 +1080,49 @@ static void test_signatures_do_not_cross(void)
     CU_ASSERT(vst_receipt_verify(pub, &t, sig) == 0);
     sig[63] ^= 1;
     CU_ASSERT(vst_receipt_verify(pub, &r, sig) == 0);
+    EVP_PKEY_free(pk);
+    EVP_PKEY_free(pk2);
+}
+
+/* A report's signature verifies for its kind and digest alone, and no
+ * receipt, checkpoint or usage signature verifies as a report's. */
+static void test_report_signatures(void)
+{
+    uint8_t pub[32], pub2[32], sig[64], digest[32], tbs[VST_REPORT_TBS_MAX];
+    EVP_PKEY *pk = ed25519_key(pub), *pk2 = ed25519_key(pub2);
+    for (int i = 0; i < 32; i++)
+        digest[i] = (uint8_t)(3 * i + 1);
+    size_t n = vst_report_tbs(VST_REPORT_KIND_CELLS, digest, tbs);
+    CU_ASSERT_FATAL(n == 44);
+    sign(pk, tbs, n, sig);
+    CU_ASSERT(vst_report_verify(VST_REPORT_KIND_CELLS, digest, sig, pub) == 1);
+    CU_ASSERT(vst_report_verify(VST_REPORT_KIND_CELLS, digest, sig, pub2) == 0);
+    CU_ASSERT(vst_report_verify(2, digest, sig, pub) == 0);
+    CU_ASSERT(vst_report_verify(0, digest, sig, pub) == 0);
+    uint8_t d2[32];
+    memcpy(d2, digest, 32);
+    d2[31] ^= 1;
+    CU_ASSERT(vst_report_verify(VST_REPORT_KIND_CELLS, d2, sig, pub) == 0);
+    /* The bare digest (no context) is not a report's TBS. */
+    sign(pk, digest, 32, sig);
+    CU_ASSERT(vst_report_verify(VST_REPORT_KIND_CELLS, digest, sig, pub) == 0);
+    /* A checkpoint whose head is the digest is not a report. */
+    uint8_t ctbs[VST_CHECKPOINT_TBS_LEN];
+    vst_checkpoint_tbs(1, digest, 0, ctbs);
+    sign(pk, ctbs, sizeof ctbs, sig);
+    CU_ASSERT(vst_checkpoint_verify(pub, 1, digest, 0, sig) == 1);
+    CU_ASSERT(vst_report_verify(VST_REPORT_KIND_CELLS, digest, sig, pub) == 0);
+    /* ... nor is a report a checkpoint, receipt or usage report. */
+    sign(pk, tbs, n, sig);
+    CU_ASSERT(vst_checkpoint_verify(pub, 1, digest, 0, sig) == 0);
+    vst_receipt_fields r;
+    fill_receipt(&r);
+    memcpy(r.body_sha256, digest, 32);
+    CU_ASSERT(vst_receipt_verify(pub, &r, sig) == 0);
+    vst_usage u = {.seq = 1, .from_us = 0, .to_us = 1, .n = 1};
+    u.e[0] = (vst_usage_entry){
+        .sock = VST_USAGE_SOCK_ADMIN, .op = VST_USAGE_OP_SIGN_REPORT, .count = 1, .total = 1};
+    CU_ASSERT(vst_usage_verify(pub, &u, sig) == 0);
     EVP_PKEY_free(pk);
     EVP_PKEY_free(pk2);
 }
@@ -1065,6 +1245,7 @@ int vst_register_tests(void)
         {"pseudonymize: counts, overflow, exact size", test_pseudonymize_limits},
         {"pseudonymize: domain charset and length", test_domain_charset},
         {"rekey, versions, unseal, events limits", test_rekey_and_version_limits},
+        {"release_open, release_map, sign_report: sizes, counts", test_release_and_report_limits},
         {"status: flags, entries, reserved", test_status_limits},
         {"sign_receipt: field grammars", test_receipt_grammar},
         {"events: action and JSON details", test_events_grammar},
@@ -1078,6 +1259,7 @@ int vst_register_tests(void)
     static const vst_test sig[] = {
         {"TBS layout and prefixes", test_tbs_layout},
         {"receipt and checkpoint signatures do not cross", test_signatures_do_not_cross},
+        {"report signatures: kind, digest, no other TBS", test_report_signatures},
         {NULL, NULL},
     };
     static const vst_test io[] = {

@@ -3,6 +3,7 @@
  * signed must still verify. Each expected value below is what the encoders
  * produced before issue 9 moved them onto the checked buffer (core/buf.h);
  * a change of one byte fails here before any signature breaks in the field.
+ * The cells report's TBS (issue 11) is held from its first version on.
  * The Shamir share check value (keys/shamir.h) is held the same way: it is
  * recorded in every keystore.info since issue 8. */
 #include <stdio.h>
@@ -133,6 +134,21 @@ static void test_usage_tbs(void)
     CU_ASSERT_EQUAL(vst_usage_tbs(&u, tbs), VST_USAGE_TBS_MAX);
 }
 
+/* The cells report's TBS (issue 11): vst-audit will verify reports signed
+ * now, so its bytes are held like the others'. */
+static void test_report_tbs(void)
+{
+    uint8_t digest[VST_SHA256_LEN], tbs[VST_REPORT_TBS_MAX];
+    for (int i = 0; i < VST_SHA256_LEN; i++)
+        digest[i] = (uint8_t)(0x80 + i);
+    size_t n = vst_report_tbs(VST_REPORT_KIND_CELLS, digest, tbs);
+    same_hex(tbs, n,
+             "7673742f63656c6c732f3100" /* "vst/cells/1\0" */
+             "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f");
+    CU_ASSERT_EQUAL(n, VST_REPORT_TBS_MAX);
+    CU_ASSERT_EQUAL(VST_REPORT_KIND_CELLS, 1);
+}
+
 static void test_share_check(void)
 {
     vst_share s;
@@ -155,6 +171,7 @@ int vst_register_tests(void)
         {"receipt TBS bytes", test_receipt_tbs},
         {"checkpoint TBS bytes", test_checkpoint_tbs},
         {"usage report TBS bytes", test_usage_tbs},
+        {"cells report TBS bytes", test_report_tbs},
         {"Shamir share check value", test_share_check},
         {NULL, NULL},
     };
