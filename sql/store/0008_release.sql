@@ -460,7 +460,9 @@ $$;
 
 -- p_rules: {"column": "rule", ...} for every generalized column (a
 -- quasi-identifier or not); p_release_id: vst-keyd's id of the release key,
--- NULL with p_keep (store pseudonyms kept).
+-- NULL with p_keep (store pseudonyms kept) or until vst.release_key_id
+-- records it (vst-admin opens the key only when the first pseudonyms are
+-- ready, so that keyd's idle timeout never ends it early).
 CREATE FUNCTION vst.release_begin(p_name text, p_profile text, p_table regclass, p_k integer,
                                   p_qi text[], p_rules jsonb, p_keep boolean,
                                   p_release_id text)
@@ -482,8 +484,8 @@ BEGIN
             USING ERRCODE = '42P07';
     END IF;
     IF jsonb_typeof(p_rules) <> 'object' OR p_keep IS NULL
-       OR (p_keep AND p_release_id IS NOT NULL) OR (NOT p_keep AND p_release_id IS NULL) THEN
-        RAISE EXCEPTION 'rules are an object; a release id exactly when pseudonyms are replaced'
+       OR (p_keep AND p_release_id IS NOT NULL) THEN
+        RAISE EXCEPTION 'rules are an object; no release id when store pseudonyms are kept'
             USING ERRCODE = '22023';
     END IF;
     FOR i IN 1 .. coalesce(cardinality(p_qi), 0) LOOP
@@ -513,6 +515,22 @@ BEGIN
                        'p char(32) NOT NULL, r char(32) NOT NULL)', p_name || '__map');
         EXECUTE format('GRANT INSERT ON release_build.%I TO vst_admin', p_name || '__map');
     END IF;
+END
+$$;
+
+-- Records vst-keyd's release id of a build that replaces pseudonyms (once).
+CREATE FUNCTION vst.release_key_id(p_name text, p_release_id text) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    b release_build.builds := vst.release_build_get(p_name);
+BEGIN
+    IF b.keep_pseudonyms OR b.release_id IS NOT NULL THEN
+        RAISE EXCEPTION 'release "%" has its release id already, or keeps store pseudonyms', p_name
+            USING ERRCODE = '55000';
+    END IF;
+    UPDATE release_build.builds SET release_id = p_release_id WHERE name = p_name;
 END
 $$;
 
@@ -706,6 +724,9 @@ DECLARE
     below bigint;
     c release.catalog;
 BEGIN
+    IF NOT b.keep_pseudonyms AND b.release_id IS NULL THEN
+        RAISE EXCEPTION 'release "%" has no release pseudonyms', p_name USING ERRCODE = '55000';
+    END IF;
     x := vst.release_build_sql(b);
     IF to_regclass(tbl) IS NULL THEN
         -- Every row was suppressed, or the store is empty: an empty release.
@@ -808,6 +829,8 @@ REVOKE ALL ON FUNCTION vst.release_build_get(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION vst.release_begin(text, text, regclass, integer, text[], jsonb, boolean, text)
     FROM PUBLIC;
 REVOKE ALL ON FUNCTION vst.release_plan(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION vst.release_key_id(text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION vst.release_key_id(text, text) TO vst_admin;
 REVOKE ALL ON FUNCTION vst.release_fill(text, bigint, bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION vst.release_publish(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION vst.release_audited(text, bigint) FROM PUBLIC;

@@ -25,8 +25,7 @@ typedef struct {
     release_spec s;
     const char *name;
     int keep;
-    long long batch;     /* --batch: source ids per step, 0 = automatic */
-    char release_id[17]; /* keyd's, hex; "" with --keep-pseudonyms */
+    long long batch; /* --batch: source ids per step, 0 = automatic */
 } create_args;
 
 static double now_s(void)
@@ -134,7 +133,7 @@ static int begin_build(PGconn *db, create_args *a)
                        qi,
                        rules,
                        a->keep ? "true" : "false",
-                       a->keep ? NULL : a->release_id};
+                       NULL};
     int rc = qi && rules ? call(db,
                                 "SELECT vst.release_begin($1, $2, $3::regclass, $4::int, "
                                 "$5::text[], $6::jsonb, $7::bool, $8)",
@@ -215,13 +214,13 @@ static int audit_created(PGconn *db, const create_args *a, json_t *cat, uint64_t
 }
 
 /* The steps after begin; the published catalog row or NULL. */
-static json_t *build(PGconn *db, vst_keyd *k, create_args *a)
+static json_t *build(PGconn *db, create_args *a)
 {
     admin_table t;
     table_of(a->s.profile, &t);
     const char *p[] = {a->name};
     char *plan = NULL, *pub = NULL;
-    if (k != NULL && release_map_pseudonyms(db, k, a->name, &t) < 0)
+    if (!a->keep && release_map_pseudonyms(db, a->name, &t) < 0)
         return NULL;
     if (call(db, "SELECT vst.release_plan($1)", 1, p, &plan) != 0)
         return NULL;
@@ -249,18 +248,9 @@ int cmd_release_create(int argc, char **argv)
     int rc = parse_create(&a, argc, argv);
     double t0 = now_s();
     PGconn *db = rc == 0 ? admin_db(g_opt.store_dsn, "store") : NULL;
-    vst_keyd *k = db && !a.keep ? admin_keyd() : NULL;
-    if (rc == 0 && (db == NULL || (!a.keep && k == NULL)))
+    if (rc == 0 && db == NULL)
         rc = 1;
-    uint8_t id[8];
-    int kr = rc == 0 && k ? vst_keyd_release_open(k, id) : 0;
-    if (kr != 0)
-        rc = admin_fail("release create: vst-keyd refused a release key (%s)",
-                        vst_keyd_strerror(kr));
-    if (rc == 0 && k)
-        vst_hex(id, sizeof id, a.release_id);
-    json_t *cat = rc == 0 && begin_build(db, &a) == 0 ? build(db, k, &a) : NULL;
-    vst_keyd_close(k); /* keyd wipes the release key: the mapping is gone */
+    json_t *cat = rc == 0 && begin_build(db, &a) == 0 ? build(db, &a) : NULL;
     uint64_t seq = 0;
     if (rc == 0 && cat == NULL)
         rc = 1;

@@ -72,10 +72,11 @@ int cmd_release_list(int argc, char **argv);
 int cmd_release_drop(int argc, char **argv);
 
 /* Streams every distinct (key version, store pseudonym) of the build's
- * table through vst-keyd (whose open release key k holds) into
- * release_build."<name>__map". Prints progress on a terminal. Returns the
- * number mapped, or -1 after one clear line. */
-long long release_map_pseudonyms(PGconn *db, vst_keyd *k, const char *name,
-                                 const admin_table *t);
+ * table through vst-keyd into release_build."<name>__map", under a release
+ * key keyd draws for this connection when the first pseudonyms are ready
+ * (RELEASE_OPEN; its id recorded with vst.release_key_id) and forgets when
+ * the connection closes, which this function does. Prints progress on a
+ * terminal. Returns the number mapped, or -1 after one clear line. */
+long long release_map_pseudonyms(PGconn *db, const char *name, const admin_table *t);
 
 #endif

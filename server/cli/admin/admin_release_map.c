@@ -21,7 +21,8 @@
 
 typedef struct {
     PGconn *db;
-    vst_keyd *k;
+    const char *name;
+    vst_keyd *k; /* opened at the first batch */
     uint8_t *in, *out;
     char *copy; /* COPY text of one batch */
     long long done;
@@ -40,10 +41,32 @@ static int exec_ok(PGconn *db, const char *sql)
     return ok ? 0 : -1;
 }
 
+/* Connects to keyd, has it draw the release key and records its id. */
+static int open_release(map_ctx *c)
+{
+    uint8_t id[VST_RELEASE_ID_LEN];
+    char hex[2 * VST_RELEASE_ID_LEN + 1];
+    if ((c->k = admin_keyd()) == NULL)
+        return -1;
+    int rc = vst_keyd_release_open(c->k, id);
+    if (rc != 0)
+        return admin_fail("release create: vst-keyd refused a release key (%s)",
+                          vst_keyd_strerror(rc)),
+               -1;
+    vst_hex(id, sizeof id, hex);
+    const char *p[] = {c->name, hex};
+    char *v = spec_query_value(c->db, "release create",
+                               "SELECT vst.release_key_id($1, $2)", 2, p);
+    free(v);
+    return v ? 0 : -1;
+}
+
 /* Maps one fetched batch of version v and copies it into the map. */
 static int map_batch(map_ctx *c, PGresult *r, uint32_t v, const char *copy_sql)
 {
     uint32_t n = (uint32_t)PQntuples(r);
+    if (c->k == NULL && open_release(c) != 0)
+        return -1;
     for (uint32_t i = 0; i < n; i++)
         if (PQgetlength(r, (int)i, 0) != 32 ||
             vst_unhex_lower(PQgetvalue(r, (int)i, 0), 32, c->in + (size_t)i * 16, 16) != 0)
@@ -119,9 +142,9 @@ static int map_version(map_ctx *c, const admin_table *t, const char *v, const ch
     return exec_ok(c->db, "CLOSE rel_map");
 }
 
-long long release_map_pseudonyms(PGconn *db, vst_keyd *k, const char *name, const admin_table *t)
+long long release_map_pseudonyms(PGconn *db, const char *name, const admin_table *t)
 {
-    map_ctx c = {.db = db, .k = k, .tty = isatty(STDERR_FILENO)};
+    map_ctx c = {.db = db, .name = name, .tty = isatty(STDERR_FILENO)};
     c.in = malloc((size_t)MAP_BATCH * 16);
     c.out = malloc((size_t)MAP_BATCH * 16);
     c.copy = malloc((size_t)MAP_BATCH * 80);
@@ -137,10 +160,13 @@ long long release_map_pseudonyms(PGconn *db, vst_keyd *k, const char *name, cons
     for (int i = 0; rc == 0 && i < PQntuples(vr); i++)
         rc = map_version(&c, t, PQgetvalue(vr, i, 0), copy_sql);
     PQclear(vr);
+    if (rc == 0 && c.k == NULL) /* an empty table: no pseudonym, still a key id */
+        rc = open_release(&c);
     if (rc == 0)
         rc = exec_ok(db, "COMMIT");
     else
         PQclear(PQexec(db, "ROLLBACK"));
+    vst_keyd_close(c.k); /* keyd wipes the release key: the mapping is gone */
     if (c.tty)
         fputc('\n', stderr);
     /* The map's pseudonyms pass through these buffers only. */
