@@ -161,6 +161,12 @@ static void test_normal(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(p, ">0 classes</text>"));
     CU_ASSERT_PTR_NOT_NULL(strstr(p, "95 distinct values"));
     CU_ASSERT_PTR_NOT_NULL(strstr(p, "<b>best step:</b> 670 fewer"));
+    CU_ASSERT_EQUAL(count(p, "best step:"), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(p, "The one step that helps most: <code>postal_prefix</code> "
+                                     "&rarr; <code>prefix:1</code> (first 1 character) leaves "
+                                     "20 persons (2.5\xc2\xa0%) below k."));
+    CU_ASSERT_PTR_NOT_NULL(strstr(p, "<strong>600 persons (75.0\xc2\xa0%) are alone in their "
+                                     "class</strong>"));
     CU_ASSERT_PTR_NOT_NULL(strstr(p, "130 fewer"));
     CU_ASSERT_PTR_NOT_NULL(strstr(p, "<code>band:5</code> (bands of 5)"));
     CU_ASSERT_PTR_NOT_NULL(strstr(p, "(left out)")); /* insurance_status dropped */
@@ -195,6 +201,32 @@ static void test_k_inside_bucket(void)
     p = page_ok(r);
     CU_ASSERT_EQUAL(count(p, "fill=\"url(#sizes-hatch)\""), 2);
     CU_ASSERT_PTR_NULL(strstr(p, "<figcaption"));
+    free(p);
+    json_decref(r);
+}
+
+/* The best step: the first of equals, "no one" when it reaches 0, none
+ * when no step helps. */
+static void test_best_step(void)
+{
+    json_t *r = normal();
+    json_t *sug = json_object_get(r, "suggestions");
+    json_object_set_new(json_array_get(sug, 0), "persons_below_k", json_integer(0));
+    json_object_set_new(json_array_get(sug, 1), "persons_below_k", json_integer(0));
+    char *p = page_ok(r);
+    CU_ASSERT_EQUAL(count(p, "best step:"), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(p, "<tr class=\"best\"><td><code>birth_year</code>"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(p, "(bands of 10) leaves no one below k."));
+    CU_ASSERT_EQUAL(count(p, "0: no one below k"), 2);
+    free(p);
+    json_object_set_new(json_array_get(sug, 0), "persons_below_k", json_integer(690));
+    json_object_set_new(json_array_get(sug, 1), "persons_below_k", json_integer(700));
+    p = page_ok(r);
+    check_page(p);
+    CU_ASSERT_PTR_NULL(strstr(p, "best step:"));
+    CU_ASSERT_PTR_NULL(strstr(p, "helps most"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(p, "no change"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(p, "10 more"));
     free(p);
     json_decref(r);
 }
@@ -244,48 +276,58 @@ static void test_empty_store(void)
     CU_ASSERT_PTR_NULL(strstr(p, "n/a"));
     CU_ASSERT_PTR_NULL(strstr(p, "nan"));
     CU_ASSERT_PTR_NULL(strstr(p, "Rare codes")); /* no --rare-codes */
-    CU_ASSERT_EQUAL(count(p, "<svg "), 2);       /* no suggestion: no third chart */
+    CU_ASSERT_PTR_NULL(strstr(p, "alone in"));
+    CU_ASSERT_EQUAL(count(p, "<svg "), 2); /* no suggestion: no third chart */
     free(p);
     json_decref(r);
 }
 
-/* Values from the database are text on the page, never markup. */
+/* The normal report with v in every string that comes from the database. */
+static json_t *with_value(const char *v)
+{
+    json_t *r = normal();
+    json_object_set_new(r, "table", json_string(v));
+    json_object_set_new(r, "profile", json_string(v));
+    json_object_set_new(r, "created", json_string(v));
+    json_object_set_new(r, "signature", json_string(v));
+    json_object_set_new(r, "quasi_identifiers", json_pack("[s,s]", v, "sex"));
+    json_object_set_new(r, "generalize", json_pack("{s:s}", v, v));
+    json_object_set_new(r, "histogram",
+                        json_pack("[{s:s,s:i,s:i}]", "size", v, "classes", 1, "persons", 1));
+    json_object_set_new(
+        r, "per_quasi_identifier",
+        json_pack("[{s:s,s:i,s:i}]", "column", v, "values", 1, "persons_below_k", 1));
+    json_object_set_new(r, "smallest",
+                        json_pack("[{s:{s:s,s:s},s:i}]", "values", v, v, "sex", v, "persons", 1));
+    json_object_set_new(r, "suggestions",
+                        json_pack("[{s:s,s:s,s:i,s:i}]", "column", v, "rule", v, "classes_below_k",
+                                  1, "persons_below_k", 1));
+    json_object_set_new(r, "rare_codes",
+                        json_pack("[{s:s,s:s,s:i}]", "list", v, "code", v, "persons", 1));
+    return r;
+}
+
+/* Values from the database are text on the page, never markup: nothing of
+ * a hostile value is left raw, and it is shown (escaped) wherever a
+ * harmless value of the same length is. */
 static void test_hostile_strings(void)
 {
     const char *evil = "<script>alert(1)</script>\"&'\x01";
     const char *escaped = "&lt;script&gt;alert(1)&lt;/script&gt;&quot;&amp;&#39;\xef\xbf\xbd";
-    json_t *r = normal();
-    json_object_set_new(r, "table", json_string(evil));
-    json_object_set_new(r, "profile", json_string(evil));
-    json_object_set_new(r, "created", json_string(evil));
-    json_object_set_new(r, "signature", json_string(evil));
-    json_object_set_new(r, "quasi_identifiers", json_pack("[s,s]", evil, "sex"));
-    json_object_set_new(r, "generalize", json_pack("{s:s}", evil, evil));
-    json_object_set_new(r, "histogram",
-                        json_pack("[{s:s,s:i,s:i}]", "size", evil, "classes", 1, "persons", 1));
-    json_object_set_new(
-        r, "per_quasi_identifier",
-        json_pack("[{s:s,s:i,s:i}]", "column", evil, "values", 1, "persons_below_k", 1));
-    json_object_set_new(
-        r, "smallest",
-        json_pack("[{s:{s:s,s:s},s:i}]", "values", evil, evil, "sex", evil, "persons", 1));
-    json_object_set_new(r, "suggestions",
-                        json_pack("[{s:s,s:s,s:i,s:i}]", "column", evil, "rule", evil,
-                                  "classes_below_k", 1, "persons_below_k", 1));
-    json_object_set_new(r, "rare_codes",
-                        json_pack("[{s:s,s:s,s:i}]", "list", evil, "code", evil, "persons", 1));
-    char *p = page_ok(r);
+    const char *plain = "ABCDEFGHIJKLMNOPQRSTUVWXYZabc"; /* as long as evil */
+    CU_ASSERT_EQUAL_FATAL(strlen(plain), strlen(evil));
+    json_t *r = with_value(evil), *rp = with_value(plain);
+    char *p = page_ok(r), *pp = page_ok(rp);
     check_page(p);
     CU_ASSERT_PTR_NULL(strstr(p, "alert(1)</script>"));
     CU_ASSERT_PTR_NULL(strstr(p, "\"&'"));
     CU_ASSERT_PTR_NULL(strchr(p, '\x01'));
-    /* Every place a value is printed: title, h1, table name, profile,
-     * created, QI list and header, generalization, histogram title and
-     * label, per-QI label and tooltip, smallest, suggestions, rare codes,
-     * signature. */
-    CU_ASSERT(count(p, escaped) >= 20);
+    CU_ASSERT(count(pp, plain) >= 20); /* every place a value is printed in full */
+    CU_ASSERT_EQUAL(count(p, escaped), count(pp, plain));
     free(p);
+    free(pp);
     json_decref(r);
+    json_decref(rp);
 }
 
 /* Not a cells report, or nowhere to write: -1. */
@@ -374,6 +416,7 @@ int vst_register_tests(void)
     static const vst_test tests[] = {
         {"normal report", test_normal},
         {"k inside a histogram bucket", test_k_inside_bucket},
+        {"the best step", test_best_step},
         {"every class below k", test_all_below},
         {"empty store", test_empty_store},
         {"hostile strings escaped", test_hostile_strings},

@@ -154,6 +154,44 @@ static void header(const json_t *r, FILE *out)
           out);
 }
 
+/* The suggestion that leaves the fewest persons below k (the first of
+ * equals), if that is fewer than now; else NULL. */
+static const json_t *best_step(const json_t *r)
+{
+    json_t *s, *best = NULL;
+    size_t i;
+    long long fewest = ch_int(r, "persons_below_k");
+    json_array_foreach(json_object_get(r, "suggestions"), i, s)
+    {
+        if (ch_int(s, "persons_below_k") < fewest) {
+            fewest = ch_int(s, "persons_below_k");
+            best = s;
+        }
+    }
+    return best;
+}
+
+/* "The one step that helps most: postal_prefix -> prefix:1 ..." */
+static void best_line(const json_t *r, FILE *out)
+{
+    const json_t *s = best_step(r);
+    char words[64], a[CH_NUM_LEN], p[CH_PCT_LEN];
+    if (s == NULL)
+        return;
+    const char *w = ch_rule_words(ch_str(s, "rule"), words, sizeof words);
+    long long left = ch_int(s, "persons_below_k");
+    fputs("<p>The one step that helps most: <code>", out);
+    ch_esc(out, ch_str(s, "column"));
+    fputs("</code> &rarr; <code>", out);
+    ch_esc(out, ch_str(s, "rule"));
+    fprintf(out, "</code>%s%s%s", w ? " (" : "", w ? w : "", w ? ")" : "");
+    if (left == 0)
+        fputs(" leaves no one below k.</p>\n", out);
+    else
+        fprintf(out, " leaves %s persons (%s) below k.</p>\n", ch_num(left, a),
+                ch_pct(left, ch_int(r, "persons"), p));
+}
+
 /* One figure of the verdict: "650 / classes below k / of 700 (92.9 %)". */
 static void tile(FILE *out, long long n, long long of, const char *what)
 {
@@ -186,9 +224,10 @@ static void verdict(const json_t *r, FILE *out)
     else
         fprintf(out,
                 "<p><strong>%s of %s persons (%s)</strong> are in classes held by fewer than "
-                "%s persons: released like this, they could be singled out. The suggestions "
-                "below show which further generalization helps most.</p>\n",
+                "%s persons: released like this, they could be singled out.</p>\n",
                 ch_num(below, a), ch_num(persons, b), ch_pct(below, persons, p), k);
+    if (!yes)
+        best_line(r, out);
     fputs("<div class=\"tiles\">\n", out);
     tile(out, below, persons, "persons below k");
     tile(out, ch_int(r, "classes_below_k"), ch_int(r, "classes"), "classes below k");
@@ -198,23 +237,49 @@ static void verdict(const json_t *r, FILE *out)
 
 /* A chart section: heading, the chart's figure, a note. */
 static int chart_section(const json_t *r, FILE *out, const char *id, const char *title,
-                         int (*chart)(const json_t *, FILE *), const char *note)
+                         const char *lead, int (*chart)(const json_t *, FILE *), const char *note)
 {
-    fprintf(out, "<section aria-labelledby=\"%s\">\n<h2 id=\"%s\">%s</h2>\n<figure>\n", id, id,
-            title);
+    fprintf(out, "<section aria-labelledby=\"%s\">\n<h2 id=\"%s\">%s</h2>\n%s<figure>\n", id, id,
+            title, lead);
     if (chart(r, out) != 0)
         return -1;
     fprintf(out, "</figure>\n<p class=\"note\">%s</p>\n</section>\n", note);
     return 0;
 }
 
+/* The persons alone in their class (the bucket "1"): the figure a reader
+ * remembers. Empty for an empty store. */
+static void alone(const json_t *r, char *buf, size_t len)
+{
+    json_t *b;
+    size_t i;
+    char a[CH_NUM_LEN], p[CH_PCT_LEN];
+    long long persons = ch_int(r, "persons"), n = 0;
+    json_array_foreach(json_object_get(r, "histogram"), i, b)
+    {
+        const char *size = ch_str(b, "size");
+        if (size != NULL && strcmp(size, "1") == 0)
+            n = ch_int(b, "persons");
+    }
+    buf[0] = '\0';
+    if (persons > 0 && n == 0)
+        snprintf(buf, len, "<p>No person is alone in a class.</p>\n");
+    else if (persons > 0)
+        snprintf(buf, len,
+                 "<p><strong>%s persons (%s) are alone in their class</strong>: their "
+                 "combination of values points to one person.</p>\n",
+                 ch_num(n, a), ch_pct(n, persons, p));
+}
+
 static int charts(const json_t *r, FILE *out)
 {
-    return chart_section(r, out, "sizes", "Class sizes", ch_svg_histogram,
+    char lead[256];
+    alone(r, lead, sizeof lead);
+    return chart_section(r, out, "sizes", "Class sizes", lead, ch_svg_histogram,
                          "A class is one combination of quasi-identifier values; its size is "
                          "the number of persons holding it. A person whose records fall into "
                          "two classes counts in both.") != 0 ||
-                   chart_section(r, out, "per-qi", "Each quasi-identifier alone", ch_svg_per_qi,
+                   chart_section(r, out, "per-qi", "Each quasi-identifier alone", "", ch_svg_per_qi,
                                  "Persons whose value of that one column is held by fewer than "
                                  "k persons: a column with many such persons singles persons "
                                  "out even before it is combined with the others.") != 0
@@ -263,7 +328,9 @@ static void smallest(const json_t *r, FILE *out)
     {
         fprintf(out, "<tr><td class=\"n\">%zu</td>", i + 1);
         json_array_foreach(qis, j, q)
+        {
             value_cell(r, json_object_get(row, "values"), json_string_value(q), out);
+        }
         fprintf(out, "<td class=\"n\">%s</td></tr>\n", ch_num(ch_int(row, "persons"), n));
     }
     fprintf(out, "</tbody>\n</table>\n<p class=\"note\">Up to 20 classes below k, smallest first: "
@@ -318,11 +385,11 @@ static int suggestions(const json_t *r, FILE *out)
           "<th scope=\"col\" class=\"n\">Persons below k</th>"
           "<th scope=\"col\" class=\"n\">Against now</th></tr></thead>\n<tbody>\n",
           out);
-    long long fewest = now;
-    json_array_foreach(all, i, s) fewest =
-        ch_int(s, "persons_below_k") < fewest ? ch_int(s, "persons_below_k") : fewest;
-    json_array_foreach(all, i, s) suggestion_row(
-        s, now, persons, fewest < now && ch_int(s, "persons_below_k") == fewest, out);
+    const json_t *best = best_step(r);
+    json_array_foreach(all, i, s)
+    {
+        suggestion_row(s, now, persons, s == best, out);
+    }
     fputs("</tbody>\n</table>\n<figure>\n", out);
     if (ch_svg_suggestions(r, out) != 0)
         return -1;

@@ -166,7 +166,10 @@ int ch_svg_histogram(const json_t *r, FILE *out)
             "<text x=\"%d\" y=\"%d\" font-size=\"13\" fill=\"" MUTED "\">size</text>\n"
             "<text x=\"%d\" y=\"%d\" font-size=\"13\" fill=\"" MUTED "\">classes</text>\n",
             HX0, HBASE, HX1, HBASE, HX0 - 58, HBASE + 24, HX0 - 58, HBASE + 44);
-    json_array_foreach(hist, i, b) histogram_bar(out, b, i, n, max, k, ch_int(r, "persons"));
+    json_array_foreach(hist, i, b)
+    {
+        histogram_bar(out, b, i, n, max, k, ch_int(r, "persons"));
+    }
     if (n > 0)
         k_line(out, at, n, k);
     fputs("</svg>\n", out);
