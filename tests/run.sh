@@ -12,6 +12,10 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 source "$ROOT/deploy/lib/common.sh"
 
+# Test-only packages, not the deployment's: the cells page's render test
+# (tests/admin/test_cells_html_render.sh) opens it in headless Chromium and
+# reads the screenshot with PIL.
+VST_DEBS+=(chromium python3-pil)
 vst_install_deps
 vst_ensure_users
 
