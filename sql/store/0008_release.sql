@@ -672,8 +672,9 @@ SELECT DISTINCT pc.person
                    pc, supp, supp) INTO spersons, srows;
     UPDATE release_build.builds SET suppressed_persons = spersons, suppressed_rows = srows
      WHERE name = p_name;
+    -- rounds: those that suppressed someone (the last one found nobody).
     RETURN jsonb_build_object('suppressed_persons', spersons, 'suppressed_rows', srows,
-                              'rounds', rounds);
+                              'rounds', rounds - 1);
 END
 $$;
 

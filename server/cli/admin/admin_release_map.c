@@ -156,7 +156,7 @@ long long release_map_pseudonyms(PGconn *db, const char *name, const admin_table
     int rc = c.in && c.out && c.copy ? exec_ok(db, "BEGIN") : (admin_fail("out of memory"), -1);
     PGresult *vr = rc == 0 ? PQexec(db, vsql) : NULL;
     if (rc == 0 && PQresultStatus(vr) != PGRES_TUPLES_OK)
-        rc = admin_fail("release create: cannot list the key versions"), -1;
+        rc = admin_fail("release create: cannot list the key versions");
     for (int i = 0; rc == 0 && i < PQntuples(vr); i++)
         rc = map_version(&c, t, PQgetvalue(vr, i, 0), copy_sql);
     PQclear(vr);
