@@ -450,7 +450,7 @@ expect_fail "vst_admin may not group a report by a pseudonym column" "cannot be 
     vst_admin "$STORE_DB" "SELECT vst.release_cells('sgb5.records', '{pseudonym}', '{\"\"}', '{\"\"}', 5)"
 expect_fail "vst_admin may not point the report at a table that is not a profile table" \
     "not a profile table" vst_admin "$STORE_DB" \
-    "SELECT vst.release_cells('vst_meta.schema_migrations', '{version}', '{\"\"}', '{\"\"}', 5)"
+    "SELECT vst.release_cells('release.catalog', '{k}', '{\"\"}', '{\"\"}', 5)"
 expect_fail "k below 2 is refused by the store too" "k must be at least 2" vst_admin "$STORE_DB" \
     "SELECT vst.release_cells('sgb5.records', '{sex}', '{\"\"}', '{\"\"}', 1)"
 expect_ok "vst_admin may count cells (counts only)" vst_admin "$STORE_DB" \
