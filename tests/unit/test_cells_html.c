@@ -279,6 +279,15 @@ static void test_empty_store(void)
     CU_ASSERT_PTR_NULL(strstr(p, "alone in"));
     CU_ASSERT_EQUAL(count(p, "<svg "), 2); /* no suggestion: no third chart */
     free(p);
+    /* Counts that contradict each other: the verdict follows the persons
+     * below k, with no percentage of nobody. */
+    json_object_set_new(r, "persons_below_k", json_integer(3));
+    p = page_ok(r);
+    check_page(p);
+    CU_ASSERT_PTR_NOT_NULL(strstr(p, "k-anonymous at k=5: <strong>no</strong>"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(p, "3 of 0 persons (n/a)"));
+    CU_ASSERT_PTR_NULL(strstr(p, "holds no person"));
+    free(p);
     json_decref(r);
 }
 

@@ -214,7 +214,7 @@ static void verdict(const json_t *r, FILE *out)
             "<h2 id=\"verdict\">Verdict</h2>\n"
             "<p class=\"answer\">k-anonymous at k=%s: <strong>%s</strong></p>\n",
             yes ? "yes" : "no", k, yes ? "yes" : "no");
-    if (persons == 0)
+    if (persons == 0 && yes)
         fputs("<p>The table holds no person, so no one can be singled out in it.</p>\n", out);
     else if (yes)
         fprintf(out,
