@@ -442,6 +442,12 @@ SELECT coalesce(provider_placeholder, practice_placeholder) AS placeholder, coun
    AND (provider_placeholder IS NOT NULL OR practice_placeholder IS NOT NULL)
  GROUP BY 1 ORDER BY 1;
 SQL
+    step "small cells over the whole store (vst-admin cells, k=5; docs/release.md)"
+    # The one-line verdict; `vst-admin cells --html FILE` draws the whole report.
+    VST_TRUST_DSN=$TRUST_DSN_ADMIN VST_STORE_DSN=$STORE_DSN_ADMIN VST_KEYD_ADMIN_SOCKET=$ADMIN_SOCK \
+        VST_PROFILE_DIR=$ROOT/server/profiles "$BIN/vst-admin" cells >"$DELIV/cells.txt" ||
+        die "vst-admin cells failed"
+    head -1 "$DELIV/cells.txt"
     step "vst-admin audit sync: keyd's events into the log, a signed checkpoint"
     VST_TRUST_DSN=$TRUST_DSN_ADMIN VST_KEYD_ADMIN_SOCKET=$ADMIN_SOCK "$BIN/vst-admin" audit sync ||
         die "vst-admin audit sync failed"
@@ -485,6 +491,7 @@ cmd_start() {
   logs         $LOGS
   try          set -a; . $ENVFILE; set +a
                \$VST_BIN/vst-admin client list
+               \$VST_BIN/vst-admin cells --html /tmp/cells.html
                \$VST_BIN/vst-gen --records 10 -o /tmp/ten.ndjson
                \$VST_BIN/vst-send my-first-delivery /tmp/ten.ndjson
   stop         $0 stop

@@ -179,6 +179,17 @@ check "release drop is audited" [ "$(sql_trust "SELECT count(*) FROM vst.audit_l
 refused "release drop of a missing release fails clearly" "there is no release r_second" \
     "$VST_ADMIN" release drop r_second
 
+# ---- another profile, and an empty table
+"$VST_ADMIN" cells --profile measles --json >"$STACK/measles.json" 2>"$STACK/measles.err"
+check "cells --profile measles on its empty table: 0 persons, 0 classes, its own quasi-identifiers" \
+    [ "$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["persons"], r["classes"], ",".join(r["quasi_identifiers"]))' "$STACK/measles.json")" = "0 0 birth_year,sex,postal_prefix" ]
+"$VST_ADMIN" release create m_empty --profile measles --generalize sex=drop >>"$STACK/admin.log" 2>&1
+check "release create on an empty table: an empty release without the dropped column" \
+    [ "$(sql_store "SELECT count(*) || ' ' || (SELECT count(*) FROM information_schema.columns WHERE table_schema = 'release' AND table_name = 'm_empty' AND column_name = 'sex') FROM release.m_empty")" = "0 0" ]
+refused "cells --profile nosuch fails with one line" "profile nosuch" "$VST_ADMIN" cells --profile nosuch
+refused "release create with a bad name is refused" "NAME is 1..48 characters" \
+    "$VST_ADMIN" release create "Bad-Name"
+
 # ---- a kill in the middle of writing a release
 sql_store "INSERT INTO sgb5.records (delivery_ref, pseudonym, key_version, birth_year, sex,
              insurance_status, postal_prefix, service)

@@ -135,11 +135,10 @@ static json_t *build_report(const cells_args *a, json_t *counts)
     time_t now = time(NULL);
     struct tm tm;
     strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
-    json_t *r = json_pack("{s:s, s:s, s:s, s:I, s:o, s:o, s:s}", "report", "vst/cells/1",
-                          "profile", vst_profile_name(a->s.profile), "table",
-                          vst_profile_table(a->s.profile), "k", (json_int_t)a->s.k,
-                          "quasi_identifiers", spec_qi_json(&a->s), "generalize",
-                          spec_generalize_json(&a->s), "created", created);
+    json_t *r = json_pack("{s:s, s:s, s:s, s:I, s:o, s:o, s:s}", "report", "vst/cells/1", "profile",
+                          vst_profile_name(a->s.profile), "table", vst_profile_table(a->s.profile),
+                          "k", (json_int_t)a->s.k, "quasi_identifiers", spec_qi_json(&a->s),
+                          "generalize", spec_generalize_json(&a->s), "created", created);
     if (r == NULL || json_object_update(r, counts) != 0) {
         json_decref(r);
         return NULL;
@@ -155,9 +154,9 @@ static json_int_t num(const json_t *o, const char *key)
 /* Appends release.cells; the report gets its audit_seq. 0 or 1. */
 static int audit_cells(const json_t *rep)
 {
-    static const char *const keys[] = {"rows",           "persons",         "classes",
-                                       "classes_below_k", "persons_below_k", "rows_below_k",
-                                       "key_versions",    "rare_codes_total"};
+    static const char *const keys[] = {
+        "rows",         "persons",      "classes",         "classes_below_k", "persons_below_k",
+        "rows_below_k", "key_versions", "rare_codes_total"};
     PGconn *db = admin_db(g_opt.trust_dsn, "trust");
     if (db == NULL)
         return 1;

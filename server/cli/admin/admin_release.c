@@ -148,8 +148,7 @@ static int begin_build(PGconn *db, create_args *a)
 static long long fill(PGconn *db, const create_args *a)
 {
     char sql[256], *range = NULL;
-    snprintf(sql, sizeof sql,
-             "SELECT coalesce(min(id), 0) || ' ' || coalesce(max(id), -1) FROM %s",
+    snprintf(sql, sizeof sql, "SELECT coalesce(min(id), 0) || ' ' || coalesce(max(id), -1) FROM %s",
              vst_profile_table(a->s.profile));
     if (call(db, sql, 0, NULL, &range) != 0)
         return -1;
@@ -159,9 +158,9 @@ static long long fill(PGconn *db, const create_args *a)
     /* About 20 steps (progress, and a kill loses at most one step's work
      * to redo), at least FILL_BATCH_MIN ids each (each step joins the
      * whole pseudonym map). */
-    long long step = a->batch
-                         ? a->batch
-                         : ((hi - lo + 1) / 20 > FILL_BATCH_MIN ? (hi - lo + 1) / 20 : FILL_BATCH_MIN);
+    long long step =
+        a->batch ? a->batch
+                 : ((hi - lo + 1) / 20 > FILL_BATCH_MIN ? (hi - lo + 1) / 20 : FILL_BATCH_MIN);
     int tty = isatty(STDERR_FILENO);
     double t0 = now_s();
     for (long long from = lo; from <= hi; from += step) {
@@ -188,9 +187,17 @@ static long long fill(PGconn *db, const create_args *a)
 /* release.created, then the catalog learns its audit seq. 0 or 1. */
 static int audit_created(PGconn *db, const create_args *a, json_t *cat, uint64_t *seq)
 {
-    static const char *const keys[] = {"name", "profile", "k", "quasi_identifiers",
-                                       "generalizations", "keep_pseudonyms", "rows", "persons",
-                                       "suppressed_persons", "suppressed_rows", "min_class",
+    static const char *const keys[] = {"name",
+                                       "profile",
+                                       "k",
+                                       "quasi_identifiers",
+                                       "generalizations",
+                                       "keep_pseudonyms",
+                                       "rows",
+                                       "persons",
+                                       "suppressed_persons",
+                                       "suppressed_rows",
+                                       "min_class",
                                        "release_id"};
     json_t *d = json_object();
     for (size_t i = 0; d && i < sizeof keys / sizeof keys[0]; i++)
@@ -205,8 +212,8 @@ static int audit_created(PGconn *db, const create_args *a, json_t *cat, uint64_t
     vst_secure_free(details);
     PQfinish(trust);
     if (rc != 0)
-        return admin_fail("release create: audit log: %s", trust ? vst_audit_last_error()
-                                                                 : "no trust DB");
+        return admin_fail("release create: audit log: %s",
+                          trust ? vst_audit_last_error() : "no trust DB");
     char s[24];
     snprintf(s, sizeof s, "%" PRIu64, *seq);
     const char *p[] = {a->name, s};
@@ -264,8 +271,8 @@ int cmd_release_create(int argc, char **argv)
         double dt = now_s() - t0;
         printf("release %s created: %lld rows, %lld persons, k=%ld; suppressed %lld persons "
                "(%lld rows); %s; %.1f s (%.0f rows/s); audit seq %" PRIu64 "\n",
-               a.name, rows, (long long)json_integer_value(json_object_get(cat, "persons")),
-               a.s.k, (long long)json_integer_value(json_object_get(cat, "suppressed_persons")),
+               a.name, rows, (long long)json_integer_value(json_object_get(cat, "persons")), a.s.k,
+               (long long)json_integer_value(json_object_get(cat, "suppressed_persons")),
                (long long)json_integer_value(json_object_get(cat, "suppressed_rows")),
                a.keep ? "STORE PSEUDONYMS KEPT" : "own release pseudonyms", dt,
                (double)rows / (dt + 1e-9), seq);
@@ -320,8 +327,7 @@ int cmd_release_list(int argc, char **argv)
                    (long long)json_integer_value(json_object_get(r, "persons")),
                    (long long)json_integer_value(json_object_get(r, "suppressed_persons")),
                    json_string_value(json_object_get(r, "created")),
-                   json_is_true(json_object_get(r, "keep_pseudonyms")) ? "  store pseudonyms"
-                                                                       : "",
+                   json_is_true(json_object_get(r, "keep_pseudonyms")) ? "  store pseudonyms" : "",
                    json_is_null(json_object_get(r, "audit_seq")) ? "  NOT AUDITED" : "");
         }
         json_array_foreach(json_object_get(o, "interrupted"), i, r)
@@ -356,10 +362,10 @@ int cmd_release_drop(int argc, char **argv)
     json_t *rel = json_object_get(o, "release");
     int rc = 0;
     if (json_is_object(rel)) {
-        json_t *d = json_pack("{s:O, s:O, s:O, s:O}", "name", json_object_get(rel, "name"),
-                              "profile", json_object_get(rel, "profile"), "rows",
-                              json_object_get(rel, "rows"), "persons",
-                              json_object_get(rel, "persons"));
+        json_t *d =
+            json_pack("{s:O, s:O, s:O, s:O}", "name", json_object_get(rel, "name"), "profile",
+                      json_object_get(rel, "profile"), "rows", json_object_get(rel, "rows"),
+                      "persons", json_object_get(rel, "persons"));
         char *details = d ? json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
         json_decref(d);
         PGconn *trust = details ? admin_db(g_opt.trust_dsn, "trust") : NULL;

@@ -31,10 +31,10 @@ typedef struct {
 } spec_rule;
 
 typedef struct {
-    const char *what;         /* "cells", "release create": message prefix */
-    const char *profile_name; /* --profile, default sgb5 */
-    const char *by;           /* --by COL,COL... or NULL */
-    long k;                   /* --k, default 5 */
+    const char *what;             /* "cells", "release create": message prefix */
+    const char *profile_name;     /* --profile, default sgb5 */
+    const char *by;               /* --by COL,COL... or NULL */
+    long k;                       /* --k, default 5 */
     spec_rule gen[SPEC_MAX_COLS]; /* every --generalize COL=RULE, in order */
     size_t ngen;
     /* Resolved by spec_finish: */

@@ -55,8 +55,7 @@ static int open_release(map_ctx *c)
                -1;
     vst_hex(id, sizeof id, hex);
     const char *p[] = {c->name, hex};
-    char *v = spec_query_value(c->db, "release create",
-                               "SELECT vst.release_key_id($1, $2)", 2, p);
+    char *v = spec_query_value(c->db, "release create", "SELECT vst.release_key_id($1, $2)", 2, p);
     free(v);
     return v ? 0 : -1;
 }

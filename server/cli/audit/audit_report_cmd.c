@@ -16,11 +16,16 @@
 #include "core/hex.h"
 
 /* Members the release.cells event repeats from the report. */
-static const char *const event_keys[] = {"profile",         "k",
-                                          "rows",            "persons",
-                                          "classes",         "classes_below_k",
-                                          "persons_below_k", "rows_below_k",
-                                          "quasi_identifiers", "generalize"};
+static const char *const event_keys[] = {"profile",
+                                         "k",
+                                         "rows",
+                                         "persons",
+                                         "classes",
+                                         "classes_below_k",
+                                         "persons_below_k",
+                                         "rows_below_k",
+                                         "quasi_identifiers",
+                                         "generalize"};
 
 static void help(void)
 {
@@ -68,8 +73,8 @@ static int check_event(const json_t *rep)
     char s[24];
     snprintf(s, sizeof s, "%" PRId64, (int64_t)seq);
     const char *p[] = {s};
-    PGresult *r = PQexecParams(db, "SELECT action, details FROM vst.audit_log WHERE seq = $1",
-                               1, NULL, p, NULL, NULL, 0);
+    PGresult *r = PQexecParams(db, "SELECT action, details FROM vst.audit_log WHERE seq = $1", 1,
+                               NULL, p, NULL, NULL, 0);
     int rc = EXIT_OK;
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         rc = audit_fail(EXIT_ERR, "verify-report: %s", audit_pgerr(db, r));
@@ -78,10 +83,10 @@ static int check_event(const json_t *rep)
     } else {
         json_t *d = json_loads(PQgetvalue(r, 0, 1), 0, NULL);
         for (size_t i = 0; rc == EXIT_OK && i < sizeof event_keys / sizeof event_keys[0]; i++)
-            if (!json_equal(json_object_get(d, event_keys[i]),
-                            json_object_get(rep, event_keys[i])))
-                rc = audit_fail(EXIT_BAD, "verify-report: audit row %s differs from the report "
-                                          "in \"%s\"",
+            if (!json_equal(json_object_get(d, event_keys[i]), json_object_get(rep, event_keys[i])))
+                rc = audit_fail(EXIT_BAD,
+                                "verify-report: audit row %s differs from the report "
+                                "in \"%s\"",
                                 s, event_keys[i]);
         json_decref(d);
     }
