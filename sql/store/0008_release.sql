@@ -418,8 +418,11 @@ $$;
 -- An interrupted build stays in release_build, invisible to researchers;
 -- release_begin of the same name (or release_drop) removes it.
 --
--- The session that builds holds an advisory lock on the name: ('vst\0', 3)
--- plus the name's hash as the key (see docs/database.md for the classes).
+-- The session that builds holds a session-level advisory lock on the name:
+-- class 'vst\0' + 3 (1987277827; migrate.sh and the audit appender use class
+-- 'vst\0' with keys 1 and 2), key hashtext(name). A second vst-admin building
+-- or dropping the same name is refused; a killed one's lock ends with its
+-- connection.
 
 CREATE FUNCTION vst.release_name_check(p_name text) RETURNS void
 LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp

@@ -43,6 +43,11 @@ int audit_is_help(int argc, char **argv);
 int audit_common_opt(int argc, char **argv, int *i);
 /* Adds the key of VST_AUDIT_PUBLIC_KEY when no key was given; 0 or -1. */
 int audit_env_key(void);
+/* The arguments of a command that checks one signed file: the common
+ * options and FILE (what names it in messages); needs a trusted key.
+ * EXIT_OK, or the exit status after one line. */
+int audit_file_and_keys(int argc, char **argv, const char *cmd, const char *what,
+                        const char **file);
 /* Connects (client_encoding UTF8, TimeZone UTC) or prints one line. */
 PGconn *audit_connect(void);
 /* The primary message of a failed result, one line, in a static buffer. */

@@ -103,25 +103,10 @@ int cmd_verify_report(int argc, char **argv)
         help();
         return EXIT_OK;
     }
-    const char *file = NULL;
-    for (int i = 1; i < argc; i++) {
-        int c = audit_common_opt(argc, argv, &i);
-        if (c < 0)
-            return EXIT_ERR;
-        if (c > 0)
-            continue;
-        if (argv[i][0] == '-' || file != NULL)
-            return audit_fail(EXIT_ERR, "verify-report: unexpected argument %s (see --help)",
-                              argv[i]);
-        file = argv[i];
-    }
-    if (file == NULL)
-        return audit_fail(EXIT_ERR, "verify-report: give the REPORT-FILE (see --help)");
-    if (audit_env_key() != 0)
-        return EXIT_ERR;
-    if (g_aopt.nkeys == 0)
-        return audit_fail(EXIT_ERR, "verify-report: no signing public key: give --public-key HEX "
-                                    "or --public-key-file FILE");
+    const char *file;
+    int arc = audit_file_and_keys(argc, argv, "verify-report", "REPORT-FILE", &file);
+    if (arc != EXIT_OK)
+        return arc;
     json_error_t jerr;
     json_t *rep = json_load_file(file, JSON_REJECT_DUPLICATES, &jerr);
     if (rep == NULL)

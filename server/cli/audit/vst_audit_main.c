@@ -132,6 +132,31 @@ const char *audit_pgerr(PGconn *db, PGresult *r)
     return msg;
 }
 
+int audit_file_and_keys(int argc, char **argv, const char *cmd, const char *what, const char **file)
+{
+    *file = NULL;
+    for (int i = 1; i < argc; i++) {
+        int c = audit_common_opt(argc, argv, &i);
+        if (c < 0)
+            return EXIT_ERR;
+        if (c > 0)
+            continue;
+        if (argv[i][0] == '-' || *file != NULL)
+            return audit_fail(EXIT_ERR, "%s: unexpected argument %s (see --help)", cmd, argv[i]);
+        *file = argv[i];
+    }
+    if (*file == NULL)
+        return audit_fail(EXIT_ERR, "%s: give the %s (see --help)", cmd, what);
+    if (audit_env_key() != 0)
+        return EXIT_ERR;
+    if (g_aopt.nkeys == 0)
+        return audit_fail(EXIT_ERR,
+                          "%s: no signing public key: give --public-key HEX or "
+                          "--public-key-file FILE (`vst-admin key status` prints it)",
+                          cmd);
+    return EXIT_OK;
+}
+
 PGconn *audit_connect(void)
 {
     PGconn *db = PQconnectdb(g_aopt.dsn ? g_aopt.dsn : "");
