@@ -271,6 +271,10 @@ int cmd_cells(int argc, char **argv)
         return usage();
     cells_args a = {.s = {.what = "cells"}};
     int rc = parse(&a, argc, argv);
+    /* Every report is audited: no trust DB, no counting. */
+    if (rc == 0 && g_opt.trust_dsn == NULL)
+        rc = admin_fail("cells: no trust DB connection (--trust-dsn or VST_TRUST_DSN): every "
+                        "report is audited");
     PGconn *db = rc == 0 ? admin_db(g_opt.store_dsn, "store") : NULL;
     json_t *counts = db ? count_cells(db, &a) : NULL;
     PQfinish(db);
