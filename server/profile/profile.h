@@ -147,4 +147,22 @@ void vst_errors_add(vst_errors *e, uint64_t line, const char *path, vst_err code
 vst_err vst_profile_apply(const vst_profile *p, const char *line, size_t len, uint64_t lineno,
                           vst_row *row, vst_errors *errs);
 
+/* An identifier a profile pseudonymizes into a column (DESIGN.md §12:
+ * vst-admin objection add starts from one person's identifier). */
+typedef struct {
+    vst_id_kind kind;
+    const char *domain;      /* points into the profile */
+    unsigned id_from, id_to; /* identifying digits, 1-based inclusive */
+} vst_column_identifier;
+
+/* The identifier fields writing pseudonym column `column`, depth first:
+ * fills out[0..min(n, max)) and returns n (0: no such pseudonym column). */
+size_t vst_profile_column_identifiers(const vst_profile *p, const char *column,
+                                      vst_column_identifier *out, size_t max);
+/* Validates in[0..len) as ci's identifier kind and keeps its identifying
+ * digits: *out is then exactly what a delivery hands to keyd for it (wipe
+ * it after use). VST_E_OK or the identifier's error code. */
+vst_err vst_profile_identifier_key(const vst_column_identifier *ci, const char *in, size_t len,
+                                   vst_id *out);
+
 #endif

@@ -456,6 +456,41 @@ expect_fail "k below 2 is refused by the store too" "k must be at least 2" vst_a
 expect_ok "vst_admin may count cells (counts only)" vst_admin "$STORE_DB" \
     "SELECT vst.release_cells('sgb5.records', '{birth_year,sex}', '{\"\",\"\"}', '{band:5,drop}', 2)"
 
+# --- cases: disclosed pseudonyms and objections (issue 12, DESIGN.md §12) ---
+CASE=0123456789abcdef
+expect_eq "vst_admin gains no UPDATE or DELETE on the store beyond re-keying's columns" "f|f|f" \
+    "$(asu "$STORE_DB" "SELECT has_table_privilege('vst_admin', 'sgb5.records', 'DELETE'),
+        has_column_privilege('vst_admin', 'sgb5.records', 'birth_year', 'UPDATE'),
+        has_table_privilege('vst_admin', 'vst.case_actions', 'SELECT')")"
+expect_eq "the case functions are SECURITY DEFINER with a fixed search_path" "0" \
+    "$(asu "$STORE_DB" "SELECT count(*) FROM pg_proc WHERE proname LIKE 'case\_%'
+        AND pronamespace = 'vst'::regnamespace AND prosecdef
+        AND NOT coalesce(proconfig @> ARRAY['search_path=pg_catalog, pg_temp'], false)")"
+expect_eq "vst_httpd and vst_researcher may not run the case functions" "f|f" \
+    "$(asu "$STORE_DB" "SELECT
+        has_function_privilege('vst_httpd', 'vst.case_delete(text,regclass,integer,text,integer)', 'EXECUTE'),
+        has_function_privilege('vst_researcher', 'vst.case_move(text,regclass,integer,text,text,integer)', 'EXECUTE')")"
+before=$(asu "$STORE_DB" "SELECT count(*) FROM sgb5.records WHERE pseudonym = '$P2' AND key_version = 2")
+expect_eq "vst_admin: case_rows counts a pseudonym's rows" "$before" \
+    "$(q vst_admin "$STORE_DB" "SELECT vst.case_rows('sgb5.records', 2, '$P2')")"
+expect_eq "vst_admin: case_move moves at most the limit, then the rest" "1 $((before - 1))" \
+    "$(q vst_admin "$STORE_DB" "SELECT vst.case_move('$CASE', 'sgb5.records', 2, '$P2', '$P1', 1)") $(q vst_admin "$STORE_DB" "SELECT vst.case_move('$CASE', 'sgb5.records', 2, '$P2', '$P1', 1000)")"
+expect_eq "... and counts them per case, without a pseudonym" "$before" \
+    "$(q vst_admin "$STORE_DB" "SELECT vst.case_total('$CASE')")"
+expect_eq "vst_admin: case_delete deletes the person's rows" "$before|0" \
+    "$(q vst_admin "$STORE_DB" "SELECT vst.case_delete('$CASE', 'sgb5.records', 2, '$P1', 1000)")|$(asu "$STORE_DB" "SELECT count(*) FROM sgb5.records WHERE pseudonym = '$P1' AND key_version = 2")"
+expect_fail "case_move refuses a malformed pseudonym" "32 lower-case hex" vst_admin "$STORE_DB" \
+    "SELECT vst.case_move('$CASE', 'sgb5.records', 2, 'A123456780', '$P1', 10)"
+expect_fail "case_delete refuses a table that is not a profile table" "not a profile table" \
+    vst_admin "$STORE_DB" "SELECT vst.case_delete('$CASE', 'release.catalog', 1, '$P1', 10)"
+expect_ok "vst_admin may record a case in the trust DB" vst_admin "$TRUST_DB" \
+    "INSERT INTO vst.cases (case_id, kind, profile, reason) VALUES ('$CASE', 'disclosed', 'sgb5', 'a leak')"
+expect_fail "a case reason may not hold a pseudonym" "check constraint" vst_admin "$TRUST_DB" \
+    "INSERT INTO vst.cases (case_id, kind, profile, reason) VALUES ('1123456789abcdef', 'disclosed', 'sgb5', 'leak of $P1')"
+expect_fail "a case reason may not hold a KVNR" "check constraint" vst_admin "$TRUST_DB" \
+    "INSERT INTO vst.cases (case_id, kind, profile, reason) VALUES ('2123456789abcdef', 'objection', 'sgb5', 'A123456780 objects')"
+expect_fail "vst_admin may not delete a case" "$DENIED" vst_admin "$TRUST_DB" "DELETE FROM vst.cases"
+
 # --- trust DB: clients, keys, re-key runs ------------------------------------
 FP=$(printf 'a%.0s' {1..64})
 expect_ok "vst_admin may register a client" vst_admin "$TRUST_DB" \

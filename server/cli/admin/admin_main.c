@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/admin/admin.h"
+#include "cli/admin/admin_cases.h"
 #include "cli/admin/admin_release.h"
 #include "core/secmem.h"
 
@@ -69,6 +70,10 @@ static const struct {
     {"release", "create", cmd_release_create, "write release NAME for researchers (k-protected)"},
     {"release", "list", cmd_release_list, "published releases and interrupted builds"},
     {"release", "drop", cmd_release_drop, "remove release NAME"},
+    {"disclosed", "add", cmd_disclosed_add, "a disclosed pseudonym: substitute it, move its rows"},
+    {"disclosed", "list", cmd_disclosed_list, "cases of disclosed pseudonyms (no pseudonyms)"},
+    {"objection", "add", cmd_objection_add, "a person's objection: withhold, delete their rows"},
+    {"objection", "list", cmd_objection_list, "objection cases (no identifiers)"},
 };
 
 static void usage(void)
@@ -78,7 +83,7 @@ static void usage(void)
         char name[32];
         snprintf(name, sizeof name, "%s%s%s", commands[i].word1, commands[i].word2 ? " " : "",
                  commands[i].word2 ? commands[i].word2 : "");
-        printf("  %-14s %s\n", name, commands[i].summary);
+        printf("  %-15s %s\n", name, commands[i].summary);
     }
     printf("\nGlobal options (or environment variables):\n"
            "  --admin-socket PATH  vst-keyd's admin socket   (VST_KEYD_ADMIN_SOCKET)\n"

@@ -284,6 +284,38 @@ int cmd_release_create(int argc, char **argv)
     return rc;
 }
 
+/* DESIGN.md §12: a release made before a disclosure or an objection of
+ * its profile still holds that person's rows. Marks each release
+ * "affected" (true/false) from the trust DB's cases; leaves them unmarked
+ * when there is no trust DB. Times compare at whole seconds, a case in the
+ * release's second counting as later (the safe side). */
+static void mark_affected(json_t *releases)
+{
+    if (g_opt.trust_dsn == NULL || json_array_size(releases) == 0)
+        return;
+    PGconn *db = admin_db(g_opt.trust_dsn, "trust");
+    char *v = db ? spec_query_value(db, "release list",
+                                    "SELECT coalesce(json_object_agg(profile, last), '{}') FROM "
+                                    "(SELECT profile, to_char(max(created_at) AT TIME ZONE 'UTC', "
+                                    "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS last FROM vst.cases "
+                                    "GROUP BY profile) c",
+                                    0, NULL)
+                 : NULL;
+    PQfinish(db);
+    json_t *last = v ? json_loads(v, 0, NULL) : NULL;
+    free(v);
+    size_t i;
+    json_t *r;
+    json_array_foreach(releases, i, r)
+    {
+        const char *c = json_string_value(
+            json_object_get(last, json_string_value(json_object_get(r, "profile"))));
+        const char *made = json_string_value(json_object_get(r, "created"));
+        json_object_set_new(r, "affected", json_boolean(c && made && strcmp(c, made) >= 0));
+    }
+    json_decref(last);
+}
+
 int cmd_release_list(int argc, char **argv)
 {
     if (admin_is_help(argc, argv)) {
@@ -307,6 +339,7 @@ int cmd_release_list(int argc, char **argv)
     free(v);
     if (o == NULL)
         return 1;
+    mark_affected(json_object_get(o, "releases"));
     if (g_opt.json) {
         char *t = json_dumps(o, JSON_INDENT(2));
         if (t)
@@ -319,7 +352,7 @@ int cmd_release_list(int argc, char **argv)
                "SUPPRESSED", "CREATED");
         json_array_foreach(json_object_get(o, "releases"), i, r)
         {
-            printf("%-24s %-10s %4lld %12lld %10lld %10lld  %-20s%s%s\n",
+            printf("%-24s %-10s %4lld %12lld %10lld %10lld  %-20s%s%s%s\n",
                    json_string_value(json_object_get(r, "name")),
                    json_string_value(json_object_get(r, "profile")),
                    (long long)json_integer_value(json_object_get(r, "k")),
@@ -328,7 +361,10 @@ int cmd_release_list(int argc, char **argv)
                    (long long)json_integer_value(json_object_get(r, "suppressed_persons")),
                    json_string_value(json_object_get(r, "created")),
                    json_is_true(json_object_get(r, "keep_pseudonyms")) ? "  store pseudonyms" : "",
-                   json_is_null(json_object_get(r, "audit_seq")) ? "  NOT AUDITED" : "");
+                   json_is_null(json_object_get(r, "audit_seq")) ? "  NOT AUDITED" : "",
+                   json_is_true(json_object_get(r, "affected"))
+                       ? "  AFFECTED: a pseudonym was disclosed or a person objected since"
+                       : "");
         }
         json_array_foreach(json_object_get(o, "interrupted"), i, r)
         {
