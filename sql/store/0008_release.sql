@@ -95,6 +95,12 @@ CREATE TABLE release_build.builds (
     release_id      text        CHECK (release_id ~ '^[0-9a-f]{16}$'),
     suppressed_persons bigint,
     suppressed_rows bigint,
+    -- The source rows the release covers: ids up to id_hi as the plan saw
+    -- them; filled_to: the next id to write. Publishing needs all of them
+    -- written, so a release always covers the whole table (a build of a
+    -- few chosen ids would turn its counts into facts about those rows).
+    id_hi           bigint,
+    filled_to       bigint,
     started         timestamptz NOT NULL DEFAULT now()
 );
 COMMENT ON TABLE release_build.builds IS 'vst: releases being built (or interrupted)';
@@ -104,8 +110,13 @@ REVOKE ALL ON release_build.builds FROM PUBLIC;
 -- Column checks and SQL expressions of the rules (not callable by anyone
 -- but the owner: they only build SQL text).
 
--- 'integer' or 'text' for a usable column, raises otherwise.
-CREATE FUNCTION vst.release_column_kind(p_table regclass, p_col text) RETURNS text
+-- 'integer', 'text' or 'json' for a usable column, raises otherwise. A
+-- quasi-identifier (p_qi) must be a NOT NULL integer or text column: NULL
+-- would be a class of its own, and a report names its values. Any other
+-- column a release generalizes or drops may be NULL, and a json column may
+-- be dropped (release_rule_sql refuses the rest for it).
+CREATE FUNCTION vst.release_column_kind(p_table regclass, p_col text, p_qi boolean)
+RETURNS text
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -121,10 +132,10 @@ BEGIN
     END IF;
     IF p_col IN ('id', 'delivery_ref', 'key_version') OR p_col = 'pseudonym'
        OR p_col LIKE '%\_pseudonym' THEN
-        RAISE EXCEPTION 'column "%" identifies rows or persons and cannot be a quasi-identifier',
+        RAISE EXCEPTION 'column "%" identifies rows or persons and cannot be a quasi-identifier or be generalized',
             p_col USING ERRCODE = '22023';
     END IF;
-    IF NOT nn THEN
+    IF p_qi AND NOT nn THEN
         RAISE EXCEPTION 'column "%" may be NULL; only NOT NULL columns can be quasi-identifiers',
             p_col USING ERRCODE = '22023';
     END IF;
@@ -132,6 +143,8 @@ BEGIN
         RETURN 'integer';
     ELSIF t IN ('text'::regtype, 'bpchar'::regtype, 'varchar'::regtype) THEN
         RETURN 'text';
+    ELSIF t = 'jsonb'::regtype AND NOT p_qi THEN
+        RETURN 'json';
     END IF;
     RAISE EXCEPTION 'column "%" is neither integer nor text', p_col USING ERRCODE = '22023';
 END
@@ -213,7 +226,7 @@ BEGIN
         RAISE EXCEPTION 'a quasi-identifier is named twice' USING ERRCODE = '22023';
     END IF;
     FOR i IN 1 .. cardinality(p_qi) LOOP
-        kinds := kinds || vst.release_column_kind(p_table, p_qi[i]);
+        kinds := kinds || vst.release_column_kind(p_table, p_qi[i], true);
         PERFORM vst.release_rule_sql('x', kinds[i], p_rules[i], false);
     END LOOP;
     RETURN kinds;
@@ -497,7 +510,7 @@ BEGIN
     PERFORM vst.release_check(p_table, p_qi, qrules, p_k);
     FOR col IN SELECT jsonb_object_keys(p_rules) LOOP
         IF NOT col = ANY (p_qi) THEN
-            PERFORM vst.release_rule_sql('x', vst.release_column_kind(p_table, col),
+            PERFORM vst.release_rule_sql('x', vst.release_column_kind(p_table, col, false),
                                          p_rules ->> col, false);
         END IF;
     END LOOP;
@@ -583,7 +596,7 @@ BEGIN
             END IF;
         ELSIF b.rules ? a.name THEN
             e := vst.release_rule_sql(format('t.%I', a.name),
-                                      vst.release_column_kind(b.source_table, a.name),
+                                      vst.release_column_kind(b.source_table, a.name, false),
                                       b.rules ->> a.name, true);
         ELSE
             e := format('t.%I', a.name);
@@ -638,8 +651,14 @@ DECLARE
     rounds integer := 0;
     srows bigint;
     spersons bigint;
+    lo bigint;
+    hi bigint;
 BEGIN
     x := vst.release_build_sql(b);
+    -- The rows the release will cover (read first: a row that arrives
+    -- later is either beyond hi or checked at publish).
+    EXECUTE format('SELECT coalesce(min(id), 1), coalesce(max(id), 0) FROM %s', b.source_table)
+        INTO lo, hi;
     IF NOT b.keep_pseudonyms THEN
         EXECUTE format('ANALYZE release_build.%I', p_name || '__map');
     END IF;
@@ -673,7 +692,8 @@ SELECT DISTINCT pc.person
     EXECUTE format('SELECT count(*), (SELECT coalesce(sum(n), 0) FROM %s pc WHERE EXISTS '
                    '(SELECT FROM %s s WHERE s.person = pc.person)) FROM %s',
                    pc, supp, supp) INTO spersons, srows;
-    UPDATE release_build.builds SET suppressed_persons = spersons, suppressed_rows = srows
+    UPDATE release_build.builds SET suppressed_persons = spersons, suppressed_rows = srows,
+                                    filled_to = lo, id_hi = hi
      WHERE name = p_name;
     -- rounds: those that suppressed someone (the last one found nobody).
     RETURN jsonb_build_object('suppressed_persons', spersons, 'suppressed_rows', srows,
@@ -681,8 +701,14 @@ SELECT DISTINCT pc.person
 END
 $$;
 
--- Writes the release rows of source ids [p_from, p_to); returns how many.
-CREATE FUNCTION vst.release_fill(p_name text, p_from bigint, p_to bigint) RETURNS bigint
+-- Writes the release rows of the next source ids, from the build's
+-- filled_to up to (not including) p_to, never beyond the plan's id_hi;
+-- returns the new filled_to. Only rows whose person the plan knows are
+-- written (the inner join with the map: a row delivered or re-keyed during
+-- the build is left out rather than written without a release pseudonym).
+-- Returns no row counts: counts of chosen id ranges would be facts about
+-- single rows.
+CREATE FUNCTION vst.release_fill(p_name text, p_to bigint) RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET work_mem = '512MB'
@@ -691,22 +717,27 @@ DECLARE
     b release_build.builds := vst.release_build_get(p_name);
     x record;
     tbl text := format('release_build.%I', p_name);
-    n bigint;
+    upto bigint;
 BEGIN
     IF b.suppressed_persons IS NULL THEN
         RAISE EXCEPTION 'release "%" has no plan yet', p_name USING ERRCODE = '55000';
     END IF;
+    upto := least(p_to, b.id_hi + 1);
     x := vst.release_build_sql(b);
     IF to_regclass(tbl) IS NULL THEN
         EXECUTE format('CREATE TABLE %s AS SELECT %s FROM %s t%s WITH NO DATA',
                        tbl, x.sel, b.source_table, x.joins);
     END IF;
-    EXECUTE format('INSERT INTO %s SELECT %s FROM %s t%s WHERE t.id >= $1 AND t.id < $2 '
-                   'AND NOT EXISTS (SELECT FROM release_build.%I s WHERE s.person = %s)',
-                   tbl, x.sel, b.source_table, x.joins, p_name || '__supp', x.person)
-        USING p_from, p_to;
-    GET DIAGNOSTICS n = ROW_COUNT;
-    RETURN n;
+    IF upto > b.filled_to THEN
+        EXECUTE format('INSERT INTO %s SELECT %s FROM %s t%s WHERE t.id >= $1 AND t.id < $2 '
+                       'AND EXISTS (SELECT FROM release_build.%I pc WHERE pc.person = %s) '
+                       'AND NOT EXISTS (SELECT FROM release_build.%I s WHERE s.person = %s)',
+                       tbl, x.sel, b.source_table, x.joins, p_name || '__pc', x.person,
+                       p_name || '__supp', x.person)
+            USING b.filled_to, upto;
+        UPDATE release_build.builds SET filled_to = upto WHERE name = p_name;
+    END IF;
+    RETURN greatest(upto, b.filled_to);
 END
 $$;
 
@@ -730,6 +761,17 @@ DECLARE
 BEGIN
     IF NOT b.keep_pseudonyms AND b.release_id IS NULL THEN
         RAISE EXCEPTION 'release "%" has no release pseudonyms', p_name USING ERRCODE = '55000';
+    END IF;
+    IF b.filled_to IS NULL OR b.filled_to <= b.id_hi THEN
+        RAISE EXCEPTION 'release "%" is not written to its end yet', p_name USING ERRCODE = '55000';
+    END IF;
+    IF NOT b.keep_pseudonyms THEN
+        EXECUTE format('SELECT count(*) FROM release_build.%I WHERE r = p', p_name || '__map')
+            INTO below;
+        IF below > 0 THEN
+            RAISE EXCEPTION 'release "%": its map keeps store pseudonyms; nothing published', p_name
+                USING ERRCODE = '55000';
+        END IF;
     END IF;
     x := vst.release_build_sql(b);
     IF to_regclass(tbl) IS NULL THEN
@@ -812,7 +854,7 @@ BEGIN
 END
 $$;
 
-REVOKE ALL ON FUNCTION vst.release_column_kind(regclass, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION vst.release_column_kind(regclass, text, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION vst.release_rule_sql(text, text, text, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION vst.release_table_check(regclass) FROM PUBLIC;
 REVOKE ALL ON FUNCTION vst.release_check(regclass, text[], text[], integer) FROM PUBLIC;
@@ -835,7 +877,7 @@ REVOKE ALL ON FUNCTION vst.release_begin(text, text, regclass, integer, text[], 
 REVOKE ALL ON FUNCTION vst.release_plan(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION vst.release_key_id(text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION vst.release_key_id(text, text) TO vst_admin;
-REVOKE ALL ON FUNCTION vst.release_fill(text, bigint, bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION vst.release_fill(text, bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION vst.release_publish(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION vst.release_audited(text, bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION vst.release_drop(text) FROM PUBLIC;
@@ -844,7 +886,7 @@ GRANT EXECUTE ON FUNCTION vst.release_list() TO vst_admin;
 GRANT EXECUTE ON FUNCTION vst.release_begin(text, text, regclass, integer, text[], jsonb, boolean, text)
     TO vst_admin;
 GRANT EXECUTE ON FUNCTION vst.release_plan(text) TO vst_admin;
-GRANT EXECUTE ON FUNCTION vst.release_fill(text, bigint, bigint) TO vst_admin;
+GRANT EXECUTE ON FUNCTION vst.release_fill(text, bigint) TO vst_admin;
 GRANT EXECUTE ON FUNCTION vst.release_publish(text) TO vst_admin;
 GRANT EXECUTE ON FUNCTION vst.release_audited(text, bigint) TO vst_admin;
 GRANT EXECUTE ON FUNCTION vst.release_drop(text) TO vst_admin;

@@ -179,6 +179,31 @@ check "release drop is audited" [ "$(sql_trust "SELECT count(*) FROM vst.audit_l
 refused "release drop of a missing release fails clearly" "there is no release r_second" \
     "$VST_ADMIN" release drop r_second
 
+# ---- what vst_admin can and cannot get from the store's functions directly
+adm() { psql -qAtX -v ON_ERROR_STOP=1 -U vst_admin -d "$STORE_DB" "$@" 2>&1; }
+out=$(adm -c "SELECT vst.release_begin('probe', 'sgb5', 'sgb5.records', 2, '{sex}', '{}', true, NULL)" \
+    -c "SELECT vst.release_plan('probe')" -c "SELECT vst.release_fill('probe', 3)" \
+    -c "SELECT vst.release_publish('probe')")
+check "release_fill answers an id, not a row count, and a partly written release is not published" \
+    eval 'grep -q "not written to its end" <<<"$out" && [ "$(sql_store "SELECT count(*) FROM release.catalog WHERE name = '"'"'probe'"'"'")" = 0 ]'
+sql_store "SELECT vst.release_drop('probe')" >/dev/null
+out=$(adm -c "SELECT vst.release_begin('fake', 'sgb5', 'sgb5.records', 2, '{sex}', '{}', false, NULL)" \
+    -c "SELECT vst.release_key_id('fake', '0011223344556677')" \
+    -c "INSERT INTO release_build.fake__map SELECT DISTINCT key_version, pseudonym, pseudonym FROM sgb5.records" \
+    -c "SELECT vst.release_plan('fake')" -c "SELECT vst.release_fill('fake', 1000000000)" \
+    -c "SELECT vst.release_publish('fake')")
+check "a map that keeps store pseudonyms is refused at publish" \
+    eval 'grep -q "its map keeps store pseudonyms" <<<"$out" && [ "$(sql_store "SELECT to_regclass('"'"'release.fake'"'"') IS NULL")" = t ]'
+"$VST_ADMIN" release drop fake >"$STACK/dropfake.out" 2>&1
+check "dropping an interrupted build is audited" \
+    eval 'grep -q "interrupted build fake removed" "$STACK/dropfake.out" && [ "$(sql_trust "SELECT count(*) FROM vst.audit_log WHERE action = '"'"'release.dropped'"'"' AND details->>'"'"'name'"'"' = '"'"'fake'"'"' AND details->>'"'"'interrupted_build'"'"' = '"'"'true'"'"'")" = 1 ]'
+"$VST_ADMIN" release create r_dropcols --generalize death_year=drop,service=drop,provider_postal_prefix=prefix:1 >>"$STACK/admin.log" 2>&1
+check "release --generalize may drop nullable and json columns and generalize nullable ones" \
+    [ "$(sql_store "SELECT string_agg(column_name, ',' ORDER BY column_name) FROM information_schema.columns WHERE table_schema = 'release' AND table_name = 'r_dropcols' AND column_name IN ('death_year', 'service', 'provider_postal_prefix')")" = provider_postal_prefix ]
+refused "cells --generalize drop of a column that is no quasi-identifier is refused" \
+    "not a quasi-identifier here" "$VST_ADMIN" cells --generalize provider_group=drop
+check "vst-admin release --help lists its commands" eval '"$VST_ADMIN" release --help | grep -q "release create"'
+
 # ---- another profile, and an empty table
 "$VST_ADMIN" cells --profile measles --json >"$STACK/measles.json" 2>"$STACK/measles.err"
 check "cells --profile measles on its empty table: 0 persons, 0 classes, its own quasi-identifiers" \

@@ -143,6 +143,17 @@ int main(int argc, char **argv)
         if (i + 1 < argc && strcmp(argv[i + 1], commands[c].word2) == 0)
             return commands[c].fn(argc - i - 1, argv + i + 1);
     }
+    /* A first word alone ("release", "release --help"): its commands. */
+    int known = 0;
+    FILE *out = admin_is_help(argc - i, argv + i) ? stdout : stderr;
+    for (size_t c = 0; c < sizeof commands / sizeof commands[0]; c++)
+        if (strcmp(argv[i], commands[c].word1) == 0 && commands[c].word2 != NULL) {
+            if (!known++)
+                fprintf(out, "usage: vst-admin %s COMMAND, one of:\n", argv[i]);
+            fprintf(out, "  %s %-8s %s\n", argv[i], commands[c].word2, commands[c].summary);
+        }
+    if (known)
+        return admin_is_help(argc - i, argv + i) ? 0 : 2;
     return admin_fail("unknown command \"%s%s%s\" (see vst-admin --help)", argv[i],
                       i + 1 < argc ? " " : "", i + 1 < argc ? argv[i + 1] : "");
 }

@@ -144,44 +144,43 @@ static int begin_build(PGconn *db, create_args *a)
     return rc;
 }
 
-/* Writes the rows in id ranges; returns rows written or -1. */
-static long long fill(PGconn *db, const create_args *a)
+/* Writes the rows in id ranges (vst.release_fill moves the build's
+ * cursor; it reports ids, never row counts). 0 or -1. */
+static int fill(PGconn *db, const create_args *a)
 {
     char sql[256], *range = NULL;
-    snprintf(sql, sizeof sql, "SELECT coalesce(min(id), 0) || ' ' || coalesce(max(id), -1) FROM %s",
+    snprintf(sql, sizeof sql, "SELECT coalesce(min(id), 1) || ' ' || coalesce(max(id), 0) FROM %s",
              vst_profile_table(a->s.profile));
     if (call(db, sql, 0, NULL, &range) != 0)
         return -1;
-    long long lo = 0, hi = -1, rows = 0;
+    long long lo = 1, hi = 0;
     sscanf(range, "%lld %lld", &lo, &hi);
     free(range);
     /* About 20 steps (progress, and a kill loses at most one step's work
      * to redo), at least FILL_BATCH_MIN ids each (each step joins the
      * whole pseudonym map). */
+    long long span = hi - lo + 1 > 0 ? hi - lo + 1 : 1;
     long long step =
-        a->batch ? a->batch
-                 : ((hi - lo + 1) / 20 > FILL_BATCH_MIN ? (hi - lo + 1) / 20 : FILL_BATCH_MIN);
+        a->batch ? a->batch : (span / 20 > FILL_BATCH_MIN ? span / 20 : FILL_BATCH_MIN);
     int tty = isatty(STDERR_FILENO);
-    double t0 = now_s();
-    for (long long from = lo; from <= hi; from += step) {
-        char f[24], t[24], *n = NULL;
-        snprintf(f, sizeof f, "%lld", from);
-        snprintf(t, sizeof t, "%lld", from + step);
-        const char *p[] = {a->name, f, t};
-        if (call(db, "SELECT vst.release_fill($1, $2::bigint, $3::bigint)", 3, p, &n) != 0)
+    for (long long at = lo;;) {
+        char t[24], *n = NULL;
+        snprintf(t, sizeof t, "%lld", at + step);
+        const char *p[] = {a->name, t};
+        if (call(db, "SELECT vst.release_fill($1, $2::bigint)", 2, p, &n) != 0)
             return -1;
-        rows += strtoll(n, NULL, 10);
+        long long next = strtoll(n, NULL, 10);
         free(n);
         if (tty)
-            fprintf(stderr, "\r  rows written: %lld (%3lld %%, %.0f rows/s)", rows,
-                    (from + step - lo) * 100 / (hi - lo + 1) > 100
-                        ? 100
-                        : (from + step - lo) * 100 / (hi - lo + 1),
-                    (double)rows / (now_s() - t0 + 1e-9));
+            fprintf(stderr, "\r  rows written: %3lld %% of the table",
+                    next - lo >= span ? 100 : (next - lo) * 100 / span);
+        if (next < at + step) /* the plan's last id is behind us */
+            break;
+        at = next;
     }
-    if (tty && hi >= lo)
+    if (tty)
         fputc('\n', stderr);
-    return rows;
+    return 0;
 }
 
 /* release.created, then the catalog learns its audit seq. 0 or 1. */
@@ -238,7 +237,7 @@ static json_t *build(PGconn *db, create_args *a)
             (long long)json_integer_value(json_object_get(pl, "suppressed_rows")),
             (long long)json_integer_value(json_object_get(pl, "rounds")));
     json_decref(pl);
-    if (fill(db, a) < 0 || call(db, "SELECT vst.release_publish($1)", 1, p, &pub) != 0)
+    if (fill(db, a) != 0 || call(db, "SELECT vst.release_publish($1)", 1, p, &pub) != 0)
         return NULL;
     json_t *cat = json_loads(pub, 0, NULL);
     free(pub);
@@ -378,6 +377,29 @@ int cmd_release_list(int argc, char **argv)
     return 0;
 }
 
+/* release.dropped for an interrupted build (never published). 0 or 1. */
+static int audit_build_removed(const char *name)
+{
+    json_t *d = json_pack("{s:s, s:b}", "name", name, "interrupted_build", 1);
+    char *details = d ? json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(d);
+    PGconn *trust = details ? admin_db(g_opt.trust_dsn, "trust") : NULL;
+    char actor[160];
+    admin_actor(actor, sizeof actor);
+    uint64_t seq = 0;
+    int rc = 0;
+    if (trust == NULL ||
+        vst_audit_append(trust, actor, "release.dropped", NULL, details, &seq) != 0)
+        rc = admin_fail("release drop: build %s removed, but the audit log refused the event: %s",
+                        name, trust ? vst_audit_last_error() : "no trust DB");
+    else
+        printf("interrupted build %s removed (it was never published; audit seq %" PRIu64 ")\n",
+               name, seq);
+    vst_secure_free(details);
+    PQfinish(trust);
+    return rc;
+}
+
 int cmd_release_drop(int argc, char **argv)
 {
     if (admin_is_help(argc, argv)) {
@@ -417,7 +439,7 @@ int cmd_release_drop(int argc, char **argv)
         vst_secure_free(details);
         PQfinish(trust);
     } else if (json_is_true(json_object_get(o, "build"))) {
-        printf("interrupted build %s removed (it was never published)\n", argv[1]);
+        rc = audit_build_removed(argv[1]);
     } else {
         rc = admin_fail("release drop: there is no release %s", argv[1]);
     }

@@ -146,6 +146,23 @@ static int load_profile(release_spec *s)
     return 0;
 }
 
+/* 1 if col is one of the quasi-identifiers asked for (--by or the
+ * profile's), dropped or not. */
+static int named_qi(const release_spec *s, const char *col)
+{
+    if (s->by == NULL) {
+        for (size_t i = 0; i < vst_profile_nqi(s->profile); i++)
+            if (strcmp(vst_profile_qi(s->profile, i), col) == 0)
+                return 1;
+        return 0;
+    }
+    size_t n = strlen(col);
+    for (const char *p = s->by; (p = strstr(p, col)) != NULL; p += n)
+        if ((p == s->by || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
+            return 1;
+    return 0;
+}
+
 int spec_finish(release_spec *s, int allow_other)
 {
     if (s->k == 0)
@@ -168,7 +185,7 @@ int spec_finish(release_spec *s, int allow_other)
                 return 1;
     }
     for (size_t g = 0; g < s->ngen && !allow_other; g++) {
-        int found = strcmp(s->gen[g].rule, "drop") == 0;
+        int found = strcmp(s->gen[g].rule, "drop") == 0 && named_qi(s, s->gen[g].col);
         for (size_t i = 0; i < s->nqi && !found; i++)
             found = strcmp(s->qi[i], s->gen[g].col) == 0;
         if (!found)
