@@ -155,6 +155,8 @@ static void h_pseudonymize(keyd_conn *c)
             vst_wr_reset(&c->out);
             return internal(c);
         }
+        if (vst_wr_u32(&c->out, 0) != 0) /* nwithheld */
+            return internal(c);
     }
     finish(c, VST_MSG_RESP(VST_MSG_PSEUDONYMIZE));
     keyd_usage_done(c, VST_USAGE_OP_PSEUDONYMIZE, &ch);

@@ -188,8 +188,30 @@ int vst_keyd_retire(vst_keyd *k, uint32_t version)
     return rc == 0 && m.version != version ? VST_PROTO_E_RANGE : rc;
 }
 
-int vst_keyd_pseudonymize(vst_keyd *k, const vst_pseud_req *rq, uint32_t *key_version, uint8_t *out,
-                          size_t out_cap)
+/* Copies each section's pseudonyms to out and, if withheld is given,
+ * marks the withheld identifiers there (request order across sections). */
+static int pseud_copy(const vst_pseud_ok *rs, uint8_t *out, size_t out_cap, uint8_t *withheld)
+{
+    size_t off = 0, at = 0;
+    for (size_t s = 0; s < rs->nsections; s++) {
+        const vst_pseud_out *o = &rs->sec[s];
+        size_t n = (size_t)o->count * VST_PSEUDONYM_LEN;
+        if (out_cap - off < n || (withheld == NULL && o->nwithheld > 0))
+            return VST_PROTO_E_ARG;
+        memcpy(out + off, o->pseudonyms, n);
+        if (withheld != NULL) {
+            memset(withheld + at, 0, o->count);
+            for (uint32_t j = 0; j < o->nwithheld; j++)
+                withheld[at + vst_pseud_withheld_at(o, j)] = 1;
+        }
+        off += n;
+        at += o->count;
+    }
+    return 0;
+}
+
+int vst_keyd_pseudonymize_withheld(vst_keyd *k, const vst_pseud_req *rq, uint32_t *key_version,
+                                   uint8_t *out, size_t out_cap, uint8_t *withheld)
 {
     vst_wr w = VST_WR_INIT;
     uint8_t *buf;
@@ -203,20 +225,18 @@ int vst_keyd_pseudonymize(vst_keyd *k, const vst_pseud_req *rq, uint32_t *key_ve
     rc = vst_pseud_ok_decode(buf, len, &rs);
     if (rc == 0 && !vst_pseud_ok_matches(rq, &rs))
         rc = VST_PROTO_E_RANGE;
-    size_t off = 0;
-    for (size_t s = 0; rc == 0 && s < rs.nsections; s++) {
-        size_t n = (size_t)rs.sec[s].count * VST_PSEUDONYM_LEN;
-        if (out_cap - off < n) {
-            rc = VST_PROTO_E_ARG;
-            break;
-        }
-        memcpy(out + off, rs.sec[s].pseudonyms, n);
-        off += n;
-    }
+    if (rc == 0)
+        rc = pseud_copy(&rs, out, out_cap, withheld);
     if (rc == 0)
         *key_version = rs.key_version;
     vst_frame_free(buf, len);
     return rc;
+}
+
+int vst_keyd_pseudonymize(vst_keyd *k, const vst_pseud_req *rq, uint32_t *key_version, uint8_t *out,
+                          size_t out_cap)
+{
+    return vst_keyd_pseudonymize_withheld(k, rq, key_version, out, out_cap, NULL);
 }
 
 int vst_keyd_rekey(vst_keyd *k, uint32_t from, uint32_t to, uint8_t *pbuf, uint32_t n)

@@ -41,7 +41,15 @@ int vst_keyd_unseal(vst_keyd *k, const vst_unseal_req *rq, vst_unseal_ok *out);
 int vst_keyd_pubkey(vst_keyd *k, uint8_t pub[VST_ED25519_PUB_LEN]);
 int vst_keyd_rotate(vst_keyd *k, uint32_t *new_version);
 int vst_keyd_retire(vst_keyd *k, uint32_t version);
-/* PSEUDONYMIZE: out receives, per section in order, count * 16 bytes. */
+/* PSEUDONYMIZE: out receives, per section in order, count * 16 bytes;
+ * withheld (one byte per identifier, in the same order) 1 where keyd
+ * withheld the identifier (DESIGN.md §12: its 16 bytes in out are zero,
+ * store nothing for it), else 0. */
+int vst_keyd_pseudonymize_withheld(vst_keyd *k, const vst_pseud_req *rq, uint32_t *key_version,
+                                   uint8_t *out, size_t out_cap, uint8_t *withheld);
+/* The same for a caller that cannot withhold: an answer that withholds
+ * any identifier is refused with VST_PROTO_E_ARG (nothing is stored as
+ * a zero pseudonym). */
 int vst_keyd_pseudonymize(vst_keyd *k, const vst_pseud_req *rq, uint32_t *key_version, uint8_t *out,
                           size_t out_cap);
 /* REKEY: n pseudonyms in buf are replaced in place. */

@@ -13,8 +13,10 @@
 #define PSEUD_REQ_MIN (2 + 1 + 1 + 1 + 4 + 1)
 #define PSEUD_REQ_MAX                                                                              \
     (2 + VST_SECTIONS_MAX * (1 + VST_DOMAIN_MAXLEN + 1 + 4) + VST_BATCH_MAX * VST_ID_LEN_MAX)
-#define PSEUD_OK_MIN (4 + 2 + 4 + VST_PSEUDONYM_LEN)
-#define PSEUD_OK_MAX (4 + 2 + VST_SECTIONS_MAX * 4 + VST_BATCH_MAX * VST_PSEUDONYM_LEN)
+#define PSEUD_OK_MIN (4 + 2 + 4 + VST_PSEUDONYM_LEN + 4)
+/* Per section count and nwithheld; per identifier a pseudonym, or (at
+ * most) a zero pseudonym and its index. */
+#define PSEUD_OK_MAX (4 + 2 + VST_SECTIONS_MAX * 8 + VST_BATCH_MAX * (VST_PSEUDONYM_LEN + 4))
 #define BLOCKS_MAX (VST_BATCH_MAX * VST_PSEUDONYM_LEN)
 #define REKEY_REQ_MIN (12 + VST_PSEUDONYM_LEN)
 #define REKEY_REQ_MAX (12 + BLOCKS_MAX)

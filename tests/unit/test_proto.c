@@ -63,6 +63,12 @@ static const uint8_t all_types[] = {
 static const char kvnrs[] = "A123456780B987654328C000000017";
 static const char lanrs[] = "123456601987654302";
 static uint8_t blocks[3 * VST_PSEUDONYM_LEN];
+
+static void wr_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8),
+    p[3] = (uint8_t)v;
+}
 static const uint8_t share[VST_SHARE_LEN] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
 
 static void fill_receipt(vst_receipt_fields *r)
@@ -187,8 +193,8 @@ static void sample(uint8_t type, vst_wr *w)
     case VST_MSG_RESP(VST_MSG_PSEUDONYMIZE):
         m.pseud_ok.key_version = 2;
         m.pseud_ok.nsections = 2;
-        m.pseud_ok.sec[0] = (vst_pseud_out){2, blocks};
-        m.pseud_ok.sec[1] = (vst_pseud_out){1, blocks + 32};
+        m.pseud_ok.sec[0] = (vst_pseud_out){2, blocks, 0, NULL};
+        m.pseud_ok.sec[1] = (vst_pseud_out){1, blocks + 32, 1, (const uint8_t *)"\0\0\0\0"};
         break;
     case VST_MSG_RESP(VST_MSG_REKEY):
         m.rekey_ok = (vst_rekey_ok){3, blocks};
@@ -539,15 +545,16 @@ static void test_rekey_and_version_limits(void)
     CU_ASSERT(u32_payload(VST_MSG_RESP(VST_MSG_ROTATE), ok, 1, 0) == 0);
     /* PSEUDONYMIZE response: key version, sections and totals. */
     uint32_t kv0[] = {0}, kv1[] = {1};
-    CU_ASSERT(u32_payload(VST_MSG_RESP(VST_MSG_PSEUDONYMIZE), kv0, 1, 2 + 4 + 16) < 0);
-    uint8_t *p = calloc(1, 6 + 4 + 16);
+    CU_ASSERT(u32_payload(VST_MSG_RESP(VST_MSG_PSEUDONYMIZE), kv0, 1, 2 + 4 + 16 + 4) < 0);
+    uint8_t *p = calloc(1, 6 + 4 + 16 + 4); /* ends in nwithheld 0 */
     p[3] = 1, p[5] = 1, p[9] = 1;
     vst_msg m;
-    CU_ASSERT(decode_copy(VST_MSG_RESP(VST_MSG_PSEUDONYMIZE), p, 26, &m) == 0);
+    CU_ASSERT(decode_copy(VST_MSG_RESP(VST_MSG_PSEUDONYMIZE), p, 30, &m) == 0);
+    CU_ASSERT(decode_copy(VST_MSG_RESP(VST_MSG_PSEUDONYMIZE), p, 26, &m) == VST_PROTO_E_SHORT);
     p[5] = 0; /* nsections 0 */
-    CU_ASSERT(decode_copy(VST_MSG_RESP(VST_MSG_PSEUDONYMIZE), p, 26, &m) == VST_PROTO_E_RANGE);
+    CU_ASSERT(decode_copy(VST_MSG_RESP(VST_MSG_PSEUDONYMIZE), p, 30, &m) == VST_PROTO_E_RANGE);
     p[5] = 1, p[6] = 0x10, p[9] = 1; /* count 0x10000001: 16 * count wraps to 16 */
-    CU_ASSERT(decode_copy(VST_MSG_RESP(VST_MSG_PSEUDONYMIZE), p, 26, &m) == VST_PROTO_E_RANGE);
+    CU_ASSERT(decode_copy(VST_MSG_RESP(VST_MSG_PSEUDONYMIZE), p, 30, &m) == VST_PROTO_E_RANGE);
     free(p);
     (void)kv1;
     /* Unseal: share index 0 does not exist. */
@@ -964,10 +971,101 @@ static void test_reader_writer(void)
     vst_pseud_req rq;
     vst_pseud_ok rs = {.key_version = 1, .nsections = 2};
     fill_pseud_req(&rq);
-    rs.sec[0] = (vst_pseud_out){3, blocks}, rs.sec[1] = (vst_pseud_out){2, blocks};
+    rs.sec[0] = (vst_pseud_out){3, blocks, 0, NULL},
+    rs.sec[1] = (vst_pseud_out){2, blocks, 0, NULL};
     CU_ASSERT(vst_pseud_ok_matches(&rq, &rs) == 1);
     rs.sec[1].count = 1;
     CU_ASSERT(vst_pseud_ok_matches(&rq, &rs) == 0);
+    /* A withheld list that a decoder would refuse does not match either. */
+    rs.sec[1].count = 2;
+    rs.sec[1].nwithheld = 1, rs.sec[1].withheld = (const uint8_t *)"\0\0\0\1";
+    CU_ASSERT(vst_pseud_ok_matches(&rq, &rs) == 1);
+    rs.sec[1].withheld = (const uint8_t *)"\0\0\0\2"; /* index == count */
+    CU_ASSERT(vst_pseud_ok_matches(&rq, &rs) == 0);
+    rs.sec[1].nwithheld = 3; /* more than count */
+    CU_ASSERT(vst_pseud_ok_matches(&rq, &rs) == 0);
+}
+
+/* A PSEUDONYMIZE answer of one section: count pseudonyms (zero where an
+ * index lists them, 0x5a elsewhere), nw indices as given, extra bytes
+ * appended (negative: cut). */
+static int pseud_ok_raw(uint32_t count, uint32_t nw, const uint32_t *idx, long extra)
+{
+    size_t n = 6 + 4 + (size_t)count * 16 + 4 + (size_t)nw * 4;
+    uint8_t *p = calloc(1, n + 8);
+    CU_ASSERT_FATAL(p != NULL);
+    p[3] = 2, p[5] = 1; /* key version 2, one section */
+    wr_be32(p + 6, count);
+    memset(p + 10, 0x5a, (size_t)count * 16);
+    for (uint32_t j = 0; j < nw; j++)
+        if (idx[j] < count)
+            memset(p + 10 + (size_t)idx[j] * 16, 0, 16);
+    wr_be32(p + 10 + (size_t)count * 16, nw);
+    for (uint32_t j = 0; j < nw; j++)
+        wr_be32(p + 14 + (size_t)count * 16 + 4 * j, idx[j]);
+    vst_msg m;
+    int rc = decode_copy(VST_MSG_RESP(VST_MSG_PSEUDONYMIZE), p, (size_t)((long)n + extra), &m);
+    if (rc == 0) { /* decode_copy's copy is gone: read p itself */
+        CU_ASSERT_FATAL(vst_pseud_ok_decode(p, n, &m.pseud_ok) == 0);
+        CU_ASSERT(m.pseud_ok.sec[0].nwithheld == nw);
+        for (uint32_t j = 0; j < nw; j++)
+            CU_ASSERT(vst_pseud_withheld_at(&m.pseud_ok.sec[0], j) == idx[j]);
+    }
+    free(p);
+    return rc;
+}
+
+static void test_pseudonymize_withheld(void)
+{
+    const uint32_t none[1] = {0}, ends[] = {0, 4}, all[] = {0, 1, 2, 3, 4};
+    const uint32_t same[] = {1, 1}, down[] = {3, 2}, past[] = {5}, six[] = {0, 1, 2, 3, 4, 5};
+    CU_ASSERT(pseud_ok_raw(5, 0, none, 0) == 0);
+    CU_ASSERT(pseud_ok_raw(5, 2, ends, 0) == 0);
+    CU_ASSERT(pseud_ok_raw(5, 5, all, 0) == 0);                     /* every one withheld */
+    CU_ASSERT(pseud_ok_raw(5, 2, same, 0) == VST_PROTO_E_RANGE);    /* not strictly ascending */
+    CU_ASSERT(pseud_ok_raw(5, 2, down, 0) == VST_PROTO_E_RANGE);    /* descending */
+    CU_ASSERT(pseud_ok_raw(5, 1, past, 0) == VST_PROTO_E_RANGE);    /* index == count */
+    CU_ASSERT(pseud_ok_raw(5, 6, six, 0) == VST_PROTO_E_RANGE);     /* nwithheld > count */
+    CU_ASSERT(pseud_ok_raw(5, 2, ends, -1) == VST_PROTO_E_SHORT);   /* an index cut */
+    CU_ASSERT(pseud_ok_raw(5, 2, ends, -4) == VST_PROTO_E_SHORT);   /* an index missing */
+    CU_ASSERT(pseud_ok_raw(5, 2, ends, 1) == VST_PROTO_E_TRAILING); /* a byte extra */
+    CU_ASSERT(pseud_ok_raw(5, 0, none, -4) == VST_PROTO_E_SHORT);   /* no nwithheld at all */
+    /* A withheld slot carries no value: a pseudonym there is refused. */
+    uint8_t p[6 + 4 + 32 + 4 + 4] = {0, 0, 0, 1, 0, 1, 0, 0, 0, 2};
+    memset(p + 10, 0x5a, 32);
+    p[45] = 1, p[49] = 1; /* nwithheld 1, index 1: whose bytes are 0x5a */
+    vst_msg m;
+    /* nwithheld 0x40000001 (4 * n wraps to 4): refused before the bytes it
+     * describes are viewed. */
+    p[42] = 0x40;
+    CU_ASSERT(decode_copy(VST_MSG_RESP(VST_MSG_PSEUDONYMIZE), p, sizeof p, &m) ==
+              VST_PROTO_E_RANGE);
+    p[42] = 0;
+    CU_ASSERT(decode_copy(VST_MSG_RESP(VST_MSG_PSEUDONYMIZE), p, sizeof p, &m) ==
+              VST_PROTO_E_RESERVED);
+    memset(p + 26, 0, 16);
+    CU_ASSERT(decode_copy(VST_MSG_RESP(VST_MSG_PSEUDONYMIZE), p, sizeof p, &m) == 0);
+    /* The encoder refuses the same lists and leaves the writer as it was. */
+    vst_wr w = VST_WR_INIT;
+    static const uint8_t zeros[5 * 16];
+    vst_pseud_ok o = {.key_version = 1, .nsections = 1};
+    o.sec[0] = (vst_pseud_out){5, zeros, 2, (const uint8_t *)"\0\0\0\3\0\0\0\3"};
+    CU_ASSERT(vst_pseud_ok_encode(&w, &o) == VST_PROTO_E_RANGE && vst_wr_len(&w) == 0);
+    o.sec[0].withheld = (const uint8_t *)"\0\0\0\3\0\0\0\5";
+    CU_ASSERT(vst_pseud_ok_encode(&w, &o) == VST_PROTO_E_RANGE && vst_wr_len(&w) == 0);
+    o.sec[0].withheld = NULL;
+    CU_ASSERT(vst_pseud_ok_encode(&w, &o) == VST_PROTO_E_ARG && vst_wr_len(&w) == 0);
+    uint8_t ff[5 * 16];
+    memset(ff, 0xff, sizeof ff);
+    o.sec[0].pseudonyms = ff;
+    o.sec[0].withheld = (const uint8_t *)"\0\0\0\3\0\0\0\4";
+    CU_ASSERT(vst_pseud_ok_encode(&w, &o) == VST_PROTO_E_RESERVED && vst_wr_len(&w) == 0);
+    o.sec[0].pseudonyms = zeros;
+    CU_ASSERT_FATAL(vst_pseud_ok_encode(&w, &o) == 0);
+    /* key version, nsections, count, 80 bytes, nwithheld 2, indices 3, 4 */
+    CU_ASSERT(vst_wr_len(&w) == 4 + 2 + 4 + 80 + 4 + 8);
+    CU_ASSERT(memcmp(vst_wr_data(&w) + 90, "\0\0\0\2\0\0\0\3\0\0\0\4", 12) == 0);
+    vst_wr_free(&w);
 }
 
 /* ------------------------------------------------------------ signatures */
@@ -1244,6 +1342,7 @@ int vst_register_tests(void)
         {"header: version, reserved, type, length", test_header},
         {"pseudonymize: counts, overflow, exact size", test_pseudonymize_limits},
         {"pseudonymize: domain charset and length", test_domain_charset},
+        {"pseudonymize answer: the withheld index list", test_pseudonymize_withheld},
         {"rekey, versions, unseal, events limits", test_rekey_and_version_limits},
         {"release_open, release_map, sign_report: sizes, counts", test_release_and_report_limits},
         {"status: flags, entries, reserved", test_status_limits},
