@@ -117,24 +117,17 @@ uint32_t vst_pseud_req_total(const vst_pseud_req *m)
 
 uint32_t vst_pseud_withheld_at(const vst_pseud_out *o, uint32_t j)
 {
-    const uint8_t *b = o->withheld + (size_t)j * 4;
-    return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+    return vst_index_at(o->withheld, j);
 }
 
-/* A section's withheld list: at most count indices, strictly ascending,
- * each < count, and each withheld slot's 16 bytes zero (no value a caller
- * could store by mistake). */
+/* A section's withheld list (index_list_check), and each withheld slot's
+ * 16 bytes zero: no value a caller could store by mistake. */
 static int withheld_check(const vst_pseud_out *s)
 {
     static const uint8_t zero[VST_PSEUDONYM_LEN];
-    if (s->nwithheld > s->count)
-        return VST_PROTO_E_RANGE;
-    if (s->nwithheld > 0 && s->withheld == NULL)
-        return VST_PROTO_E_ARG;
+    TRY(index_list_check(s->count, s->nwithheld, s->withheld));
     for (uint32_t j = 0; j < s->nwithheld; j++) {
-        uint32_t i = vst_pseud_withheld_at(s, j);
-        if (i >= s->count || (j > 0 && i <= vst_pseud_withheld_at(s, j - 1)))
-            return VST_PROTO_E_RANGE;
+        uint32_t i = vst_index_at(s->withheld, j);
         if (memcmp(s->pseudonyms + (size_t)i * VST_PSEUDONYM_LEN, zero, sizeof zero) != 0)
             return VST_PROTO_E_RESERVED;
     }
@@ -146,14 +139,7 @@ static int rd_pseud_out(vst_rd *r, vst_pseud_out *s, uint32_t *total)
     TRY(vst_rd_u32(r, &s->count));
     TRY(batch_add(total, s->count));
     TRY(vst_rd_view(r, (size_t)s->count * VST_PSEUDONYM_LEN, &s->pseudonyms));
-    TRY(vst_rd_u32(r, &s->nwithheld));
-    /* Checked before the bytes it describes are viewed (no overflow:
-     * nwithheld <= count <= VST_BATCH_MAX). */
-    if (s->nwithheld > s->count)
-        return VST_PROTO_E_RANGE;
-    s->withheld = NULL;
-    if (s->nwithheld > 0)
-        TRY(vst_rd_view(r, (size_t)s->nwithheld * 4, &s->withheld));
+    TRY(rd_index_list(r, s->count, &s->nwithheld, &s->withheld));
     return withheld_check(s);
 }
 
@@ -193,9 +179,7 @@ static int put_pseud_ok(vst_wr *w, const vst_pseud_ok *in)
         const vst_pseud_out *s = &in->sec[i];
         TRY(vst_wr_u32(w, s->count));
         TRY(vst_wr_put(w, s->pseudonyms, (size_t)s->count * VST_PSEUDONYM_LEN));
-        TRY(vst_wr_u32(w, s->nwithheld));
-        if (s->nwithheld > 0)
-            TRY(vst_wr_put(w, s->withheld, (size_t)s->nwithheld * 4));
+        TRY(wr_index_list(w, s->nwithheld, s->withheld));
     }
     return 0;
 }

@@ -39,6 +39,8 @@ static const uint8_t all_types[] = {
     VST_MSG_RETIRE,
     VST_MSG_RELEASE_OPEN,
     VST_MSG_RELEASE_MAP,
+    VST_MSG_DISCLOSE,
+    VST_MSG_OBJECT,
     VST_MSG_SIGN_RECEIPT,
     VST_MSG_SIGN_CHECKPOINT,
     VST_MSG_SIGN_REPORT,
@@ -52,6 +54,8 @@ static const uint8_t all_types[] = {
     VST_MSG_RESP(VST_MSG_RETIRE),
     VST_MSG_RESP(VST_MSG_RELEASE_OPEN),
     VST_MSG_RESP(VST_MSG_RELEASE_MAP),
+    VST_MSG_RESP(VST_MSG_DISCLOSE),
+    VST_MSG_RESP(VST_MSG_OBJECT),
     VST_MSG_RESP(VST_MSG_SIGN_RECEIPT),
     VST_MSG_RESP(VST_MSG_SIGN_CHECKPOINT),
     VST_MSG_RESP(VST_MSG_SIGN_REPORT),
@@ -135,6 +139,20 @@ static void sample_events(vst_wr *w)
     CU_ASSERT_FATAL(vst_events_ok_add(&b, &e2) == 0);
 }
 
+/* A DISCLOSE or OBJECT answer: case 0xc0.., existed, versions 2 and 5. */
+static void sample_case_ok(uint8_t type, vst_wr *w)
+{
+    vst_case_ok m = {.existed = 1, .with_star = type == VST_MSG_RESP(VST_MSG_DISCLOSE)};
+    for (int i = 0; i < VST_CASE_ID_LEN; i++)
+        m.case_id[i] = (uint8_t)(0xc0 + i);
+    vst_list_builder b;
+    vst_case_entry e2 = {2, blocks, m.with_star ? blocks + 16 : NULL};
+    vst_case_entry e5 = {5, blocks + 16, m.with_star ? blocks + 32 : NULL};
+    CU_ASSERT_FATAL(vst_case_ok_begin(&b, w, &m) == 0);
+    CU_ASSERT_FATAL(vst_case_ok_add(&b, &m, &e2) == 0);
+    CU_ASSERT_FATAL(vst_case_ok_add(&b, &m, &e5) == 0);
+}
+
 /* A valid payload of the given type, written to w. */
 static void sample(uint8_t type, vst_wr *w)
 {
@@ -179,8 +197,20 @@ static void sample(uint8_t type, vst_wr *w)
         memset(m.release_open_ok.id, 0x5e, sizeof m.release_open_ok.id);
         break;
     case VST_MSG_RESP(VST_MSG_RELEASE_MAP):
-        m.release_map_ok = (vst_release_map_ok){3, blocks};
+        m.release_map_ok = (vst_release_map_ok){3, blocks, 2, (const uint8_t *)"\0\0\0\0\0\0\0\2"};
         break;
+    case VST_MSG_DISCLOSE:
+        strcpy(m.disclose_req.domain, "sgb5/insured");
+        m.disclose_req.key_version = 3;
+        memset(m.disclose_req.pseudonym, 0xd5, VST_PSEUDONYM_LEN);
+        break;
+    case VST_MSG_OBJECT:
+        m.object_req = (vst_object_req){"sgb5/insured", 10, (const uint8_t *)kvnrs};
+        break;
+    case VST_MSG_RESP(VST_MSG_DISCLOSE):
+    case VST_MSG_RESP(VST_MSG_OBJECT):
+        sample_case_ok(type, w);
+        return;
     case VST_MSG_RESP(VST_MSG_STATUS):
         sample_status(w);
         return;
@@ -588,10 +618,12 @@ static void test_release_and_report_limits(void)
     CU_ASSERT(u32_payload(VST_MSG_RELEASE_MAP, ok, 2, 15) == VST_PROTO_E_SHORT);
     CU_ASSERT(u32_payload(VST_MSG_RELEASE_MAP, ok, 2, 17) == VST_PROTO_E_TRAILING);
     CU_ASSERT(u32_payload(VST_MSG_RELEASE_MAP, ok, 2, 32) == VST_PROTO_E_TRAILING);
-    CU_ASSERT(u32_payload(VST_MSG_RESP(VST_MSG_RELEASE_MAP), ok + 1, 1, 16) == 0);
+    /* The answer: count, pseudonyms, nexcluded (here 0), indices. */
+    CU_ASSERT(u32_payload(VST_MSG_RESP(VST_MSG_RELEASE_MAP), ok + 1, 1, 16 + 4) == 0);
+    CU_ASSERT(u32_payload(VST_MSG_RESP(VST_MSG_RELEASE_MAP), ok + 1, 1, 16) == VST_PROTO_E_SHORT);
     CU_ASSERT(u32_payload(VST_MSG_RESP(VST_MSG_RELEASE_MAP), c0 + 1, 1, 0) == VST_PROTO_E_RANGE);
     CU_ASSERT(u32_payload(VST_MSG_RESP(VST_MSG_RELEASE_MAP), wrap + 1, 1, 16) == VST_PROTO_E_RANGE);
-    CU_ASSERT(u32_payload(VST_MSG_RESP(VST_MSG_RELEASE_MAP), ok + 1, 1, 17) ==
+    CU_ASSERT(u32_payload(VST_MSG_RESP(VST_MSG_RELEASE_MAP), ok + 1, 1, 21) ==
               VST_PROTO_E_TRAILING);
     /* The encoders refuse the same and write nothing. */
     vst_wr w = VST_WR_INIT;
@@ -601,7 +633,7 @@ static void test_release_and_report_limits(void)
     CU_ASSERT(vst_release_map_req_encode(&w, &rq) == VST_PROTO_E_RANGE && vst_wr_len(&w) == 0);
     rq = (vst_release_map_req){1, 1, NULL};
     CU_ASSERT(vst_release_map_req_encode(&w, &rq) == VST_PROTO_E_ARG && vst_wr_len(&w) == 0);
-    vst_release_map_ok rs = {0, blocks};
+    vst_release_map_ok rs = {0, blocks, 0, NULL};
     CU_ASSERT(vst_release_map_ok_encode(&w, &rs) == VST_PROTO_E_RANGE && vst_wr_len(&w) == 0);
     vst_wr_free(&w);
 
@@ -640,8 +672,10 @@ static void test_release_and_report_limits(void)
         {VST_MSG_RELEASE_MAP, 8 + 16 * VST_BATCH_MAX + 1, 0},
         {VST_MSG_RESP(VST_MSG_RELEASE_OPEN), 8, 1},
         {VST_MSG_RESP(VST_MSG_RELEASE_OPEN), 9, 0},
-        {VST_MSG_RESP(VST_MSG_RELEASE_MAP), 19, 0},
-        {VST_MSG_RESP(VST_MSG_RELEASE_MAP), 4 + 16 * VST_BATCH_MAX + 1, 0},
+        {VST_MSG_RESP(VST_MSG_RELEASE_MAP), 23, 0},
+        {VST_MSG_RESP(VST_MSG_RELEASE_MAP), 24, 1},
+        {VST_MSG_RESP(VST_MSG_RELEASE_MAP), 8 + 20 * VST_BATCH_MAX, 1},
+        {VST_MSG_RESP(VST_MSG_RELEASE_MAP), 8 + 20 * VST_BATCH_MAX + 1, 0},
         {VST_MSG_RESP(VST_MSG_SIGN_REPORT), 64, 1},
         {VST_MSG_RESP(VST_MSG_SIGN_REPORT), 65, 0},
     };
@@ -835,17 +869,20 @@ static void test_error_codes(void)
                                         "busy",
                                         "checkpoint_regression",
                                         "checkpoint_fork",
-                                        "no_release"};
-    for (unsigned c = 1; c <= 14; c++)
+                                        "no_release",
+                                        "withheld",
+                                        "case_limit"};
+    for (unsigned c = 1; c <= 16; c++)
         CU_ASSERT(vst_keyd_err_name(c) != NULL && strcmp(vst_keyd_err_name(c), names[c]) == 0);
-    CU_ASSERT(vst_keyd_err_name(0) == NULL && vst_keyd_err_name(15) == NULL);
+    CU_ASSERT(vst_keyd_err_name(0) == NULL && vst_keyd_err_name(17) == NULL);
+    CU_ASSERT(VST_KERR_WITHHELD == 15 && VST_KERR_CASE_LIMIT == 16);
     CU_ASSERT(VST_KERR_UNSEAL_REJECTED == 10 && VST_KERR_BAD_FRAME == 1 && VST_KERR_BUSY == 11);
     CU_ASSERT(VST_KERR_CHECKPOINT_REGRESSION == 12 && VST_KERR_CHECKPOINT_FORK == 13);
     CU_ASSERT(VST_KERR_NO_RELEASE == 14);
     uint8_t p[2] = {0, 0};
     vst_msg m;
     CU_ASSERT(decode_copy(VST_MSG_ERROR, p, 2, &m) == VST_PROTO_E_RANGE);
-    p[1] = 15;
+    p[1] = 17;
     CU_ASSERT(decode_copy(VST_MSG_ERROR, p, 2, &m) == VST_PROTO_E_RANGE);
     p[1] = 14;
     CU_ASSERT(decode_copy(VST_MSG_ERROR, p, 2, &m) == 0 && m.error.code == VST_KERR_NO_RELEASE);
@@ -884,13 +921,13 @@ static void test_keyd_http_answers(void)
     CU_ASSERT(vst_keyd_http_err(0, &d) == VST_E_OK && d == NULL);
     CU_ASSERT(vst_err_status(vst_keyd_http_err(VST_KERR_SEALED, &d)) == 503);
     CU_ASSERT(vst_err_status(vst_keyd_http_err(VST_KERR_INVALID_ARGUMENT, &d)) == 500);
-    /* The local results are exactly -1..-13 (keyd's codes are 1..14). */
+    /* The local results are exactly -1..-13 (keyd's codes are 1..16). */
     for (int rc = -13; rc <= -1; rc++)
         CU_ASSERT(strcmp(vst_proto_strerror(rc), "unknown error") != 0);
     CU_ASSERT(strcmp(vst_proto_strerror(-14), "unknown error") == 0);
     CU_ASSERT(strcmp(vst_proto_strerror(1), "unknown error") == 0);
     CU_ASSERT(strcmp(vst_proto_strerror(VST_PROTO_OK), "ok") == 0);
-    CU_ASSERT(VST_PROTO_E_TIMEOUT == -13 && VST_PROTO_E_SHORT == -1 && VST_KERR_MAX == 14);
+    CU_ASSERT(VST_PROTO_E_TIMEOUT == -13 && VST_PROTO_E_SHORT == -1 && VST_KERR_MAX == 16);
 }
 
 static void test_permissions(void)
@@ -926,7 +963,8 @@ static void test_permissions(void)
     CU_ASSERT(vst_msg_permit(VST_SOCK_DATA, 0, VST_MSG_PSEUDONYMIZE) == 0);
     /* Release pseudonyms and report signatures: the operator's alone (a
      * compromised vst-httpd must not map the store nor sign a report). */
-    const uint8_t admin_only[] = {VST_MSG_RELEASE_OPEN, VST_MSG_RELEASE_MAP, VST_MSG_SIGN_REPORT};
+    const uint8_t admin_only[] = {VST_MSG_RELEASE_OPEN, VST_MSG_RELEASE_MAP, VST_MSG_SIGN_REPORT,
+                                  VST_MSG_DISCLOSE, VST_MSG_OBJECT};
     for (size_t i = 0; i < sizeof admin_only; i++) {
         CU_ASSERT(vst_msg_permit(VST_SOCK_DATA, 0, admin_only[i]) == VST_KERR_FORBIDDEN);
         CU_ASSERT(vst_msg_permit(VST_SOCK_ADMIN, 0, admin_only[i]) == 0);
