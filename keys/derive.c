@@ -13,6 +13,7 @@
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/kdf.h>
 #include <openssl/params.h>
 #include <openssl/sha.h>
@@ -112,6 +113,22 @@ void vst_inner_value(const vst_domain_key *dk, const char *id, size_t len,
     memcpy(out, h, VST_INNER_LEN);
     OPENSSL_cleanse(h, sizeof h);
     OPENSSL_cleanse(&c, sizeof c);
+}
+
+int vst_substitute(const uint8_t secret[VST_CASE_SECRET_LEN], const uint8_t inner[VST_INNER_LEN],
+                   uint8_t out[VST_INNER_LEN])
+{
+    uint8_t msg[sizeof VST_SUBSTITUTE_LABEL - 1 + VST_INNER_LEN], h[SHA256_DIGEST_LENGTH];
+    unsigned hl = 0;
+    memcpy(msg, VST_SUBSTITUTE_LABEL, sizeof VST_SUBSTITUTE_LABEL - 1);
+    memcpy(msg + sizeof VST_SUBSTITUTE_LABEL - 1, inner, VST_INNER_LEN);
+    int ok = HMAC(EVP_sha256(), secret, VST_CASE_SECRET_LEN, msg, sizeof msg, h, &hl) != NULL &&
+             hl == sizeof h;
+    if (ok)
+        memcpy(out, h, VST_INNER_LEN);
+    OPENSSL_cleanse(msg, sizeof msg);
+    OPENSSL_cleanse(h, sizeof h);
+    return ok ? 0 : -1;
 }
 
 static EVP_CIPHER_CTX *aes_ctx(const uint8_t key[VST_KEY_LEN], int enc)

@@ -11,6 +11,12 @@
  *                                     K_r is a random key of one release,
  *                                     so R is one per person and release
  *                                     whatever version P is under
+ *   I*  = HMAC-SHA256(S, "vst/substitute/1" || I)[0..16)
+ *                                     the substitute inner value of a
+ *                                     disclosed person (DESIGN.md §12): S
+ *                                     is the case's random secret, so I*
+ *                                     is stable for the person and cannot
+ *                                     be computed from P
  *
  * Contexts are built once per domain / key version and reused for every
  * identifier: the hot path allocates nothing. Key material is wiped when a
@@ -49,6 +55,13 @@ int vst_hkdf_domain(const uint8_t root[VST_KEY_LEN], const char *domain, uint8_t
 /* I = HMAC-SHA256(K_d, id)[0..16). */
 void vst_inner_value(const vst_domain_key *dk, const char *id, size_t len,
                      uint8_t out[VST_INNER_LEN]);
+
+#define VST_CASE_SECRET_LEN 32
+#define VST_SUBSTITUTE_LABEL "vst/substitute/1"
+
+/* I* of inner under a case secret (above); 0 or -1 (OpenSSL failed). */
+int vst_substitute(const uint8_t secret[VST_CASE_SECRET_LEN], const uint8_t inner[VST_INNER_LEN],
+                   uint8_t out[VST_INNER_LEN]);
 
 /* AES-256 encryption and decryption contexts for one key version. */
 vst_version_key *vst_version_key_new(uint32_t version, const uint8_t key[VST_KEY_LEN]);

@@ -9,7 +9,9 @@
  *                    so that a wrong share is refused on its own. Readable
  *                    while sealed; written once at creation.
  *   keystore.sealed  every secret (K_root, each live K_v, the Ed25519 private
- *                    key) and the version metadata, sealed with AES-256-GCM
+ *                    key), the version metadata and the exception list of
+ *                    disclosed and objecting persons (DESIGN.md §12), sealed
+ *                    with AES-256-GCM
  *                    under a key derived from the 32-byte master key. The
  *                    whole of keystore.info is part of the GCM AAD, so a
  *                    modified header is detected at open. Rewritten
@@ -195,6 +197,51 @@ vst_ks_status vst_keystore_rotate(vst_keystore *ks, uint32_t *new_version, char 
  * still uses v is the caller's check (DESIGN.md §3: retire only after
  * re-keying). */
 vst_ks_status vst_keystore_retire(vst_keystore *ks, uint32_t version, char *err, size_t errlen);
+
+/* ---- The exception list (DESIGN.md §12, docs/crypto.md "Disclosed
+ * pseudonyms and objections"): one entry per person and domain, keyed by
+ * the person's inner value I, never by a pseudonym, so rotation and
+ * re-keying carry it along. It is part of the sealed state: every change
+ * is a new generation of keystore.sealed, written before the call returns,
+ * with the same failure rule as rotate. Nothing here is ever logged; I and
+ * the secrets never leave vst-keyd. */
+
+#define VST_KS_MAX_CASES 65536u      /* entries, all domains together */
+#define VST_KS_MAX_CASE_DOMAINS 255u /* distinct domains with an entry */
+
+typedef enum {
+    VST_CASE_SUBSTITUTE = 1, /* the identifier yields I* = vst_substitute(secret, I) */
+    VST_CASE_WITHHOLD = 2,   /* the identifier yields no pseudonym */
+} vst_case_action;
+
+typedef struct {
+    uint8_t domain; /* index: vst_keystore_case_domain */
+    uint8_t action; /* vst_case_action */
+    /* 1: secret is the case secret (a substitute, or a withhold that was
+     * one: its rows carry P*, and an objection answers P*). */
+    uint8_t has_secret;
+    uint8_t inner[VST_INNER_LEN]; /* I */
+    uint8_t case_id[VST_CASE_ID_LEN];
+    int64_t created_us; /* of the latest action (Unix µs) */
+    uint8_t secret[VST_CASE_SECRET_LEN];
+} vst_ks_case;
+
+/* The list (in the order the entries were added) into *list; returns its
+ * length. Valid until the next change. */
+size_t vst_keystore_cases(const vst_keystore *ks, const vst_ks_case **list);
+/* The name of a case's domain. */
+const char *vst_keystore_case_domain(const vst_keystore *ks, const vst_ks_case *c);
+/* Appends c (its domain field is ignored: domain names it) and seals.
+ * VST_KS_INVALID for a bad domain name or action, a substitute without a
+ * secret; VST_KS_REFUSED when the list or its domain table is full. The
+ * caller checks that (domain, I) has no entry yet. */
+vst_ks_status vst_keystore_case_add(vst_keystore *ks, const char *domain, const vst_ks_case *c,
+                                    char *err, size_t errlen);
+/* Turns entry i into a withhold under a new case id and time (its secret,
+ * if any, is kept) and seals. VST_KS_INVALID for no such entry. */
+vst_ks_status vst_keystore_case_withhold(vst_keystore *ks, size_t i,
+                                         const uint8_t case_id[VST_CASE_ID_LEN], int64_t created_us,
+                                         char *err, size_t errlen);
 
 /* ---- Helpers shared by the keystore (keystore_*.c) and shamir.c, usable by tools ---- */
 

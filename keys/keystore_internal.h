@@ -10,6 +10,8 @@
  *   keystore_info.c    keystore.info: the public header's text
  *   keystore_file.c    file I/O: whole-file reads, atomic replace, new
  *                      0600 files, directory lock
+ *   keystore_case.c    the exception list: entries, changes, its part of
+ *                      the plaintext
  *
  * keystore.sealed = magic[8] "VSTSEAL1" || generation[8] || nonce[12] ||
  *                   AES-256-GCM(K_seal, plaintext) || tag[16]
@@ -17,9 +19,17 @@
  *   K_seal    = HKDF-SHA256(master, salt = keystore id, info = "vst/keystore/seal/v1")
  *   key check = HKDF-SHA256(master, salt = keystore id, info = "vst/keystore/check/v1")[0..16)
  *
- * plaintext = "VSTKEYS1" || K_root[32] || Ed25519 private[32] ||
- *             current[4] || count[4] || count * entry
+ * plaintext = "VSTKEYS1" || keys                 an empty exception list
+ *           | "VSTKEYS2" || keys || cases        (written since issue 12)
+ * keys      = K_root[32] || Ed25519 private[32] || current[4] || count[4] || count * entry
  * entry     = version[4] || state[1] || created[8] || retired[8] || K_v[32] (absent if retired)
+ * cases     = ndomains[1] (1..255) || ndomains * (len[1] (1..64) || name) ||
+ *             ncases[4] (1..65536) || ncases * case
+ * case      = domain[1] (< ndomains) || I[16] || action[1] (1 substitute, 2 withhold) ||
+ *             case_id[8] || created_us[8] || secret_len[1] (0 or 32; 32 for a
+ *             substitute) || secret[secret_len]
+ * A keystore with no exception is written as VSTKEYS1, byte for byte as
+ * before, so a keystore stays readable by older code until its first case.
  * All integers big-endian (core/buf). docs/keystore.md is the reference;
  * tests/data/keystore-v1 holds the bytes to it. */
 #ifndef VST_KEYSTORE_INTERNAL_H
@@ -28,10 +38,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/buf.h"
 #include "keystore.h"
 
 #define VST_KS_SEAL_MAGIC "VSTSEAL1"
 #define VST_KS_PT_MAGIC "VSTKEYS1"
+#define VST_KS_PT_MAGIC2 "VSTKEYS2"
 #define VST_KS_MAGIC_LEN 8
 #define VST_KS_SEAL_HDR_LEN (VST_KS_MAGIC_LEN + 8)
 #define VST_KS_NONCE_LEN 12
@@ -39,9 +51,13 @@
 #define VST_KS_PT_FIXED_LEN (VST_KS_MAGIC_LEN + VST_KEY_LEN + VST_ED25519_LEN + 4 + 4)
 #define VST_KS_ENTRY_META_LEN (4 + 1 + 8 + 8)
 #define VST_KS_SEALED_OVERHEAD (VST_KS_SEAL_HDR_LEN + VST_KS_NONCE_LEN + VST_KS_TAG_LEN)
+#define VST_KS_CASE_META_LEN (1 + VST_INNER_LEN + 1 + VST_CASE_ID_LEN + 8 + 1)
+#define VST_KS_CASES_MAX                                                                           \
+    (1 + (size_t)VST_KS_MAX_CASE_DOMAINS * (1 + VST_DOMAIN_MAXLEN) + 4 +                           \
+     (size_t)VST_KS_MAX_CASES * (VST_KS_CASE_META_LEN + VST_CASE_SECRET_LEN))
 #define VST_KS_SEALED_MAX                                                                          \
     (VST_KS_SEALED_OVERHEAD + VST_KS_PT_FIXED_LEN +                                                \
-     (size_t)VST_KS_MAX_VERSIONS * (VST_KS_ENTRY_META_LEN + VST_KEY_LEN))
+     (size_t)VST_KS_MAX_VERSIONS * (VST_KS_ENTRY_META_LEN + VST_KEY_LEN) + VST_KS_CASES_MAX)
 #define VST_KS_INFO_MAX 8192 /* 6 lines, and up to 255 share checks */
 #define VST_KS_INFO_MAGIC "vst-keystore-v1"
 
@@ -67,6 +83,11 @@ struct vst_keystore {
     uint32_t current;
     vst_ks_entry *v; /* ascending by version */
     size_t nv, capv;
+    /* the exception list: entries in secure memory, in the order added */
+    vst_ks_case *cases;
+    size_t ncases, capcases;
+    char case_domains[VST_KS_MAX_CASE_DOMAINS][VST_DOMAIN_MAXLEN + 1];
+    unsigned ncase_domains;
 };
 
 #define VST_KS_SEAL_KEY(ks) ((ks)->secrets)
@@ -114,6 +135,18 @@ vst_ks_status vst_ks_seal_and_write(vst_keystore *ks, uint64_t generation, int *
  * when it does not authenticate or is inconsistent. */
 vst_ks_status vst_ks_unseal(vst_keystore *ks, const uint8_t *file, size_t len, char *err,
                             size_t errlen);
+
+/* ---- keystore_case.c */
+
+/* Bytes the exception list adds to the plaintext after the versions: 0
+ * for an empty list (the plaintext is then VSTKEYS1). */
+size_t vst_ks_cases_len(const vst_keystore *ks);
+/* Writes that part; nonzero when w is too small. */
+int vst_ks_cases_encode(const vst_keystore *ks, vst_wr *w);
+/* Parses that part of a VSTKEYS2 plaintext from r into ks. */
+vst_ks_status vst_ks_cases_parse(vst_keystore *ks, vst_rd *r, char *err, size_t errlen);
+/* Wipes and frees the list. */
+void vst_ks_cases_free(vst_keystore *ks);
 
 /* ---- keystore_info.c */
 

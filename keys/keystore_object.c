@@ -124,6 +124,7 @@ void vst_keystore_free(vst_keystore *ks)
     for (size_t i = 0; i < ks->nv; i++)
         vst_ks_sec_free(ks->v[i].key, VST_KEY_LEN);
     OPENSSL_free(ks->v);
+    vst_ks_cases_free(ks);
     vst_ks_sec_free(ks->secrets, VST_KS_SECRETS_LEN);
     OPENSSL_free(ks->info_raw);
     OPENSSL_free(ks->dir);

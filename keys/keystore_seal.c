@@ -15,8 +15,6 @@
 #include <openssl/params.h>
 #include <openssl/rand.h>
 
-#include "core/buf.h"
-
 /* A fixed writer holds at most VST_BUF_MAX bytes. */
 _Static_assert(VST_KS_SEALED_MAX <= VST_BUF_MAX, "a full keystore.sealed fits the checked buffer");
 
@@ -77,13 +75,16 @@ static size_t plain_len(const vst_keystore *ks)
     size_t n = VST_KS_PT_FIXED_LEN;
     for (size_t i = 0; i < ks->nv; i++)
         n += VST_KS_ENTRY_META_LEN + (ks->v[i].state != VST_KEY_RETIRED ? VST_KEY_LEN : 0);
-    return n;
+    return n + vst_ks_cases_len(ks);
 }
 
 /* Nonzero when w (a fixed writer of plain_len bytes) is too small. */
 static int encode_plain(const vst_keystore *ks, vst_wr *w)
 {
-    if (vst_wr_put(w, VST_KS_PT_MAGIC, VST_KS_MAGIC_LEN) != 0 ||
+    /* VSTKEYS1 while the exception list is empty: byte for byte the
+     * format older code reads. */
+    const char *magic = ks->ncases > 0 ? VST_KS_PT_MAGIC2 : VST_KS_PT_MAGIC;
+    if (vst_wr_put(w, magic, VST_KS_MAGIC_LEN) != 0 ||
         vst_wr_put(w, VST_KS_ROOT_KEY(ks), VST_KEY_LEN) != 0 ||
         vst_wr_put(w, VST_KS_SIGN_KEY(ks), VST_ED25519_LEN) != 0 ||
         vst_wr_u32(w, ks->current) != 0 || vst_wr_u32(w, (uint32_t)ks->nv) != 0)
@@ -95,7 +96,7 @@ static int encode_plain(const vst_keystore *ks, vst_wr *w)
             (v->state != VST_KEY_RETIRED && vst_wr_put(w, v->key, VST_KEY_LEN) != 0))
             return -1;
     }
-    return 0;
+    return ks->ncases > 0 ? vst_ks_cases_encode(ks, w) : 0;
 }
 
 static vst_ks_status inconsistent(const vst_keystore *ks, const char *what, char *err,
@@ -141,30 +142,47 @@ static vst_ks_status parse_entry(vst_keystore *ks, vst_rd *r, uint32_t current, 
     return VST_KS_OK;
 }
 
-/* Parses the decrypted plaintext into ks (versions, current, root, signing key). */
+/* The inner header: magic (which says whether an exception list
+ * follows the versions), K_root, the signing key, current, count. */
+static vst_ks_status parse_head(vst_keystore *ks, vst_rd *r, int *v2, uint32_t *current,
+                                uint32_t *count, char *err, size_t errlen)
+{
+    const uint8_t *magic;
+    if (vst_rd_view(r, VST_KS_MAGIC_LEN, &magic) != 0)
+        return inconsistent(ks, "bad inner header", err, errlen);
+    *v2 = memcmp(magic, VST_KS_PT_MAGIC2, VST_KS_MAGIC_LEN) == 0;
+    if ((!*v2 && memcmp(magic, VST_KS_PT_MAGIC, VST_KS_MAGIC_LEN) != 0) ||
+        vst_rd_copy(r, VST_KS_ROOT_KEY(ks), VST_KEY_LEN) != 0 ||
+        vst_rd_copy(r, VST_KS_SIGN_KEY(ks), VST_ED25519_LEN) != 0 || vst_rd_u32(r, current) != 0 ||
+        vst_rd_u32(r, count) != 0)
+        return inconsistent(ks, "bad inner header", err, errlen);
+    if (*count == 0 || *count > VST_KS_MAX_VERSIONS)
+        return inconsistent(ks, "bad number of key versions", err, errlen);
+    return VST_KS_OK;
+}
+
+/* Parses the decrypted plaintext into ks (versions, current, root, signing
+ * key, the exception list). */
 static vst_ks_status parse_plain(vst_keystore *ks, const uint8_t *pt, size_t len, char *err,
                                  size_t errlen)
 {
     vst_rd r;
-    const uint8_t *magic;
     uint32_t current, count;
+    int v2;
     vst_rd_init(&r, pt, len);
-    if (vst_rd_view(&r, VST_KS_MAGIC_LEN, &magic) != 0 ||
-        memcmp(magic, VST_KS_PT_MAGIC, VST_KS_MAGIC_LEN) != 0 ||
-        vst_rd_copy(&r, VST_KS_ROOT_KEY(ks), VST_KEY_LEN) != 0 ||
-        vst_rd_copy(&r, VST_KS_SIGN_KEY(ks), VST_ED25519_LEN) != 0 ||
-        vst_rd_u32(&r, &current) != 0 || vst_rd_u32(&r, &count) != 0)
-        return inconsistent(ks, "bad inner header", err, errlen);
-    if (count == 0 || count > VST_KS_MAX_VERSIONS)
-        return inconsistent(ks, "bad number of key versions", err, errlen);
+    vst_ks_status st = parse_head(ks, &r, &v2, &current, &count, err, errlen);
+    if (st != VST_KS_OK)
+        return st;
     if (!vst_ks_reserve(ks, count))
         return VST_KS_FAIL(VST_KS_NOMEM, "keystore %s: out of memory", ks->dir);
     unsigned ncurrent = 0;
     for (uint32_t i = 0; i < count; i++) {
-        vst_ks_status st = parse_entry(ks, &r, current, &ncurrent, err, errlen);
+        st = parse_entry(ks, &r, current, &ncurrent, err, errlen);
         if (st != VST_KS_OK)
             return st;
     }
+    if (v2 && (st = vst_ks_cases_parse(ks, &r, err, errlen)) != VST_KS_OK)
+        return st;
     if (vst_rd_end(&r) != 0)
         return inconsistent(ks, "trailing data", err, errlen);
     if (ncurrent != 1)
@@ -223,7 +241,7 @@ vst_ks_status vst_ks_seal(const vst_keystore *ks, uint64_t generation, const uin
         vst_wr_u64(&w, generation) != 0 ||
         vst_wr_reserve(&w, VST_KS_NONCE_LEN + pt_len + VST_KS_TAG_LEN, &body) != 0) {
         OPENSSL_free(buf);
-        return VST_KS_FAIL(VST_KS_INVALID, "keystore %s: too many key versions to seal", ks->dir);
+        return VST_KS_FAIL(VST_KS_INVALID, "keystore %s: too much to seal", ks->dir);
     }
     uint8_t *nonce = body, *ct = nonce + VST_KS_NONCE_LEN, *tag = ct + pt_len;
     if (RAND_bytes(nonce, VST_KS_NONCE_LEN) != 1 ||
@@ -249,7 +267,7 @@ vst_ks_status vst_ks_seal_and_write(vst_keystore *ks, uint64_t generation, int *
     vst_wr_init_fixed(&w, pt, pt_len);
     vst_ks_status st = VST_KS_OK;
     if (encode_plain(ks, &w) != 0 || vst_wr_len(&w) != pt_len)
-        st = VST_KS_FAIL(VST_KS_INVALID, "keystore %s: too many key versions to seal", ks->dir);
+        st = VST_KS_FAIL(VST_KS_INVALID, "keystore %s: too much to seal", ks->dir);
     if (st == VST_KS_OK)
         st = vst_ks_seal(ks, generation, pt, pt_len, &file, &file_len, err, errlen);
     if (st == VST_KS_OK)

@@ -6,6 +6,8 @@
  *                    generated from server/wire/messages.def
  *   keyd_keys.c      sealed/unsealed state, shares, key contexts, signing
  *   keyd_release.c   a connection's release key (RELEASE_OPEN/_MAP)
+ *   keyd_cases.c     the exception list: lookup tables, substitution,
+ *                    DISCLOSE and OBJECT (DESIGN.md §12)
  *   keyd_budget.c    the pseudonymization budget (per domain: minute, day)
  *   keyd_usage.c     what each peer was served: counters, signed usage events
  *   keyd_checkpoint.c  the last signed checkpoint: no regression, no fork
@@ -182,6 +184,48 @@ int keyd_sign(const uint8_t *msg, size_t len, uint8_t sig[64]);
 /* HKDF of the root key with keyd's own info string (e.g. the state files'
  * MAC key); -1 while sealed. Wipe out after use. */
 int keyd_derive_key(const char *info, uint8_t out[VST_KEY_LEN]);
+/* The open keystore (NULL while sealed). */
+vst_keystore *keyd_keystore(void);
+/* After keyd_cases.c wrote the keystore: its generation is the one seen. */
+void keyd_keys_written(void);
+
+/* ---- the exception list (keyd_cases.c) */
+typedef struct keyd_case_table keyd_case_table;
+/* (Re)builds the tables from the keystore's list: at unseal and after
+ * every change. 0, or -1 (keyd_cases_broken then). */
+int keyd_cases_load(const vst_keystore *ks);
+void keyd_cases_free(void);
+/* 1 after a failed rebuild: serve no pseudonym until a rebuild succeeds. */
+int keyd_cases_broken(void);
+/* The table of a domain; NULL when the domain has no entry (skip it). */
+const keyd_case_table *keyd_cases_table(const char *domain);
+/* In vals (n inner values of t's domain), replaces a substitute's I by
+ * the person's current value (I*, chains followed) and lists a withheld
+ * identifier's index in withheld (ascending; room for n). Returns how many
+ * were withheld; their values are left as they were. */
+uint32_t keyd_cases_apply(const keyd_case_table *t, uint8_t *vals, uint32_t n, uint32_t *withheld);
+/* 1 if the list has an entry. */
+int keyd_cases_any(void);
+/* 1 if v (an inner value of any domain) is an entry's I or I*: a person
+ * with a case, whose rows never enter a release. */
+int keyd_cases_excluded(const uint8_t v[VST_INNER_LEN]);
+/* What DISCLOSE and OBJECT answer, as inner values: DISCLOSE the disclosed
+ * I and its I*; OBJECT the value the person's rows carry (in both). */
+typedef struct {
+    uint8_t case_id[VST_CASE_ID_LEN];
+    int existed;
+    uint8_t p_inner[VST_INNER_LEN];
+    uint8_t star_inner[VST_INNER_LEN];
+} keyd_case_result;
+/* A substitute case for (domain, I), or the one recorded before: 0,
+ * withheld, case_limit or internal. */
+unsigned keyd_case_disclose(const char *domain, const uint8_t inner[VST_INNER_LEN],
+                            keyd_case_result *out);
+/* A withhold for (domain, I) — a substitute becomes one — or the one
+ * recorded before: 0, case_limit or internal. Both seal the change as a
+ * new keystore generation before they return. */
+unsigned keyd_case_object(const char *domain, const uint8_t inner[VST_INNER_LEN],
+                          keyd_case_result *out);
 
 /* ---- network (keyd_net.c) */
 struct keyd_conn {

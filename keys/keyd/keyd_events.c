@@ -46,8 +46,9 @@ static void remember(const event *e, const char *details)
 
 static void note_generation(const char *action, json_t *details)
 {
-    static const char *const writes[] = {"keyd.unseal", "keyd.rotate", "keyd.retire",
-                                         "keyd.rollback_accepted"};
+    static const char *const writes[] = {"keyd.unseal",    "keyd.rotate",
+                                         "keyd.retire",    "keyd.rollback_accepted",
+                                         "keyd.disclosed", "keyd.objection"};
     json_t *ks = json_object_get(details, "keystore"),
            *gen = json_object_get(details, "generation");
     if (!json_is_string(ks) || !json_is_integer(gen) || json_integer_value(gen) <= 0)
@@ -88,8 +89,8 @@ static int reload(FILE *f, char *err, size_t errlen)
             return -1;
         }
         /* The keystore's generation as of this event (unseal, rotate,
-         * retire, an accepted rollback): a later unseal refuses an older
-         * copy of it. */
+         * retire, an accepted rollback, a change of the exception list): a
+         * later unseal refuses an older copy of it. */
         note_generation(action, details);
         e.seq = last_seq + 1;
         e.time_us = json_integer_value(json_object_get(j, "time_us"));

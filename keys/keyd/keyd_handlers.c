@@ -8,13 +8,15 @@
  * are answered with an error and the connection stays open.
  *
  * Every operation that maps a chosen input to an output (PSEUDONYMIZE,
- * REKEY, RELEASE_MAP, SIGN_RECEIPT, SIGN_CHECKPOINT, SIGN_REPORT) is
- * admitted by keyd_usage.c before it runs (budget, write-ahead counts) and
- * counted for its peer after. */
+ * REKEY, RELEASE_MAP, DISCLOSE, OBJECT, SIGN_RECEIPT, SIGN_CHECKPOINT,
+ * SIGN_REPORT) is admitted by keyd_usage.c before it runs (budget,
+ * write-ahead counts) and counted for its peer after. */
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hex.h"
 #include "core/usage.h"
 #include "keyd/keyd.h"
 
@@ -108,6 +110,50 @@ static void h_pubkey(keyd_conn *c)
     finish(c, VST_MSG_RESP(VST_MSG_PUBKEY));
 }
 
+/* Counted per domain: two sections of one domain are one charge. */
+static void pseud_charge(const vst_pseud_req *rq, keyd_charge *ch)
+{
+    for (size_t s = 0; s < rq->nsections; s++) {
+        size_t j = 0;
+        while (j < ch->n && strcmp(ch->domain[j], rq->sec[s].domain) != 0)
+            j++;
+        if (j == ch->n) {
+            ch->domain[ch->n] = rq->sec[s].domain;
+            ch->count[ch->n++] = 0;
+        }
+        ch->count[j] += rq->sec[s].count;
+    }
+}
+
+/* One section of the answer: inner values computed straight into the
+ * response buffer, the exception list applied (skipped for a domain
+ * without an entry), encrypted in place, withheld slots zeroed, then the
+ * withheld list. The inner values exist nowhere else. 0 or -1. */
+static int pseud_section(keyd_conn *c, const vst_domain_key *dk, vst_version_key *vk,
+                         const vst_pseud_section *sec)
+{
+    static uint32_t withheld[VST_BATCH_MAX]; /* keyd is single-threaded */
+    uint8_t *out;
+    if (vst_wr_u32(&c->out, sec->count) != 0 ||
+        vst_wr_reserve(&c->out, (size_t)sec->count * VST_PSEUDONYM_LEN, &out) != 0)
+        return -1;
+    for (uint32_t i = 0; i < sec->count; i++)
+        vst_inner_value(dk, (const char *)sec->ids + (size_t)i * sec->id_len, sec->id_len,
+                        out + (size_t)i * VST_PSEUDONYM_LEN);
+    const keyd_case_table *t = keyd_cases_table(sec->domain);
+    uint32_t nw = t != NULL ? keyd_cases_apply(t, out, sec->count, withheld) : 0;
+    if (vst_pseudonym_encrypt(vk, out, out, sec->count) != 0)
+        return -1;
+    for (uint32_t j = 0; j < nw; j++)
+        memset(out + (size_t)withheld[j] * VST_PSEUDONYM_LEN, 0, VST_PSEUDONYM_LEN);
+    if (vst_wr_u32(&c->out, nw) != 0)
+        return -1;
+    for (uint32_t j = 0; j < nw; j++)
+        if (vst_wr_u32(&c->out, withheld[j]) != 0)
+            return -1;
+    return 0;
+}
+
 static void h_pseudonymize(keyd_conn *c)
 {
     static vst_pseud_req rq; /* large; keyd is single-threaded */
@@ -121,41 +167,18 @@ static void h_pseudonymize(keyd_conn *c)
     unsigned kerr = 0;
     uint32_t v = keyd_current_version();
     vst_version_key *vk = keyd_version(v, &kerr);
-    if (vk == NULL)
+    if (vk == NULL || keyd_cases_broken()) /* never a pseudonym for a withheld person */
         return internal(c);
-    /* Counted per domain: two sections of one domain are one charge. */
     keyd_charge ch = {0};
-    for (size_t s = 0; s < rq.nsections; s++) {
-        size_t j = 0;
-        while (j < ch.n && strcmp(ch.domain[j], rq.sec[s].domain) != 0)
-            j++;
-        if (j == ch.n) {
-            ch.domain[ch.n] = rq.sec[s].domain;
-            ch.count[ch.n++] = 0;
-        }
-        ch.count[j] += rq.sec[s].count;
-    }
+    pseud_charge(&rq, &ch);
     unsigned deny = keyd_usage_admit(c, VST_USAGE_OP_PSEUDONYMIZE, &ch);
     if (deny != 0)
         return keyd_reply_error(c, deny);
-    /* Inner values are computed straight into the response buffer and
-     * encrypted in place: they exist nowhere else. */
     if (begin(c) != 0 || vst_wr_u32(&c->out, v) != 0 || vst_wr_u16(&c->out, rq.nsections) != 0)
         return internal(c);
-    for (size_t s = 0; s < rq.nsections; s++) {
-        const vst_pseud_section *sec = &rq.sec[s];
-        uint8_t *out;
-        if (vst_wr_u32(&c->out, sec->count) != 0 ||
-            vst_wr_reserve(&c->out, (size_t)sec->count * VST_PSEUDONYM_LEN, &out) != 0)
-            return internal(c);
-        for (uint32_t i = 0; i < sec->count; i++)
-            vst_inner_value(dk[s], (const char *)sec->ids + (size_t)i * sec->id_len, sec->id_len,
-                            out + (size_t)i * VST_PSEUDONYM_LEN);
-        if (vst_pseudonym_encrypt(vk, out, out, sec->count) != 0) {
-            vst_wr_reset(&c->out);
-            return internal(c);
-        }
-    }
+    for (size_t s = 0; s < rq.nsections; s++)
+        if (pseud_section(c, dk[s], vk, &rq.sec[s]) != 0)
+            return internal(c); /* begin() wipes what was written */
     finish(c, VST_MSG_RESP(VST_MSG_PSEUDONYMIZE));
     keyd_usage_done(c, VST_USAGE_OP_PSEUDONYMIZE, &ch);
 }
@@ -258,9 +281,37 @@ static void h_release_open(keyd_conn *c)
     finish(c, VST_MSG_RESP(VST_MSG_RELEASE_OPEN));
 }
 
+/* The excluded list of a RELEASE_MAP answer: the indices of pseudonyms
+ * whose inner value is a person's with a case (keyd_cases_excluded). The
+ * inner values are recomputed in a scratch buffer, wiped after; a list
+ * without entries costs nothing. 0 or -1. */
+static int release_excluded(keyd_conn *c, vst_version_key *from, const vst_release_map_req *rq)
+{
+    static uint8_t inner[VST_BATCH_MAX * VST_PSEUDONYM_LEN];
+    static uint32_t idx[VST_BATCH_MAX];
+    uint32_t n = 0;
+    if (keyd_cases_any()) {
+        size_t len = (size_t)rq->count * VST_PSEUDONYM_LEN;
+        int rc = vst_pseudonym_decrypt(from, rq->pseudonyms, inner, rq->count);
+        for (uint32_t i = 0; rc == 0 && i < rq->count; i++)
+            if (keyd_cases_excluded(inner + (size_t)i * VST_PSEUDONYM_LEN))
+                idx[n++] = i;
+        OPENSSL_cleanse(inner, len);
+        if (rc != 0)
+            return -1;
+    }
+    if (vst_wr_u32(&c->out, n) != 0)
+        return -1;
+    for (uint32_t j = 0; j < n; j++)
+        if (vst_wr_u32(&c->out, idx[j]) != 0)
+            return -1;
+    return 0;
+}
+
 /* Store pseudonyms of any live version to the open release's pseudonyms:
  * versions need not be current (a store mid-rotation maps both), and two
- * versions of one person give one release pseudonym. */
+ * versions of one person give one release pseudonym. Persons with a
+ * disclosure or objection case are listed as excluded. */
 static void h_release_map(keyd_conn *c)
 {
     vst_release_map_req rq;
@@ -273,6 +324,8 @@ static void h_release_map(keyd_conn *c)
     vst_version_key *from = keyd_version(rq.from_version, &kerr);
     if (from == NULL)
         return keyd_reply_error(c, kerr);
+    if (keyd_cases_broken())
+        return internal(c);
     keyd_charge ch = {.n = 1, .domain = {""}, .count = {rq.count}};
     unsigned deny = keyd_usage_admit(c, VST_USAGE_OP_RELEASE_MAP, &ch);
     if (deny != 0)
@@ -282,12 +335,116 @@ static void h_release_map(keyd_conn *c)
         vst_wr_reserve(&c->out, (size_t)rq.count * VST_PSEUDONYM_LEN, &out) != 0)
         return internal(c);
     memcpy(out, rq.pseudonyms, (size_t)rq.count * VST_PSEUDONYM_LEN);
-    if (keyd_release_map(c, from, out, rq.count) != 0) {
+    if (keyd_release_map(c, from, out, rq.count) != 0 || release_excluded(c, from, &rq) != 0) {
         vst_wr_reset(&c->out);
         return internal(c);
     }
     finish(c, VST_MSG_RESP(VST_MSG_RELEASE_MAP));
     keyd_usage_done(c, VST_USAGE_OP_RELEASE_MAP, &ch);
+}
+
+/* ---- the exception list (DESIGN.md §12; keyd_cases.c) */
+
+/* The answer of DISCLOSE (with_star) or OBJECT: the case, and for every
+ * live version the person's pseudonyms, encrypted from r's inner values
+ * here. 0 or -1. */
+static int reply_case(keyd_conn *c, uint8_t type, const keyd_case_result *r)
+{
+    vst_case_ok m = {.existed = (uint8_t)r->existed, .with_star = type == VST_MSG_DISCLOSE};
+    memcpy(m.case_id, r->case_id, VST_CASE_ID_LEN);
+    vst_list_builder b;
+    if (begin(c) != 0 || vst_case_ok_begin(&b, &c->out, &m) != 0)
+        return -1;
+    size_t n = keyd_versions(NULL, 0);
+    vst_key_version *v = calloc(n ? n : 1, sizeof *v);
+    int rc = v != NULL ? 0 : -1;
+    n = v != NULL ? keyd_versions(v, n) : 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        unsigned kerr;
+        vst_version_key *vk = keyd_version(v[i].version, &kerr);
+        uint8_t p[2][VST_PSEUDONYM_LEN];
+        if (vk == NULL)
+            continue; /* retired */
+        vst_case_entry e = {v[i].version, p[0], m.with_star ? p[1] : NULL};
+        rc = vst_pseudonym_encrypt(vk, r->p_inner, p[0], 1) != 0 ||
+                     vst_pseudonym_encrypt(vk, r->star_inner, p[1], 1) != 0 ||
+                     vst_case_ok_add(&b, &m, &e) != 0
+                 ? -1
+                 : 0;
+        OPENSSL_cleanse(p, sizeof p);
+    }
+    free(v);
+    if (rc != 0)
+        return -1;
+    finish(c, VST_MSG_RESP(type));
+    return 0;
+}
+
+/* Admitted, done, answered and audited alike: keyd_case_* has recorded
+ * (or found) the case before anything is answered. */
+static void case_request(keyd_conn *c, uint8_t type, const char *domain, uint8_t inner[16])
+{
+    uint8_t op = type == VST_MSG_DISCLOSE ? VST_USAGE_OP_DISCLOSE : VST_USAGE_OP_OBJECT;
+    keyd_charge ch = {.n = 1, .domain = {""}, .count = {1}};
+    keyd_case_result r;
+    unsigned e = keyd_usage_admit(c, op, &ch);
+    if (e == 0)
+        e = type == VST_MSG_DISCLOSE ? keyd_case_disclose(domain, inner, &r)
+                                     : keyd_case_object(domain, inner, &r);
+    OPENSSL_cleanse(inner, VST_INNER_LEN);
+    if (e != 0)
+        return keyd_reply_error(c, e);
+    int rc = reply_case(c, type, &r);
+    OPENSSL_cleanse(&r.p_inner, 2 * VST_INNER_LEN);
+    if (rc != 0) {
+        vst_wr_reset(&c->out);
+        return internal(c);
+    }
+    keyd_usage_done(c, op, &ch);
+    char id[VST_CASE_ID_HEX + 1];
+    vst_hex(r.case_id, VST_CASE_ID_LEN, id);
+    keyd_event(c->uid, type == VST_MSG_DISCLOSE ? "keyd.disclosed" : "keyd.objection",
+               "{\"case_id\":\"%s\",\"domain\":\"%s\",\"keystore\":\"%s\",\"generation\":%llu}", id,
+               domain, keyd_keystore_id(), (unsigned long long)keyd_keystore_generation());
+}
+
+/* I = AES^-1_v(P): the person behind a disclosed pseudonym. */
+static void h_disclose(keyd_conn *c)
+{
+    vst_disclose_req rq;
+    int rc = vst_disclose_req_decode(c->payload, c->h.len, &rq);
+    if (rc != 0)
+        return bad_payload(c, rc);
+    unsigned kerr = 0;
+    vst_version_key *vk = keyd_version(rq.key_version, &kerr);
+    uint8_t inner[VST_INNER_LEN];
+    if (keyd_domain(rq.domain) == NULL)
+        kerr = VST_KERR_INVALID_ARGUMENT; /* a domain keyd does not serve */
+    else if (vk != NULL && vst_pseudonym_decrypt(vk, rq.pseudonym, inner, 1) != 0)
+        kerr = VST_KERR_INTERNAL;
+    else if (vk != NULL)
+        kerr = 0;
+    OPENSSL_cleanse(rq.pseudonym, sizeof rq.pseudonym);
+    if (kerr != 0)
+        return keyd_reply_error(c, kerr);
+    case_request(c, VST_MSG_DISCLOSE, rq.domain, inner);
+}
+
+/* I = HMAC(K_d, id); the identifier is wiped at once. */
+static void h_object(keyd_conn *c)
+{
+    vst_object_req rq;
+    int rc = vst_object_req_decode(c->payload, c->h.len, &rq);
+    if (rc != 0)
+        return bad_payload(c, rc);
+    const vst_domain_key *dk = keyd_domain(rq.domain);
+    uint8_t inner[VST_INNER_LEN];
+    if (dk != NULL)
+        vst_inner_value(dk, (const char *)rq.id, rq.id_len, inner);
+    OPENSSL_cleanse((uint8_t *)rq.id, rq.id_len); /* the payload is ours to wipe */
+    if (dk == NULL)
+        return keyd_reply_error(c, VST_KERR_INVALID_ARGUMENT);
+    case_request(c, VST_MSG_OBJECT, rq.domain, inner);
 }
 
 /* Signs tbs and answers with the signature; 0 if it did. */

@@ -106,6 +106,7 @@ static void drop_contexts(void)
     K.nversions = 0;
     EVP_PKEY_free(K.sign);
     K.sign = NULL;
+    keyd_cases_free();
 }
 
 static void wipe_shares(void)
@@ -163,7 +164,7 @@ static int opened(vst_keystore *ks)
     K.ks = ks;
     K.sign = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, vst_keystore_sign_private(ks),
                                           VST_ED25519_LEN);
-    if (K.sign == NULL || load_versions() != 0) {
+    if (K.sign == NULL || load_versions() != 0 || keyd_cases_load(ks) != 0) {
         drop_contexts();
         vst_keystore_free(ks);
         K.ks = NULL;
@@ -547,4 +548,14 @@ int keyd_sign(const uint8_t *msg, size_t len, uint8_t sig[64])
 int keyd_derive_key(const char *info, uint8_t out[VST_KEY_LEN])
 {
     return K.ks ? vst_hkdf_info(vst_keystore_root_key(K.ks), info, out) : -1;
+}
+
+vst_keystore *keyd_keystore(void)
+{
+    return K.ks;
+}
+
+void keyd_keys_written(void)
+{
+    K.gen_seen = vst_keystore_generation(K.ks);
 }

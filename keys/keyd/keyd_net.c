@@ -133,12 +133,13 @@ static void set_held(keyd_conn *c, size_t n)
 }
 
 /* Largest PSEUDONYMIZE reply a payload of len bytes can ask for (each
- * identifier is at least one byte and brings back 16), doubled for the
- * reply writer's growth: the one request whose reply outgrows it. */
+ * identifier is at least one byte and brings back 16, and 4 more if it is
+ * withheld), doubled for the reply writer's growth: the one request whose
+ * reply outgrows it. */
 static size_t pseud_reply_bound(uint32_t len)
 {
     size_t ids = len < VST_BATCH_MAX ? len : VST_BATCH_MAX;
-    return 2 * (VST_FRAME_HDR_LEN + 4 + 2 + VST_SECTIONS_MAX * 4 + ids * VST_PSEUDONYM_LEN);
+    return 2 * (VST_FRAME_HDR_LEN + 4 + 2 + VST_SECTIONS_MAX * 8 + ids * (VST_PSEUDONYM_LEN + 4));
 }
 
 static void conn_free(keyd_conn *c)

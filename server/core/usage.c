@@ -17,7 +17,9 @@ static const char *const op_names[] = {[VST_USAGE_OP_PSEUDONYMIZE] = "pseudonymi
                                        [VST_USAGE_OP_SIGN_RECEIPT] = "sign_receipt",
                                        [VST_USAGE_OP_SIGN_CHECKPOINT] = "sign_checkpoint",
                                        [VST_USAGE_OP_SIGN_REPORT] = "sign_report",
-                                       [VST_USAGE_OP_RELEASE_MAP] = "release_map"};
+                                       [VST_USAGE_OP_RELEASE_MAP] = "release_map",
+                                       [VST_USAGE_OP_DISCLOSE] = "disclose",
+                                       [VST_USAGE_OP_OBJECT] = "object"};
 
 const char *vst_usage_sock_name(uint8_t sock)
 {

@@ -42,7 +42,9 @@ enum {
     VST_USAGE_OP_SIGN_RECEIPT = 3,    /* receipts signed */
     VST_USAGE_OP_SIGN_CHECKPOINT = 4, /* checkpoints signed */
     VST_USAGE_OP_SIGN_REPORT = 5,     /* reports signed (admin socket) */
-    VST_USAGE_OP_RELEASE_MAP = 6      /* pseudonyms mapped to release pseudonyms */
+    VST_USAGE_OP_RELEASE_MAP = 6,     /* pseudonyms mapped to release pseudonyms */
+    VST_USAGE_OP_DISCLOSE = 7,        /* disclosed pseudonyms answered (admin socket) */
+    VST_USAGE_OP_OBJECT = 8           /* objections answered (admin socket) */
 };
 
 typedef struct {

@@ -36,6 +36,14 @@ _Static_assert((int)VST_BUF_E_SHORT == (int)VST_PROTO_E_SHORT &&
                    (int)VST_BUF_E_ARG == (int)VST_PROTO_E_ARG,
                "core/buf.h and the registry agree");
 
+/* The j-th entry of a list of big-endian u32 indices as on the wire (the
+ * PSEUDONYMIZE answer's withheld list, RELEASE_MAP's excluded list). */
+static inline uint32_t vst_index_at(const uint8_t *list, uint32_t j)
+{
+    const uint8_t *b = list + (size_t)j * 4;
+    return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
+
 /* Builder for responses that end in a list (STATUS, EVENTS): begin writes
  * the fixed part and a zero count; every add appends one entry and patches
  * the count, so the payload is complete after each successful add. An add

@@ -23,6 +23,10 @@ int vst_msg_decode(uint8_t type, const uint8_t *p, size_t len, vst_msg *out)
         return vst_keyver_decode(p, len, &out->keyver);
     case VST_MSG_RELEASE_MAP:
         return vst_release_map_req_decode(p, len, &out->release_map_req);
+    case VST_MSG_DISCLOSE:
+        return vst_disclose_req_decode(p, len, &out->disclose_req);
+    case VST_MSG_OBJECT:
+        return vst_object_req_decode(p, len, &out->object_req);
     case VST_MSG_SIGN_RECEIPT:
         return vst_receipt_req_decode(p, len, &out->receipt_req);
     case VST_MSG_SIGN_CHECKPOINT:
@@ -48,6 +52,10 @@ int vst_msg_decode(uint8_t type, const uint8_t *p, size_t len, vst_msg *out)
         return vst_release_open_ok_decode(p, len, &out->release_open_ok);
     case VST_MSG_RESP(VST_MSG_RELEASE_MAP):
         return vst_release_map_ok_decode(p, len, &out->release_map_ok);
+    case VST_MSG_RESP(VST_MSG_DISCLOSE):
+        return vst_disclose_ok_decode(p, len, &out->case_ok);
+    case VST_MSG_RESP(VST_MSG_OBJECT):
+        return vst_object_ok_decode(p, len, &out->case_ok);
     case VST_MSG_RESP(VST_MSG_SIGN_RECEIPT):
     case VST_MSG_RESP(VST_MSG_SIGN_CHECKPOINT):
     case VST_MSG_RESP(VST_MSG_SIGN_REPORT):
@@ -116,6 +124,10 @@ int vst_msg_encode(vst_wr *w, uint8_t type, const vst_msg *in)
         return vst_keyver_encode(w, &in->keyver);
     case VST_MSG_RELEASE_MAP:
         return vst_release_map_req_encode(w, &in->release_map_req);
+    case VST_MSG_DISCLOSE:
+        return vst_disclose_req_encode(w, &in->disclose_req);
+    case VST_MSG_OBJECT:
+        return vst_object_req_encode(w, &in->object_req);
     case VST_MSG_SIGN_RECEIPT:
         return vst_receipt_req_encode(w, &in->receipt_req);
     case VST_MSG_SIGN_CHECKPOINT:
@@ -141,6 +153,12 @@ int vst_msg_encode(vst_wr *w, uint8_t type, const vst_msg *in)
         return vst_release_open_ok_encode(w, &in->release_open_ok);
     case VST_MSG_RESP(VST_MSG_RELEASE_MAP):
         return vst_release_map_ok_encode(w, &in->release_map_ok);
+    case VST_MSG_RESP(VST_MSG_DISCLOSE):
+    case VST_MSG_RESP(VST_MSG_OBJECT):
+        /* the struct's with_star, not the type, says the layout */
+        if ((in->case_ok.with_star != 0) != (type == VST_MSG_RESP(VST_MSG_DISCLOSE)))
+            return VST_PROTO_E_ARG;
+        return vst_case_ok_encode(w, &in->case_ok);
     case VST_MSG_RESP(VST_MSG_SIGN_RECEIPT):
     case VST_MSG_RESP(VST_MSG_SIGN_CHECKPOINT):
     case VST_MSG_RESP(VST_MSG_SIGN_REPORT):

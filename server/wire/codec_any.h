@@ -4,6 +4,7 @@
 #ifndef VST_WIRE_CODEC_ANY_H
 #define VST_WIRE_CODEC_ANY_H
 
+#include "wire/codec_case.h"
 #include "wire/codec_error.h"
 #include "wire/codec_events.h"
 #include "wire/codec_keys.h"
@@ -28,6 +29,9 @@ typedef union {
     vst_release_open_ok release_open_ok;
     vst_release_map_req release_map_req;
     vst_release_map_ok release_map_ok;
+    vst_disclose_req disclose_req;
+    vst_object_req object_req;
+    vst_case_ok case_ok; /* the answers of DISCLOSE and OBJECT */
     vst_sig_ok sig_ok;
     vst_events_req events_req;
     vst_events_ok events_ok;

@@ -59,6 +59,42 @@ static inline int version_check(uint32_t v)
     return v >= 1 ? 0 : VST_PROTO_E_RANGE;
 }
 
+/* A list of n indices into count items, each a big-endian u32 (the
+ * PSEUDONYMIZE answer's withheld list, RELEASE_MAP's excluded list):
+ * n <= count, strictly ascending, each < count. */
+static inline int index_list_check(uint32_t count, uint32_t n, const uint8_t *idx)
+{
+    if (n > count)
+        return VST_PROTO_E_RANGE;
+    if (n > 0 && idx == NULL)
+        return VST_PROTO_E_ARG;
+    for (uint32_t j = 0; j < n; j++) {
+        uint32_t i = vst_index_at(idx, j);
+        if (i >= count || (j > 0 && i <= vst_index_at(idx, j - 1)))
+            return VST_PROTO_E_RANGE;
+    }
+    return 0;
+}
+
+/* u32 n, then n indices: n is checked against count before the bytes it
+ * describes are viewed (n <= count <= VST_BATCH_MAX: no overflow). */
+static inline int rd_index_list(vst_rd *r, uint32_t count, uint32_t *n, const uint8_t **idx)
+{
+    TRY(vst_rd_u32(r, n));
+    if (*n > count)
+        return VST_PROTO_E_RANGE;
+    *idx = NULL;
+    if (*n > 0)
+        TRY(vst_rd_view(r, (size_t)*n * 4, idx));
+    return index_list_check(count, *n, *idx);
+}
+
+static inline int wr_index_list(vst_wr *w, uint32_t n, const uint8_t *idx)
+{
+    TRY(vst_wr_u32(w, n));
+    return n > 0 ? vst_wr_put(w, idx, (size_t)n * 4) : 0;
+}
+
 /* The list builder's count, after an add. */
 static inline void builder_patch(vst_list_builder *b)
 {

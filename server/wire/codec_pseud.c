@@ -115,6 +115,34 @@ uint32_t vst_pseud_req_total(const vst_pseud_req *m)
     return total;
 }
 
+uint32_t vst_pseud_withheld_at(const vst_pseud_out *o, uint32_t j)
+{
+    return vst_index_at(o->withheld, j);
+}
+
+/* A section's withheld list (index_list_check), and each withheld slot's
+ * 16 bytes zero: no value a caller could store by mistake. */
+static int withheld_check(const vst_pseud_out *s)
+{
+    static const uint8_t zero[VST_PSEUDONYM_LEN];
+    TRY(index_list_check(s->count, s->nwithheld, s->withheld));
+    for (uint32_t j = 0; j < s->nwithheld; j++) {
+        uint32_t i = vst_index_at(s->withheld, j);
+        if (memcmp(s->pseudonyms + (size_t)i * VST_PSEUDONYM_LEN, zero, sizeof zero) != 0)
+            return VST_PROTO_E_RESERVED;
+    }
+    return 0;
+}
+
+static int rd_pseud_out(vst_rd *r, vst_pseud_out *s, uint32_t *total)
+{
+    TRY(vst_rd_u32(r, &s->count));
+    TRY(batch_add(total, s->count));
+    TRY(vst_rd_view(r, (size_t)s->count * VST_PSEUDONYM_LEN, &s->pseudonyms));
+    TRY(rd_index_list(r, s->count, &s->nwithheld, &s->withheld));
+    return withheld_check(s);
+}
+
 int vst_pseud_ok_decode(const uint8_t *p, size_t len, vst_pseud_ok *out)
 {
     vst_rd r;
@@ -124,12 +152,8 @@ int vst_pseud_ok_decode(const uint8_t *p, size_t len, vst_pseud_ok *out)
     TRY(version_check(out->key_version));
     TRY(vst_rd_u16(&r, &out->nsections));
     TRY(sections_check(out->nsections));
-    for (size_t i = 0; i < out->nsections; i++) {
-        vst_pseud_out *s = &out->sec[i];
-        TRY(vst_rd_u32(&r, &s->count));
-        TRY(batch_add(&total, s->count));
-        TRY(vst_rd_view(&r, (size_t)s->count * VST_PSEUDONYM_LEN, &s->pseudonyms));
-    }
+    for (size_t i = 0; i < out->nsections; i++)
+        TRY(rd_pseud_out(&r, &out->sec[i], &total));
     return vst_rd_end(&r);
 }
 
@@ -142,6 +166,7 @@ static int pseud_ok_check(const vst_pseud_ok *m)
         TRY(batch_add(&total, m->sec[i].count));
         if (m->sec[i].pseudonyms == NULL)
             return VST_PROTO_E_ARG;
+        TRY(withheld_check(&m->sec[i]));
     }
     return 0;
 }
@@ -154,6 +179,7 @@ static int put_pseud_ok(vst_wr *w, const vst_pseud_ok *in)
         const vst_pseud_out *s = &in->sec[i];
         TRY(vst_wr_u32(w, s->count));
         TRY(vst_wr_put(w, s->pseudonyms, (size_t)s->count * VST_PSEUDONYM_LEN));
+        TRY(wr_index_list(w, s->nwithheld, s->withheld));
     }
     return 0;
 }
@@ -170,7 +196,8 @@ int vst_pseud_ok_matches(const vst_pseud_req *rq, const vst_pseud_ok *rs)
     if (rq->nsections != rs->nsections || rq->nsections > VST_SECTIONS_MAX)
         return 0;
     for (size_t i = 0; i < rq->nsections; i++)
-        if (rq->sec[i].count != rs->sec[i].count)
+        if (rq->sec[i].count != rs->sec[i].count || rs->sec[i].pseudonyms == NULL ||
+            withheld_check(&rs->sec[i]) != 0)
             return 0;
     return 1;
 }

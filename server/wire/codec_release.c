@@ -62,13 +62,15 @@ int vst_release_map_ok_decode(const uint8_t *p, size_t len, vst_release_map_ok *
     TRY(vst_rd_u32(&r, &out->count));
     TRY(count_check(out->count));
     TRY(vst_rd_view(&r, (size_t)out->count * VST_PSEUDONYM_LEN, &out->pseudonyms));
+    TRY(rd_index_list(&r, out->count, &out->nexcluded, &out->excluded));
     return vst_rd_end(&r);
 }
 
 static int put_map_ok(vst_wr *w, const vst_release_map_ok *in)
 {
     TRY(vst_wr_u32(w, in->count));
-    return vst_wr_put(w, in->pseudonyms, (size_t)in->count * VST_PSEUDONYM_LEN);
+    TRY(vst_wr_put(w, in->pseudonyms, (size_t)in->count * VST_PSEUDONYM_LEN));
+    return wr_index_list(w, in->nexcluded, in->excluded);
 }
 
 int vst_release_map_ok_encode(vst_wr *w, const vst_release_map_ok *in)
@@ -76,6 +78,7 @@ int vst_release_map_ok_encode(vst_wr *w, const vst_release_map_ok *in)
     TRY(count_check(in->count));
     if (in->pseudonyms == NULL)
         return VST_PROTO_E_ARG;
+    TRY(index_list_check(in->count, in->nexcluded, in->excluded));
     size_t mark = vst_wr_len(w);
     return wr_rollback(w, mark, put_map_ok(w, in));
 }

@@ -28,10 +28,15 @@ typedef struct {
     const uint8_t *pseudonyms; /* count * 16 bytes */
 } vst_release_map_req;
 /* RELEASE_MAP response: u32 count (the request's), count x 16 release
- * pseudonyms in the request's order. */
+ * pseudonyms in the request's order, then u32 nexcluded and nexcluded
+ * big-endian u32 indices (strictly ascending, < count): the pseudonyms of
+ * persons with a disclosure or objection case (DESIGN.md §12), whose rows
+ * never enter a release. Read them with vst_index_at, in order. */
 typedef struct {
     uint32_t count;
     const uint8_t *pseudonyms;
+    uint32_t nexcluded;
+    const uint8_t *excluded; /* nexcluded * 4 bytes; may be NULL if nexcluded is 0 */
 } vst_release_map_ok;
 
 int vst_release_map_req_decode(const uint8_t *p, size_t len, vst_release_map_req *out);

@@ -10,6 +10,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
+#include "core/hex.h"
+
 struct vst_keyd {
     int fd;
 };
@@ -188,8 +192,30 @@ int vst_keyd_retire(vst_keyd *k, uint32_t version)
     return rc == 0 && m.version != version ? VST_PROTO_E_RANGE : rc;
 }
 
-int vst_keyd_pseudonymize(vst_keyd *k, const vst_pseud_req *rq, uint32_t *key_version, uint8_t *out,
-                          size_t out_cap)
+/* Copies each section's pseudonyms to out and, if withheld is given,
+ * marks the withheld identifiers there (request order across sections). */
+static int pseud_copy(const vst_pseud_ok *rs, uint8_t *out, size_t out_cap, uint8_t *withheld)
+{
+    size_t off = 0, at = 0;
+    for (size_t s = 0; s < rs->nsections; s++) {
+        const vst_pseud_out *o = &rs->sec[s];
+        size_t n = (size_t)o->count * VST_PSEUDONYM_LEN;
+        if (out_cap - off < n || (withheld == NULL && o->nwithheld > 0))
+            return VST_PROTO_E_ARG;
+        memcpy(out + off, o->pseudonyms, n);
+        if (withheld != NULL) {
+            memset(withheld + at, 0, o->count);
+            for (uint32_t j = 0; j < o->nwithheld; j++)
+                withheld[at + vst_pseud_withheld_at(o, j)] = 1;
+        }
+        off += n;
+        at += o->count;
+    }
+    return 0;
+}
+
+int vst_keyd_pseudonymize_withheld(vst_keyd *k, const vst_pseud_req *rq, uint32_t *key_version,
+                                   uint8_t *out, size_t out_cap, uint8_t *withheld)
 {
     vst_wr w = VST_WR_INIT;
     uint8_t *buf;
@@ -203,20 +229,18 @@ int vst_keyd_pseudonymize(vst_keyd *k, const vst_pseud_req *rq, uint32_t *key_ve
     rc = vst_pseud_ok_decode(buf, len, &rs);
     if (rc == 0 && !vst_pseud_ok_matches(rq, &rs))
         rc = VST_PROTO_E_RANGE;
-    size_t off = 0;
-    for (size_t s = 0; rc == 0 && s < rs.nsections; s++) {
-        size_t n = (size_t)rs.sec[s].count * VST_PSEUDONYM_LEN;
-        if (out_cap - off < n) {
-            rc = VST_PROTO_E_ARG;
-            break;
-        }
-        memcpy(out + off, rs.sec[s].pseudonyms, n);
-        off += n;
-    }
+    if (rc == 0)
+        rc = pseud_copy(&rs, out, out_cap, withheld);
     if (rc == 0)
         *key_version = rs.key_version;
     vst_frame_free(buf, len);
     return rc;
+}
+
+int vst_keyd_pseudonymize(vst_keyd *k, const vst_pseud_req *rq, uint32_t *key_version, uint8_t *out,
+                          size_t out_cap)
+{
+    return vst_keyd_pseudonymize_withheld(k, rq, key_version, out, out_cap, NULL);
 }
 
 int vst_keyd_rekey(vst_keyd *k, uint32_t from, uint32_t to, uint8_t *pbuf, uint32_t n)
@@ -296,8 +320,8 @@ int vst_keyd_release_open(vst_keyd *k, uint8_t id[VST_RELEASE_ID_LEN])
     return rc;
 }
 
-int vst_keyd_release_map(vst_keyd *k, uint32_t from_version, const uint8_t *in, uint32_t n,
-                         uint8_t *out)
+int vst_keyd_release_map_excluded(vst_keyd *k, uint32_t from_version, const uint8_t *in, uint32_t n,
+                                  uint8_t *out, uint8_t *excluded)
 {
     vst_wr w = VST_WR_INIT;
     vst_release_map_req rq = {from_version, n, in};
@@ -312,10 +336,101 @@ int vst_keyd_release_map(vst_keyd *k, uint32_t from_version, const uint8_t *in, 
     rc = vst_release_map_ok_decode(buf, len, &rs);
     if (rc == 0 && rs.count != n)
         rc = VST_PROTO_E_RANGE;
-    if (rc == 0)
+    if (rc == 0 && excluded == NULL && rs.nexcluded > 0)
+        rc = VST_PROTO_E_ARG;
+    if (rc == 0) {
         memcpy(out, rs.pseudonyms, (size_t)n * VST_PSEUDONYM_LEN);
+        if (excluded != NULL) {
+            memset(excluded, 0, n);
+            for (uint32_t j = 0; j < rs.nexcluded; j++)
+                excluded[vst_index_at(rs.excluded, j)] = 1;
+        }
+    }
     vst_frame_free(buf, len);
     return rc;
+}
+
+int vst_keyd_release_map(vst_keyd *k, uint32_t from_version, const uint8_t *in, uint32_t n,
+                         uint8_t *out)
+{
+    return vst_keyd_release_map_excluded(k, from_version, in, n, out, NULL);
+}
+
+void vst_case_answer_free(vst_case_answer *out)
+{
+    if (out->v != NULL) {
+        OPENSSL_cleanse(out->v, out->n * sizeof *out->v);
+        free(out->v);
+    }
+    memset(out, 0, sizeof *out);
+}
+
+/* A decoded DISCLOSE or OBJECT answer into out. */
+static int case_answer(const vst_case_ok *m, vst_case_answer *out)
+{
+    memset(out, 0, sizeof *out);
+    out->v = calloc(m->n, sizeof *out->v);
+    if (out->v == NULL)
+        return VST_PROTO_E_NOMEM;
+    memcpy(out->case_id, m->case_id, VST_CASE_ID_LEN);
+    vst_hex(m->case_id, VST_CASE_ID_LEN, out->case_hex);
+    out->existed = m->existed;
+    out->n = m->n;
+    for (uint16_t i = 0; i < m->n; i++) {
+        vst_case_entry e;
+        vst_case_ok_at(m, i, &e);
+        out->v[i].version = e.version;
+        memcpy(out->v[i].p, e.p, VST_PSEUDONYM_LEN);
+        if (e.p_star != NULL)
+            memcpy(out->v[i].p_star, e.p_star, VST_PSEUDONYM_LEN);
+    }
+    return 0;
+}
+
+/* Sends an encoded DISCLOSE or OBJECT and decodes its answer into out. */
+static int case_call(vst_keyd *k, uint8_t type, vst_wr *w, vst_case_answer *out)
+{
+    uint8_t *buf;
+    size_t len;
+    vst_case_ok m;
+    memset(out, 0, sizeof *out);
+    int rc = call_wr(k, type, w, &buf, &len);
+    if (rc != 0)
+        return rc;
+    rc = type == VST_MSG_DISCLOSE ? vst_disclose_ok_decode(buf, len, &m)
+                                  : vst_object_ok_decode(buf, len, &m);
+    if (rc == 0)
+        rc = case_answer(&m, out);
+    vst_frame_free(buf, len);
+    return rc;
+}
+
+int vst_keyd_disclose(vst_keyd *k, const char *domain, uint32_t version,
+                      const uint8_t p[VST_PSEUDONYM_LEN], vst_case_answer *out)
+{
+    vst_wr w = VST_WR_INIT;
+    vst_disclose_req rq = {.key_version = version};
+    memset(out, 0, sizeof *out);
+    if (domain == NULL || p == NULL || strlen(domain) > VST_DOMAIN_MAXLEN)
+        return VST_PROTO_E_ARG;
+    strcpy(rq.domain, domain);
+    memcpy(rq.pseudonym, p, VST_PSEUDONYM_LEN);
+    int rc = vst_disclose_req_encode(&w, &rq);
+    OPENSSL_cleanse(rq.pseudonym, sizeof rq.pseudonym);
+    return rc != 0 ? rc : case_call(k, VST_MSG_DISCLOSE, &w, out);
+}
+
+int vst_keyd_object(vst_keyd *k, const char *domain, const uint8_t *id, uint8_t id_len,
+                    vst_case_answer *out)
+{
+    vst_wr w = VST_WR_INIT;
+    vst_object_req rq = {.id_len = id_len, .id = id};
+    memset(out, 0, sizeof *out);
+    if (domain == NULL || strlen(domain) > VST_DOMAIN_MAXLEN)
+        return VST_PROTO_E_ARG;
+    strcpy(rq.domain, domain);
+    int rc = vst_object_req_encode(&w, &rq);
+    return rc != 0 ? rc : case_call(k, VST_MSG_OBJECT, &w, out);
 }
 
 int vst_keyd_events(vst_keyd *k, uint64_t after, uint16_t max, vst_events_ok *out, uint8_t **buf,

@@ -41,7 +41,15 @@ int vst_keyd_unseal(vst_keyd *k, const vst_unseal_req *rq, vst_unseal_ok *out);
 int vst_keyd_pubkey(vst_keyd *k, uint8_t pub[VST_ED25519_PUB_LEN]);
 int vst_keyd_rotate(vst_keyd *k, uint32_t *new_version);
 int vst_keyd_retire(vst_keyd *k, uint32_t version);
-/* PSEUDONYMIZE: out receives, per section in order, count * 16 bytes. */
+/* PSEUDONYMIZE: out receives, per section in order, count * 16 bytes;
+ * withheld (one byte per identifier, in the same order) 1 where keyd
+ * withheld the identifier (DESIGN.md §12: its 16 bytes in out are zero,
+ * store nothing for it), else 0. */
+int vst_keyd_pseudonymize_withheld(vst_keyd *k, const vst_pseud_req *rq, uint32_t *key_version,
+                                   uint8_t *out, size_t out_cap, uint8_t *withheld);
+/* The same for a caller that cannot withhold: an answer that withholds
+ * any identifier is refused with VST_PROTO_E_ARG (nothing is stored as
+ * a zero pseudonym). */
 int vst_keyd_pseudonymize(vst_keyd *k, const vst_pseud_req *rq, uint32_t *key_version, uint8_t *out,
                           size_t out_cap);
 /* REKEY: n pseudonyms in buf are replaced in place. */
@@ -67,6 +75,54 @@ int vst_keyd_release_open(vst_keyd *k, uint8_t id[VST_RELEASE_ID_LEN]);
  * retired_version as for REKEY. */
 int vst_keyd_release_map(vst_keyd *k, uint32_t from_version, const uint8_t *in, uint32_t n,
                          uint8_t *out);
+/* The same with excluded (n bytes): 1 where the pseudonym belongs to a
+ * person with a disclosure or objection case (DESIGN.md §12), whose row
+ * must not enter the release, else 0. vst_keyd_release_map, for a caller
+ * that cannot exclude, refuses an answer that excludes anything
+ * (VST_PROTO_E_ARG). */
+int vst_keyd_release_map_excluded(vst_keyd *k, uint32_t from_version, const uint8_t *in, uint32_t n,
+                                  uint8_t *out, uint8_t *excluded);
+
+/* The answer of DISCLOSE and OBJECT (admin socket; DESIGN.md §12,
+ * docs/keyd-protocol.md): the case, whether it was there before this call
+ * (a re-run after a crash gets the same case), and per live key version,
+ * ascending, the person's pseudonyms. They are secrets of one person: keep
+ * them in memory only, and free the answer with vst_case_answer_free,
+ * which wipes them. */
+typedef struct {
+    uint32_t version;
+    uint8_t p[VST_PSEUDONYM_LEN];      /* DISCLOSE: the disclosed P_v; OBJECT: the
+                                          pseudonym the person's rows carry (P_v or P*_v) */
+    uint8_t p_star[VST_PSEUDONYM_LEN]; /* DISCLOSE: the substitute P*_v; OBJECT: zero */
+} vst_case_pseudonyms;
+typedef struct {
+    uint8_t case_id[VST_CASE_ID_LEN];
+    char case_hex[VST_CASE_ID_HEX + 1]; /* the case id as 16 lower-case hex digits */
+    int existed;                        /* 1: the case was recorded before this call */
+    size_t n;                           /* >= 1 on success */
+    vst_case_pseudonyms *v;             /* n entries (malloc'd) */
+} vst_case_answer;
+/* Wipes and frees out->v; out is empty again. */
+void vst_case_answer_free(vst_case_answer *out);
+
+/* DISCLOSE: the pseudonym p of key version `version` in `domain` has been
+ * linked to its person. keyd recovers the person's inner value, records a
+ * substitute case for it (or finds the one recorded before) in its sealed
+ * keystore before it answers, and from then on pseudonymizes the person
+ * to P*. keyd errors: invalid_argument (a domain keyd does not serve),
+ * unknown_version / retired_version, withheld (the person has an
+ * objection), case_limit, internal. On success *out must be freed. */
+int vst_keyd_disclose(vst_keyd *k, const char *domain, uint32_t version,
+                      const uint8_t p[VST_PSEUDONYM_LEN], vst_case_answer *out);
+/* OBJECT: the person with canonical identifier id (1..16 bytes; the
+ * profile's validation and canonical form are the caller's) objects. keyd
+ * records the person as withheld (or finds the case recorded before; a
+ * substitute case becomes a withhold) before it answers, with the
+ * pseudonyms the person's stored rows carry, so that they can be deleted.
+ * keyd errors: invalid_argument, case_limit, internal. On success *out
+ * must be freed; wipe id yourself. */
+int vst_keyd_object(vst_keyd *k, const char *domain, const uint8_t *id, uint8_t id_len,
+                    vst_case_answer *out);
 /* EVENTS: *buf as for STATUS; iterate with vst_events_iter_init. */
 int vst_keyd_events(vst_keyd *k, uint64_t after, uint16_t max, vst_events_ok *out, uint8_t **buf,
                     size_t *buf_len);

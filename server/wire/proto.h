@@ -13,6 +13,7 @@
  *   codec_pseud.h   PSEUDONYMIZE, REKEY
  *   codec_sign.h    SIGN_RECEIPT, SIGN_CHECKPOINT, SIGN_REPORT
  *   codec_release.h RELEASE_OPEN, RELEASE_MAP
+ *   codec_case.h    DISCLOSE, OBJECT
  *   codec_events.h  EVENTS
  *   codec_error.h   the error frame
  *   codec_any.h     any message by type (vst_msg)
@@ -26,6 +27,7 @@
 #include "core/vst_error.h"
 #include "wire/codec.h"
 #include "wire/codec_any.h"
+#include "wire/codec_case.h"
 #include "wire/codec_error.h"
 #include "wire/codec_events.h"
 #include "wire/codec_keys.h"

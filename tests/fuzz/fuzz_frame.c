@@ -184,8 +184,8 @@ static void seed_responses(void)
     seed_msg("ok-pubkey_ok", VST_MSG_RESP(VST_MSG_PUBKEY), &m);
     m.pseud_ok.key_version = 2;
     m.pseud_ok.nsections = 2;
-    m.pseud_ok.sec[0] = (vst_pseud_out){2, zeros};
-    m.pseud_ok.sec[1] = (vst_pseud_out){1, zeros};
+    m.pseud_ok.sec[0] = (vst_pseud_out){2, zeros, 0, NULL};
+    m.pseud_ok.sec[1] = (vst_pseud_out){1, zeros, 1, (const uint8_t *)"\0\0\0\0"};
     seed_msg("ok-pseudonymize_ok", VST_MSG_RESP(VST_MSG_PSEUDONYMIZE), &m);
     m.rekey_ok = (vst_rekey_ok){2, zeros};
     seed_msg("ok-rekey_ok", VST_MSG_RESP(VST_MSG_REKEY), &m);

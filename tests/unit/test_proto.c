@@ -39,6 +39,8 @@ static const uint8_t all_types[] = {
     VST_MSG_RETIRE,
     VST_MSG_RELEASE_OPEN,
     VST_MSG_RELEASE_MAP,
+    VST_MSG_DISCLOSE,
+    VST_MSG_OBJECT,
     VST_MSG_SIGN_RECEIPT,
     VST_MSG_SIGN_CHECKPOINT,
     VST_MSG_SIGN_REPORT,
@@ -52,6 +54,8 @@ static const uint8_t all_types[] = {
     VST_MSG_RESP(VST_MSG_RETIRE),
     VST_MSG_RESP(VST_MSG_RELEASE_OPEN),
     VST_MSG_RESP(VST_MSG_RELEASE_MAP),
+    VST_MSG_RESP(VST_MSG_DISCLOSE),
+    VST_MSG_RESP(VST_MSG_OBJECT),
     VST_MSG_RESP(VST_MSG_SIGN_RECEIPT),
     VST_MSG_RESP(VST_MSG_SIGN_CHECKPOINT),
     VST_MSG_RESP(VST_MSG_SIGN_REPORT),
@@ -63,6 +67,12 @@ static const uint8_t all_types[] = {
 static const char kvnrs[] = "A123456780B987654328C000000017";
 static const char lanrs[] = "123456601987654302";
 static uint8_t blocks[3 * VST_PSEUDONYM_LEN];
+
+static void wr_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8),
+    p[3] = (uint8_t)v;
+}
 static const uint8_t share[VST_SHARE_LEN] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
 
 static void fill_receipt(vst_receipt_fields *r)
@@ -129,6 +139,20 @@ static void sample_events(vst_wr *w)
     CU_ASSERT_FATAL(vst_events_ok_add(&b, &e2) == 0);
 }
 
+/* A DISCLOSE or OBJECT answer: case 0xc0.., existed, versions 2 and 5. */
+static void sample_case_ok(uint8_t type, vst_wr *w)
+{
+    vst_case_ok m = {.existed = 1, .with_star = type == VST_MSG_RESP(VST_MSG_DISCLOSE)};
+    for (int i = 0; i < VST_CASE_ID_LEN; i++)
+        m.case_id[i] = (uint8_t)(0xc0 + i);
+    vst_list_builder b;
+    vst_case_entry e2 = {2, blocks, m.with_star ? blocks + 16 : NULL};
+    vst_case_entry e5 = {5, blocks + 16, m.with_star ? blocks + 32 : NULL};
+    CU_ASSERT_FATAL(vst_case_ok_begin(&b, w, &m) == 0);
+    CU_ASSERT_FATAL(vst_case_ok_add(&b, &m, &e2) == 0);
+    CU_ASSERT_FATAL(vst_case_ok_add(&b, &m, &e5) == 0);
+}
+
 /* A valid payload of the given type, written to w. */
 static void sample(uint8_t type, vst_wr *w)
 {
@@ -173,8 +197,20 @@ static void sample(uint8_t type, vst_wr *w)
         memset(m.release_open_ok.id, 0x5e, sizeof m.release_open_ok.id);
         break;
     case VST_MSG_RESP(VST_MSG_RELEASE_MAP):
-        m.release_map_ok = (vst_release_map_ok){3, blocks};
+        m.release_map_ok = (vst_release_map_ok){3, blocks, 2, (const uint8_t *)"\0\0\0\0\0\0\0\2"};
         break;
+    case VST_MSG_DISCLOSE:
+        strcpy(m.disclose_req.domain, "sgb5/insured");
+        m.disclose_req.key_version = 3;
+        memset(m.disclose_req.pseudonym, 0xd5, VST_PSEUDONYM_LEN);
+        break;
+    case VST_MSG_OBJECT:
+        m.object_req = (vst_object_req){"sgb5/insured", 10, (const uint8_t *)kvnrs};
+        break;
+    case VST_MSG_RESP(VST_MSG_DISCLOSE):
+    case VST_MSG_RESP(VST_MSG_OBJECT):
+        sample_case_ok(type, w);
+        return;
     case VST_MSG_RESP(VST_MSG_STATUS):
         sample_status(w);
         return;
@@ -187,8 +223,8 @@ static void sample(uint8_t type, vst_wr *w)
     case VST_MSG_RESP(VST_MSG_PSEUDONYMIZE):
         m.pseud_ok.key_version = 2;
         m.pseud_ok.nsections = 2;
-        m.pseud_ok.sec[0] = (vst_pseud_out){2, blocks};
-        m.pseud_ok.sec[1] = (vst_pseud_out){1, blocks + 32};
+        m.pseud_ok.sec[0] = (vst_pseud_out){2, blocks, 0, NULL};
+        m.pseud_ok.sec[1] = (vst_pseud_out){1, blocks + 32, 1, (const uint8_t *)"\0\0\0\0"};
         break;
     case VST_MSG_RESP(VST_MSG_REKEY):
         m.rekey_ok = (vst_rekey_ok){3, blocks};
@@ -539,15 +575,16 @@ static void test_rekey_and_version_limits(void)
     CU_ASSERT(u32_payload(VST_MSG_RESP(VST_MSG_ROTATE), ok, 1, 0) == 0);
     /* PSEUDONYMIZE response: key version, sections and totals. */
     uint32_t kv0[] = {0}, kv1[] = {1};
-    CU_ASSERT(u32_payload(VST_MSG_RESP(VST_MSG_PSEUDONYMIZE), kv0, 1, 2 + 4 + 16) < 0);
-    uint8_t *p = calloc(1, 6 + 4 + 16);
+    CU_ASSERT(u32_payload(VST_MSG_RESP(VST_MSG_PSEUDONYMIZE), kv0, 1, 2 + 4 + 16 + 4) < 0);
+    uint8_t *p = calloc(1, 6 + 4 + 16 + 4); /* ends in nwithheld 0 */
     p[3] = 1, p[5] = 1, p[9] = 1;
     vst_msg m;
-    CU_ASSERT(decode_copy(VST_MSG_RESP(VST_MSG_PSEUDONYMIZE), p, 26, &m) == 0);
+    CU_ASSERT(decode_copy(VST_MSG_RESP(VST_MSG_PSEUDONYMIZE), p, 30, &m) == 0);
+    CU_ASSERT(decode_copy(VST_MSG_RESP(VST_MSG_PSEUDONYMIZE), p, 26, &m) == VST_PROTO_E_SHORT);
     p[5] = 0; /* nsections 0 */
-    CU_ASSERT(decode_copy(VST_MSG_RESP(VST_MSG_PSEUDONYMIZE), p, 26, &m) == VST_PROTO_E_RANGE);
+    CU_ASSERT(decode_copy(VST_MSG_RESP(VST_MSG_PSEUDONYMIZE), p, 30, &m) == VST_PROTO_E_RANGE);
     p[5] = 1, p[6] = 0x10, p[9] = 1; /* count 0x10000001: 16 * count wraps to 16 */
-    CU_ASSERT(decode_copy(VST_MSG_RESP(VST_MSG_PSEUDONYMIZE), p, 26, &m) == VST_PROTO_E_RANGE);
+    CU_ASSERT(decode_copy(VST_MSG_RESP(VST_MSG_PSEUDONYMIZE), p, 30, &m) == VST_PROTO_E_RANGE);
     free(p);
     (void)kv1;
     /* Unseal: share index 0 does not exist. */
@@ -581,10 +618,12 @@ static void test_release_and_report_limits(void)
     CU_ASSERT(u32_payload(VST_MSG_RELEASE_MAP, ok, 2, 15) == VST_PROTO_E_SHORT);
     CU_ASSERT(u32_payload(VST_MSG_RELEASE_MAP, ok, 2, 17) == VST_PROTO_E_TRAILING);
     CU_ASSERT(u32_payload(VST_MSG_RELEASE_MAP, ok, 2, 32) == VST_PROTO_E_TRAILING);
-    CU_ASSERT(u32_payload(VST_MSG_RESP(VST_MSG_RELEASE_MAP), ok + 1, 1, 16) == 0);
+    /* The answer: count, pseudonyms, nexcluded (here 0), indices. */
+    CU_ASSERT(u32_payload(VST_MSG_RESP(VST_MSG_RELEASE_MAP), ok + 1, 1, 16 + 4) == 0);
+    CU_ASSERT(u32_payload(VST_MSG_RESP(VST_MSG_RELEASE_MAP), ok + 1, 1, 16) == VST_PROTO_E_SHORT);
     CU_ASSERT(u32_payload(VST_MSG_RESP(VST_MSG_RELEASE_MAP), c0 + 1, 1, 0) == VST_PROTO_E_RANGE);
     CU_ASSERT(u32_payload(VST_MSG_RESP(VST_MSG_RELEASE_MAP), wrap + 1, 1, 16) == VST_PROTO_E_RANGE);
-    CU_ASSERT(u32_payload(VST_MSG_RESP(VST_MSG_RELEASE_MAP), ok + 1, 1, 17) ==
+    CU_ASSERT(u32_payload(VST_MSG_RESP(VST_MSG_RELEASE_MAP), ok + 1, 1, 21) ==
               VST_PROTO_E_TRAILING);
     /* The encoders refuse the same and write nothing. */
     vst_wr w = VST_WR_INIT;
@@ -594,7 +633,7 @@ static void test_release_and_report_limits(void)
     CU_ASSERT(vst_release_map_req_encode(&w, &rq) == VST_PROTO_E_RANGE && vst_wr_len(&w) == 0);
     rq = (vst_release_map_req){1, 1, NULL};
     CU_ASSERT(vst_release_map_req_encode(&w, &rq) == VST_PROTO_E_ARG && vst_wr_len(&w) == 0);
-    vst_release_map_ok rs = {0, blocks};
+    vst_release_map_ok rs = {0, blocks, 0, NULL};
     CU_ASSERT(vst_release_map_ok_encode(&w, &rs) == VST_PROTO_E_RANGE && vst_wr_len(&w) == 0);
     vst_wr_free(&w);
 
@@ -633,8 +672,10 @@ static void test_release_and_report_limits(void)
         {VST_MSG_RELEASE_MAP, 8 + 16 * VST_BATCH_MAX + 1, 0},
         {VST_MSG_RESP(VST_MSG_RELEASE_OPEN), 8, 1},
         {VST_MSG_RESP(VST_MSG_RELEASE_OPEN), 9, 0},
-        {VST_MSG_RESP(VST_MSG_RELEASE_MAP), 19, 0},
-        {VST_MSG_RESP(VST_MSG_RELEASE_MAP), 4 + 16 * VST_BATCH_MAX + 1, 0},
+        {VST_MSG_RESP(VST_MSG_RELEASE_MAP), 23, 0},
+        {VST_MSG_RESP(VST_MSG_RELEASE_MAP), 24, 1},
+        {VST_MSG_RESP(VST_MSG_RELEASE_MAP), 8 + 20 * VST_BATCH_MAX, 1},
+        {VST_MSG_RESP(VST_MSG_RELEASE_MAP), 8 + 20 * VST_BATCH_MAX + 1, 0},
         {VST_MSG_RESP(VST_MSG_SIGN_REPORT), 64, 1},
         {VST_MSG_RESP(VST_MSG_SIGN_REPORT), 65, 0},
     };
@@ -828,17 +869,20 @@ static void test_error_codes(void)
                                         "busy",
                                         "checkpoint_regression",
                                         "checkpoint_fork",
-                                        "no_release"};
-    for (unsigned c = 1; c <= 14; c++)
+                                        "no_release",
+                                        "withheld",
+                                        "case_limit"};
+    for (unsigned c = 1; c <= 16; c++)
         CU_ASSERT(vst_keyd_err_name(c) != NULL && strcmp(vst_keyd_err_name(c), names[c]) == 0);
-    CU_ASSERT(vst_keyd_err_name(0) == NULL && vst_keyd_err_name(15) == NULL);
+    CU_ASSERT(vst_keyd_err_name(0) == NULL && vst_keyd_err_name(17) == NULL);
+    CU_ASSERT(VST_KERR_WITHHELD == 15 && VST_KERR_CASE_LIMIT == 16);
     CU_ASSERT(VST_KERR_UNSEAL_REJECTED == 10 && VST_KERR_BAD_FRAME == 1 && VST_KERR_BUSY == 11);
     CU_ASSERT(VST_KERR_CHECKPOINT_REGRESSION == 12 && VST_KERR_CHECKPOINT_FORK == 13);
     CU_ASSERT(VST_KERR_NO_RELEASE == 14);
     uint8_t p[2] = {0, 0};
     vst_msg m;
     CU_ASSERT(decode_copy(VST_MSG_ERROR, p, 2, &m) == VST_PROTO_E_RANGE);
-    p[1] = 15;
+    p[1] = 17;
     CU_ASSERT(decode_copy(VST_MSG_ERROR, p, 2, &m) == VST_PROTO_E_RANGE);
     p[1] = 14;
     CU_ASSERT(decode_copy(VST_MSG_ERROR, p, 2, &m) == 0 && m.error.code == VST_KERR_NO_RELEASE);
@@ -877,13 +921,13 @@ static void test_keyd_http_answers(void)
     CU_ASSERT(vst_keyd_http_err(0, &d) == VST_E_OK && d == NULL);
     CU_ASSERT(vst_err_status(vst_keyd_http_err(VST_KERR_SEALED, &d)) == 503);
     CU_ASSERT(vst_err_status(vst_keyd_http_err(VST_KERR_INVALID_ARGUMENT, &d)) == 500);
-    /* The local results are exactly -1..-13 (keyd's codes are 1..14). */
+    /* The local results are exactly -1..-13 (keyd's codes are 1..16). */
     for (int rc = -13; rc <= -1; rc++)
         CU_ASSERT(strcmp(vst_proto_strerror(rc), "unknown error") != 0);
     CU_ASSERT(strcmp(vst_proto_strerror(-14), "unknown error") == 0);
     CU_ASSERT(strcmp(vst_proto_strerror(1), "unknown error") == 0);
     CU_ASSERT(strcmp(vst_proto_strerror(VST_PROTO_OK), "ok") == 0);
-    CU_ASSERT(VST_PROTO_E_TIMEOUT == -13 && VST_PROTO_E_SHORT == -1 && VST_KERR_MAX == 14);
+    CU_ASSERT(VST_PROTO_E_TIMEOUT == -13 && VST_PROTO_E_SHORT == -1 && VST_KERR_MAX == 16);
 }
 
 static void test_permissions(void)
@@ -919,7 +963,8 @@ static void test_permissions(void)
     CU_ASSERT(vst_msg_permit(VST_SOCK_DATA, 0, VST_MSG_PSEUDONYMIZE) == 0);
     /* Release pseudonyms and report signatures: the operator's alone (a
      * compromised vst-httpd must not map the store nor sign a report). */
-    const uint8_t admin_only[] = {VST_MSG_RELEASE_OPEN, VST_MSG_RELEASE_MAP, VST_MSG_SIGN_REPORT};
+    const uint8_t admin_only[] = {VST_MSG_RELEASE_OPEN, VST_MSG_RELEASE_MAP, VST_MSG_SIGN_REPORT,
+                                  VST_MSG_DISCLOSE, VST_MSG_OBJECT};
     for (size_t i = 0; i < sizeof admin_only; i++) {
         CU_ASSERT(vst_msg_permit(VST_SOCK_DATA, 0, admin_only[i]) == VST_KERR_FORBIDDEN);
         CU_ASSERT(vst_msg_permit(VST_SOCK_ADMIN, 0, admin_only[i]) == 0);
@@ -964,10 +1009,101 @@ static void test_reader_writer(void)
     vst_pseud_req rq;
     vst_pseud_ok rs = {.key_version = 1, .nsections = 2};
     fill_pseud_req(&rq);
-    rs.sec[0] = (vst_pseud_out){3, blocks}, rs.sec[1] = (vst_pseud_out){2, blocks};
+    rs.sec[0] = (vst_pseud_out){3, blocks, 0, NULL},
+    rs.sec[1] = (vst_pseud_out){2, blocks, 0, NULL};
     CU_ASSERT(vst_pseud_ok_matches(&rq, &rs) == 1);
     rs.sec[1].count = 1;
     CU_ASSERT(vst_pseud_ok_matches(&rq, &rs) == 0);
+    /* A withheld list that a decoder would refuse does not match either. */
+    rs.sec[1].count = 2;
+    rs.sec[1].nwithheld = 1, rs.sec[1].withheld = (const uint8_t *)"\0\0\0\1";
+    CU_ASSERT(vst_pseud_ok_matches(&rq, &rs) == 1);
+    rs.sec[1].withheld = (const uint8_t *)"\0\0\0\2"; /* index == count */
+    CU_ASSERT(vst_pseud_ok_matches(&rq, &rs) == 0);
+    rs.sec[1].nwithheld = 3; /* more than count */
+    CU_ASSERT(vst_pseud_ok_matches(&rq, &rs) == 0);
+}
+
+/* A PSEUDONYMIZE answer of one section: count pseudonyms (zero where an
+ * index lists them, 0x5a elsewhere), nw indices as given, extra bytes
+ * appended (negative: cut). */
+static int pseud_ok_raw(uint32_t count, uint32_t nw, const uint32_t *idx, long extra)
+{
+    size_t n = 6 + 4 + (size_t)count * 16 + 4 + (size_t)nw * 4;
+    uint8_t *p = calloc(1, n + 8);
+    CU_ASSERT_FATAL(p != NULL);
+    p[3] = 2, p[5] = 1; /* key version 2, one section */
+    wr_be32(p + 6, count);
+    memset(p + 10, 0x5a, (size_t)count * 16);
+    for (uint32_t j = 0; j < nw; j++)
+        if (idx[j] < count)
+            memset(p + 10 + (size_t)idx[j] * 16, 0, 16);
+    wr_be32(p + 10 + (size_t)count * 16, nw);
+    for (uint32_t j = 0; j < nw; j++)
+        wr_be32(p + 14 + (size_t)count * 16 + 4 * j, idx[j]);
+    vst_msg m;
+    int rc = decode_copy(VST_MSG_RESP(VST_MSG_PSEUDONYMIZE), p, (size_t)((long)n + extra), &m);
+    if (rc == 0) { /* decode_copy's copy is gone: read p itself */
+        CU_ASSERT_FATAL(vst_pseud_ok_decode(p, n, &m.pseud_ok) == 0);
+        CU_ASSERT(m.pseud_ok.sec[0].nwithheld == nw);
+        for (uint32_t j = 0; j < nw; j++)
+            CU_ASSERT(vst_pseud_withheld_at(&m.pseud_ok.sec[0], j) == idx[j]);
+    }
+    free(p);
+    return rc;
+}
+
+static void test_pseudonymize_withheld(void)
+{
+    const uint32_t none[1] = {0}, ends[] = {0, 4}, all[] = {0, 1, 2, 3, 4};
+    const uint32_t same[] = {1, 1}, down[] = {3, 2}, past[] = {5}, six[] = {0, 1, 2, 3, 4, 5};
+    CU_ASSERT(pseud_ok_raw(5, 0, none, 0) == 0);
+    CU_ASSERT(pseud_ok_raw(5, 2, ends, 0) == 0);
+    CU_ASSERT(pseud_ok_raw(5, 5, all, 0) == 0);                     /* every one withheld */
+    CU_ASSERT(pseud_ok_raw(5, 2, same, 0) == VST_PROTO_E_RANGE);    /* not strictly ascending */
+    CU_ASSERT(pseud_ok_raw(5, 2, down, 0) == VST_PROTO_E_RANGE);    /* descending */
+    CU_ASSERT(pseud_ok_raw(5, 1, past, 0) == VST_PROTO_E_RANGE);    /* index == count */
+    CU_ASSERT(pseud_ok_raw(5, 6, six, 0) == VST_PROTO_E_RANGE);     /* nwithheld > count */
+    CU_ASSERT(pseud_ok_raw(5, 2, ends, -1) == VST_PROTO_E_SHORT);   /* an index cut */
+    CU_ASSERT(pseud_ok_raw(5, 2, ends, -4) == VST_PROTO_E_SHORT);   /* an index missing */
+    CU_ASSERT(pseud_ok_raw(5, 2, ends, 1) == VST_PROTO_E_TRAILING); /* a byte extra */
+    CU_ASSERT(pseud_ok_raw(5, 0, none, -4) == VST_PROTO_E_SHORT);   /* no nwithheld at all */
+    /* A withheld slot carries no value: a pseudonym there is refused. */
+    uint8_t p[6 + 4 + 32 + 4 + 4] = {0, 0, 0, 1, 0, 1, 0, 0, 0, 2};
+    memset(p + 10, 0x5a, 32);
+    p[45] = 1, p[49] = 1; /* nwithheld 1, index 1: whose bytes are 0x5a */
+    vst_msg m;
+    /* nwithheld 0x40000001 (4 * n wraps to 4): refused before the bytes it
+     * describes are viewed. */
+    p[42] = 0x40;
+    CU_ASSERT(decode_copy(VST_MSG_RESP(VST_MSG_PSEUDONYMIZE), p, sizeof p, &m) ==
+              VST_PROTO_E_RANGE);
+    p[42] = 0;
+    CU_ASSERT(decode_copy(VST_MSG_RESP(VST_MSG_PSEUDONYMIZE), p, sizeof p, &m) ==
+              VST_PROTO_E_RESERVED);
+    memset(p + 26, 0, 16);
+    CU_ASSERT(decode_copy(VST_MSG_RESP(VST_MSG_PSEUDONYMIZE), p, sizeof p, &m) == 0);
+    /* The encoder refuses the same lists and leaves the writer as it was. */
+    vst_wr w = VST_WR_INIT;
+    static const uint8_t zeros[5 * 16];
+    vst_pseud_ok o = {.key_version = 1, .nsections = 1};
+    o.sec[0] = (vst_pseud_out){5, zeros, 2, (const uint8_t *)"\0\0\0\3\0\0\0\3"};
+    CU_ASSERT(vst_pseud_ok_encode(&w, &o) == VST_PROTO_E_RANGE && vst_wr_len(&w) == 0);
+    o.sec[0].withheld = (const uint8_t *)"\0\0\0\3\0\0\0\5";
+    CU_ASSERT(vst_pseud_ok_encode(&w, &o) == VST_PROTO_E_RANGE && vst_wr_len(&w) == 0);
+    o.sec[0].withheld = NULL;
+    CU_ASSERT(vst_pseud_ok_encode(&w, &o) == VST_PROTO_E_ARG && vst_wr_len(&w) == 0);
+    uint8_t ff[5 * 16];
+    memset(ff, 0xff, sizeof ff);
+    o.sec[0].pseudonyms = ff;
+    o.sec[0].withheld = (const uint8_t *)"\0\0\0\3\0\0\0\4";
+    CU_ASSERT(vst_pseud_ok_encode(&w, &o) == VST_PROTO_E_RESERVED && vst_wr_len(&w) == 0);
+    o.sec[0].pseudonyms = zeros;
+    CU_ASSERT_FATAL(vst_pseud_ok_encode(&w, &o) == 0);
+    /* key version, nsections, count, 80 bytes, nwithheld 2, indices 3, 4 */
+    CU_ASSERT(vst_wr_len(&w) == 4 + 2 + 4 + 80 + 4 + 8);
+    CU_ASSERT(memcmp(vst_wr_data(&w) + 90, "\0\0\0\2\0\0\0\3\0\0\0\4", 12) == 0);
+    vst_wr_free(&w);
 }
 
 /* ------------------------------------------------------------ signatures */
@@ -1244,6 +1380,7 @@ int vst_register_tests(void)
         {"header: version, reserved, type, length", test_header},
         {"pseudonymize: counts, overflow, exact size", test_pseudonymize_limits},
         {"pseudonymize: domain charset and length", test_domain_charset},
+        {"pseudonymize answer: the withheld index list", test_pseudonymize_withheld},
         {"rekey, versions, unseal, events limits", test_rekey_and_version_limits},
         {"release_open, release_map, sign_report: sizes, counts", test_release_and_report_limits},
         {"status: flags, entries, reserved", test_status_limits},
