@@ -526,15 +526,18 @@ BEGIN
     VALUES (p_name, p_profile, p_table, p_k, p_qi, p_rules, p_keep, p_release_id);
     -- The map links store and release pseudonyms; it lives only while the
     -- release is built and is never written to the WAL (unlogged).
-    IF NOT p_keep THEN
-        EXECUTE format('CREATE UNLOGGED TABLE release_build.%I (v integer NOT NULL, '
-                       'p char(32) NOT NULL, r char(32) NOT NULL)', p_name || '__map');
-        EXECUTE format('GRANT INSERT ON release_build.%I TO vst_admin', p_name || '__map');
-    END IF;
+    -- x: keyd flags the person as one with a disclosure or objection case
+    -- (DESIGN.md §12): never in a release. With p_keep the map still says
+    -- who is flagged (its r is not used).
+    EXECUTE format('CREATE UNLOGGED TABLE release_build.%I (v integer NOT NULL, '
+                   'p char(32) NOT NULL, r char(32) NOT NULL, x boolean NOT NULL DEFAULT false)',
+                   p_name || '__map');
+    EXECUTE format('GRANT INSERT ON release_build.%I TO vst_admin', p_name || '__map');
 END
 $$;
 
--- Records vst-keyd's release id of a build that replaces pseudonyms (once).
+-- Records vst-keyd's release id of a build (once; kept in the catalog only
+-- when the release replaces pseudonyms).
 CREATE FUNCTION vst.release_key_id(p_name text, p_release_id text) RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -542,9 +545,8 @@ AS $$
 DECLARE
     b release_build.builds := vst.release_build_get(p_name);
 BEGIN
-    IF b.keep_pseudonyms OR b.release_id IS NOT NULL THEN
-        RAISE EXCEPTION 'release "%" has its release id already, or keeps store pseudonyms', p_name
-            USING ERRCODE = '55000';
+    IF b.release_id IS NOT NULL THEN
+        RAISE EXCEPTION 'release "%" has its release id already', p_name USING ERRCODE = '55000';
     END IF;
     UPDATE release_build.builds SET release_id = p_release_id WHERE name = p_name;
 END
@@ -651,6 +653,7 @@ DECLARE
     rounds integer := 0;
     srows bigint;
     spersons bigint;
+    excluded bigint;
     lo bigint;
     hi bigint;
 BEGIN
@@ -659,9 +662,7 @@ BEGIN
     -- later is either beyond hi or checked at publish).
     EXECUTE format('SELECT coalesce(min(id), 1), coalesce(max(id), 0) FROM %s', b.source_table)
         INTO lo, hi;
-    IF NOT b.keep_pseudonyms THEN
-        EXECUTE format('ANALYZE release_build.%I', p_name || '__map');
-    END IF;
+    EXECUTE format('ANALYZE release_build.%I', p_name || '__map');
     EXECUTE format('DROP TABLE IF EXISTS %s; DROP TABLE IF EXISTS %s', pc, supp);
     -- One row per (class, person) with the person's rows in it. A row
     -- whose person has no release pseudonym (the map is incomplete) fails
@@ -675,6 +676,11 @@ BEGIN
             USING ERRCODE = '55000';
     END IF;
     EXECUTE format('CREATE UNLOGGED TABLE %s (person char(32) PRIMARY KEY)', supp);
+    -- Round 0: the persons keyd flagged (a disclosure or objection case).
+    EXECUTE format('INSERT INTO %s SELECT DISTINCT %s FROM release_build.%I WHERE x '
+                   'ON CONFLICT DO NOTHING',
+                   supp, CASE WHEN b.keep_pseudonyms THEN 'p' ELSE 'r' END, p_name || '__map');
+    GET DIAGNOSTICS excluded = ROW_COUNT;
     LOOP
         rounds := rounds + 1;
         EXECUTE format($q$
@@ -696,8 +702,9 @@ SELECT DISTINCT pc.person
                                     filled_to = lo, id_hi = hi
      WHERE name = p_name;
     -- rounds: those that suppressed someone (the last one found nobody).
+    -- suppressed_persons includes the flagged ones (excluded_persons).
     RETURN jsonb_build_object('suppressed_persons', spersons, 'suppressed_rows', srows,
-                              'rounds', rounds - 1);
+                              'excluded_persons', excluded, 'rounds', rounds - 1);
 END
 $$;
 
@@ -799,7 +806,7 @@ SELECT (SELECT count(*) FROM %1$s), (SELECT count(DISTINCT pseudonym) FROM %1$s)
                                  suppressed_persons, suppressed_rows, min_class, release_id)
     VALUES (p_name, b.profile, b.source_table::text, b.k, b.quasi_identifiers, b.rules,
             b.keep_pseudonyms, nrows, npersons, b.suppressed_persons, b.suppressed_rows, minc,
-            b.release_id)
+            CASE WHEN b.keep_pseudonyms THEN NULL ELSE b.release_id END)
     RETURNING * INTO c;
     PERFORM vst.release_build_cleanup(p_name);
     RETURN to_jsonb(c);
