@@ -16,8 +16,7 @@ static const pf_field *nth_writer(const pf_field *obj, int column, size_t *n)
             const pf_field *g = nth_writer(f, column, n);
             if (g != NULL)
                 return g;
-        } else if (f->type == FT_IDENTIFIER && f->act == ACT_PSEUDONYMIZE &&
-                   f->column == column) {
+        } else if (f->type == FT_IDENTIFIER && f->act == ACT_PSEUDONYMIZE && f->column == column) {
             if (*n == 0)
                 return f;
             (*n)--;

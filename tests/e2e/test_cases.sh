@@ -43,7 +43,7 @@ n=0
 send() { # send NAME RECORDS...: one delivery; prints the status
     local name=$1
     shift
-    printf '%s' "$@" >"$WORK/$name.nd"
+    printf '%s\n' "$@" >"$WORK/$name.nd"
     deliver insurer "$name" "$WORK/$name.nd"
 }
 ref_of() { sql_trust "SELECT delivery_ref FROM vst.receipts WHERE delivery_id = '$1'"; }

@@ -123,8 +123,8 @@ long long case_store_rows(PGconn *db, const admin_case *c, uint32_t version, con
     char v[16];
     snprintf(v, sizeof v, "%u", version);
     const char *p[] = {vst_profile_table(c->profile), v, p_hex};
-    char *s = spec_query_value(db, c->kind, "SELECT vst.case_rows($1::regclass, $2::int, $3)", 3,
-                               p);
+    char *s =
+        spec_query_value(db, c->kind, "SELECT vst.case_rows($1::regclass, $2::int, $3)", 3, p);
     long long n = s ? strtoll(s, NULL, 10) : -1;
     free(s);
     return n;
@@ -181,11 +181,11 @@ int case_parse(admin_case *c, int argc, char **argv, const char *const *takes)
             c->force = 1;
             continue;
         }
-        dst = strcmp(a, "--profile") == 0      ? &c->profile_name
-              : strcmp(a, "--pseudonym") == 0  ? &c->pseudonym
-              : strcmp(a, "--column") == 0     ? &c->column
-              : strcmp(a, "--domain") == 0     ? &c->domain
-              : strcmp(a, "--reason") == 0     ? &c->reason
+        dst = strcmp(a, "--profile") == 0           ? &c->profile_name
+              : strcmp(a, "--pseudonym") == 0       ? &c->pseudonym
+              : strcmp(a, "--column") == 0          ? &c->column
+              : strcmp(a, "--domain") == 0          ? &c->domain
+              : strcmp(a, "--reason") == 0          ? &c->reason
               : strcmp(a, "--identifier-file") == 0 ? &c->id_file
                                                     : NULL;
         if (strcmp(a, "--batch") == 0) {
@@ -246,8 +246,8 @@ int case_finish(PGconn *store, PGconn *trust, admin_case *c)
     free(t);
     if (case_close(trust, c) != 0)
         return 1;
-    printf("%s case %s: %lld row(s) %s%s; audit seq %" PRIu64 "\n", c->kind, c->case_hex,
-           c->rows, strcmp(c->kind, "disclosed") == 0 ? "moved to the new pseudonym" : "deleted",
+    printf("%s case %s: %lld row(s) %s%s; audit seq %" PRIu64 "\n", c->kind, c->case_hex, c->rows,
+           strcmp(c->kind, "disclosed") == 0 ? "moved to the new pseudonym" : "deleted",
            c->existed ? " (finishing an earlier run)" : "", c->audit_seq);
     return 0;
 }
@@ -293,8 +293,8 @@ int case_list(const char *kind, int argc, char **argv)
     } else {
         size_t i;
         json_t *e;
-        printf("%-16s  %-20s  %-8s  %-5s  %8s  %s\n", "CASE", "CREATED", "PROFILE", "STATE",
-               "ROWS", "REASON");
+        printf("%-16s  %-20s  %-8s  %-5s  %8s  %s\n", "CASE", "CREATED", "PROFILE", "STATE", "ROWS",
+               "REASON");
         json_array_foreach(a, i, e)
         {
             printf("%-16s  %-20s  %-8s  %-5s  %8lld  %s\n",

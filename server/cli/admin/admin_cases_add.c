@@ -63,16 +63,18 @@ static int disclose(PGconn *store, PGconn *trust, admin_case *c, const uint8_t p
     vst_keyd_close(k);
     if (rc != 0)
         return admin_fail("disclosed add: vst-keyd refused (%s)", vst_keyd_strerror(rc));
-    vst_hex(ans.case_id, sizeof ans.case_id, c->case_hex);
+    snprintf(c->case_hex, sizeof c->case_hex, "%s", ans.case_hex);
     c->existed = ans.existed;
     rc = case_begin(trust, c);
-    for (uint16_t i = 0; rc == 0 && i < ans.n; i++) {
+    for (size_t i = 0; rc == 0 && i < ans.n; i++) {
         char from[33], to[33];
         vst_hex(ans.v[i].p, 16, from);
         vst_hex(ans.v[i].p_star, 16, to);
         rc = case_store_apply(store, c, ans.v[i].version, from, to) != 0;
+        OPENSSL_cleanse(from, sizeof from);
+        OPENSSL_cleanse(to, sizeof to);
     }
-    OPENSSL_cleanse(&ans, sizeof ans);
+    vst_case_answer_free(&ans);
     return rc != 0 ? 1 : case_finish(store, trust, c);
 }
 
@@ -169,18 +171,18 @@ static int object(PGconn *store, PGconn *trust, admin_case *c, vst_id *id)
         return 1;
     if (rc != 0)
         return admin_fail("objection add: vst-keyd refused (%s)", vst_keyd_strerror(rc));
-    vst_hex(ans.case_id, sizeof ans.case_id, c->case_hex);
+    snprintf(c->case_hex, sizeof c->case_hex, "%s", ans.case_hex);
     c->existed = ans.existed;
     rc = case_begin(trust, c);
     /* The person's pseudonyms go from keyd's answer straight into the
      * store's delete function; they are never shown. */
-    for (uint16_t i = 0; rc == 0 && i < ans.n; i++) {
+    for (size_t i = 0; rc == 0 && i < ans.n; i++) {
         char p[33];
         vst_hex(ans.v[i].p, 16, p);
         rc = case_store_apply(store, c, ans.v[i].version, p, NULL) != 0;
         OPENSSL_cleanse(p, sizeof p);
     }
-    OPENSSL_cleanse(&ans, sizeof ans);
+    vst_case_answer_free(&ans);
     return rc != 0 ? 1 : case_finish(store, trust, c);
 }
 
@@ -190,13 +192,13 @@ int cmd_objection_add(int argc, char **argv)
         return case_help("objection");
     static const char *const takes[] = {"--profile", "--identifier-file", "--reason", "--batch",
                                         NULL};
-    admin_case c = {.kind = "objection", .action = "person.objection",
-                    .reason = "objection of the person"};
+    admin_case c = {
+        .kind = "objection", .action = "person.objection", .reason = "objection of the person"};
     vst_id id;
     memset(&id, 0, sizeof id);
     int rc = case_parse(&c, argc, argv, takes);
     if (rc == 0 && c.id_file == NULL)
-        rc = admin_fail("objection add: --identifier-file FILE is required"), 2;
+        rc = admin_fail("objection add: --identifier-file FILE is required") + 1;
     if (rc == 0 && (case_resolve(&c) != 0 || identifier(&c, &id) != 0))
         rc = 2;
     PGconn *store = rc == 0 ? admin_db(g_opt.store_dsn, "store") : NULL;

@@ -226,15 +226,19 @@ static json_t *build(PGconn *db, create_args *a)
     table_of(a->s.profile, &t);
     const char *p[] = {a->name};
     char *plan = NULL, *pub = NULL;
-    if (!a->keep && release_map_pseudonyms(db, a->name, &t) < 0)
+    /* Also with --keep-pseudonyms: keyd's answer says who has a case. */
+    if (release_map_pseudonyms(db, a->name, &t) < 0)
         return NULL;
     if (call(db, "SELECT vst.release_plan($1)", 1, p, &plan) != 0)
         return NULL;
     json_t *pl = json_loads(plan, 0, NULL);
     free(plan);
-    fprintf(stderr, "  suppressed: %lld persons (%lld rows) in %lld round(s)\n",
+    fprintf(stderr,
+            "  suppressed: %lld persons (%lld rows; %lld with a disclosure or objection) "
+            "in %lld round(s)\n",
             (long long)json_integer_value(json_object_get(pl, "suppressed_persons")),
             (long long)json_integer_value(json_object_get(pl, "suppressed_rows")),
+            (long long)json_integer_value(json_object_get(pl, "excluded_persons")),
             (long long)json_integer_value(json_object_get(pl, "rounds")));
     json_decref(pl);
     if (fill(db, a) != 0 || call(db, "SELECT vst.release_publish($1)", 1, p, &pub) != 0)

@@ -23,7 +23,7 @@ typedef struct {
     PGconn *db;
     const char *name;
     vst_keyd *k; /* opened at the first batch */
-    uint8_t *in, *out;
+    uint8_t *in, *out, *excluded;
     char *copy; /* COPY text of one batch */
     long long done;
     int tty;
@@ -70,7 +70,7 @@ static int map_batch(map_ctx *c, PGresult *r, uint32_t v, const char *copy_sql)
         if (PQgetlength(r, (int)i, 0) != 32 ||
             vst_unhex_lower(PQgetvalue(r, (int)i, 0), 32, c->in + (size_t)i * 16, 16) != 0)
             return admin_fail("release create: a stored pseudonym is not 32 hex digits"), -1;
-    int rc = vst_keyd_release_map(c->k, v, c->in, n, c->out);
+    int rc = vst_keyd_release_map_excluded(c->k, v, c->in, n, c->out, c->excluded);
     if (rc != 0)
         return admin_fail("release create: vst-keyd refused the release mapping (%s)",
                           vst_keyd_strerror(rc)),
@@ -80,7 +80,7 @@ static int map_batch(map_ctx *c, PGresult *r, uint32_t v, const char *copy_sql)
         p += sprintf(p, "%" PRIu32 "\t%s\t", v, PQgetvalue(r, (int)i, 0));
         vst_hex(c->out + (size_t)i * 16, 16, p);
         p += 32;
-        *p++ = '\n';
+        p += sprintf(p, "\t%c\n", c->excluded[i] ? 't' : 'f');
     }
     PGresult *cr = PQexec(c->db, copy_sql);
     int ok = PQresultStatus(cr) == PGRES_COPY_IN;
@@ -146,13 +146,15 @@ long long release_map_pseudonyms(PGconn *db, const char *name, const admin_table
     map_ctx c = {.db = db, .name = name, .tty = isatty(STDERR_FILENO)};
     c.in = malloc((size_t)MAP_BATCH * 16);
     c.out = malloc((size_t)MAP_BATCH * 16);
-    c.copy = malloc((size_t)MAP_BATCH * 80);
+    c.copy = malloc((size_t)MAP_BATCH * 82);
+    c.excluded = malloc(MAP_BATCH);
     char copy_sql[160];
-    snprintf(copy_sql, sizeof copy_sql, "COPY release_build.\"%s__map\" (v, p, r) FROM STDIN",
+    snprintf(copy_sql, sizeof copy_sql, "COPY release_build.\"%s__map\" (v, p, r, x) FROM STDIN",
              name);
     char vsql[256];
     snprintf(vsql, sizeof vsql, "SELECT DISTINCT key_version FROM %s ORDER BY 1", t->table);
-    int rc = c.in && c.out && c.copy ? exec_ok(db, "BEGIN") : (admin_fail("out of memory"), -1);
+    int rc = c.in && c.out && c.copy && c.excluded ? exec_ok(db, "BEGIN")
+                                                   : (admin_fail("out of memory"), -1);
     PGresult *vr = rc == 0 ? PQexec(db, vsql) : NULL;
     if (rc == 0 && PQresultStatus(vr) != PGRES_TUPLES_OK)
         rc = admin_fail("release create: cannot list the key versions");
@@ -172,5 +174,6 @@ long long release_map_pseudonyms(PGconn *db, const char *name, const admin_table
     free(c.in);
     free(c.out);
     free(c.copy);
+    free(c.excluded);
     return rc == 0 ? c.done : -1;
 }
