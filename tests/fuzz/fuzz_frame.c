@@ -158,6 +158,13 @@ static void seed_requests(void)
     m.release_map_req = (vst_release_map_req){2, 2, zeros};
     seed_msg("ok-release_map", VST_MSG_RELEASE_MAP, &m);
     memset(&m, 0, sizeof m);
+    strcpy(m.disclose_req.domain, "sgb5/insured");
+    m.disclose_req.key_version = 2;
+    seed_msg("ok-disclose", VST_MSG_DISCLOSE, &m);
+    memset(&m, 0, sizeof m);
+    m.object_req = (vst_object_req){"sgb5/insured", 10, (const uint8_t *)"A123456780"};
+    seed_msg("ok-object", VST_MSG_OBJECT, &m);
+    memset(&m, 0, sizeof m);
     strcpy(m.receipt_req.delivery_id, "2024Q1-AOK.1");
     strcpy(m.receipt_req.client, "AOK Nordost");
     strcpy(m.receipt_req.profile, "sgb5");
