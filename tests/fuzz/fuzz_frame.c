@@ -199,7 +199,7 @@ static void seed_responses(void)
     m.keyver.version = 3;
     seed_msg("ok-rotate_ok", VST_MSG_RESP(VST_MSG_ROTATE), &m);
     seed_msg("ok-retire_ok", VST_MSG_RESP(VST_MSG_RETIRE), &m);
-    m.release_map_ok = (vst_release_map_ok){2, zeros};
+    m.release_map_ok = (vst_release_map_ok){2, zeros, 1, (const uint8_t *)"\0\0\0\1"};
     seed_msg("ok-release_map_ok", VST_MSG_RESP(VST_MSG_RELEASE_MAP), &m);
     memset(&m, 0, sizeof m);
     seed_msg("ok-sign_receipt_ok", VST_MSG_RESP(VST_MSG_SIGN_RECEIPT), &m);
