@@ -168,7 +168,7 @@ static vst_ks_status parse_plain(vst_keystore *ks, const uint8_t *pt, size_t len
 {
     vst_rd r;
     uint32_t current, count;
-    int v2;
+    int v2 = 0;
     vst_rd_init(&r, pt, len);
     vst_ks_status st = parse_head(ks, &r, &v2, &current, &count, err, errlen);
     if (st != VST_KS_OK)

@@ -199,11 +199,14 @@ void keyd_cases_free(void);
 int keyd_cases_broken(void);
 /* The table of a domain; NULL when the domain has no entry (skip it). */
 const keyd_case_table *keyd_cases_table(const char *domain);
-/* In vals (n inner values of t's domain), replaces a substitute's I by
- * the person's current value (I*, chains followed) and lists a withheld
- * identifier's index in withheld (ascending; room for n). Returns how many
- * were withheld; their values are left as they were. */
-uint32_t keyd_cases_apply(const keyd_case_table *t, uint8_t *vals, uint32_t n, uint32_t *withheld);
+/* PSEUDONYMIZE's hot path for one section: the inner values of n
+ * identifiers (id_len bytes each) into out, and, with t (the domain's
+ * table, NULL when it has none), a substitute's I replaced by the person's
+ * current value (I*, chains followed) and a withheld identifier's index
+ * listed in withheld (ascending; room for n), its value left as it was.
+ * Returns how many were withheld. */
+uint32_t keyd_cases_derive(const vst_domain_key *dk, const keyd_case_table *t, const uint8_t *ids,
+                           uint8_t id_len, uint32_t n, uint8_t *out, uint32_t *withheld);
 /* 1 if the list has an entry. */
 int keyd_cases_any(void);
 /* 1 if v (an inner value of any domain) is an entry's I or I*: a person

@@ -137,11 +137,8 @@ static int pseud_section(keyd_conn *c, const vst_domain_key *dk, vst_version_key
     if (vst_wr_u32(&c->out, sec->count) != 0 ||
         vst_wr_reserve(&c->out, (size_t)sec->count * VST_PSEUDONYM_LEN, &out) != 0)
         return -1;
-    for (uint32_t i = 0; i < sec->count; i++)
-        vst_inner_value(dk, (const char *)sec->ids + (size_t)i * sec->id_len, sec->id_len,
-                        out + (size_t)i * VST_PSEUDONYM_LEN);
-    const keyd_case_table *t = keyd_cases_table(sec->domain);
-    uint32_t nw = t != NULL ? keyd_cases_apply(t, out, sec->count, withheld) : 0;
+    uint32_t nw = keyd_cases_derive(dk, keyd_cases_table(sec->domain), sec->ids, sec->id_len,
+                                    sec->count, out, withheld);
     if (vst_pseudonym_encrypt(vk, out, out, sec->count) != 0)
         return -1;
     for (uint32_t j = 0; j < nw; j++)

@@ -391,7 +391,10 @@ static void test_release_and_reports(void)
     /* Their names in the JSON keyd writes and vst-audit reads back. */
     CU_ASSERT_STRING_EQUAL(vst_usage_op_name(VST_USAGE_OP_SIGN_REPORT), "sign_report");
     CU_ASSERT_STRING_EQUAL(vst_usage_op_name(VST_USAGE_OP_RELEASE_MAP), "release_map");
-    CU_ASSERT(vst_usage_op_name(VST_USAGE_OP_RELEASE_MAP + 1) == NULL);
+    CU_ASSERT_STRING_EQUAL(vst_usage_op_name(VST_USAGE_OP_DISCLOSE), "disclose");
+    CU_ASSERT_STRING_EQUAL(vst_usage_op_name(VST_USAGE_OP_OBJECT), "object");
+    CU_ASSERT(VST_USAGE_OP_DISCLOSE == 7 && VST_USAGE_OP_OBJECT == 8);
+    CU_ASSERT(vst_usage_op_name(VST_USAGE_OP_OBJECT + 1) == NULL);
     /* A release map that goes back is a reset like any other total's. */
     w = walk_new();
     vst_usage a = {.seq = 1, .from_us = T0, .to_us = T0 + MIN_US, .n = 1};

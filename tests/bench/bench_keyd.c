@@ -26,7 +26,19 @@
  *       Regenerates the same rows and prints, for K rows spread over 1..N,
  *       "id|pseudonym|provider_pseudonym|practice_pseudonym|key_version"
  *       freshly pseudonymized by keyd now (NULL as an empty field), to be
- *       compared with the store after a re-key. */
+ *       compared with the store after a re-key.
+ *
+ * A setup mode for the exception list (issue 12, tests/bench/bench_keyd.sh
+ * --plant N):
+ *
+ *   bench_keyd --socket ADMIN_PATH --plant-objections N [--seed S]
+ *       Records N objections (OBJECT on keyd's admin socket) for KVNRs of
+ *       generator seed S (default 4242; the round trip uses seed 42, so
+ *       almost all of its identifiers are looked up and missed, as in
+ *       production), so that the round trip can be measured with a list of
+ *       N entries in its domain (KVNRs are drawn from 2.6e9, so a few of a
+ *       run's millions may be planted too: they come back withheld, as in
+ *       production). Bench keystores only: the objections are permanent. */
 #include <errno.h>
 #include <inttypes.h>
 #include <openssl/crypto.h>
@@ -86,8 +98,8 @@ static void *work(void *arg)
 {
     worker *w = arg;
     vst_keyd *k = connect_or_die(w->socket);
-    uint8_t *out = malloc(w->batch * VST_PSEUDONYM_LEN);
-    if (out == NULL)
+    uint8_t *out = malloc(w->batch * VST_PSEUDONYM_LEN), *withheld = malloc(w->batch);
+    if (out == NULL || withheld == NULL)
         die("out of memory%s%s", "", "");
     for (size_t off = 0; off < w->n; off += w->batch) {
         size_t cnt = w->n - off < w->batch ? w->n - off : w->batch;
@@ -98,7 +110,9 @@ static void *work(void *arg)
         rq.sec[0].ids = w->ids + off * KVNR_LEN;
         uint32_t v;
         double t0 = now();
-        int rc = vst_keyd_pseudonymize(k, &rq, &v, out, cnt * VST_PSEUDONYM_LEN);
+        /* As vst-httpd: a planted objection (--plant-objections) may
+         * withhold an identifier of the run. */
+        int rc = vst_keyd_pseudonymize_withheld(k, &rq, &v, out, cnt * VST_PSEUDONYM_LEN, withheld);
         w->lat[w->nlat++] = now() - t0;
         if (rc != 0) {
             w->rc = rc;
@@ -107,6 +121,7 @@ static void *work(void *arg)
         w->acc ^= out[0];
     }
     free(out);
+    free(withheld);
     vst_keyd_close(k);
     return NULL;
 }
@@ -417,11 +432,36 @@ static int rows(const char *sock, uint64_t n, uint64_t seed, uint64_t sample)
     return 0;
 }
 
+/* N objections through the admin socket (see the header). */
+static int plant(const char *sock, uint64_t n, uint64_t seed)
+{
+    vst_keyd *k = connect_or_die(sock);
+    vst_gen *g = vst_gen_new(seed);
+    char id[VST_ID_MAXLEN + 1];
+    uint64_t fresh = 0;
+    double t0 = now();
+    for (uint64_t i = 0; g != NULL && i < n; i++) {
+        vst_case_answer a;
+        vst_gen_id(g, VST_ID_KVNR, id);
+        int rc = vst_keyd_object(k, "sgb5/insured", (const uint8_t *)id, KVNR_LEN, &a);
+        if (rc != 0)
+            die("object: %s%s", vst_keyd_strerror(rc), "");
+        fresh += !a.existed;
+        vst_case_answer_free(&a);
+    }
+    OPENSSL_cleanse(id, sizeof id);
+    printf("planted %" PRIu64 " objections (%" PRIu64 " new) in %.1f s\n", n, fresh, now() - t0);
+    vst_gen_free(g);
+    vst_keyd_close(k);
+    return 0;
+}
+
 static void usage(void)
 {
     fprintf(stderr, "usage: bench_keyd --socket PATH [--ids N] [--batch B] [--conns C]\n"
                     "       bench_keyd --socket PATH --emit-rows N [--seed S]\n"
-                    "       bench_keyd --socket PATH --expect-rows N --sample K [--seed S]\n");
+                    "       bench_keyd --socket PATH --expect-rows N --sample K [--seed S]\n"
+                    "       bench_keyd --socket ADMIN_PATH --plant-objections N [--seed S]\n");
     exit(2);
 }
 
@@ -430,7 +470,8 @@ int main(int argc, char **argv)
     const char *sock = NULL;
     size_t nids = 4000000, batch = 0;
     unsigned conns = 0;
-    uint64_t emit = 0, expect = 0, sample = 0, seed = 7;
+    uint64_t emit = 0, expect = 0, sample = 0, seed = 7, nplant = 0;
+    int seeded = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (v == NULL)
@@ -451,12 +492,16 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--sample") == 0)
             sample = strtoull(v, NULL, 10);
         else if (strcmp(a, "--seed") == 0)
-            seed = strtoull(v, NULL, 10);
+            seed = strtoull(v, NULL, 10), seeded = 1;
+        else if (strcmp(a, "--plant-objections") == 0)
+            nplant = strtoull(v, NULL, 10);
         else
             usage();
     }
     if (sock == NULL || nids == 0 || batch > VST_BATCH_MAX || conns > 16 || (expect && sample == 0))
         usage();
+    if (nplant)
+        return plant(sock, nplant, seeded ? seed : 4242);
     if (emit)
         return rows(sock, emit, seed, 0);
     if (expect)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # keyd and re-key benchmark (a script, not a test): see docs/benchmarks.md.
 #
-#   tests/bench/bench_keyd.sh [--rows N] [--ids N] [--rekey-batch N]
+#   tests/bench/bench_keyd.sh [--rows N] [--ids N] [--rekey-batch N] [--plant N]
+#                             [--keyd-only]
 #
 # In a throwaway directory it starts its own PostgreSQL 15 cluster (trust DB
 # and store, migrated), a dev keystore and an unsealed vst-keyd, then
@@ -20,6 +21,10 @@
 #      rows/s and the ratio rekey/baseline for each J;
 #   5. checks that every row is now at version 3 and that a sample of rows
 #      equals a fresh pseudonymization under version 3.
+# --plant N first records N objections in keyd's exception list (issue 12:
+# bench_keyd --plant-objections, other identifiers than step 1's), so that
+# step 1 measures the round trip with the list's lookup in the hot path;
+# --keyd-only stops after step 1 (no PostgreSQL is started).
 # Everything is stopped and removed on exit. Binaries come from BUILD_DIR
 # (default build/release), built there with cmake if missing.
 set -euo pipefail
@@ -27,13 +32,15 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 source "$ROOT/deploy/lib/common.sh"
 
-ROWS=1000000 IDS=4000000 REKEY_BATCH=
+ROWS=1000000 IDS=4000000 REKEY_BATCH= PLANT=0 KEYD_ONLY=0
 while [ $# -gt 0 ]; do
     case "$1" in
     --rows) ROWS=$2; shift 2 ;;
     --ids) IDS=$2; shift 2 ;;
     --rekey-batch) REKEY_BATCH=$2; shift 2 ;;
-    -h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --plant) PLANT=$2; shift 2 ;;
+    --keyd-only) KEYD_ONLY=1; shift ;;
+    -h | --help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "bench_keyd.sh: unknown argument $1 (see --help)" ;;
     esac
 done
@@ -56,7 +63,7 @@ cleanup() {
         kill "$KEYD_PID" 2>/dev/null || true
         wait "$KEYD_PID" 2>/dev/null || true
     fi
-    vst_pg_stop "$TMP/pg/data" || true
+    [ ! -d "$TMP/pg/data" ] || vst_pg_stop "$TMP/pg/data" || true
     rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -69,13 +76,16 @@ rate() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%.0f", n / ((b - a) 
 echo "machine: $(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) cores, $(uname -sr), PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}')"
 
 # --- PostgreSQL, keystore, keyd ----------------------------------------------
-mkdir "$TMP/pg"
-vst_pg_start "$TMP/pg" "$(vst_free_port 56432)"
-vst_create_databases
-"$ROOT/sql/migrate.sh" trust "$VST_TRUST_ADMIN_DSN" >/dev/null
-"$ROOT/sql/migrate.sh" store "$VST_STORE_ADMIN_DSN" >/dev/null 2>&1
-STORE_DSN="host=$PGHOST port=$PGPORT user=vst_admin dbname=vst_store"
-TRUST_DSN="host=$PGHOST port=$PGPORT user=vst_admin dbname=vst_trust"
+STORE_DSN= TRUST_DSN=
+if [ "$KEYD_ONLY" = 0 ]; then
+    mkdir "$TMP/pg"
+    vst_pg_start "$TMP/pg" "$(vst_free_port 56432)"
+    vst_create_databases
+    "$ROOT/sql/migrate.sh" trust "$VST_TRUST_ADMIN_DSN" >/dev/null
+    "$ROOT/sql/migrate.sh" store "$VST_STORE_ADMIN_DSN" >/dev/null 2>&1
+    STORE_DSN="host=$PGHOST port=$PGPORT user=vst_admin dbname=vst_store"
+    TRUST_DSN="host=$PGHOST port=$PGPORT user=vst_admin dbname=vst_trust"
+fi
 
 K=$TMP/keyd
 mkdir "$K"
@@ -97,8 +107,13 @@ done
 [ -S "$K/data.sock" ] || die "vst-keyd did not open its sockets"
 
 # --- 1. keyd round trip -------------------------------------------------------
+if [ "$PLANT" -gt 0 ]; then
+    echo
+    "$BENCH" --socket "$K/admin.sock" --plant-objections "$PLANT"
+fi
 echo
 "$BENCH" --socket "$K/data.sock" --ids "$IDS"
+[ "$KEYD_ONLY" = 0 ] || exit 0
 
 # --- 2. store rows under version 1 ------------------------------------------
 echo

@@ -158,6 +158,13 @@ static void seed_requests(void)
     m.release_map_req = (vst_release_map_req){2, 2, zeros};
     seed_msg("ok-release_map", VST_MSG_RELEASE_MAP, &m);
     memset(&m, 0, sizeof m);
+    strcpy(m.disclose_req.domain, "sgb5/insured");
+    m.disclose_req.key_version = 2;
+    seed_msg("ok-disclose", VST_MSG_DISCLOSE, &m);
+    memset(&m, 0, sizeof m);
+    m.object_req = (vst_object_req){"sgb5/insured", 10, (const uint8_t *)"A123456780"};
+    seed_msg("ok-object", VST_MSG_OBJECT, &m);
+    memset(&m, 0, sizeof m);
     strcpy(m.receipt_req.delivery_id, "2024Q1-AOK.1");
     strcpy(m.receipt_req.client, "AOK Nordost");
     strcpy(m.receipt_req.profile, "sgb5");
@@ -192,7 +199,7 @@ static void seed_responses(void)
     m.keyver.version = 3;
     seed_msg("ok-rotate_ok", VST_MSG_RESP(VST_MSG_ROTATE), &m);
     seed_msg("ok-retire_ok", VST_MSG_RESP(VST_MSG_RETIRE), &m);
-    m.release_map_ok = (vst_release_map_ok){2, zeros};
+    m.release_map_ok = (vst_release_map_ok){2, zeros, 1, (const uint8_t *)"\0\0\0\1"};
     seed_msg("ok-release_map_ok", VST_MSG_RESP(VST_MSG_RELEASE_MAP), &m);
     memset(&m, 0, sizeof m);
     seed_msg("ok-sign_receipt_ok", VST_MSG_RESP(VST_MSG_SIGN_RECEIPT), &m);

@@ -82,7 +82,7 @@ S="$ROOT/server"
 COMMON=("$S/core/vst_error.c" "$S/core/buf.c" "$S/core/secmem.c" "$S/core/hex.c" "$S/core/domain.c"
     "$S/core/signed.c" "$S/core/utf8.c")
 KEYSTORE=("$ROOT/keys/keystore_object.c" "$ROOT/keys/keystore_open.c" "$ROOT/keys/keystore_seal.c"
-    "$ROOT/keys/keystore_info.c" "$ROOT/keys/keystore_file.c")
+    "$ROOT/keys/keystore_info.c" "$ROOT/keys/keystore_file.c" "$ROOT/keys/keystore_case.c")
 PROFILE=("$S/profile/json_scan.c" "$S/profile/profile_load.c" "$S/profile/profile_apply.c"
     "$S/profile/profile_rules.c" "$S/core/ident.c")
 COMMON+=("$S/core/civil_time.c" "$S/core/kv_file.c")
@@ -103,8 +103,8 @@ harness() {
     lines) SRC=("$S/httpd/lines.c" "$S/core/secmem.c") MAXLEN=8192 ;;
     frame)
         SRC=("$S/wire/msg_table.c" "$S/wire/frame.c" "$S/wire/codec_keys.c" "$S/wire/codec_pseud.c"
-            "$S/wire/codec_sign.c" "$S/wire/codec_release.c" "$S/wire/codec_events.c"
-            "$S/wire/codec_error.c" "$S/wire/codec_any.c" "${COMMON[@]}") ;;
+            "$S/wire/codec_sign.c" "$S/wire/codec_release.c" "$S/wire/codec_case.c"
+            "$S/wire/codec_events.c" "$S/wire/codec_error.c" "$S/wire/codec_any.c" "${COMMON[@]}") ;;
     response) SRC=("$S/cli/send/http_response.c" "$S/core/secmem.c") MAXLEN=16384 ;;
     keyfiles) SRC=("${KEYSTORE[@]}" "$ROOT/keys/shamir.c" "${COMMON[@]}") LIBS=(-lgfshare) ;;
     audit_copy)

@@ -945,6 +945,38 @@ static void test_release_map(void)
     vst_version_key_free(v2);
 }
 
+/* I* = HMAC-SHA256(S, "vst/substitute/1" || I)[0..16) (DESIGN.md §12):
+ * the docs/crypto.md vector (S = 00..1f, I = a0..af, computed with
+ * Python's hmac), then random secrets and inner values against EVP_MAC;
+ * another secret or another I gives another I*. */
+static void test_substitute(void)
+{
+    uint8_t sec[VST_CASE_SECRET_LEN], in[VST_INNER_LEN], out[VST_INNER_LEN], want[VST_INNER_LEN];
+    for (int i = 0; i < VST_CASE_SECRET_LEN; i++)
+        sec[i] = (uint8_t)i;
+    for (int i = 0; i < VST_INNER_LEN; i++)
+        in[i] = (uint8_t)(0xa0 + i);
+    CU_ASSERT_FATAL(vst_unhex("a8e6a0ad27ea1e898beb48397bfa5057", 16, want) == 0);
+    CU_ASSERT_FATAL(vst_substitute(sec, in, out) == 0);
+    CU_ASSERT(memcmp(out, want, 16) == 0);
+    for (int k = 0; k < 200; k++) {
+        uint8_t msg[16 + VST_INNER_LEN], mac[32], o2[VST_INNER_LEN];
+        rnd(sec, sizeof sec);
+        rnd(in, sizeof in);
+        memcpy(msg, "vst/substitute/1", 16);
+        memcpy(msg + 16, in, VST_INNER_LEN);
+        CU_ASSERT_FATAL(ref_hmac(sec, sizeof sec, msg, sizeof msg, mac) == 0);
+        CU_ASSERT_FATAL(vst_substitute(sec, in, out) == 0);
+        CU_ASSERT(memcmp(out, mac, VST_INNER_LEN) == 0);
+        CU_ASSERT(memcmp(out, in, VST_INNER_LEN) != 0);
+        sec[k % 32] ^= 1;
+        CU_ASSERT(vst_substitute(sec, in, o2) == 0 && memcmp(o2, out, VST_INNER_LEN) != 0);
+        sec[k % 32] ^= 1;
+        in[k % 16] ^= 0x80;
+        CU_ASSERT(vst_substitute(sec, in, o2) == 0 && memcmp(o2, out, VST_INNER_LEN) != 0);
+    }
+}
+
 static void test_domain_names(void)
 {
     char name[VST_DOMAIN_MAXLEN + 2];
@@ -1030,6 +1062,7 @@ static vst_test vector_tests[] = {
     {"inner value vs EVP_MAC, 1000 ids", test_inner_vs_evp_mac},
     {"FIPS-197 AES-256", test_fips197},
     {"docs/crypto.md worked example", test_doc_example},
+    {"substitute inner value I* vs EVP_MAC and the docs vector", test_substitute},
     {NULL, NULL},
 };
 

@@ -13,7 +13,10 @@
  *     composes from the opened keystore, and so does every file today's
  *     code writes (rotate, retire): a writer that moved a byte fails;
  *   - a keystore.info written today for the same id and master key differs
- *     from the old one only in the creation time and the signing key. */
+ *     from the old one only in the creation time and the signing key;
+ *   - it opens with an empty exception list (issue 12), keeps VSTKEYS1 until
+ *     the first case, and every change of the list is sealed as the format
+ *     documents it (VSTKEYS2), again checked with OpenSSL alone. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -160,17 +163,52 @@ static uint8_t *be(uint8_t *p, uint64_t v, int n)
     return p;
 }
 
+/* The exception list's part (issue 12):
+ *   ndomains u8 || ndomains x (len u8 || name) || ncases u32 ||
+ *   ncases x (domain u8 || I[16] || action u8 || case_id[8] || created_us i64
+ *             || secret_len u8 (0 or 32) || secret). */
+static uint8_t *compose_cases(const vst_keystore *ks, uint8_t *p)
+{
+    const vst_ks_case *c;
+    size_t n = vst_keystore_cases(ks, &c);
+    unsigned ndom = 0;
+    for (size_t i = 0; i < n; i++)
+        if (c[i].domain + 1u > ndom)
+            ndom = c[i].domain + 1u;
+    *p++ = (uint8_t)ndom;
+    for (unsigned d = 0; d < ndom; d++) {
+        vst_ks_case probe = {.domain = (uint8_t)d};
+        const char *name = vst_keystore_case_domain(ks, &probe);
+        *p++ = (uint8_t)strlen(name);
+        memcpy(p, name, strlen(name)), p += strlen(name);
+    }
+    p = be(p, n, 4);
+    for (size_t i = 0; i < n; i++) {
+        *p++ = c[i].domain;
+        memcpy(p, c[i].inner, 16), p += 16;
+        *p++ = c[i].action;
+        memcpy(p, c[i].case_id, 8), p += 8;
+        p = be(p, (uint64_t)c[i].created_us, 8);
+        *p++ = c[i].has_secret ? 32 : 0;
+        if (c[i].has_secret)
+            memcpy(p, c[i].secret, 32), p += 32;
+    }
+    return p;
+}
+
 /* The plaintext an open keystore must seal:
  *   "VSTKEYS1" || K_root || Ed25519 private || current u32 || count u32 ||
  *   count x (version u32 || state u8 || created i64 || retired i64 || K_v
- *   unless retired). */
+ *   unless retired), and with an exception list "VSTKEYS2" || the same ||
+ *   compose_cases. */
 static size_t compose(const vst_keystore *ks, uint8_t *out)
 {
     vst_key_version v[8];
     size_t nv = vst_keystore_versions(ks, v, 8);
     CU_ASSERT_FATAL(nv >= 1 && nv <= 8);
+    size_t ncases = vst_keystore_cases(ks, NULL);
     uint8_t *p = out;
-    memcpy(p, "VSTKEYS1", 8), p += 8;
+    memcpy(p, ncases > 0 ? "VSTKEYS2" : "VSTKEYS1", 8), p += 8;
     memcpy(p, vst_keystore_root_key(ks), VST_KEY_LEN), p += VST_KEY_LEN;
     memcpy(p, vst_keystore_sign_private(ks), VST_ED25519_LEN), p += VST_ED25519_LEN;
     p = be(p, vst_keystore_current(ks), 4);
@@ -183,6 +221,8 @@ static size_t compose(const vst_keystore *ks, uint8_t *out)
         if (v[i].state != VST_KEY_RETIRED)
             memcpy(p, vst_keystore_version_key(ks, v[i].version), VST_KEY_LEN), p += VST_KEY_LEN;
     }
+    if (ncases > 0)
+        p = compose_cases(ks, p);
     return (size_t)(p - out);
 }
 
@@ -285,6 +325,151 @@ static void test_rewrites_keep_the_format(void)
     teardown();
 }
 
+/* Seals pt as dir's keystore.sealed of generation gen, with OpenSSL alone
+ * (the layout unseal_here reads). */
+static void seal_here(const char *dir, const uint8_t *pt, size_t n, uint64_t gen)
+{
+    uint8_t info[FILE_MAX], file[FILE_MAX], seal[VST_KEY_LEN], master[VST_KEY_LEN], id[16];
+    char path[256];
+    snprintf(path, sizeof path, "%s/" VST_KS_INFO_FILE, dir);
+    size_t il = read_file(path, info, sizeof info);
+    for (int i = 0; i < 16; i++)
+        id[i] = (uint8_t)(0x11 * i);
+    master_key(master);
+    hkdf(master, id, sizeof id, "vst/keystore/seal/v1", seal, sizeof seal);
+    CU_ASSERT_FATAL(16 + 12 + n + 16 <= sizeof file);
+    memcpy(file, "VSTSEAL1", 8);
+    be(file + 8, gen, 8);
+    memset(file + 16, 0x42, 12);
+    int outl = 0, finl = 0;
+    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+    CU_ASSERT_FATAL(EVP_EncryptInit_ex(c, EVP_aes_256_gcm(), NULL, NULL, NULL) == 1 &&
+                    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, 12, NULL) == 1 &&
+                    EVP_EncryptInit_ex(c, NULL, NULL, seal, file + 16) == 1 &&
+                    EVP_EncryptUpdate(c, NULL, &outl, file, 16) == 1 &&
+                    EVP_EncryptUpdate(c, NULL, &outl, info, (int)il) == 1 &&
+                    EVP_EncryptUpdate(c, file + 28, &outl, pt, (int)n) == 1 &&
+                    EVP_EncryptFinal_ex(c, file + 28 + outl, &finl) == 1 &&
+                    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, 16, file + 28 + n) == 1);
+    EVP_CIPHER_CTX_free(c);
+    OPENSSL_cleanse(seal, sizeof seal);
+    snprintf(path, sizeof path, "%s/" VST_KS_SEALED_FILE, dir);
+    unlink(path);
+    write_file(path, file, 16 + 12 + n + 16);
+}
+
+static vst_ks_case mkcase(uint8_t action, uint8_t tag)
+{
+    vst_ks_case c = {.action = action, .has_secret = action == VST_CASE_SUBSTITUTE};
+    memset(c.inner, tag, sizeof c.inner);
+    memset(c.case_id, tag + 1, sizeof c.case_id);
+    c.created_us = 1780000000000000 + tag;
+    if (c.has_secret)
+        memset(c.secret, tag + 2, sizeof c.secret);
+    return c;
+}
+
+/* The keystore written before issue 9 opens with an empty exception list;
+ * every change of the list is a new generation sealed as documented
+ * (VSTKEYS2); rotate and retire keep the list; it reopens as it was. */
+static void test_cases_format(void)
+{
+    setup();
+    uint8_t master[VST_KEY_LEN];
+    master_key(master);
+    vst_keystore *ks = NULL;
+    CU_ASSERT_EQUAL_FATAL(vst_keystore_open(in_tmp("ks"), master, &ks, err, sizeof err), VST_KS_OK);
+    CU_ASSERT_EQUAL(vst_keystore_cases(ks, NULL), 0);
+    vst_ks_case a = mkcase(VST_CASE_SUBSTITUTE, 0x31), b = mkcase(VST_CASE_WITHHOLD, 0x52);
+    CU_ASSERT_EQUAL_FATAL(vst_keystore_case_add(ks, "sgb5/insured", &a, err, sizeof err),
+                          VST_KS_OK);
+    sealed_matches(ks, in_tmp("ks"), 5);
+    CU_ASSERT_EQUAL_FATAL(vst_keystore_case_add(ks, "sgb5/lanr", &b, err, sizeof err), VST_KS_OK);
+    sealed_matches(ks, in_tmp("ks"), 6);
+    uint8_t id[8] = {9, 9, 9, 9, 9, 9, 9, 9};
+    CU_ASSERT_EQUAL_FATAL(vst_keystore_case_withhold(ks, 0, id, 1790000000000000, err, sizeof err),
+                          VST_KS_OK);
+    sealed_matches(ks, in_tmp("ks"), 7);
+    CU_ASSERT_EQUAL_FATAL(vst_keystore_rotate(ks, NULL, err, sizeof err), VST_KS_OK);
+    CU_ASSERT_EQUAL_FATAL(vst_keystore_retire(ks, 2, err, sizeof err), VST_KS_OK);
+    sealed_matches(ks, in_tmp("ks"), 9);
+    /* Refused: a bad domain, an unknown action, a substitute without a
+     * secret; the file and generation stay. */
+    vst_ks_case bad = mkcase(VST_CASE_SUBSTITUTE, 0x60);
+    CU_ASSERT_EQUAL(vst_keystore_case_add(ks, "SGB5", &bad, err, sizeof err), VST_KS_INVALID);
+    bad.has_secret = 0;
+    CU_ASSERT_EQUAL(vst_keystore_case_add(ks, "d", &bad, err, sizeof err), VST_KS_INVALID);
+    bad.action = 3;
+    CU_ASSERT_EQUAL(vst_keystore_case_add(ks, "d", &bad, err, sizeof err), VST_KS_INVALID);
+    CU_ASSERT_EQUAL(vst_keystore_case_withhold(ks, 2, id, 1, err, sizeof err), VST_KS_INVALID);
+    sealed_matches(ks, in_tmp("ks"), 9);
+    vst_keystore_free(ks);
+
+    ks = NULL;
+    CU_ASSERT_EQUAL_FATAL(vst_keystore_open(in_tmp("ks"), master, &ks, err, sizeof err), VST_KS_OK);
+    const vst_ks_case *c;
+    CU_ASSERT_EQUAL_FATAL(vst_keystore_cases(ks, &c), 2);
+    CU_ASSERT(c[0].action == VST_CASE_WITHHOLD && c[0].has_secret == 1);
+    CU_ASSERT(memcmp(c[0].secret, a.secret, 32) == 0 && memcmp(c[0].case_id, id, 8) == 0);
+    CU_ASSERT(c[0].created_us == 1790000000000000 && memcmp(c[0].inner, a.inner, 16) == 0);
+    CU_ASSERT(c[1].action == VST_CASE_WITHHOLD && c[1].has_secret == 0);
+    CU_ASSERT(memcmp(&c[1].case_id, b.case_id, 8) == 0 && c[1].created_us == b.created_us);
+    CU_ASSERT_STRING_EQUAL(vst_keystore_case_domain(ks, &c[1]), "sgb5/lanr");
+    sealed_matches(ks, in_tmp("ks"), 9);
+    vst_keystore_free(ks);
+    teardown();
+}
+
+/* A sealed list that authenticates but breaks the format is refused as
+ * corrupt: each plaintext below is sealed here with the right key. */
+static void test_cases_inconsistent(void)
+{
+    setup();
+    uint8_t master[VST_KEY_LEN], good[FILE_MAX], pt[FILE_MAX];
+    master_key(master);
+    vst_keystore *ks = NULL;
+    CU_ASSERT_EQUAL_FATAL(vst_keystore_open(in_tmp("ks"), master, &ks, err, sizeof err), VST_KS_OK);
+    vst_ks_case a = mkcase(VST_CASE_SUBSTITUTE, 0x31);
+    CU_ASSERT_EQUAL_FATAL(vst_keystore_case_add(ks, "d", &a, err, sizeof err), VST_KS_OK);
+    size_t n = compose(ks, good), head = n - (1 + 2 + 4 + 1 + 16 + 1 + 8 + 8 + 1 + 32);
+    vst_keystore_free(ks);
+    /* Offsets in the list's part: ndomains, len, 'd', ncases[4], domain,
+     * I, action, case id, created, secret_len, secret. */
+    enum { NDOM = 0, DLEN = 1, NAME = 2, NCASES = 3, DIDX = 7, ACTION = 24, SLEN = 41 };
+    static const struct {
+        size_t off;
+        uint8_t val;
+        long cut; /* bytes removed (< 0) or added (> 0) at the end */
+    } bad[] = {{NDOM, 0, 0},       {DLEN, 0, 0}, {NAME, 'D', 0}, {NCASES + 3, 0, 0},
+               {NCASES + 3, 2, 0}, {DIDX, 1, 0}, {ACTION, 0, 0}, {ACTION, 3, 0},
+               {SLEN, 16, 0},      {SLEN, 0, 0}, {0, 0, -1},     {0, 0, 1}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        memcpy(pt, good, n);
+        pt[n] = 0;
+        if (bad[i].cut == 0)
+            pt[head + bad[i].off] = bad[i].val;
+        seal_here(in_tmp("ks"), pt, (size_t)((long)n + bad[i].cut), 5);
+        ks = NULL;
+        CU_ASSERT_EQUAL(vst_keystore_open(in_tmp("ks"), master, &ks, err, sizeof err),
+                        VST_KS_CORRUPT);
+        vst_keystore_free(ks);
+    }
+    /* The same bytes as they are open; an unknown magic does not. */
+    seal_here(in_tmp("ks"), good, n, 5);
+    ks = NULL;
+    CU_ASSERT_EQUAL(vst_keystore_open(in_tmp("ks"), master, &ks, err, sizeof err), VST_KS_OK);
+    vst_keystore_free(ks);
+    memcpy(pt, good, n);
+    pt[7] = '3';
+    seal_here(in_tmp("ks"), pt, n, 5);
+    ks = NULL;
+    CU_ASSERT_EQUAL(vst_keystore_open(in_tmp("ks"), master, &ks, err, sizeof err), VST_KS_CORRUPT);
+    vst_keystore_free(ks);
+    OPENSSL_cleanse(good, sizeof good);
+    OPENSSL_cleanse(pt, sizeof pt);
+    teardown();
+}
+
 /* Line by line, except "created:" and "signing-public-key:". */
 static void test_info_written_alike(void)
 {
@@ -326,6 +511,8 @@ int vst_register_tests(void)
         {"a keystore written before issue 9 opens, same plaintext", test_old_keystore_opens},
         {"rotate and retire write the same format", test_rewrites_keep_the_format},
         {"keystore.info is written as before", test_info_written_alike},
+        {"the exception list: empty in an old keystore, sealed as documented", test_cases_format},
+        {"an exception list that breaks the format is refused", test_cases_inconsistent},
         {NULL, NULL},
     };
     VST_ADD_SUITE("keystore format", tests);

@@ -692,6 +692,155 @@ static void test_release_and_report_limits(void)
               VST_MSG_RELEASE_MAP == 0x15);
 }
 
+/* DISCLOSE and OBJECT requests: the domain's grammar, key version >= 1,
+ * id_len 1..16, exact sizes; encoders refuse the same. */
+static void test_case_requests(void)
+{
+    uint8_t p[1 + 12 + 4 + 16 + 1] = {12,  's', 'g', 'b', '5', '/', 'i',
+                                      'n', 's', 'u', 'r', 'e', 'd'};
+    p[16] = 3;
+    memset(p + 17, 0xd5, 16);
+    vst_msg m;
+    CU_ASSERT(decode_copy(VST_MSG_DISCLOSE, p, 33, &m) == 0 && m.disclose_req.key_version == 3);
+    CU_ASSERT(strcmp(m.disclose_req.domain, "sgb5/insured") == 0 &&
+              m.disclose_req.pseudonym[15] == 0xd5);
+    CU_ASSERT(decode_copy(VST_MSG_DISCLOSE, p, 32, &m) == VST_PROTO_E_SHORT);
+    CU_ASSERT(decode_copy(VST_MSG_DISCLOSE, p, 34, &m) == VST_PROTO_E_TRAILING);
+    p[16] = 0; /* key version 0 */
+    CU_ASSERT(decode_copy(VST_MSG_DISCLOSE, p, 33, &m) == VST_PROTO_E_RANGE);
+    p[16] = 3, p[5] = 'I';
+    CU_ASSERT(decode_copy(VST_MSG_DISCLOSE, p, 33, &m) == VST_PROTO_E_CHARSET);
+    p[5] = '/', p[0] = 0; /* an empty domain */
+    CU_ASSERT(decode_copy(VST_MSG_DISCLOSE, p, 33, &m) == VST_PROTO_E_RANGE);
+    /* OBJECT: str8 domain, u8 id_len, the identifier. */
+    uint8_t o[1 + 1 + 1 + 17] = {1, 'd', 10, 'A', '1', '2', '3', '4', '5', '6', '7', '8', '0'};
+    CU_ASSERT(decode_copy(VST_MSG_OBJECT, o, 13, &m) == 0 && m.object_req.id_len == 10);
+    CU_ASSERT(decode_copy(VST_MSG_OBJECT, o, 12, &m) == VST_PROTO_E_SHORT);
+    CU_ASSERT(decode_copy(VST_MSG_OBJECT, o, 14, &m) == VST_PROTO_E_TRAILING);
+    o[2] = 0;
+    CU_ASSERT(decode_copy(VST_MSG_OBJECT, o, 3, &m) == VST_PROTO_E_RANGE);
+    o[2] = 17;
+    CU_ASSERT(decode_copy(VST_MSG_OBJECT, o, 20, &m) == VST_PROTO_E_RANGE);
+    o[2] = 16;
+    CU_ASSERT(decode_copy(VST_MSG_OBJECT, o, 19, &m) == 0);
+    vst_wr w = VST_WR_INIT;
+    vst_object_req orq = {"sgb5/insured", 0, (const uint8_t *)kvnrs};
+    CU_ASSERT(vst_object_req_encode(&w, &orq) == VST_PROTO_E_RANGE && vst_wr_len(&w) == 0);
+    orq = (vst_object_req){"sgb5/insured", 10, NULL};
+    CU_ASSERT(vst_object_req_encode(&w, &orq) == VST_PROTO_E_ARG && vst_wr_len(&w) == 0);
+    orq = (vst_object_req){"SGB5", 10, (const uint8_t *)kvnrs};
+    CU_ASSERT(vst_object_req_encode(&w, &orq) == VST_PROTO_E_CHARSET && vst_wr_len(&w) == 0);
+    vst_disclose_req drq = {"", 1, {0}};
+    CU_ASSERT(vst_disclose_req_encode(&w, &drq) == VST_PROTO_E_RANGE && vst_wr_len(&w) == 0);
+    drq = (vst_disclose_req){"d", 0, {0}};
+    CU_ASSERT(vst_disclose_req_encode(&w, &drq) == VST_PROTO_E_RANGE && vst_wr_len(&w) == 0);
+    vst_wr_free(&w);
+}
+
+/* DISCLOSE and OBJECT answers: case id, existed 0/1, n >= 1, entries of
+ * 36 (DISCLOSE) or 20 (OBJECT) bytes, versions strictly ascending. */
+static void test_case_answers(void)
+{
+    vst_wr w = VST_WR_INIT;
+    vst_msg m;
+    sample(VST_MSG_RESP(VST_MSG_DISCLOSE), &w);
+    uint8_t *p = w.buf; /* test-only: patch fields in place */
+    size_t n = vst_wr_len(&w);
+    CU_ASSERT_FATAL(n == 11 + 2 * 36);
+    CU_ASSERT(decode_copy(VST_MSG_RESP(VST_MSG_DISCLOSE), p, n, &m) == 0);
+    CU_ASSERT(decode_copy(VST_MSG_RESP(VST_MSG_OBJECT), p, n, &m) == VST_PROTO_E_TRAILING);
+    vst_case_entry e;
+    CU_ASSERT_FATAL(vst_disclose_ok_decode(p, n, &m.case_ok) == 0);
+    vst_case_ok_at(&m.case_ok, 1, &e);
+    CU_ASSERT(e.version == 5 && e.p == p + 11 + 36 + 4 && e.p_star == e.p + 16);
+    CU_ASSERT(m.case_ok.existed == 1 && m.case_ok.case_id[7] == 0xc7 && m.case_ok.n == 2);
+    p[8] = 2; /* existed is a flag */
+    CU_ASSERT(decode_copy(VST_MSG_RESP(VST_MSG_DISCLOSE), p, n, &m) == VST_PROTO_E_RANGE);
+    p[8] = 0, p[10] = 3; /* n 3, two entries present */
+    CU_ASSERT(decode_copy(VST_MSG_RESP(VST_MSG_DISCLOSE), p, n, &m) == VST_PROTO_E_SHORT);
+    p[10] = 0; /* n 0 */
+    CU_ASSERT(decode_copy(VST_MSG_RESP(VST_MSG_DISCLOSE), p, 11, &m) == VST_PROTO_E_RANGE);
+    p[10] = 2, p[11 + 36 + 3] = 2; /* versions 2, 2 */
+    CU_ASSERT(decode_copy(VST_MSG_RESP(VST_MSG_DISCLOSE), p, n, &m) == VST_PROTO_E_RANGE);
+    p[11 + 36 + 3] = 1; /* 2, 1 */
+    CU_ASSERT(decode_copy(VST_MSG_RESP(VST_MSG_DISCLOSE), p, n, &m) == VST_PROTO_E_RANGE);
+    p[11 + 3] = 0, p[11 + 36 + 3] = 5; /* 0, 5 */
+    CU_ASSERT(decode_copy(VST_MSG_RESP(VST_MSG_DISCLOSE), p, n, &m) == VST_PROTO_E_RANGE);
+    vst_wr_reset(&w);
+    sample(VST_MSG_RESP(VST_MSG_OBJECT), &w);
+    CU_ASSERT(vst_wr_len(&w) == 11 + 2 * 20);
+    CU_ASSERT(decode_copy(VST_MSG_RESP(VST_MSG_OBJECT), w.buf, vst_wr_len(&w), &m) == 0);
+    CU_ASSERT(m.case_ok.with_star == 0);
+    /* The builder refuses what the decoder would: a version not above the
+     * one before, the other layout's entry. */
+    vst_wr_reset(&w);
+    vst_list_builder b;
+    vst_case_ok c = {.with_star = 1};
+    vst_case_entry e3 = {3, blocks, blocks + 16}, e1 = {1, blocks, blocks + 16};
+    vst_case_entry bare = {4, blocks, NULL};
+    CU_ASSERT_FATAL(vst_case_ok_begin(&b, &w, &c) == 0 && vst_case_ok_add(&b, &c, &e3) == 0);
+    size_t len = vst_wr_len(&w);
+    CU_ASSERT(vst_case_ok_add(&b, &c, &e3) == VST_PROTO_E_RANGE && vst_wr_len(&w) == len);
+    CU_ASSERT(vst_case_ok_add(&b, &c, &e1) == VST_PROTO_E_RANGE && vst_wr_len(&w) == len);
+    CU_ASSERT(vst_case_ok_add(&b, &c, &bare) == VST_PROTO_E_ARG && vst_wr_len(&w) == len);
+    c.existed = 2;
+    CU_ASSERT(vst_case_ok_begin(&b, &w, &c) == VST_PROTO_E_RANGE && vst_wr_len(&w) == len);
+    vst_wr_free(&w);
+    CU_ASSERT(VST_MSG_DISCLOSE == 0x16 && VST_MSG_OBJECT == 0x17);
+    CU_ASSERT(strcmp(vst_msg_name(VST_MSG_RESP(VST_MSG_OBJECT)), "object_ok") == 0);
+    /* Bounds at the header. */
+    static const struct {
+        uint8_t type;
+        uint32_t len;
+        int ok;
+    } hl[] = {{VST_MSG_DISCLOSE, 22, 1},
+              {VST_MSG_DISCLOSE, 21, 0},
+              {VST_MSG_DISCLOSE, 85, 1},
+              {VST_MSG_DISCLOSE, 86, 0},
+              {VST_MSG_OBJECT, 4, 1},
+              {VST_MSG_OBJECT, 3, 0},
+              {VST_MSG_OBJECT, 82, 1},
+              {VST_MSG_OBJECT, 83, 0},
+              {VST_MSG_RESP(VST_MSG_DISCLOSE), 47, 1},
+              {VST_MSG_RESP(VST_MSG_DISCLOSE), 46, 0},
+              {VST_MSG_RESP(VST_MSG_OBJECT), 31, 1},
+              {VST_MSG_RESP(VST_MSG_OBJECT), 30, 0}};
+    for (size_t i = 0; i < sizeof hl / sizeof hl[0]; i++) {
+        uint8_t h[8];
+        vst_frame_hdr f;
+        mkhdr(h, 1, hl[i].type, 0, hl[i].len);
+        CU_ASSERT(hl[i].ok ? vst_frame_hdr_decode(h, VST_FRAME_MAX, &f) == 0
+                           : vst_frame_hdr_decode(h, VST_FRAME_MAX, &f) == VST_PROTO_E_LENGTH);
+    }
+}
+
+/* RELEASE_MAP's excluded list: as the withheld list (ascending, < count). */
+static void test_release_map_excluded(void)
+{
+    uint8_t p[4 + 48 + 4 + 12] = {0, 0, 0, 3};
+    p[55] = 2, p[59] = 0, p[63] = 2; /* nexcluded 2: 0, 2 */
+    vst_msg m;
+    CU_ASSERT(decode_copy(VST_MSG_RESP(VST_MSG_RELEASE_MAP), p, 64, &m) == 0);
+    CU_ASSERT_FATAL(vst_release_map_ok_decode(p, 64, &m.release_map_ok) == 0);
+    CU_ASSERT(m.release_map_ok.nexcluded == 2 && vst_index_at(m.release_map_ok.excluded, 1) == 2);
+    p[63] = 0; /* 0, 0 */
+    CU_ASSERT(decode_copy(VST_MSG_RESP(VST_MSG_RELEASE_MAP), p, 64, &m) == VST_PROTO_E_RANGE);
+    p[63] = 3; /* index == count */
+    CU_ASSERT(decode_copy(VST_MSG_RESP(VST_MSG_RELEASE_MAP), p, 64, &m) == VST_PROTO_E_RANGE);
+    p[55] = 4, p[63] = 2; /* nexcluded > count */
+    CU_ASSERT(decode_copy(VST_MSG_RESP(VST_MSG_RELEASE_MAP), p, 64, &m) == VST_PROTO_E_RANGE);
+    p[55] = 3; /* three indices, two present */
+    CU_ASSERT(decode_copy(VST_MSG_RESP(VST_MSG_RELEASE_MAP), p, 64, &m) == VST_PROTO_E_SHORT);
+    p[55] = 1;
+    CU_ASSERT(decode_copy(VST_MSG_RESP(VST_MSG_RELEASE_MAP), p, 64, &m) == VST_PROTO_E_TRAILING);
+    vst_wr w = VST_WR_INIT;
+    vst_release_map_ok rs = {3, blocks, 2, (const uint8_t *)"\0\0\0\2\0\0\0\1"};
+    CU_ASSERT(vst_release_map_ok_encode(&w, &rs) == VST_PROTO_E_RANGE && vst_wr_len(&w) == 0);
+    rs.excluded = NULL;
+    CU_ASSERT(vst_release_map_ok_encode(&w, &rs) == VST_PROTO_E_ARG && vst_wr_len(&w) == 0);
+    vst_wr_free(&w);
+}
+
 static void test_status_limits(void)
 {
     vst_wr w = VST_WR_INIT;
@@ -1383,6 +1532,9 @@ int vst_register_tests(void)
         {"pseudonymize answer: the withheld index list", test_pseudonymize_withheld},
         {"rekey, versions, unseal, events limits", test_rekey_and_version_limits},
         {"release_open, release_map, sign_report: sizes, counts", test_release_and_report_limits},
+        {"disclose, object: requests", test_case_requests},
+        {"disclose, object: answers", test_case_answers},
+        {"release_map answer: the excluded index list", test_release_map_excluded},
         {"status: flags, entries, reserved", test_status_limits},
         {"sign_receipt: field grammars", test_receipt_grammar},
         {"events: action and JSON details", test_events_grammar},
