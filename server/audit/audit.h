@@ -152,12 +152,14 @@ int vst_audit_screen(const char *actor, const char *client, const char *details_
 /* The details of a delivery event in the form `vst-audit verify-receipt`
  * matches a receipt against:
  *   {"delivery_id":"...","profile":"...","record_count":N,
- *    "body_sha256":"<64 hex>","key_version":N,
+ *    "withheld_count":N,"body_sha256":"<64 hex>","key_version":N,
  *    "received_at":"YYYY-MM-DDTHH:MM:SS.ffffffZ"}
- * The client is the event's client column; audit_seq and stored_at are not
- * included (known only after the append). verify-receipt needs
- * delivery_id, body_sha256 and record_count; profile and key_version are
- * compared when present; other members (body_bytes, ...) are ignored.
+ * withheld_count only for a v2 receipt (every new one). The client is the
+ * event's client column; audit_seq and stored_at are not included (known
+ * only after the append). verify-receipt needs delivery_id, body_sha256
+ * and record_count; profile and key_version are compared when present,
+ * withheld_count always (absent: 0, an event from before issue 12); other
+ * members (identifiers, ...) are ignored.
  * Writes a NUL-terminated object into out; returns its length, or 0 if f is
  * invalid or cap too small (1 KiB is always enough). */
 size_t vst_audit_delivery_details(const vst_receipt_fields *f, char *out, size_t cap);

@@ -186,11 +186,16 @@ size_t vst_audit_delivery_details(const vst_receipt_fields *f, char *out, size_t
         vst_time_format_us(f->received_at_us, recv) != 0)
         return 0;
     vst_hex(f->body_sha256, VST_SHA256_LEN, body);
+    /* The withheld count of a v2 receipt, right after record_count. */
+    char withheld[40] = "";
+    if (f->version == VST_RECEIPT_V2)
+        snprintf(withheld, sizeof withheld, ",\"withheld_count\":%" PRIu64, f->withheld_count);
     /* delivery_id and profile have JSON-safe alphabets (signed.h). */
-    int n = snprintf(out, cap,
-                     "{\"delivery_id\":\"%s\",\"profile\":\"%s\",\"record_count\":%" PRIu64
-                     ",\"body_sha256\":\"%s\",\"key_version\":%" PRIu32 ",\"received_at\":\"%s\"}",
-                     f->delivery_id, f->profile, f->record_count, body, f->key_version, recv);
+    int n =
+        snprintf(out, cap,
+                 "{\"delivery_id\":\"%s\",\"profile\":\"%s\",\"record_count\":%" PRIu64
+                 "%s,\"body_sha256\":\"%s\",\"key_version\":%" PRIu32 ",\"received_at\":\"%s\"}",
+                 f->delivery_id, f->profile, f->record_count, withheld, body, f->key_version, recv);
     return n > 0 && (size_t)n < cap ? (size_t)n : 0;
 }
 

@@ -16,19 +16,23 @@ char *vst_receipt_json_build(const vst_receipt_fields *f, const uint8_t sig[VST_
 {
     char recv[VST_TIME_TEXT_LEN + 1], stor[VST_TIME_TEXT_LEN + 1];
     if (f == NULL || sig == NULL || !vst_receipt_fields_ok(f) || f->record_count > INT64_MAX ||
-        f->audit_seq == 0 || f->audit_seq > INT64_MAX || f->stored_at_us < f->received_at_us ||
-        vst_time_format_us(f->received_at_us, recv) != 0 ||
+        f->withheld_count > INT64_MAX || f->audit_seq == 0 || f->audit_seq > INT64_MAX ||
+        f->stored_at_us < f->received_at_us || vst_time_format_us(f->received_at_us, recv) != 0 ||
         vst_time_format_us(f->stored_at_us, stor) != 0)
         return NULL;
     char body[2 * VST_SHA256_LEN + 1], sg[2 * VST_ED25519_SIG_LEN + 1],
         pk[2 * VST_ED25519_PUB_LEN + 1];
     vst_hex(f->body_sha256, VST_SHA256_LEN, body);
     vst_hex(sig, VST_ED25519_SIG_LEN, sg);
-    json_t *o = json_pack(
-        "{s:s, s:s, s:s, s:I, s:s, s:I, s:s, s:s, s:I, s:s}", "delivery_id", f->delivery_id,
-        "client", f->client, "profile", f->profile, "record_count", (json_int_t)f->record_count,
-        "body_sha256", body, "key_version", (json_int_t)f->key_version, "received_at", recv,
-        "stored_at", stor, "audit_seq", (json_int_t)f->audit_seq, "signature", sg);
+    /* "withheld_count" right after "record_count", in v2 only ("o*": a
+     * NULL value leaves the member out). */
+    json_t *o =
+        json_pack("{s:s, s:s, s:s, s:I, s:o*, s:s, s:I, s:s, s:s, s:I, s:s}", "delivery_id",
+                  f->delivery_id, "client", f->client, "profile", f->profile, "record_count",
+                  (json_int_t)f->record_count, "withheld_count",
+                  f->version == VST_RECEIPT_V2 ? json_integer((json_int_t)f->withheld_count) : NULL,
+                  "body_sha256", body, "key_version", (json_int_t)f->key_version, "received_at",
+                  recv, "stored_at", stor, "audit_seq", (json_int_t)f->audit_seq, "signature", sg);
     if (o != NULL && public_key != NULL) {
         vst_hex(public_key, VST_ED25519_PUB_LEN, pk);
         if (json_object_set_new(o, "public_key", json_string(pk)) != 0) {
@@ -58,6 +62,7 @@ enum {
     M_CLIENT,
     M_PROFILE,
     M_RECORD_COUNT,
+    M_WITHHELD_COUNT,
     M_BODY_SHA256,
     M_KEY_VERSION,
     M_RECEIVED_AT,
@@ -68,8 +73,8 @@ enum {
     M__COUNT
 };
 static const char *const member_names[M__COUNT] = {
-    "delivery_id", "client",    "profile",   "record_count", "body_sha256", "key_version",
-    "received_at", "stored_at", "audit_seq", "signature",    "public_key",
+    "delivery_id", "client",      "profile",   "record_count", "withheld_count", "body_sha256",
+    "key_version", "received_at", "stored_at", "audit_seq",    "signature",      "public_key",
 };
 
 static int fail(char *err, size_t errlen, const char *fmt, const char *name)
@@ -109,7 +114,8 @@ static int copy_name(char *dst, size_t cap, const char *s, size_t n)
 }
 
 /* The members of root into m[] by name: every one known, all but
- * public_key present. 0, or -1 with a message. */
+ * public_key and withheld_count (absent in a v1 receipt) present. 0, or
+ * -1 with a message. */
 static int collect_members(json_t *root, json_t *m[M__COUNT], char *err, size_t errlen)
 {
     const char *key;
@@ -124,7 +130,7 @@ static int collect_members(json_t *root, json_t *m[M__COUNT], char *err, size_t 
         m[i] = val;
     }
     for (size_t i = 0; i < M__COUNT; i++)
-        if (m[i] == NULL && i != M_PUBLIC_KEY)
+        if (m[i] == NULL && i != M_PUBLIC_KEY && i != M_WITHHELD_COUNT)
             return fail(err, errlen, "receipt lacks \"%s\"", member_names[i]);
     return 0;
 }
@@ -152,6 +158,11 @@ static int read_values(json_t *const m[M__COUNT], vst_receipt_fields *f, char *e
     uint64_t u;
     if (get_uint(m[M_RECORD_COUNT], 0, INT64_MAX, &f->record_count))
         return fail(err, errlen, "receipt: \"%s\" is not an integer 0..2^63-1", "record_count");
+    f->version = m[M_WITHHELD_COUNT] != NULL ? VST_RECEIPT_V2 : VST_RECEIPT_V1;
+    f->withheld_count = 0;
+    if (m[M_WITHHELD_COUNT] != NULL &&
+        get_uint(m[M_WITHHELD_COUNT], 0, INT64_MAX, &f->withheld_count))
+        return fail(err, errlen, "receipt: \"%s\" is not an integer 0..2^63-1", "withheld_count");
     if (get_str(m[M_BODY_SHA256], &s, &n) || vst_unhex_lower(s, n, f->body_sha256, VST_SHA256_LEN))
         return fail(err, errlen, "receipt: \"%s\" is not 64 lower-case hex digits", "body_sha256");
     if (get_uint(m[M_KEY_VERSION], 1, UINT32_MAX, &u))

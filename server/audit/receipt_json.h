@@ -8,22 +8,32 @@
  *   "delivery_id"   string   [A-Za-z0-9._-]{1,128}
  *   "client"        string   client name, UTF-8, 1..128 bytes (vst_client_name_ok)
  *   "profile"       string   [a-z][a-z0-9_]{0,31}
- *   "record_count"  integer  0 .. 2^63-1
+ *   "record_count"  integer  0 .. 2^63-1: the records stored
+ *   "withheld_count" integer 0 .. 2^63-1: the valid records not stored
+ *                            because their person objected (DESIGN.md
+ *                            §12). Present: a v2 receipt; absent: a v1
+ *                            receipt (issued before issue 12)
  *   "body_sha256"   string   64 lower-case hex digits
  *   "key_version"   integer  1 .. 2^32-1
  *   "received_at"   string   YYYY-MM-DDTHH:MM:SS.ffffffZ (UTC, 6 digits)
  *   "stored_at"     string   same form, >= received_at
  *   "audit_seq"     integer  1 .. 2^63-1
  *   "signature"     string   128 lower-case hex digits: Ed25519 over
- *                            vst_receipt_tbs() of the fields above
+ *                            vst_receipt_tbs() of the fields above,
+ *                            under the v2 or v1 prefix (signed.h)
  *   "public_key"    string   optional: 64 lower-case hex digits, the raw
  *                            Ed25519 key that signed (informative only: a
  *                            verifier trusts its own copy of the key)
  *
  * The builder writes the members in this order, compact (no spaces), on one
- * line. The parser accepts any member order and JSON whitespace but nothing
- * else: no unknown or duplicate member, no missing required one, no other
- * type, no upper-case hex, no other time form. */
+ * line; withheld_count exactly when the fields are v2 (every new receipt;
+ * a v1 receipt is rebuilt as it was signed). The parser accepts any member
+ * order and JSON whitespace but nothing else: no unknown or duplicate
+ * member, no missing required one, no other type, no upper-case hex, no
+ * other time form; it sets the version from withheld_count's presence.
+ * Stripping the member from a v2 receipt (or adding it to a v1 one) makes
+ * a document that parses but whose signature does not verify: the version
+ * is part of the signed bytes. */
 #ifndef VST_RECEIPT_JSON_H
 #define VST_RECEIPT_JSON_H
 

@@ -72,6 +72,9 @@ int vst_receipt_fields_ok(const vst_receipt_fields *r)
 {
     if (r == NULL || r->key_version == 0)
         return 0;
+    /* A v1 receipt cannot state withheld records: its TBS has no room. */
+    if (r->version != VST_RECEIPT_V2 && (r->version != VST_RECEIPT_V1 || r->withheld_count != 0))
+        return 0;
     /* strnlen over the whole array: an unterminated string is invalid. */
     size_t id = strnlen(r->delivery_id, sizeof r->delivery_id);
     size_t cl = strnlen(r->client, sizeof r->client);
@@ -87,7 +90,8 @@ static int receipt_put(vst_wr *w, const vst_receipt_fields *r)
            vst_wr_str8(w, r->profile, strlen(r->profile)) || vst_wr_u64(w, r->record_count) ||
            vst_wr_put(w, r->body_sha256, VST_SHA256_LEN) || vst_wr_u32(w, r->key_version) ||
            vst_wr_i64(w, r->received_at_us) || vst_wr_i64(w, r->stored_at_us) ||
-           vst_wr_u64(w, r->audit_seq);
+           vst_wr_u64(w, r->audit_seq) ||
+           (r->version == VST_RECEIPT_V2 && vst_wr_u64(w, r->withheld_count));
 }
 
 size_t vst_receipt_encode(const vst_receipt_fields *r, uint8_t out[VST_RECEIPT_ENC_MAX])
@@ -103,11 +107,17 @@ size_t vst_receipt_tbs(const vst_receipt_fields *r, uint8_t out[VST_RECEIPT_TBS_
 {
     vst_wr w;
     vst_wr_init_fixed(&w, out, VST_RECEIPT_TBS_MAX);
-    if (!vst_receipt_fields_ok(r) ||
-        vst_wr_put(&w, VST_RECEIPT_PREFIX, sizeof VST_RECEIPT_PREFIX) || receipt_put(&w, r) != 0)
+    if (!vst_receipt_fields_ok(r))
+        return 0;
+    const char *prefix =
+        r->version == VST_RECEIPT_V1 ? VST_RECEIPT_PREFIX_V1 : VST_RECEIPT_PREFIX_V2;
+    if (vst_wr_put(&w, prefix, sizeof VST_RECEIPT_PREFIX) || receipt_put(&w, r) != 0)
         return 0;
     return vst_wr_len(&w);
 }
+
+_Static_assert(sizeof VST_RECEIPT_PREFIX_V1 == sizeof VST_RECEIPT_PREFIX_V2,
+               "both receipt prefixes have one length");
 
 _Static_assert(VST_CHECKPOINT_ENC_LEN == 8 + VST_SHA256_LEN + 8, "checkpoint layout");
 

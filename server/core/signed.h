@@ -4,17 +4,24 @@
  *
  * keyd signs only structures it builds itself, never caller-supplied bytes:
  *
- *   receipt    TBS = "vst-receipt-v1\0"    || receipt fields (the same bytes
- *                                             as the SIGN_RECEIPT payload)
+ *   receipt    TBS = "vst-receipt-v2\0"    || receipt fields || u64 withheld
+ *                                             (the same bytes as the
+ *                                             SIGN_RECEIPT payload)
+ *              v1: "vst-receipt-v1\0"     || receipt fields: receipts
+ *                                             signed before issue 12, still
+ *                                             verified, never made any more
  *   checkpoint TBS = "vst-checkpoint-v1\0" || u64 seq || head[32] || i64 time
  *   report     TBS = context(kind) "\0"    || digest[32]
  *                    kind 1 (cells): context "vst/cells/1"
  *
  * (core/usage.h adds "vst/usage/1\0" || the usage report.)
  *
- * The receipt and checkpoint prefixes differ at byte 4 ('r', 'c'); the
- * report and usage contexts differ from both at byte 3 ('/' against '-')
- * and from each other at byte 4 ('c', 'u'). A TBS begins with its prefix,
+ * The two receipt prefixes differ at byte 13 ('1', '2'), so a v2 receipt
+ * stripped of its withheld count (or a v1 receipt given one) does not
+ * verify: the version is signed. The receipt and checkpoint prefixes
+ * differ at byte 4 ('r', 'c'); the report and usage contexts differ from
+ * both at byte 3 ('/' against '-') and from each other at byte 4 ('c',
+ * 'u'). A TBS begins with its prefix,
  * so no byte string is the TBS of two kinds: a signature over one never
  * verifies as another. The terminating NUL keeps every prefix free of
  * every other (a future "vst-receipt-v10" cannot collide with
@@ -36,20 +43,31 @@
 #define VST_ED25519_SIG_LEN 64
 #define VST_SHA256_LEN 32
 
-#define VST_RECEIPT_PREFIX "vst-receipt-v1"       /* signed with its NUL */
+#define VST_RECEIPT_PREFIX_V1 "vst-receipt-v1"    /* signed with its NUL */
+#define VST_RECEIPT_PREFIX_V2 "vst-receipt-v2"    /* signed with its NUL */
+#define VST_RECEIPT_PREFIX VST_RECEIPT_PREFIX_V2  /* what new receipts are signed under */
 #define VST_CHECKPOINT_PREFIX "vst-checkpoint-v1" /* signed with its NUL */
 
 #define VST_DELIVERY_ID_MAX 128 /* [A-Za-z0-9._-] */
 #define VST_CLIENT_NAME_MAX 128 /* bytes of UTF-8; see vst_client_name_ok */
 #define VST_PROFILE_NAME_MAX 32 /* [a-z0-9_] */
 
+/* Receipt versions (vst_receipt_fields.version). */
+#define VST_RECEIPT_V1 1 /* before issue 12: no withheld count */
+#define VST_RECEIPT_V2 2 /* with withheld_count: every new receipt */
+
 /* u8 len + delivery_id, u8 len + client, u8 len + profile, u64 record_count,
  * u8[32] body_sha256, u32 key_version, i64 received_at, i64 stored_at,
- * u64 audit_seq. */
+ * u64 audit_seq; in v2 then u64 withheld_count. The three strings fix the
+ * length of the rest: VST_RECEIPT_FIXED_LEN bytes in v1, 8 more in v2.
+ * ENC_MIN and ENC_MAX bound the v2 encoding: SIGN_RECEIPT's payload (keyd
+ * signs v2 receipts only). */
 #define VST_RECEIPT_FIXED_LEN (8 + VST_SHA256_LEN + 4 + 8 + 8 + 8)
-#define VST_RECEIPT_ENC_MIN (3 + 3 + VST_RECEIPT_FIXED_LEN)
+#define VST_RECEIPT_FIXED_LEN_V2 (VST_RECEIPT_FIXED_LEN + 8)
+#define VST_RECEIPT_ENC_MIN (3 + 3 + VST_RECEIPT_FIXED_LEN_V2)
 #define VST_RECEIPT_ENC_MAX                                                                        \
-    (3 + VST_DELIVERY_ID_MAX + VST_CLIENT_NAME_MAX + VST_PROFILE_NAME_MAX + VST_RECEIPT_FIXED_LEN)
+    (3 + VST_DELIVERY_ID_MAX + VST_CLIENT_NAME_MAX + VST_PROFILE_NAME_MAX +                        \
+     VST_RECEIPT_FIXED_LEN_V2)
 #define VST_RECEIPT_TBS_MAX (sizeof VST_RECEIPT_PREFIX + VST_RECEIPT_ENC_MAX)
 
 #define VST_CHECKPOINT_ENC_LEN (8 + VST_SHA256_LEN + 8)
@@ -63,8 +81,10 @@
 /* The longest context of any kind, with its NUL, plus the digest. */
 #define VST_REPORT_TBS_MAX (sizeof VST_REPORT_CONTEXT_CELLS + VST_SHA256_LEN)
 
-/* What a delivery receipt states (DESIGN.md §6). Strings are NUL-terminated
- * within their arrays; times are microseconds since the Unix epoch. */
+/* What a delivery receipt states (DESIGN.md §6, §12). Strings are
+ * NUL-terminated within their arrays; times are microseconds since the Unix
+ * epoch. record_count counts the records stored, withheld_count the valid
+ * records not stored because their person objected (DESIGN.md §12). */
 typedef struct {
     char delivery_id[VST_DELIVERY_ID_MAX + 1];
     char client[VST_CLIENT_NAME_MAX + 1];
@@ -75,6 +95,9 @@ typedef struct {
     int64_t received_at_us;
     int64_t stored_at_us;
     uint64_t audit_seq;
+    uint64_t withheld_count; /* v2; always 0 in a v1 receipt */
+    int version;             /* VST_RECEIPT_V2 for every new receipt; VST_RECEIPT_V1 (old
+                                receipts) to verify or re-sign; anything else is invalid */
 } vst_receipt_fields;
 
 /* Field grammars, over s[0..n): 1 if s is a valid value, else 0.
@@ -87,15 +110,16 @@ int vst_delivery_id_ok(const char *s, size_t n);
 int vst_client_name_ok(const char *s, size_t n);
 int vst_profile_name_ok(const char *s, size_t n);
 
-/* 1 if every field is within its grammar and the strings are terminated. */
+/* 1 if every field is within its grammar, the strings are terminated, the
+ * version is 1 or 2, and a v1 receipt has no withheld records. */
 int vst_receipt_fields_ok(const vst_receipt_fields *r);
 
-/* The receipt's field encoding (SIGN_RECEIPT's payload). Returns its length,
- * or 0 if the fields are invalid. */
+/* The receipt's field encoding, of its version (v2: SIGN_RECEIPT's
+ * payload). Returns its length, or 0 if the fields are invalid. */
 size_t vst_receipt_encode(const vst_receipt_fields *r, uint8_t out[VST_RECEIPT_ENC_MAX]);
 
-/* prefix || field encoding. Returns its length, or 0 if the fields are
- * invalid. */
+/* The version's prefix || field encoding. Returns its length, or 0 if the
+ * fields are invalid. */
 size_t vst_receipt_tbs(const vst_receipt_fields *r, uint8_t out[VST_RECEIPT_TBS_MAX]);
 
 /* SIGN_CHECKPOINT's payload: u64 seq || head || i64 time_us. */

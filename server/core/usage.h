@@ -10,7 +10,7 @@
  *                           u64 count, u64 total, u64 slack )
  *
  * All integers big-endian; str8 is a u8 length and that many bytes. The
- * prefix differs from "vst-receipt-v1" and "vst-checkpoint-v1" at byte 3
+ * prefix differs from "vst-receipt-v1"/"-v2" and "vst-checkpoint-v1" at byte 3
  * and from the report context "vst/cells/1" at byte 4, so no usage TBS is
  * ever a receipt, checkpoint or report TBS (core/signed.h). Lives in
  * vstcore so that verifiers need no keyd code. */

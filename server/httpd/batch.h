@@ -1,7 +1,10 @@
 /* A batch of transformed records on their way to the store: their COPY
  * text with 32-character holes where pseudonyms go, and the identifiers to
  * pseudonymize, grouped in keyd sections by (domain, length). One keyd
- * round trip fills every hole of the batch. */
+ * round trip fills every hole of the batch. A record one of whose
+ * identifiers keyd withholds (an objection, DESIGN.md §12) is taken out of
+ * the text after that round trip: it was validated like any other, but
+ * nothing of it is stored. */
 #ifndef VST_HTTPD_BATCH_H
 #define VST_HTTPD_BATCH_H
 
@@ -37,6 +40,9 @@ typedef struct {
     uint32_t nids;
     uint8_t *out; /* keyd's answer */
     size_t out_cap;
+    uint8_t *withheld; /* keyd's answer: 1 per withheld identifier, in out's order */
+    size_t withheld_cap;
+    size_t withheld_rows; /* rows batch_resolve took out of the text */
 } batch;
 
 void batch_init(batch *b);
@@ -47,7 +53,19 @@ void batch_reset(batch *b);
  * the profile's columns). 0, or -1 on out of memory / too many sections. */
 int batch_add_row(batch *b, const vst_profile *p, const vst_row *row, const char ref[37]);
 /* Pseudonymizes every identifier of the batch with one keyd call and
- * fills the holes; returns 0, > 0 a keyd error, < 0 transport error. */
+ * fills the holes; the rows with a withheld identifier are then removed
+ * from the text (rows and len shrink, the bytes freed are wiped) and
+ * counted in withheld_rows. Returns 0, > 0 a keyd error, < 0 transport
+ * error. */
 int batch_resolve(batch *b, const vst_profile *p, vst_keyd *k, uint32_t *key_version);
+
+/* The two halves of batch_resolve around its keyd call, on their own so
+ * that tests/unit/test_batch.c runs them on an answer it writes itself.
+ * batch_answer_room: out and withheld hold the batch's identifiers (0, or
+ * -1 out of memory). batch_fill: with keyd's answer in out and withheld
+ * (the identifiers in section order), fills the holes and the key
+ * versions, then takes the withheld rows out (withheld_rows). */
+int batch_answer_room(batch *b);
+void batch_fill(batch *b, uint32_t key_version);
 
 #endif

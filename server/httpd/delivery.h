@@ -28,10 +28,11 @@ struct delivery {
     vst_err refused;  /* PH_REFUSED: the answer once the body ends */
     uint64_t refused_bytes;
     int64_t refused_ms;
-    int profile_asked; /* ?profile= was given */
-    int close;         /* answer and close: the body is not read */
-    httpd_lines lines; /* the body cut into lines (lines.c) */
-    uint64_t lineno, records;
+    int profile_asked;        /* ?profile= was given */
+    int close;                /* answer and close: the body is not read */
+    httpd_lines lines;        /* the body cut into lines (lines.c) */
+    uint64_t lineno, records; /* records: the valid ones, stored or withheld */
+    uint64_t withheld;        /* valid records not stored: their person objected */
     vst_row *row;
     vst_errors errs;
     batch b;

@@ -14,14 +14,18 @@
  *            valid rows are batched (batch.c); a batch's identifiers go to
  *            vst-keyd in one round trip, charged to the client's daily
  *            identifier budget first, and its rows are COPYed into an open
- *            store transaction (store.c). Any invalid line turns the
+ *            store transaction (store.c) — but for the rows with an
+ *            identifier keyd withheld (an objection, DESIGN.md §12): they
+ *            were validated, are counted, and are not stored (batch.c).
+ *            Any invalid line turns the
  *            delivery into a 422 and the store transaction is rolled back;
  *            the rest of the body is still checked, so that every bad line
  *            is reported.
  *   commit   commit(): store.c's protocol — prepare the store transaction,
  *            decide in the trust DB (receipt and delivery.stored), commit.
  *            Nothing is visible before.
- *   reply    201 with the signed receipt; for a replay 200 with the stored
+ *   reply    201 with the signed receipt (record_count stored,
+ *            withheld_count withheld); for a replay 200 with the stored
  *            receipt or 409 for another body; 422 listing the bad lines;
  *            503 with Retry-After when a dependency failed.
  *
@@ -199,7 +203,9 @@ static void flush(delivery *d)
     }
     for (size_t s = 0; s < d->b.nsec; s++)
         d->identifiers[d->b.sec[s].domain] += d->b.sec[s].count;
-    if ((e = store_copy_rows(d->s, d->b.text, d->b.len, &detail)) != VST_E_OK)
+    d->withheld += d->b.withheld_rows;
+    /* A batch keyd withheld entirely has nothing left to COPY. */
+    if (d->b.len > 0 && (e = store_copy_rows(d->s, d->b.text, d->b.len, &detail)) != VST_E_OK)
         set_fail(d, e, detail);
     batch_reset(&d->b);
 }
@@ -286,7 +292,11 @@ static void receipt_fields(const delivery *d, const uint8_t sha[32], stored_rece
     snprintf(f->delivery_id, sizeof f->delivery_id, "%s", d->id);
     snprintf(f->client, sizeof f->client, "%s", d->client.name);
     snprintf(f->profile, sizeof f->profile, "%s", vst_profile_name(d->p));
-    f->record_count = d->records;
+    /* Every new receipt is v2: record_count the records stored,
+     * withheld_count the valid ones an objection kept out (DESIGN.md §12). */
+    f->version = VST_RECEIPT_V2;
+    f->record_count = d->records - d->withheld;
+    f->withheld_count = d->withheld;
     memcpy(f->body_sha256, sha, 32);
     f->key_version = d->key_version;
     f->received_at_us = d->received_us;
@@ -328,9 +338,11 @@ static enum MHD_Result commit(struct MHD_Connection *c, delivery *d, const uint8
     d->outcome_logged = 1; /* delivery.stored, with the decision */
     store_commit(d->s, &d->tx, d->id);
     double secs = elapsed_s(d);
-    metrics_delivery(M_STORED, d->records, secs);
-    hlog("info", "delivery %s of %s stored: %llu records, key version %u, %.3f s", d->id,
-         d->client.name, (unsigned long long)d->records, d->key_version, secs);
+    metrics_delivery(M_STORED, rc.f.record_count, secs);
+    metrics_withheld(rc.f.withheld_count);
+    hlog("info", "delivery %s of %s stored: %llu records, %llu withheld, key version %u, %.3f s",
+         d->id, d->client.name, (unsigned long long)rc.f.record_count,
+         (unsigned long long)rc.f.withheld_count, d->key_version, secs);
     return receipt_reply(c, d->s, 201, &rc);
 }
 

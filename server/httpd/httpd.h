@@ -122,6 +122,9 @@ typedef enum {
 } metric_result;
 void metrics_delivery(metric_result r, uint64_t records, double seconds);
 void metrics_rejection(vst_err code, uint64_t n);
+/* Valid records of stored deliveries not written: their person objected
+ * (DESIGN.md §12). */
+void metrics_withheld(uint64_t n);
 void metrics_keyd_error(void);
 void metrics_db_error(void);
 void metrics_http(unsigned status);

@@ -1,6 +1,6 @@
-/* Prometheus metrics: deliveries by result, records, rejections by code, a
- * delivery latency histogram, keyd and database errors, responses by
- * status. Lock-free counters. */
+/* Prometheus metrics: deliveries by result, records stored and withheld,
+ * rejections by code, a delivery latency histogram, keyd and database
+ * errors, responses by status. Lock-free counters. */
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +12,7 @@ static const char *const result_names[M__RESULTS] = {"stored",   "replayed",    
 static const double buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
 #define NB (sizeof buckets / sizeof buckets[0])
 
-static atomic_ullong deliveries[M__RESULTS], records, keyd_errors, db_errors;
+static atomic_ullong deliveries[M__RESULTS], records, withheld, keyd_errors, db_errors;
 static atomic_ullong rejections[VST_E__COUNT];
 static atomic_ullong hist[NB + 1], hist_count, hist_sum_us;
 static atomic_ullong status_counts[600];
@@ -34,6 +34,11 @@ void metrics_rejection(vst_err code, uint64_t n)
 {
     if ((unsigned)code < VST_E__COUNT)
         atomic_fetch_add(&rejections[code], n);
+}
+
+void metrics_withheld(uint64_t n)
+{
+    atomic_fetch_add(&withheld, n);
 }
 
 void metrics_keyd_error(void)
@@ -66,6 +71,9 @@ char *metrics_render(void)
     P("# HELP vst_records_stored_total Records stored.\n# TYPE vst_records_stored_total counter\n"
       "vst_records_stored_total %llu\n",
       atomic_load(&records));
+    P("# HELP vst_records_withheld_total Valid records not stored: their person objected.\n"
+      "# TYPE vst_records_withheld_total counter\nvst_records_withheld_total %llu\n",
+      atomic_load(&withheld));
     P("# HELP vst_record_rejections_total Record errors by code.\n"
       "# TYPE vst_record_rejections_total counter\n");
     for (int e = 0; e < VST_E__COUNT; e++)

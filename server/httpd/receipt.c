@@ -37,6 +37,10 @@ static void from_row(PGresult *r, int i, stored_receipt *out)
     out->have_kid = !PQgetisnull(r, i, 9) && vst_unhex(PQgetvalue(r, i, 9), 32, out->kid) == 0;
     snprintf(f->delivery_id, sizeof f->delivery_id, "%s", PQgetvalue(r, i, 10));
     snprintf(out->ref, sizeof out->ref, "%s", PQgetvalue(r, i, 11));
+    /* The version the receipt was (or is to be) signed under: a receipt
+     * from before issue 12 is v1 and is answered as it was signed. */
+    f->withheld_count = strtoull(PQgetvalue(r, i, 12), NULL, 10);
+    f->version = atoi(PQgetvalue(r, i, 13));
 }
 
 int receipt_load(slot *s, int client_id, const char *delivery_id, stored_receipt *out)

@@ -28,7 +28,8 @@
     "(extract(epoch FROM r.received_at) * 1000000)::bigint, "                                      \
     "(extract(epoch FROM r.stored_at) * 1000000)::bigint, r.audit_seq, "                           \
     "encode(r.signature, 'hex'), encode(r.sign_key_id, 'hex'), r.delivery_id, "                    \
-    "r.delivery_ref::text FROM vst.receipts r JOIN vst.clients c ON c.id = r.client_id "
+    "r.delivery_ref::text, r.withheld_count, r.receipt_version "                                   \
+    "FROM vst.receipts r JOIN vst.clients c ON c.id = r.client_id "
 
 /* X(name, database, parameters, text) */
 #define SQL_STATEMENTS(X)                                                                          \
@@ -40,10 +41,10 @@
     X(LOCK, SQL_TRUST, 1, "SELECT pg_advisory_lock(hashtextextended($1, 0))")                      \
     X(TRY_LOCK, SQL_TRUST, 1, "SELECT pg_try_advisory_lock(hashtextextended($1, 0))")              \
     X(UNLOCK, SQL_TRUST, 1, "SELECT pg_advisory_unlock(hashtextextended($1, 0))")                  \
-    /* store.c: the decision. The receipt row, through sql/trust/0008. */                          \
-    X(RECEIPT_INSERT, SQL_TRUST, 11,                                                               \
+    /* store.c: the decision. The receipt row (v2), through sql/trust/0009. */                     \
+    X(RECEIPT_INSERT, SQL_TRUST, 12,                                                               \
       "SELECT vst.receipt_insert($1::int, $2, $3::uuid, $4, $5::bigint, $6::bigint, $7, "          \
-      "$8::int, $9::bigint, $10::bigint, $11::bigint)")                                            \
+      "$8::int, $9::bigint, $10::bigint, $11::bigint, $12::bigint)")                               \
     /* store.c: recovery decides a prepared transaction by its receipt. */                         \
     X(RECEIPT_EXISTS, SQL_TRUST, 1, "SELECT 1 FROM vst.receipts WHERE delivery_ref = $1::uuid")    \
     X(PREPARED_DELIVERIES, SQL_STORE, 1,                                                           \

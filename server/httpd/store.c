@@ -277,9 +277,10 @@ vst_err store_decide(slot *s, const store_tx *t, vst_receipt_fields *f, int clie
         *detail = "the delivery could not be audited";
         return VST_E_UNAVAILABLE;
     }
-    char cid[16], cnt[24], bytes[24], kv[16], rec[24], sto[24], seq[24];
+    char cid[16], cnt[24], bytes[24], kv[16], rec[24], sto[24], seq[24], wh[24];
     snprintf(cid, sizeof cid, "%d", client_id);
     snprintf(cnt, sizeof cnt, "%llu", (unsigned long long)f->record_count);
+    snprintf(wh, sizeof wh, "%llu", (unsigned long long)f->withheld_count);
     snprintf(bytes, sizeof bytes, "%llu", (unsigned long long)body_bytes);
     snprintf(kv, sizeof kv, "%u", f->key_version);
     snprintf(rec, sizeof rec, "%lld", (long long)f->received_at_us);
@@ -295,9 +296,10 @@ vst_err store_decide(slot *s, const store_tx *t, vst_receipt_fields *f, int clie
                        kv,
                        rec,
                        sto,
-                       seq};
-    int lens[] = {0, 0, 0, 0, 0, 0, 32, 0, 0, 0, 0};
-    int fmts[] = {0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0};
+                       seq,
+                       wh};
+    int lens[] = {0, 0, 0, 0, 0, 0, 32, 0, 0, 0, 0, 0};
+    int fmts[] = {0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0};
     PGresult *r = sql_run(s, SQL_RECEIPT_INSERT, p, lens, fmts);
     int ok = PQresultStatus(r) == PGRES_TUPLES_OK;
     PQclear(r);

@@ -12,8 +12,8 @@
  *             recovery never decides for a delivery in flight), the COPY
  *             ends and the store transaction is PREPAREd as "vst:<ref>".
  *   decide    store_decide: the delivery.stored audit event and the
- *             receipt row (vst.receipt_insert) in one trust-DB transaction;
- *             its commit is the decision.
+ *             receipt row (vst.receipt_insert, sql/trust/0009) in one
+ *             trust-DB transaction; its commit is the decision.
  *   commit    store_commit: COMMIT PREPARED (retried once on a new
  *             connection, else left to recovery), then the lock goes.
  *   undo      store_undo: a delivery that was not decided is rolled back,
@@ -64,7 +64,8 @@ void store_copy_abort(slot *s, store_tx *t);
 vst_err store_prepare(slot *s, store_tx *t, const char **detail);
 /* The decision: BEGIN; the delivery.stored event with details (JSON text;
  * NULL when it could not be built: not audited) sets f->audit_seq; the
- * receipt row; COMMIT. VST_E_OK is decided. */
+ * receipt row (a v2 receipt: f's withheld count with it); COMMIT.
+ * VST_E_OK is decided. */
 vst_err store_decide(slot *s, const store_tx *t, vst_receipt_fields *f, int client_id,
                      uint64_t body_bytes, const char *details, const char **detail);
 /* After a decision: COMMIT PREPARED and the lock released. delivery_id

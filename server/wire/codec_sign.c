@@ -19,15 +19,20 @@ int vst_receipt_req_decode(const uint8_t *p, size_t len, vst_receipt_fields *out
     TRY(rd_str8(&r, out->delivery_id, VST_DELIVERY_ID_MAX, vst_delivery_id_ok));
     TRY(rd_str8(&r, out->client, VST_CLIENT_NAME_MAX, vst_client_name_ok));
     TRY(rd_str8(&r, out->profile, VST_PROFILE_NAME_MAX, vst_profile_name_ok));
-    /* The three strings fix the length of the rest exactly. */
-    if (vst_rd_left(&r) != VST_RECEIPT_FIXED_LEN)
-        return vst_rd_left(&r) < VST_RECEIPT_FIXED_LEN ? VST_PROTO_E_SHORT : VST_PROTO_E_TRAILING;
+    /* The three strings fix the length of the rest exactly. keyd signs v2
+     * receipts only (v1 receipts are verified, never made any more), so
+     * the payload has one layout and none is a prefix of another. */
+    if (vst_rd_left(&r) != VST_RECEIPT_FIXED_LEN_V2)
+        return vst_rd_left(&r) < VST_RECEIPT_FIXED_LEN_V2 ? VST_PROTO_E_SHORT
+                                                          : VST_PROTO_E_TRAILING;
+    out->version = VST_RECEIPT_V2;
     TRY(vst_rd_u64(&r, &out->record_count));
     TRY(vst_rd_copy(&r, out->body_sha256, sizeof out->body_sha256));
     TRY(vst_rd_u32(&r, &out->key_version));
     TRY(vst_rd_i64(&r, &out->received_at_us));
     TRY(vst_rd_i64(&r, &out->stored_at_us));
     TRY(vst_rd_u64(&r, &out->audit_seq));
+    TRY(vst_rd_u64(&r, &out->withheld_count));
     /* The encoder's own check, so both sides agree on every rule. */
     if (!vst_receipt_fields_ok(out))
         return VST_PROTO_E_RANGE;
@@ -37,7 +42,7 @@ int vst_receipt_req_decode(const uint8_t *p, size_t len, vst_receipt_fields *out
 int vst_receipt_req_encode(vst_wr *w, const vst_receipt_fields *in)
 {
     uint8_t buf[VST_RECEIPT_ENC_MAX];
-    size_t n = vst_receipt_encode(in, buf);
+    size_t n = in->version == VST_RECEIPT_V2 ? vst_receipt_encode(in, buf) : 0;
     int rc = n == 0 ? VST_PROTO_E_RANGE : vst_wr_put(w, buf, n);
     vst_wipe(buf, sizeof buf);
     return rc;

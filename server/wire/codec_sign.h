@@ -8,8 +8,10 @@
 #include "core/signed.h"
 #include "wire/codec.h"
 
-/* SIGN_RECEIPT request: the receipt fields of signed.h, in the encoding
- * that is also signed (vst_receipt_encode). */
+/* SIGN_RECEIPT request: the fields of a v2 receipt (signed.h), in the
+ * encoding that is also signed (vst_receipt_encode). keyd makes v2
+ * receipts only: the encoder refuses v1 fields, the decoder sets version
+ * to VST_RECEIPT_V2. */
 int vst_receipt_req_decode(const uint8_t *p, size_t len, vst_receipt_fields *out);
 int vst_receipt_req_encode(vst_wr *w, const vst_receipt_fields *in);
 

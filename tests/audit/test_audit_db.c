@@ -597,6 +597,7 @@ static vst_receipt_fields receipt_fields(const char *body)
     f.key_version = 2;
     f.stored_at_us = now_us();
     f.received_at_us = f.stored_at_us - 2000000;
+    f.version = VST_RECEIPT_V2;
     return f;
 }
 
@@ -730,6 +731,87 @@ static void test_receipts(void)
               one_line_with("cannot read"));
     CU_ASSERT(AUDIT(F.trust, "verify-receipt", "--public-key", "xyz", good) == 2 &&
               one_line_with("no Ed25519 public key"));
+}
+
+/* A v1 receipt (issue 12: keyd signs none any more) signed with a key of
+ * the test's own, written to tmp/name; its key's hex into pk_hex. */
+static void write_v1_receipt(const vst_receipt_fields *f, const char *name, char *path, size_t cap,
+                             char pk_hex[65])
+{
+    uint8_t tbs[VST_RECEIPT_TBS_MAX], sig[64], pub[32];
+    size_t n = vst_receipt_tbs(f, tbs), sl = sizeof sig, pl = sizeof pub;
+    CU_ASSERT_FATAL(n > 0 && memcmp(tbs, "vst-receipt-v1", 15) == 0);
+    EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    CU_ASSERT_FATAL(k != NULL && c != NULL && EVP_DigestSignInit(c, NULL, NULL, NULL, k) == 1 &&
+                    EVP_DigestSign(c, sig, &sl, tbs, n) == 1 &&
+                    EVP_PKEY_get_raw_public_key(k, pub, &pl) == 1);
+    EVP_MD_CTX_free(c);
+    EVP_PKEY_free(k);
+    vst_hex(pub, 32, pk_hex);
+    char *doc = vst_receipt_json_build(f, sig, NULL);
+    CU_ASSERT_FATAL(doc != NULL && strstr(doc, "withheld_count") == NULL);
+    snprintf(path, cap, "%s/%s", F.tmp, name);
+    FILE *fp = fopen(path, "w");
+    CU_ASSERT_FATAL(fp != NULL);
+    fprintf(fp, "%s\n", doc);
+    fclose(fp);
+    free(doc);
+}
+
+/* verify-receipt and the withheld count (issue 12): a v2 receipt's count
+ * must be its event's; a v1 receipt (before issue 12) states none, and its
+ * event has none. */
+static void test_receipt_withheld(void)
+{
+    READY();
+    char good[300], bad[300], *pk = F.pub_hex;
+    vst_receipt_fields f = receipt_fields("withheld body");
+    strcpy(f.delivery_id, "withheld.1");
+    f.withheld_count = 2;
+    uint64_t seq;
+    CU_ASSERT(vst_audit_append_delivery(F.httpd, "vst-httpd", "delivery.stored", &f, &seq) == 0);
+    CU_ASSERT(num(F.su, "SELECT (details->>'withheld_count')::bigint FROM vst.audit_log "
+                        "WHERE details->>'delivery_id' = 'withheld.1'") == 2);
+    f.audit_seq = seq;
+    write_receipt(&f, "withheld.json", 1, good, sizeof good);
+    int rc = AUDIT(F.trust, "verify-receipt", good, "--public-key", pk);
+    CU_ASSERT(rc == 0 && strstr(OUT, "(3 records, 2 withheld)") != NULL);
+    if (rc != 0)
+        fprintf(stderr, "\n    verify-receipt: %s%s\n", OUT, ERR);
+    /* Signed by keyd, but the event counted another number withheld. */
+    vst_receipt_fields g = f;
+    g.withheld_count = 1;
+    write_receipt(&g, "withheld-other.json", 1, bad, sizeof bad);
+    CU_ASSERT(AUDIT(F.trust, "verify-receipt", bad, "--public-key", pk) == 1 &&
+              one_line_with("withheld_count differs"));
+    /* The count edited in the document: the signature fails first. */
+    edit_file(good, "\"withheld_count\":2", "\"withheld_count\":0", bad);
+    CU_ASSERT(AUDIT(F.trust, "verify-receipt", bad, "--public-key", pk) == 1 &&
+              one_line_with("bad signature"));
+
+    /* A receipt signed before issue 12 and its event (no withheld_count). */
+    vst_receipt_fields o = receipt_fields("old body");
+    strcpy(o.delivery_id, "old.1");
+    o.version = VST_RECEIPT_V1;
+    CU_ASSERT(vst_audit_append_delivery(F.httpd, "vst-httpd", "delivery.stored", &o, &seq) == 0);
+    CU_ASSERT(num(F.su, "SELECT count(*) FROM vst.audit_log WHERE details->>'delivery_id' = "
+                        "'old.1' AND details ? 'withheld_count'") == 0);
+    o.audit_seq = seq;
+    char okey[65];
+    write_v1_receipt(&o, "old.json", good, sizeof good, okey);
+    rc = AUDIT(F.trust, "verify-receipt", good, "--public-key", okey);
+    CU_ASSERT(rc == 0 && strstr(OUT, "(3 records; receipt v1)") != NULL);
+    if (rc != 0)
+        fprintf(stderr, "\n    verify-receipt (v1): %s%s\n", OUT, ERR);
+    /* A v1 receipt for an event that withheld records does not match. */
+    o.audit_seq = f.audit_seq;
+    strcpy(o.delivery_id, "withheld.1");
+    sha256("withheld body", o.body_sha256);
+    o.received_at_us = f.received_at_us;
+    write_v1_receipt(&o, "old-withheld.json", bad, sizeof bad, okey);
+    CU_ASSERT(AUDIT(F.trust, "verify-receipt", bad, "--public-key", okey) == 1 &&
+              one_line_with("withheld_count differs"));
 }
 
 /* ---- checkpoints ----------------------------------------------------------------------------- */
@@ -1395,6 +1477,7 @@ int vst_register_tests(void)
         {"keyd events: every action with its actor, pulled once, restart, reset", test_keyd_events},
         {"verify-receipt: signed receipt and its delivery event; every mismatch fails",
          test_receipts},
+        {"verify-receipt: the withheld count of v2 receipts; v1 receipts", test_receipt_withheld},
         {"checkpoints signed by keyd; the N-events / T-seconds policy", test_checkpoints},
         {"vst-audit verify (as vst_auditor): intact log, --strict, keys", test_verify_intact},
         {"vst-audit log: JSON lines, filters, table, --help everywhere", test_log},

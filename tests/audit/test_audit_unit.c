@@ -93,6 +93,8 @@ static vst_receipt_fields sample_fields(void)
     f.received_at_us = 1700000000123456LL;
     f.stored_at_us = 1700000002000001LL;
     f.audit_seq = 42;
+    f.withheld_count = 2;
+    f.version = VST_RECEIPT_V2;
     return f;
 }
 
@@ -108,11 +110,10 @@ static void test_receipt_roundtrip(void)
     char *doc = vst_receipt_json_build(&f, sig, pub);
     CU_ASSERT_FATAL(doc != NULL);
     /* The documented member order, compact, the client escaped. */
-    CU_ASSERT(strncmp(doc,
-                      "{\"delivery_id\":\"2025-Q1.part_1\",\"client\":\"AOK \\\"Test\\\" \\\\ "
-                      "Kasse\",\"profile\":\"sgb5\",\"record_count\":12345,\"body_sha256\":"
-                      "\"a0a1a2a3",
-                      98) == 0);
+    const char *head = "{\"delivery_id\":\"2025-Q1.part_1\",\"client\":\"AOK \\\"Test\\\" \\\\ "
+                       "Kasse\",\"profile\":\"sgb5\",\"record_count\":12345,\"withheld_count\":2,"
+                       "\"body_sha256\":\"a0a1a2a3";
+    CU_ASSERT(strncmp(doc, head, strlen(head)) == 0);
     CU_ASSERT(strstr(doc, "\"key_version\":3,\"received_at\":\"2023-11-14T22:13:20.123456Z\","
                           "\"stored_at\":\"2023-11-14T22:13:22.000001Z\",\"audit_seq\":42,"
                           "\"signature\":\"") != NULL);
@@ -142,7 +143,7 @@ static void test_receipt_roundtrip(void)
              "\"key_version\": 3, \"body_sha256\": "
              "\"a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf\", "
              "\"record_count\": 12345, \"profile\": \"sgb5\", \"client\": \"AOK \\\"Test\\\" "
-             "\\\\ Kasse\", \"delivery_id\": \"2025-Q1.part_1\"}\n",
+             "\\\\ Kasse\", \"withheld_count\" : 2, \"delivery_id\": \"2025-Q1.part_1\"}\n",
              sg);
     CU_ASSERT(vst_receipt_json_parse(re, strlen(re), &r, err, sizeof err) == 0 &&
               vst_receipt_verify(pub, &r.f, r.signature) == 1);
@@ -175,6 +176,15 @@ static void test_receipt_build_refuses(void)
     f = sample_fields();
     f.record_count = (uint64_t)INT64_MAX + 1;
     CU_ASSERT(vst_receipt_json_build(&f, sig, NULL) == NULL);
+    f = sample_fields();
+    f.withheld_count = (uint64_t)INT64_MAX + 1;
+    CU_ASSERT(vst_receipt_json_build(&f, sig, NULL) == NULL);
+    f = sample_fields(); /* a v1 receipt cannot state withheld records */
+    f.version = VST_RECEIPT_V1;
+    CU_ASSERT(vst_receipt_json_build(&f, sig, NULL) == NULL);
+    f.version = 0;
+    f.withheld_count = 0;
+    CU_ASSERT(vst_receipt_json_build(&f, sig, NULL) == NULL);
 }
 
 /* Replaces the first occurrence of from by to in a copy of doc. */
@@ -203,6 +213,12 @@ static void test_receipt_parse_refuses(void)
         {"\"record_count\":12345", "\"record_count\":-1", "record_count"},
         {"\"record_count\":12345", "\"record_count\":12345.0", "record_count"},
         {"\"record_count\":12345", "\"record_count\":\"12345\"", "record_count"},
+        {"\"withheld_count\":2", "\"withheld_count\":-1", "withheld_count"},
+        {"\"withheld_count\":2", "\"withheld_count\":2.0", "withheld_count"},
+        {"\"withheld_count\":2", "\"withheld_count\":\"2\"", "withheld_count"},
+        {"\"withheld_count\":2", "\"withheld_count\":null", "withheld_count"},
+        {"\"withheld_count\":2", "\"withheld_count\":9223372036854775808", "not valid JSON"},
+        {"\"withheld_count\":2", "\"withheld_count\":2,\"withheld_count\":2", "not valid JSON"},
         {"\"key_version\":3", "\"key_version\":0", "key_version"},
         {"\"key_version\":3", "\"key_version\":4294967296", "key_version"},
         {"\"audit_seq\":42", "\"audit_seq\":0", "audit_seq"},
@@ -609,11 +625,18 @@ static void test_delivery_details(void)
     char d[1024];
     size_t n = vst_audit_delivery_details(&f, d, sizeof d);
     CU_ASSERT(n == strlen(d));
-    CU_ASSERT(strcmp(d, "{\"delivery_id\":\"2025-Q1.part_1\",\"profile\":\"sgb5\",\"record_count\":"
-                        "12345,\"body_sha256\":\"a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8"
-                        "b9babbbcbdbebf\",\"key_version\":3,\"received_at\":\"2023-11-14T22:13:20."
-                        "123456Z\"}") == 0);
+    CU_ASSERT(strcmp(d,
+                     "{\"delivery_id\":\"2025-Q1.part_1\",\"profile\":\"sgb5\",\"record_count\":"
+                     "12345,\"withheld_count\":2,\"body_sha256\":\"a0a1a2a3a4a5a6a7a8a9aaabacadae"
+                     "afb0b1b2b3b4b5b6b7b8b9babbbcbdbebf\",\"key_version\":3,\"received_at\":"
+                     "\"2023-11-14T22:13:20.123456Z\"}") == 0);
     CU_ASSERT(vst_audit_delivery_details(&f, d, 20) == 0);
+    /* A v1 receipt's event (before issue 12) had no withheld count. */
+    f.version = VST_RECEIPT_V1;
+    f.withheld_count = 0;
+    CU_ASSERT(vst_audit_delivery_details(&f, d, sizeof d) > 0 && strstr(d, "withheld") == NULL &&
+              strstr(d, "\"record_count\":12345,\"body_sha256\"") != NULL);
+    f = sample_fields();
     f.profile[0] = '\0';
     CU_ASSERT(vst_audit_delivery_details(&f, d, sizeof d) == 0);
 }

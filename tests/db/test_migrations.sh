@@ -39,17 +39,19 @@ export PGCLIENTENCODING=UTF8
 TRUST_DB=vst_mt_trust_$TAG
 STORE_DB=vst_mt_store_$TAG
 CONC_DB=vst_mt_conc_$TAG
+UP_DB=vst_mt_up_$TAG
 DSN_BASE="host=$PGHOST port=$PGPORT user=$PGUSER"
 TRUST_DSN="$DSN_BASE dbname=$TRUST_DB"
 STORE_DSN="$DSN_BASE dbname=$STORE_DB"
 CONC_DSN="$DSN_BASE dbname=$CONC_DB"
+UP_DSN="$DSN_BASE dbname=$UP_DB"
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/vst-mt.XXXXXX")
 ERR=$TMP/err
 
 # shellcheck disable=SC2317  # invoked by the EXIT trap
 cleanup() {
     local db gid
-    for db in "$TRUST_DB" "$STORE_DB" "$CONC_DB"; do
+    for db in "$TRUST_DB" "$STORE_DB" "$CONC_DB" "$UP_DB"; do
         # A left-over prepared transaction would keep the database alive.
         for gid in $(psql -X -qAt -d postgres -c \
             "SELECT gid FROM pg_prepared_xacts WHERE database = '$db'" 2>/dev/null); do
@@ -646,6 +648,7 @@ expect_fail "vst_auditor may not DELETE checkpoints" "$DENIED" vst_auditor "$TRU
 # --- receipts ------------------------------------------------------------------
 RCOLS="(client_id, delivery_id, delivery_ref, profile, record_count, body_sha256, key_version,
         received_at, stored_at, audit_seq, signature)"
+RCOLS_V="${RCOLS%)}, withheld_count, receipt_version)"
 expect_ok "vst_httpd may store a receipt" vst_httpd "$TRUST_DB" \
     "INSERT INTO vst.receipts $RCOLS VALUES ($CID, '2024-Q1.part_1', '$REF', 'sgb5', 3,
        sha256('body'), 2, now(), now(), 1, $SIG)"
@@ -658,19 +661,51 @@ expect_fail "a delivery id outside [A-Za-z0-9._-] is refused" "check constraint"
 expect_fail "a receipt must point at an existing audit event" "foreign key" \
     vst_httpd "$TRUST_DB" "INSERT INTO vst.receipts $RCOLS VALUES ($CID, 'other',
        gen_random_uuid(), 'sgb5', 3, sha256('body'), 2, now(), now(), 999, $SIG)"
-# vst-httpd's decision writes the row through vst.receipt_insert (0008), with
-# the signed times in microseconds since the epoch.
+# vst-httpd's decision writes the row through vst.receipt_insert (0008;
+# since 0009 with the withheld count, a v2 receipt), with the signed times in
+# microseconds since the epoch.
 RI="SELECT vst.receipt_insert($CID, 'via-function', gen_random_uuid(), 'sgb5', 3, 42,
-       sha256('body'), 2, 1700000000123456, 1700000000123457, 3)"
+       sha256('body'), 2, 1700000000123456, 1700000000123457, 3, 5)"
 expect_ok "vst_httpd may store a receipt through vst.receipt_insert" vst_httpd "$TRUST_DB" "$RI"
 expect_eq "vst.receipt_insert keeps the microseconds and every column" \
-    "1700000000123456|1700000000123457|sgb5|3|42|2|3|t|t" \
+    "1700000000123456|1700000000123457|sgb5|3|42|2|3|t|t|5|2" \
     "$(asu "$TRUST_DB" "SELECT (extract(epoch FROM received_at) * 1000000)::bigint,
          (extract(epoch FROM stored_at) * 1000000)::bigint, profile, record_count, body_bytes,
-         key_version, audit_seq, body_sha256 = sha256('body'), signature IS NULL
+         key_version, audit_seq, body_sha256 = sha256('body'), signature IS NULL,
+         withheld_count, receipt_version
          FROM vst.receipts WHERE delivery_id = 'via-function'")"
 expect_fail "vst.receipt_insert refuses a second receipt for the same delivery" "receipts_pkey" \
-    vst_httpd "$TRUST_DB" "${RI/, 3)/, 2)}"
+    vst_httpd "$TRUST_DB" "${RI/, 3, 5)/, 2, 5)}"
+expect_fail "vst.receipt_insert refuses a negative withheld count" "check constraint" \
+    vst_httpd "$TRUST_DB" "SELECT vst.receipt_insert($CID, 'negative', gen_random_uuid(), 'sgb5',
+       3, 42, sha256('body'), 2, 1700000000123456, 1700000000123457, 2, -1)"
+expect_fail "the v1 vst.receipt_insert (0008, 11 arguments) is gone" "does not exist" \
+    vst_httpd "$TRUST_DB" "${RI/, 3, 5)/, 2)}"
+expect_eq "a receipt stored without a version is v2 without withheld records" "2|0" \
+    "$(asu "$TRUST_DB" "SELECT receipt_version, withheld_count FROM vst.receipts
+                         WHERE delivery_id = '2024-Q1.part_1'")"
+expect_fail "a v1 receipt must be signed (none is signed any more)" "receipts_v1_signed" \
+    vst_httpd "$TRUST_DB" "INSERT INTO vst.receipts (client_id, delivery_id, delivery_ref, profile,
+       record_count, body_sha256, key_version, received_at, stored_at, audit_seq, receipt_version)
+       VALUES ($CID, 'v1-unsigned', gen_random_uuid(), 'sgb5', 3, sha256('body'), 2, now(), now(),
+       2, 1)"
+expect_fail "a v1 receipt states no withheld records" "receipts_v1_signed" \
+    vst_httpd "$TRUST_DB" "INSERT INTO vst.receipts $RCOLS_V VALUES ($CID, 'v1-withheld',
+       gen_random_uuid(), 'sgb5', 3, sha256('body'), 2, now(), now(), 2, $SIG, 1, 1)"
+expect_fail "a receipt version other than 1 and 2 is refused" "check constraint" \
+    vst_httpd "$TRUST_DB" "INSERT INTO vst.receipts $RCOLS_V VALUES ($CID, 'v3',
+       gen_random_uuid(), 'sgb5', 3, sha256('body'), 2, now(), now(), 2, $SIG, 0, 3)"
+# The immutability trigger (0006) covers the new columns (0009): attaching
+# the signature cannot change the count or the version with it.
+for change in "withheld_count = 1" "receipt_version = 1"; do
+    expect_fail "attaching a signature cannot also set $change" "immutable" "$PGUSER" "$TRUST_DB" \
+        "UPDATE vst.receipts SET signature = $SIG, $change WHERE delivery_id = 'via-function'"
+done
+expect_eq "vst.receipt_attach_signature still attaches the signature alone" "t|5|2" \
+    "$(q vst_httpd "$TRUST_DB" "SELECT vst.receipt_attach_signature(delivery_ref, $SIG, $KID)
+         FROM vst.receipts WHERE delivery_id = 'via-function'" >/dev/null &&
+       asu "$TRUST_DB" "SELECT signature IS NOT NULL, withheld_count, receipt_version
+         FROM vst.receipts WHERE delivery_id = 'via-function'")"
 for role in vst_admin vst_auditor; do
     expect_fail "$role may not call vst.receipt_insert" "$DENIED" $role "$TRUST_DB" "$RI"
 done
@@ -687,6 +722,43 @@ expect_fail "vst_httpd may not DELETE receipts" "$DENIED" vst_httpd "$TRUST_DB" 
 expect_ok "vst_admin may read receipts" vst_admin "$TRUST_DB" "SELECT count(*) FROM vst.receipts"
 expect_fail "vst_admin may not read the audit log" "$DENIED" vst_admin "$TRUST_DB" \
     "SELECT count(*) FROM vst.audit_log"
+
+# --- receipts from before 0009 (issue 12) ----------------------------------------
+# A database at 0008 holds a signed receipt (v1: its signature covers no
+# withheld count, and must keep verifying as such) and one whose decision was
+# committed but which was not signed yet (never handed out: it becomes v2,
+# with nothing withheld, and is signed as that).
+cp -r "$ROOT/sql" "$TMP/pre0009"
+for f in "$TMP"/pre0009/trust/[0-9][0-9][0-9][0-9]_*.sql; do
+    n=${f##*/}
+    [ $((10#${n%%_*})) -lt 9 ] || rm -f "$f"
+done
+if asu postgres "CREATE DATABASE $UP_DB" >/dev/null &&
+    VST_SQL_DIR=$TMP/pre0009 "$MIGRATE" trust "$UP_DSN" >/dev/null 2>"$ERR" &&
+    asu "$UP_DB" "INSERT INTO vst.clients (name, ik, cert_fingerprint)
+                  VALUES ('Old insurer', '260326822', sha256('old'))" \
+        "SELECT vst.audit_append('vst-httpd', 'delivery.stored', 'Old insurer', '{}')" \
+        "SELECT vst.audit_append('vst-httpd', 'delivery.stored', 'Old insurer', '{}')" \
+        "SELECT vst.receipt_insert(1, 'old-signed', gen_random_uuid(), 'sgb5', 3, 42,
+           sha256('a'), 1, 1700000000000000, 1700000000000001, 1)" \
+        "SELECT vst.receipt_insert(1, 'old-unsigned', gen_random_uuid(), 'sgb5', 4, 42,
+           sha256('b'), 1, 1700000000000000, 1700000000000001, 2)" \
+        "SELECT vst.receipt_attach_signature(delivery_ref, $SIG, $KID) FROM vst.receipts
+          WHERE delivery_id = 'old-signed'" >/dev/null &&
+    "$MIGRATE" trust "$UP_DSN" >/dev/null 2>>"$ERR"; then
+    expect_eq "0009 on old receipts: the signed one is v1, the unsigned one v2, none withheld" \
+        "old-signed|1|0|t old-unsigned|2|0|f" \
+        "$(asu "$UP_DB" "SELECT delivery_id, receipt_version, withheld_count, signature IS NOT NULL
+                          FROM vst.receipts ORDER BY delivery_id" | tr '\n' ' ' | sed 's/ $//')"
+    expect_fail "0009 leaves the immutability trigger enabled" "immutable" "$PGUSER" "$UP_DB" \
+        "UPDATE vst.receipts SET record_count = 1 WHERE delivery_id = 'old-signed'"
+    expect_eq "the unsigned old receipt takes its signature as a v2 receipt" "t|2" \
+        "$(asu "$UP_DB" "SELECT vst.receipt_attach_signature(delivery_ref, $SIG, $KID),
+                                receipt_version FROM vst.receipts
+                          WHERE delivery_id = 'old-unsigned'")"
+else
+    nok "a database at 0008 with receipts migrates to 0009" "$(cat "$ERR")"
+fi
 
 # --- the auditor reads the audit tables and nothing else ------------------------
 expect_ok "vst_auditor may SELECT audit_log and audit_checkpoints" vst_auditor "$TRUST_DB" \

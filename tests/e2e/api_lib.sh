@@ -196,3 +196,42 @@ audit_events() {
     sql_trust "SELECT count(*) FROM vst.audit_log WHERE action = '$1' AND client = '$2'
                AND details->>'delivery_id' = '$3' ${4:-}"
 }
+
+# old_receipt DIR: a receipt of client insurer ("api-old-v1") as vst-httpd
+# stored it before issue 12: a v1 receipt (no withheld count), signed, with
+# its delivery.stored event (no withheld_count either). keyd signs no v1
+# receipt any more, so a key of this test signs it (its public key in
+# DIR/old.pub); the times lie in 2100, far from any date of the input.
+old_receipt() {
+    local dir=$1 sha seq sig
+    sha=$(printf 'an old body\n' | sha256sum | cut -d' ' -f1)
+    seq=$(sql_trust "SELECT vst.audit_append('vst-httpd', 'delivery.stored', 'insurer',
+        '{\"delivery_id\":\"api-old-v1\",\"profile\":\"sgb5\",\"record_count\":2,
+          \"body_sha256\":\"$sha\",\"key_version\":1,
+          \"received_at\":\"2100-01-01T00:00:00.000000Z\"}')") || return 1
+    # The v1 TBS, built from docs/audit.md (not by vst's own encoder).
+    sig=$(python3 - "$sha" "$seq" "$dir/old.pub" <<'PY'
+import struct, sys
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+sha, seq, pubfile = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+s8 = lambda s: bytes([len(s)]) + s.encode()
+tbs = (b"vst-receipt-v1\0" + s8("api-old-v1") + s8("insurer") + s8("sgb5")
+       + struct.pack(">Q", 2) + bytes.fromhex(sha) + struct.pack(">I", 1)
+       + struct.pack(">q", 4102444800000000) + struct.pack(">q", 4102444801000000)
+       + struct.pack(">Q", seq))
+k = Ed25519PrivateKey.generate()
+pub = k.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+open(pubfile, "w").write(pub.hex() + "\n")
+print(k.sign(tbs).hex())
+PY
+    ) || return 1
+    sql_trust "INSERT INTO vst.receipts (client_id, delivery_id, delivery_ref, profile,
+                 record_count, body_bytes, body_sha256, key_version, received_at, stored_at,
+                 audit_seq, signature, sign_key_id, receipt_version)
+               SELECT id, 'api-old-v1', gen_random_uuid(), 'sgb5', 2, 12, '\\x$sha', 1,
+                 'epoch'::timestamptz + 4102444800000000 * interval '1 microsecond',
+                 'epoch'::timestamptz + 4102444801000000 * interval '1 microsecond',
+                 $seq, '\\x$sig', sha256('\\x$(cat "$dir/old.pub")'), 1
+                 FROM vst.clients WHERE name = 'insurer'" >/dev/null
+}

@@ -55,6 +55,8 @@ check "receipt: profile sgb5" jeq "$R" profile sgb5
 check "receipt: record_count $N_MAIN" jeq "$R" record_count "$N_MAIN"
 check "receipt: body_sha256 = sha256sum of the file" jeq "$R" body_sha256 "$SHA_MAIN"
 check "receipt: key_version 1" jeq "$R" key_version 1
+check "receipt v2: withheld_count 0, right after record_count (issue 12)" \
+    grep -q "\"record_count\":$N_MAIN,\"withheld_count\":0," "$R"
 SEQ=$(sql_trust "SELECT seq FROM vst.audit_log WHERE action = 'delivery.stored'
                  AND client = 'insurer' AND details->>'delivery_id' = 'api-curl-1'")
 check "receipt: audit_seq is the delivery.stored audit row" \
@@ -64,6 +66,15 @@ check "receipt: received_at <= stored_at" \
 check "receipt: signature verifies (vst-audit verify-receipt, pinned key)" verify_receipt "$R"
 sed 's/"record_count":[0-9]*/"record_count":1/' "$R" >"$D/r-forged.json"
 check "receipt: a forged record_count does not verify" eval '! verify_receipt "$D/r-forged.json"'
+sed 's/"withheld_count":0/"withheld_count":1/' "$R" >"$D/r-forged.json"
+check "receipt: a forged withheld_count does not verify" eval '! verify_receipt "$D/r-forged.json"'
+sed 's/"withheld_count":0,//' "$R" >"$D/r-forged.json"
+check "receipt: without its withheld_count (passed off as v1) it does not verify" \
+    eval '! verify_receipt "$D/r-forged.json"'
+check "the receipt row: v2, withheld_count 0" \
+    eval '[ "$(receipt_col insurer api-curl-1 "receipt_version || '\''/'\'' || r.withheld_count")" = 2/0 ]'
+check "delivery.stored carries withheld_count 0" \
+    eval '[ "$(sql_trust "SELECT details->>'\''withheld_count'\'' FROM vst.audit_log WHERE seq = $SEQ")" = 0 ]'
 check "the delivery stored $N_MAIN rows" \
     eval '[ "$(sql_store "SELECT count(*) FROM sgb5.records WHERE id > $ID0")" = "$N_MAIN" ]'
 REF=$(receipt_col insurer api-curl-1 delivery_ref)
@@ -128,6 +139,18 @@ st=$(call second GET /v1/deliveries/api-curl-1)
 check "GET of another client's delivery -> 404 not_found" is_problem "$st" 404 not_found
 st=$(call insurer GET /v1/deliveries/no-such-delivery)
 check "GET of an unknown id -> 404 not_found" is_problem "$st" 404 not_found
+
+# ---------------------------------------------------------------------------
+echo "# a receipt signed before issue 12 (v1) is answered as it was signed"
+old_receipt "$D" && st=$(call insurer GET /v1/deliveries/api-old-v1)
+cp "$STACK/resp.body" "$D/r-old.json"
+check "GET of a v1 receipt -> 200" [ "${st:-}" = 200 ]
+check "the v1 receipt has no withheld_count and no public_key (another key signed it)" \
+    eval '! grep -q withheld "$D/r-old.json" && ! grep -q public_key "$D/r-old.json"'
+check "the v1 receipt verifies with its key (vst-audit verify-receipt, event matched)" \
+    eval '"$VST_AUDIT" --dsn "$AUDIT_DSN" verify-receipt "$D/r-old.json" --public-key \
+          "$(cat "$D/old.pub")" >"$D/verify-old.out" 2>&1 && grep -q "receipt v1" "$D/verify-old.out"'
+check "the v1 receipt is not the stack key's" eval '! verify_receipt "$D/r-old.json"'
 
 # ---------------------------------------------------------------------------
 echo "# every 4xx of §6 stores nothing"
@@ -217,6 +240,8 @@ check "/metrics: vst_deliveries_total{result=\"stored\"} > 0" \
     eval 'v=$(metric "vst_deliveries_total{result=\"stored\"}"); [ -n "$v" ] && [ "$v" -gt 0 ]'
 check "/metrics: vst_records_stored_total >= 2 x $N_MAIN" \
     eval 'v=$(metric vst_records_stored_total); [ -n "$v" ] && [ "$v" -ge $((2 * N_MAIN)) ]'
+check "/metrics: vst_records_withheld_total 0 (no objection)" \
+    eval '[ "$(metric vst_records_withheld_total)" = 0 ]'
 for code in id_check_digit:2 invalid_date:1 unknown_field:2 line_too_long:1 invalid_utf8:1 \
     duplicate_key:1; do
     check "/metrics: vst_record_rejections_total{code=\"${code%:*}\"} = ${code#*:}" \

@@ -173,6 +173,8 @@ static void seed_requests(void)
     m.receipt_req.received_at_us = 1717000000000000;
     m.receipt_req.stored_at_us = 1717000000500000;
     m.receipt_req.audit_seq = 42;
+    m.receipt_req.withheld_count = 3;
+    m.receipt_req.version = VST_RECEIPT_V2;
     seed_msg("ok-sign_receipt", VST_MSG_SIGN_RECEIPT, &m);
     m.checkpoint_req = (vst_checkpoint_req){.seq = 42, .time_us = 1717000000000000};
     seed_msg("ok-sign_checkpoint", VST_MSG_SIGN_CHECKPOINT, &m);

@@ -1154,14 +1154,18 @@ static void test_hostile_payloads(void)
     /* EVENTS asking for 0 events; a receipt with a bad delivery id. */
     uint8_t e[10] = {0};
     expect_payload_rejected(VST_MSG_EVENTS, e, sizeof e);
-    vst_receipt_fields rf = {.record_count = 1, .key_version = 1};
-    strcpy(rf.delivery_id, "D1");
+    vst_receipt_fields rf = {.record_count = 1, .key_version = 1, .version = VST_RECEIPT_V2};
+    strcpy(rf.delivery_id, "D1.old");
     strcpy(rf.client, "AOK");
     strcpy(rf.profile, "sgb5");
     uint8_t enc[VST_RECEIPT_ENC_MAX];
     size_t el = vst_receipt_encode(&rf, enc);
     CU_ASSERT_FATAL(el > 0);
-    enc[2] = '/'; /* "D/" */
+    /* The v1 encoding (no withheld count; long enough to pass the header's
+     * bound): keyd signs v2 receipts only. */
+    CU_ASSERT_FATAL(el - 8 >= VST_RECEIPT_ENC_MIN);
+    expect_payload_rejected(VST_MSG_SIGN_RECEIPT, enc, el - 8);
+    enc[2] = '/'; /* "D/.old" */
     expect_payload_rejected(VST_MSG_SIGN_RECEIPT, enc, el);
     /* Nothing of this changed the keys: the reference still holds. */
     CU_ASSERT(good_request());
@@ -1465,7 +1469,9 @@ static void test_signing(void)
                             .key_version = 1,
                             .received_at_us = 1700000000000000LL,
                             .stored_at_us = 1700000000500000LL,
-                            .audit_seq = 42};
+                            .audit_seq = 42,
+                            .withheld_count = 3,
+                            .version = VST_RECEIPT_V2};
     strcpy(f.delivery_id, "2024Q1-AOK-0001");
     strcpy(f.client, "AOK Testkasse");
     strcpy(f.profile, "sgb5");
@@ -1477,6 +1483,13 @@ static void test_signing(void)
     vst_receipt_fields g = f;
     g.record_count++;
     CU_ASSERT_EQUAL(vst_receipt_verify(pub, &g, sig), 0);
+    g = f;
+    g.withheld_count--; /* the withheld count is signed (v2, issue 12) */
+    CU_ASSERT_EQUAL(vst_receipt_verify(pub, &g, sig), 0);
+    g = f;
+    g.version = VST_RECEIPT_V1; /* keyd makes no v1 receipt any more */
+    g.withheld_count = 0;
+    CU_ASSERT_EQUAL(vst_keyd_sign_receipt(c, &g, sig2), VST_PROTO_E_RANGE);
     g = f;
     g.key_version = 2;
     /* A key version keyd does not have: unknown_version; connection usable. */
@@ -1755,7 +1768,8 @@ static void test_sandbox(void)
     CU_ASSERT_EQUAL(vst_keyd_rekey(a, 1, 2, p1, N), 0);
     CU_ASSERT_EQUAL(memcmp(p1, p2, N * 16), 0);
     CU_ASSERT_EQUAL(vst_keyd_retire(a, 1), 0);
-    vst_receipt_fields f = {.record_count = 1, .key_version = 2, .audit_seq = 3};
+    vst_receipt_fields f = {
+        .record_count = 1, .key_version = 2, .audit_seq = 3, .version = VST_RECEIPT_V2};
     strcpy(f.delivery_id, "sandbox-1");
     strcpy(f.client, "AOK");
     strcpy(f.profile, "sgb5");
@@ -2231,7 +2245,8 @@ static void test_usage_events(void)
     CU_ASSERT_EQUAL(fx_pseud(c, "sgb5/insured", ids, il, 60, out, &kv), 0);
     CU_ASSERT_EQUAL(fx_pseud(c, "sgb5/insured", ids + 60 * il, il, 40, out, &kv), 0);
     CU_ASSERT_EQUAL(fx_pseud(c, "sgb5/lanr-stem", lanr, ll, 40, out, &kv), 0);
-    vst_receipt_fields f = {.record_count = 1, .key_version = 1, .audit_seq = 3};
+    vst_receipt_fields f = {
+        .record_count = 1, .key_version = 1, .audit_seq = 3, .version = VST_RECEIPT_V2};
     strcpy(f.delivery_id, "usage-1");
     strcpy(f.client, "AOK");
     strcpy(f.profile, "sgb5");

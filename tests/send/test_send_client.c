@@ -368,6 +368,8 @@ typedef struct {
     int chunked;         /* K_RECEIPT: chunked transfer coding */
     int sha;             /* K_RECEIPT: which hash the receipt states */
     int bad_sig;         /* K_RECEIPT: flip a signature bit */
+    int withheld;        /* K_RECEIPT: records withheld (stored: the lines less these) */
+    int v1;              /* K_RECEIPT: a receipt signed before issue 12 (no withheld count) */
     const char *profile; /* K_RECEIPT: profile stated (default sgb5) */
     const char *retry_after;
     const char *body; /* K_PROBLEM, K_EARLY */
@@ -420,14 +422,16 @@ static void respond(SSL *s, int status, const char *type, const char *extra, con
 }
 
 static char *receipt_for(const char *id, const char *profile, uint64_t records,
-                         const uint8_t sha[VST_SHA256_LEN], int bad_sig)
+                         const uint8_t sha[VST_SHA256_LEN], const answer *a)
 {
     vst_receipt_fields f;
     memset(&f, 0, sizeof f);
     snprintf(f.delivery_id, sizeof f.delivery_id, "%s", id);
     strcpy(f.client, "AOK test insurer");
     snprintf(f.profile, sizeof f.profile, "%s", profile);
-    f.record_count = records;
+    f.version = a->v1 ? VST_RECEIPT_V1 : VST_RECEIPT_V2;
+    f.withheld_count = (uint64_t)a->withheld;
+    f.record_count = records - f.withheld_count;
     memcpy(f.body_sha256, sha, VST_SHA256_LEN);
     f.key_version = 1;
     struct timeval tv;
@@ -441,7 +445,7 @@ static char *receipt_for(const char *id, const char *profile, uint64_t records,
     EVP_DigestSignInit(md, NULL, NULL, NULL, sign_key);
     EVP_DigestSign(md, sig, &sl, tbs, n);
     EVP_MD_CTX_free(md);
-    if (bad_sig)
+    if (a->bad_sig)
         sig[10] ^= 0x40;
     EVP_PKEY_get_raw_public_key(sign_key, pub, &pl);
     return vst_receipt_json_build(&f, sig, pub);
@@ -572,7 +576,7 @@ static void serve_one(int fd, const answer *a, int logfd)
         const uint8_t *stated = a->sha == SHA_BODY         ? sha
                                 : a->sha == SHA_SMALL_FILE ? small_sha
                                                            : other;
-        char *doc = receipt_for(id, profile, lines, stated, a->bad_sig);
+        char *doc = receipt_for(id, profile, lines, stated, a);
         respond(s, a->status, "application/json", extra_h, doc, a->chunked);
         free(doc);
     }
@@ -741,6 +745,51 @@ static void test_stored_pinned(void)
     char err[200];
     CU_ASSERT_EQUAL(vst_receipt_json_parse(doc, strlen(doc), &rc, err, sizeof err), 0);
     CU_ASSERT_STRING_EQUAL(rc.f.delivery_id, "2026Q4-AOK.1");
+}
+
+/* Records withheld (issue 12): the receipt counts them, vst-send shows
+ * the line only then. */
+static void test_stored_withheld(void)
+{
+    answer a[] = {{.kind = K_RECEIPT, .status = 201, .withheld = 1}};
+    const char *args[] = {
+        "--public-key", sign_pub_hex, "--receipt-out", path_receipt, "2026Q4-AOK.2",
+        path_small,     NULL};
+    result r;
+    run(a, 1, 1, args, &r);
+    EXPECT(&r, r.rc == 0);
+    EXPECT(&r, strstr(r.out, "record_count  2\nwithheld      1 (objections: validated, not "
+                             "stored)\n") != NULL);
+    char doc[4096];
+    slurp(path_receipt, doc, sizeof doc);
+    EXPECT(&r, strstr(doc, "\"record_count\":2,\"withheld_count\":1,") != NULL);
+    /* Nothing withheld: no such line, the count still in the receipt. */
+    answer b[] = {{.kind = K_RECEIPT, .status = 201}};
+    run(b, 1, 1, args, &r);
+    EXPECT(&r, r.rc == 0 && strstr(r.out, "withheld") == NULL);
+    slurp(path_receipt, doc, sizeof doc);
+    EXPECT(&r, strstr(doc, "\"record_count\":3,\"withheld_count\":0,") != NULL);
+}
+
+/* A receipt signed before issue 12 (v1: no withheld count), as a replay or
+ * --resume returns it for an old delivery: verified and kept as it was. */
+static void test_v1_receipt(void)
+{
+    answer a[] = {{.kind = K_RECEIPT, .status = 200, .v1 = 1}};
+    const char *args[] = {
+        "--public-key", sign_pub_hex, "--receipt-out", path_receipt, "2026Q4-AOK.1",
+        path_small,     NULL};
+    result r;
+    run(a, 1, 1, args, &r);
+    EXPECT(&r, r.rc == 0);
+    EXPECT(&r, strstr(r.out, "record_count  3\n") != NULL && strstr(r.out, "withheld") == NULL);
+    char doc[4096];
+    slurp(path_receipt, doc, sizeof doc);
+    EXPECT(&r, strstr(doc, "withheld") == NULL && strstr(doc, "\"record_count\":3,") != NULL);
+    vst_receipt rc;
+    char err[200];
+    CU_ASSERT(vst_receipt_json_parse(doc, strlen(doc), &rc, err, sizeof err) == 0 &&
+              rc.f.version == VST_RECEIPT_V1);
 }
 
 static void test_replay_unpinned_json_chunked(void)
@@ -1075,6 +1124,8 @@ static void test_tls_outside_policy(void)
 
 static const vst_test tests[] = {
     {"201, pinned key, --receipt-out, --profile", test_stored_pinned},
+    {"withheld records: the receipt's count, shown when above 0", test_stored_withheld},
+    {"a v1 receipt (before issue 12) verifies", test_v1_receipt},
     {"200 replay, chunked, unpinned warning, --json", test_replay_unpinned_json_chunked},
     {"503 with Retry-After, dropped connection, then 201", test_retry_503_then_drop},
     {"409 delivery_in_progress is retried, a spent identifier budget is not",

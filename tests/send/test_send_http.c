@@ -597,6 +597,7 @@ static void fields(vst_receipt_fields *f)
     f->received_at_us = 1795359427123456;
     f->stored_at_us = 1795359428000001;
     f->audit_seq = 77;
+    f->version = VST_RECEIPT_V2;
 }
 
 /* The receipt document for f, signed by key (sign_key if NULL). */
@@ -652,6 +653,26 @@ static void test_receipt_valid(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "received_at   2026-11-22T14:57:07.123456Z\n"));
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "body_sha256   1122334455000000"));
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "audit_seq     77\n"));
+    CU_ASSERT_PTR_NULL(strstr(out, "withheld")); /* none withheld: no line */
+    free(doc);
+
+    /* Records withheld (issue 12): one more line, after record_count. */
+    f.withheld_count = 4;
+    doc = signed_doc(&f, NULL, 1);
+    CU_ASSERT_EQUAL(vst_receipt_check(doc, strlen(doc), &e, &r, msg, sizeof msg), VST_RCPT_OK);
+    m = fmemopen(out, sizeof out, "w");
+    vst_receipt_print(m, &r, "stored (201 Created)", "pinned");
+    fclose(m);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "record_count  1000\nwithheld      4 (objections: "
+                                       "validated, not stored)\nbody_sha256"));
+    free(doc);
+    /* A receipt from before issue 12 (v1) verifies as it was signed. */
+    f.withheld_count = 0;
+    f.version = VST_RECEIPT_V1;
+    doc = signed_doc(&f, NULL, 1);
+    CU_ASSERT_PTR_NULL(strstr(doc, "withheld"));
+    CU_ASSERT_EQUAL(vst_receipt_check(doc, strlen(doc), &e, &r, msg, sizeof msg), VST_RCPT_OK);
+    CU_ASSERT_EQUAL(r.f.version, VST_RECEIPT_V1);
     free(doc);
 }
 

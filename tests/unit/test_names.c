@@ -135,6 +135,7 @@ static void test_receipt_with_utf8_name(void)
     f.received_at_us = 1790000000000000;
     f.stored_at_us = 1790000000500000;
     f.audit_seq = 42;
+    f.version = VST_RECEIPT_V2;
     CU_ASSERT(vst_receipt_fields_ok(&f));
     uint8_t tbs[VST_RECEIPT_TBS_MAX];
     CU_ASSERT(vst_receipt_tbs(&f, tbs) > 0);

@@ -88,6 +88,8 @@ static void fill_receipt(vst_receipt_fields *r)
     r->received_at_us = 1717000000000000;
     r->stored_at_us = 1717000000123456;
     r->audit_seq = 4711;
+    r->withheld_count = 7;
+    r->version = VST_RECEIPT_V2;
 }
 
 static void fill_pseud_req(vst_pseud_req *m)
@@ -872,7 +874,7 @@ static void test_status_limits(void)
 static int receipt_rc(const vst_receipt_fields *r)
 {
     /* Encode by hand (bypassing the encoder's check) and decode. */
-    uint8_t p[3 + 3 * 255 + VST_RECEIPT_FIXED_LEN];
+    uint8_t p[3 + 3 * 255 + VST_RECEIPT_FIXED_LEN_V2];
     size_t o = 0;
     const char *s[3] = {r->delivery_id, r->client, r->profile};
     for (int i = 0; i < 3; i++) {
@@ -881,9 +883,9 @@ static int receipt_rc(const vst_receipt_fields *r)
         memcpy(p + o, s[i], n);
         o += n;
     }
-    memset(p + o, 0, VST_RECEIPT_FIXED_LEN);
+    memset(p + o, 0, VST_RECEIPT_FIXED_LEN_V2);
     p[o + 8 + 32 + 3] = (uint8_t)r->key_version;
-    o += VST_RECEIPT_FIXED_LEN;
+    o += VST_RECEIPT_FIXED_LEN_V2;
     vst_msg m;
     return decode_copy(VST_MSG_SIGN_RECEIPT, p, o, &m);
 }
@@ -934,6 +936,35 @@ static void test_receipt_grammar(void)
     p[0] = 129;
     vst_msg m;
     CU_ASSERT(decode_copy(VST_MSG_SIGN_RECEIPT, p, sizeof p, &m) == VST_PROTO_E_RANGE);
+}
+
+/* keyd signs v2 receipts only (issue 12): the payload is the v2 encoding,
+ * the withheld count last; the v1 encoding (8 bytes shorter) is a
+ * truncated request, and v1 fields are not encoded. */
+static void test_receipt_v2_only(void)
+{
+    vst_receipt_fields r;
+    fill_receipt(&r);
+    r.withheld_count = 0x0102030405060708ULL;
+    vst_wr w = VST_WR_INIT;
+    CU_ASSERT_FATAL(vst_receipt_req_encode(&w, &r) == 0);
+    size_t n = vst_wr_len(&w);
+    CU_ASSERT(n == 3 + strlen(r.delivery_id) + strlen(r.client) + strlen(r.profile) +
+                       VST_RECEIPT_FIXED_LEN_V2);
+    CU_ASSERT(memcmp(vst_wr_data(&w) + n - 8, "\x01\x02\x03\x04\x05\x06\x07\x08", 8) == 0);
+    vst_msg m;
+    memset(&m, 0, sizeof m);
+    CU_ASSERT_FATAL(decode_copy(VST_MSG_SIGN_RECEIPT, vst_wr_data(&w), n, &m) == 0);
+    CU_ASSERT(m.receipt_req.version == VST_RECEIPT_V2 &&
+              m.receipt_req.withheld_count == 0x0102030405060708ULL);
+    CU_ASSERT(decode_copy(VST_MSG_SIGN_RECEIPT, vst_wr_data(&w), n - 8, &m) == VST_PROTO_E_SHORT);
+    vst_wr_free(&w);
+    r.version = VST_RECEIPT_V1;
+    r.withheld_count = 0;
+    CU_ASSERT(vst_receipt_req_encode(&w, &r) == VST_PROTO_E_RANGE && vst_wr_len(&w) == 0);
+    r.version = 0;
+    CU_ASSERT(vst_receipt_req_encode(&w, &r) == VST_PROTO_E_RANGE && vst_wr_len(&w) == 0);
+    vst_wr_free(&w);
 }
 
 static int one_event_rc(const char *action, const char *details, size_t dlen)
@@ -1282,7 +1313,7 @@ static void test_tbs_layout(void)
     fill_receipt(&r);
     size_t n = vst_receipt_tbs(&r, tbs);
     CU_ASSERT_FATAL(n > 0);
-    CU_ASSERT(memcmp(tbs, "vst-receipt-v1\0", 15) == 0);
+    CU_ASSERT(memcmp(tbs, "vst-receipt-v2\0", 15) == 0);
     /* TBS = prefix || the exact SIGN_RECEIPT payload. */
     vst_wr w = VST_WR_INIT;
     sample(VST_MSG_SIGN_RECEIPT, &w);
@@ -1361,8 +1392,25 @@ static void test_signatures_do_not_cross(void)
     CU_ASSERT(vst_receipt_verify(pub, &t, sig) == 0);
     t = r, t.stored_at_us++;
     CU_ASSERT(vst_receipt_verify(pub, &t, sig) == 0);
+    t = r, t.withheld_count++;
+    CU_ASSERT(vst_receipt_verify(pub, &t, sig) == 0);
     t = r, t.key_version = 0; /* invalid fields never verify */
     CU_ASSERT(vst_receipt_verify(pub, &t, sig) == 0);
+    /* The version is signed: a v2 receipt with nothing withheld does not
+     * verify as the v1 receipt of the same fields, nor the other way. */
+    r.withheld_count = 0;
+    n = vst_receipt_tbs(&r, tbs);
+    sign(pk, tbs, n, sig);
+    t = r, t.version = VST_RECEIPT_V1;
+    CU_ASSERT(vst_receipt_verify(pub, &r, sig) == 1 && vst_receipt_verify(pub, &t, sig) == 0);
+    n = vst_receipt_tbs(&t, tbs);
+    CU_ASSERT(n > 0 && memcmp(tbs, "vst-receipt-v1\0", 15) == 0);
+    sign(pk, tbs, n, sig);
+    CU_ASSERT(vst_receipt_verify(pub, &t, sig) == 1 && vst_receipt_verify(pub, &r, sig) == 0);
+    r.withheld_count = 7;
+    n = vst_receipt_tbs(&r, tbs);
+    sign(pk, tbs, n, sig);
+    CU_ASSERT(vst_receipt_verify(pub, &r, sig) == 1);
     sig[63] ^= 1;
     CU_ASSERT(vst_receipt_verify(pub, &r, sig) == 0);
     EVP_PKEY_free(pk);
@@ -1537,6 +1585,7 @@ int vst_register_tests(void)
         {"release_map answer: the excluded index list", test_release_map_excluded},
         {"status: flags, entries, reserved", test_status_limits},
         {"sign_receipt: field grammars", test_receipt_grammar},
+        {"sign_receipt: v2 receipts only", test_receipt_v2_only},
         {"events: action and JSON details", test_events_grammar},
         {"events builder stops at the frame limit", test_events_builder_fills_frame},
         {"error codes and names", test_error_codes},

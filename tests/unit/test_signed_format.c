@@ -26,49 +26,96 @@ static void same_hex(const uint8_t *p, size_t n, const char *want)
     CU_ASSERT_STRING_EQUAL(got, want);
 }
 
+/* The fields of the receipt vectors below. */
+static void vector_fields(vst_receipt_fields *r, int version)
+{
+    memset(r, 0, sizeof *r);
+    strcpy(r->delivery_id, "d-2024.01_x");
+    strcpy(r->client, "AOK Baden-W\xc3\xbcrttemberg");
+    strcpy(r->profile, "sgb5_v1");
+    r->record_count = 0x0102030405060708ULL;
+    for (int i = 0; i < VST_SHA256_LEN; i++)
+        r->body_sha256[i] = (uint8_t)i;
+    r->key_version = 0x0a0b0c0d;
+    r->received_at_us = -2;
+    r->stored_at_us = 1717000000000000LL;
+    r->audit_seq = 77;
+    r->version = version;
+}
+
+/* The bytes after either prefix, up to and including audit_seq. */
+#define RECEIPT_V1_FIELDS                                                                          \
+    "0b642d323032342e30315f78"                       /* str8 delivery id */                        \
+    "16414f4b20426164656e2d57c3bc727474656d62657267" /* str8 client */                             \
+    "07736762355f7631"                               /* str8 profile */                            \
+    "0102030405060708"                               /* record_count */                            \
+    "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"                             \
+    "0a0b0c0d"         /* key_version */                                                           \
+    "fffffffffffffffe" /* received_at_us */                                                        \
+    "0006199a37145000" /* stored_at_us */                                                          \
+    "000000000000004d" /* audit_seq */
+
+/* Receipts signed before issue 12 (v1) keep their bytes, so they keep
+ * verifying; a v1 receipt cannot carry a withheld count. */
 static void test_receipt_tbs(void)
 {
     vst_receipt_fields r;
-    memset(&r, 0, sizeof r);
-    strcpy(r.delivery_id, "d-2024.01_x");
-    strcpy(r.client, "AOK Baden-W\xc3\xbcrttemberg");
-    strcpy(r.profile, "sgb5_v1");
-    r.record_count = 0x0102030405060708ULL;
-    for (int i = 0; i < VST_SHA256_LEN; i++)
-        r.body_sha256[i] = (uint8_t)i;
-    r.key_version = 0x0a0b0c0d;
-    r.received_at_us = -2;
-    r.stored_at_us = 1717000000000000LL;
-    r.audit_seq = 77;
+    vector_fields(&r, VST_RECEIPT_V1);
     uint8_t tbs[VST_RECEIPT_TBS_MAX], enc[VST_RECEIPT_ENC_MAX];
     size_t n = vst_receipt_tbs(&r, tbs);
-    same_hex(tbs, n,
-             "7673742d726563656970742d763100"                 /* "vst-receipt-v1\0" */
-             "0b642d323032342e30315f78"                       /* str8 delivery id */
-             "16414f4b20426164656e2d57c3bc727474656d62657267" /* str8 client */
-             "07736762355f7631"                               /* str8 profile */
-             "0102030405060708"                               /* record_count */
-             "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
-             "0a0b0c0d"           /* key_version */
-             "fffffffffffffffe"   /* received_at_us */
-             "0006199a37145000"   /* stored_at_us */
-             "000000000000004d"); /* audit_seq */
+    same_hex(tbs, n, "7673742d726563656970742d763100" /* "vst-receipt-v1\0" */ RECEIPT_V1_FIELDS);
     size_t en = vst_receipt_encode(&r, enc);
-    CU_ASSERT(en + sizeof VST_RECEIPT_PREFIX == n &&
-              memcmp(enc, tbs + sizeof VST_RECEIPT_PREFIX, en) == 0);
+    CU_ASSERT(en + sizeof VST_RECEIPT_PREFIX_V1 == n &&
+              memcmp(enc, tbs + sizeof VST_RECEIPT_PREFIX_V1, en) == 0);
+    /* A v1 receipt states no withheld records: such fields are invalid. */
+    r.withheld_count = 1;
+    CU_ASSERT_EQUAL(vst_receipt_tbs(&r, tbs), 0);
+    CU_ASSERT_EQUAL(vst_receipt_encode(&r, enc), 0);
+    /* Neither is a version other than 1 and 2 (0: fields never set). */
+    vector_fields(&r, 0);
+    CU_ASSERT_EQUAL(vst_receipt_tbs(&r, tbs), 0);
+    vector_fields(&r, 3);
+    CU_ASSERT_EQUAL(vst_receipt_encode(&r, enc), 0);
 
-    /* The longest fields fill VST_RECEIPT_ENC_MAX exactly. */
+    /* The longest v1 fields take VST_RECEIPT_ENC_MAX but the withheld count. */
+    vector_fields(&r, VST_RECEIPT_V1);
     memset(r.delivery_id, 'a', VST_DELIVERY_ID_MAX);
     r.delivery_id[VST_DELIVERY_ID_MAX] = '\0';
     memset(r.client, 'b', VST_CLIENT_NAME_MAX);
     r.client[VST_CLIENT_NAME_MAX] = '\0';
     memset(r.profile, 'c', VST_PROFILE_NAME_MAX);
     r.profile[VST_PROFILE_NAME_MAX] = '\0';
+    CU_ASSERT_EQUAL(vst_receipt_encode(&r, enc), VST_RECEIPT_ENC_MAX - 8);
+    CU_ASSERT_EQUAL(vst_receipt_tbs(&r, tbs), VST_RECEIPT_TBS_MAX - 8);
+    /* ... and v2 ones fill it exactly. */
+    r.version = VST_RECEIPT_V2;
     CU_ASSERT_EQUAL(vst_receipt_encode(&r, enc), VST_RECEIPT_ENC_MAX);
     CU_ASSERT_EQUAL(vst_receipt_tbs(&r, tbs), VST_RECEIPT_TBS_MAX);
     r.profile[0] = 'X'; /* outside the grammar: nothing is encoded */
     CU_ASSERT_EQUAL(vst_receipt_encode(&r, enc), 0);
     CU_ASSERT_EQUAL(vst_receipt_tbs(&r, tbs), 0);
+}
+
+/* Every receipt since issue 12 (v2): its own prefix, the v1 fields, then
+ * the withheld count. Held from its first version on. */
+static void test_receipt_v2_tbs(void)
+{
+    vst_receipt_fields r;
+    vector_fields(&r, VST_RECEIPT_V2);
+    r.withheld_count = 0x1112131415161718ULL;
+    uint8_t tbs[VST_RECEIPT_TBS_MAX], enc[VST_RECEIPT_ENC_MAX];
+    size_t n = vst_receipt_tbs(&r, tbs);
+    same_hex(tbs, n,
+             "7673742d726563656970742d763200" /* "vst-receipt-v2\0" */
+             RECEIPT_V1_FIELDS "1112131415161718" /* withheld_count */);
+    size_t en = vst_receipt_encode(&r, enc);
+    CU_ASSERT(en + sizeof VST_RECEIPT_PREFIX_V2 == n &&
+              memcmp(enc, tbs + sizeof VST_RECEIPT_PREFIX_V2, en) == 0);
+    /* A v2 receipt without withheld records still carries the count (0). */
+    r.withheld_count = 0;
+    n = vst_receipt_tbs(&r, tbs);
+    same_hex(tbs, n, "7673742d726563656970742d763200" RECEIPT_V1_FIELDS "0000000000000000");
+    CU_ASSERT_STRING_EQUAL(VST_RECEIPT_PREFIX, VST_RECEIPT_PREFIX_V2);
 }
 
 static void test_checkpoint_tbs(void)
@@ -168,7 +215,8 @@ static void test_share_check(void)
 int vst_register_tests(void)
 {
     static vst_test tests[] = {
-        {"receipt TBS bytes", test_receipt_tbs},
+        {"receipt TBS bytes (v1)", test_receipt_tbs},
+        {"receipt TBS bytes (v2, withheld count)", test_receipt_v2_tbs},
         {"checkpoint TBS bytes", test_checkpoint_tbs},
         {"usage report TBS bytes", test_usage_tbs},
         {"cells report TBS bytes", test_report_tbs},

@@ -1,6 +1,7 @@
 /* vst-audit verify-receipt: a receipt's signature with the trusted key, and
  * the log's delivery.stored event at the receipt's audit_seq (same client,
- * delivery id, body hash and record count; the row's own hash intact). */
+ * delivery id, body hash, record and withheld counts; the row's own hash
+ * intact). */
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -19,7 +20,8 @@ static void help(void)
            "insurer; format in docs/audit.md): its Ed25519 signature with the trusted\n"
            "signing key (never the key inside the receipt), and that the audit log's\n"
            "row audit_seq is the delivery.stored event of that delivery: same client,\n"
-           "delivery_id, body_sha256 and record_count (and profile and key_version),\n"
+           "delivery_id, body_sha256, record_count and withheld_count (and profile\n"
+           "and key_version),\n"
            "with an intact row hash. `vst-audit verify` checks the chain around it.\n\n"
            "Exit status: 0 verified, 1 not verified, 2 error.\n");
 }
@@ -73,6 +75,13 @@ static const char *mismatch(json_t *d, const vst_receipt_fields *f)
     x = json_object_get(d, "key_version");
     if (x && (!json_is_integer(x) || json_integer_value(x) != (json_int_t)f->key_version))
         return "key_version";
+    /* An event from before issue 12 has none: nothing was withheld then
+     * (and its receipt is v1, whose withheld count is 0). */
+    x = json_object_get(d, "withheld_count");
+    if (x ? !json_is_integer(x) || json_integer_value(x) < 0 ||
+                (uint64_t)json_integer_value(x) != f->withheld_count
+          : f->withheld_count != 0)
+        return "withheld_count";
     return NULL;
 }
 
@@ -195,9 +204,13 @@ int cmd_verify_receipt(int argc, char **argv)
         return EXIT_ERR;
     int rc = check_event(db, &rc_);
     PQfinish(db);
+    /* A v1 receipt (before issue 12) states no withheld count. */
+    char withheld[48] = "; receipt v1";
+    if (rc_.f.version == VST_RECEIPT_V2)
+        snprintf(withheld, sizeof withheld, ", %" PRIu64 " withheld", rc_.f.withheld_count);
     if (rc == EXIT_OK)
         printf("OK: receipt for delivery %s of client \"%s\" (%" PRIu64
-               " records) verified against audit row %" PRIu64 "\n",
-               rc_.f.delivery_id, rc_.f.client, rc_.f.record_count, rc_.f.audit_seq);
+               " records%s) verified against audit row %" PRIu64 "\n",
+               rc_.f.delivery_id, rc_.f.client, rc_.f.record_count, withheld, rc_.f.audit_seq);
     return rc;
 }

@@ -59,12 +59,19 @@ void vst_receipt_print(FILE *out, const vst_receipt *r, const char *how, const c
     vst_hex(r->signature, VST_ED25519_SIG_LEN, sig);
     vst_time_format_us(f->received_at_us, recv);
     vst_time_format_us(f->stored_at_us, stor);
+    /* Records validated but not stored because their person objected
+     * (DESIGN.md §12): shown only when there are any. */
+    char wh[96] = "";
+    if (f->withheld_count > 0)
+        snprintf(wh, sizeof wh, "withheld      %llu (objections: validated, not stored)\n",
+                 (unsigned long long)f->withheld_count);
     fprintf(out,
             "status        %s\n"
             "delivery_id   %s\n"
             "client        %s\n"
             "profile       %s\n"
             "record_count  %llu\n"
+            "%s"
             "body_sha256   %s\n"
             "key_version   %u\n"
             "received_at   %s\n"
@@ -72,8 +79,8 @@ void vst_receipt_print(FILE *out, const vst_receipt *r, const char *how, const c
             "audit_seq     %llu\n"
             "signature     %s\n"
             "verified      Ed25519 signature valid (%s)\n",
-            how, f->delivery_id, f->client, f->profile, (unsigned long long)f->record_count, sha,
-            f->key_version, recv, stor, (unsigned long long)f->audit_seq, sig, key_note);
+            how, f->delivery_id, f->client, f->profile, (unsigned long long)f->record_count, wh,
+            sha, f->key_version, recv, stor, (unsigned long long)f->audit_seq, sig, key_note);
 }
 
 void vst_sanitize(const char *s, char *out, size_t outlen)

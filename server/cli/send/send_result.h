@@ -38,8 +38,9 @@ typedef struct {
 vst_rcpt_check vst_receipt_check(const char *json, size_t len, const vst_rcpt_expect *e,
                                  vst_receipt *out, char *msg, size_t msglen);
 
-/* Human-readable receipt, one "name  value" line per field, on out. how:
- * e.g. "stored (201 Created)". key_note: e.g. "pinned". */
+/* Human-readable receipt, one "name  value" line per field, on out (the
+ * withheld count only when it is above 0). how: e.g. "stored (201
+ * Created)". key_note: e.g. "pinned". */
 void vst_receipt_print(FILE *out, const vst_receipt *r, const char *how, const char *key_note);
 
 /* The refusal body[0..len) of a status: writes "vst-send: " lines to out —
