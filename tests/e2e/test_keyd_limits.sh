@@ -40,14 +40,15 @@ check "keyd logged no refusal for the idle closes" \
 
 # ---- the buffer cap
 
-# A data peer (root is on data-uids here) announces a 512 KiB PSEUDONYMIZE
+# A data peer (root is on data-uids here) announces a 256 KiB PSEUDONYMIZE
 # frame and sends all of it but one byte: keyd holds its payload and the
-# room for its reply (2.5 MiB of the 3 MiB).
+# room for its reply, twice 20 bytes for each of up to 65536 identifiers
+# (2.75 MiB of the 3 MiB).
 python3 - "$STACK/run/data.sock" "$STACK/holder.ready" <<'PY' &
 import socket, struct, sys, time
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.connect(sys.argv[1])
-n = 512 * 1024
+n = 256 * 1024
 s.sendall(struct.pack(">BBHI", 1, 0x10, 0, n) + b"\0" * (n - 1))
 open(sys.argv[2], "w").close()
 time.sleep(60)
