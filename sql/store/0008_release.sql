@@ -763,10 +763,12 @@ BEGIN
             USING ERRCODE = '55000';
     END IF;
     EXECUTE format('CREATE UNLOGGED TABLE %s (person char(32) PRIMARY KEY)', supp);
-    -- Round 0: the persons keyd flagged (a disclosure or objection case).
-    EXECUTE format('INSERT INTO %s SELECT DISTINCT %s FROM release_build.%I WHERE x '
-                   'ON CONFLICT DO NOTHING',
-                   supp, CASE WHEN b.keep_pseudonyms THEN 'p' ELSE 'r' END, p_name || '__map');
+    -- Round 0: the persons keyd flagged (a disclosure or objection case);
+    -- only person pseudonyms (a flagged provider is no person of pc).
+    EXECUTE format('INSERT INTO %s SELECT DISTINCT pc.person FROM %s pc WHERE pc.person IN '
+                   '(SELECT %s FROM release_build.%I WHERE x) ON CONFLICT DO NOTHING',
+                   supp, pc, CASE WHEN b.keep_pseudonyms THEN 'p' ELSE 'r' END,
+                   p_name || '__map');
     GET DIAGNOSTICS excluded = ROW_COUNT;
     -- pc holds each (class, person) once, so count(*) counts a class's
     -- persons: hashed, where count(DISTINCT) sorted every row of pc.

@@ -74,6 +74,12 @@ check "a second disclosed person gets another P*" eval '[ "$PB2" != "$PA2" ] && 
 out=$("$VST_ADMIN" disclosed add --pseudonym 0123456789abcdef0123456789abcdef --reason "typo" 2>&1 >/dev/null); rc=$?
 check "a pseudonym no row carries is refused with one line" \
     eval '[ $rc -ne 0 ] && grep -q "no stored row carries this pseudonym" <<<"$out" && [ "$(wc -l <<<"$out")" = 1 ]'
+out=$("$VST_ADMIN" disclosed add --pseudonym 0123456789abcdef0123456789abcdef --reason "typo" --force 2>&1 >/dev/null); rc=$?
+check "--force for a pseudonym no row carries wants its --key-version (no case for nobody)" \
+    eval '[ $rc -ne 0 ] && grep -q "also give --key-version" <<<"$out" && [ "$(sql_trust "SELECT count(*) FROM vst.cases")" = 2 ]'
+out=$("$VST_ADMIN" disclosed add --pseudonym "$PB" --reason "ticket A123456789" 2>&1 >/dev/null); rc=$?
+check "a reason holding a KVNR shape is refused before keyd records anything" \
+    eval '[ $rc -ne 0 ] && grep -q "may not hold a pseudonym or an identifier" <<<"$out"'
 out=$("$VST_ADMIN" disclosed add --pseudonym "$PA2" --reason "holds $PA2" 2>&1 >/dev/null); rc=$?
 check "a reason holding a pseudonym is refused" eval '[ $rc -ne 0 ] && grep -q "may not hold a pseudonym" <<<"$out"'
 check "pseudonym.disclosed audited with case id and rows, never P or P*" \
@@ -94,6 +100,10 @@ printf '%s\n' "$C" >"$WORK/c.id"
 chmod 644 "$WORK/c.id"
 out=$("$VST_ADMIN" objection add --identifier-file "$WORK/c.id" 2>&1 >/dev/null); rc=$?
 check "an identifier file readable by others is refused" eval '[ $rc -ne 0 ] && grep -q "readable by others" <<<"$out"'
+mkfifo -m 600 "$WORK/fifo"
+out=$(timeout 10 "$VST_ADMIN" objection add --identifier-file "$WORK/fifo" 2>&1 >/dev/null); rc=$?
+check "a FIFO as identifier file is refused at once (not waited on)" \
+    eval '[ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q "not a regular file" <<<"$out"'
 chmod 600 "$WORK/c.id"
 out=$("$VST_ADMIN" objection add --identifier-file "$WORK/c.id" 2>&1); rc=$?
 check "objection add: C's 4 rows deleted" eval '[ $rc -eq 0 ] && grep -q "4 row(s) deleted" <<<"$out" && [ "$(rows_with "$PC")" = 0 ]'

@@ -34,7 +34,8 @@ static int case_usage(const char *kind)
 {
     if (strcmp(kind, "disclosed") == 0)
         printf("usage: vst-admin disclosed add --pseudonym HEX --reason TEXT [--profile P]\n"
-               "                               [--column COL] [--domain D] [--force]\n"
+               "                               [--column COL] [--domain D]\n"
+               "                               [--force [--key-version N]]\n"
                "       vst-admin disclosed list [--json]\n\n"
                "A pseudonym that has been linked to its person stops working: vst-keyd\n"
                "records a substitution for the person (sealed in its keystore), every stored\n"
@@ -43,7 +44,8 @@ static int case_usage(const char *kind)
                "pseudonym.disclosed (case id, reason, rows moved; never a pseudonym).\n"
                "--column: the pseudonym column (default pseudonym); --domain when the\n"
                "column holds several identifier kinds. A pseudonym no stored row carries is\n"
-               "refused unless --force (which also finishes an interrupted run).\n");
+               "refused unless --force (which also finishes an interrupted run whose rows are\n"
+               "all moved; give the pseudonym's --key-version then).\n");
     else
         printf("usage: vst-admin objection add --identifier-file FILE [--reason TEXT]\n"
                "                               [--profile P]\n"
@@ -187,6 +189,7 @@ int case_parse(admin_case *c, int argc, char **argv, const char *const *takes)
               : strcmp(a, "--domain") == 0          ? &c->domain
               : strcmp(a, "--reason") == 0          ? &c->reason
               : strcmp(a, "--identifier-file") == 0 ? &c->id_file
+              : strcmp(a, "--key-version") == 0     ? &c->key_version
                                                     : NULL;
         if (strcmp(a, "--batch") == 0) {
             const char *v = admin_optarg(argc, argv, &i);
@@ -195,6 +198,32 @@ int case_parse(admin_case *c, int argc, char **argv, const char *const *takes)
                 return admin_fail("%s add: --batch wants 1..1000000", c->kind), 2;
         } else if (dst == NULL || (*dst = admin_optarg(argc, argv, &i)) == NULL) {
             return 2;
+        }
+    }
+    return 0;
+}
+
+/* The trust DB's check on a reason (0010_cases.sql), before keyd records
+ * anything: 32 hex digits in a row, or a letter and 9 digits (a KVNR's
+ * shape). */
+static int shaped(const char *s)
+{
+    size_t hex = 0, digits = 0;
+    int letter = 0;
+    for (; *s; s++) {
+        char ch = *s;
+        int is_hex =
+            (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F');
+        hex = is_hex ? hex + 1 : 0;
+        if (hex >= 32)
+            return 1;
+        if (ch >= '0' && ch <= '9') {
+            digits = letter || digits ? digits + 1 : 0;
+            if (letter && digits >= 9)
+                return 1;
+        } else {
+            letter = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z');
+            digits = 0;
         }
     }
     return 0;
@@ -227,7 +256,8 @@ int case_resolve(admin_case *c)
     json_t *d = json_pack("{s:s}", "reason", c->reason);
     char *dj = d ? json_dumps(d, JSON_COMPACT) : NULL;
     json_decref(d);
-    int bad = dj == NULL || strlen(c->reason) > 500 || vst_audit_screen(NULL, NULL, dj) != 0;
+    int bad = dj == NULL || strlen(c->reason) > 500 || vst_audit_screen(NULL, NULL, dj) != 0 ||
+              shaped(c->reason);
     vst_secure_free(dj);
     if (bad)
         return admin_fail("%s add: the reason must be 1..500 characters of text and may not "

@@ -19,7 +19,7 @@
 typedef struct {
     const char *kind;   /* "disclosed" or "objection" */
     const char *action; /* the audit action */
-    const char *profile_name, *pseudonym, *column, *domain, *reason, *id_file;
+    const char *profile_name, *pseudonym, *column, *domain, *reason, *id_file, *key_version;
     int force;
     vst_profile *profile;
     vst_column_identifier ident; /* of the column (its domain) */

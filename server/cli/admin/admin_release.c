@@ -322,9 +322,13 @@ static void mark_affected(json_t *releases)
 int cmd_release_list(int argc, char **argv)
 {
     if (admin_is_help(argc, argv)) {
-        printf("usage: vst-admin release list [--json]\n\nThe published releases (name, profile, "
-               "k, rows, persons, suppressed persons,\ncreated) and any build that was "
-               "interrupted (remove it with release drop).\n");
+        printf(
+            "usage: vst-admin release list [--json]\n\nThe published releases (name, profile, "
+            "k, rows, persons, suppressed persons,\ncreated) and any build that was "
+            "interrupted (remove it with release drop). AFFECTED marks a release made\nbefore a "
+            "disclosed "
+            "pseudonym or an objection of its profile (needs the trust DB):\nit still holds that "
+            "person's rows; drop it and make a new one.\n");
         return 0;
     }
     for (int i = 1; i < argc; i++) {
