@@ -14,6 +14,17 @@
 set -uo pipefail
 E2E_DIR=$(cd "$(dirname "$0")" && pwd)
 source "$E2E_DIR/stack.sh"
+# recovered: waits (at most 20 s) until vst-httpd's start-up crash recovery
+# is done. /healthz answers before it; a delivery meanwhile gets 503
+# "crash recovery is still running", which on a loaded machine can take a
+# few seconds after a restart.
+recovered() {
+    local i
+    for i in $(seq 1 200); do
+        [ "$(api insurer -o /dev/null -w '%{http_code}' "$URL/v1/deliveries/fairness-probe")" = 503 ] || return 0
+        sleep 0.1
+    done
+}
 source "$E2E_DIR/api_lib.sh"
 source "$E2E_DIR/resilience_lib.sh"
 
@@ -88,6 +99,7 @@ check "the first attempt completes (201, got $(cat "$D/same"))" [ "$(cat "$D/sam
 # ---- minimum transfer rate
 httpd_stop
 httpd_start --min-transfer-rate 2000 --min-rate-grace 2 || not_ok "httpd restart"
+recovered
 T0=$(store_total)
 t=$(ms)
 slow_put insurer trickle 20 "$D/trickle"
@@ -108,6 +120,7 @@ check "its worker is free again: the next delivery is stored (201, got $st)" [ "
 # ---- 413 closes instead of draining
 httpd_stop
 httpd_start --max-delivery-bytes 100000 || not_ok "httpd restart"
+recovered
 st=$(call insurer PUT /v1/deliveries/too-big-cl -H 'Content-Type: application/x-ndjson' \
     -H 'Content-Length: 10000000000' --data-binary "@$D/20.nd" --max-time 20)
 check "Content-Length above the limit: 413 (got $st)" is_problem "$st" 413 payload_too_large
