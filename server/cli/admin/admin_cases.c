@@ -120,18 +120,6 @@ static int case_close(PGconn *db, admin_case *c)
 
 /* ---- the store: moving or deleting one pseudonym's rows, in batches */
 
-long long case_store_rows(PGconn *db, const admin_case *c, uint32_t version, const char *p_hex)
-{
-    char v[16];
-    snprintf(v, sizeof v, "%u", version);
-    const char *p[] = {vst_profile_table(c->profile), v, p_hex};
-    char *s =
-        spec_query_value(db, c->kind, "SELECT vst.case_rows($1::regclass, $2::int, $3)", 3, p);
-    long long n = s ? strtoll(s, NULL, 10) : -1;
-    free(s);
-    return n;
-}
-
 /* Calls vst.case_move (to_hex) or vst.case_delete (to_hex NULL) until no
  * row is left. 0 or -1. */
 int case_store_apply(PGconn *db, admin_case *c, uint32_t version, const char *from_hex,

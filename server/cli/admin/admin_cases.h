@@ -35,8 +35,6 @@ int case_parse(admin_case *c, int argc, char **argv, const char *const *takes);
 /* Loads the profile, picks the column's identifier, screens the reason.
  * 0 or 1. */
 int case_resolve(admin_case *c);
-/* Rows carrying p_hex under version (any pseudonym column), -1 on error. */
-long long case_store_rows(PGconn *db, const admin_case *c, uint32_t version, const char *p_hex);
 /* Moves (to_hex) or deletes (to_hex NULL) from_hex's rows in batches. */
 int case_store_apply(PGconn *db, admin_case *c, uint32_t version, const char *from_hex,
                      const char *to_hex);
