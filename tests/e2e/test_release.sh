@@ -240,9 +240,25 @@ check "vst_researcher cannot see the interrupted build" \
     denied vst_researcher "SELECT count(*) FROM release_build.r_crash"
 check "release list shows the interrupted build" eval '"$VST_ADMIN" release list | grep -q "interrupted build: r_crash"'
 "$VST_ADMIN" release create r_crash --batch 100000 >>"$STACK/admin.log" 2>&1
-check "create again after the kill finishes" [ $? -eq 0 ]
+rc=$?
+check "create again after the kill finishes" [ "$rc" -eq 0 ]
 py_checks "release after the kill: " python3 "$CHECK" release "$STORE_DB" r_crash 5 "$QI" r_planted
 check "the re-run left no build behind" [ "$(sql_store "SELECT count(*) FROM release_build.builds")" = 0 ]
+
+# ---- a second session holding the name: vst-admin waits for it, says so once
+psql -qAtX -d "$STORE_DB" -c "SELECT pg_advisory_lock(1987277824 + 3, hashtext('r_wait'))" \
+    -c "SELECT pg_sleep(2)" >/dev/null 2>&1 &
+holder=$!
+for _ in $(seq 1 100); do
+    [ "$(sql_store "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 1987277827")" -gt 0 ] && break
+    sleep 0.05
+done
+"$VST_ADMIN" release create r_wait >"$STACK/wait.out" 2>"$STACK/wait.err"
+rc=$?
+wait "$holder"
+check "release create waits for a name another session holds, and then finishes" \
+    eval '[ "$rc" -eq 0 ] && grep -q "another session holds release r_wait" "$STACK/wait.err" &&
+          [ "$(grep -c waiting "$STACK/wait.err")" = 1 ]'
 
 "$VST_ADMIN" audit sync >/dev/null 2>&1
 check "the audit chain verifies" "$VST_AUDIT" --dsn "host=$PGHOST port=$PGPORT user=vst_auditor dbname=$TRUST_DB" \

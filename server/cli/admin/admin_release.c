@@ -105,6 +105,37 @@ static void table_of(const vst_profile *p, admin_table *t)
                      vst_profile_column(p, c)->name);
 }
 
+/* The SQL functions refuse a name whose advisory lock another session
+ * holds (sql/store/0008_release.sql). After a kill -9 of vst-admin that
+ * session lives on until its current statement ends, so an operator who
+ * re-runs at once would be refused for nothing: wait for the lock here
+ * (taking it stacks with the functions' own; both end with the
+ * connection), saying so once, for at most LOCK_WAIT_S seconds. */
+#define LOCK_WAIT_S 120
+static int wait_for_name(PGconn *db, const char *what, const char *name)
+{
+    const char *p[] = {name};
+    for (int i = 0; i < LOCK_WAIT_S * 5; i++) {
+        char *v = spec_query_value(
+            db, what, "SELECT pg_try_advisory_lock(1987277824 + 3, hashtext($1))", 1, p);
+        if (v == NULL)
+            return -1;
+        int got = strcmp(v, "t") == 0;
+        free(v);
+        if (got)
+            return 0;
+        if (i == 0)
+            fprintf(stderr,
+                    "vst-admin: %s: another session holds release %s (a second vst-admin, or the "
+                    "database session of a killed one, which ends with its statement); "
+                    "waiting up to %d s\n",
+                    what, name, LOCK_WAIT_S);
+        usleep(200000);
+    }
+    return admin_fail("%s: release %s is still locked by another session after %d s", what, name,
+                      LOCK_WAIT_S);
+}
+
 /* One SQL call whose single value is discarded or returned. */
 static int call(PGconn *db, const char *sql, int n, const char *const *p, char **out)
 {
@@ -260,7 +291,10 @@ int cmd_release_create(int argc, char **argv)
     PGconn *db = rc == 0 ? admin_db(g_opt.store_dsn, "store") : NULL;
     if (rc == 0 && db == NULL)
         rc = 1;
-    json_t *cat = rc == 0 && begin_build(db, &a) == 0 ? build(db, &a) : NULL;
+    json_t *cat =
+        rc == 0 && wait_for_name(db, "release create", a.name) == 0 && begin_build(db, &a) == 0
+            ? build(db, &a)
+            : NULL;
     uint64_t seq = 0;
     if (rc == 0 && cat == NULL)
         rc = 1;
@@ -419,7 +453,9 @@ int cmd_release_drop(int argc, char **argv)
         return admin_fail("release drop: give one release NAME (see --help)"), 2;
     PGconn *db = admin_db(g_opt.store_dsn, "store");
     const char *p[] = {argv[1]};
-    char *v = db ? spec_query_value(db, "release drop", "SELECT vst.release_drop($1)", 1, p) : NULL;
+    char *v = db && wait_for_name(db, "release drop", argv[1]) == 0
+                  ? spec_query_value(db, "release drop", "SELECT vst.release_drop($1)", 1, p)
+                  : NULL;
     PQfinish(db);
     json_t *o = v ? json_loads(v, 0, NULL) : NULL;
     free(v);
