@@ -6,6 +6,7 @@
 
 #include "cli/admin/admin.h"
 #include "cli/admin/admin_cases.h"
+#include "cli/admin/admin_overlap.h"
 #include "cli/admin/admin_release.h"
 #include "core/secmem.h"
 
@@ -74,6 +75,7 @@ static const struct {
     {"disclosed", "list", cmd_disclosed_list, "cases of disclosed pseudonyms (no pseudonyms)"},
     {"objection", "add", cmd_objection_add, "a person's objection: withhold, delete their rows"},
     {"objection", "list", cmd_objection_list, "objection cases (no identifiers)"},
+    {"overlap", NULL, cmd_overlap, "persons two collections share: counts only (signed)"},
 };
 
 static void usage(void)

@@ -6,6 +6,7 @@
  *   audit_log_cmd.c      log: the events as a table or JSON lines
  *   audit_receipt_cmd.c  verify-receipt: a receipt and its delivery event
  *   audit_report_cmd.c   verify-report: a signed report (cells) and its event
+ *   audit_overlap_report.c  verify-report of an overlap answer (vst/overlap/1)
  *
  * Runs as vst_auditor, which may read vst.audit_log and
  * vst.audit_checkpoints and nothing else. Exit status: 0 success, 1 the
@@ -14,6 +15,7 @@
 #ifndef VST_AUDIT_CLI_H
 #define VST_AUDIT_CLI_H
 
+#include <jansson.h>
 #include <libpq-fe.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -50,6 +52,8 @@ int audit_file_and_keys(int argc, char **argv, const char *cmd, const char *what
                         const char **file);
 /* Connects (client_encoding UTF8, TimeZone UTC) or prints one line. */
 PGconn *audit_connect(void);
+/* verify-report of a vst/overlap/1 report: exit status. */
+int audit_verify_overlap(const json_t *rep);
 /* The primary message of a failed result, one line, in a static buffer. */
 const char *audit_pgerr(PGconn *db, PGresult *r);
 

@@ -1,6 +1,7 @@
 /* vst-audit verify-report: a signed report of vst-admin (today the
  * small-cell report of `vst-admin cells --json`, DESIGN.md §11): its
- * Ed25519 signature over the digest of its canonical form
+ * Ed25519 signature over the digest of its canonical form (overlap answers:
+ * audit_overlap_report.c)
  * (audit/report_json.h) with the trusted key, and — when a trust DB is
  * given — that the audit log's row audit_seq is its release.cells event
  * with the same profile, k and counts. */
@@ -31,11 +32,13 @@ static void help(void)
 {
     printf("usage: vst-audit [--dsn DSN] verify-report REPORT-FILE\n"
            "                 [--public-key HEX | --public-key-file FILE]...\n\n"
-           "Checks a signed report saved from `vst-admin cells --json`: vst-keyd's\n"
-           "Ed25519 signature (context vst/cells/1) over the SHA-256 of the report's\n"
-           "canonical form (docs/audit.md \"Signed reports\"), with the trusted key.\n"
+           "Checks a signed report saved from `vst-admin cells --json` or `vst-admin\n"
+           "overlap --json`: vst-keyd's Ed25519 signature (context vst/cells/1 over\n"
+           "the SHA-256 of the report's canonical form, or vst/overlap/1 over the\n"
+           "answer keyd built; docs/audit.md \"Signed reports\"), with the trusted key.\n"
            "With a trust DB (--dsn or VST_AUDIT_DSN) also checks that audit row\n"
-           "audit_seq is the report's release.cells event with the same counts.\n\n"
+           "audit_seq is the report's release.cells or overlap.queried event with the\n"
+           "same counts.\n\n"
            "Exit status: 0 verified, 1 not verified, 2 error.\n");
 }
 
@@ -113,9 +116,14 @@ int cmd_verify_report(int argc, char **argv)
         return audit_fail(errno == ENOENT ? EXIT_ERR : EXIT_BAD, "verify-report: %s: %s", file,
                           jerr.text);
     const char *kind = json_string_value(json_object_get(rep, "report"));
+    if (kind && strcmp(kind, "vst/overlap/1") == 0) {
+        int orc = audit_verify_overlap(rep);
+        json_decref(rep);
+        return orc;
+    }
     int rc = kind && strcmp(kind, "vst/cells/1") == 0
                  ? EXIT_OK
-                 : audit_fail(EXIT_BAD, "verify-report: not a vst/cells/1 report");
+                 : audit_fail(EXIT_BAD, "verify-report: not a vst/cells/1 or vst/overlap/1 report");
     if (rc == EXIT_OK && check_signature(rep) != 0)
         rc = EXIT_BAD;
     if (rc == EXIT_OK && g_aopt.dsn != NULL)
