@@ -57,11 +57,17 @@ PGconn *admin_db(const char *dsn, const char *what);
 void admin_actor(char *out, size_t len);
 /* The first line of a libpq error message, copied into buf. */
 const char *admin_pg_line(const char *msg, char *buf, size_t len);
-/* A store table of a profile and its pseudonym columns. */
+/* A store table of a profile, its pseudonym columns and, for a profile
+ * that links persons without a number (DESIGN.md §13), its collection and
+ * its control-value columns in key order (ncv = 0 or 6). */
+#define ADMIN_CV_MAX 6
 typedef struct {
     char table[96];
     char columns[4][64];
     size_t ncolumns;
+    char collection[65];
+    char cv[ADMIN_CV_MAX][64];
+    size_t ncv;
 } admin_table;
 /* The tables of every profile in g_opt.profiles (deduplicated). */
 int admin_store_tables(admin_table *out, size_t max, size_t *n);

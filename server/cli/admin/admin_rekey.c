@@ -28,6 +28,7 @@
 #include "core/hex.h"
 #include "core/secmem.h"
 #include "derive.h"
+#include "wire/codec_link.h"
 
 #define MAX_COLS 4
 
@@ -166,6 +167,8 @@ static int take_batch(rekey_worker *w, const admin_table **t, PGresult **res)
         int n = snprintf(sql, sizeof sql, "SELECT id, key_version");
         for (size_t i = 0; i < tb->ncolumns; i++)
             n += snprintf(sql + n, sizeof sql - (size_t)n, ", %s", tb->columns[i]);
+        for (size_t i = 0; i < tb->ncv; i++)
+            n += snprintf(sql + n, sizeof sql - (size_t)n, ", %s", tb->cv[i]);
         snprintf(sql + n, sizeof sql - (size_t)n,
                  " FROM %s WHERE key_version < $1::int AND id > $2::bigint ORDER BY id "
                  "LIMIT $3::int",
@@ -198,18 +201,83 @@ static int take_batch(rekey_worker *w, const admin_table **t, PGresult **res)
     return rows;
 }
 
+/* The control values of a linking table (DESIGN.md §13): each row's six
+ * values (columns 2 + ncolumns ...) as one 96-byte record, re-keyed under
+ * the table's collection by CV_REKEY, per source version, in frames of at
+ * most VST_CV_BATCH_MAX records; then the UPDATE's text arrays, one per
+ * column. The columns are NOT NULL. 0, or -1 after a message. */
+static int rekey_cv(rekey_worker *w, const admin_table *t, PGresult *r, int rows,
+                    const uint32_t *from, vst_wr cv[ADMIN_CV_MAX])
+{
+    size_t first = 2 + t->ncolumns;
+    uint8_t *rec = malloc((size_t)rows * VST_CV_RECORD_LEN);
+    int rc = rec == NULL ? admin_fail("out of memory") : 0;
+    for (int i = 0; rc == 0 && i < rows; i++)
+        for (size_t k = 0; rc == 0 && k < t->ncv; k++)
+            if (PQgetisnull(r, i, (int)(first + k)) ||
+                PQgetlength(r, i, (int)(first + k)) != VST_PSEUDONYM_HEX ||
+                vst_unhex(PQgetvalue(r, i, (int)(first + k)), VST_CV_LEN,
+                          rec + (size_t)i * VST_CV_RECORD_LEN + k * VST_CV_LEN) != 0)
+                rc = admin_fail("a control value in %s is not 32 hex digits", t->table);
+    /* Rows of one version are contiguous runs only by chance: gather each
+     * version's records, re-key them, scatter them back. */
+    uint8_t *run = rc == 0 ? malloc((size_t)rows * VST_CV_RECORD_LEN) : NULL;
+    int *idx = rc == 0 ? malloc((size_t)rows * sizeof *idx) : NULL;
+    if (rc == 0 && (run == NULL || idx == NULL))
+        rc = admin_fail("out of memory");
+    for (uint32_t v = 0; rc == 0;) {
+        uint32_t next = UINT32_MAX;
+        for (int i = 0; i < rows; i++)
+            if (from[i] > v && from[i] < next)
+                next = from[i];
+        if (next == UINT32_MAX)
+            break;
+        v = next;
+        uint32_t cnt = 0;
+        for (int i = 0; i < rows; i++)
+            if (from[i] == v) {
+                memcpy(run + (size_t)cnt * VST_CV_RECORD_LEN,
+                       rec + (size_t)i * VST_CV_RECORD_LEN, VST_CV_RECORD_LEN);
+                idx[cnt++] = i;
+            }
+        for (uint32_t off = 0; rc == 0 && off < cnt; off += VST_CV_BATCH_MAX) {
+            uint32_t m = cnt - off < VST_CV_BATCH_MAX ? cnt - off : VST_CV_BATCH_MAX;
+            int kr = vst_keyd_cv_rekey(w->k, t->collection, v, w->c->to,
+                                       run + (size_t)off * VST_CV_RECORD_LEN, m);
+            if (kr != 0)
+                rc = admin_fail("keyd refused to re-key the control values of %s (version %u): "
+                                "%s",
+                                t->table, v, vst_keyd_strerror(kr));
+        }
+        for (uint32_t j = 0; rc == 0 && j < cnt; j++)
+            memcpy(rec + (size_t)idx[j] * VST_CV_RECORD_LEN, run + (size_t)j * VST_CV_RECORD_LEN,
+                   VST_CV_RECORD_LEN);
+    }
+    for (size_t k = 0; rc == 0 && k < t->ncv; k++) {
+        rc = pgarr_begin(&cv[k], OID_TEXT, rows, 0);
+        for (int i = 0; rc == 0 && i < rows; i++)
+            rc = pgarr_hex(&cv[k], rec + (size_t)i * VST_CV_RECORD_LEN + k * VST_CV_LEN);
+        if (rc != 0)
+            rc = admin_fail("out of memory");
+    }
+    free(rec);
+    free(run);
+    free(idx);
+    return rc == 0 ? 0 : -1;
+}
+
 /* Re-keys every non-NULL pseudonym of the batch r (rows of table t) with
  * one keyd call per source version (versions ascending; rows of several
  * versions may interleave) and builds the UPDATE's binary arrays: buf holds
  * each version's pseudonyms together, pos says where each row's column
  * went. 0, or -1 after a message. */
 static int rekey_rows(rekey_worker *w, const admin_table *t, PGresult *r, int rows, vst_wr *ids,
-                      vst_wr *vers, vst_wr cols[MAX_COLS])
+                      vst_wr *vers, vst_wr cols[MAX_COLS], vst_wr cv[ADMIN_CV_MAX])
 {
     size_t nc = t->ncolumns;
-    uint8_t *buf = malloc((size_t)rows * nc * VST_PSEUDONYM_LEN);
+    uint8_t *buf = malloc((size_t)rows * nc * VST_PSEUDONYM_LEN + 1); /* + 1: nc may be 0 */
     uint32_t *from = malloc((size_t)rows * sizeof *from);
-    uint32_t *pos = malloc((size_t)rows * nc * sizeof *pos);
+    uint32_t *pos = malloc((size_t)rows * nc * sizeof *pos + 1);
     int hasnull[MAX_COLS] = {0};
     int rc = buf == NULL || from == NULL || pos == NULL ? admin_fail("out of memory") : 0;
     for (int i = 0; rc == 0 && i < rows; i++) {
@@ -242,6 +310,8 @@ static int rekey_rows(rekey_worker *w, const admin_table *t, PGresult *r, int ro
     }
     if (rc == 0 && batch_arrays(r, rows, nc, from, buf, pos, hasnull, ids, vers, cols) != 0)
         rc = admin_fail("out of memory");
+    if (rc == 0 && t->ncv > 0)
+        rc = rekey_cv(w, t, r, rows, from, cv);
     free(buf);
     free(from);
     free(pos);
@@ -253,13 +323,21 @@ static int rekey_rows(rekey_worker *w, const admin_table *t, PGresult *r, int ro
  * guard on the old key_version makes a second application impossible.
  * Returns the rows updated, -1 on error. */
 static int64_t write_rows(rekey_worker *w, const admin_table *t, const vst_wr *ids,
-                          const vst_wr *vers, const vst_wr cols[MAX_COLS])
+                          const vst_wr *vers, const vst_wr cols[MAX_COLS],
+                          const vst_wr cv[ADMIN_CV_MAX])
 {
-    size_t nc = t->ncolumns;
-    char sql[1024], to[16];
+    /* The pseudonym columns, then the control-value columns. */
+    size_t nc = t->ncolumns + t->ncv;
+    const char *name[MAX_COLS + ADMIN_CV_MAX];
+    const vst_wr *arr[MAX_COLS + ADMIN_CV_MAX];
+    for (size_t col = 0; col < nc; col++) {
+        name[col] = col < t->ncolumns ? t->columns[col] : t->cv[col - t->ncolumns];
+        arr[col] = col < t->ncolumns ? &cols[col] : &cv[col - t->ncolumns];
+    }
+    char sql[2048], to[16];
     int n = snprintf(sql, sizeof sql, "UPDATE %s t SET key_version = $1::int", t->table);
     for (size_t col = 0; col < nc; col++)
-        n += snprintf(sql + n, sizeof sql - (size_t)n, ", %s = u.p%zu", t->columns[col], col);
+        n += snprintf(sql + n, sizeof sql - (size_t)n, ", %s = u.p%zu", name[col], col);
     n += snprintf(sql + n, sizeof sql - (size_t)n, " FROM unnest($2::bigint[], $3::int[]");
     for (size_t col = 0; col < nc; col++)
         n += snprintf(sql + n, sizeof sql - (size_t)n, ", $%zu::text[]", col + 4);
@@ -268,13 +346,13 @@ static int64_t write_rows(rekey_worker *w, const admin_table *t, const vst_wr *i
         n += snprintf(sql + n, sizeof sql - (size_t)n, ", p%zu", col);
     snprintf(sql + n, sizeof sql - (size_t)n, ") WHERE t.id = u.id AND t.key_version = u.v");
     snprintf(to, sizeof to, "%u", w->c->to);
-    const char *up[3 + MAX_COLS] = {to, (const char *)vst_wr_data(ids),
-                                    (const char *)vst_wr_data(vers)};
-    int lens[3 + MAX_COLS] = {0, (int)vst_wr_len(ids), (int)vst_wr_len(vers)};
-    int fmts[3 + MAX_COLS] = {0, 1, 1};
+    const char *up[3 + MAX_COLS + ADMIN_CV_MAX] = {to, (const char *)vst_wr_data(ids),
+                                                   (const char *)vst_wr_data(vers)};
+    int lens[3 + MAX_COLS + ADMIN_CV_MAX] = {0, (int)vst_wr_len(ids), (int)vst_wr_len(vers)};
+    int fmts[3 + MAX_COLS + ADMIN_CV_MAX] = {0, 1, 1};
     for (size_t col = 0; col < nc; col++) {
-        up[3 + col] = (const char *)vst_wr_data(&cols[col]);
-        lens[3 + col] = (int)vst_wr_len(&cols[col]);
+        up[3 + col] = (const char *)vst_wr_data(arr[col]);
+        lens[3 + col] = (int)vst_wr_len(arr[col]);
         fmts[3 + col] = 1;
     }
     int64_t updated = -1;
@@ -300,16 +378,20 @@ static int64_t one_batch(rekey_worker *w)
         PQclear(PQexec(w->db, "ROLLBACK"));
         return -1;
     }
-    vst_wr ids = VST_WR_INIT, vers = VST_WR_INIT, cols[MAX_COLS];
+    vst_wr ids = VST_WR_INIT, vers = VST_WR_INIT, cols[MAX_COLS], cv[ADMIN_CV_MAX];
     for (size_t col = 0; col < MAX_COLS; col++)
         vst_wr_init(&cols[col]);
-    int rc = rekey_rows(w, t, r, rows, &ids, &vers, cols);
+    for (size_t k = 0; k < ADMIN_CV_MAX; k++)
+        vst_wr_init(&cv[k]);
+    int rc = rekey_rows(w, t, r, rows, &ids, &vers, cols, cv);
     PQclear(r);
-    int64_t updated = rc == 0 ? write_rows(w, t, &ids, &vers, cols) : -1;
+    int64_t updated = rc == 0 ? write_rows(w, t, &ids, &vers, cols, cv) : -1;
     vst_wr_free(&ids);
     vst_wr_free(&vers);
-    for (size_t col = 0; col < t->ncolumns; col++)
+    for (size_t col = 0; col < MAX_COLS; col++)
         vst_wr_free(&cols[col]);
+    for (size_t k = 0; k < ADMIN_CV_MAX; k++)
+        vst_wr_free(&cv[k]);
     if (updated < 0 || exec_cmd(w->db, "COMMIT") != 0) {
         PQclear(PQexec(w->db, "ROLLBACK"));
         return -1;
