@@ -222,7 +222,7 @@ static void letter_case(stream *st, char *name)
 /* The other days of the month that differ from day d in one digit. */
 static void day_typo(stream *st, gen_child *c)
 {
-    uint32_t dim = vst_days_in_month(c->year, c->month), cand[31], n = 0;
+    uint32_t dim = vst_days_in_month(c->year, c->month), cand[31] = {0}, n = 0;
     for (uint32_t d = 1; d <= dim; d++)
         if (d != c->day && (d / 10 == c->day / 10 || d % 10 == c->day % 10))
             cand[n++] = d;
