@@ -15,8 +15,8 @@
 #define VST_NAME_TOKEN_MAX 40 /* letters of one token */
 
 typedef struct {
-    uint8_t n;                            /* 0..VST_NAME_TOKENS_MAX */
-    uint8_t len[VST_NAME_TOKENS_MAX];     /* 1..VST_NAME_TOKEN_MAX each */
+    uint8_t n;                                             /* 0..VST_NAME_TOKENS_MAX */
+    uint8_t len[VST_NAME_TOKENS_MAX];                      /* 1..VST_NAME_TOKEN_MAX each */
     char tok[VST_NAME_TOKENS_MAX][VST_NAME_TOKEN_MAX + 1]; /* NUL-terminated, [A-Z]+ */
 } vst_name_tokens;
 

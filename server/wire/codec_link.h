@@ -23,9 +23,9 @@
 #define VST_LINK_NKEYS 6
 #define VST_CV_LEN 16
 #define VST_CV_RECORD_LEN (VST_LINK_NKEYS * VST_CV_LEN) /* 96 bytes per record */
-#define VST_CV_BATCH_MAX 16384u                        /* persons or records per frame */
-#define VST_COLLECTION_MAXLEN 64 /* same grammar as a domain: [a-z0-9_./-]{1,64} */
-#define VST_OVERLAP_FILTER_MAX 200 /* "COL=VALUE" text of one side, may be empty */
+#define VST_CV_BATCH_MAX 16384u                         /* persons or records per frame */
+#define VST_COLLECTION_MAXLEN 64            /* same grammar as a domain: [a-z0-9_./-]{1,64} */
+#define VST_OVERLAP_FILTER_MAX 200          /* "COL=VALUE" text of one side, may be empty */
 #define VST_OVERLAP_CONTEXT "vst/overlap/1" /* signed with its NUL */
 
 /* "exact", "phonetic", "swapped", "daymonth", "year", "birthname" (k <
