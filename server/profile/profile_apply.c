@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/secmem.h"
+#include "linkage/normalize.h"
 #include "profile/json_scan.h"
 #include "profile/profile_internal.h"
 
@@ -42,6 +43,10 @@ typedef struct {
     const js_tok *tok;
     int32_t date; /* the last valid date leaf() saw, for "not_before" */
     int date_ok;
+    /* The composite's fields as delivered (profile_link.c), pointing into
+     * the line or the row's scratch: for vst_person_normalize. */
+    const char *link_s[LINK_NROLES];
+    size_t link_len[LINK_NROLES];
 } actx;
 
 /* Where an error is: the enclosing object's path, a field name and, for
@@ -262,6 +267,10 @@ static int leaf(actx *c, const pf_field *f, const js_tok *t, where w, int into_j
             err(c, w, e);
             return 0;
         }
+        if (f->link_role) { /* a string, never num: the loader refuses accept_integer */
+            c->link_s[f->link_role - 1] = s;
+            c->link_len[f->link_role - 1] = len;
+        }
         if (f->act == ACT_GENERALIZE)
             fail |= derive_text(c, &f->derived[0], s, len);
         else if (f->act == ACT_KEEP && into_json)
@@ -310,6 +319,10 @@ static int leaf(actx *c, const pf_field *f, const js_tok *t, where w, int into_j
         }
         c->date = days;
         c->date_ok = 1;
+        if (f->link_role) {
+            c->link_s[f->link_role - 1] = s;
+            c->link_len[f->link_role - 1] = len;
+        }
         if (f->act == ACT_GENERALIZE)
             put_int(c->row, f->derived[0].column, year);
         else if (f->act == ACT_KEEP && into_json)
@@ -318,6 +331,14 @@ static int leaf(actx *c, const pf_field *f, const js_tok *t, where w, int into_j
             fail |= put_text(c->row, f->column, s, len);
         break;
     }
+    case FT_BOOLEAN:
+        if (t->type != JT_TRUE && t->type != JT_FALSE) {
+            err(c, w, VST_E_WRONG_TYPE);
+            return 0;
+        }
+        if (f->act == ACT_KEEP && into_json)
+            fail |= t->type == JT_TRUE ? json_put(c, "true", 4) : json_put(c, "false", 5);
+        break;
     default:
         break;
     }
@@ -455,9 +476,50 @@ static void check_order(actx *c, const pf_field *spec, const objwalk *ow, const 
     }
 }
 
+/* The person of a composite object whose fields were all valid: its fields
+ * normalized into the row (linkage/normalize.h). A name that normalizes to
+ * nothing is an error of that field, by its code and path only. */
+static void make_person(actx *c, const pf_field *spec, const char *path)
+{
+    const pf_link *l = &c->p->link;
+    vst_person_raw raw = {
+        .given = c->link_s[LINK_GIVEN],
+        .given_len = c->link_len[LINK_GIVEN],
+        .family = c->link_s[LINK_FAMILY],
+        .family_len = c->link_len[LINK_FAMILY],
+        .birth = c->link_s[LINK_BIRTH],
+        .birth_len = c->link_len[LINK_BIRTH],
+        .date = c->link_s[LINK_DATE],
+        .date_len = c->link_len[LINK_DATE],
+        .sex = c->link_s[LINK_SEX],
+        .sex_len = c->link_len[LINK_SEX],
+    };
+    if (raw.given == NULL || raw.family == NULL || raw.date == NULL || raw.sex == NULL) {
+        err(c, (where){path, "", -1}, VST_E_INTERNAL); /* required: the walk found them */
+        return;
+    }
+    const char *which = NULL;
+    vst_err e = vst_person_normalize(&raw, &c->row->person, &which);
+    if (e == VST_E_OK) {
+        c->row->has_person = 1;
+        return;
+    }
+    /* which is the normalizer's name of the field; the record's may differ. */
+    static const char *const names[LINK_NROLES] = {"given_names", "family_names", "birth_name",
+                                                   "birth_date", "sex"};
+    int role = -1;
+    for (int r = 0; which != NULL && r < LINK_NROLES; r++)
+        if (strcmp(which, names[r]) == 0 && l->field[r] >= 0)
+            role = r;
+    err(c, (where){path, role >= 0 ? spec->fields[l->field[role]].name : "", -1}, e);
+}
+
 static void walk_object(actx *c, const pf_field *spec, const js_tok *obj, const char *path)
 {
     const js_tok *slot[PF_MAX_FIELDS] = {0};
+    uint64_t errors_before = c->errs->total;
+    if (spec->composite)
+        memset(c->link_s, 0, sizeof c->link_s);
     match_members(c, spec, obj, path, slot);
     objwalk ow = {0};
     size_t json_start = c->row->arena_used;
@@ -486,6 +548,8 @@ static void walk_object(actx *c, const pf_field *spec, const js_tok *obj, const 
     check_order(c, spec, &ow, path);
     if (fail)
         err(c, (where){path, "", -1}, VST_E_INTERNAL);
+    else if (spec->composite && c->errs->total == errors_before)
+        make_person(c, spec, path);
 }
 
 static int blank(const char *s, size_t len)
@@ -525,9 +589,9 @@ vst_err vst_profile_apply(const vst_profile *p, const char *line, size_t len, ui
         walk_object(&c, &p->record, &doc.tok[0], "");
     if (c.first == VST_E_OK) {
         /* The profile check guarantees NOT NULL columns are written; a
-         * pseudonym column is filled after keyd answers. */
+         * pseudonym or control column is filled after keyd answers. */
         for (size_t i = 0; i < p->ncolumns; i++) {
-            int pending = 0;
+            int pending = p->columns[i].type == VST_COL_CONTROL && row->has_person;
             for (size_t k = 0; k < row->nids; k++)
                 pending |= row->ids[k].column == i;
             if (!p->nullable[i] && row->values[i].is_null && !pending)
