@@ -27,7 +27,7 @@ keyd_config g_cfg = {
     .socket_mode = 0660,
     .events_file = "/var/lib/vst-keyd/events.jsonl",
     .dev_master_key = "",
-    .domains = "sgb5/insured,sgb5/lanr-stem,sgb5/bsnr,sgb5/ik,ph/measles",
+    .domains = "sgb5/insured,sgb5/lanr-stem,sgb5/bsnr,sgb5/ik,ph/measles,ph/child",
     /* Per domain, sized to real volumes (docs/operations.md "The
      * pseudonymization budget"): deliveries stream at ~1.2e5 records/s
      * (7.2e6 a minute) and a peak day brings ~1.6e8 records, each with at

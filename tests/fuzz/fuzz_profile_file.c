@@ -73,7 +73,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FZ_CHECK(strncmp(msg, "fuzz.json", 9) == 0 || e == VST_E_NOMEM, "message names the file");
         return 0;
     }
-    FZ_CHECK(p != NULL && vst_profile_ncolumns(p) >= 1 && vst_profile_ndomains(p) >= 1,
+    /* It pseudonymizes, or it links (a composite), never both. */
+    FZ_CHECK(p != NULL && vst_profile_ncolumns(p) >= 1 &&
+                 (vst_profile_ndomains(p) >= 1) != (vst_profile_link_domain(p) != NULL),
              "a loaded profile");
     FZ_CHECK(vst_profile_max_line(p) >= 256 && vst_profile_max_line(p) <= (1u << 20), "max_line");
     FZ_CHECK(strchr(vst_profile_table(p), '.') != NULL, "table");

@@ -108,14 +108,14 @@ static int tokens_are(const vst_name_tokens *t, const char *const *want)
 /* ---- records ------------------------------------------------------------- */
 
 #define CHILD                                                                                      \
-    "\"child\":{\"given_names\":\"Limara S\\u00f6ve\",\"family_names\":\"Borentak-\xc3\x9clvan\","   \
-    "\"birth_name\":\"Qestrin\",\"birth_date\":\"2019-03-04\",\"sex\":\"W\","                        \
+    "\"child\":{\"given_names\":\"Limara S\\u00f6ve\",\"family_names\":\"Borentak-\xc3\x9clvan\"," \
+    "\"birth_name\":\"Qestrin\",\"birth_date\":\"2019-03-04\",\"sex\":\"W\","                      \
     "\"postal_code\":\"60311\"}"
 #define CASE "\"case\":{\"year\":2025,\"district\":\"06412\",\"follow_up\":true}"
 #define MEASLES_LINE "{" CHILD "," CASE "}"
 #define SCHOOL_LINE                                                                                \
-    "{\"child\":{\"given_names\":\"Vemo\",\"family_names\":\"von Dralle\","                         \
-    "\"birth_date\":\"2019-11-30\",\"sex\":\"M\",\"postal_code\":\"06108\"},"                        \
+    "{\"child\":{\"given_names\":\"Vemo\",\"family_names\":\"von Dralle\","                        \
+    "\"birth_date\":\"2019-11-30\",\"sex\":\"M\",\"postal_code\":\"06108\"},"                      \
     "\"exam\":{\"school_year\":2025,\"district\":\"15002\",\"measles_doses\":2}}"
 
 /* The API on the shipped profiles. */
@@ -138,8 +138,7 @@ static void test_link_shipped(void)
             char name[32];
             snprintf(name, sizeof name, "cv_%s", vst_link_key_name(k));
             CU_ASSERT_STRING_EQUAL(vst_profile_link_column(f.p, k), name);
-            CU_ASSERT_EQUAL(vst_profile_column(f.p, (size_t)col(f.p, name))->type,
-                            VST_COL_CONTROL);
+            CU_ASSERT_EQUAL(vst_profile_column(f.p, (size_t)col(f.p, name))->type, VST_COL_CONTROL);
             /* the engine's own copy of the contract's names */
             CU_ASSERT_STRING_EQUAL(pf_link_key_name(k), vst_link_key_name(k));
         }
@@ -182,8 +181,8 @@ static const struct {
     const char *reason;
 } BAD[] = {
     {"composite_name_kept", ": child.last: ", "must have action \"drop\""},
-    {"composite_unknown_field", ": child: ",
-     "composite.given names \"given_names\", which is not a field of this object"},
+    {"composite_unknown_field",
+     ": child: ", "composite.given names \"given_names\", which is not a field of this object"},
     {"composite_wrong_type", ": child.born: ", "composite.birth_date must name a date field"},
     {"composite_bad_domain", ": child.composite: ", "domain must be"},
     {"composite_bad_collection", ": child.composite: ", "collection must be"},
@@ -260,8 +259,9 @@ static void test_measles_case_record(void)
     static const vst_person zero;
     CU_ASSERT(memcmp(&f.r->person, &zero, sizeof zero) == 0);
     /* "F" is not in the profile's enum: an error of the field, no person */
-    e = apply(&f, "{\"child\":{\"given_names\":\"Vemo\",\"family_names\":\"Dralle\","
-                  "\"birth_date\":\"2019-11-30\",\"sex\":\"F\",\"postal_code\":\"06108\"}," CASE "}",
+    e = apply(&f,
+              "{\"child\":{\"given_names\":\"Vemo\",\"family_names\":\"Dralle\","
+              "\"birth_date\":\"2019-11-30\",\"sex\":\"F\",\"postal_code\":\"06108\"}," CASE "}",
               2);
     CU_ASSERT_EQUAL(e, VST_E_NOT_ALLOWED);
     CU_ASSERT_EQUAL(f.r->has_person, 0);
@@ -280,7 +280,8 @@ static void test_school_entry_record(void)
     CU_ASSERT_EQUAL(f.r->values[col(f.p, "birth_year")].i, 2019);
     CU_ASSERT(text_is(&f, "sex", "M"));
     CU_ASSERT(text_is(&f, "postal_prefix", "06"));
-    CU_ASSERT(text_is(&f, "exam", "{\"school_year\":2025,\"district\":\"15002\",\"measles_doses\":2}"));
+    CU_ASSERT(
+        text_is(&f, "exam", "{\"school_year\":2025,\"district\":\"15002\",\"measles_doses\":2}"));
     CU_ASSERT_EQUAL_FATAL(f.r->has_person, 1);
     CU_ASSERT(tokens_are(&f.r->person.given, (const char *const[]){"VEMO", NULL}));
     CU_ASSERT(tokens_are(&f.r->person.family, (const char *const[]){"DRALLE", NULL}));
@@ -329,7 +330,8 @@ static void test_name_errors(void)
         const char *line = edit(MEASLES_LINE, cases[i].from, cases[i].to);
         vst_err e = apply(&f, line, 3);
         int ok = e == cases[i].code && f.e.total == 1 && f.e.n == 1 && f.e.items[0].line == 3 &&
-                 strcmp(f.e.items[0].path, cases[i].path) == 0 && f.e.items[0].code == cases[i].code;
+                 strcmp(f.e.items[0].path, cases[i].path) == 0 &&
+                 f.e.items[0].code == cases[i].code;
         if (!ok) {
             fprintf(stderr, "\n  case %zu: want %s %s, got %s\n", i, cases[i].path,
                     vst_err_code(cases[i].code), vst_err_code(e));
