@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include "core/secmem.h"
-#include "linkage/normalize.h"
 #include "profile/json_scan.h"
 #include "profile/profile_internal.h"
 
@@ -247,6 +246,61 @@ static int keep_enum_int(actx *c, const pf_field *f, const char *s, size_t len, 
     return 0;
 }
 
+/* A field of the composite: its value, for make_person. */
+static void note_link(actx *c, const pf_field *f, const char *s, size_t len)
+{
+    c->link_s[f->link_role - 1] = s;
+    c->link_len[f->link_role - 1] = len;
+}
+
+static int leaf_boolean(actx *c, const pf_field *f, const js_tok *t, where w, int into_json)
+{
+    if (t->type != JT_TRUE && t->type != JT_FALSE) {
+        err(c, w, VST_E_WRONG_TYPE);
+        return 0;
+    }
+    if (f->act == ACT_KEEP && into_json)
+        return (t->type == JT_TRUE ? json_put(c, "true", 4) : json_put(c, "false", 5)) ? -1 : 0;
+    return 0;
+}
+
+/* A date: valid, in range; its year, or itself, kept as the action says. */
+static int leaf_date(actx *c, const pf_field *f, const js_tok *t, where w, int into_json)
+{
+    const char *s;
+    size_t len;
+    int32_t days;
+    int year, fail = 0;
+    vst_err e;
+    if (t->type != JT_STRING) {
+        err(c, w, VST_E_WRONG_TYPE);
+        return 0;
+    }
+    if ((s = str(c, t, &len)) == NULL) {
+        err(c, w, VST_E_INTERNAL);
+        return 0;
+    }
+    if ((e = pf_parse_date(s, len, &days, &year)) != VST_E_OK) {
+        err(c, w, e);
+        return 0;
+    }
+    if (days < f->dmin || days > (f->dmax_today ? c->today : f->dmax)) {
+        err(c, w, VST_E_DATE_RANGE);
+        return 0;
+    }
+    c->date = days;
+    c->date_ok = 1;
+    if (f->link_role)
+        note_link(c, f, s, len);
+    if (f->act == ACT_GENERALIZE)
+        put_int(c->row, f->derived[0].column, year);
+    else if (f->act == ACT_KEEP && into_json)
+        fail |= json_put_str(c, s, len);
+    else if (f->act == ACT_KEEP)
+        fail |= put_text(c->row, f->column, s, len);
+    return fail ? -1 : 0;
+}
+
 /* Validates one non-object value and writes what the action keeps. Returns
  * -1 only when the row's arena overflows (an internal limit). */
 static int leaf(actx *c, const pf_field *f, const js_tok *t, where w, int into_json)
@@ -267,10 +321,8 @@ static int leaf(actx *c, const pf_field *f, const js_tok *t, where w, int into_j
             err(c, w, e);
             return 0;
         }
-        if (f->link_role) { /* a string, never num: the loader refuses accept_integer */
-            c->link_s[f->link_role - 1] = s;
-            c->link_len[f->link_role - 1] = len;
-        }
+        if (f->link_role) /* a string, never num: the loader refuses accept_integer */
+            note_link(c, f, s, len);
         if (f->act == ACT_GENERALIZE)
             fail |= derive_text(c, &f->derived[0], s, len);
         else if (f->act == ACT_KEEP && into_json)
@@ -298,47 +350,10 @@ static int leaf(actx *c, const pf_field *f, const js_tok *t, where w, int into_j
         }
         break;
     }
-    case FT_DATE: {
-        int32_t days;
-        int year;
-        if (t->type != JT_STRING) {
-            err(c, w, VST_E_WRONG_TYPE);
-            return 0;
-        }
-        if ((s = str(c, t, &len)) == NULL) {
-            err(c, w, VST_E_INTERNAL);
-            return 0;
-        }
-        if ((e = pf_parse_date(s, len, &days, &year)) != VST_E_OK) {
-            err(c, w, e);
-            return 0;
-        }
-        if (days < f->dmin || days > (f->dmax_today ? c->today : f->dmax)) {
-            err(c, w, VST_E_DATE_RANGE);
-            return 0;
-        }
-        c->date = days;
-        c->date_ok = 1;
-        if (f->link_role) {
-            c->link_s[f->link_role - 1] = s;
-            c->link_len[f->link_role - 1] = len;
-        }
-        if (f->act == ACT_GENERALIZE)
-            put_int(c->row, f->derived[0].column, year);
-        else if (f->act == ACT_KEEP && into_json)
-            fail |= json_put_str(c, s, len);
-        else if (f->act == ACT_KEEP)
-            fail |= put_text(c->row, f->column, s, len);
-        break;
-    }
+    case FT_DATE:
+        return leaf_date(c, f, t, w, into_json);
     case FT_BOOLEAN:
-        if (t->type != JT_TRUE && t->type != JT_FALSE) {
-            err(c, w, VST_E_WRONG_TYPE);
-            return 0;
-        }
-        if (f->act == ACT_KEEP && into_json)
-            fail |= t->type == JT_TRUE ? json_put(c, "true", 4) : json_put(c, "false", 5);
-        break;
+        return leaf_boolean(c, f, t, w, into_json);
     default:
         break;
     }
@@ -476,42 +491,17 @@ static void check_order(actx *c, const pf_field *spec, const objwalk *ow, const 
     }
 }
 
-/* The person of a composite object whose fields were all valid: its fields
- * normalized into the row (linkage/normalize.h). A name that normalizes to
- * nothing is an error of that field, by its code and path only. */
+/* The person of a composite object whose fields were all valid
+ * (profile_link.c). A name that normalizes to nothing is an error of that
+ * field, by its code and path only. */
 static void make_person(actx *c, const pf_field *spec, const char *path)
 {
-    const pf_link *l = &c->p->link;
-    vst_person_raw raw = {
-        .given = c->link_s[LINK_GIVEN],
-        .given_len = c->link_len[LINK_GIVEN],
-        .family = c->link_s[LINK_FAMILY],
-        .family_len = c->link_len[LINK_FAMILY],
-        .birth = c->link_s[LINK_BIRTH],
-        .birth_len = c->link_len[LINK_BIRTH],
-        .date = c->link_s[LINK_DATE],
-        .date_len = c->link_len[LINK_DATE],
-        .sex = c->link_s[LINK_SEX],
-        .sex_len = c->link_len[LINK_SEX],
-    };
-    if (raw.given == NULL || raw.family == NULL || raw.date == NULL || raw.sex == NULL) {
-        err(c, (where){path, "", -1}, VST_E_INTERNAL); /* required: the walk found them */
-        return;
-    }
-    const char *which = NULL;
-    vst_err e = vst_person_normalize(&raw, &c->row->person, &which);
-    if (e == VST_E_OK) {
+    const char *field = "";
+    vst_err e = pf_link_person(c->p, spec, c->link_s, c->link_len, &c->row->person, &field);
+    if (e == VST_E_OK)
         c->row->has_person = 1;
-        return;
-    }
-    /* which is the normalizer's name of the field; the record's may differ. */
-    static const char *const names[LINK_NROLES] = {"given_names", "family_names", "birth_name",
-                                                   "birth_date", "sex"};
-    int role = -1;
-    for (int r = 0; which != NULL && r < LINK_NROLES; r++)
-        if (strcmp(which, names[r]) == 0 && l->field[r] >= 0)
-            role = r;
-    err(c, (where){path, role >= 0 ? spec->fields[l->field[role]].name : "", -1}, e);
+    else
+        err(c, (where){path, field, -1}, e);
 }
 
 static void walk_object(actx *c, const pf_field *spec, const js_tok *obj, const char *path)

@@ -159,6 +159,12 @@ struct vst_profile {
 /* profile_link.c */
 /* The linkage key names, in key order (as vst_link_key_name). */
 const char *pf_link_key_name(unsigned k);
+/* The person of the composite object obj from its fields' values as
+ * delivered (by pf_link_role; birth NULL when absent), normalized
+ * (linkage/normalize.h) into *out. VST_E_OK, or the error, with *field
+ * the record's name of the field it concerns ("" if none). */
+vst_err pf_link_person(const vst_profile *p, const pf_field *obj, const char *const s[LINK_NROLES],
+                       const size_t len[LINK_NROLES], vst_person *out, const char **field);
 
 /* profile_placeholders.c */
 /* The placeholder entry a canonical identifier of this kind matches, or

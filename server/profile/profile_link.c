@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "core/domain.h"
+#include "linkage/normalize.h"
 #include "profile/profile_loader.h"
 
 /* The contract's names (wire/codec_link.h vst_link_key_name); the store's
@@ -220,6 +221,42 @@ void pf_free_link(vst_profile *p)
     free(p->link.collection);
     for (size_t i = 0; i < p->link.nstrata; i++)
         free(p->link.strata[i]);
+}
+
+/* ---- a record's person -------------------------------------------------- */
+
+vst_err pf_link_person(const vst_profile *p, const pf_field *obj, const char *const s[LINK_NROLES],
+                       const size_t len[LINK_NROLES], vst_person *out, const char **field)
+{
+    const pf_link *l = &p->link;
+    *field = "";
+    /* Required fields, so the walk found them; birth may be absent. */
+    if (s[LINK_GIVEN] == NULL || s[LINK_FAMILY] == NULL || s[LINK_DATE] == NULL ||
+        s[LINK_SEX] == NULL)
+        return VST_E_INTERNAL;
+    vst_person_raw raw = {
+        .given = s[LINK_GIVEN],
+        .given_len = len[LINK_GIVEN],
+        .family = s[LINK_FAMILY],
+        .family_len = len[LINK_FAMILY],
+        .birth = s[LINK_BIRTH],
+        .birth_len = s[LINK_BIRTH] != NULL ? len[LINK_BIRTH] : 0,
+        .date = s[LINK_DATE],
+        .date_len = len[LINK_DATE],
+        .sex = s[LINK_SEX],
+        .sex_len = len[LINK_SEX],
+    };
+    const char *which = NULL;
+    vst_err e = vst_person_normalize(&raw, out, &which);
+    if (e == VST_E_OK)
+        return e;
+    /* which is the normalizer's name of the field; the record's may differ. */
+    static const char *const names[LINK_NROLES] = {"given_names", "family_names", "birth_name",
+                                                   "birth_date", "sex"};
+    for (int r = 0; which != NULL && r < LINK_NROLES; r++)
+        if (strcmp(which, names[r]) == 0 && l->field[r] >= 0)
+            *field = obj->fields[l->field[r]].name;
+    return e;
 }
 
 /* ---- the API ------------------------------------------------------------ */
