@@ -338,6 +338,10 @@ static void test_overlap_open_and_feed(void)
     raw[o++] = 0;
     raw[o++] = 0, raw[o++] = 5;
     CU_ASSERT(decode_copy(VST_MSG_OVERLAP_OPEN, raw, o, &m) == VST_PROTO_E_RANGE);
+    /* A NUL inside a filter (found by fuzz_frame): the text would end
+     * early and not re-encode to the bytes that were signed. */
+    static const uint8_t nul[] = {1, 'd', 1, 'a', 3, 'y', 0, 'x', 1, 'b', 0, 0, 5};
+    CU_ASSERT(decode_copy(VST_MSG_OVERLAP_OPEN, nul, sizeof nul, &m) == VST_PROTO_E_CHARSET);
     raw[4] = 0; /* the same with an empty filter a: the 201 bytes are trailing garbage */
     CU_ASSERT(decode_copy(VST_MSG_OVERLAP_OPEN, raw, o, &m) != 0);
 
