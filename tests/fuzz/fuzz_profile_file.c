@@ -23,9 +23,12 @@ static void apply_line(const vst_profile *p, const char *line, size_t len)
     vst_err e = vst_profile_apply(p, line, len, 1, r, &errs);
     if (e != VST_E_OK) {
         FZ_CHECK(errs.total >= 1 && errs.items[0].code == e, "refused without an error");
-        FZ_CHECK(r->nids == 0 && r->arena_used == 0 && r->scratch_used == 0, "row not wiped");
+        FZ_CHECK(r->nids == 0 && r->arena_used == 0 && r->scratch_used == 0 && !r->has_person,
+                 "row not wiped");
     } else {
         FZ_CHECK(errs.total == 0, "accepted with errors");
+        /* a composite profile's row always has its person, no other has one */
+        FZ_CHECK(r->has_person == (vst_profile_link_domain(p) != NULL), "person of the row");
         for (size_t i = 0; i < vst_profile_ncolumns(p); i++) {
             const vst_value *v = &r->values[i];
             if (v->is_null || vst_profile_column(p, i)->type != VST_COL_JSON)

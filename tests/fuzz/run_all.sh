@@ -87,7 +87,8 @@ PROFILE=("$S/profile/json_scan.c" "$S/profile/profile_load.c" "$S/profile/profil
     "$S/profile/profile_rules.c" "$S/core/ident.c")
 COMMON+=("$S/core/civil_time.c" "$S/core/kv_file.c")
 PROFILE+=("$S/profile/profile_fields.c" "$S/profile/profile_placeholders.c"
-    "$S/profile/profile_release.c" "$S/profile/profile_row.c")
+    "$S/profile/profile_release.c" "$S/profile/profile_row.c" "$S/profile/profile_link.c"
+    "$S/linkage/normalize.c" "$S/linkage/latin_fold.c")
 
 # Per harness: sources (besides tests/fuzz/fuzz_<name>.c), pkg-config
 # packages, extra link flags, -max_len.
