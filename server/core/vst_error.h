@@ -24,7 +24,7 @@ typedef enum {
 #define VST_KEYD_ERR(sym, number, name, http, detail) VST_KERR_##sym = number,
 #include "core/vst_error.def"
 } vst_keyd_err;
-#define VST_KERR_MAX 16 /* the codes are exactly 1..VST_KERR_MAX */
+#define VST_KERR_MAX 19 /* the codes are exactly 1..VST_KERR_MAX */
 /* "bad_frame", "forbidden", ...; NULL for a code outside 1..VST_KERR_MAX. */
 const char *vst_keyd_err_name(unsigned code);
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/secmem.h"
+#include "wire/codec_link.h"
 
 #define KV_WIDTH 10 /* key version hole: zero-padded decimal, valid COPY int */
 #define REF_LEN 36  /* delivery_ref: a UUID's text */
@@ -27,6 +28,11 @@ void batch_reset(batch *b)
         b->sec[s].count = 0;
     }
     vst_wipe(b->out, (size_t)b->nids * VST_PSEUDONYM_LEN);
+    if (b->npersons > 0) {
+        vst_wipe(b->persons, b->npersons * sizeof *b->persons);
+        vst_wipe(b->cv_out, b->cv_out_cap);
+        b->npersons = 0;
+    }
     b->len = b->rows = b->nholes = 0;
     b->nids = 0;
     b->withheld_rows = 0;
@@ -42,6 +48,9 @@ void batch_free(batch *b)
     free(b->kv_off);
     free(b->out);
     free(b->withheld);
+    free(b->persons);
+    free(b->cv_off);
+    free(b->cv_out);
     memset(b, 0, sizeof *b);
 }
 
@@ -103,10 +112,40 @@ static int section_for(batch *b, uint16_t domain, uint8_t len)
     return (int)b->nsec++;
 }
 
+/* The linkage key whose control value column c holds (its place in the
+ * person's 96 bytes), or -1. Six short compares, for composite profiles
+ * only. */
+static int control_key(const vst_profile *p, const vst_column *col)
+{
+    for (unsigned k = 0; k < VST_LINK_NKEYS; k++) {
+        const char *name = vst_profile_link_column(p, k);
+        if (name != NULL && strcmp(name, col->name) == 0)
+            return (int)k;
+    }
+    return -1;
+}
+
+/* A control-value hole of the row's person (batch_add_row made room). */
+static int control_hole(batch *b, const vst_profile *p, const vst_row *row, const vst_column *col)
+{
+    int k = control_key(p, col);
+    if (!row->has_person || k < 0)
+        return -1;
+    b->cv_off[b->npersons * VST_LINK_NKEYS + (size_t)k] = b->len;
+    return put(b, "00000000000000000000000000000000", 2 * VST_CV_LEN);
+}
+
 int batch_add_row(batch *b, const vst_profile *p, const vst_row *row, const char ref[37])
 {
     if (grow((void **)&b->kv_off, &b->kv_cap, b->rows + 1, sizeof *b->kv_off) != 0 ||
         put(b, ref, REF_LEN) != 0 || put(b, "\t", 1) != 0)
+        return -1;
+    /* Person i is row i (batch.h): room for its holes and itself. */
+    if (row->has_person &&
+        (b->npersons != b->rows ||
+         grow((void **)&b->cv_off, &b->cv_off_cap, (b->npersons + 1) * VST_LINK_NKEYS,
+              sizeof *b->cv_off) != 0 ||
+         grow((void **)&b->persons, &b->persons_cap, b->npersons + 1, sizeof *b->persons) != 0))
         return -1;
     b->kv_off[b->rows] = b->len;
     if (put(b, "0000000000", KV_WIDTH) != 0)
@@ -139,6 +178,9 @@ int batch_add_row(batch *b, const vst_profile *p, const vst_row *row, const char
             b->nids++;
             if (put(b, "00000000000000000000000000000000", 2 * VST_PSEUDONYM_LEN) != 0)
                 return -1;
+        } else if (col->type == VST_COL_CONTROL) {
+            if (control_hole(b, p, row, col) != 0)
+                return -1;
         } else if (v->is_null) {
             if (put(b, "\\N", 2) != 0)
                 return -1;
@@ -151,6 +193,8 @@ int batch_add_row(batch *b, const vst_profile *p, const vst_row *row, const char
             return -1;
         }
     }
+    if (row->has_person)
+        b->persons[b->npersons++] = row->person;
     b->rows++;
     return put(b, "\n", 1);
 }
@@ -252,8 +296,56 @@ void batch_fill(batch *b, uint32_t key_version)
         b->withheld_rows = drop_withheld(b, base);
 }
 
+int batch_cv_room(batch *b)
+{
+    return grow((void **)&b->cv_out, &b->cv_out_cap, b->npersons * VST_CV_RECORD_LEN, 1);
+}
+
+void batch_fill_persons(batch *b, size_t from, size_t n, uint32_t key_version)
+{
+    char kv[KV_WIDTH + 1];
+    snprintf(kv, sizeof kv, "%010u", key_version);
+    for (size_t i = from; i < from + n && i < b->npersons; i++) {
+        const uint8_t *cv = b->cv_out + i * VST_CV_RECORD_LEN;
+        for (size_t k = 0; k < VST_LINK_NKEYS; k++) {
+            char *dst = b->text + b->cv_off[i * VST_LINK_NKEYS + k];
+            for (size_t j = 0; j < VST_CV_LEN; j++) {
+                dst[2 * j] = hx[cv[k * VST_CV_LEN + j] >> 4];
+                dst[2 * j + 1] = hx[cv[k * VST_CV_LEN + j] & 15];
+            }
+        }
+        memcpy(b->text + b->kv_off[i], kv, KV_WIDTH); /* person i is row i */
+    }
+}
+
+/* The control values of the batch's persons, VST_CV_BATCH_MAX per keyd
+ * frame. Each frame's rows get the key version that frame was answered
+ * under; *key_version is the last one. The persons and keyd's answer are
+ * wiped at once, whatever the outcome (the client wipes its frames). */
+static int resolve_persons(batch *b, const vst_profile *p, vst_keyd *k, uint32_t *key_version)
+{
+    int rc = batch_cv_room(b) != 0 ? VST_PROTO_E_NOMEM : 0;
+    for (size_t at = 0; rc == 0 && at < b->npersons;) {
+        size_t n = b->npersons - at < VST_CV_BATCH_MAX ? b->npersons - at : VST_CV_BATCH_MAX;
+        uint32_t kv = 0;
+        rc = vst_keyd_cv_derive(k, vst_profile_link_domain(p), vst_profile_link_collection(p),
+                                b->persons + at, (uint32_t)n, &kv,
+                                b->cv_out + at * VST_CV_RECORD_LEN, n * VST_CV_RECORD_LEN);
+        if (rc == 0) {
+            batch_fill_persons(b, at, n, kv);
+            *key_version = kv;
+            at += n;
+        }
+    }
+    vst_wipe(b->persons, b->npersons * sizeof *b->persons);
+    vst_wipe(b->cv_out, b->cv_out_cap);
+    return rc;
+}
+
 int batch_resolve(batch *b, const vst_profile *p, vst_keyd *k, uint32_t *key_version)
 {
+    if (b->npersons > 0) /* a composite profile: nothing to pseudonymize */
+        return resolve_persons(b, p, k, key_version);
     if (b->nids > 0) {
         static __thread vst_pseud_req rq; /* large: keep it off the stack */
         build_request(b, p, &rq);

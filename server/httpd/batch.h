@@ -4,7 +4,13 @@
  * round trip fills every hole of the batch. A record one of whose
  * identifiers keyd withholds (an objection, DESIGN.md §12) is taken out of
  * the text after that round trip: it was validated like any other, but
- * nothing of it is stored. */
+ * nothing of it is stored.
+ *
+ * A profile with a composite identifier (DESIGN.md §13) has no pseudonym
+ * holes: each row has one person (its normalized names, birth date and
+ * sex) and six 32-character holes for its control values, which keyd's
+ * CV_DERIVE fills, VST_CV_BATCH_MAX persons per frame. Such a profile
+ * pseudonymizes nothing, so person i is row i. */
 #ifndef VST_HTTPD_BATCH_H
 #define VST_HTTPD_BATCH_H
 
@@ -12,6 +18,7 @@
 #include <stdint.h>
 
 #include "httpd/httpd.h"
+#include "linkage/person.h"
 
 typedef struct {
     uint16_t domain; /* profile domain index */
@@ -43,6 +50,15 @@ typedef struct {
     uint8_t *withheld; /* keyd's answer: 1 per withheld identifier, in out's order */
     size_t withheld_cap;
     size_t withheld_rows; /* rows batch_resolve took out of the text */
+    /* Composite profiles: the persons (wiped after the round trip), per
+     * person the offsets of its control-value holes in key order, and
+     * keyd's answer (npersons * VST_CV_RECORD_LEN bytes, wiped too). */
+    vst_person *persons;
+    size_t npersons, persons_cap;
+    size_t *cv_off;
+    size_t cv_off_cap;
+    uint8_t *cv_out;
+    size_t cv_out_cap;
 } batch;
 
 void batch_init(batch *b);
@@ -67,5 +83,11 @@ int batch_resolve(batch *b, const vst_profile *p, vst_keyd *k, uint32_t *key_ver
  * versions, then takes the withheld rows out (withheld_rows). */
 int batch_answer_room(batch *b);
 void batch_fill(batch *b, uint32_t key_version);
+/* The same for control values: with keyd's answer for persons
+ * [from, from + n) in cv_out (96 bytes each, from's first), fills their
+ * holes and their rows' key versions. batch_cv_room: cv_out holds every
+ * person of the batch (0, or -1 out of memory). */
+int batch_cv_room(batch *b);
+void batch_fill_persons(batch *b, size_t from, size_t n, uint32_t key_version);
 
 #endif

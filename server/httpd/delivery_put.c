@@ -14,7 +14,8 @@
  *            valid rows are batched (batch.c); a batch's identifiers go to
  *            vst-keyd in one round trip, charged to the client's daily
  *            identifier budget first, and its rows are COPYed into an open
- *            store transaction (store.c) — but for the rows with an
+ *            store transaction (store.c) — a composite profile's persons
+ *            go to keyd's CV_DERIVE instead (DESIGN.md §13) — but for the rows with an
  *            identifier keyd withheld (an objection, DESIGN.md §12): they
  *            were validated, are counted, and are not stored (batch.c).
  *            Any invalid line turns the
@@ -184,8 +185,9 @@ static void flush(delivery *d)
         set_fail(d, e, detail);
         return;
     }
-    unsigned wait =
-        limits_identifiers(d->client.id, d->b.nids, g_hcfg.client_identifiers_day, mono_ms());
+    /* A person sent for control values counts like an identifier. */
+    unsigned wait = limits_identifiers(d->client.id, d->b.nids + d->b.npersons,
+                                       g_hcfg.client_identifiers_day, mono_ms());
     if (wait > 0) {
         set_fail(d, VST_E_CLIENT_BUDGET, NULL);
         d->fail_retry = wait;

@@ -12,6 +12,7 @@
 
 #include "core/vst_error.h"
 #include "core/ident.h"
+#include "linkage/person.h"
 
 typedef struct vst_profile vst_profile;
 
@@ -20,6 +21,7 @@ typedef enum {
     VST_COL_INT,       /* integer */
     VST_COL_JSON,      /* a JSON document (jsonb), serialized by the engine */
     VST_COL_PSEUDONYM, /* 32 lower-case hex characters, filled in after keyd */
+    VST_COL_CONTROL,   /* a control value (DESIGN.md §13): 32 lower-case hex, after keyd */
 } vst_col_type;
 
 typedef struct {
@@ -69,6 +71,27 @@ size_t vst_profile_nrare(const vst_profile *p);
  * key in the JSON document, e.g. "icd10"), or NULL past the end. */
 const char *vst_profile_rare(const vst_profile *p, size_t i);
 
+/* Linkage without a number (DESIGN.md §13, docs/profiles.md "Composite
+ * identifiers"): an object of the record names the fields that identify a
+ * person (given, family and birth names, birth date, sex); vst-httpd sends
+ * them, normalized (linkage/normalize.h), to keyd's CV_DERIVE and stores
+ * the six control values in the profile's control columns. */
+/* The linkage domain ("ph/child"), or NULL: the profile links nothing. */
+const char *vst_profile_link_domain(const vst_profile *p);
+/* The collection the control values are encrypted for ("measles_case"),
+ * or NULL. */
+const char *vst_profile_link_collection(const vst_profile *p);
+/* The control column of linkage key `key` (in the order of
+ * vst_link_key_name: "cv_exact", "cv_phonetic", ...), or NULL (no
+ * composite, or key >= 6). */
+const char *vst_profile_link_column(const vst_profile *p, unsigned key);
+/* The strata: keys of the JSON column vst_profile_strata_column that an
+ * overlap query may filter on (0 without). */
+size_t vst_profile_nstrata(const vst_profile *p);
+const char *vst_profile_stratum(const vst_profile *p, size_t i);
+/* The JSON column that holds the strata ("case"), or NULL without any. */
+const char *vst_profile_strata_column(const vst_profile *p);
+
 /* One generalization rule: "band:N" (N 2..100; integers to floor(v/N)*N),
  * "prefix:N" (N 1..16; the first N characters of a text) or "drop" (the
  * column leaves the class key). Decimal N without sign, blanks or leading
@@ -105,6 +128,10 @@ typedef struct {
     vst_value *values; /* vst_profile_ncolumns() entries */
     vst_pending_id ids[VST_ROW_MAX_IDS];
     size_t nids;
+    /* A composite profile's person, normalized (has_person = 1): what keyd
+     * turns into the row's control values. Wiped with the row. */
+    vst_person person;
+    int has_person;
     char *arena; /* storage for text values */
     size_t arena_used, arena_cap;
     /* scratch of the JSON scanner: tokens and unescaped strings */
@@ -121,6 +148,8 @@ void vst_row_clear(vst_row *r);
 void vst_row_free(vst_row *r);
 /* Sets a pseudonym column to 32 hex characters (copied into the arena). */
 vst_err vst_row_set_pseudonym(vst_row *r, size_t column, const char hex[32]);
+/* The same for a control column. */
+vst_err vst_row_set_control(vst_row *r, size_t column, const char hex[32]);
 
 typedef struct {
     uint64_t line;  /* 1-based line number in the delivery */

@@ -42,6 +42,10 @@ typedef struct {
     const js_tok *tok;
     int32_t date; /* the last valid date leaf() saw, for "not_before" */
     int date_ok;
+    /* The composite's fields as delivered (profile_link.c), pointing into
+     * the line or the row's scratch: for vst_person_normalize. */
+    const char *link_s[LINK_NROLES];
+    size_t link_len[LINK_NROLES];
 } actx;
 
 /* Where an error is: the enclosing object's path, a field name and, for
@@ -242,6 +246,61 @@ static int keep_enum_int(actx *c, const pf_field *f, const char *s, size_t len, 
     return 0;
 }
 
+/* A field of the composite: its value, for make_person. */
+static void note_link(actx *c, const pf_field *f, const char *s, size_t len)
+{
+    c->link_s[f->link_role - 1] = s;
+    c->link_len[f->link_role - 1] = len;
+}
+
+static int leaf_boolean(actx *c, const pf_field *f, const js_tok *t, where w, int into_json)
+{
+    if (t->type != JT_TRUE && t->type != JT_FALSE) {
+        err(c, w, VST_E_WRONG_TYPE);
+        return 0;
+    }
+    if (f->act == ACT_KEEP && into_json)
+        return (t->type == JT_TRUE ? json_put(c, "true", 4) : json_put(c, "false", 5)) ? -1 : 0;
+    return 0;
+}
+
+/* A date: valid, in range; its year, or itself, kept as the action says. */
+static int leaf_date(actx *c, const pf_field *f, const js_tok *t, where w, int into_json)
+{
+    const char *s;
+    size_t len;
+    int32_t days;
+    int year, fail = 0;
+    vst_err e;
+    if (t->type != JT_STRING) {
+        err(c, w, VST_E_WRONG_TYPE);
+        return 0;
+    }
+    if ((s = str(c, t, &len)) == NULL) {
+        err(c, w, VST_E_INTERNAL);
+        return 0;
+    }
+    if ((e = pf_parse_date(s, len, &days, &year)) != VST_E_OK) {
+        err(c, w, e);
+        return 0;
+    }
+    if (days < f->dmin || days > (f->dmax_today ? c->today : f->dmax)) {
+        err(c, w, VST_E_DATE_RANGE);
+        return 0;
+    }
+    c->date = days;
+    c->date_ok = 1;
+    if (f->link_role)
+        note_link(c, f, s, len);
+    if (f->act == ACT_GENERALIZE)
+        put_int(c->row, f->derived[0].column, year);
+    else if (f->act == ACT_KEEP && into_json)
+        fail |= json_put_str(c, s, len);
+    else if (f->act == ACT_KEEP)
+        fail |= put_text(c->row, f->column, s, len);
+    return fail ? -1 : 0;
+}
+
 /* Validates one non-object value and writes what the action keeps. Returns
  * -1 only when the row's arena overflows (an internal limit). */
 static int leaf(actx *c, const pf_field *f, const js_tok *t, where w, int into_json)
@@ -262,6 +321,8 @@ static int leaf(actx *c, const pf_field *f, const js_tok *t, where w, int into_j
             err(c, w, e);
             return 0;
         }
+        if (f->link_role) /* a string, never num: the loader refuses accept_integer */
+            note_link(c, f, s, len);
         if (f->act == ACT_GENERALIZE)
             fail |= derive_text(c, &f->derived[0], s, len);
         else if (f->act == ACT_KEEP && into_json)
@@ -289,35 +350,10 @@ static int leaf(actx *c, const pf_field *f, const js_tok *t, where w, int into_j
         }
         break;
     }
-    case FT_DATE: {
-        int32_t days;
-        int year;
-        if (t->type != JT_STRING) {
-            err(c, w, VST_E_WRONG_TYPE);
-            return 0;
-        }
-        if ((s = str(c, t, &len)) == NULL) {
-            err(c, w, VST_E_INTERNAL);
-            return 0;
-        }
-        if ((e = pf_parse_date(s, len, &days, &year)) != VST_E_OK) {
-            err(c, w, e);
-            return 0;
-        }
-        if (days < f->dmin || days > (f->dmax_today ? c->today : f->dmax)) {
-            err(c, w, VST_E_DATE_RANGE);
-            return 0;
-        }
-        c->date = days;
-        c->date_ok = 1;
-        if (f->act == ACT_GENERALIZE)
-            put_int(c->row, f->derived[0].column, year);
-        else if (f->act == ACT_KEEP && into_json)
-            fail |= json_put_str(c, s, len);
-        else if (f->act == ACT_KEEP)
-            fail |= put_text(c->row, f->column, s, len);
-        break;
-    }
+    case FT_DATE:
+        return leaf_date(c, f, t, w, into_json);
+    case FT_BOOLEAN:
+        return leaf_boolean(c, f, t, w, into_json);
     default:
         break;
     }
@@ -455,9 +491,25 @@ static void check_order(actx *c, const pf_field *spec, const objwalk *ow, const 
     }
 }
 
+/* The person of a composite object whose fields were all valid
+ * (profile_link.c). A name that normalizes to nothing is an error of that
+ * field, by its code and path only. */
+static void make_person(actx *c, const pf_field *spec, const char *path)
+{
+    const char *field = "";
+    vst_err e = pf_link_person(c->p, spec, c->link_s, c->link_len, &c->row->person, &field);
+    if (e == VST_E_OK)
+        c->row->has_person = 1;
+    else
+        err(c, (where){path, field, -1}, e);
+}
+
 static void walk_object(actx *c, const pf_field *spec, const js_tok *obj, const char *path)
 {
     const js_tok *slot[PF_MAX_FIELDS] = {0};
+    uint64_t errors_before = c->errs->total;
+    if (spec->composite)
+        memset(c->link_s, 0, sizeof c->link_s);
     match_members(c, spec, obj, path, slot);
     objwalk ow = {0};
     size_t json_start = c->row->arena_used;
@@ -486,6 +538,8 @@ static void walk_object(actx *c, const pf_field *spec, const js_tok *obj, const 
     check_order(c, spec, &ow, path);
     if (fail)
         err(c, (where){path, "", -1}, VST_E_INTERNAL);
+    else if (spec->composite && c->errs->total == errors_before)
+        make_person(c, spec, path);
 }
 
 static int blank(const char *s, size_t len)
@@ -525,9 +579,9 @@ vst_err vst_profile_apply(const vst_profile *p, const char *line, size_t len, ui
         walk_object(&c, &p->record, &doc.tok[0], "");
     if (c.first == VST_E_OK) {
         /* The profile check guarantees NOT NULL columns are written; a
-         * pseudonym column is filled after keyd answers. */
+         * pseudonym or control column is filled after keyd answers. */
         for (size_t i = 0; i < p->ncolumns; i++) {
-            int pending = 0;
+            int pending = p->columns[i].type == VST_COL_CONTROL && row->has_person;
             for (size_t k = 0; k < row->nids; k++)
                 pending |= row->ids[k].column == i;
             if (!p->nullable[i] && row->values[i].is_null && !pending)

@@ -172,6 +172,16 @@ static vst_err check_list(pf_lctx *c, const char *path, json_t *spec, pf_field *
     return VST_E_OK;
 }
 
+/* A boolean has no constraints of its own. */
+static vst_err check_boolean(pf_lctx *c, const char *path, json_t *spec, pf_field *f)
+{
+    (void)c;
+    (void)path;
+    (void)spec;
+    (void)f;
+    return VST_E_OK;
+}
+
 #define ACT(a) (1u << (a))
 #define ALL_ACTIONS (ACT(ACT_KEEP) | ACT(ACT_DROP) | ACT(ACT_PSEUDONYMIZE) | ACT(ACT_GENERALIZE))
 
@@ -209,6 +219,10 @@ static const struct field_type {
      (const char *const[]){"type", "required", "action", "items", "min_items", "max_items",
                            "description", NULL},
      check_list, 1, ALL_ACTIONS, NULL},
+    /* true or false, kept into its object's JSON column or dropped. */
+    {"boolean", FT_BOOLEAN,
+     (const char *const[]){"type", "required", "action", "description", NULL}, check_boolean, 0,
+     ACT(ACT_KEEP) | ACT(ACT_DROP), "a boolean can only be kept (into a json_column) or dropped"},
 };
 
 /* ---- per action: what it needs, where its result goes ------------------- */
@@ -474,7 +488,8 @@ static vst_err find_type(pf_lctx *c, const char *path, const char *type,
             *out = &field_types[i];
             return VST_E_OK;
         }
-    return pf_fail(c, path, "type must be object, string, identifier, integer, date or list");
+    return pf_fail(c, path,
+                   "type must be object, string, identifier, integer, date, boolean or list");
 }
 
 static vst_err find_action(pf_lctx *c, const char *path, const char *act,

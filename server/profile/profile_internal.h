@@ -22,8 +22,20 @@
 #define PF_MAX_QI 8
 #define PF_MAX_LADDER 4
 #define PF_MAX_RARE 16
+#define PF_MAX_STRATA 8
+/* The linkage keys (= VST_LINK_NKEYS of wire/codec_link.h, which the
+ * profile engine does not link; test_profile checks that both agree). */
+#define PF_LINK_KEYS 6
 
-typedef enum { FT_OBJECT, FT_STRING, FT_DATE, FT_INTEGER, FT_LIST, FT_IDENTIFIER } pf_type;
+typedef enum {
+    FT_OBJECT,
+    FT_STRING,
+    FT_DATE,
+    FT_INTEGER,
+    FT_LIST,
+    FT_IDENTIFIER,
+    FT_BOOLEAN
+} pf_type;
 typedef enum { ACT_KEEP, ACT_DROP, ACT_PSEUDONYMIZE, ACT_GENERALIZE, ACT_NEST } pf_action;
 /* Generalization rules: year of a date, first n characters, digits a..b of
  * an identifier (1-based, inclusive). */
@@ -69,7 +81,11 @@ struct pf_field {
     int domain;             /* ACT_PSEUDONYMIZE: index into profile domains */
     pf_derived derived[PF_MAX_DERIVED];
     size_t nderived;
+    /* A field of the composite (profile_link.c): 1 + its pf_link_role, or
+     * 0. profile_apply.c keeps its value for vst_person_normalize. */
+    int link_role;
     /* FT_OBJECT */
+    int composite; /* this object holds the profile's composite identifier */
     pf_field *fields;
     size_t nfields;
     int json_column; /* kept children are collected into this JSON column, or -1 */
@@ -101,6 +117,21 @@ typedef struct {
     size_t nsteps;
 } pf_ladder;
 
+/* The fields of a composite identifier (DESIGN.md §13), in the order of
+ * vst_person_raw. */
+typedef enum { LINK_GIVEN, LINK_FAMILY, LINK_BIRTH, LINK_DATE, LINK_SEX, LINK_NROLES } pf_link_role;
+
+/* A profile's composite identifier and its strata (profile_link.c). */
+typedef struct {
+    char *domain; /* NULL: the profile links nothing */
+    char *collection;
+    int field[LINK_NROLES];      /* index in the composite object's fields; birth -1 if none */
+    int columns[PF_LINK_KEYS];   /* the control columns, in key order */
+    int strata_column;           /* the JSON column of the strata, or -1 */
+    char *strata[PF_MAX_STRATA]; /* owned */
+    size_t nstrata;
+} pf_link;
+
 struct vst_profile {
     char *name;
     char *table;
@@ -122,7 +153,18 @@ struct vst_profile {
     int rare_column;               /* the JSON column of the rare_codes lists (if nrare) */
     const char *rare[PF_MAX_RARE]; /* names of list fields: point into record */
     size_t nrare;
+    pf_link link; /* the composite identifier (link.domain != NULL) */
 };
+
+/* profile_link.c */
+/* The linkage key names, in key order (as vst_link_key_name). */
+const char *pf_link_key_name(unsigned k);
+/* The person of the composite object obj from its fields' values as
+ * delivered (by pf_link_role; birth NULL when absent), normalized
+ * (linkage/normalize.h) into *out. VST_E_OK, or the error, with *field
+ * the record's name of the field it concerns ("" if none). */
+vst_err pf_link_person(const vst_profile *p, const pf_field *obj, const char *const s[LINK_NROLES],
+                       const size_t len[LINK_NROLES], vst_person *out, const char **field);
 
 /* profile_placeholders.c */
 /* The placeholder entry a canonical identifier of this kind matches, or

@@ -88,7 +88,7 @@ static vst_err load_columns(pf_lctx *c, json_t *arr)
     if (json_array_size(arr) > PF_MAX_COLUMNS)
         return pf_fail(c, "columns", "more than %d columns", PF_MAX_COLUMNS);
     static const char *const keys[] = {"name", "type", "nullable", "description", NULL};
-    static const char *const types[] = {"text", "integer", "json", "pseudonym"};
+    static const char *const types[] = {"text", "integer", "json", "pseudonym", "control"};
     size_t i;
     json_t *col;
     json_array_foreach(arr, i, col)
@@ -106,11 +106,11 @@ static vst_err load_columns(pf_lctx *c, json_t *arr)
         if (pf_find_column(p, name) >= 0)
             return pf_fail(c, path, "duplicate column name");
         int t = -1;
-        for (int k = 0; type && k < 4; k++)
+        for (int k = 0; type && k < 5; k++)
             if (strcmp(type, types[k]) == 0)
                 t = k;
         if (t < 0)
-            return pf_fail(c, path, "type must be text, integer, json or pseudonym");
+            return pf_fail(c, path, "type must be text, integer, json, pseudonym or control");
         json_t *nl = json_object_get(col, "nullable");
         if (nl != NULL && !json_is_boolean(nl))
             return pf_fail(c, path, "nullable must be true or false");
@@ -229,8 +229,9 @@ static vst_err resolve_not_before(pf_lctx *c, const char *path, json_t *fields, 
 
 vst_err pf_load_object(pf_lctx *c, const char *path, json_t *spec, pf_field *f, int always)
 {
-    static const char *const keys[] = {"type",      "required", "fields",      "json_column",
-                                       "exclusive", "one_of",   "description", NULL};
+    static const char *const keys[] = {"type",        "required",  "fields",
+                                       "json_column", "exclusive", "one_of",
+                                       "description", "composite", NULL};
     vst_err e = pf_only_keys(c, path, spec, keys);
     if (e)
         return e;
@@ -288,7 +289,8 @@ vst_err pf_load_object(pf_lctx *c, const char *path, json_t *spec, pf_field *f, 
         if (f->fields[i].type != FT_OBJECT && (e = note_writers(c, sp, f, i, always)))
             return e;
     }
-    return VST_E_OK;
+    json_t *comp = json_object_get(spec, "composite");
+    return comp != NULL ? pf_load_composite(c, path, comp, f, always) : VST_E_OK;
 }
 
 static vst_err load_top(pf_lctx *c, json_t *root)
@@ -296,7 +298,7 @@ static vst_err load_top(pf_lctx *c, json_t *root)
     static const char *const keys[] = {
         "profile",         "description",  "table",  "max_line_bytes",
         "columns",         "placeholders", "record", "quasi_identifiers",
-        "generalizations", "rare_codes",   NULL};
+        "generalizations", "rare_codes",   "strata", NULL};
     vst_profile *p = c->p;
     if (!json_is_object(root))
         return pf_fail(c, "", "a profile is a JSON object");
@@ -338,6 +340,10 @@ static vst_err load_top(pf_lctx *c, json_t *root)
     json_decref(wrap);
     if (e)
         return e;
+    /* The composite's checks name control columns more clearly than the
+     * generic ones below would. */
+    if ((e = pf_load_link(c, root)))
+        return e;
     for (size_t i = 0; i < p->ncolumns; i++) {
         char sp[80];
         snprintf(sp, sizeof sp, "columns[%zu]", i);
@@ -348,8 +354,10 @@ static vst_err load_top(pf_lctx *c, json_t *root)
             return pf_fail(c, sp, "column \"%s\" is NOT NULL but only optional fields write it",
                            p->columns[i].name);
     }
-    if (p->ndomains == 0)
-        return pf_fail(c, "record", "a profile must pseudonymize at least one identifier");
+    if (p->ndomains == 0 && p->link.domain == NULL)
+        return pf_fail(c, "record",
+                       "a profile must pseudonymize at least one identifier or declare a "
+                       "composite");
     return pf_load_release(c, root);
 }
 
@@ -428,6 +436,7 @@ void vst_profile_free(vst_profile *p)
     free_field(&p->record);
     pf_free_placeholders(p);
     pf_free_release(p);
+    pf_free_link(p);
     for (size_t i = 0; i < p->ncolumns; i++)
         free((char *)p->columns[i].name);
     for (size_t i = 0; i < p->ndomains; i++)

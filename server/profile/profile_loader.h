@@ -63,4 +63,13 @@ void pf_free_placeholders(vst_profile *p);
 vst_err pf_load_release(pf_lctx *c, json_t *root);
 void pf_free_release(vst_profile *p);
 
+/* The composite identifier of an object (its "composite" key), checked
+ * after the object's fields (profile_link.c): always says whether the
+ * object is reached through required objects only. */
+vst_err pf_load_composite(pf_lctx *c, const char *path, json_t *spec, pf_field *obj, int always);
+/* The top-level "strata" and the checks that tie the composite to the
+ * columns, after the record (profile_link.c). */
+vst_err pf_load_link(pf_lctx *c, json_t *root);
+void pf_free_link(vst_profile *p);
+
 #endif

@@ -79,7 +79,10 @@ static vst_err load_qi(pf_lctx *c, json_t *arr)
             return pf_fail(c, path,
                            "column \"%s\" is a %s column; a quasi-identifier is a text or "
                            "integer column",
-                           name, t == VST_COL_JSON ? "json" : "pseudonym");
+                           name,
+                           t == VST_COL_JSON        ? "json"
+                           : t == VST_COL_PSEUDONYM ? "pseudonym"
+                                                    : "control");
         /* NULL would be a class of its own: persons without the value
          * would hide in it, or form a small cell nobody counted. */
         if (p->nullable[col])

@@ -73,6 +73,8 @@ void vst_row_clear(vst_row *r)
         r->values[i] = (vst_value){.is_null = 1};
     vst_wipe(r->ids, sizeof r->ids);
     r->nids = 0;
+    vst_wipe(&r->person, sizeof r->person);
+    r->has_person = 0;
     vst_wipe(r->scratch, r->scratch_used);
     r->scratch_used = 0;
 }
@@ -90,9 +92,9 @@ void vst_row_free(vst_row *r)
     free(r);
 }
 
-vst_err vst_row_set_pseudonym(vst_row *r, size_t column, const char hex[32])
+static vst_err set_hex(vst_row *r, size_t column, vst_col_type type, const char hex[32])
 {
-    if (column >= r->profile->ncolumns || r->profile->columns[column].type != VST_COL_PSEUDONYM)
+    if (column >= r->profile->ncolumns || r->profile->columns[column].type != type)
         return VST_E_INTERNAL;
     if (r->arena_cap - r->arena_used < 32)
         return VST_E_INTERNAL;
@@ -101,4 +103,14 @@ vst_err vst_row_set_pseudonym(vst_row *r, size_t column, const char hex[32])
     r->arena_used += 32;
     r->values[column] = (vst_value){.s = dst, .len = 32};
     return VST_E_OK;
+}
+
+vst_err vst_row_set_pseudonym(vst_row *r, size_t column, const char hex[32])
+{
+    return set_hex(r, column, VST_COL_PSEUDONYM, hex);
+}
+
+vst_err vst_row_set_control(vst_row *r, size_t column, const char hex[32])
+{
+    return set_hex(r, column, VST_COL_CONTROL, hex);
 }

@@ -2,16 +2,19 @@
  * the re-encoding of the two list responses from their decoded entries. */
 #include "wire/codec_any.h"
 
+#include "core/secmem.h"
+
 #include "wire/codec_fields.h"
 #include "wire/msg_table.h"
 
-int vst_msg_decode(uint8_t type, const uint8_t *p, size_t len, vst_msg *out)
+static int req_decode(uint8_t type, const uint8_t *p, size_t len, vst_msg *out)
 {
     switch (type) {
     case VST_MSG_STATUS:
     case VST_MSG_PUBKEY:
     case VST_MSG_ROTATE:
     case VST_MSG_RELEASE_OPEN:
+    case VST_MSG_OVERLAP_RUN:
         return vst_empty_decode(p, len);
     case VST_MSG_UNSEAL:
         return vst_unseal_req_decode(p, len, &out->unseal_req);
@@ -27,6 +30,16 @@ int vst_msg_decode(uint8_t type, const uint8_t *p, size_t len, vst_msg *out)
         return vst_disclose_req_decode(p, len, &out->disclose_req);
     case VST_MSG_OBJECT:
         return vst_object_req_decode(p, len, &out->object_req);
+    case VST_MSG_CV_DERIVE:
+        return vst_cv_req_decode(p, len, &out->cv_req);
+    case VST_MSG_CV_REKEY:
+        return vst_cv_rekey_req_decode(p, len, &out->cv_rekey_req);
+    case VST_MSG_OVERLAP_OPEN:
+        return vst_overlap_open_req_decode(p, len, &out->overlap_open_req);
+    case VST_MSG_OVERLAP_FEED:
+        return vst_overlap_feed_req_decode(p, len, &out->overlap_feed_req);
+    case VST_MSG_OVERLAP_SIGN:
+        return vst_overlap_sign_req_decode(p, len, &out->overlap_sign_seq);
     case VST_MSG_SIGN_RECEIPT:
         return vst_receipt_req_decode(p, len, &out->receipt_req);
     case VST_MSG_SIGN_CHECKPOINT:
@@ -35,6 +48,14 @@ int vst_msg_decode(uint8_t type, const uint8_t *p, size_t len, vst_msg *out)
         return vst_report_req_decode(p, len, &out->report_req);
     case VST_MSG_EVENTS:
         return vst_events_req_decode(p, len, &out->events_req);
+    default:
+        return VST_PROTO_E_TYPE;
+    }
+}
+
+static int resp_decode(uint8_t type, const uint8_t *p, size_t len, vst_msg *out)
+{
+    switch (type) {
     case VST_MSG_RESP(VST_MSG_STATUS):
         return vst_status_ok_decode(p, len, &out->status_ok);
     case VST_MSG_RESP(VST_MSG_UNSEAL):
@@ -56,9 +77,20 @@ int vst_msg_decode(uint8_t type, const uint8_t *p, size_t len, vst_msg *out)
         return vst_disclose_ok_decode(p, len, &out->case_ok);
     case VST_MSG_RESP(VST_MSG_OBJECT):
         return vst_object_ok_decode(p, len, &out->case_ok);
+    case VST_MSG_RESP(VST_MSG_CV_DERIVE):
+        return vst_cv_ok_decode(p, len, &out->cv_ok);
+    case VST_MSG_RESP(VST_MSG_CV_REKEY):
+        return vst_cv_rekey_ok_decode(p, len, &out->cv_rekey_ok);
+    case VST_MSG_RESP(VST_MSG_OVERLAP_OPEN):
+        return vst_overlap_open_ok_decode(p, len, &out->overlap_open_ok);
+    case VST_MSG_RESP(VST_MSG_OVERLAP_FEED):
+        return vst_overlap_feed_ok_decode(p, len, &out->overlap_feed_ok);
+    case VST_MSG_RESP(VST_MSG_OVERLAP_RUN):
+        return vst_overlap_result_decode(p, len, &out->overlap_result);
     case VST_MSG_RESP(VST_MSG_SIGN_RECEIPT):
     case VST_MSG_RESP(VST_MSG_SIGN_CHECKPOINT):
     case VST_MSG_RESP(VST_MSG_SIGN_REPORT):
+    case VST_MSG_RESP(VST_MSG_OVERLAP_SIGN):
         return vst_sig_ok_decode(p, len, &out->sig_ok);
     case VST_MSG_RESP(VST_MSG_EVENTS):
         return vst_events_ok_decode(p, len, &out->events_ok);
@@ -67,6 +99,12 @@ int vst_msg_decode(uint8_t type, const uint8_t *p, size_t len, vst_msg *out)
     default:
         return VST_PROTO_E_TYPE;
     }
+}
+
+int vst_msg_decode(uint8_t type, const uint8_t *p, size_t len, vst_msg *out)
+{
+    return type & VST_MSG_RESPONSE || type == VST_MSG_ERROR ? resp_decode(type, p, len, out)
+                                                            : req_decode(type, p, len, out);
 }
 
 static int put_status_ok(vst_wr *w, const vst_status_ok *m)
@@ -106,14 +144,52 @@ static int events_ok_reencode(vst_wr *w, const vst_events_ok *m)
     return wr_rollback(w, mark, put_events_ok(w, m));
 }
 
-int vst_msg_encode(vst_wr *w, uint8_t type, const vst_msg *in)
+/* A decoded CV_DERIVE request: the names and count, then its persons
+ * decoded one by one (into a scratch struct, wiped) and encoded again. */
+static int put_cv_req(vst_wr *w, const vst_cv_req *m)
+{
+    const uint8_t *at = m->persons, *end = m->persons + m->persons_len;
+    vst_person p;
+    int rc = wr_str8(w, m->domain, strlen(m->domain));
+    if (rc == 0)
+        rc = wr_str8(w, m->collection, strlen(m->collection));
+    if (rc == 0)
+        rc = vst_wr_u32(w, m->count);
+    for (uint32_t i = 0; rc == 0 && i < m->count; i++)
+        if ((rc = vst_person_decode(&at, end, &p)) == 0)
+            rc = vst_person_encode(w, &p);
+    vst_wipe(&p, sizeof p);
+    return rc == 0 && at != end ? VST_PROTO_E_TRAILING : rc;
+}
+
+static int cv_req_reencode(vst_wr *w, const vst_cv_req *m)
+{
+    if (m->persons == NULL || m->count < 1 || m->count > VST_CV_BATCH_MAX ||
+        !vst_domain_name_ok(m->domain) || !vst_domain_name_ok(m->collection))
+        return VST_PROTO_E_ARG;
+    size_t mark = vst_wr_len(w);
+    return wr_rollback(w, mark, put_cv_req(w, m));
+}
+
+static int req_encode(vst_wr *w, uint8_t type, const vst_msg *in)
 {
     switch (type) {
     case VST_MSG_STATUS:
     case VST_MSG_PUBKEY:
     case VST_MSG_ROTATE:
     case VST_MSG_RELEASE_OPEN:
+    case VST_MSG_OVERLAP_RUN:
         return 0;
+    case VST_MSG_CV_DERIVE:
+        return cv_req_reencode(w, &in->cv_req);
+    case VST_MSG_CV_REKEY:
+        return vst_cv_rekey_req_encode(w, &in->cv_rekey_req);
+    case VST_MSG_OVERLAP_OPEN:
+        return vst_overlap_open_req_encode(w, &in->overlap_open_req);
+    case VST_MSG_OVERLAP_FEED:
+        return vst_overlap_feed_req_encode(w, &in->overlap_feed_req);
+    case VST_MSG_OVERLAP_SIGN:
+        return vst_overlap_sign_req_encode(w, in->overlap_sign_seq);
     case VST_MSG_UNSEAL:
         return vst_unseal_req_encode(w, &in->unseal_req);
     case VST_MSG_PSEUDONYMIZE:
@@ -136,6 +212,26 @@ int vst_msg_encode(vst_wr *w, uint8_t type, const vst_msg *in)
         return vst_report_req_encode(w, &in->report_req);
     case VST_MSG_EVENTS:
         return vst_events_req_encode(w, &in->events_req);
+    default:
+        return VST_PROTO_E_TYPE;
+    }
+}
+
+static int resp_encode(vst_wr *w, uint8_t type, const vst_msg *in)
+{
+    switch (type) {
+    case VST_MSG_RESP(VST_MSG_CV_DERIVE):
+        return vst_cv_ok_encode(w, &in->cv_ok);
+    case VST_MSG_RESP(VST_MSG_CV_REKEY):
+        return vst_cv_rekey_ok_encode(w, &in->cv_rekey_ok);
+    case VST_MSG_RESP(VST_MSG_OVERLAP_OPEN):
+        return vst_overlap_open_ok_encode(w, &in->overlap_open_ok);
+    case VST_MSG_RESP(VST_MSG_OVERLAP_FEED):
+        return vst_overlap_feed_ok_encode(w, &in->overlap_feed_ok);
+    case VST_MSG_RESP(VST_MSG_OVERLAP_RUN):
+        return vst_overlap_result_encode(w, &in->overlap_result);
+    case VST_MSG_RESP(VST_MSG_OVERLAP_SIGN):
+        return vst_sig_ok_encode(w, &in->sig_ok);
     case VST_MSG_RESP(VST_MSG_STATUS):
         return status_ok_reencode(w, &in->status_ok);
     case VST_MSG_RESP(VST_MSG_UNSEAL):
@@ -170,4 +266,10 @@ int vst_msg_encode(vst_wr *w, uint8_t type, const vst_msg *in)
     default:
         return VST_PROTO_E_TYPE;
     }
+}
+
+int vst_msg_encode(vst_wr *w, uint8_t type, const vst_msg *in)
+{
+    return type & VST_MSG_RESPONSE || type == VST_MSG_ERROR ? resp_encode(w, type, in)
+                                                            : req_encode(w, type, in);
 }

@@ -8,6 +8,7 @@
 #include "wire/codec_error.h"
 #include "wire/codec_events.h"
 #include "wire/codec_keys.h"
+#include "wire/codec_link.h"
 #include "wire/codec_pseud.h"
 #include "wire/codec_release.h"
 #include "wire/codec_sign.h"
@@ -32,6 +33,16 @@ typedef union {
     vst_disclose_req disclose_req;
     vst_object_req object_req;
     vst_case_ok case_ok; /* the answers of DISCLOSE and OBJECT */
+    vst_cv_req cv_req;
+    vst_cv_ok cv_ok;
+    vst_cv_rekey_req cv_rekey_req;
+    vst_cv_rekey_ok cv_rekey_ok;
+    vst_overlap_open_req overlap_open_req;
+    vst_overlap_open_ok overlap_open_ok;
+    vst_overlap_feed_req overlap_feed_req;
+    vst_overlap_feed_ok overlap_feed_ok;
+    vst_overlap_result overlap_result;
+    uint64_t overlap_sign_seq; /* OVERLAP_SIGN's audit_seq */
     vst_sig_ok sig_ok;
     vst_events_req events_req;
     vst_events_ok events_ok;
@@ -42,7 +53,8 @@ typedef union {
 int vst_msg_decode(uint8_t type, const uint8_t *p, size_t len, vst_msg *out);
 /* Encodes a message of any type; STATUS and EVENTS responses are
  * re-encoded from their decoded entries (build new ones with the list
- * builders instead). */
+ * builders instead), a CV_DERIVE request from its encoded persons (they
+ * are decoded again on the way). */
 int vst_msg_encode(vst_wr *w, uint8_t type, const vst_msg *in);
 
 #endif

@@ -449,3 +449,113 @@ int vst_keyd_events(vst_keyd *k, uint64_t after, uint16_t max, vst_events_ok *ou
     }
     return rc;
 }
+
+/* ---- linkage */
+
+int vst_keyd_cv_derive(vst_keyd *k, const char *domain, const char *collection,
+                       const vst_person *persons, uint32_t n, uint32_t *key_version, uint8_t *out,
+                       size_t out_cap)
+{
+    vst_wr w = VST_WR_INIT;
+    vst_cv_ok rs;
+    uint8_t *buf;
+    size_t len;
+    if (out == NULL || out_cap / VST_CV_RECORD_LEN < n)
+        return VST_PROTO_E_ARG;
+    int rc = vst_cv_req_encode(&w, domain, collection, persons, n);
+    if (rc != 0) {
+        vst_wr_free(&w);
+        return rc;
+    }
+    if ((rc = call_wr(k, VST_MSG_CV_DERIVE, &w, &buf, &len)) != 0)
+        return rc;
+    rc = vst_cv_ok_decode(buf, len, &rs);
+    if (rc == 0 && rs.count != n)
+        rc = VST_PROTO_E_RANGE;
+    if (rc == 0) {
+        memcpy(out, rs.values, (size_t)n * VST_CV_RECORD_LEN);
+        *key_version = rs.key_version;
+    }
+    vst_frame_free(buf, len);
+    return rc;
+}
+
+int vst_keyd_cv_rekey(vst_keyd *k, const char *collection, uint32_t from, uint32_t to,
+                      uint8_t *pbuf, uint32_t n)
+{
+    vst_wr w = VST_WR_INIT;
+    vst_cv_rekey_req rq = {.from_version = from, .to_version = to, .count = n, .values = pbuf};
+    vst_cv_rekey_ok rs;
+    uint8_t *buf;
+    size_t len;
+    if (collection == NULL || strlen(collection) > VST_COLLECTION_MAXLEN)
+        return VST_PROTO_E_ARG;
+    strcpy(rq.collection, collection);
+    int rc = vst_cv_rekey_req_encode(&w, &rq);
+    if (rc != 0)
+        return rc;
+    if ((rc = call_wr(k, VST_MSG_CV_REKEY, &w, &buf, &len)) != 0)
+        return rc;
+    rc = vst_cv_rekey_ok_decode(buf, len, &rs);
+    if (rc == 0 && rs.count != n)
+        rc = VST_PROTO_E_RANGE;
+    if (rc == 0)
+        memcpy(pbuf, rs.values, (size_t)n * VST_CV_RECORD_LEN);
+    vst_frame_free(buf, len);
+    return rc;
+}
+
+int vst_keyd_overlap_open(vst_keyd *k, const vst_overlap_open_req *rq, uint32_t *budget_left)
+{
+    vst_wr w = VST_WR_INIT;
+    vst_overlap_open_ok rs;
+    uint8_t *buf;
+    size_t len;
+    int rc = vst_overlap_open_req_encode(&w, rq);
+    if (rc != 0)
+        return rc;
+    if ((rc = call_wr(k, VST_MSG_OVERLAP_OPEN, &w, &buf, &len)) != 0)
+        return rc;
+    if ((rc = vst_overlap_open_ok_decode(buf, len, &rs)) == 0 && budget_left != NULL)
+        *budget_left = rs.budget_left;
+    vst_frame_free(buf, len);
+    return rc;
+}
+
+int vst_keyd_overlap_feed(vst_keyd *k, uint8_t side, uint32_t key_version, const uint8_t *values,
+                          uint32_t n, uint64_t *held)
+{
+    vst_wr w = VST_WR_INIT;
+    vst_overlap_feed_req rq = {side, key_version, n, values};
+    vst_overlap_feed_ok rs;
+    uint8_t *buf;
+    size_t len;
+    int rc = vst_overlap_feed_req_encode(&w, &rq);
+    if (rc != 0)
+        return rc;
+    if ((rc = call_wr(k, VST_MSG_OVERLAP_FEED, &w, &buf, &len)) != 0)
+        return rc;
+    if ((rc = vst_overlap_feed_ok_decode(buf, len, &rs)) == 0 && held != NULL)
+        *held = rs.held;
+    vst_frame_free(buf, len);
+    return rc;
+}
+
+int vst_keyd_overlap_run(vst_keyd *k, vst_overlap_result *out)
+{
+    uint8_t *buf;
+    size_t len;
+    int rc = vst_keyd_call(k, VST_MSG_OVERLAP_RUN, NULL, 0, &buf, &len);
+    if (rc != 0)
+        return rc;
+    rc = vst_overlap_result_decode(buf, len, out);
+    vst_frame_free(buf, len);
+    return rc;
+}
+
+int vst_keyd_overlap_sign(vst_keyd *k, uint64_t audit_seq, uint8_t sig[VST_ED25519_SIG_LEN])
+{
+    vst_wr w = VST_WR_INIT;
+    int rc = vst_overlap_sign_req_encode(&w, audit_seq);
+    return rc != 0 ? rc : signature(k, VST_MSG_OVERLAP_SIGN, &w, sig);
+}

@@ -123,6 +123,45 @@ int vst_keyd_disclose(vst_keyd *k, const char *domain, uint32_t version,
  * must be freed; wipe id yourself. */
 int vst_keyd_object(vst_keyd *k, const char *domain, const uint8_t *id, uint8_t id_len,
                     vst_case_answer *out);
+/* ---- linkage without a number (DESIGN.md §13, docs/keyd-protocol.md) */
+
+/* CV_DERIVE (data socket, vst-httpd): the control values of n persons
+ * (1..VST_CV_BATCH_MAX, normalized: linkage/normalize.h) in link domain
+ * `domain` for collection `collection`, VST_CV_RECORD_LEN bytes per
+ * person into out (out_cap >= n * 96), in order, under the current key
+ * version (*key_version). Charged to the domain's pseudonymization budget
+ * (budget_exceeded). keyd errors: invalid_argument (a domain keyd does not
+ * serve). A person outside the normalized form is VST_PROTO_E_FIELD
+ * before anything is sent. The values are secrets of the persons: wipe
+ * out after use. */
+int vst_keyd_cv_derive(vst_keyd *k, const char *domain, const char *collection,
+                       const vst_person *persons, uint32_t n, uint32_t *key_version, uint8_t *out,
+                       size_t out_cap);
+/* CV_REKEY (admin socket): n stored records (n * 96 bytes in buf) of
+ * `collection` from key version `from` to `to` (the current one), in
+ * place. keyd errors as for REKEY. */
+int vst_keyd_cv_rekey(vst_keyd *k, const char *collection, uint32_t from, uint32_t to, uint8_t *buf,
+                      uint32_t n);
+/* OVERLAP_OPEN (admin socket): starts the connection's count-only query
+ * (one at a time) and charges it to the pair's budget of the UTC day;
+ * *budget_left: queries of the pair left today after this one. keyd
+ * errors: overlap_budget, overlap_state (a query is being fed),
+ * invalid_argument (a domain keyd does not serve). */
+int vst_keyd_overlap_open(vst_keyd *k, const vst_overlap_open_req *rq, uint32_t *budget_left);
+/* OVERLAP_FEED: n stored records (n * 96 bytes) of side 0 (a) or 1 (b)
+ * under key version key_version; *held (may be NULL): records held on
+ * that side now. keyd errors: overlap_limit (the query is then dropped),
+ * overlap_state, unknown_version, retired_version. */
+int vst_keyd_overlap_feed(vst_keyd *k, uint8_t side, uint32_t key_version, const uint8_t *values,
+                          uint32_t n, uint64_t *held);
+/* OVERLAP_RUN: links, suppresses and answers the counts; keyd has wiped
+ * every value when this returns. overlap_state without an open query. */
+int vst_keyd_overlap_run(vst_keyd *k, vst_overlap_result *out);
+/* OVERLAP_SIGN: keyd's signature over vst_overlap_tbs (wire/overlap_tbs.h)
+ * of the answer of the last OVERLAP_RUN on this connection with audit_seq
+ * (once per answer). overlap_state before RUN. */
+int vst_keyd_overlap_sign(vst_keyd *k, uint64_t audit_seq, uint8_t sig[VST_ED25519_SIG_LEN]);
+
 /* EVENTS: *buf as for STATUS; iterate with vst_events_iter_init. */
 int vst_keyd_events(vst_keyd *k, uint64_t after, uint16_t max, vst_events_ok *out, uint8_t **buf,
                     size_t *buf_len);

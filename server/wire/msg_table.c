@@ -36,6 +36,25 @@
 #define OBJECT_OK_MIN (CASE_OK_FIXED + VST_OBJECT_ENTRY_LEN)
 #define OBJECT_OK_MAX (CASE_OK_FIXED + 0xffffu * VST_OBJECT_ENTRY_LEN)
 #define STATUS_OK_MAX (VST_STATUS_FIXED_LEN + 0xffffu * VST_VERSION_ENTRY_LEN)
+/* Linkage (codec_link.h). A person is at least sex, date and three counts
+ * with one one-letter token in given and family name; a frame of the
+ * largest persons would exceed VST_FRAME_MAX, which bounds it first. */
+#define PERSON_MIN (1 + 8 + 3 + 2 * 1)
+#define CV_VALUES_MAX ((size_t)VST_CV_BATCH_MAX * VST_CV_RECORD_LEN)
+#define CV_REQ_MIN (2 + 2 + 4 + PERSON_MIN)
+#define CV_REQ_MAX VST_FRAME_MAX
+#define CV_OK_MIN (8 + VST_CV_RECORD_LEN)
+#define CV_OK_MAX (8 + CV_VALUES_MAX)
+#define CV_REKEY_REQ_MIN (2 + 12 + VST_CV_RECORD_LEN)
+#define CV_REKEY_REQ_MAX (1 + VST_COLLECTION_MAXLEN + 12 + CV_VALUES_MAX)
+#define CV_REKEY_OK_MIN (4 + VST_CV_RECORD_LEN)
+#define CV_REKEY_OK_MAX (4 + CV_VALUES_MAX)
+#define OVERLAP_OPEN_REQ_MIN (3 * 2 + 2 * 1 + 2)
+#define OVERLAP_OPEN_REQ_MAX                                                                       \
+    (1 + VST_DOMAIN_MAXLEN + 2 * (1 + VST_COLLECTION_MAXLEN + 1 + VST_OVERLAP_FILTER_MAX) + 2)
+#define OVERLAP_FEED_REQ_MIN (9 + VST_CV_RECORD_LEN)
+#define OVERLAP_FEED_REQ_MAX (9 + CV_VALUES_MAX)
+#define OVERLAP_RUN_OK_LEN (8 + 8 + 1 + 8 + 2 + 1 + VST_LINK_NKEYS * 8 + 1)
 
 enum { ANY_SOCK = VST_SOCK_DATA | VST_SOCK_ADMIN, ADMIN = VST_SOCK_ADMIN, DATA = VST_SOCK_DATA };
 enum { ANY_STATE = VST_STATE_SEALED | VST_STATE_UNSEALED, UNSEALED = VST_STATE_UNSEALED };

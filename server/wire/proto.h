@@ -14,6 +14,8 @@
  *   codec_sign.h    SIGN_RECEIPT, SIGN_CHECKPOINT, SIGN_REPORT
  *   codec_release.h RELEASE_OPEN, RELEASE_MAP
  *   codec_case.h    DISCLOSE, OBJECT
+ *   codec_link.h    CV_DERIVE, CV_REKEY, OVERLAP_OPEN/FEED/RUN/SIGN
+ *   overlap_tbs.h   the signed form of an overlap answer
  *   codec_events.h  EVENTS
  *   codec_error.h   the error frame
  *   codec_any.h     any message by type (vst_msg)
@@ -31,10 +33,12 @@
 #include "wire/codec_error.h"
 #include "wire/codec_events.h"
 #include "wire/codec_keys.h"
+#include "wire/codec_link.h"
 #include "wire/codec_pseud.h"
 #include "wire/codec_release.h"
 #include "wire/codec_sign.h"
 #include "wire/frame.h"
 #include "wire/msg_table.h"
+#include "wire/overlap_tbs.h"
 
 #endif

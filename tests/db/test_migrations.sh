@@ -253,13 +253,15 @@ expect_eq "no login role is a member of vst_owner" "0" \
 OWNERS="SELECT count(*) FILTER (WHERE owner <> 'vst_owner'), count(*) FROM (
           SELECT pg_get_userbyid(relowner) AS owner FROM pg_class
            WHERE relnamespace::regnamespace::text IN ('vst', 'sgb5', 'measles', 'release',
-                                                      'release_build')
+                                                      'release_build', 'measles_case',
+                                                      'school_entry')
           UNION ALL
           SELECT pg_get_userbyid(proowner) FROM pg_proc
            WHERE pronamespace::regnamespace::text IN ('vst', 'sgb5', 'measles')
           UNION ALL
           SELECT pg_get_userbyid(nspowner) FROM pg_namespace
-           WHERE nspname IN ('vst', 'sgb5', 'measles', 'release', 'release_build')) o"
+           WHERE nspname IN ('vst', 'sgb5', 'measles', 'release', 'release_build',
+                             'measles_case', 'school_entry')) o"
 r=$(asu "$TRUST_DB" "$OWNERS")
 if [ "${r%%|*}" = 0 ] && [ "${r##*|}" -gt 20 ]; then
     ok "vst_owner owns every object of the trust DB (${r##*|})"
@@ -492,6 +494,86 @@ expect_fail "a case reason may not hold a pseudonym" "check constraint" vst_admi
 expect_fail "a case reason may not hold a KVNR" "check constraint" vst_admin "$TRUST_DB" \
     "INSERT INTO vst.cases (case_id, kind, profile, reason) VALUES ('2123456789abcdef', 'objection', 'sgb5', 'A123456780 objects')"
 expect_fail "vst_admin may not delete a case" "$DENIED" vst_admin "$TRUST_DB" "DELETE FROM vst.cases"
+
+# --- linkage without a KVNR (issue 13, DESIGN.md §13, 0010) ---------------
+H1=00112233445566778899aabbccddeeff
+H2=ffeeddccbbaa99887766554433221100
+LCOLS="(delivery_ref, key_version, birth_year, sex, postal_prefix, \"case\", cv_exact,
+        cv_phonetic, cv_swapped, cv_daymonth, cv_year, cv_birthname)"
+ECOLS="(delivery_ref, key_version, birth_year, sex, postal_prefix, exam, cv_exact,
+        cv_phonetic, cv_swapped, cv_daymonth, cv_year, cv_birthname)"
+lrow() { # YEAR DISTRICT FIRST-CV: a measles_case row
+    printf "('%s', 1, 2019, 'W', '60', '{\"year\": %s, \"district\": \"%s\", \"follow_up\": true}', '%s', '%s', '%s', '%s', '%s', '%s')" \
+        "$REF" "$1" "$2" "$3" "$H2" "$H1" "$H2" "$H1" "$H2"
+}
+expect_ok "vst_httpd may INSERT into measles_case.records and school_entry.records" \
+    vst_httpd "$STORE_DB" \
+    "INSERT INTO measles_case.records $LCOLS VALUES $(lrow 2025 06412 "$H1"), $(lrow 2024 06412 "$H2"), $(lrow 2025 06411 "$H1")" \
+    "INSERT INTO school_entry.records $ECOLS VALUES ('$REF', 1, 2019, 'M', '06',
+       '{\"school_year\": 2025, \"district\": \"06412\", \"measles_doses\": 2}',
+       '$H1', '$H1', '$H1', '$H1', '$H1', '$H1')"
+expect_fail "the store refuses a control value that is not 32 lower-case hex" "check constraint" \
+    vst_httpd "$STORE_DB" "INSERT INTO measles_case.records $LCOLS VALUES $(lrow 2025 06412 "${H1^^}")"
+expect_fail "the store refuses a record without control values" "not-null|null value" \
+    vst_httpd "$STORE_DB" "INSERT INTO measles_case.records (delivery_ref, key_version, birth_year,
+       sex, postal_prefix, \"case\") VALUES ('$REF', 1, 2019, 'W', '60', '{}')"
+expect_fail "vst_httpd may not SELECT measles_case.records" "$DENIED" vst_httpd "$STORE_DB" \
+    "SELECT count(*) FROM measles_case.records"
+for t in measles_case.records school_entry.records; do
+    expect_fail "vst_admin may not SELECT * from $t" "$DENIED" vst_admin "$STORE_DB" \
+        "SELECT * FROM $t"
+    expect_fail "vst_admin may not read the control values of $t" "$DENIED" vst_admin "$STORE_DB" \
+        "SELECT cv_exact FROM $t"
+    expect_fail "vst_admin may not UPDATE or DELETE $t" "$DENIED" vst_admin "$STORE_DB" \
+        "UPDATE $t SET key_version = 2"
+    expect_fail "vst_researcher may not read $t" "$DENIED" vst_researcher "$STORE_DB" \
+        "SELECT count(*) FROM $t"
+done
+expect_fail "vst_admin may not read the measles_case payload" "$DENIED" vst_admin "$STORE_DB" \
+    "SELECT \"case\" FROM measles_case.records"
+expect_ok "vst_admin may count rows per key version (key list, key retire)" vst_admin "$STORE_DB" \
+    "SELECT key_version, count(*) FROM measles_case.records GROUP BY key_version" \
+    "SELECT key_version, count(*) FROM school_entry.records GROUP BY key_version"
+expect_eq "vst_admin may EXECUTE vst.link_values; vst_httpd, vst_researcher, PUBLIC may not" \
+    "t|f|f|f" \
+    "$(asu "$STORE_DB" "SELECT
+        has_function_privilege('vst_admin', 'vst.link_values(text,text,text)', 'EXECUTE'),
+        has_function_privilege('vst_httpd', 'vst.link_values(text,text,text)', 'EXECUTE'),
+        has_function_privilege('vst_researcher', 'vst.link_values(text,text,text)', 'EXECUTE'),
+        has_function_privilege('public', 'vst.link_values(text,text,text)', 'EXECUTE')")"
+expect_fail "vst_httpd may not run vst.link_values" "$DENIED" vst_httpd "$STORE_DB" \
+    "SELECT count(*) FROM vst.link_values('measles_case', NULL, NULL)"
+expect_eq "vst.link_values is SECURITY DEFINER, owned by vst_owner, with a fixed search_path" \
+    "t|vst_owner|t" \
+    "$(asu "$STORE_DB" "SELECT prosecdef, pg_get_userbyid(proowner),
+        coalesce(proconfig @> ARRAY['search_path=pg_catalog, pg_temp'], false)
+        FROM pg_proc WHERE oid = 'vst.link_values(text,text,text)'::regprocedure")"
+expect_eq "vst_admin may not read vst.link_strata itself" "f" \
+    "$(asu "$STORE_DB" "SELECT has_table_privilege('vst_admin', 'vst.link_strata', 'SELECT')")"
+expect_eq "link_values: every record, key version and 96 bytes in key order" \
+    "3 1|96|$H2$H2$H1$H2$H1$H2" \
+    "$(q vst_admin "$STORE_DB" "SELECT count(*) FROM vst.link_values('measles_case', NULL, NULL)") $(q vst_admin "$STORE_DB" "SELECT key_version, length(cv), encode(cv, 'hex') FROM vst.link_values('measles_case', 'year', '2024')")"
+expect_eq "link_values filters on a stratum (year 2025: 2; district 06412: 2; school_year 2025: 1)" \
+    "2 2 1" \
+    "$(q vst_admin "$STORE_DB" "SELECT count(*) FROM vst.link_values('measles_case', 'year', '2025')") $(q vst_admin "$STORE_DB" "SELECT count(*) FROM vst.link_values('measles_case', 'district', '06412')") $(q vst_admin "$STORE_DB" "SELECT count(*) FROM vst.link_values('school_entry', 'school_year', '2025')")"
+expect_fail "link_values refuses a key that is not a stratum (22023)" \
+    "22023.*'follow_up' is not a stratum of profile measles_case; its strata: district, year" \
+    vst_admin "$STORE_DB" "\\set VERBOSITY verbose" \
+    "SELECT count(*) FROM vst.link_values('measles_case', 'follow_up', 'true')"
+expect_fail "link_values refuses a column name as a stratum (22023)" "22023.*not a stratum" \
+    vst_admin "$STORE_DB" "\\set VERBOSITY verbose" \
+    "SELECT count(*) FROM vst.link_values('measles_case', 'cv_exact', 'x')"
+expect_fail "link_values refuses a stratum of the other profile (22023)" "22023.*not a stratum" \
+    vst_admin "$STORE_DB" "\\set VERBOSITY verbose" \
+    "SELECT count(*) FROM vst.link_values('measles_case', 'school_year', '2025')"
+expect_fail "link_values refuses a profile without control values (22023)" \
+    "22023.*stores no control values" vst_admin "$STORE_DB" "\\set VERBOSITY verbose" \
+    "SELECT count(*) FROM vst.link_values('sgb5', NULL, NULL)"
+expect_fail "link_values refuses a stratum filter without a value" "needs a value" \
+    vst_admin "$STORE_DB" "SELECT count(*) FROM vst.link_values('measles_case', 'year', NULL)"
+expect_fail "the release and case functions refuse a linkage table" "not a profile table" \
+    vst_admin "$STORE_DB" \
+    "SELECT vst.release_cells('measles_case.records', '{sex}', '{\"\"}', '{\"\"}', 5)"
 
 # --- trust DB: clients, keys, re-key runs ------------------------------------
 FP=$(printf 'a%.0s' {1..64})

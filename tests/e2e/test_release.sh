@@ -71,6 +71,19 @@ check "the planted delivery is stored (got $st)" [ "$st" = 201 ]
 check "29 planted persons" [ "$(sql_store "SELECT count(DISTINCT pseudonym) FROM sgb5.records")" = 29 ]
 
 # ---- cells
+# A linkage profile (DESIGN.md §13) has no pseudonym, so no persons to count:
+# one clear line, exit 2, before anything is read or audited.
+link_refused() { # RC: exit 2, nothing on stdout, one line on stderr saying why
+    [ "$1" -eq 2 ] && [ ! -s "$STACK/cells-link.out" ] &&
+        [ "$(wc -l <"$STACK/cells-link.err")" -eq 1 ] &&
+        grep -q "has no pseudonym column.*vst-admin overlap" "$STACK/cells-link.err"
+}
+for prof in measles_case school_entry; do
+    "$VST_ADMIN" cells --profile "$prof" --by sex >"$STACK/cells-link.out" 2>"$STACK/cells-link.err"
+    rc=$?
+    check "cells --profile $prof is refused with one line naming vst-admin overlap (rc $rc)" \
+        link_refused $rc
+done
 "$VST_ADMIN" cells --json --rare-codes --html "$STACK/cells.html" >"$STACK/cells.json" 2>"$STACK/cells.err"
 check "cells --json --rare-codes --html exits 0" [ $? -eq 0 ]
 py_checks "cells: " python3 "$CHECK" cells "$STACK/cells.json" "$STORE_DB" 5 "$QI"

@@ -23,9 +23,12 @@ static void apply_line(const vst_profile *p, const char *line, size_t len)
     vst_err e = vst_profile_apply(p, line, len, 1, r, &errs);
     if (e != VST_E_OK) {
         FZ_CHECK(errs.total >= 1 && errs.items[0].code == e, "refused without an error");
-        FZ_CHECK(r->nids == 0 && r->arena_used == 0 && r->scratch_used == 0, "row not wiped");
+        FZ_CHECK(r->nids == 0 && r->arena_used == 0 && r->scratch_used == 0 && !r->has_person,
+                 "row not wiped");
     } else {
         FZ_CHECK(errs.total == 0, "accepted with errors");
+        /* a composite profile's row always has its person, no other has one */
+        FZ_CHECK(r->has_person == (vst_profile_link_domain(p) != NULL), "person of the row");
         for (size_t i = 0; i < vst_profile_ncolumns(p); i++) {
             const vst_value *v = &r->values[i];
             if (v->is_null || vst_profile_column(p, i)->type != VST_COL_JSON)
@@ -73,7 +76,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FZ_CHECK(strncmp(msg, "fuzz.json", 9) == 0 || e == VST_E_NOMEM, "message names the file");
         return 0;
     }
-    FZ_CHECK(p != NULL && vst_profile_ncolumns(p) >= 1 && vst_profile_ndomains(p) >= 1,
+    /* It pseudonymizes, or it links (a composite), never both. */
+    FZ_CHECK(p != NULL && vst_profile_ncolumns(p) >= 1 &&
+                 (vst_profile_ndomains(p) >= 1) != (vst_profile_link_domain(p) != NULL),
              "a loaded profile");
     FZ_CHECK(vst_profile_max_line(p) >= 256 && vst_profile_max_line(p) <= (1u << 20), "max_line");
     FZ_CHECK(strchr(vst_profile_table(p), '.') != NULL, "table");

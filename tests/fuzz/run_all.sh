@@ -87,7 +87,8 @@ PROFILE=("$S/profile/json_scan.c" "$S/profile/profile_load.c" "$S/profile/profil
     "$S/profile/profile_rules.c" "$S/core/ident.c")
 COMMON+=("$S/core/civil_time.c" "$S/core/kv_file.c")
 PROFILE+=("$S/profile/profile_fields.c" "$S/profile/profile_placeholders.c"
-    "$S/profile/profile_release.c" "$S/profile/profile_row.c")
+    "$S/profile/profile_release.c" "$S/profile/profile_row.c" "$S/profile/profile_link.c"
+    "$S/linkage/normalize.c" "$S/linkage/latin_fold.c")
 
 # Per harness: sources (besides tests/fuzz/fuzz_<name>.c), pkg-config
 # packages, extra link flags, -max_len.
@@ -104,7 +105,8 @@ harness() {
     frame)
         SRC=("$S/wire/msg_table.c" "$S/wire/frame.c" "$S/wire/codec_keys.c" "$S/wire/codec_pseud.c"
             "$S/wire/codec_sign.c" "$S/wire/codec_release.c" "$S/wire/codec_case.c"
-            "$S/wire/codec_events.c" "$S/wire/codec_error.c" "$S/wire/codec_any.c" "${COMMON[@]}") ;;
+            "$S/wire/codec_events.c" "$S/wire/codec_error.c" "$S/wire/codec_any.c"
+            "$S/wire/codec_link.c" "$S/wire/overlap_tbs.c" "${COMMON[@]}") ;;
     response) SRC=("$S/cli/send/http_response.c" "$S/core/secmem.c") MAXLEN=16384 ;;
     keyfiles) SRC=("${KEYSTORE[@]}" "$ROOT/keys/shamir.c" "${COMMON[@]}") LIBS=(-lgfshare) ;;
     audit_copy)

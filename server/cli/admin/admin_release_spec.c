@@ -143,6 +143,19 @@ static int load_profile(release_spec *s)
     snprintf(path, sizeof path, "%s/%s.json", g_opt.profiles, name);
     if (vst_profile_load(path, &s->profile, msg, sizeof msg) != VST_E_OK)
         return admin_fail("%s: profile %s: %s", s->what, name, msg);
+    /* Cells and releases count persons by their pseudonym; a linkage
+     * profile (DESIGN.md §13) stores none, only control values. */
+    int pseudonym = 0;
+    for (size_t c = 0; c < vst_profile_ncolumns(s->profile); c++)
+        pseudonym |= strcmp(vst_profile_column(s->profile, c)->name, "pseudonym") == 0 &&
+                     vst_profile_column(s->profile, c)->type == VST_COL_PSEUDONYM;
+    if (!pseudonym)
+        return admin_fail("%s: profile %s has no pseudonym column, so it has no persons to "
+                          "count%s",
+                          s->what, name,
+                          vst_profile_link_domain(s->profile) != NULL
+                              ? " (it stores control values: see vst-admin overlap)"
+                              : "");
     return 0;
 }
 
