@@ -70,4 +70,80 @@ size_t vst_gen_person_kvnr(const vst_gen *g, uint64_t i, char out[VST_ID_MAXLEN 
 /* Raw 64-bit output of the generator's PRNG (xoshiro256**). */
 uint64_t vst_gen_u64(vst_gen *g);
 
+/* ---- children of the linkage example (DESIGN.md §13) ------------------------
+ *
+ * Records of the profiles measles_case and school_entry, for measuring
+ * linkage without a number: two files ("sides") that share a known set of
+ * children, each record with a realistic error at a given rate. See
+ * docs/identifiers.md ("The generator of children") for the statistics.
+ *
+ *   {"child":{"given_names","family_names",["birth_name",]"birth_date","sex",
+ *             "postal_code"},
+ *    "case":{"year","district","follow_up"}}                  measles_case
+ *    "exam":{"school_year","district","measles_doses"}}       school_entry
+ *
+ * Pairing: line l (0-based) of a side of N records holds slot perm(l), a
+ * keyed permutation of [0, N) per (seed, profile), so the shared children
+ * are spread over the file. Slot i < M is the shared child "s<i>", a
+ * function of (seed, i) alone, so both sides made with the same seed and M
+ * hold the same M children; slot i >= M is the side's own child "a<i-M>"
+ * (measles_case) or "b<i-M>" (school_entry), a function of (seed, profile,
+ * i - M). The district of a shared child is the same on both sides in
+ * about 90 % of cases. */
+
+typedef enum {
+    VST_GEN_PROFILE_SGB5,
+    VST_GEN_PROFILE_MEASLES_CASE,
+    VST_GEN_PROFILE_SCHOOL_ENTRY,
+} vst_gen_profile;
+
+/* "sgb5", "measles_case", "school_entry": 0 and *out set, else -1. */
+int vst_gen_profile_parse(const char *name, vst_gen_profile *out);
+
+/* The error kinds; a record has at most one. An umlaut spelling is drawn
+ * only for a record with an umlaut or ß in a name: a record without one
+ * draws among the other kinds. A day/month swap needs day and month <= 12
+ * and different; otherwise the record gets a day typo instead. */
+typedef enum {
+    VST_GEN_ERR_TYPO,      /* a letter of a name substituted, dropped or transposed */
+    VST_GEN_ERR_UMLAUT,    /* Müller -> Mueller or Muller, ß -> ss */
+    VST_GEN_ERR_SWAP,      /* given and family names swapped */
+    VST_GEN_ERR_BIRTHNAME, /* a new family name, the old one as birth_name */
+    VST_GEN_ERR_DAYMONTH,  /* day and month swapped */
+    VST_GEN_ERR_DAYTYPO,   /* the day changed */
+    VST_GEN_ERR_CASE,      /* a name upper- or lower-cased, or extra spaces */
+    VST_GEN_ERR__COUNT
+} vst_gen_error_kind;
+
+/* "typo", "umlaut", "swap", "birthname", "daymonth", "daytypo", "case". */
+const char *vst_gen_error_name(vst_gen_error_kind k);
+
+#define VST_GEN_ERRORS_DEFAULT 0.05 /* the default error rate per record */
+
+typedef struct vst_gen_child vst_gen_child;
+
+/* A side of `records` records of `profile` (measles_case or school_entry)
+ * with `overlap` shared children, each record erroneous with probability
+ * `errors`. NULL when out of memory or an argument is wrong: overlap >
+ * records, errors outside [0, 1], or profile sgb5. */
+vst_gen_child *vst_gen_child_new(uint64_t seed, vst_gen_profile profile, uint64_t records,
+                                 uint64_t overlap, double errors);
+void vst_gen_child_free(vst_gen_child *g);
+
+#define VST_GEN_CHILD_MAX_LINE 1024 /* bound of a line, like VST_GEN_MAX_LINE */
+#define VST_GEN_CHILD_ID_MAX 24     /* "s18446744073709551615" and the NUL */
+
+/* Writes record `line` (0-based, < records) into buf, NUL-terminated,
+ * without a newline, and its child id ("s17", "a3", "b3") into id. Every
+ * record is a function of (seed, profile, records, overlap, errors, line)
+ * alone, so lines may be written in any order. Returns the length, or 0
+ * when line is out of range or cap is too small (nothing is counted then).
+ * Counts the record's error kind (vst_gen_child_errors). */
+size_t vst_gen_child_record(vst_gen_child *g, uint64_t line, char *buf, size_t cap,
+                            char id[VST_GEN_CHILD_ID_MAX]);
+
+/* How many records written so far had each error kind
+ * (VST_GEN_ERR__COUNT entries). */
+const uint64_t *vst_gen_child_errors(const vst_gen_child *g);
+
 #endif
