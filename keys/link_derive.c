@@ -139,8 +139,7 @@ static int fields_of(const vst_person *p, fields *f)
     concat(&p->family, f->f_all);
     const vst_name_tokens *b = p->birth.n > 0 ? &p->birth : &p->family;
     if (vst_cologne(p->given.tok[0], p->given.len[0], f->phi_g, sizeof f->phi_g) == (size_t)-1 ||
-        vst_cologne(p->family.tok[0], p->family.len[0], f->phi_f, sizeof f->phi_f) ==
-            (size_t)-1 ||
+        vst_cologne(p->family.tok[0], p->family.len[0], f->phi_f, sizeof f->phi_f) == (size_t)-1 ||
         vst_cologne(b->tok[0], b->len[0], f->phi_b, sizeof f->phi_b) == (size_t)-1)
         return -1;
     memcpy(f->yyyy, p->date, 4);

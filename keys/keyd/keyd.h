@@ -8,6 +8,9 @@
  *   keyd_release.c   a connection's release key (RELEASE_OPEN/_MAP)
  *   keyd_cases.c     the exception list: lookup tables, substitution,
  *                    DISCLOSE and OBJECT (DESIGN.md §12)
+ *   keyd_link.c      control values: CV_DERIVE, CV_REKEY (DESIGN.md §13)
+ *   keyd_overlap.c   a connection's count-only overlap query
+ *                    (OVERLAP_OPEN/FEED/RUN/SIGN) and the per-pair budget
  *   keyd_budget.c    the pseudonymization budget (per domain: minute, day)
  *   keyd_usage.c     what each peer was served: counters, signed usage events
  *   keyd_checkpoint.c  the last signed checkpoint: no regression, no fork
@@ -28,6 +31,7 @@
 #include "core/config.h"
 #include "derive.h"
 #include "keystore.h"
+#include "link_derive.h"
 #include "wire/proto.h"
 #include "shamir.h"
 
@@ -55,6 +59,8 @@ typedef struct {
     char *user;                 /* when started as root: drop to this user */
     int seccomp;
     char *pid_file;
+    uint64_t overlap_budget;      /* overlap queries per collection pair per UTC day */
+    uint64_t overlap_max_records; /* records per side of one overlap query */
 } keyd_config;
 
 extern keyd_config g_cfg;
@@ -176,6 +182,14 @@ const uint8_t *keyd_sign_public(void);
 /* Domain key for an allowed domain (created on first use); NULL if the
  * domain is not allowed. */
 const vst_domain_key *keyd_domain(const char *name);
+/* 1 if the domain is on keyd's allowlist. */
+int keyd_domain_allowed(const char *name);
+/* K_link,d of an allowed domain (link_derive.h), new for the caller
+ * (vst_link_key_free); NULL if not allowed or sealed. */
+vst_link_key *keyd_link_key_new(const char *domain);
+/* The collection layer K_v,c of a live version (vst_version_key_free);
+ * NULL with *kerr unknown_version, retired_version or internal. */
+vst_version_key *keyd_collection_key_new(uint32_t v, const char *collection, unsigned *kerr);
 /* Version key context; *kerr set to unknown/retired when NULL. */
 vst_version_key *keyd_version(uint32_t v, unsigned *kerr);
 unsigned keyd_rotate(uint32_t *new_version);
@@ -253,6 +267,8 @@ struct keyd_conn {
     uint8_t *release_key;
     uint8_t release_id[VST_RELEASE_ID_LEN];
     uint64_t release_mapped;
+    /* the connection's overlap query (keyd_overlap.c), NULL when none */
+    struct keyd_overlap *overlap;
     /* keyd_net.c's bookkeeping (docs/keyd-protocol.md, "Limits") */
     int64_t last_active;   /* monotonic ms of accept or of the last frame/reply done */
     int64_t reply_started; /* monotonic ms a pending reply was queued; 0: none */
@@ -275,6 +291,27 @@ void keyd_dispatch(keyd_conn *c);
 /* An error response frame. */
 void keyd_reply_error(keyd_conn *c, unsigned code);
 void keyd_conn_rekey_flush(keyd_conn *c);
+/* For handlers in other files: a payload that fails its codec (the
+ * connection is closed); a response begun (its header reserved: 0 or -1)
+ * and finished; a signature over tbs as the answer (0 if it went out,
+ * else internal was answered). */
+void keyd_bad_payload(keyd_conn *c, int rc);
+int keyd_reply_begin(keyd_conn *c);
+void keyd_reply_finish(keyd_conn *c, uint8_t type);
+int keyd_reply_signature(keyd_conn *c, uint8_t type, const uint8_t *tbs, size_t len);
+
+/* ---- linkage (keyd_link.c, keyd_overlap.c): handlers named by
+ * wire/messages.def */
+void h_cv_derive(keyd_conn *c);
+void h_cv_rekey(keyd_conn *c);
+void h_overlap_open(keyd_conn *c);
+void h_overlap_feed(keyd_conn *c);
+void h_overlap_run(keyd_conn *c);
+void h_overlap_sign(keyd_conn *c);
+/* At close: the connection's query, if any, wiped and freed. */
+void keyd_overlap_close(keyd_conn *c);
+/* The pair budgets' state file, at unseal: as keyd_usage_load. */
+const char *keyd_overlap_load(void);
 
 /* ---- release keys (keyd_release.c) */
 /* Closes the connection's release, if any (its keyd.release_map event,

@@ -51,6 +51,21 @@ static void bad_payload(keyd_conn *c, int rc)
     keyd_conn_reject(c, VST_KERR_BAD_FRAME, vst_proto_strerror(rc));
 }
 
+void keyd_bad_payload(keyd_conn *c, int rc)
+{
+    bad_payload(c, rc);
+}
+
+int keyd_reply_begin(keyd_conn *c)
+{
+    return begin(c);
+}
+
+void keyd_reply_finish(keyd_conn *c, uint8_t type)
+{
+    finish(c, type);
+}
+
 static void internal(keyd_conn *c)
 {
     keyd_reply_error(c, VST_KERR_INTERNAL);
@@ -454,6 +469,11 @@ static int reply_signature(keyd_conn *c, uint8_t type, const uint8_t *tbs, size_
     }
     finish(c, VST_MSG_RESP(type));
     return 0;
+}
+
+int keyd_reply_signature(keyd_conn *c, uint8_t type, const uint8_t *tbs, size_t len)
+{
+    return reply_signature(c, type, tbs, len);
 }
 
 static void h_sign_receipt(keyd_conn *c)

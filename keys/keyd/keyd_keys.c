@@ -494,6 +494,32 @@ const vst_domain_key *keyd_domain(const char *name)
     return NULL;
 }
 
+int keyd_domain_allowed(const char *name)
+{
+    for (size_t i = 0; i < K.ndomains; i++)
+        if (strcmp(K.domains[i].name, name) == 0)
+            return 1;
+    return 0;
+}
+
+vst_link_key *keyd_link_key_new(const char *domain)
+{
+    if (K.ks == NULL || !keyd_domain_allowed(domain))
+        return NULL;
+    return vst_link_key_new(vst_keystore_root_key(K.ks), domain);
+}
+
+vst_version_key *keyd_collection_key_new(uint32_t v, const char *collection, unsigned *kerr)
+{
+    if (keyd_version(v, kerr) == NULL)
+        return NULL; /* unknown or retired */
+    const uint8_t *key = vst_keystore_version_key(K.ks, v);
+    vst_version_key *ck = key != NULL ? vst_collection_key_new(v, key, collection) : NULL;
+    if (ck == NULL)
+        *kerr = VST_KERR_INTERNAL;
+    return ck;
+}
+
 vst_version_key *keyd_version(uint32_t v, unsigned *kerr)
 {
     for (size_t i = 0; i < K.nversions; i++)

@@ -27,7 +27,7 @@ keyd_config g_cfg = {
     .socket_mode = 0660,
     .events_file = "/var/lib/vst-keyd/events.jsonl",
     .dev_master_key = "",
-    .domains = "sgb5/insured,sgb5/lanr-stem,sgb5/bsnr,sgb5/ik,ph/measles",
+    .domains = "sgb5/insured,sgb5/lanr-stem,sgb5/bsnr,sgb5/ik,ph/measles,ph/child",
     /* Per domain, sized to real volumes (docs/operations.md "The
      * pseudonymization budget"): deliveries stream at ~1.2e5 records/s
      * (7.2e6 a minute) and a peak day brings ~1.6e8 records, each with at
@@ -47,6 +47,12 @@ keyd_config g_cfg = {
     .user = "vst-key",
     .seccomp = 1,
     .pid_file = "",
+    /* Overlap queries (DESIGN.md §13): ten a day per pair of collections
+     * (each answer is a count of a chosen subgroup: few queries, few
+     * differences to take); two million records a side are 192 MB of
+     * locked memory each, plus the matcher's tables. */
+    .overlap_budget = 10,
+    .overlap_max_records = 2000000,
 };
 
 static const vst_cfg_opt options[] = {
@@ -86,6 +92,10 @@ static const vst_cfg_opt options[] = {
     {"user", VST_CFG_STR, &g_cfg.user, "when started as root, drop to this user (\"\" = stay)"},
     {"seccomp", VST_CFG_BOOL, &g_cfg.seccomp, "install the seccomp allowlist (yes)"},
     {"pid-file", VST_CFG_STR, &g_cfg.pid_file, "write the process id here"},
+    {"overlap-budget", VST_CFG_U64, &g_cfg.overlap_budget,
+     "overlap queries per pair of collections per UTC day (0 = none)"},
+    {"overlap-max-records", VST_CFG_U64, &g_cfg.overlap_max_records,
+     "records per side of one overlap query (1..50000000)"},
     {NULL, 0, NULL, NULL},
 };
 
@@ -148,6 +158,12 @@ static int start_up(char *err, size_t errlen)
     if (CRYPTO_secure_malloc_init(1 << 20, 16) == 0)
         keyd_log("warning", "OpenSSL secure heap unavailable; keys use the locked normal heap");
 
+    if (g_cfg.overlap_max_records < 1 || g_cfg.overlap_max_records > 50000000 ||
+        g_cfg.overlap_budget > UINT32_MAX) {
+        snprintf(err, errlen, "overlap-max-records must be 1..50000000, overlap-budget at most %u",
+                 UINT32_MAX);
+        return -1;
+    }
     if (keyd_keys_init(g_cfg.keystore, g_cfg.domains, err, errlen) != 0)
         return -1;
     if (keyd_events_open(g_cfg.events_file, err, errlen) != 0)

@@ -142,10 +142,19 @@ static size_t pseud_reply_bound(uint32_t len)
     return 2 * (VST_FRAME_HDR_LEN + 4 + 2 + VST_SECTIONS_MAX * 8 + ids * (VST_PSEUDONYM_LEN + 4));
 }
 
+/* The same for CV_DERIVE: each person is at least 14 bytes and brings
+ * back 96. */
+static size_t cv_reply_bound(uint32_t len)
+{
+    size_t persons = len / 14 < VST_CV_BATCH_MAX ? len / 14 : VST_CV_BATCH_MAX;
+    return 2 * (VST_FRAME_HDR_LEN + 8 + persons * VST_CV_RECORD_LEN);
+}
+
 static void conn_free(keyd_conn *c)
 {
     keyd_conn_rekey_flush(c);
     keyd_release_close(c); /* its event; the release key wiped */
+    keyd_overlap_close(c); /* a query cut off mid-way: its values wiped */
     close(c->fd);
     if (c->payload != NULL)
         vst_frame_free(c->payload, c->h.len);
@@ -278,6 +287,8 @@ static int on_header(keyd_conn *c)
     size_t need = c->h.len + c->out.cap; /* the payload, the reply buffer kept */
     if (c->h.type == VST_MSG_PSEUDONYMIZE)
         need += pseud_reply_bound(c->h.len);
+    if (c->h.type == VST_MSG_CV_DERIVE)
+        need += cv_reply_bound(c->h.len);
     if (c->sock == VST_SOCK_DATA && buffered - c->held + need > g_cfg.max_buffered_mib << 20) {
         /* Answered at once (the peer may read it while it still sends);
          * the payload is read and dropped, never held. */

@@ -1,7 +1,8 @@
 /* keyd's authenticated state files: small files in the state directory
  * that must survive a restart and that keyd must be able to trust when it
- * reads them back — the usage counters and budget windows (keyd_usage.c)
- * and the last signed checkpoint (keyd_checkpoint.c).
+ * reads them back — the usage counters and budget windows (keyd_usage.c),
+ * the last signed checkpoint (keyd_checkpoint.c) and the overlap queries'
+ * pair budgets (keyd_overlap.c).
  *
  * A file is   "vst-keyd-state-1" 0x00 || str8 name || u64 generation
  *             || u32 payload_len || payload || HMAC-SHA256(K_state, all before)
@@ -225,16 +226,19 @@ void keyd_state_set_aside(const char *name)
 
 void keyd_state_unsealed(void)
 {
-    const char *usage = "error", *checkpoint = "error";
+    const char *usage = "error", *checkpoint = "error", *overlap = "error";
     if (keyd_state_unlock() == 0) {
         usage = keyd_usage_load();
         checkpoint = keyd_checkpoint_load();
+        overlap = keyd_overlap_load();
     } else {
         keyd_log("error", "cannot derive the state files' key");
     }
     /* Counting from zero, or forgetting the last signed checkpoint, is
      * what an operator who deletes the files would want: it is audited. */
-    if (strcmp(usage, "loaded") != 0 || strcmp(checkpoint, "loaded") != 0)
+    if (strcmp(usage, "loaded") != 0 || strcmp(checkpoint, "loaded") != 0 ||
+        strcmp(overlap, "loaded") != 0)
         keyd_event((uint32_t)getuid(), "keyd.state_reset",
-                   "{\"usage\":\"%s\",\"checkpoint\":\"%s\"}", usage, checkpoint);
+                   "{\"usage\":\"%s\",\"checkpoint\":\"%s\",\"overlap\":\"%s\"}", usage, checkpoint,
+                   overlap);
 }

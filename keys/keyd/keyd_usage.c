@@ -1,6 +1,7 @@
 /* What keyd served, per peer: every operation that maps a chosen input to
- * an output — PSEUDONYMIZE per domain, REKEY, RELEASE_MAP, SIGN_RECEIPT,
- * SIGN_CHECKPOINT, SIGN_REPORT — is counted per (socket, uid, operation,
+ * an output — PSEUDONYMIZE and CV_DERIVE per domain, REKEY, CV_REKEY,
+ * RELEASE_MAP, OVERLAP_FEED, SIGN_RECEIPT, SIGN_CHECKPOINT, SIGN_REPORT
+ * (OVERLAP_SIGN counts as one) — is counted per (socket, uid, operation,
  * domain), and the counts are reported in signed `keyd.usage` events
  * (server/core/usage.h) every usage-interval seconds and at shutdown.
  * vst-audit verify reconciles them with the delivery events (docs/audit.md
@@ -190,14 +191,20 @@ const char *keyd_usage_load(void)
 
 /* ---- counting */
 
+/* Operations charged to a domain's pseudonymization budget: a control
+ * value of a chosen person is as much a lookup as a pseudonym. */
+static int budgeted(uint8_t op)
+{
+    return op == VST_USAGE_OP_PSEUDONYMIZE || op == VST_USAGE_OP_DERIVE_CV;
+}
+
 unsigned keyd_usage_admit(const keyd_conn *c, uint8_t op, const keyd_charge *ch)
 {
     if (!loaded)
         return VST_KERR_INTERNAL;
     int need = broken;
     for (size_t i = 0; i < ch->n; i++) {
-        if (op == VST_USAGE_OP_PSEUDONYMIZE &&
-            keyd_budget_check(ch->domain[i], ch->count[i], c->uid))
+        if (budgeted(op) && keyd_budget_check(ch->domain[i], ch->count[i], c->uid))
             return VST_KERR_BUDGET_EXCEEDED;
         counter *k = find(sock_of(c), c->uid, op, ch->domain[i], 1);
         if (k == NULL) {
@@ -211,7 +218,7 @@ unsigned keyd_usage_admit(const keyd_conn *c, uint8_t op, const keyd_charge *ch)
             k->reserved = k->total + ch->count[i] + chunk_for(op);
             need = 1;
         }
-        if (op == VST_USAGE_OP_PSEUDONYMIZE) {
+        if (budgeted(op)) {
             int r = keyd_budget_reserve(ch->domain[i], ch->count[i], id_chunk);
             if (r < 0)
                 return VST_KERR_INTERNAL;
@@ -229,7 +236,7 @@ void keyd_usage_done(const keyd_conn *c, uint8_t op, const keyd_charge *ch)
         counter *k = find(sock_of(c), c->uid, op, ch->domain[i], 0);
         if (k != NULL)
             k->total += ch->count[i];
-        if (op == VST_USAGE_OP_PSEUDONYMIZE)
+        if (budgeted(op))
             keyd_budget_charge(ch->domain[i], ch->count[i], c->uid);
     }
 }

@@ -19,7 +19,10 @@ static const char *const op_names[] = {[VST_USAGE_OP_PSEUDONYMIZE] = "pseudonymi
                                        [VST_USAGE_OP_SIGN_REPORT] = "sign_report",
                                        [VST_USAGE_OP_RELEASE_MAP] = "release_map",
                                        [VST_USAGE_OP_DISCLOSE] = "disclose",
-                                       [VST_USAGE_OP_OBJECT] = "object"};
+                                       [VST_USAGE_OP_OBJECT] = "object",
+                                       [VST_USAGE_OP_DERIVE_CV] = "derive_cv",
+                                       [VST_USAGE_OP_OVERLAP] = "overlap",
+                                       [VST_USAGE_OP_CV_REKEY] = "cv_rekey"};
 
 const char *vst_usage_sock_name(uint8_t sock)
 {
@@ -37,7 +40,8 @@ static int entry_ok(const vst_usage_entry *e)
     if (dl == sizeof e->domain || vst_usage_sock_name(e->sock) == NULL ||
         vst_usage_op_name(e->op) == NULL)
         return 0;
-    if (e->op == VST_USAGE_OP_PSEUDONYMIZE ? !vst_domain_name_ok(e->domain) : dl != 0)
+    int has_domain = e->op == VST_USAGE_OP_PSEUDONYMIZE || e->op == VST_USAGE_OP_DERIVE_CV;
+    if (has_domain ? !vst_domain_name_ok(e->domain) : dl != 0)
         return 0;
     return e->total <= INT64_MAX && e->count <= e->total && e->slack <= e->total;
 }

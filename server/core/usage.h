@@ -44,14 +44,18 @@ enum {
     VST_USAGE_OP_SIGN_REPORT = 5,     /* reports signed (admin socket) */
     VST_USAGE_OP_RELEASE_MAP = 6,     /* pseudonyms mapped to release pseudonyms */
     VST_USAGE_OP_DISCLOSE = 7,        /* disclosed pseudonyms answered (admin socket) */
-    VST_USAGE_OP_OBJECT = 8           /* objections answered (admin socket) */
+    VST_USAGE_OP_OBJECT = 8,          /* objections answered (admin socket) */
+    VST_USAGE_OP_DERIVE_CV = 9,       /* persons -> control values, per link domain (data) */
+    VST_USAGE_OP_OVERLAP = 10,        /* records fed to overlap queries (admin socket) */
+    VST_USAGE_OP_CV_REKEY = 11        /* stored control-value records re-keyed (admin) */
 };
 
 typedef struct {
     uint8_t sock; /* VST_USAGE_SOCK_* */
     uint32_t uid; /* the peer's uid (SO_PEERCRED) */
     uint8_t op;   /* VST_USAGE_OP_* */
-    /* The pseudonym domain for PSEUDONYMIZE, "" for the other operations. */
+    /* The pseudonym domain for PSEUDONYMIZE, the link domain for
+     * DERIVE_CV, "" for the other operations. */
     char domain[VST_DOMAIN_MAXLEN + 1];
     uint64_t count; /* in this report's period */
     uint64_t total; /* since keyd's state began (survives restarts) */
@@ -73,7 +77,7 @@ const char *vst_usage_sock_name(uint8_t sock); /* "data", "admin", NULL */
 const char *vst_usage_op_name(uint8_t op);     /* "pseudonymize", ..., NULL */
 
 /* 1 if every field is in range: n 1..MAX, known socket and op, a valid
- * domain for PSEUDONYMIZE and "" otherwise, count <= total, slack <= total,
+ * domain for PSEUDONYMIZE and DERIVE_CV and "" otherwise, count <= total, slack <= total,
  * every number <= INT64_MAX (JSON integers), from_us <= to_us. */
 int vst_usage_ok(const vst_usage *u);
 

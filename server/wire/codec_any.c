@@ -7,7 +7,7 @@
 #include "wire/codec_fields.h"
 #include "wire/msg_table.h"
 
-int vst_msg_decode(uint8_t type, const uint8_t *p, size_t len, vst_msg *out)
+static int req_decode(uint8_t type, const uint8_t *p, size_t len, vst_msg *out)
 {
     switch (type) {
     case VST_MSG_STATUS:
@@ -48,6 +48,14 @@ int vst_msg_decode(uint8_t type, const uint8_t *p, size_t len, vst_msg *out)
         return vst_report_req_decode(p, len, &out->report_req);
     case VST_MSG_EVENTS:
         return vst_events_req_decode(p, len, &out->events_req);
+    default:
+        return VST_PROTO_E_TYPE;
+    }
+}
+
+static int resp_decode(uint8_t type, const uint8_t *p, size_t len, vst_msg *out)
+{
+    switch (type) {
     case VST_MSG_RESP(VST_MSG_STATUS):
         return vst_status_ok_decode(p, len, &out->status_ok);
     case VST_MSG_RESP(VST_MSG_UNSEAL):
@@ -91,6 +99,12 @@ int vst_msg_decode(uint8_t type, const uint8_t *p, size_t len, vst_msg *out)
     default:
         return VST_PROTO_E_TYPE;
     }
+}
+
+int vst_msg_decode(uint8_t type, const uint8_t *p, size_t len, vst_msg *out)
+{
+    return type & VST_MSG_RESPONSE || type == VST_MSG_ERROR ? resp_decode(type, p, len, out)
+                                                            : req_decode(type, p, len, out);
 }
 
 static int put_status_ok(vst_wr *w, const vst_status_ok *m)
@@ -157,7 +171,7 @@ static int cv_req_reencode(vst_wr *w, const vst_cv_req *m)
     return wr_rollback(w, mark, put_cv_req(w, m));
 }
 
-int vst_msg_encode(vst_wr *w, uint8_t type, const vst_msg *in)
+static int req_encode(vst_wr *w, uint8_t type, const vst_msg *in)
 {
     switch (type) {
     case VST_MSG_STATUS:
@@ -176,18 +190,6 @@ int vst_msg_encode(vst_wr *w, uint8_t type, const vst_msg *in)
         return vst_overlap_feed_req_encode(w, &in->overlap_feed_req);
     case VST_MSG_OVERLAP_SIGN:
         return vst_overlap_sign_req_encode(w, in->overlap_sign_seq);
-    case VST_MSG_RESP(VST_MSG_CV_DERIVE):
-        return vst_cv_ok_encode(w, &in->cv_ok);
-    case VST_MSG_RESP(VST_MSG_CV_REKEY):
-        return vst_cv_rekey_ok_encode(w, &in->cv_rekey_ok);
-    case VST_MSG_RESP(VST_MSG_OVERLAP_OPEN):
-        return vst_overlap_open_ok_encode(w, &in->overlap_open_ok);
-    case VST_MSG_RESP(VST_MSG_OVERLAP_FEED):
-        return vst_overlap_feed_ok_encode(w, &in->overlap_feed_ok);
-    case VST_MSG_RESP(VST_MSG_OVERLAP_RUN):
-        return vst_overlap_result_encode(w, &in->overlap_result);
-    case VST_MSG_RESP(VST_MSG_OVERLAP_SIGN):
-        return vst_sig_ok_encode(w, &in->sig_ok);
     case VST_MSG_UNSEAL:
         return vst_unseal_req_encode(w, &in->unseal_req);
     case VST_MSG_PSEUDONYMIZE:
@@ -210,6 +212,26 @@ int vst_msg_encode(vst_wr *w, uint8_t type, const vst_msg *in)
         return vst_report_req_encode(w, &in->report_req);
     case VST_MSG_EVENTS:
         return vst_events_req_encode(w, &in->events_req);
+    default:
+        return VST_PROTO_E_TYPE;
+    }
+}
+
+static int resp_encode(vst_wr *w, uint8_t type, const vst_msg *in)
+{
+    switch (type) {
+    case VST_MSG_RESP(VST_MSG_CV_DERIVE):
+        return vst_cv_ok_encode(w, &in->cv_ok);
+    case VST_MSG_RESP(VST_MSG_CV_REKEY):
+        return vst_cv_rekey_ok_encode(w, &in->cv_rekey_ok);
+    case VST_MSG_RESP(VST_MSG_OVERLAP_OPEN):
+        return vst_overlap_open_ok_encode(w, &in->overlap_open_ok);
+    case VST_MSG_RESP(VST_MSG_OVERLAP_FEED):
+        return vst_overlap_feed_ok_encode(w, &in->overlap_feed_ok);
+    case VST_MSG_RESP(VST_MSG_OVERLAP_RUN):
+        return vst_overlap_result_encode(w, &in->overlap_result);
+    case VST_MSG_RESP(VST_MSG_OVERLAP_SIGN):
+        return vst_sig_ok_encode(w, &in->sig_ok);
     case VST_MSG_RESP(VST_MSG_STATUS):
         return status_ok_reencode(w, &in->status_ok);
     case VST_MSG_RESP(VST_MSG_UNSEAL):
@@ -244,4 +266,10 @@ int vst_msg_encode(vst_wr *w, uint8_t type, const vst_msg *in)
     default:
         return VST_PROTO_E_TYPE;
     }
+}
+
+int vst_msg_encode(vst_wr *w, uint8_t type, const vst_msg *in)
+{
+    return type & VST_MSG_RESPONSE || type == VST_MSG_ERROR ? resp_encode(w, type, in)
+                                                            : req_encode(w, type, in);
 }

@@ -65,7 +65,11 @@ static int rd_filter(vst_rd *r, char out[VST_OVERLAP_FILTER_MAX + 1])
         return VST_PROTO_E_RANGE;
     TRY(vst_rd_copy(r, out, n));
     out[n] = '\0';
-    return filter_check(out);
+    /* Every byte of the n, a NUL among them too (the text ends at n). */
+    for (uint8_t i = 0; i < n; i++)
+        if (!filter_byte_ok((uint8_t)out[i]))
+            return VST_PROTO_E_CHARSET;
+    return 0;
 }
 
 /* ---- one person */

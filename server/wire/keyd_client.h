@@ -140,8 +140,8 @@ int vst_keyd_cv_derive(vst_keyd *k, const char *domain, const char *collection,
 /* CV_REKEY (admin socket): n stored records (n * 96 bytes in buf) of
  * `collection` from key version `from` to `to` (the current one), in
  * place. keyd errors as for REKEY. */
-int vst_keyd_cv_rekey(vst_keyd *k, const char *collection, uint32_t from, uint32_t to,
-                      uint8_t *buf, uint32_t n);
+int vst_keyd_cv_rekey(vst_keyd *k, const char *collection, uint32_t from, uint32_t to, uint8_t *buf,
+                      uint32_t n);
 /* OVERLAP_OPEN (admin socket): starts the connection's count-only query
  * (one at a time) and charges it to the pair's budget of the UTC day;
  * *budget_left: queries of the pair left today after this one. keyd

@@ -6,7 +6,9 @@
  * length the header names, copied to its own allocation so ASan sees its
  * end) goes through the decoder of that type. Whatever decodes must
  * re-encode to the identical bytes; a SIGN_* request must also give the TBS
- * prefix || payload. Any difference aborts. Bytes after the frame are
+ * prefix || payload, an OVERLAP_RUN answer a signable overlap TBS, and
+ * every person of a CV_DERIVE request must be in the normalized form.
+ * Any difference aborts. Bytes after the frame are
  * ignored, as they would be the next frame.
  *
  * Built and run by tests/fuzz/run_all.sh. Compiled with
@@ -41,6 +43,22 @@ static void check_tbs(uint8_t type, const vst_msg *m, const uint8_t *p, size_t l
         const vst_checkpoint_req *c = &m->checkpoint_req;
         vst_checkpoint_tbs(c->seq, c->head, c->time_us, tbs);
         check(memcmp(tbs + sizeof VST_CHECKPOINT_PREFIX, p, len) == 0, "checkpoint TBS bytes");
+    } else if (type == VST_MSG_RESP(VST_MSG_OVERLAP_RUN)) {
+        /* Every answer the codec lets through, keyd can sign. */
+        uint8_t tbs[VST_OVERLAP_TBS_MAX];
+        vst_overlap_signed s = {1, "d", "a", "", "b", "", m->overlap_result};
+        check(vst_overlap_tbs(&s, tbs) > 0, "overlap TBS refused a decoded answer");
+    } else if (type == VST_MSG_CV_DERIVE) {
+        /* What keyd hashes: letters A-Z only. */
+        const uint8_t *at = m->cv_req.persons, *end = at + m->cv_req.persons_len;
+        vst_person q;
+        for (uint32_t i = 0; i < m->cv_req.count; i++) {
+            check(vst_person_decode(&at, end, &q) == 0, "a person of a decoded request");
+            for (uint8_t t = 0; t < q.given.n; t++)
+                for (uint8_t j = 0; j < q.given.len[t]; j++)
+                    check(q.given.tok[t][j] >= 'A' && q.given.tok[t][j] <= 'Z', "given A-Z");
+        }
+        check(at == end, "persons fill the request");
     } else if (type == VST_MSG_SIGN_REPORT) {
         /* The digest follows the kind's context; a kind without one has
          * no TBS at all. */
@@ -95,6 +113,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 static const char *outdir;
 static const uint8_t zeros[16 * 4];
+static const uint8_t cv_zeros[VST_CV_RECORD_LEN];
 
 static void write_seed(const char *name, uint8_t type, const uint8_t *p, size_t len)
 {
@@ -134,6 +153,58 @@ static void seed_lists(void)
     check(vst_events_ok_begin(&b, &w) == 0 && vst_events_ok_add(&b, &ev) == 0, "events");
     write_seed("ok-events_ok", VST_MSG_RESP(VST_MSG_EVENTS), vst_wr_data(&w), vst_wr_len(&w));
     vst_wr_free(&w);
+}
+
+/* The linkage messages (codec_link.h). */
+static void seed_linkage_requests(void)
+{
+    vst_msg m;
+    vst_wr w = VST_WR_INIT;
+    vst_person p[2];
+    memset(p, 0, sizeof p);
+    p[0].given = (vst_name_tokens){2, {3, 6}, {"MIA", "SOPHIE"}};
+    p[0].family = (vst_name_tokens){1, {7}, {"MUELLER"}};
+    p[0].birth = (vst_name_tokens){1, {7}, {"SCHMIDT"}};
+    strcpy(p[0].date, "20190304");
+    p[0].sex = 'W';
+    p[1].given = (vst_name_tokens){1, {4}, {"NOAH"}};
+    p[1].family = (vst_name_tokens){1, {8}, {"OEZTUERK"}};
+    strcpy(p[1].date, "20181231");
+    p[1].sex = 'M';
+    check(vst_cv_req_encode(&w, "ph/child", "measles_case", p, 2) == 0, "cv_derive");
+    write_seed("ok-cv_derive", VST_MSG_CV_DERIVE, vst_wr_data(&w), vst_wr_len(&w));
+    vst_wr_free(&w);
+    memset(&m, 0, sizeof m);
+    m.cv_rekey_req = (vst_cv_rekey_req){"school_entry", 1, 2, 1, cv_zeros};
+    seed_msg("ok-cv_rekey", VST_MSG_CV_REKEY, &m);
+    m.overlap_open_req =
+        (vst_overlap_open_req){"ph/child", "measles_case", "year=2025", "school_entry", "", 5};
+    seed_msg("ok-overlap_open", VST_MSG_OVERLAP_OPEN, &m);
+    m.overlap_feed_req = (vst_overlap_feed_req){1, 2, 1, cv_zeros};
+    seed_msg("ok-overlap_feed", VST_MSG_OVERLAP_FEED, &m);
+    write_seed("ok-overlap_run", VST_MSG_OVERLAP_RUN, NULL, 0);
+    m.overlap_sign_seq = 42;
+    seed_msg("ok-overlap_sign", VST_MSG_OVERLAP_SIGN, &m);
+}
+
+static void seed_linkage_responses(void)
+{
+    vst_msg m;
+    memset(&m, 0, sizeof m);
+    m.cv_ok = (vst_cv_ok){2, 1, cv_zeros};
+    seed_msg("ok-cv_derive_ok", VST_MSG_RESP(VST_MSG_CV_DERIVE), &m);
+    m.cv_rekey_ok = (vst_cv_rekey_ok){1, cv_zeros};
+    seed_msg("ok-cv_rekey_ok", VST_MSG_RESP(VST_MSG_CV_REKEY), &m);
+    m.overlap_open_ok.budget_left = 9;
+    seed_msg("ok-overlap_open_ok", VST_MSG_RESP(VST_MSG_OVERLAP_OPEN), &m);
+    m.overlap_feed_ok.held = 16384;
+    seed_msg("ok-overlap_feed_ok", VST_MSG_RESP(VST_MSG_OVERLAP_FEED), &m);
+    m.overlap_result = (vst_overlap_result){1000, 800, 0, 60, 5, {40, 10, 4, 3, 2, 1}, 0};
+    seed_msg("ok-overlap_run_ok", VST_MSG_RESP(VST_MSG_OVERLAP_RUN), &m);
+    m.overlap_result = (vst_overlap_result){1000, 800, 1, 0, 5, {0}, 1};
+    seed_msg("ok-overlap_run_ok-suppressed", VST_MSG_RESP(VST_MSG_OVERLAP_RUN), &m);
+    memset(&m, 0, sizeof m);
+    seed_msg("ok-overlap_sign_ok", VST_MSG_RESP(VST_MSG_OVERLAP_SIGN), &m);
 }
 
 static void seed_requests(void)
@@ -182,6 +253,7 @@ static void seed_requests(void)
     seed_msg("ok-sign_report", VST_MSG_SIGN_REPORT, &m);
     m.events_req = (vst_events_req){0, 100};
     seed_msg("ok-events", VST_MSG_EVENTS, &m);
+    seed_linkage_requests();
 }
 
 static void seed_responses(void)
@@ -211,6 +283,7 @@ static void seed_responses(void)
     m.error.code = VST_KERR_BUDGET_EXCEEDED;
     seed_msg("ok-error", VST_MSG_ERROR, &m);
     seed_lists();
+    seed_linkage_responses();
 }
 
 /* Frames every decoder must refuse, one per kind of rule. */
@@ -233,6 +306,15 @@ static void seed_invalid(void)
     write_seed("bad-release_map-count", VST_MSG_RELEASE_MAP, map_count0, sizeof map_count0);
     write_seed("bad-retire-trailing", VST_MSG_RETIRE, trailing, sizeof trailing);
     write_seed("bad-type", 0x42, NULL, 0);
+    /* A person with a lowercase letter, and one with sex F. */
+    static const uint8_t cv_lower[] = {1,   'd', 1,   'c', 0,   0, 0, 1,   'W', '2', '0', '1',
+                                       '9', '0', '3', '0', '4', 1, 1, 'a', 1,   1,   'B', 0};
+    static const uint8_t cv_sex_f[] = {1,   'd', 1,   'c', 0,   0, 0, 1,   'F', '2', '0', '1',
+                                       '9', '0', '3', '0', '4', 1, 1, 'A', 1,   1,   'B', 0};
+    static const uint8_t open_k2[] = {1, 'd', 1, 'a', 0, 1, 'b', 0, 0, 2};
+    write_seed("bad-cv_derive-lowercase", VST_MSG_CV_DERIVE, cv_lower, sizeof cv_lower);
+    write_seed("bad-cv_derive-sex", VST_MSG_CV_DERIVE, cv_sex_f, sizeof cv_sex_f);
+    write_seed("bad-overlap_open-k", VST_MSG_OVERLAP_OPEN, open_k2, sizeof open_k2);
     static const uint8_t bad_version[] = {2, VST_MSG_STATUS, 0, 0, 0, 0, 0, 0};
     static const uint8_t bad_reserved[] = {1, VST_MSG_STATUS, 0, 1, 0, 0, 0, 0};
     FILE *f;

@@ -104,7 +104,8 @@ harness() {
     frame)
         SRC=("$S/wire/msg_table.c" "$S/wire/frame.c" "$S/wire/codec_keys.c" "$S/wire/codec_pseud.c"
             "$S/wire/codec_sign.c" "$S/wire/codec_release.c" "$S/wire/codec_case.c"
-            "$S/wire/codec_events.c" "$S/wire/codec_error.c" "$S/wire/codec_any.c" "${COMMON[@]}") ;;
+            "$S/wire/codec_events.c" "$S/wire/codec_error.c" "$S/wire/codec_any.c"
+            "$S/wire/codec_link.c" "$S/wire/overlap_tbs.c" "${COMMON[@]}") ;;
     response) SRC=("$S/cli/send/http_response.c" "$S/core/secmem.c") MAXLEN=16384 ;;
     keyfiles) SRC=("${KEYSTORE[@]}" "$ROOT/keys/shamir.c" "${COMMON[@]}") LIBS=(-lgfshare) ;;
     audit_copy)

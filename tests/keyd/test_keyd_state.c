@@ -51,6 +51,11 @@ const char *keyd_checkpoint_load(void)
     return "loaded";
 }
 
+const char *keyd_overlap_load(void)
+{
+    return "loaded";
+}
+
 /* ---- the files */
 
 /* "vst-keyd-state-1\0" || str8 "usage" || u64 generation 1 || u32 5 ||

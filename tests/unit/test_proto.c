@@ -41,6 +41,12 @@ static const uint8_t all_types[] = {
     VST_MSG_RELEASE_MAP,
     VST_MSG_DISCLOSE,
     VST_MSG_OBJECT,
+    VST_MSG_CV_DERIVE,
+    VST_MSG_CV_REKEY,
+    VST_MSG_OVERLAP_OPEN,
+    VST_MSG_OVERLAP_FEED,
+    VST_MSG_OVERLAP_RUN,
+    VST_MSG_OVERLAP_SIGN,
     VST_MSG_SIGN_RECEIPT,
     VST_MSG_SIGN_CHECKPOINT,
     VST_MSG_SIGN_REPORT,
@@ -56,6 +62,12 @@ static const uint8_t all_types[] = {
     VST_MSG_RESP(VST_MSG_RELEASE_MAP),
     VST_MSG_RESP(VST_MSG_DISCLOSE),
     VST_MSG_RESP(VST_MSG_OBJECT),
+    VST_MSG_RESP(VST_MSG_CV_DERIVE),
+    VST_MSG_RESP(VST_MSG_CV_REKEY),
+    VST_MSG_RESP(VST_MSG_OVERLAP_OPEN),
+    VST_MSG_RESP(VST_MSG_OVERLAP_FEED),
+    VST_MSG_RESP(VST_MSG_OVERLAP_RUN),
+    VST_MSG_RESP(VST_MSG_OVERLAP_SIGN),
     VST_MSG_RESP(VST_MSG_SIGN_RECEIPT),
     VST_MSG_RESP(VST_MSG_SIGN_CHECKPOINT),
     VST_MSG_RESP(VST_MSG_SIGN_REPORT),
@@ -67,6 +79,36 @@ static const uint8_t all_types[] = {
 static const char kvnrs[] = "A123456780B987654328C000000017";
 static const char lanrs[] = "123456601987654302";
 static uint8_t blocks[3 * VST_PSEUDONYM_LEN];
+static uint8_t cv_records[2 * VST_CV_RECORD_LEN];
+
+/* A normalized person: given tokens, family tokens, birth tokens
+ * (space-separated, "" for none), date, sex. */
+static void mkperson(vst_person *p, const char *given, const char *family, const char *birth,
+                     const char *date, char sex)
+{
+    const char *src[3] = {given, family, birth};
+    vst_name_tokens *dst[3] = {&p->given, &p->family, &p->birth};
+    memset(p, 0, sizeof *p);
+    for (int f = 0; f < 3; f++)
+        for (const char *t = src[f]; *t != '\0';) {
+            size_t n = strcspn(t, " ");
+            vst_name_tokens *d = dst[f];
+            memcpy(d->tok[d->n], t, n);
+            d->len[d->n++] = (uint8_t)n;
+            t += n + (t[n] == ' ');
+        }
+    strcpy(p->date, date);
+    p->sex = sex;
+}
+
+/* A CV_DERIVE request of two persons, into w. */
+static void sample_cv_req(vst_wr *w)
+{
+    vst_person p[2];
+    mkperson(&p[0], "MIA SOPHIE", "MUELLER LUEDENSCHEIDT", "SCHMIDT", "20190304", 'W');
+    mkperson(&p[1], "NOAH", "OEZTUERK", "", "20181231", 'M');
+    CU_ASSERT_FATAL(vst_cv_req_encode(w, "ph/child", "measles_case", p, 2) == 0);
+}
 
 static void wr_be32(uint8_t *p, uint32_t v)
 {
@@ -213,6 +255,37 @@ static void sample(uint8_t type, vst_wr *w)
     case VST_MSG_RESP(VST_MSG_OBJECT):
         sample_case_ok(type, w);
         return;
+    case VST_MSG_CV_DERIVE:
+        sample_cv_req(w);
+        return;
+    case VST_MSG_RESP(VST_MSG_CV_DERIVE):
+        m.cv_ok = (vst_cv_ok){3, 2, cv_records};
+        break;
+    case VST_MSG_CV_REKEY:
+        m.cv_rekey_req = (vst_cv_rekey_req){"school_entry", 1, 2, 2, cv_records};
+        break;
+    case VST_MSG_RESP(VST_MSG_CV_REKEY):
+        m.cv_rekey_ok = (vst_cv_rekey_ok){2, cv_records};
+        break;
+    case VST_MSG_OVERLAP_OPEN:
+        m.overlap_open_req = (vst_overlap_open_req){
+            "ph/child", "measles_case", "district=06412", "school_entry", "", 5};
+        break;
+    case VST_MSG_RESP(VST_MSG_OVERLAP_OPEN):
+        m.overlap_open_ok.budget_left = 9;
+        break;
+    case VST_MSG_OVERLAP_FEED:
+        m.overlap_feed_req = (vst_overlap_feed_req){1, 4, 2, cv_records};
+        break;
+    case VST_MSG_RESP(VST_MSG_OVERLAP_FEED):
+        m.overlap_feed_ok.held = 123456789;
+        break;
+    case VST_MSG_RESP(VST_MSG_OVERLAP_RUN):
+        m.overlap_result = (vst_overlap_result){1000, 800, 0, 60, 5, {40, 10, 4, 3, 2, 1}, 0};
+        break;
+    case VST_MSG_OVERLAP_SIGN:
+        m.overlap_sign_seq = 4242;
+        break;
     case VST_MSG_RESP(VST_MSG_STATUS):
         sample_status(w);
         return;
@@ -234,6 +307,7 @@ static void sample(uint8_t type, vst_wr *w)
     case VST_MSG_RESP(VST_MSG_SIGN_RECEIPT):
     case VST_MSG_RESP(VST_MSG_SIGN_CHECKPOINT):
     case VST_MSG_RESP(VST_MSG_SIGN_REPORT):
+    case VST_MSG_RESP(VST_MSG_OVERLAP_SIGN):
         memset(m.sig_ok.sig, 0x44, 64);
         break;
     case VST_MSG_RESP(VST_MSG_EVENTS):
@@ -1051,10 +1125,15 @@ static void test_error_codes(void)
                                         "checkpoint_fork",
                                         "no_release",
                                         "withheld",
-                                        "case_limit"};
-    for (unsigned c = 1; c <= 16; c++)
+                                        "case_limit",
+                                        "overlap_budget",
+                                        "overlap_limit",
+                                        "overlap_state"};
+    for (unsigned c = 1; c <= 19; c++)
         CU_ASSERT(vst_keyd_err_name(c) != NULL && strcmp(vst_keyd_err_name(c), names[c]) == 0);
-    CU_ASSERT(vst_keyd_err_name(0) == NULL && vst_keyd_err_name(17) == NULL);
+    CU_ASSERT(vst_keyd_err_name(0) == NULL && vst_keyd_err_name(20) == NULL);
+    CU_ASSERT(VST_KERR_OVERLAP_BUDGET == 17 && VST_KERR_OVERLAP_LIMIT == 18 &&
+              VST_KERR_OVERLAP_STATE == 19);
     CU_ASSERT(VST_KERR_WITHHELD == 15 && VST_KERR_CASE_LIMIT == 16);
     CU_ASSERT(VST_KERR_UNSEAL_REJECTED == 10 && VST_KERR_BAD_FRAME == 1 && VST_KERR_BUSY == 11);
     CU_ASSERT(VST_KERR_CHECKPOINT_REGRESSION == 12 && VST_KERR_CHECKPOINT_FORK == 13);
@@ -1062,8 +1141,10 @@ static void test_error_codes(void)
     uint8_t p[2] = {0, 0};
     vst_msg m;
     CU_ASSERT(decode_copy(VST_MSG_ERROR, p, 2, &m) == VST_PROTO_E_RANGE);
-    p[1] = 17;
+    p[1] = 20;
     CU_ASSERT(decode_copy(VST_MSG_ERROR, p, 2, &m) == VST_PROTO_E_RANGE);
+    p[1] = 19;
+    CU_ASSERT(decode_copy(VST_MSG_ERROR, p, 2, &m) == 0 && m.error.code == VST_KERR_OVERLAP_STATE);
     p[1] = 14;
     CU_ASSERT(decode_copy(VST_MSG_ERROR, p, 2, &m) == 0 && m.error.code == VST_KERR_NO_RELEASE);
     p[1] = 9;
@@ -1101,22 +1182,25 @@ static void test_keyd_http_answers(void)
     CU_ASSERT(vst_keyd_http_err(0, &d) == VST_E_OK && d == NULL);
     CU_ASSERT(vst_err_status(vst_keyd_http_err(VST_KERR_SEALED, &d)) == 503);
     CU_ASSERT(vst_err_status(vst_keyd_http_err(VST_KERR_INVALID_ARGUMENT, &d)) == 500);
-    /* The local results are exactly -1..-13 (keyd's codes are 1..16). */
-    for (int rc = -13; rc <= -1; rc++)
+    /* The local results are exactly -1..-14 (keyd's codes are 1..19). */
+    for (int rc = -14; rc <= -1; rc++)
         CU_ASSERT(strcmp(vst_proto_strerror(rc), "unknown error") != 0);
-    CU_ASSERT(strcmp(vst_proto_strerror(-14), "unknown error") == 0);
+    CU_ASSERT(strcmp(vst_proto_strerror(-15), "unknown error") == 0);
     CU_ASSERT(strcmp(vst_proto_strerror(1), "unknown error") == 0);
     CU_ASSERT(strcmp(vst_proto_strerror(VST_PROTO_OK), "ok") == 0);
-    CU_ASSERT(VST_PROTO_E_TIMEOUT == -13 && VST_PROTO_E_SHORT == -1 && VST_KERR_MAX == 16);
+    CU_ASSERT(VST_PROTO_E_TIMEOUT == -13 && VST_PROTO_E_SHORT == -1 && VST_KERR_MAX == 19);
+    CU_ASSERT(VST_PROTO_E_FIELD == -14);
 }
 
 static void test_permissions(void)
 {
     const uint8_t data_ok[] = {VST_MSG_STATUS,       VST_MSG_PUBKEY,          VST_MSG_PSEUDONYMIZE,
-                               VST_MSG_SIGN_RECEIPT, VST_MSG_SIGN_CHECKPOINT, VST_MSG_EVENTS};
-    /* Pseudonyms only for the data socket: an operator who can ask keyd
-     * for the pseudonym of a KVNR they know could re-identify anyone. */
-    const uint8_t data_only[] = {VST_MSG_PSEUDONYMIZE};
+                               VST_MSG_SIGN_RECEIPT, VST_MSG_SIGN_CHECKPOINT, VST_MSG_EVENTS,
+                               VST_MSG_CV_DERIVE};
+    /* Pseudonyms and control values only for the data socket: an operator
+     * who can ask keyd for the pseudonym of a KVNR, or the control values
+     * of a name, they know could re-identify anyone. */
+    const uint8_t data_only[] = {VST_MSG_PSEUDONYMIZE, VST_MSG_CV_DERIVE};
     for (size_t i = 0; i < NTYPES; i++) {
         uint8_t t = all_types[i];
         int is_req = t < VST_MSG_ERROR;
@@ -1143,8 +1227,10 @@ static void test_permissions(void)
     CU_ASSERT(vst_msg_permit(VST_SOCK_DATA, 0, VST_MSG_PSEUDONYMIZE) == 0);
     /* Release pseudonyms and report signatures: the operator's alone (a
      * compromised vst-httpd must not map the store nor sign a report). */
-    const uint8_t admin_only[] = {VST_MSG_RELEASE_OPEN, VST_MSG_RELEASE_MAP, VST_MSG_SIGN_REPORT,
-                                  VST_MSG_DISCLOSE, VST_MSG_OBJECT};
+    const uint8_t admin_only[] = {VST_MSG_RELEASE_OPEN, VST_MSG_RELEASE_MAP,  VST_MSG_SIGN_REPORT,
+                                  VST_MSG_DISCLOSE,     VST_MSG_OBJECT,       VST_MSG_CV_REKEY,
+                                  VST_MSG_OVERLAP_OPEN, VST_MSG_OVERLAP_FEED, VST_MSG_OVERLAP_RUN,
+                                  VST_MSG_OVERLAP_SIGN};
     for (size_t i = 0; i < sizeof admin_only; i++) {
         CU_ASSERT(vst_msg_permit(VST_SOCK_DATA, 0, admin_only[i]) == VST_KERR_FORBIDDEN);
         CU_ASSERT(vst_msg_permit(VST_SOCK_ADMIN, 0, admin_only[i]) == 0);
