@@ -75,7 +75,8 @@ uint64_t vst_gen_u64(vst_gen *g);
  * Records of the profiles measles_case and school_entry, for measuring
  * linkage without a number: two files ("sides") that share a known set of
  * children, each record with a realistic error at a given rate. See
- * docs/identifiers.md ("The generator of children") for the statistics.
+ * docs/identifiers.md ("The generator: children of the linkage
+ * example") for the statistics.
  *
  *   {"child":{"given_names","family_names",["birth_name",]"birth_date","sex",
  *             "postal_code"},

@@ -77,6 +77,21 @@ static uint32_t to_lower(uint32_t v)
     return v == 0x15E ? 0x15F : v;
 }
 
+/* The base letter of ä ö ü Ä Ö Ü in lower case, else 0: a typo never
+ * writes it, so that a typo is never an umlaut spelling (Müller -> Muller). */
+static uint32_t umlaut_base(uint32_t v)
+{
+    switch (to_lower(v)) {
+    case 0xE4:
+        return 'a';
+    case 0xF6:
+        return 'o';
+    case 0xFC:
+        return 'u';
+    }
+    return 0;
+}
+
 static int starts_token(const cps *c, size_t i)
 {
     return i == 0 || !is_letter(c->cp[i - 1]);
@@ -115,7 +130,7 @@ static void typo(stream *st, char *name)
         c.cp[i + 1] = t;
     } else {
         uint32_t v = 'a' + st_below(st, 26);
-        if (v == to_lower(c.cp[i])) /* never the letter itself */
+        while (v == to_lower(c.cp[i]) || v == umlaut_base(c.cp[i]))
             v = v == 'z' ? 'a' : v + 1;
         c.cp[i] = is_upper(c.cp[i]) ? to_upper(v) : v;
     }
@@ -207,7 +222,7 @@ static void letter_case(stream *st, char *name)
 /* The other days of the month that differ from day d in one digit. */
 static void day_typo(stream *st, gen_child *c)
 {
-    uint32_t dim = vst_days_in_month(c->year, c->month), cand[31], n = 0;
+    uint32_t dim = vst_days_in_month(c->year, c->month), cand[31] = {0}, n = 0;
     for (uint32_t d = 1; d <= dim; d++)
         if (d != c->day && (d / 10 == c->day / 10 || d % 10 == c->day % 10))
             cand[n++] = d;

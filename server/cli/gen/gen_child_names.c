@@ -22,35 +22,35 @@ static const syl fam_on[] = {
     S("bor"),  S("ven"), S("tal"),  S("mir"), S("kas"), S("lod"), S("dre"), S("sem"),
     S("wal"),  S("rup"), S("fen"),  S("gol"), S("hin"), S("jor"), S("nev"), S("pas"),
     S("tre"),  S("zan"), S("kor"),  S("dim"), S("sol"), S("hab"), S("mun"), S("tev"),
-    S("brem"), S("grü"), S("schö"), S("mä"),  S("kü"),  S("lö"),  S("qua"), S("vel"),
-    S("yer"),  S("dal"), S("ferm"), S("öl"),  S("üb"),  S("äs"),  S("çel"), S("stro"),
+    S("brem"), S("grü"), S("schö"), S("mä"),  S("ku"),  S("lo"),  S("qua"), S("vel"),
+    S("yer"),  S("dal"), S("ferm"), S("öl"),  S("ub"),  S("as"),  S("cel"), S("stro"),
 };
 static const syl fam_mid[] = {
     S(""),   S("en"), S("a"),  S("i"),  S("o"),  S("u"),  S("ri"), S("la"), S("me"),  S("no"),
-    S("ta"), S("ve"), S("li"), S("ro"), S("ke"), S("ö"),  S("ü"),  S("ä"),  S("sa"),  S("de"),
-    S("mo"), S("ni"), S("pe"), S("tu"), S("wi"), S("zo"), S("ré"), S("şa"), S("ber"), S("ling"),
+    S("ta"), S("ve"), S("li"), S("ro"), S("ke"), S("ö"),  S("ü"),  S("e"),  S("sa"),  S("de"),
+    S("mo"), S("ni"), S("pe"), S("tu"), S("wi"), S("zo"), S("ré"), S("su"), S("ber"), S("ling"),
 };
 static const syl fam_end[] = {
     S("tak"),  S("vok"),  S("rix"),   S("dul"),  S("mek"),  S("zon"),   S("pask"), S("quin"),
     S("lett"), S("brum"), S("gast"),  S("nol"),  S("ris"),  S("vant"),  S("lix"),  S("dorp"),
     S("mos"),  S("teck"), S("wurz"),  S("fal"),  S("gin"),  S("sker"),  S("bolt"), S("rach"),
-    S("maß"),  S("hüt"),  S("röd"),   S("bäck"), S("luß"),  S("stätt"), S("münd"), S("gröt"),
-    S("ner"),  S("meck"), S("tosch"), S("wirk"), S("lamp"), S("dusk"),  S("kop"),  S("çon"),
+    S("maß"),  S("hüt"),  S("rod"),   S("bäck"), S("luß"),  S("statt"), S("münd"), S("grot"),
+    S("ner"),  S("meck"), S("tosch"), S("wirk"), S("lamp"), S("dusk"),  S("kop"),  S("şek"),
 };
 static const syl giv_on[] = {
     S("li"), S("ma"), S("so"), S("ve"), S("ta"), S("ne"), S("ki"), S("ro"), S("a"),  S("e"),
     S("jo"), S("fa"), S("da"), S("mi"), S("lu"), S("be"), S("ze"), S("no"), S("ca"), S("te"),
-    S("ha"), S("ya"), S("o"),  S("wi"), S("jö"), S("lü"), S("mä"), S("sé"), S("ça"), S("rü"),
+    S("ha"), S("ya"), S("o"),  S("wi"), S("jö"), S("le"), S("mä"), S("sa"), S("ça"), S("ri"),
 };
 static const syl giv_mid[] = {
     S(""),   S("ra"), S("le"), S("mi"), S("no"), S("ri"), S("va"),
-    S("lo"), S("se"), S("dä"), S("ny"), S("kü"), S("be"),
+    S("lo"), S("se"), S("dä"), S("ny"), S("ku"), S("be"),
 };
 static const syl giv_end[2][16] = {
     {S("ra"), S("ne"), S("la"), S("sa"), S("nea"), S("thea"), S("riel"), S("lina"), S("mia"),
-     S("ja"), S("rée"), S("ße"), S("na"), S("ka"), S("line"), S("lé")},
+     S("ja"), S("rea"), S("se"), S("na"), S("ka"), S("line"), S("le")},
     {S("vo"), S("lin"), S("mar"), S("tis"), S("rik"), S("dor"), S("ven"), S("mo"), S("mun"),
-     S("tan"), S("ko"), S("jan"), S("bert"), S("ülf"), S("ös"), S("çan")},
+     S("tan"), S("ko"), S("jan"), S("bert"), S("ulf"), S("os"), S("kan")},
 };
 static const syl particles[] = {S("von "), S("van der "), S("de "),
                                 S("zu "),  S("van "),     S("von der ")};

@@ -273,6 +273,9 @@ int main(int argc, char **argv)
     char *block = malloc(BLOCK);
     if (block == NULL) {
         fprintf(stderr, "vst-gen: out of memory\n");
+        close_file(out, 1);
+        if (truth != NULL)
+            close_file(truth, 1);
         return 1;
     }
     rc = o.profile == VST_GEN_PROFILE_SGB5 ? write_sgb5(&o, out, block)
