@@ -40,10 +40,20 @@
 typedef struct {
     size_t n;        /* records kept */
     size_t refused;  /* refused by the normalization */
-    vst_person *p;   /* n normalized children */
     uint64_t *truth; /* n: shared child number, or NONE for the side's own */
-    uint8_t *cv;     /* n * 96 inner control values (Part B) */
+    uint8_t *cv;     /* n * 96 inner control values, in process (Part B) */
+    uint8_t *st;     /* n * 96 stored values from keyd's CV_DERIVE (Part C), or NULL */
+    uint32_t st_version;
+    double t_norm, t_derive, t_keyd; /* seconds spent in each */
 } side;
+
+/* What reading a side derives with: the in-process linkage key, and
+ * keyd's data socket (NULL: no Part C). */
+typedef struct {
+    const vst_link_key *lk;
+    vst_keyd *keyd;
+    const char *collection;
+} deriver;
 
 /* ---- reading a side ------------------------------------------------------- */
 
@@ -114,7 +124,37 @@ static uint64_t *read_truth(const char *path, size_t *n)
     return t;
 }
 
-static void read_side(const char *path, const char *truth_path, side *s)
+static void keyd_check(int rc, const char *what)
+{
+    if (rc != 0) {
+        fprintf(stderr, "bench_linkage: %s: %s\n", what, vst_keyd_strerror(rc));
+        exit(1);
+    }
+}
+
+/* Derives the values of the m persons of batch that start at record `at`. */
+static void derive_batch(const deriver *d, side *s, const vst_person *batch, size_t m, size_t at)
+{
+    double t0 = bench_now();
+    for (size_t i = 0; i < m; i++)
+        if (vst_link_inner(d->lk, &batch[i], s->cv + (at + i) * VST_CV_RECORD_LEN) != 0) {
+            fprintf(stderr, "bench_linkage: vst_link_inner refused a normalized child\n");
+            exit(1);
+        }
+    double t1 = bench_now();
+    s->t_derive += t1 - t0;
+    if (d->keyd == NULL)
+        return;
+    keyd_check(vst_keyd_cv_derive(d->keyd, "ph/child", d->collection, batch, (uint32_t)m,
+                                  &s->st_version, s->st + at * VST_CV_RECORD_LEN,
+                                  m * VST_CV_RECORD_LEN),
+               "CV_DERIVE");
+    s->t_keyd += bench_now() - t1;
+}
+
+/* Reads, normalizes and derives a side in batches of VST_CV_BATCH_MAX
+ * children (the persons are wiped batch by batch; only values are kept). */
+static void read_side(const char *path, const char *truth_path, const deriver *d, side *s)
 {
     size_t nt;
     uint64_t *truth = read_truth(truth_path, &nt);
@@ -124,23 +164,37 @@ static void read_side(const char *path, const char *truth_path, side *s)
         exit(1);
     }
     memset(s, 0, sizeof *s);
-    s->p = bench_xmalloc((nt ? nt : 1) * sizeof *s->p);
     s->truth = bench_xmalloc((nt ? nt : 1) * sizeof *s->truth);
+    s->cv = bench_xmalloc((nt ? nt : 1) * VST_CV_RECORD_LEN);
+    s->st = d->keyd ? bench_xmalloc((nt ? nt : 1) * VST_CV_RECORD_LEN) : NULL;
+    vst_person *batch = bench_xmalloc(VST_CV_BATCH_MAX * sizeof *batch);
     char *line = NULL;
-    size_t cap = 0, l = 0;
-    ssize_t len;
-    while ((len = getline(&line, &cap, f)) > 0) {
-        if (l >= nt) {
+    size_t cap = 0, l = 0, m = 0;
+    for (;;) {
+        double t0 = bench_now();
+        ssize_t len = getline(&line, &cap, f);
+        if (len > 0 && l >= nt) {
             fprintf(stderr, "bench_linkage: %s has more lines than its truth file\n", path);
             exit(1);
         }
-        if (normalize_child(line, &s->p[s->n]) == 0)
-            s->truth[s->n++] = truth[l];
-        else
+        if (len > 0 && normalize_child(line, &batch[m]) == 0)
+            s->truth[s->n + m++] = truth[l];
+        else if (len > 0)
             s->refused++;
-        l++;
+        l += len > 0;
+        s->t_norm += bench_now() - t0;
+        if (m == VST_CV_BATCH_MAX || (len <= 0 && m > 0)) {
+            derive_batch(d, s, batch, m, s->n);
+            s->n += m;
+            m = 0;
+        }
+        if (len <= 0)
+            break;
     }
-    OPENSSL_cleanse(line, cap);
+    OPENSSL_cleanse(batch, VST_CV_BATCH_MAX * sizeof *batch);
+    free(batch);
+    if (line != NULL)
+        OPENSSL_cleanse(line, cap);
     free(line);
     fclose(f);
     free(truth);
@@ -152,12 +206,10 @@ static void read_side(const char *path, const char *truth_path, side *s)
 
 static void free_side(side *s)
 {
-    OPENSSL_cleanse(s->p, s->n * sizeof *s->p);
-    free(s->p);
-    free(s->truth);
-    if (s->cv != NULL)
-        OPENSSL_cleanse(s->cv, s->n * VST_CV_RECORD_LEN);
+    OPENSSL_cleanse(s->cv, s->n * VST_CV_RECORD_LEN);
     free(s->cv);
+    free(s->st);
+    free(s->truth);
 }
 
 /* Shared children present on both sides (each is on a side at most once). */
@@ -181,16 +233,6 @@ static uint64_t true_overlap(const side *a, const side *b)
 }
 
 /* ---- Part B ---------------------------------------------------------------- */
-
-static void derive_side(const vst_link_key *lk, side *s)
-{
-    s->cv = bench_xmalloc((s->n ? s->n : 1) * VST_CV_RECORD_LEN);
-    for (size_t i = 0; i < s->n; i++)
-        if (vst_link_inner(lk, &s->p[i], s->cv + i * VST_CV_RECORD_LEN) != 0) {
-            fprintf(stderr, "bench_linkage: vst_link_inner refused a normalized child\n");
-            exit(1);
-        }
-}
 
 /* A copy of recs whose keys after `last` hold values unique to each record
  * (tag tells the sides apart), so that no pass after `last` links. */
@@ -225,29 +267,17 @@ static double pct(uint64_t x, uint64_t of)
 
 static int part_b(side *a, side *b, vst_link_counts *full)
 {
-    uint8_t root[VST_KEY_LEN];
-    if (RAND_bytes(root, sizeof root) != 1)
-        return -1;
-    vst_link_key *lk = vst_link_key_new(root, "ph/child");
-    OPENSSL_cleanse(root, sizeof root);
-    if (lk == NULL) {
-        fprintf(stderr, "bench_linkage: no linkage key\n");
-        return -1;
-    }
-    double t0 = bench_now();
-    derive_side(lk, a);
-    derive_side(lk, b);
     double t1 = bench_now();
-    vst_link_key_free(lk);
     size_t *pa = bench_xmalloc((a->n ? a->n : 1) * sizeof *pa);
     size_t *pb = bench_xmalloc((b->n ? b->n : 1) * sizeof *pb);
     if (vst_link_match(a->cv, a->n, b->cv, b->n, full, pa, pb) != 0)
         return -1;
     double t2 = bench_now();
     uint64_t truth = true_overlap(a, b), right = correct_links(a, b, pa);
-    printf("B  a %zu records (%zu refused by the normalization), b %zu (%zu refused); "
-           "derive %.2f s, match %.2f s\n",
-           a->n, a->refused, b->n, b->refused, t1 - t0, t2 - t1);
+    printf("B  a %zu records (%zu refused by the normalization), b %zu (%zu refused); read and "
+           "normalize %.2f s, derive in process %.2f s, match %.2f s\n",
+           a->n, a->refused, b->n, b->refused, a->t_norm + b->t_norm, a->t_derive + b->t_derive,
+           t2 - t1);
     printf("B  pass        links   right  pass-precision  cum-precision  cum-recall\n");
     uint64_t prev_links = 0, prev_right = 0;
     int rc = 0;
@@ -307,27 +337,6 @@ static vst_keyd *keyd_or_die(const char *path)
     return k;
 }
 
-static void keyd_check(int rc, const char *what)
-{
-    if (rc != 0) {
-        fprintf(stderr, "bench_linkage: %s: %s\n", what, vst_keyd_strerror(rc));
-        exit(1);
-    }
-}
-
-/* Stored values of a side, as vst-httpd would store them. */
-static uint8_t *keyd_derive(vst_keyd *k, const side *s, const char *collection, uint32_t *ver)
-{
-    uint8_t *out = bench_xmalloc((s->n ? s->n : 1) * VST_CV_RECORD_LEN);
-    for (size_t i = 0; i < s->n; i += VST_CV_BATCH_MAX) {
-        uint32_t n = (uint32_t)(s->n - i < VST_CV_BATCH_MAX ? s->n - i : VST_CV_BATCH_MAX);
-        keyd_check(vst_keyd_cv_derive(k, "ph/child", collection, s->p + i, n, ver,
-                                      out + i * VST_CV_RECORD_LEN, (size_t)n * VST_CV_RECORD_LEN),
-                   "CV_DERIVE");
-    }
-    return out;
-}
-
 static void keyd_feed(vst_keyd *k, uint8_t side_no, uint32_t ver, const uint8_t *v, size_t n)
 {
     for (size_t i = 0; i < n; i += VST_CV_BATCH_MAX) {
@@ -337,18 +346,10 @@ static void keyd_feed(vst_keyd *k, uint8_t side_no, uint32_t ver, const uint8_t 
     }
 }
 
-static int part_c(const side *a, const side *b, const vst_link_counts *inproc, const char *data,
-                  const char *admin, long pid)
+static int part_c(const side *a, const side *b, const vst_link_counts *inproc, vst_keyd *ka,
+                  long pid, long hwm1)
 {
-    long hwm0, rss0, hwm1, rss1, hwm2, rss2;
-    vst_keyd *kd = keyd_or_die(data), *ka = keyd_or_die(admin);
-    proc_status(pid, &hwm0, &rss0);
-    uint32_t va = 0, vb = 0;
-    double t0 = bench_now();
-    uint8_t *sa = keyd_derive(kd, a, "measles_case", &va);
-    uint8_t *sb = keyd_derive(kd, b, "school_entry", &vb);
-    double t1 = bench_now();
-    proc_status(pid, &hwm1, &rss1);
+    long hwm2, rss2;
     vst_overlap_open_req rq;
     memset(&rq, 0, sizeof rq);
     snprintf(rq.domain, sizeof rq.domain, "ph/child");
@@ -359,25 +360,21 @@ static int part_c(const side *a, const side *b, const vst_link_counts *inproc, c
     vst_overlap_result res;
     double t2 = bench_now();
     keyd_check(vst_keyd_overlap_open(ka, &rq, &left), "OVERLAP_OPEN");
-    keyd_feed(ka, 0, va, sa, a->n);
-    keyd_feed(ka, 1, vb, sb, b->n);
+    keyd_feed(ka, 0, a->st_version, a->st, a->n);
+    keyd_feed(ka, 1, b->st_version, b->st, b->n);
     double t3 = bench_now();
     keyd_check(vst_keyd_overlap_run(ka, &res), "OVERLAP_RUN");
     double t4 = bench_now();
     proc_status(pid, &hwm2, &rss2);
-    vst_keyd_close(kd);
-    vst_keyd_close(ka);
-    free(sa);
-    free(sb);
     int same = !res.suppressed && res.overlap == inproc->overlap &&
                memcmp(res.links, inproc->links, sizeof res.links) == 0;
     printf("C  keyd: CV_DERIVE %zu + %zu children %.2f s; query OPEN+FEED %.2f s, RUN %.2f s, "
            "total %.2f s; overlap %" PRIu64 "%s\n",
-           a->n, b->n, t1 - t0, t3 - t2, t4 - t3, t4 - t2, res.overlap,
+           a->n, b->n, a->t_keyd + b->t_keyd, t3 - t2, t4 - t3, t4 - t2, res.overlap,
            same ? " (= in process)" : " (DIFFERS from in process)");
-    printf("C  keyd memory: VmRSS %.1f MiB at start, VmHWM %.1f MiB after CV_DERIVE, "
-           "%.1f MiB after RUN (peak of the query %+.1f MiB), VmRSS %.1f MiB after RUN\n",
-           rss0 / 1024.0, hwm1 / 1024.0, hwm2 / 1024.0, (hwm2 - hwm1) / 1024.0, rss2 / 1024.0);
+    printf("C  keyd memory: VmHWM %.1f MiB before the query, %.1f MiB after RUN (the query's "
+           "peak %+.1f MiB), VmRSS %.1f MiB after RUN\n",
+           hwm1 / 1024.0, hwm2 / 1024.0, (hwm2 - hwm1) / 1024.0, rss2 / 1024.0);
     return same ? 0 : -1;
 }
 
@@ -409,16 +406,31 @@ int bench_quality(int argc, char **argv)
                         "--truth-b FILE [--keyd-data SOCK --keyd-admin SOCK --keyd-pid PID]\n");
         return 2;
     }
+    uint8_t root[VST_KEY_LEN];
+    if (RAND_bytes(root, sizeof root) != 1)
+        return 1;
+    vst_link_key *lk = vst_link_key_new(root, "ph/child"); /* a random root key */
+    OPENSSL_cleanse(root, sizeof root);
+    if (lk == NULL)
+        return 1;
+    int keyd = data != NULL && admin != NULL && pid > 0;
+    vst_keyd *kd = keyd ? keyd_or_die(data) : NULL, *ka = keyd ? keyd_or_die(admin) : NULL;
+    deriver da = {lk, kd, "measles_case"}, db = {lk, kd, "school_entry"};
     side a, b;
-    double t0 = bench_now();
-    read_side(fa, ta, &a);
-    read_side(fb, tb, &b);
-    printf("B  read and normalized %zu + %zu records in %.2f s\n", a.n + a.refused, b.n + b.refused,
-           bench_now() - t0);
+    read_side(fa, ta, &da, &a);
+    read_side(fb, tb, &db, &b);
+    vst_link_key_free(lk);
+    long hwm1 = 0, rss1;
+    if (keyd)
+        proc_status(pid, &hwm1, &rss1);
     vst_link_counts full;
     int rc = part_b(&a, &b, &full) == 0 ? 0 : 1;
-    if (rc == 0 && data != NULL && admin != NULL && pid > 0)
-        rc = part_c(&a, &b, &full, data, admin, pid) == 0 ? 0 : 1;
+    if (rc == 0 && keyd)
+        rc = part_c(&a, &b, &full, ka, pid, hwm1) == 0 ? 0 : 1;
+    if (keyd) {
+        vst_keyd_close(kd);
+        vst_keyd_close(ka);
+    }
     fflush(stdout);
     free_side(&a);
     free_side(&b);
