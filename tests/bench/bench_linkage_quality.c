@@ -288,10 +288,13 @@ static int part_b(side *a, side *b, vst_link_counts *full)
             return -1;
         uint64_t r = correct_links(a, b, pa);
         if (c.overlap - prev_links != full->links[k])
-            rc = -1; /* the cut run must agree with the full one */
-        printf("B  %-9s %8" PRIu64 " %7" PRIu64 "  %13.3f%%  %12.3f%%  %9.3f%%\n",
-               vst_link_key_name(k), c.overlap - prev_links, r - prev_right,
-               pct(r - prev_right, c.overlap - prev_links), pct(r, c.overlap), pct(r, truth));
+            rc = -1;                           /* the cut run must agree with the full one */
+        char pass_prec[32] = "             -"; /* no link: no precision */
+        if (c.overlap > prev_links)
+            snprintf(pass_prec, sizeof pass_prec, "%13.3f%%",
+                     pct(r - prev_right, c.overlap - prev_links));
+        printf("B  %-9s %8" PRIu64 " %7" PRIu64 "  %s  %12.3f%%  %9.3f%%\n", vst_link_key_name(k),
+               c.overlap - prev_links, r - prev_right, pass_prec, pct(r, c.overlap), pct(r, truth));
         prev_links = c.overlap;
         prev_right = r;
         free(ca);
