@@ -14,8 +14,8 @@
  *       matcher's vst_link_match_bytes and the ru_maxrss growth across the
  *       call (the records are in memory before it).
  *
- * Part B (quality) is in bench_linkage_quality.c when the pieces it needs
- * are built (VST_BENCH_LINK_QUALITY). */
+ *   bench_linkage --quality ...
+ *       Parts B (quality) and C (through vst-keyd): bench_linkage_quality.c. */
 #include <inttypes.h>
 #include <openssl/rand.h>
 #include <stdio.h>
@@ -179,17 +179,6 @@ static int part_a(size_t n)
     free(b);
     return c.overlap == n / 2 ? 0 : -1;
 }
-
-#ifndef VST_BENCH_LINK_QUALITY
-int bench_quality(int argc, char **argv)
-{
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "bench_linkage: built without Part B (normalization, link_derive or vst-gen "
-                    "profiles missing in this tree)\n");
-    return 2;
-}
-#endif
 
 static int run_sizes(const char *list)
 {
