@@ -163,6 +163,7 @@ static int separator(uint32_t cp)
 static void code_point(state *st, uint32_t cp)
 {
     int base = 0;
+    const char *fold;
     if (cp >= 'a' && cp <= 'z')
         cp -= 'a' - 'A';
     if (cp >= 'A' && cp <= 'Z') {
@@ -172,9 +173,9 @@ static void code_point(state *st, uint32_t cp)
         letter(st, 'E'); /* A + U+0308 is Ä: AE */
     } else if ((cp >= 0x300 && cp <= 0x36F) || invisible(cp)) {
         /* a mark decorates its base letter; dropped */
-    } else if (vst_latin_fold(cp) != NULL) {
-        for (const char *f = vst_latin_fold(cp); *f != '\0'; f++)
-            letter(st, *f);
+    } else if ((fold = vst_latin_fold(cp)) != NULL) {
+        for (; *fold != '\0'; fold++)
+            letter(st, *fold);
     } else if (separator(cp)) {
         end_token(st);
     } else {

@@ -68,6 +68,8 @@ static void test_names(void)
         {"ZACHARIAS", NULL, "8478"},
         /* Müller-Lüdenscheidt: Apache skips the hyphen */
         {"MUELLERLUEDENSCHEIDT", "MULLERLUDENSCHEIDT", "65752682"},
+        /* not one of Apache's vectors: Strauß, for the ß claim */
+        {"STRAUSS", "STRAUS", "8278"},
     };
     CHECK(v);
     /* token by token, as keyd codes F1 and the other tokens */
@@ -119,6 +121,41 @@ static void test_variant_groups(void)
         CU_ASSERT_STRING_EQUAL(code(g65[i]), "65");
 }
 
+/* The claim of the header beyond the vectors: writing an umlaut as AE OE
+ * UE instead of A O U, and ß as SS instead of S, never changes the code.
+ * Every string of up to 4 letters over the letters the context rules look
+ * at, with each A O U followed by an E and each S doubled, against the
+ * string itself. */
+static void test_umlaut_spelling(void)
+{
+    static const char alphabet[] = "AOUESCXHKQZDTPL";
+    const size_t k = sizeof alphabet - 1;
+    size_t checked = 0, differ = 0;
+    for (size_t len = 1; len <= 4; len++) {
+        size_t total = 1;
+        for (size_t i = 0; i < len; i++)
+            total *= k;
+        for (size_t x = 0; x < total; x++) {
+            char plain[8], spelled[16], a[40], b[40];
+            size_t m = 0;
+            for (size_t i = 0, y = x; i < len; i++, y /= k) {
+                plain[i] = alphabet[y % k];
+                spelled[m++] = plain[i];
+                if (plain[i] == 'A' || plain[i] == 'O' || plain[i] == 'U')
+                    spelled[m++] = 'E';
+                else if (plain[i] == 'S')
+                    spelled[m++] = 'S';
+            }
+            if (vst_cologne(plain, len, a, sizeof a) == (size_t)-1 ||
+                vst_cologne(spelled, m, b, sizeof b) == (size_t)-1 || strcmp(a, b) != 0)
+                differ++;
+            checked++;
+        }
+    }
+    CU_ASSERT_EQUAL(checked, 15 + 225 + 3375 + 50625);
+    CU_ASSERT_EQUAL(differ, 0);
+}
+
 /* Only A-Z: lower case, blanks, hyphens, digits, NUL, bytes >= 0x80 are
  * refused with an empty output, never coded or skipped. */
 static void test_refuses_other_bytes(void)
@@ -163,6 +200,7 @@ static const vst_test tests[] = {
     {"places and words", test_places},
     {"odd inputs", test_odd_inputs},
     {"variant groups", test_variant_groups},
+    {"AE OE UE SS code like A O U S", test_umlaut_spelling},
     {"refuses bytes outside A-Z", test_refuses_other_bytes},
     {"buffer too small", test_buffer_size},
     {NULL, NULL},

@@ -162,6 +162,10 @@ static void test_particles_and_titles(void)
     CU_ASSERT_STRING_EQUAL(FAMILY("Freiherr von und zu Guttenberg"), "GUTTENBERG");
     CU_ASSERT_STRING_EQUAL(BIRTH("van der Berg"), "BERG");
     CU_ASSERT_STRING_EQUAL(FAMILY("O'Brien"), "BRIEN");
+    /* the codes docs/linkage.md shows for these */
+    CU_ASSERT_STRING_EQUAL(phon(VST_NAME_FAMILY, "Van"), "36");
+    CU_ASSERT_STRING_EQUAL(phon(VST_NAME_FAMILY, "O'Brien"), "176");
+    CU_ASSERT_STRING_EQUAL(phon(VST_NAME_FAMILY, "Smith"), "862");
     CU_ASSERT_STRING_EQUAL(FAMILY("d’Angelo"), "ANGELO"); /* U+2019 */
     CU_ASSERT_STRING_EQUAL(GIVEN("Van"), "VAN");
     CU_ASSERT_STRING_EQUAL(GIVEN("Maria de Jesus"), "MARIA DE JESUS");
