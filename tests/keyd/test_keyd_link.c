@@ -443,7 +443,8 @@ static void test_overlap_state(void)
     CU_ASSERT_EQUAL(fx_event_count(&K, "keyd.frame_rejected"), 0);
 }
 
-/* overlap-max-records per side: the query is dropped. */
+/* overlap-max-records per side: the query is dropped; a connection closed
+ * mid-query gives its room back. */
 static void test_overlap_limit(void)
 {
     const char *const extra[] = {"--overlap-max-records", "5", NULL};
@@ -461,11 +462,27 @@ static void test_overlap_limit(void)
     CU_ASSERT_EQUAL(vst_keyd_overlap_run(c, &r), VST_KERR_OVERLAP_STATE); /* dropped */
     CU_ASSERT_EQUAL(vst_keyd_overlap_open(c, &rq, NULL), 0);
     CU_ASSERT_EQUAL(vst_keyd_overlap_feed(c, 0, kv, a, 6, NULL), VST_KERR_OVERLAP_LIMIT);
-    vst_keyd_close(c);
+    /* All connections together hold at most twice the limit: a full
+     * query elsewhere leaves no room, until its connection closes — which
+     * drops its values. */
+    CU_ASSERT_EQUAL(vst_keyd_overlap_open(c, &rq, NULL), 0);
+    CU_ASSERT_EQUAL(vst_keyd_overlap_feed(c, 0, kv, a, 5, NULL), 0);
+    CU_ASSERT_EQUAL(vst_keyd_overlap_feed(c, 1, kv, a, 5, NULL), 0);
+    vst_keyd *c2 = fx_connect(K.admin_sock);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c2);
+    CU_ASSERT_EQUAL(vst_keyd_overlap_open(c2, &rq, NULL), 0);
+    CU_ASSERT_EQUAL(vst_keyd_overlap_feed(c2, 0, kv, a, 1, NULL), VST_KERR_OVERLAP_LIMIT);
+    vst_keyd_close(c); /* mid-query */
+    CU_ASSERT_EQUAL(vst_keyd_overlap_open(c2, &rq, NULL), 0);
+    CU_ASSERT_EQUAL(vst_keyd_overlap_feed(c2, 0, kv, a, 5, NULL), 0);
+    CU_ASSERT_EQUAL(vst_keyd_overlap_feed(c2, 1, kv, a, 5, NULL), 0);
+    CU_ASSERT_EQUAL(vst_keyd_overlap_run(c2, &r), 0);
+    CU_ASSERT(r.a == 5 && r.b == 5);
+    vst_keyd_close(c2);
     free(a);
     fx_keyd_stop(&K);
-    CU_ASSERT_EQUAL(fx_event_count(&K, "keyd.overlap_aborted"), 2);
-    CU_ASSERT_EQUAL(fx_event_count(&K, "keyd.overlap"), 0);
+    CU_ASSERT_EQUAL(fx_event_count(&K, "keyd.overlap_aborted"), 3);
+    CU_ASSERT_EQUAL(fx_event_count(&K, "keyd.overlap"), 1);
 }
 
 /* overlap-budget per pair and UTC day, charged at OPEN, kept across a
