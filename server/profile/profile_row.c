@@ -73,7 +73,10 @@ void vst_row_clear(vst_row *r)
         r->values[i] = (vst_value){.is_null = 1};
     vst_wipe(r->ids, sizeof r->ids);
     r->nids = 0;
-    vst_wipe(&r->person, sizeof r->person);
+    /* Only a composite profile ever writes a person (1 KB: not wiped for
+     * nothing on every line of the others). */
+    if (r->profile->link.domain != NULL)
+        vst_wipe(&r->person, sizeof r->person);
     r->has_person = 0;
     vst_wipe(r->scratch, r->scratch_used);
     r->scratch_used = 0;

@@ -394,7 +394,27 @@ static void test_release_and_reports(void)
     CU_ASSERT_STRING_EQUAL(vst_usage_op_name(VST_USAGE_OP_DISCLOSE), "disclose");
     CU_ASSERT_STRING_EQUAL(vst_usage_op_name(VST_USAGE_OP_OBJECT), "object");
     CU_ASSERT(VST_USAGE_OP_DISCLOSE == 7 && VST_USAGE_OP_OBJECT == 8);
-    CU_ASSERT(vst_usage_op_name(VST_USAGE_OP_OBJECT + 1) == NULL);
+    /* Linkage (issue 13): control values per link domain, records fed to
+     * overlap queries, control values re-keyed. */
+    CU_ASSERT_STRING_EQUAL(vst_usage_op_name(VST_USAGE_OP_DERIVE_CV), "derive_cv");
+    CU_ASSERT_STRING_EQUAL(vst_usage_op_name(VST_USAGE_OP_OVERLAP), "overlap");
+    CU_ASSERT_STRING_EQUAL(vst_usage_op_name(VST_USAGE_OP_CV_REKEY), "cv_rekey");
+    CU_ASSERT(VST_USAGE_OP_DERIVE_CV == 9 && VST_USAGE_OP_CV_REKEY == 11);
+    CU_ASSERT(vst_usage_op_name(VST_USAGE_OP_CV_REKEY + 1) == NULL);
+    /* derive_cv names its domain, the others none. */
+    vst_usage du = {.seq = 1, .from_us = T0, .to_us = T0, .n = 1};
+    du.e[0] = (vst_usage_entry){.sock = VST_USAGE_SOCK_DATA,
+                                .op = VST_USAGE_OP_DERIVE_CV,
+                                .domain = "ph/child",
+                                .count = 2,
+                                .total = 2};
+    CU_ASSERT(vst_usage_ok(&du) == 1);
+    du.e[0].domain[0] = '\0';
+    CU_ASSERT(vst_usage_ok(&du) == 0);
+    du.e[0].op = VST_USAGE_OP_OVERLAP;
+    CU_ASSERT(vst_usage_ok(&du) == 1);
+    strcpy(du.e[0].domain, "ph/child");
+    CU_ASSERT(vst_usage_ok(&du) == 0);
     /* A release map that goes back is a reset like any other total's. */
     w = walk_new();
     vst_usage a = {.seq = 1, .from_us = T0, .to_us = T0 + MIN_US, .n = 1};

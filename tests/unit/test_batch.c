@@ -4,7 +4,10 @@
  * stay, in their order and byte for byte what they would have been. Real
  * sgb5 records (vst-gen) through the real profile; keyd's answer is
  * written here (batch_fill is the half of batch_resolve after the round
- * trip), each identifier getting a pseudonym of its own. */
+ * trip), each identifier getting a pseudonym of its own. A composite
+ * profile's batch (issue 13): the persons it holds, the control values of
+ * two CV_DERIVE frames in their columns with each frame's key version, and
+ * the persons and answer wiped by batch_reset. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -317,6 +317,21 @@ static void test_against_openssl(void)
     unlink(path);
     rmdir(dir);
     OPENSSL_cleanse(buf, sizeof buf);
+
+    /* The vector of docs/crypto.md "Control values", made with the openssl
+     * commands shown there: the phonetic value of MIA MUELLER 2019-03-04 W
+     * under this root key, and stored for measles_case under v1. */
+    mkperson(&p, "MIA", "MUELLER", "", "20190304", 'W');
+    inner(&p, v);
+    char hex[33];
+    vst_hex(v + VST_CV_LEN, VST_CV_LEN, hex);
+    CU_ASSERT_STRING_EQUAL(hex, "f02f0fc4d77d1fa24dc5f15d9395e776");
+    vst_version_key *ck = vst_collection_key_new(1, v1, "measles_case");
+    CU_ASSERT_FATAL(ck != NULL);
+    CU_ASSERT(vst_link_encrypt(ck, v, 1) == 0);
+    vst_hex(v + VST_CV_LEN, VST_CV_LEN, hex);
+    CU_ASSERT_STRING_EQUAL(hex, "fd5edcec92ffb2206212d43249a786b0");
+    vst_version_key_free(ck);
 }
 
 int vst_register_tests(void)

@@ -30,7 +30,7 @@ typedef struct {
     const char *spec; /* PROFILE[:COL=VALUE] as given */
     char profile[64];
     char column[64]; /* "" without a filter */
-    char value[VST_OVERLAP_FILTER_MAX + 1];
+    char value[65];
     char filter[VST_OVERLAP_FILTER_MAX + 1]; /* "COL=VALUE" or "" */
     vst_profile *p;
     uint64_t fed;
