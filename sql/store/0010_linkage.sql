@@ -69,10 +69,16 @@ CREATE INDEX records_delivery_ref ON school_entry.records (delivery_ref);
 -- vst-httpd inserts (COPY); vst_admin reads the re-key columns only (0005).
 REVOKE ALL ON measles_case.records FROM PUBLIC;
 GRANT INSERT ON measles_case.records TO vst_httpd;
-GRANT SELECT (id, key_version) ON measles_case.records TO vst_admin;
+GRANT SELECT (id, key_version, cv_exact, cv_phonetic, cv_swapped, cv_daymonth, cv_year,
+               cv_birthname) ON measles_case.records TO vst_admin;
+GRANT UPDATE (key_version, cv_exact, cv_phonetic, cv_swapped, cv_daymonth, cv_year,
+               cv_birthname) ON measles_case.records TO vst_admin;
 REVOKE ALL ON school_entry.records FROM PUBLIC;
 GRANT INSERT ON school_entry.records TO vst_httpd;
-GRANT SELECT (id, key_version) ON school_entry.records TO vst_admin;
+GRANT SELECT (id, key_version, cv_exact, cv_phonetic, cv_swapped, cv_daymonth, cv_year,
+               cv_birthname) ON school_entry.records TO vst_admin;
+GRANT UPDATE (key_version, cv_exact, cv_phonetic, cv_swapped, cv_daymonth, cv_year,
+               cv_birthname) ON school_entry.records TO vst_admin;
 
 -- The strata an overlap query may filter on: keys of the profile's JSON
 -- column, as its profile file declares them ("strata"). The allowlist is

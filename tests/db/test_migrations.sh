@@ -522,10 +522,13 @@ expect_fail "vst_httpd may not SELECT measles_case.records" "$DENIED" vst_httpd 
 for t in measles_case.records school_entry.records; do
     expect_fail "vst_admin may not SELECT * from $t" "$DENIED" vst_admin "$STORE_DB" \
         "SELECT * FROM $t"
-    expect_fail "vst_admin may not read the control values of $t" "$DENIED" vst_admin "$STORE_DB" \
-        "SELECT cv_exact FROM $t"
-    expect_fail "vst_admin may not UPDATE or DELETE $t" "$DENIED" vst_admin "$STORE_DB" \
-        "UPDATE $t SET key_version = 2"
+    expect_ok "vst_admin may read and re-key the control values of $t (vst-admin rekey, CV_REKEY)" \
+        vst_admin "$STORE_DB" "SELECT id, key_version, cv_exact, cv_birthname FROM $t" \
+        "UPDATE $t SET key_version = key_version, cv_exact = cv_exact WHERE false"
+    expect_fail "vst_admin may not UPDATE anything else of $t" "$DENIED" vst_admin "$STORE_DB" \
+        "UPDATE $t SET birth_year = 2000 WHERE false"
+    expect_fail "vst_admin may not DELETE from $t" "$DENIED" vst_admin "$STORE_DB" \
+        "DELETE FROM $t WHERE false"
     expect_fail "vst_researcher may not read $t" "$DENIED" vst_researcher "$STORE_DB" \
         "SELECT count(*) FROM $t"
 done

@@ -105,9 +105,9 @@ check "... and the 422 body holds neither date" \
     eval '! grep -qE "1949-12-24|1950-01-01" "$STACK/last.json"'
 
 # Re-key: placeholder rows keep their NULLs and names; the rest move to v2.
-# A linkage table's row (control values, DESIGN.md §13) is left alone:
-# rekey cannot re-encrypt it and must not relabel it (vst_admin may not
-# even UPDATE it); it keeps version 1.
+# A linkage table's row (control values, DESIGN.md §13) is re-keyed too,
+# by keyd's CV_REKEY under its collection: version 2, every value changed
+# (e2e_linkage shows that re-keyed values still link).
 CV=0123456789abcdef0123456789abcdef
 sql_store "INSERT INTO measles_case.records (delivery_ref, key_version, birth_year, sex,
     postal_prefix, \"case\", cv_exact, cv_phonetic, cv_swapped, cv_daymonth, cv_year,
@@ -118,10 +118,10 @@ before=$(masked)
 "$VST_ADMIN" key rotate >>"$STACK/admin.log" 2>&1
 "$VST_ADMIN" rekey >"$STACK/rekey.log" 2>&1
 check "vst-admin rekey succeeds" [ $? = 0 ]
-check "... and leaves the linkage table's row at version 1, its values unchanged" \
-    [ "$(sql_store "SELECT key_version || cv_exact FROM measles_case.records")" = "1$CV" ]
-check "... saying so" grep -q "measles_case.records holds control values, not pseudonyms" \
-    "$STACK/rekey.log"
+check "... and re-keys the linkage table's row: version 2, all six control values changed" \
+    [ "$(sql_store "SELECT key_version || ' ' || (cv_exact <> '$CV' AND cv_phonetic <> '$CV' AND
+        cv_swapped <> '$CV' AND cv_daymonth <> '$CV' AND cv_year <> '$CV' AND cv_birthname <> '$CV')
+        FROM measles_case.records")" = "2 true" ]
 mapfile -t R2 < <(rows)
 after=$(printf '%s\n' "${R2[@]}" | sed -E 's/[0-9a-f]{32}/P/g')
 check "rekey leaves placeholder columns and NULL pseudonyms as they were (key_version 2)" \

@@ -202,24 +202,6 @@ static void finish_run(rekey_ctx *c, rekey_worker w[MAX_JOBS], int rc)
     pthread_mutex_destroy(&c->mu);
 }
 
-/* A table without pseudonym columns holds a linkage profile's control
- * values (DESIGN.md §13): they are re-keyed by keyd's CV_REKEY, not here,
- * and setting their key_version alone would corrupt them. Their rows keep
- * their version, so `key retire` still waits for them. */
-static void skip_linkage_tables(admin_table *t, size_t *nt)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < *nt; i++) {
-        if (t[i].ncolumns > 0)
-            t[n++] = t[i];
-        else
-            fprintf(stderr,
-                    "vst-admin: rekey: %s holds control values, not pseudonyms: left as it is\n",
-                    t[i].table);
-    }
-    *nt = n;
-}
-
 int cmd_rekey(int argc, char **argv)
 {
     if (admin_is_help(argc, argv)) {
@@ -239,7 +221,6 @@ int cmd_rekey(int argc, char **argv)
         return rc;
     if (admin_store_tables(tables, 16, &c.nt) != 0)
         return 1;
-    skip_linkage_tables(tables, &c.nt);
     if ((rc = check_batch(&c)) != 0)
         return rc;
     rekey_worker w[MAX_JOBS];
