@@ -23,6 +23,9 @@ FIELDS = {
     "insured": {"kvnr": "kvnr", "last_name": "last_name", "first_name": "first_name",
                 "street": "street", "city": "city", "birth_date": "birth_date"},
     "provider": {"lanr": "lanr", "bsnr": "bsnr", "ik": "ik", "name": "provider_name"},
+    # the linkage profiles (DESIGN.md §13): names and birth dates of children
+    "child": {"given_names": "child_given", "family_names": "child_family",
+              "birth_name": "child_birth", "birth_date": "birth_date"},
 }
 MIN_LEN = 5
 HEX = set(b"0123456789abcdef")

@@ -13,6 +13,8 @@
 #   - every suppression rule (small overlap, small remainder, small side)
 #     on planted districts; a filter on a column that is no stratum is
 #     refused by vst-admin and by the store; --k 2 refused;
+#   - rotation: vst-admin rekey re-keys the control values, the answer is
+#     unchanged, the old key version can be retired;
 #   - the per-pair query budget: refused with a clear line when used up,
 #     still used up after a keyd restart.
 set -uo pipefail
@@ -72,14 +74,19 @@ check "no family name, birth name or birth date of the input in the stored rows"
 # ---- overlap of the whole collections against the truth
 read -r TA TB TO <<<"$($TRUTH "$STACK/a.nd" "$STACK/a.tsv" - "$STACK/b.nd" "$STACK/b.tsv" -)"
 "$VST_ADMIN" overlap --a measles_case --b school_entry --json >"$STACK/o1.json" 2>"$STACK/o1.err"
-check "overlap --json exits 0" [ $? -eq 0 ]
+rc=$?
+[ $rc -eq 0 ] || sed 's/^/# /' "$STACK/o1.err"
+check "overlap --json exits 0" [ $rc -eq 0 ]
 j() { python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$@"; }
 check "overlap: a and b are the collections' records ($TA, $TB)" \
     [ "$(j "$STACK/o1.json" 'r["a"], r["b"]')" = "($TA, $TB)" ]
 found=$(j "$STACK/o1.json" 'r["overlap"]')
 echo "# true overlap $TO, found $found"
-check "overlap: within 3 % of the truth ($TO)" \
-    python3 -c 'import sys; t, f = int(sys.argv[1]), int(sys.argv[2]); sys.exit(abs(f - t) > 0.03 * t)' "$TO" "$found"
+# The keys miss what no key tolerates (a typo that changes a name's sound, a
+# day typo: about 3 % of the true pairs at vst-gen's 5 % errors per side,
+# docs/benchmarks.md) and hardly ever link wrongly.
+check "overlap: within 6 % of the truth ($TO), and not above it by more than 1 %" \
+    python3 -c 'import sys; t, f = int(sys.argv[1]), int(sys.argv[2]); sys.exit(not (0.94 * t <= f <= 1.01 * t))' "$TO" "$found"
 check "overlap: passes name the six keys, strictest first, and sum to the overlap" \
     [ "$(j "$STACK/o1.json" '",".join(p["key"] for p in r["passes"]), sum(p["links"] for p in r["passes"]) == r["overlap"]')" = "('exact,phonetic,swapped,daymonth,year,birthname', True)" ]
 check "overlap: the exact pass links most, the tolerant passes link the rest" \
@@ -113,8 +120,8 @@ check "filtered: a and b are the filtered records ($FA, $FB)" \
     [ "$(j "$STACK/o2.json" 'r["a"], r["b"]')" = "($FA, $FB)" ]
 fo=$(j "$STACK/o2.json" 'r["overlap"]')
 echo "# filtered: true overlap $FO, found $fo"
-check "filtered: within 5 % of the truth ($FO)" \
-    python3 -c 'import sys; t, f = int(sys.argv[1]), int(sys.argv[2]); sys.exit(abs(f - t) > max(2, 0.05 * t))' "$FO" "$fo"
+check "filtered: within 10 % or 3 of the truth ($FO)" \
+    python3 -c 'import sys; t, f = int(sys.argv[1]), int(sys.argv[2]); sys.exit(abs(f - t) > max(3, 0.10 * t))' "$FO" "$fo"
 check "filtered: the filters are part of the signed answer" \
     eval '[ "$(j "$STACK/o2.json" "r[\"filter_a\"], r[\"filter_b\"]")" = "('"'"'year=2024'"'"', '"'"'district=06412'"'"')" ] &&
           "$VST_AUDIT" verify-report --public-key "$SIGNING_KEY" "$STACK/o2.json" >/dev/null'
@@ -154,7 +161,7 @@ def name(i, j):
 def child(i):
     return {"given_names": name(i, 3), "family_names": name(i, 7) + "mann",
             "birth_date": "2018-%02d-%02d" % (1 + i % 12, 1 + i % 28), "sex": "MW"[i % 2],
-            "postal_code": "99%03d" % i}
+            "postal_code": "99%03d" % (i % 1000)}
 a, b = [], []
 def plant(district, na, nb, shared, base):
     for i in range(na):
@@ -171,6 +178,8 @@ PY
 st=$(deliver insurer "link-pa?profile=measles_case" "$STACK/pa.nd")
 st2=$(deliver insurer "link-pb?profile=school_entry" "$STACK/pb.nd")
 check "planted districts stored ($st, $st2)" [ "$st $st2" = "201 201" ]
+[ "$st2" = 201 ] || head -c 600 "$STACK/last.json" | sed 's/^/# /'
+echo
 sup() { # sup DISTRICT REASON: the overlap is "<k" for that reason
     "$VST_ADMIN" overlap --a "measles_case:district=$1" --b "school_entry:district=$1" --json \
         >"$STACK/s-$1.json" 2>"$STACK/s-$1.err" || return 1
@@ -184,6 +193,22 @@ check "suppressed: a side of 3 records (small side)" sup 09993 "small side"
 check "suppressed (text): shown as <k with the reason" grep -q ': <k in common of 10 and 10 records (small overlap)' "$STACK/s.txt"
 check "the suppressed count is in no audit event" \
     [ "$(sql_trust "SELECT count(*) FROM vst.audit_log WHERE action = 'overlap.queried' AND details->>'filter_a' = 'district=09991' AND details->>'overlap' <> '<k'")" = 0 ]
+
+# ---- rotation: vst-admin rekey moves the control values (CV_REKEY); the
+# answer stays the same, and key version 1 can be retired
+"$VST_ADMIN" overlap --a measles_case --b school_entry --json >"$STACK/o-pre.json" 2>>"$STACK/o3.err"
+"$VST_ADMIN" key rotate >>"$STACK/admin.log" 2>&1
+"$VST_ADMIN" rekey >"$STACK/rekey.log" 2>&1
+rc=$?
+check "rekey after a rotation succeeds" [ "$rc" = 0 ]
+check "rekey: every linkage row now has version 2" \
+    [ "$(sql_store "SELECT count(*) FROM (SELECT key_version FROM measles_case.records UNION ALL
+                    SELECT key_version FROM school_entry.records) s WHERE key_version <> 2")" = 0 ]
+"$VST_ADMIN" overlap --a measles_case --b school_entry --json >"$STACK/o3.json" 2>"$STACK/o3.err"
+check "after the rekey: the same overlap, pass by pass" \
+    eval '[ "$(j "$STACK/o3.json" "[p[\"links\"] for p in r[\"passes\"]]")" = "$(j "$STACK/o-pre.json" "[p[\"links\"] for p in r[\"passes\"]]")" ] && [ "$(j "$STACK/o-pre.json" "r[\"a\"]")" -gt 3000 ]'
+check "key version 1 can be retired (no store row needs it)" \
+    "$VST_ADMIN" key retire 1
 
 # ---- the per-pair budget (keyd option overlap_budget), across a restart
 keyd_stop

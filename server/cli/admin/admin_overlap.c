@@ -270,7 +270,7 @@ static int audit_answer(json_t *ans)
     admin_actor(actor, sizeof actor);
     uint64_t seq = 0;
     int rc = details ? vst_audit_append(db, actor, "overlap.queried", NULL, details, &seq) : -1;
-    free(details);
+    vst_secure_free(details);
     PQfinish(db);
     if (rc != 0)
         return admin_fail("overlap: audit log: %s (the answer is not shown)",
@@ -378,7 +378,7 @@ int cmd_overlap(int argc, char **argv)
             char *t = json_dumps(ans, JSON_INDENT(2) | JSON_SORT_KEYS);
             if (t)
                 puts(t);
-            free(t);
+            vst_secure_free(t);
         } else {
             print_text(ans, budget_left);
         }
