@@ -30,7 +30,16 @@ static ctr_t *ctr_find(vst_audit_usage *u, const vst_usage_entry *e)
     return c;
 }
 
-/* served and slack of every domain (data-socket PSEUDONYMIZE) now. */
+/* A data-socket operation that maps a chosen input of a domain to an
+ * output, which every delivery names in its `identifiers`: PSEUDONYMIZE,
+ * and CV_DERIVE for the persons of a linkage profile (DESIGN.md §13). */
+static int per_delivery(uint8_t sock, uint8_t op)
+{
+    return sock == VST_USAGE_SOCK_DATA &&
+           (op == VST_USAGE_OP_PSEUDONYMIZE || op == VST_USAGE_OP_DERIVE_CV);
+}
+
+/* served and slack of every domain (data-socket PSEUDONYMIZE, CV_DERIVE) now. */
 void au_current(const vst_audit_usage *u, uint64_t served[MAXD], uint64_t slack[MAXD])
 {
     memset(served, 0, MAXD * sizeof served[0]);
@@ -38,7 +47,7 @@ void au_current(const vst_audit_usage *u, uint64_t served[MAXD], uint64_t slack[
         memset(slack, 0, MAXD * sizeof slack[0]);
     for (size_t i = 0; i < u->nctr; i++) {
         const ctr_t *c = &u->ctr[i];
-        if (c->sock != VST_USAGE_SOCK_DATA || c->op != VST_USAGE_OP_PSEUDONYMIZE)
+        if (!per_delivery(c->sock, c->op))
             continue;
         for (size_t d = 0; d < u->ndom; d++)
             if (strcmp(u->dom[d], c->domain) == 0) {
@@ -109,8 +118,7 @@ int au_usage_row(vst_audit_usage *u, uint64_t seq, json_t *details)
         ctr_t *c = ctr_find(u, e);
         if (c == NULL)
             return -1;
-        if (e->op == VST_USAGE_OP_PSEUDONYMIZE && e->sock == VST_USAGE_SOCK_DATA &&
-            au_dom_index(u, e->domain) < 0) {
+        if (per_delivery(e->sock, e->op) && au_dom_index(u, e->domain) < 0) {
             au_finding(u, "row %" PRIu64 ": more than %d pseudonym domains", seq, MAXD);
             continue;
         }

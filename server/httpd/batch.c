@@ -325,6 +325,7 @@ void batch_fill_persons(batch *b, size_t from, size_t n, uint32_t key_version)
 static int resolve_persons(batch *b, const vst_profile *p, vst_keyd *k, uint32_t *key_version)
 {
     int rc = batch_cv_room(b) != 0 ? VST_PROTO_E_NOMEM : 0;
+    b->persons_served = 0;
     for (size_t at = 0; rc == 0 && at < b->npersons;) {
         size_t n = b->npersons - at < VST_CV_BATCH_MAX ? b->npersons - at : VST_CV_BATCH_MAX;
         uint32_t kv = 0;
@@ -335,6 +336,7 @@ static int resolve_persons(batch *b, const vst_profile *p, vst_keyd *k, uint32_t
             batch_fill_persons(b, at, n, kv);
             *key_version = kv;
             at += n;
+            b->persons_served += n;
         }
     }
     vst_wipe(b->persons, b->npersons * sizeof *b->persons);

@@ -55,6 +55,10 @@ typedef struct {
      * keyd's answer (npersons * VST_CV_RECORD_LEN bytes, wiped too). */
     vst_person *persons;
     size_t npersons, persons_cap;
+    /* Persons keyd derived control values for in the last batch_resolve,
+     * frame by frame: counted even when a later frame failed, because keyd
+     * served (and counted) them (the delivery's `identifiers`). */
+    size_t persons_served;
     size_t *cv_off;
     size_t cv_off_cap;
     uint8_t *cv_out;

@@ -44,6 +44,7 @@ struct delivery {
     unsigned fail_retry;
     uint32_t key_version;
     uint64_t *identifiers; /* per profile domain: pseudonymized by keyd for this delivery */
+    uint64_t linked;       /* persons keyd derived control values for (the link domain) */
 };
 
 /* ---- audit events (delivery_events.c). Each returns 1 when appended. */

@@ -21,13 +21,17 @@ static void json_text_free(char *s)
 }
 
 /* {"<domain>": n, ...}: the identifiers keyd pseudonymized for this
- * delivery, every domain of its profile (zeros included). */
+ * delivery, every domain of its profile (zeros included); for a linkage
+ * profile the persons keyd derived control values for, under its link
+ * domain (vst-audit reconciles both with keyd's usage reports). */
 static json_t *identifiers_json(const delivery *d)
 {
     json_t *o = json_object();
     for (size_t i = 0; d->p != NULL && i < vst_profile_ndomains(d->p); i++)
         json_object_set_new(o, vst_profile_domain(d->p, i),
                             json_integer(d->identifiers ? (json_int_t)d->identifiers[i] : 0));
+    if (d->p != NULL && vst_profile_link_domain(d->p) != NULL)
+        json_object_set_new(o, vst_profile_link_domain(d->p), json_integer((json_int_t)d->linked));
     return o;
 }
 

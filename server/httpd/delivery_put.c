@@ -198,7 +198,9 @@ static void flush(delivery *d)
         health_mark_down("vst-keyd is unreachable");
         return;
     }
+    d->b.persons_served = 0;
     int rc = batch_resolve(&d->b, d->p, d->s->keyd, &d->key_version);
+    d->linked += d->b.persons_served;
     if (rc != 0) {
         keyd_failed(d, rc);
         return;

@@ -228,8 +228,17 @@ check "budget: still used up after a restart, in either order of the pair" \
     grep -q "for today is used up" "$STACK/b3.txt"
 
 "$VST_ADMIN" audit sync >/dev/null 2>&1
-check "the audit chain verifies" "$VST_AUDIT" --dsn "host=$PGHOST port=$PGPORT user=vst_auditor dbname=$TRUST_DB" \
-    verify --public-key "$SIGNING_KEY"
+"$VST_AUDIT" --dsn "host=$PGHOST port=$PGPORT user=vst_auditor dbname=$TRUST_DB" \
+    verify --public-key "$SIGNING_KEY" >"$STACK/verify.out" 2>&1
+rc=$?
+cat "$STACK/verify.out"
+check "the audit chain verifies" [ "$rc" = 0 ]
+check "each delivery names the persons keyd derived control values for (identifiers ph/child)" \
+    [ "$(sql_trust "SELECT string_agg(details->'identifiers'->>'ph/child', ' ' ORDER BY seq) FROM vst.audit_log
+                    WHERE action = 'delivery.stored'")" = "$N_A $N_B 23 32" ]
+NP=$((N_A + N_B + 23 + 32))
+check "vst-audit reconciles keyd's derive_cv usage with the deliveries ($NP persons)" \
+    grep -q "ph/child: keyd served $NP (crash slack 0); deliveries $NP" "$STACK/verify.out"
 check "keyd's overlap events reached the audit log" \
     [ "$(sql_trust "SELECT count(*) FROM vst.audit_log WHERE action = 'keyd.overlap'")" -ge 5 ]
 e2e_summary
