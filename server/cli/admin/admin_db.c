@@ -87,8 +87,7 @@ int admin_store_tables(admin_table *out, size_t max, size_t *n)
                     snprintf(t->columns[t->ncolumns++], sizeof t->columns[0], "%s",
                              vst_profile_column(p, c)->name);
             if (vst_profile_link_domain(p) != NULL) {
-                snprintf(t->collection, sizeof t->collection, "%s",
-                         vst_profile_link_collection(p));
+                snprintf(t->collection, sizeof t->collection, "%s", vst_profile_link_collection(p));
                 for (unsigned key = 0; key < ADMIN_CV_MAX; key++)
                     snprintf(t->cv[t->ncv++], sizeof t->cv[0], "%s",
                              vst_profile_link_column(p, key));

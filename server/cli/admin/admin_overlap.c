@@ -159,8 +159,7 @@ static int parse(side *a, side *b, long *k, int argc, char **argv)
 /* Streams one side's control values into keyd. 0 or 1. */
 static int feed_side(PGconn *db, vst_keyd *k, side *s, uint8_t which)
 {
-    const char *p[] = {s->profile, s->column[0] ? s->column : NULL,
-                       s->column[0] ? s->value : NULL};
+    const char *p[] = {s->profile, s->column[0] ? s->column : NULL, s->column[0] ? s->value : NULL};
     PGresult *r = PQexec(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
     int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     PQclear(r);
@@ -203,7 +202,8 @@ static int feed_side(PGconn *db, vst_keyd *k, side *s, uint8_t which)
                     break;
                 }
                 const uint8_t *b = (const uint8_t *)PQgetvalue(r, j, 0);
-                uint32_t vj = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+                uint32_t vj =
+                    (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
                 if (cnt > 0 && vj != v)
                     break;
                 v = vj;
@@ -247,15 +247,15 @@ static json_t *answer_json(const side *a, const side *b, const vst_overlap_resul
 {
     json_t *passes = json_array();
     for (unsigned i = 0; passes && i < VST_LINK_NKEYS; i++)
-        json_array_append_new(passes, json_pack("{s:s, s:o}", "key", vst_link_key_name(i),
-                                                "links", count_or_k(r, r->links[i])));
+        json_array_append_new(passes, json_pack("{s:s, s:o}", "key", vst_link_key_name(i), "links",
+                                                count_or_k(r, r->links[i])));
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:o, s:I, s:o, s:s}",
                      "report", "vst/overlap/1", "domain", domain, "profile_a", a->profile,
                      "collection_a", vst_profile_link_collection(a->p), "filter_a", a->filter,
                      "profile_b", b->profile, "collection_b", vst_profile_link_collection(b->p),
-                     "filter_b", b->filter, "a", (json_int_t)r->a, "b", (json_int_t)r->b,
-                     "overlap", count_or_k(r, r->overlap), "k", (json_int_t)r->k, "passes",
-                     passes, "suppressed", r->reason < 4 ? reasons[r->reason] : "none");
+                     "filter_b", b->filter, "a", (json_int_t)r->a, "b", (json_int_t)r->b, "overlap",
+                     count_or_k(r, r->overlap), "k", (json_int_t)r->k, "passes", passes,
+                     "suppressed", r->reason < 4 ? reasons[r->reason] : "none");
 }
 
 /* overlap.queried: the question and the answer as keyd gave it (already
@@ -291,9 +291,9 @@ static void print_text(const json_t *j, uint32_t budget_left)
     const char *fb = json_string_value(json_object_get(j, "filter_b"));
     printf("overlap %s%s%s%s x %s%s%s%s, k=%lld: %s in common of %lld and %lld records%s%s%s; "
            "audit seq %lld\n",
-           json_string_value(json_object_get(j, "profile_a")), *fa ? " (" : "", fa,
-           *fa ? ")" : "", json_string_value(json_object_get(j, "profile_b")), *fb ? " (" : "",
-           fb, *fb ? ")" : "", (long long)json_integer_value(json_object_get(j, "k")), ov,
+           json_string_value(json_object_get(j, "profile_a")), *fa ? " (" : "", fa, *fa ? ")" : "",
+           json_string_value(json_object_get(j, "profile_b")), *fb ? " (" : "", fb, *fb ? ")" : "",
+           (long long)json_integer_value(json_object_get(j, "k")), ov,
            (long long)json_integer_value(json_object_get(j, "a")),
            (long long)json_integer_value(json_object_get(j, "b")), json_is_string(o) ? " (" : "",
            json_is_string(o) ? json_string_value(json_object_get(j, "suppressed")) : "",
@@ -365,8 +365,8 @@ int cmd_overlap(int argc, char **argv)
         int kr = vst_keyd_overlap_sign(
             kd, (uint64_t)json_integer_value(json_object_get(ans, "audit_seq")), sig);
         if (kr != 0) {
-            rc = admin_fail("overlap: vst-keyd did not sign the answer (%s)",
-                            vst_keyd_strerror(kr));
+            rc =
+                admin_fail("overlap: vst-keyd did not sign the answer (%s)", vst_keyd_strerror(kr));
         } else {
             vst_hex(sig, sizeof sig, hex);
             json_object_set_new(ans, "signature", json_string(hex));

@@ -8,7 +8,7 @@
 #include "profile/profile.h"
 #include "wire/codec_link.h"
 
-#define VST_OVERLAP_K_MIN 3     /* keyd refuses less, too */
+#define VST_OVERLAP_K_MIN 3 /* keyd refuses less, too */
 #define VST_OVERLAP_K_DEFAULT 5
 
 int cmd_overlap(int argc, char **argv);

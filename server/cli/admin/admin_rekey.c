@@ -236,8 +236,8 @@ static int rekey_cv(rekey_worker *w, const admin_table *t, PGresult *r, int rows
         uint32_t cnt = 0;
         for (int i = 0; i < rows; i++)
             if (from[i] == v) {
-                memcpy(run + (size_t)cnt * VST_CV_RECORD_LEN,
-                       rec + (size_t)i * VST_CV_RECORD_LEN, VST_CV_RECORD_LEN);
+                memcpy(run + (size_t)cnt * VST_CV_RECORD_LEN, rec + (size_t)i * VST_CV_RECORD_LEN,
+                       VST_CV_RECORD_LEN);
                 idx[cnt++] = i;
             }
         for (uint32_t off = 0; rc == 0 && off < cnt; off += VST_CV_BATCH_MAX) {

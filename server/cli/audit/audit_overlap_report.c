@@ -18,10 +18,9 @@
 static const char *const reasons[] = {"none", "small overlap", "small remainder", "small side"};
 
 /* Members the overlap.queried event repeats from the report. */
-static const char *const event_keys[] = {"domain",  "profile_a", "collection_a", "filter_a",
-                                         "profile_b", "collection_b", "filter_b", "a",
-                                         "b",       "overlap",   "k",            "passes",
-                                         "suppressed"};
+static const char *const event_keys[] = {
+    "domain", "profile_a", "collection_a", "filter_a", "profile_b", "collection_b", "filter_b",
+    "a",      "b",         "overlap",      "k",        "passes",    "suppressed"};
 
 static int str(const json_t *rep, const char *key, const char **out)
 {
@@ -51,8 +50,8 @@ static int rebuild(const json_t *rep, vst_overlap_signed *s)
     json_int_t b = json_integer_value(json_object_get(rep, "b"));
     if (str(rep, "domain", &s->domain) || str(rep, "collection_a", &s->collection_a) ||
         str(rep, "filter_a", &s->filter_a) || str(rep, "collection_b", &s->collection_b) ||
-        str(rep, "filter_b", &s->filter_b) || str(rep, "suppressed", &why) || seq <= 0 ||
-        k < 1 || k > 65535 || a < 0 || b < 0)
+        str(rep, "filter_b", &s->filter_b) || str(rep, "suppressed", &why) || seq <= 0 || k < 1 ||
+        k > 65535 || a < 0 || b < 0)
         return -1;
     s->audit_seq = (uint64_t)seq;
     s->r.a = (uint64_t)a;
@@ -116,15 +115,14 @@ static int check_event(const json_t *rep)
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         rc = audit_fail(EXIT_ERR, "verify-report: %s", audit_pgerr(db, r));
     } else if (PQntuples(r) != 1 || strcmp(PQgetvalue(r, 0, 0), "overlap.queried") != 0) {
-        rc = audit_fail(EXIT_BAD, "verify-report: audit row %s is not an overlap.queried event",
-                        s);
+        rc = audit_fail(EXIT_BAD, "verify-report: audit row %s is not an overlap.queried event", s);
     } else {
         json_t *d = json_loads(PQgetvalue(r, 0, 1), 0, NULL);
         for (size_t i = 0; rc == EXIT_OK && i < sizeof event_keys / sizeof event_keys[0]; i++)
             if (!json_equal(json_object_get(d, event_keys[i]), json_object_get(rep, event_keys[i])))
                 rc = audit_fail(EXIT_BAD,
-                                "verify-report: audit row %s differs from the report in \"%s\"",
-                                s, event_keys[i]);
+                                "verify-report: audit row %s differs from the report in \"%s\"", s,
+                                event_keys[i]);
         json_decref(d);
     }
     PQclear(r);
