@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hmac_pads.h"
+
 struct vst_domain_key {
     SHA256_CTX inner; /* state after absorbing K_d ^ ipad */
     SHA256_CTX outer; /* state after absorbing K_d ^ opad */
@@ -64,26 +66,15 @@ int vst_hkdf_domain(const uint8_t root[VST_KEY_LEN], const char *domain, uint8_t
 
 vst_domain_key *vst_domain_key_new(const uint8_t root[VST_KEY_LEN], const char *domain)
 {
-    uint8_t kd[VST_KEY_LEN], pad[SHA256_CBLOCK];
+    uint8_t kd[VST_KEY_LEN];
     if (vst_hkdf_domain(root, domain, kd) != 0)
         return NULL;
     vst_domain_key *dk = calloc(1, sizeof *dk);
     if (dk != NULL) {
-        /* K_d is 32 bytes, shorter than the 64-byte block: zero-padded. */
-        memset(pad, 0x36, sizeof pad);
-        for (size_t i = 0; i < VST_KEY_LEN; i++)
-            pad[i] ^= kd[i];
-        SHA256_Init(&dk->inner);
-        SHA256_Update(&dk->inner, pad, sizeof pad);
-        memset(pad, 0x5c, sizeof pad);
-        for (size_t i = 0; i < VST_KEY_LEN; i++)
-            pad[i] ^= kd[i];
-        SHA256_Init(&dk->outer);
-        SHA256_Update(&dk->outer, pad, sizeof pad);
+        vst_hmac_pads(kd, &dk->inner, &dk->outer);
         strcpy(dk->name, domain);
     }
     OPENSSL_cleanse(kd, sizeof kd);
-    OPENSSL_cleanse(pad, sizeof pad);
     return dk;
 }
 
@@ -236,4 +227,20 @@ int vst_release_map(vst_version_key *from, const uint8_t release_key[VST_KEY_LEN
     if (rc != 0)
         OPENSSL_cleanse(buf, n * VST_PSEUDONYM_LEN);
     return rc;
+}
+
+void vst_hmac_pads(const uint8_t key[VST_KEY_LEN], SHA256_CTX *inner, SHA256_CTX *outer)
+{
+    uint8_t pad[SHA256_CBLOCK];
+    memset(pad, 0x36, sizeof pad);
+    for (size_t i = 0; i < VST_KEY_LEN; i++)
+        pad[i] ^= key[i];
+    SHA256_Init(inner);
+    SHA256_Update(inner, pad, sizeof pad);
+    memset(pad, 0x5c, sizeof pad);
+    for (size_t i = 0; i < VST_KEY_LEN; i++)
+        pad[i] ^= key[i];
+    SHA256_Init(outer);
+    SHA256_Update(outer, pad, sizeof pad);
+    OPENSSL_cleanse(pad, sizeof pad);
 }

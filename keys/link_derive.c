@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hmac_pads.h"
 #include "linkage/cologne.h"
 
 struct vst_link_key {
@@ -40,25 +41,13 @@ int vst_hkdf_collection(const uint8_t version_key[VST_KEY_LEN], const char *coll
 
 vst_link_key *vst_link_key_new(const uint8_t root[VST_KEY_LEN], const char *domain)
 {
-    uint8_t kl[VST_KEY_LEN], pad[SHA256_CBLOCK];
+    uint8_t kl[VST_KEY_LEN];
     if (vst_hkdf_link(root, domain, kl) != 0)
         return NULL;
     vst_link_key *lk = calloc(1, sizeof *lk);
-    if (lk != NULL) {
-        /* The 32-byte key, zero-padded to the 64-byte block (RFC 2104). */
-        memset(pad, 0x36, sizeof pad);
-        for (size_t i = 0; i < VST_KEY_LEN; i++)
-            pad[i] ^= kl[i];
-        SHA256_Init(&lk->inner);
-        SHA256_Update(&lk->inner, pad, sizeof pad);
-        memset(pad, 0x5c, sizeof pad);
-        for (size_t i = 0; i < VST_KEY_LEN; i++)
-            pad[i] ^= kl[i];
-        SHA256_Init(&lk->outer);
-        SHA256_Update(&lk->outer, pad, sizeof pad);
-    }
+    if (lk != NULL)
+        vst_hmac_pads(kl, &lk->inner, &lk->outer);
     OPENSSL_cleanse(kl, sizeof kl);
-    OPENSSL_cleanse(pad, sizeof pad);
     return lk;
 }
 

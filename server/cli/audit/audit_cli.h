@@ -52,6 +52,10 @@ int audit_file_and_keys(int argc, char **argv, const char *cmd, const char *what
                         const char **file);
 /* Connects (client_encoding UTF8, TimeZone UTC) or prints one line. */
 PGconn *audit_connect(void);
+/* verify-report: audit row audit_seq of a report is an event `action`
+ * whose details equal the report's members keys (audit_report_cmd.c). */
+int audit_report_event(const json_t *rep, const char *action, const char *const *keys,
+                       size_t nkeys);
 /* verify-report of a vst/overlap/1 report: exit status. */
 int audit_verify_overlap(const json_t *rep);
 /* The primary message of a failed result, one line, in a static buffer. */

@@ -100,43 +100,12 @@ static int check_signature(const json_t *rep)
                                 "signed by the trusted key");
 }
 
-static int check_event(const json_t *rep)
-{
-    char s[24];
-    snprintf(s, sizeof s, "%" JSON_INTEGER_FORMAT,
-             json_integer_value(json_object_get(rep, "audit_seq")));
-    PGconn *db = audit_connect();
-    if (db == NULL)
-        return EXIT_ERR;
-    const char *p[] = {s};
-    PGresult *r = PQexecParams(db, "SELECT action, details FROM vst.audit_log WHERE seq = $1", 1,
-                               NULL, p, NULL, NULL, 0);
-    int rc = EXIT_OK;
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        rc = audit_fail(EXIT_ERR, "verify-report: %s", audit_pgerr(db, r));
-    } else if (PQntuples(r) != 1 || strcmp(PQgetvalue(r, 0, 0), "overlap.queried") != 0) {
-        rc = audit_fail(EXIT_BAD, "verify-report: audit row %s is not an overlap.queried event", s);
-    } else {
-        json_t *d = json_loads(PQgetvalue(r, 0, 1), 0, NULL);
-        for (size_t i = 0; rc == EXIT_OK && i < sizeof event_keys / sizeof event_keys[0]; i++)
-            if (!json_equal(json_object_get(d, event_keys[i]), json_object_get(rep, event_keys[i])))
-                rc = audit_fail(EXIT_BAD,
-                                "verify-report: audit row %s differs from the report in \"%s\"", s,
-                                event_keys[i]);
-        json_decref(d);
-    }
-    PQclear(r);
-    PQfinish(db);
-    if (rc == EXIT_OK)
-        printf("audit row %s: the report's overlap.queried event\n", s);
-    return rc;
-}
-
 int audit_verify_overlap(const json_t *rep)
 {
     int rc = check_signature(rep) == 0 ? EXIT_OK : EXIT_BAD;
     if (rc == EXIT_OK && g_aopt.dsn != NULL)
-        rc = check_event(rep);
+        rc = audit_report_event(rep, "overlap.queried", event_keys,
+                                sizeof event_keys / sizeof event_keys[0]);
     if (rc == EXIT_OK)
         printf("OK: vst/overlap/1 report of %s x %s, k=%" JSON_INTEGER_FORMAT
                ", audit seq %" JSON_INTEGER_FORMAT "\n",

@@ -64,8 +64,10 @@ static int check_signature(const json_t *rep)
                                 "signed by the trusted key");
 }
 
-/* The release.cells event at the report's audit_seq. */
-static int check_event(const json_t *rep)
+/* Audit row audit_seq of a report: an event `action` whose details equal
+ * the report in every member of keys. EXIT_OK, or the exit status after
+ * one line. */
+int audit_report_event(const json_t *rep, const char *action, const char *const *keys, size_t nkeys)
 {
     json_int_t seq = json_integer_value(json_object_get(rep, "audit_seq"));
     if (seq <= 0)
@@ -81,22 +83,22 @@ static int check_event(const json_t *rep)
     int rc = EXIT_OK;
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         rc = audit_fail(EXIT_ERR, "verify-report: %s", audit_pgerr(db, r));
-    } else if (PQntuples(r) != 1 || strcmp(PQgetvalue(r, 0, 0), "release.cells") != 0) {
-        rc = audit_fail(EXIT_BAD, "verify-report: audit row %s is not a release.cells event", s);
+    } else if (PQntuples(r) != 1 || strcmp(PQgetvalue(r, 0, 0), action) != 0) {
+        rc = audit_fail(EXIT_BAD, "verify-report: audit row %s is not a %s event", s, action);
     } else {
         json_t *d = json_loads(PQgetvalue(r, 0, 1), 0, NULL);
-        for (size_t i = 0; rc == EXIT_OK && i < sizeof event_keys / sizeof event_keys[0]; i++)
-            if (!json_equal(json_object_get(d, event_keys[i]), json_object_get(rep, event_keys[i])))
+        for (size_t i = 0; rc == EXIT_OK && i < nkeys; i++)
+            if (!json_equal(json_object_get(d, keys[i]), json_object_get(rep, keys[i])))
                 rc = audit_fail(EXIT_BAD,
                                 "verify-report: audit row %s differs from the report "
                                 "in \"%s\"",
-                                s, event_keys[i]);
+                                s, keys[i]);
         json_decref(d);
     }
     PQclear(r);
     PQfinish(db);
     if (rc == EXIT_OK)
-        printf("audit row %s: the report's release.cells event\n", s);
+        printf("audit row %s: the report's %s event\n", s, action);
     return rc;
 }
 
@@ -127,7 +129,8 @@ int cmd_verify_report(int argc, char **argv)
     if (rc == EXIT_OK && check_signature(rep) != 0)
         rc = EXIT_BAD;
     if (rc == EXIT_OK && g_aopt.dsn != NULL)
-        rc = check_event(rep);
+        rc = audit_report_event(rep, "release.cells", event_keys,
+                                sizeof event_keys / sizeof event_keys[0]);
     if (rc == EXIT_OK)
         printf("OK: %s report of profile %s, k=%" JSON_INTEGER_FORMAT
                ", audit seq %" JSON_INTEGER_FORMAT "\n",
