@@ -204,15 +204,23 @@ check "... the next requests are served, no longer limited (8 x 200, got $sts)" 
     [ "$sts" = "200 200 200 200 200 200 200 200 " ]
 check "... without restarting vst-httpd (pid $PID0, now $HTTPD_PID)" \
     both [ "$HTTPD_PID" = "$PID0" ] -- kill -0 "$PID0"
+# And down again: a bucket holds at most the new rate, so of 3 requests in
+# quick succession at 2 a minute one is refused.
+"$VST_ADMIN" client set rated --rate-limit 2 >"$D/set2.out" 2>&1
+sts=
+for k in 1 2 3; do sts+="$(put unknown rated-1 "$D/20.nd") "; done
+check "client set rated --rate-limit 2: of the next 3 requests one is 429 (got $sts), still pid $PID0" \
+    both [ "${sts/429/}" != "$sts" ] -- [ "$HTTPD_PID" = "$PID0" ]
+"$VST_ADMIN" client set rated --rate-limit 0 >/dev/null 2>&1
 "$VST_ADMIN" client list --json >"$D/list.json" 2>&1
 check "client list --json: rated has rate_limit 0, insurer null (the default)" \
     python3 -c 'import json,sys; c={x["name"]: x for x in json.load(open(sys.argv[1]))}
 sys.exit(0 if c["rated"]["rate_limit"] == 0 and c["insurer"]["rate_limit"] is None
          and "rate_limit" in c["insurer"] else 1)' "$D/list.json"
-check "audit: client.updated of rated with the old (5) and the new (0) rate, once" \
-    [ "$(sql_trust "SELECT count(*) || '|' || string_agg(details->'rate_limit'->>'old' || '>'
-                           || (details->'rate_limit'->>'new'), ',')
-                    FROM vst.audit_log WHERE action = 'client.updated' AND client = 'rated'")" = "1|5>0" ]
+check "audit: client.updated of rated with the old and the new rate, one per change (5>0, 0>2, 2>0)" \
+    [ "$(sql_trust "SELECT string_agg(details->'rate_limit'->>'old' || '>'
+                           || (details->'rate_limit'->>'new'), ',' ORDER BY seq)
+                    FROM vst.audit_log WHERE action = 'client.updated' AND client = 'rated'")" = "5>0,0>2,2>0" ]
 check "every store row belongs to a receipt with its record count" store_matches_receipts
 
 e2e_summary
