@@ -263,8 +263,11 @@ fi
 admin client set "$NA" --rate-limit 0 && admin client set "$NA" --rate-limit 0
 expect_eq "set to 0 (unlimited), then again: stored 0, the second a no-op" "0" \
     "$(sql "SELECT rate_limit FROM vst.clients WHERE name = '$NA'")"
-grep -q "nothing changed" "$OUT" && ok "setting the same value says nothing changed" ||
+if grep -q "nothing changed" "$OUT"; then
+    ok "setting the same value says nothing changed"
+else
     nok "setting the same value says nothing changed" "$(cat "$OUT")"
+fi
 expect_eq "client.updated events: DB user, fingerprint, old -> new (null = default), no event for the no-op" \
     "vst_admin|$FA|null>5,vst_admin|$FA|5>0" \
     "$(sql "SELECT string_agg(db_user || '|' || (details->>'cert_fingerprint') || '|' ||

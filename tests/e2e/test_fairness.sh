@@ -188,7 +188,7 @@ PID0=$HTTPD_PID
 check "client add --rate-limit 5 registers the client ($(tr '\n' ' ' <"$D/add.out"))" \
     [ "$(sql_trust "SELECT rate_limit FROM vst.clients WHERE name = 'rated'")" = 5 ]
 sts=
-for k in 1 2 3 4 5; do sts+="$(put unknown rated-1 "$D/20.nd") "; done
+for _ in 1 2 3 4 5; do sts+="$(put unknown rated-1 "$D/20.nd") "; done
 check "5 requests of a client registered with --rate-limit 5: served (201 200 200 200 200, got $sts)" \
     [ "$sts" = "201 200 200 200 200 " ]
 st=$(put unknown rated-1 "$D/20.nd")
@@ -199,7 +199,7 @@ check "... with Retry-After in seconds ($(hdr Retry-After))" \
 check "client set rated --rate-limit 0 ($(tr '\n' ' ' <"$D/set.out"))" \
     [ "$(sql_trust "SELECT rate_limit FROM vst.clients WHERE name = 'rated'")" = 0 ]
 sts=
-for k in 1 2 3 4 5 6 7 8; do sts+="$(put unknown rated-1 "$D/20.nd") "; done
+for _ in 1 2 3 4 5 6 7 8; do sts+="$(put unknown rated-1 "$D/20.nd") "; done
 check "... the next requests are served, no longer limited (8 x 200, got $sts)" \
     [ "$sts" = "200 200 200 200 200 200 200 200 " ]
 check "... without restarting vst-httpd (pid $PID0, now $HTTPD_PID)" \
@@ -208,7 +208,7 @@ check "... without restarting vst-httpd (pid $PID0, now $HTTPD_PID)" \
 # quick succession at 2 a minute one is refused.
 "$VST_ADMIN" client set rated --rate-limit 2 >"$D/set2.out" 2>&1
 sts=
-for k in 1 2 3; do sts+="$(put unknown rated-1 "$D/20.nd") "; done
+for _ in 1 2 3; do sts+="$(put unknown rated-1 "$D/20.nd") "; done
 check "client set rated --rate-limit 2: of the next 3 requests one is 429 (got $sts), still pid $PID0" \
     both [ "${sts/429/}" != "$sts" ] -- [ "$HTTPD_PID" = "$PID0" ]
 "$VST_ADMIN" client set rated --rate-limit 0 >/dev/null 2>&1

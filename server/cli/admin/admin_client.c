@@ -1,4 +1,4 @@
-/* vst-admin client add | set | revoke | list: the registry of senders in
+/* vst-admin client add | revoke | list (set: admin_client_set.c): the registry of senders in
  * the trust DB (vst.clients, DESIGN.md §6, §7, §9, §14).
  *
  * A client is identified by its TLS certificate's public key: the
@@ -20,20 +20,18 @@
 #include <unistd.h>
 
 #include "cli/admin/admin.h"
+#include "cli/admin/admin_client.h"
 #include "audit/audit.h"
 #include "core/hex.h"
 #include "core/secmem.h"
 #include "core/ident.h"
 
-#define FPR_LEN 32
-#define RATE_MAX 1000000 /* requests per minute; also the column's CHECK (0011) */
-
-static PGresult *query(PGconn *db, const char *sql, int n, const char *const *params)
+PGresult *admin_client_query(PGconn *db, const char *sql, int n, const char *const *params)
 {
     return PQexecParams(db, sql, n, NULL, params, NULL, NULL, 0);
 }
 
-static int exec_ok(PGconn *db, const char *sql)
+int admin_client_exec(PGconn *db, const char *sql)
 {
     PGresult *r = PQexec(db, sql);
     int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
@@ -116,7 +114,7 @@ static int cert_fingerprint(const char *path, unsigned char fpr[FPR_LEN], char *
 }
 
 /* Rolls back, closes, returns 1. */
-static int abort_tx(PGconn *db)
+int admin_client_abort(PGconn *db)
 {
     PGresult *r = PQexec(db, "ROLLBACK");
     PQclear(r);
@@ -128,22 +126,22 @@ static int abort_tx(PGconn *db)
  * consumed) in the transaction of the change, and commits both. Goes
  * through vst_audit_append, so the identifier screen applies here too.
  * Returns 0 with seq (24 bytes) filled, or 1 after one clear line. */
-static int audit_and_commit(PGconn *db, const char *what, const char *action, const char *actor,
-                            const char *name, json_t *d, char seq[24])
+int admin_client_commit(PGconn *db, const char *what, const char *action, const char *actor,
+                        const char *name, json_t *d, char seq[24])
 {
     char m[256];
     char *details = d ? json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(d);
     if (details == NULL) {
         admin_fail("%s: the details are not valid UTF-8 text", what);
-        return abort_tx(db);
+        return admin_client_abort(db);
     }
     uint64_t n = 0;
     int rc = vst_audit_append(db, actor, action, name, details, &n);
     vst_secure_free(details);
     if (rc != 0) {
         admin_fail("%s: audit log: %s", what, vst_audit_last_error());
-        return abort_tx(db);
+        return admin_client_abort(db);
     }
     snprintf(seq, 24, "%llu", (unsigned long long)n);
     PGresult *r = PQexec(db, "COMMIT");
@@ -169,7 +167,7 @@ static int want_json(int argc, char **argv)
 /* --rate-limit's value: "default" (the registration sets none: vst-httpd's
  * configured --rate-limit applies; -1) or a whole number 0..RATE_MAX of
  * requests per minute, 0 = unlimited. 0, or -1 after one clear line. */
-static int parse_rate(const char *what, const char *v, long *out)
+int admin_client_rate_parse(const char *what, const char *v, long *out)
 {
     if (strcmp(v, "default") == 0) {
         *out = -1;
@@ -193,7 +191,7 @@ static int parse_rate(const char *what, const char *v, long *out)
 }
 
 /* A rate as JSON: null for the default. */
-static json_t *rate_json(long rate)
+json_t *admin_client_rate_json(long rate)
 {
     return rate < 0 ? json_null() : json_integer(rate);
 }
@@ -225,7 +223,7 @@ static int parse_add_args(int argc, char **argv, add_args *a)
     if (a->name == NULL || a->ik_in == NULL || a->cert == NULL)
         return admin_fail("client add: --name, --ik and --cert are required (see --help)");
     a->rate = -1;
-    if (a->rate_in != NULL && parse_rate("client add", a->rate_in, &a->rate) != 0)
+    if (a->rate_in != NULL && admin_client_rate_parse("client add", a->rate_in, &a->rate) != 0)
         return 1;
     if (!valid_name(a->name))
         return admin_fail("client add: the name must be 1-128 bytes of UTF-8 without control or "
@@ -246,10 +244,11 @@ static int refuse_duplicate(PGconn *db, const char *name, const char *fpr_hex)
 {
     char m[256];
     const char *p2[] = {name, fpr_hex};
-    PGresult *r = query(db,
-                        "SELECT name, state FROM vst.clients WHERE name = $1 OR "
-                        "cert_fingerprint = decode($2, 'hex') ORDER BY (name = $1) DESC",
-                        2, p2);
+    PGresult *r =
+        admin_client_query(db,
+                           "SELECT name, state FROM vst.clients WHERE name = $1 OR "
+                           "cert_fingerprint = decode($2, 'hex') ORDER BY (name = $1) DESC",
+                           2, p2);
     int rc = -1;
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         admin_fail("client add: %s", admin_pg_line(PQresultErrorMessage(r), m, sizeof m));
@@ -276,11 +275,12 @@ static int insert_client(PGconn *db, const add_args *a, const char *fpr_hex, cha
     char rate[24];
     snprintf(rate, sizeof rate, "%ld", a->rate);
     const char *pi[] = {a->name, a->ik.s, fpr_hex, a->rate < 0 ? NULL : rate};
-    PGresult *r = query(db,
-                        "INSERT INTO vst.clients (name, ik, cert_fingerprint, rate_limit) VALUES "
-                        "($1, $2, decode($3, 'hex'), $4::integer) RETURNING "
-                        "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')",
-                        4, pi);
+    PGresult *r = admin_client_query(
+        db,
+        "INSERT INTO vst.clients (name, ik, cert_fingerprint, rate_limit) VALUES "
+        "($1, $2, decode($3, 'hex'), $4::integer) RETURNING "
+        "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')",
+        4, pi);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
         if (state != NULL && strcmp(state, "23505") == 0)
@@ -300,10 +300,11 @@ static void print_added(int json, const add_args *a, const char *fpr_hex, const 
                         const char *not_after, const char *seq)
 {
     if (json) {
-        json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:I}", "name", a->name, "ik",
-                              a->ik.s, "fingerprint", fpr_hex, "state", "active", "created",
-                              created, "cert_not_after", not_after, "rate_limit",
-                              rate_json(a->rate), "audit_seq", (json_int_t)strtoll(seq, NULL, 10));
+        json_t *o =
+            json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:I}", "name", a->name, "ik", a->ik.s,
+                      "fingerprint", fpr_hex, "state", "active", "created", created,
+                      "cert_not_after", not_after, "rate_limit", admin_client_rate_json(a->rate),
+                      "audit_seq", (json_int_t)strtoll(seq, NULL, 10));
         char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
         json_decref(o);
         if (s != NULL)
@@ -351,127 +352,19 @@ int cmd_client_add(int argc, char **argv)
         return 1;
     /* READ COMMITTED: vst.audit_append requires it. */
     char created[32];
-    if (!exec_ok(db, "BEGIN ISOLATION LEVEL READ COMMITTED") ||
+    if (!admin_client_exec(db, "BEGIN ISOLATION LEVEL READ COMMITTED") ||
         refuse_duplicate(db, a.name, fpr_hex) != 0 || insert_client(db, &a, fpr_hex, created) != 0)
-        return abort_tx(db);
+        return admin_client_abort(db);
     char actor[160];
     admin_actor(actor, sizeof actor);
     /* No IK: DESIGN.md §8 keeps every identifier of §4 out of the log; the
      * client's name and certificate fingerprint identify it there. */
     json_t *d = json_pack("{s:s, s:s, s:o}", "cert_fingerprint", fpr_hex, "cert_not_after",
-                          not_after, "rate_limit", rate_json(a.rate));
+                          not_after, "rate_limit", admin_client_rate_json(a.rate));
     char seq[24];
-    if (audit_and_commit(db, "client add", "client.added", actor, a.name, d, seq) != 0)
+    if (admin_client_commit(db, "client add", "client.added", actor, a.name, d, seq) != 0)
         return 1;
     print_added(want_json(argc, argv), &a, fpr_hex, created, not_after, seq);
-    return 0;
-}
-
-/* The client's current rate, locked for the change: 0 with *rate (-1:
- * default) and fpr filled, or -1 after one clear line. */
-static int lock_client(PGconn *db, const char *name, long *rate, char fpr[2 * FPR_LEN + 1])
-{
-    char m[256];
-    const char *p1[] = {name};
-    PGresult *r = query(db,
-                        "SELECT state, coalesce(rate_limit, -1), encode(cert_fingerprint, 'hex') "
-                        "FROM vst.clients WHERE name = $1 FOR UPDATE",
-                        1, p1);
-    int rc = -1;
-    if (PQresultStatus(r) != PGRES_TUPLES_OK)
-        admin_fail("client set: %s", admin_pg_line(PQresultErrorMessage(r), m, sizeof m));
-    else if (PQntuples(r) == 0)
-        admin_fail("client set: no client named \"%s\" (see vst-admin client list)", name);
-    else if (strcmp(PQgetvalue(r, 0, 0), "active") != 0)
-        admin_fail("client set: \"%s\" is revoked; a revoked client is not changed", name);
-    else {
-        *rate = strtol(PQgetvalue(r, 0, 1), NULL, 10);
-        snprintf(fpr, 2 * FPR_LEN + 1, "%s", PQgetvalue(r, 0, 2));
-        rc = 0;
-    }
-    PQclear(r);
-    return rc;
-}
-
-static void rate_text(long rate, char *out, size_t len)
-{
-    if (rate < 0)
-        snprintf(out, len, "default (vst-httpd's --rate-limit)");
-    else if (rate == 0)
-        snprintf(out, len, "unlimited");
-    else
-        snprintf(out, len, "%ld/min", rate);
-}
-
-int cmd_client_set(int argc, char **argv)
-{
-    if (admin_is_help(argc, argv)) {
-        printf("usage: vst-admin client set NAME --rate-limit N|default\n\n"
-               "Changes an active client's registration. --rate-limit N: requests per\n"
-               "minute vst-httpd accepts from it, a whole number 0..1000000, 0 = unlimited;\n"
-               "\"default\": vst-httpd's configured --rate-limit. vst-httpd reads it with\n"
-               "the registration on every request: the next request is held to it, no\n"
-               "restart. The change and its audit event (client.updated, with the old and\n"
-               "the new value) are written in one transaction; setting the value it has\n"
-               "already changes and audits nothing.\n");
-        return 0;
-    }
-    const char *name = NULL, *rate_in = NULL, *v;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--rate-limit") == 0) {
-            if ((v = admin_optarg(argc, argv, &i)) == NULL)
-                return 2;
-            rate_in = v;
-        } else if (argv[i][0] == '-' || name != NULL) {
-            return admin_fail("client set: unexpected argument %s (see --help)", argv[i]);
-        } else {
-            name = argv[i];
-        }
-    }
-    if (name == NULL)
-        return admin_fail("client set: which client? (vst-admin client set NAME --rate-limit N)");
-    if (rate_in == NULL)
-        return admin_fail("client set: nothing to change; give --rate-limit N (see --help)");
-    long rate_new;
-    if (parse_rate("client set", rate_in, &rate_new) != 0)
-        return 1;
-
-    PGconn *db = admin_db(g_opt.trust_dsn, "trust");
-    if (db == NULL)
-        return 1;
-    /* READ COMMITTED: vst.audit_append requires it. */
-    long rate_old;
-    char fpr[2 * FPR_LEN + 1];
-    if (!exec_ok(db, "BEGIN ISOLATION LEVEL READ COMMITTED") ||
-        lock_client(db, name, &rate_old, fpr) != 0)
-        return abort_tx(db);
-    char told[48], tnew[48];
-    rate_text(rate_old, told, sizeof told);
-    rate_text(rate_new, tnew, sizeof tnew);
-    if (rate_old == rate_new) {
-        abort_tx(db);
-        printf("client \"%s\": rate limit already %s; nothing changed\n", name, tnew);
-        return 0;
-    }
-    char m[256], rate[24];
-    snprintf(rate, sizeof rate, "%ld", rate_new);
-    const char *p2[] = {name, rate_new < 0 ? NULL : rate};
-    PGresult *r =
-        query(db, "UPDATE vst.clients SET rate_limit = $2::integer WHERE name = $1", 2, p2);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-        admin_fail("client set: %s", admin_pg_line(PQresultErrorMessage(r), m, sizeof m));
-        PQclear(r);
-        return abort_tx(db);
-    }
-    PQclear(r);
-    char actor[160];
-    admin_actor(actor, sizeof actor);
-    json_t *d = json_pack("{s:s, s:{s:o, s:o}}", "cert_fingerprint", fpr, "rate_limit", "old",
-                          rate_json(rate_old), "new", rate_json(rate_new));
-    char seq[24];
-    if (audit_and_commit(db, "client set", "client.updated", actor, name, d, seq) != 0)
-        return 1;
-    printf("client \"%s\": rate limit %s -> %s (audit seq %s)\n", name, told, tnew, seq);
     return 0;
 }
 
@@ -504,34 +397,35 @@ int cmd_client_revoke(int argc, char **argv)
     PGconn *db = admin_db(g_opt.trust_dsn, "trust");
     if (db == NULL)
         return 1;
-    if (!exec_ok(db, "BEGIN ISOLATION LEVEL READ COMMITTED"))
-        return abort_tx(db);
+    if (!admin_client_exec(db, "BEGIN ISOLATION LEVEL READ COMMITTED"))
+        return admin_client_abort(db);
     char m[256];
     const char *p1[] = {name};
-    PGresult *r = query(db,
-                        "UPDATE vst.clients SET state = 'revoked', revoked_at = now() "
-                        "WHERE name = $1 AND state = 'active' "
-                        "RETURNING ik, encode(cert_fingerprint, 'hex'), "
-                        "to_char(revoked_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')",
-                        1, p1);
+    PGresult *r = admin_client_query(
+        db,
+        "UPDATE vst.clients SET state = 'revoked', revoked_at = now() "
+        "WHERE name = $1 AND state = 'active' "
+        "RETURNING ik, encode(cert_fingerprint, 'hex'), "
+        "to_char(revoked_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')",
+        1, p1);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         admin_fail("client revoke: %s", admin_pg_line(PQresultErrorMessage(r), m, sizeof m));
         PQclear(r);
-        return abort_tx(db);
+        return admin_client_abort(db);
     }
     if (PQntuples(r) == 0) {
         PQclear(r);
-        r = query(db,
-                  "SELECT to_char(revoked_at AT TIME ZONE 'UTC', "
-                  "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM vst.clients WHERE name = $1",
-                  1, p1);
+        r = admin_client_query(db,
+                               "SELECT to_char(revoked_at AT TIME ZONE 'UTC', "
+                               "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM vst.clients WHERE name = $1",
+                               1, p1);
         if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
             admin_fail("client revoke: \"%s\" is already revoked (since %s)", name,
                        PQgetvalue(r, 0, 0));
         else
             admin_fail("client revoke: no client named \"%s\" (see vst-admin client list)", name);
         PQclear(r);
-        return abort_tx(db);
+        return admin_client_abort(db);
     }
     char fpr[2 * FPR_LEN + 1], when[32];
     snprintf(fpr, sizeof fpr, "%s", PQgetvalue(r, 0, 1));
@@ -544,7 +438,7 @@ int cmd_client_revoke(int argc, char **argv)
     if (d != NULL && reason != NULL)
         json_object_set_new(d, "reason", json_string(reason));
     char seq[24];
-    if (audit_and_commit(db, "client revoke", "client.revoked", actor, name, d, seq) != 0)
+    if (admin_client_commit(db, "client revoke", "client.revoked", actor, name, d, seq) != 0)
         return 1;
     printf("client \"%s\" revoked at %s (audit seq %s)\nfingerprint: %s\n", name, when, seq, fpr);
     return 0;
@@ -586,11 +480,12 @@ int cmd_client_list(int argc, char **argv)
         json_t *a = json_array();
         for (int i = 0; a != NULL && i < n; i++) {
             const char *rev = PQgetvalue(r, i, 5);
-            json_t *o = json_pack(
-                "{s:s, s:s, s:s, s:s, s:o, s:s, s:o}", "name", PQgetvalue(r, i, 0), "ik",
-                PQgetvalue(r, i, 1), "fingerprint", PQgetvalue(r, i, 2), "state",
-                PQgetvalue(r, i, 3), "rate_limit", rate_json(strtol(PQgetvalue(r, i, 6), NULL, 10)),
-                "created", PQgetvalue(r, i, 4), "revoked", *rev ? json_string(rev) : json_null());
+            json_t *o =
+                json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:o}", "name", PQgetvalue(r, i, 0), "ik",
+                          PQgetvalue(r, i, 1), "fingerprint", PQgetvalue(r, i, 2), "state",
+                          PQgetvalue(r, i, 3), "rate_limit",
+                          admin_client_rate_json(strtol(PQgetvalue(r, i, 6), NULL, 10)), "created",
+                          PQgetvalue(r, i, 4), "revoked", *rev ? json_string(rev) : json_null());
             if (o == NULL || json_array_append_new(a, o) != 0) {
                 json_decref(a);
                 a = NULL;
