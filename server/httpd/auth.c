@@ -137,6 +137,7 @@ static vst_err lookup(const uint8_t fp[32], client_info *out)
     }
     out->id = atoi(PQgetvalue(r, 0, 0));
     snprintf(out->name, sizeof out->name, "%s", PQgetvalue(r, 0, 1));
+    out->rate_limit = PQgetisnull(r, 0, 3) ? -1 : strtoll(PQgetvalue(r, 0, 3), NULL, 10);
     vst_err e = strcmp(PQgetvalue(r, 0, 2), "active") == 0 ? VST_E_OK : VST_E_CLIENT_REVOKED;
     PQclear(r);
     return e;
@@ -146,6 +147,7 @@ vst_err auth_client(struct MHD_Connection *c, client_info *out)
 {
     uint8_t fp[32];
     memset(out, 0, sizeof *out);
+    out->rate_limit = -1;
     /* Verifying the chain once per TLS connection, not per request on a
      * kept-alive one; the registration lookup runs on every request, so a
      * revocation takes effect at once. */

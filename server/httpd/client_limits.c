@@ -56,6 +56,11 @@ static void *entry_for(void *tab, size_t elem, int client_id, int *fresh)
 #undef AT
 }
 
+uint64_t limits_rate_of(int64_t registered, uint64_t configured)
+{
+    return registered >= 0 ? (uint64_t)registered : configured;
+}
+
 unsigned limits_rate(int client_id, uint64_t per_minute, int64_t now_ms)
 {
     if (per_minute == 0)

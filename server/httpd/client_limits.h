@@ -19,7 +19,14 @@
 
 #define LIMITS_CLIENTS 1024
 
-/* 0 if the request is allowed (and counted), else seconds to wait. */
+/* The rate that applies to a client: its registration's (vst.clients.
+ * rate_limit, 0 = unlimited) when it has one, else (registered < 0, NULL
+ * there) the configured default. */
+uint64_t limits_rate_of(int64_t registered, uint64_t configured);
+/* 0 if the request is allowed (and counted), else seconds to wait.
+ * per_minute 0 = unlimited. A client's rate may change between calls (its
+ * registration was changed): the bucket keeps its tokens, capped at the new
+ * rate, and refills at the new rate from then on. */
 unsigned limits_rate(int client_id, uint64_t per_minute, int64_t now_ms);
 /* 0 if n more identifiers fit the client's last 24 hours (and are charged),
  * else seconds until they would. per_day 0 = unlimited. */

@@ -15,7 +15,7 @@ enum MHD_Result delivery_get(struct MHD_Connection *c, const http_call *call)
         auth_audit_failure(e, &ci, "GET");
         return reply_problem(c, e, NULL, e == VST_E_UNAVAILABLE ? 5 : 0);
     }
-    unsigned wait = limits_rate(ci.id, g_hcfg.rate_limit, mono_ms());
+    unsigned wait = limits_rate(ci.id, limits_rate_of(ci.rate_limit, g_hcfg.rate_limit), mono_ms());
     if (wait > 0)
         return reply_problem(c, VST_E_RATE_LIMITED, NULL, wait);
     int busy = 0;

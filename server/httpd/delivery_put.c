@@ -90,7 +90,8 @@ static vst_err check_headers(struct MHD_Connection *c, delivery *d, unsigned *re
         d->close = 1; /* do not read a body we refuse */
         return VST_E_PAYLOAD_TOO_LARGE;
     }
-    if ((*retry = limits_rate(d->client.id, g_hcfg.rate_limit, mono_ms())) > 0)
+    if ((*retry = limits_rate(d->client.id, limits_rate_of(d->client.rate_limit, g_hcfg.rate_limit),
+                              mono_ms())) > 0)
         return VST_E_RATE_LIMITED;
     if (health_keyd_stalled()) { /* do not make every sender wait out a timeout */
         d->fail_detail = "the key service does not answer";

@@ -184,6 +184,10 @@ typedef struct {
     int have_fp; /* the certificate verified and its fingerprint is known */
     uint8_t fp[32];
     int monitor; /* the certificate is one of monitor-fingerprints */
+    /* Requests per minute from the registration (vst.clients.rate_limit,
+     * read with it on every request, so a change needs no restart); 0 =
+     * unlimited, -1 = NULL there: the configured --rate-limit applies. */
+    int64_t rate_limit;
 } client_info;
 int auth_init(void);
 void auth_free(void);

@@ -33,9 +33,10 @@
 
 /* X(name, database, parameters, text) */
 #define SQL_STATEMENTS(X)                                                                          \
-    /* auth.c: a client certificate's registration ($1: SHA-256 of its SPKI, binary). */           \
+    /* auth.c: a client certificate's registration ($1: SHA-256 of its SPKI, binary),              \
+     * its request rate with it (sql/trust/0011; NULL: the configured default). */                 \
     X(CLIENT_BY_FINGERPRINT, SQL_TRUST, 1,                                                         \
-      "SELECT id, name, state FROM vst.clients WHERE cert_fingerprint = $1")                       \
+      "SELECT id, name, state, rate_limit FROM vst.clients WHERE cert_fingerprint = $1")           \
     /* store.c: session advisory locks on a text key (an attempt at a delivery,                    \
      * "<client id>/<delivery id>"; a delivery's prepared transaction, "vst:<ref>"). */            \
     X(LOCK, SQL_TRUST, 1, "SELECT pg_advisory_lock(hashtextextended($1, 0))")                      \

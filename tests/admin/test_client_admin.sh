@@ -109,14 +109,15 @@ FA=$(fpr_of a.pem)
 FB=$(fpr_of b.pem)
 
 # --- help and configuration --------------------------------------------------
-for c in add revoke list; do
+for c in add set revoke list; do
     if admin client $c --help && grep -q "^usage: vst-admin client $c" "$OUT"; then
         ok "client $c --help"
     else
         nok "client $c --help" "$(cat "$OUT" "$ERR")"
     fi
 done
-if admin --help && grep -q "client add" "$OUT" && grep -q "client revoke" "$OUT"; then
+if admin --help && grep -q "client add" "$OUT" && grep -q "client set" "$OUT" &&
+    grep -q "client revoke" "$OUT"; then
     ok "vst-admin --help lists the client commands"
 else
     nok "vst-admin --help lists the client commands"
@@ -241,6 +242,81 @@ else
     nok "global --json applies to client list"
 fi
 
+# --- the rate limit of the registration (issue 14) ----------------------------
+expect_eq "a client added without --rate-limit has none (vst-httpd's default)" "t" \
+    "$(sql "SELECT rate_limit IS NULL FROM vst.clients WHERE name = '$NA'")"
+for bad in -1 1000001 abc 1.5 '' 5x 99999999; do
+    refused "client set --rate-limit '$bad' refused" "whole number 0\.\.1000000" \
+        client set "$NA" --rate-limit "$bad"
+done
+refused "client add --rate-limit -5 refused before anything is written" "whole number 0\.\.1000000" \
+    client add --name "rate-$TAG" --ik $IK --cert u.pem --rate-limit -5
+refused "client set of an unknown client refused" "no client named \"nobody-$TAG\"" \
+    client set "nobody-$TAG" --rate-limit 5
+refused "client set without a change refused" "nothing to change" client set "$NA"
+refused "client set without a name refused" "which client" client set --rate-limit 5
+if admin client set "$NA" --rate-limit 5 && grep -q "default.*-> 5/min" "$OUT"; then
+    ok "client set --rate-limit 5 (from the default)"
+else
+    nok "client set --rate-limit 5 (from the default)" "$(cat "$OUT" "$ERR")"
+fi
+admin client set "$NA" --rate-limit 0 && admin client set "$NA" --rate-limit 0
+expect_eq "set to 0 (unlimited), then again: stored 0, the second a no-op" "0" \
+    "$(sql "SELECT rate_limit FROM vst.clients WHERE name = '$NA'")"
+if grep -q "nothing changed" "$OUT"; then
+    ok "setting the same value says nothing changed"
+else
+    nok "setting the same value says nothing changed" "$(cat "$OUT")"
+fi
+expect_eq "client.updated events: DB user, fingerprint, old -> new (null = default), no event for the no-op" \
+    "vst_admin|$FA|null>5,vst_admin|$FA|5>0" \
+    "$(sql "SELECT string_agg(db_user || '|' || (details->>'cert_fingerprint') || '|' ||
+                   (details->'rate_limit'->'old')::text || '>' || (details->'rate_limit'->'new')::text,
+                   ',' ORDER BY seq)
+            FROM vst.audit_log WHERE action = 'client.updated' AND client = '$NA'")"
+if admin client list && grep -qE "^$NA +$IK +$FA +active +unlimited " "$OUT" &&
+    grep -qE "^$NB +$IK +$FB +active +default " "$OUT"; then
+    ok "client list shows the rate limit (unlimited, default)"
+else
+    nok "client list shows the rate limit (unlimited, default)" "$(cat "$OUT")"
+fi
+if admin client list --json && python3 -c 'import json,sys; c={x["name"]: x for x in json.load(open(sys.argv[1], encoding="utf-8"))}; sys.exit(0 if c[sys.argv[2]]["rate_limit"] == 0 and "rate_limit" in c[sys.argv[3]] and c[sys.argv[3]]["rate_limit"] is None else 1)' "$OUT" "$NA" "$NB"; then
+    ok "client list --json: rate_limit 0, and null for the default"
+else
+    nok "client list --json: rate_limit 0, and null for the default" "$(head -c 400 "$OUT")"
+fi
+if admin client set "$NA" --rate-limit default && grep -q "unlimited -> default" "$OUT"; then
+    ok "client set --rate-limit default goes back to vst-httpd's default"
+else
+    nok "client set --rate-limit default goes back to vst-httpd's default" "$(cat "$OUT" "$ERR")"
+fi
+expect_eq "... stored as NULL" "t" "$(sql "SELECT rate_limit IS NULL FROM vst.clients WHERE name = '$NA'")"
+# One transaction: a failing audit append leaves the rate unchanged.
+psql -X -qAt -d "$DB" -c "SELECT pg_advisory_lock(1987277824, 2)" -c "SELECT pg_sleep(20)" \
+    >/dev/null 2>&1 &
+LOCKER=$!
+for _ in $(seq 100); do
+    [ "$(sql "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 1987277824 AND objid = 2 AND granted")" = 1 ] && break
+    sleep 0.1
+done
+if PGOPTIONS='-c lock_timeout=300' admin client set "$NA" --rate-limit 7; then
+    nok "client set fails when the audit append fails" "exit 0"
+elif grep -q "audit log: .*lock timeout" "$ERR"; then
+    ok "client set fails when the audit append fails"
+else
+    nok "client set fails when the audit append fails" "$(cat "$ERR")"
+fi
+expect_eq "... and leaves the rate unchanged" "t" \
+    "$(sql "SELECT rate_limit IS NULL FROM vst.clients WHERE name = '$NA'")"
+kill "$LOCKER" 2>/dev/null
+wait "$LOCKER" 2>/dev/null
+LOCKER=
+sql "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND classid = 1987277824 AND objid = 2" >/dev/null
+for _ in $(seq 50); do
+    [ "$(sql "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 1987277824 AND objid = 2")" = 0 ] && break
+    sleep 0.1
+done
+
 # --- revoke ------------------------------------------------------------------
 if admin client revoke "$NA" --reason "test: key compromised"; then
     ok "client revoke succeeds"
@@ -256,9 +332,10 @@ expect_eq "the other client stays active" "active" \
     "$(sql "SELECT state FROM vst.clients WHERE name = '$NB'")"
 refused "revoking twice refused" "already revoked" client revoke "$NA"
 refused "revoking an unknown client refused" "no client named" client revoke "nobody-$TAG"
+refused "a revoked client's rate is not changed" "is revoked" client set "$NA" --rate-limit 5
 refused "a revoked key cannot be registered again" "revoked" \
     client add --name "again-$TAG" --ik $IK --cert a.pem
-if admin client list && grep -qE "^$NA +$IK +$FA +revoked +[0-9T:Z-]+ +[0-9T:Z-]+Z$" "$OUT"; then
+if admin client list && grep -qE "^$NA +$IK +$FA +revoked +[a-z0-9]+ +[0-9T:Z-]+ +[0-9T:Z-]+Z$" "$OUT"; then
     ok "client list shows the revocation time"
 else
     nok "client list shows the revocation time" "$(cat "$OUT")"

@@ -603,6 +603,32 @@ expect_fail "vst_httpd may not INSERT a client" "$DENIED" vst_httpd "$TRUST_DB" 
     "INSERT INTO vst.clients (name, ik, cert_fingerprint) VALUES ('x', '260326822', sha256('y'))"
 expect_fail "vst_httpd may not revoke or re-activate a client" "$DENIED" vst_httpd "$TRUST_DB" \
     "UPDATE vst.clients SET state = 'active', revoked_at = NULL"
+# The per-client request rate belongs to the registration (issue 14, 0011).
+expect_eq "a client registered without a rate has rate_limit NULL (vst-httpd's default)" "t" \
+    "$(q vst_admin "$TRUST_DB" "SELECT rate_limit IS NULL FROM vst.clients WHERE id = $CID")"
+expect_ok "vst_admin may register a client with a rate limit" vst_admin "$TRUST_DB" \
+    "INSERT INTO vst.clients (name, ik, cert_fingerprint, rate_limit)
+     VALUES ('Rated insurer', '260326822', sha256('rated'), 5)"
+expect_ok "vst_admin may change a client's rate limit (to unlimited and back to the default)" \
+    vst_admin "$TRUST_DB" "UPDATE vst.clients SET rate_limit = 0 WHERE name = 'Rated insurer'" \
+    "UPDATE vst.clients SET rate_limit = NULL WHERE name = 'Rated insurer'"
+expect_fail "a negative rate limit is refused" "check constraint" vst_admin "$TRUST_DB" \
+    "UPDATE vst.clients SET rate_limit = -1 WHERE name = 'Rated insurer'"
+expect_fail "a rate limit above 1000000 is refused" "check constraint" vst_admin "$TRUST_DB" \
+    "UPDATE vst.clients SET rate_limit = 1000001 WHERE name = 'Rated insurer'"
+expect_eq "vst_httpd reads rate_limit with the registration" "5|t" \
+    "$(asu "$TRUST_DB" "UPDATE vst.clients SET rate_limit = 5 WHERE name = 'Rated insurer'" &&
+        q vst_httpd "$TRUST_DB" "SELECT rate_limit, state = 'active' FROM vst.clients
+                                  WHERE cert_fingerprint = sha256('rated')")"
+expect_fail "vst_httpd may not change a rate limit" "$DENIED" vst_httpd "$TRUST_DB" \
+    "UPDATE vst.clients SET rate_limit = 0"
+expect_eq "rate_limit: UPDATE for vst_admin only, SELECT for vst_httpd, nothing for vst_auditor" \
+    "t|f|t|f|f" \
+    "$(asu "$TRUST_DB" "SELECT has_column_privilege('vst_admin', 'vst.clients', 'rate_limit', 'UPDATE'),
+                               has_column_privilege('vst_httpd', 'vst.clients', 'rate_limit', 'UPDATE'),
+                               has_column_privilege('vst_httpd', 'vst.clients', 'rate_limit', 'SELECT'),
+                               has_column_privilege('vst_auditor', 'vst.clients', 'rate_limit', 'SELECT'),
+                               has_column_privilege('vst_admin', 'vst.clients', 'name', 'UPDATE')")"
 
 expect_ok "vst_admin may record key version 1 as current" vst_admin "$TRUST_DB" \
     "INSERT INTO vst.key_versions (version, state) VALUES (1, 'current')"

@@ -10,7 +10,12 @@
 #     connection closed while the sender is still sending (not drained);
 #   - each client has its own daily identifier budget in vst-httpd
 #     (--client-identifiers-day), so that one cannot spend keyd's global
-#     budget for everybody.
+#     budget for everybody;
+#   - the request rate belongs to the client's registration (issue 14,
+#     DESIGN.md §14): `vst-admin client add --rate-limit 5` holds the client
+#     to 5 requests a minute, `client set NAME --rate-limit 0` lifts it for
+#     the next request without restarting vst-httpd, audited as
+#     client.updated; a client without one keeps vst-httpd's --rate-limit.
 set -uo pipefail
 E2E_DIR=$(cd "$(dirname "$0")" && pwd)
 source "$E2E_DIR/stack.sh"
@@ -175,6 +180,47 @@ check "... its delivery.failed event names the code" \
                     AND details->>'code' = 'identifier_budget_exhausted'")" = 1 ]
 st=$(put second budget-other "$D/80.nd")
 check "another client has its own budget (201, got $st)" [ "$st" = 201 ]
+
+# ---- the rate of the registration (issue 14): no restart from here on
+PID0=$HTTPD_PID
+"$VST_ADMIN" client add --name rated --ik 260326822 --cert "$STACK/certs/unknown.pem" \
+    --rate-limit 5 >"$D/add.out" 2>&1
+check "client add --rate-limit 5 registers the client ($(tr '\n' ' ' <"$D/add.out"))" \
+    [ "$(sql_trust "SELECT rate_limit FROM vst.clients WHERE name = 'rated'")" = 5 ]
+sts=
+for _ in 1 2 3 4 5; do sts+="$(put unknown rated-1 "$D/20.nd") "; done
+check "5 requests of a client registered with --rate-limit 5: served (201 200 200 200 200, got $sts)" \
+    [ "$sts" = "201 200 200 200 200 " ]
+st=$(put unknown rated-1 "$D/20.nd")
+check "the 6th within the minute: 429 rate_limited (got $st)" is_problem "$st" 429 rate_limited
+check "... with Retry-After in seconds ($(hdr Retry-After))" \
+    eval '[[ "$(hdr Retry-After)" =~ ^[1-9][0-9]*$ ]]'
+"$VST_ADMIN" client set rated --rate-limit 0 >"$D/set.out" 2>&1
+check "client set rated --rate-limit 0 ($(tr '\n' ' ' <"$D/set.out"))" \
+    [ "$(sql_trust "SELECT rate_limit FROM vst.clients WHERE name = 'rated'")" = 0 ]
+sts=
+for _ in 1 2 3 4 5 6 7 8; do sts+="$(put unknown rated-1 "$D/20.nd") "; done
+check "... the next requests are served, no longer limited (8 x 200, got $sts)" \
+    [ "$sts" = "200 200 200 200 200 200 200 200 " ]
+check "... without restarting vst-httpd (pid $PID0, now $HTTPD_PID)" \
+    both [ "$HTTPD_PID" = "$PID0" ] -- kill -0 "$PID0"
+# And down again: a bucket holds at most the new rate, so of 3 requests in
+# quick succession at 2 a minute one is refused.
+"$VST_ADMIN" client set rated --rate-limit 2 >"$D/set2.out" 2>&1
+sts=
+for _ in 1 2 3; do sts+="$(put unknown rated-1 "$D/20.nd") "; done
+check "client set rated --rate-limit 2: of the next 3 requests one is 429 (got $sts), still pid $PID0" \
+    both [ "${sts/429/}" != "$sts" ] -- [ "$HTTPD_PID" = "$PID0" ]
+"$VST_ADMIN" client set rated --rate-limit 0 >/dev/null 2>&1
+"$VST_ADMIN" client list --json >"$D/list.json" 2>&1
+check "client list --json: rated has rate_limit 0, insurer null (the default)" \
+    python3 -c 'import json,sys; c={x["name"]: x for x in json.load(open(sys.argv[1]))}
+sys.exit(0 if c["rated"]["rate_limit"] == 0 and c["insurer"]["rate_limit"] is None
+         and "rate_limit" in c["insurer"] else 1)' "$D/list.json"
+check "audit: client.updated of rated with the old and the new rate, one per change (5>0, 0>2, 2>0)" \
+    [ "$(sql_trust "SELECT string_agg(details->'rate_limit'->>'old' || '>'
+                           || (details->'rate_limit'->>'new'), ',' ORDER BY seq)
+                    FROM vst.audit_log WHERE action = 'client.updated' AND client = 'rated'")" = "5>0,0>2,2>0" ]
 check "every store row belongs to a receipt with its record count" store_matches_receipts
 
 e2e_summary

@@ -60,9 +60,29 @@ static void test_identifier_budget(void)
     CU_ASSERT_EQUAL(limits_identifiers(1, 1, 0, t), 0); /* 0 = off */
 }
 
+/* The registration's rate (issue 14) replaces the configured one; NULL
+ * (-1) keeps it; 0 is unlimited. A rate changed between requests applies to
+ * the next one: lowered, the bucket is capped at once; raised to unlimited,
+ * an exhausted client is served. */
+static void test_rate_of_registration(void)
+{
+    CU_ASSERT_EQUAL(limits_rate_of(-1, 600), 600);
+    CU_ASSERT_EQUAL(limits_rate_of(5, 600), 5);
+    CU_ASSERT_EQUAL(limits_rate_of(0, 600), 0);
+    limits_reset();
+    int64_t t = 4000 * MIN_MS;
+    for (int i = 0; i < 5; i++)
+        CU_ASSERT_EQUAL(limits_rate(3, 600, t), 0);
+    for (int i = 0; i < 5; i++) /* 595 tokens left, capped at the new 5 */
+        CU_ASSERT_EQUAL(limits_rate(3, 5, t), 0);
+    CU_ASSERT(limits_rate(3, 5, t) > 0);
+    CU_ASSERT_EQUAL(limits_rate(3, 0, t), 0); /* set to unlimited */
+}
+
 static const vst_test tests[] = {
     {"rate: token bucket per client", test_rate_bucket},
     {"rate: a full table never shares a bucket", test_rate_table_full},
+    {"rate: the registration's rate, changed between requests", test_rate_of_registration},
     {"identifiers: sliding 24 h budget per client", test_identifier_budget},
     {NULL, NULL},
 };

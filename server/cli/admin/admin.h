@@ -48,6 +48,7 @@ int cmd_audit_sync(int argc, char **argv);
  * warning on failure (after key actions), returns 0. */
 int admin_audit_sync(int quiet);
 int cmd_client_add(int argc, char **argv);
+int cmd_client_set(int argc, char **argv);
 int cmd_client_revoke(int argc, char **argv);
 int cmd_client_list(int argc, char **argv);
 

@@ -65,6 +65,7 @@ static const struct {
     {"rekey", NULL, cmd_rekey, "re-key every store row to the current version"},
     {"audit", "sync", cmd_audit_sync, "copy keyd's events into the audit log, checkpoint"},
     {"client", "add", cmd_client_add, "register an insurer's certificate (--name --ik --cert)"},
+    {"client", "set", cmd_client_set, "change a client's --rate-limit, no restart needed"},
     {"client", "revoke", cmd_client_revoke, "revoke a client: its certificate is refused"},
     {"client", "list", cmd_client_list, "registered clients, their fingerprints and states"},
     {"cells", NULL, cmd_cells, "small-cell report: persons in classes below k (signed)"},
