@@ -1,0 +1,219 @@
+#!/usr/bin/env bash
+# Many small deliveries on a durable cluster (issue 14; a script, not a test):
+# see docs/benchmarks.md.
+#
+#   tests/bench/bench_small.sh [--duration SECONDS] [--clients "1 8 32 128"]
+#                              [--new-clients 8] [--httpd-opt "--option value"]...
+#
+# In a throwaway directory it starts its own PostgreSQL 15 cluster
+# (vst_pg_start, then vst_pg_durable: fsync, synchronous_commit and
+# full_page_writes on, printed as the cluster reports them) and on it the
+# stack of tests/e2e/stack.sh with the release binaries: vst-keyd, vst-httpd
+# (--rate-limit 0, and --client-slots / --per-ip-connections lifted so that C
+# clients sharing the one insurer certificate and 127.0.0.1 are not capped by
+# the per-client limits; the 16 workers stay as they are), client certificates.
+# Then, for each C of --clients (default 1 8 32 128), in this order:
+#   1. small_load (tests/bench/small_load.c, libcurl): C clients, each sending
+#      1-record deliveries (one valid sgb5 record from vst-gen, a unique
+#      delivery id each) one after the other over its kept-alive mTLS
+#      connection for --duration seconds (default 10): deliveries/s (201
+#      answers), p50/p90/p99/max latency, other answers by status, transport
+#      errors; around it vst-httpd's /metrics (monitor certificate): the
+#      server's own mean time per delivery (request to answer);
+#   2. pgbench on the same cluster: a custom script of one single-row INSERT
+#      per transaction into a scratch table (in a database of its own),
+#      -c C -j 2 -T duration: commits/s; the ratio deliveries/s / commits/s.
+# Then one small_load run with a new TCP + TLS connection per delivery at
+# C = --new-clients (default 8). A CHECKPOINT precedes every run. Prints a
+# summary table with the goals of issue 14 next to the figures.
+#
+# vst-httpd has no per-phase timing counters (keyd, COPY, PREPARE, trust
+# commit, COMMIT PREPARED): /metrics has only the delivery-duration
+# histogram, so the script prints its mean per run and says so.
+#
+# Runs as root. Everything is stopped and removed on exit. Binaries come from
+# BUILD_DIR (default build/release), built there with cmake if missing
+# (small_load needs libcurl4-openssl-dev, in deploy/lib/common.sh's list).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+source "$ROOT/deploy/lib/common.sh"
+
+DURATION=10 CLIENTS="1 8 32 128" NEW_CLIENTS=8 EXTRA_OPTS=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --duration) DURATION=$2; shift 2 ;;
+    --clients) CLIENTS=$2; shift 2 ;;
+    --new-clients) NEW_CLIENTS=$2; shift 2 ;;
+    --httpd-opt) read -ra o <<<"$2"; EXTRA_OPTS+=("${o[@]}"); shift 2 ;;
+    -h | --help) sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) die "bench_small.sh: unknown argument $1 (see --help)" ;;
+    esac
+done
+[[ "$DURATION" =~ ^[0-9]+$ ]] && [ "$DURATION" -ge 1 ] || die "--duration must be a whole number of seconds >= 1"
+for c in $CLIENTS $NEW_CLIENTS; do [[ "$c" =~ ^[0-9]+$ ]] && [ "$c" -ge 1 ] || die "client counts must be numbers >= 1"; done
+[ "$(id -u)" -eq 0 ] || die "bench_small.sh runs as root (like tests/run.sh)"
+[ -x "$PGBIN/pgbench" ] || die "pgbench not found in $PGBIN (postgresql-15)"
+
+BUILD_DIR=$(realpath -m "${BUILD_DIR:-$ROOT/build/release}")
+export VST_SOURCE_DIR=$ROOT
+export VST_KEYD=$BUILD_DIR/bin/vst-keyd
+export VST_ADMIN=$BUILD_DIR/bin/vst-admin
+export VST_HTTPD=$BUILD_DIR/bin/vst-httpd
+export VST_GEN=$BUILD_DIR/bin/vst-gen
+export VST_SEND=$BUILD_DIR/bin/vst-send
+SMALL_LOAD=$BUILD_DIR/tests/small_load
+need_build=
+for b in "$VST_KEYD" "$VST_ADMIN" "$VST_HTTPD" "$VST_GEN" "$VST_SEND" "$SMALL_LOAD"; do
+    [ -x "$b" ] || need_build=1
+done
+if [ -n "$need_build" ]; then
+    log "building the release binaries in $BUILD_DIR"
+    cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+    cmake --build "$BUILD_DIR" -j"$(nproc)" \
+        --target vst-keyd vst-admin vst-httpd vst-gen vst-send small_load >/dev/null ||
+        die "the build failed (small_load needs libcurl4-openssl-dev)"
+fi
+
+TMP=$(mktemp -d /tmp/vst-bench-small.XXXXXX)
+chmod 755 "$TMP"
+STACK_UP=''
+cleanup() {
+    set +e
+    [ -z "$STACK_UP" ] || stack_down >/dev/null 2>&1
+    vst_pg_stop "$TMP/pg/data"
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+goal() { awk -v v="$1" -v g="$2" -v op="$3" 'BEGIN { ok = op == "ge" ? v >= g : v <= g; print ok ? "met" : "NOT met" }'; }
+
+CPU=$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')
+MEM=$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
+DISK=$(df -h --output=source,fstype /tmp | tail -1 | awk '{ print $1 " (" $2 ")" }')
+MACHINE="$CPU, $(nproc) cores, $MEM, $(uname -sr), $(curl --version | head -1 | awk '{ print "libcurl " $2 }'), PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}'), data on $DISK"
+echo "machine: $MACHINE; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# --- the durable cluster and the stack ------------------------------------------
+mkdir "$TMP/pg"
+vst_pg_start "$TMP/pg" "$(vst_free_port 57632)" 2>/dev/null
+vst_pg_durable "$TMP/pg"
+source "$ROOT/tests/e2e/stack.sh"
+set -e
+HTTPD_OPTS=(--rate-limit 0 --client-slots 1024 --per-ip-connections 1024 "${EXTRA_OPTS[@]}")
+STACK_UP=1
+stack_up >"$TMP/stack.log" 2>&1 || { cat "$TMP/stack.log" >&2; die "the stack did not come up"; }
+CERTS=$STACK/certs
+SETTINGS=$(sql_store "SELECT string_agg(name || ' = ' || setting || coalesce(unit, ''), ', ' ORDER BY name)
+                        FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'full_page_writes',
+                          'wal_sync_method', 'commit_delay', 'shared_buffers', 'max_wal_size', 'max_connections')")
+case "$SETTINGS" in
+*"fsync = on"*"full_page_writes = on"*"synchronous_commit = on"*) ;;
+*) die "the cluster is not durable: $SETTINGS" ;;
+esac
+echo "PostgreSQL: private durable cluster: $SETTINGS"
+HTTPD_WORKERS=$(sed -n 's/.*serving .*, \([0-9]*\) workers).*/\1/p' "$STACK/httpd.log" | tail -1)
+echo "stack: vst-keyd + vst-httpd (${HTTPD_WORKERS:-?} workers; ${HTTPD_OPTS[*]}) at $URL; binaries from $BUILD_DIR"
+
+# pgbench's scratch table, in a database of its own on the same cluster.
+PGB_DB=vst_bench_pgbench_$$
+psql -qX -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE $PGB_DB" >/dev/null
+psql -qX -v ON_ERROR_STOP=1 -d "$PGB_DB" \
+    -c "CREATE TABLE scratch (id bigserial PRIMARY KEY, v integer NOT NULL, at timestamptz NOT NULL DEFAULT now())" >/dev/null
+cat >"$TMP/insert.sql" <<'SQL'
+\set v random(1, 1000000000)
+INSERT INTO scratch (v) VALUES (:v);
+SQL
+chmod 644 "$TMP/insert.sql"
+
+ONE=$TMP/one.ndjson
+"$VST_GEN" --records 1 --seed 7 -o "$ONE"
+echo "body: one sgb5 record from vst-gen --records 1 --seed 7 ($(stat -c %s "$ONE") bytes); a unique delivery id per request"
+echo "runs: $DURATION s each; C = $CLIENTS kept-alive, then C = $NEW_CLIENTS with a new connection per delivery"
+echo
+
+# /metrics (monitor certificate): "count sum" of the delivery-duration histogram.
+server_time() {
+    curl -sS --cacert "$CERTS/ca.pem" --cert "$CERTS/monitor.pem" --key "$CERTS/monitor.key" "$URL/metrics" |
+        awk '$1 == "vst_delivery_duration_seconds_count" { c = $2 } $1 == "vst_delivery_duration_seconds_sum" { s = $2 }
+             END { print c + 0, s + 0 }'
+}
+declare -A R
+field() { echo "${R[$1]}" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
+load() { # load KEY MODE CLIENTS
+    local before after out
+    sql_store "CHECKPOINT"
+    before=$(server_time)
+    out=$("$SMALL_LOAD" --url "$URL" --ca "$CERTS/ca.pem" --cert "$CERTS/insurer.pem" --key "$CERTS/insurer.key" \
+        --body "$ONE" --mode "$2" --clients "$3" --duration "$DURATION" --prefix "s$1-$$" \
+        --latencies "$TMP/lat-$1.txt") || die "small_load failed"
+    after=$(server_time)
+    echo "$out" | grep -v '^RESULT ' | sed 's/^/  vst:     /'
+    R[$1]="$(echo "$out" | grep '^RESULT ') $(awk -v b="$before" -v a="$after" 'BEGIN {
+        split(b, x, " "); split(a, y, " "); n = y[1] - x[1];
+        printf "srv_n=%d srv_ms=%.2f", n, n > 0 ? (y[2] - x[2]) / n * 1000 : 0 }')"
+    echo "  vst-httpd /metrics: $(field "$1" srv_n) deliveries answered, mean $(field "$1" srv_ms) ms from request to answer inside vst-httpd"
+}
+pgb() { # pgb C: commits/s
+    local out tps
+    psql -qX -d "$PGB_DB" -c "CHECKPOINT" >/dev/null
+    out=$("$PGBIN/pgbench" -n -f "$TMP/insert.sql" -c "$1" -j 2 -T "$DURATION" "$PGB_DB" 2>&1) ||
+        { echo "$out" >&2; die "pgbench failed"; }
+    tps=$(echo "$out" | sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p')
+    echo "  pgbench: -c $1 -j 2 -T $DURATION, one single-row INSERT per transaction: $tps commits/s ($(echo "$out" | sed -n 's/^latency average = //p') average latency)" >&2
+    printf '%.0f' "$tps"
+}
+
+declare -A PG
+for c in $CLIENTS; do
+    echo "C = $c:"
+    load "ka$c" keepalive "$c"
+    PG[$c]=$(pgb "$c")
+    echo "  ratio deliveries/s / pgbench commits/s: $(ratio "$(field "ka$c" rate)" "${PG[$c]}")"
+done
+echo "C = $NEW_CLIENTS, new connection per delivery:"
+load "new$NEW_CLIENTS" new "$NEW_CLIENTS"
+STORED=$(sql_store "SELECT count(*) FROM sgb5.records")
+
+# --- summary ------------------------------------------------------------------
+row() { # row KEY C MODE PGB
+    local k=$1 st
+    st=$(field "$k" statuses)
+    [ "$st" != - ] || st=''
+    printf '| %4s | %-10s | %8s | %6s | %6s | %7s | %7s | %8s | %8s | %-18s | %8s |\n' \
+        "$2" "$3" "$(field "$k" rate)" "$(field "$k" p50)" "$(field "$k" p90)" "$(field "$k" p99)" \
+        "$(field "$k" srv_ms)" "${4:--}" "$([ -n "$4" ] && ratio "$(field "$k" rate)" "$4" || echo -)" \
+        "$(field "$k" non201)${st:+ ($st)}, $(field "$k" errors)" "$(field "$k" conns)"
+}
+cat <<EOF
+
+==== summary: many small deliveries (issue 14), durable cluster ====
+machine:    $MACHINE
+PostgreSQL: $SETTINGS
+vst-httpd:  ${HTTPD_WORKERS:-?} workers, ${HTTPD_OPTS[*]}
+runs:       $DURATION s each, 1-record deliveries ($(stat -c %s "$ONE") bytes), mTLS; $STORED rows stored in all
+
+|    C | connection | deliv./s | p50 ms | p90 ms | p99 ms | srv ms¹ | pgbench² | ratio    | non-201, errors    | conns    |
+|-----:|------------|---------:|-------:|-------:|-------:|--------:|---------:|---------:|--------------------|---------:|
+EOF
+for c in $CLIENTS; do row "ka$c" "$c" kept-alive "${PG[$c]}"; done
+row "new$NEW_CLIENTS" "$NEW_CLIENTS" new each ''
+cat <<EOF
+¹ vst-httpd's own mean time from request to answer (/metrics histogram sum/count); vst-httpd
+  has no per-phase counters (keyd, COPY, PREPARE, trust commit, COMMIT PREPARED).
+² pgbench commits/s, one single-row INSERT per transaction, -c C -j 2, same cluster, same run.
+EOF
+has() { case " $CLIENTS " in *" $1 "*) return 0 ;; esac; return 1; }
+echo "goals (issue 14):"
+if has 32; then
+    r32=$(ratio "$(field ka32 rate)" "${PG[32]}")
+    echo "  32 clients >= 0.5 x pgbench: $r32 ($(goal "$r32" 0.5 ge)); p99 <= 25 ms: $(field ka32 p99) ms ($(goal "$(field ka32 p99)" 25 le))"
+fi
+if has 32 && has 128; then
+    echo "  128 clients no worse than 32: $(field ka128 rate)/s vs $(field ka32 rate)/s ($(goal "$(field ka128 rate)" "$(field ka32 rate)" ge)), p99 $(field ka128 p99) vs $(field ka32 p99) ms ($(goal "$(field ka128 p99)" "$(field ka32 p99)" le))"
+fi
+if has 1; then
+    echo "  1 client p50 <= 2 ms: $(field ka1 p50) ms ($(goal "$(field ka1 p50)" 2 le))"
+fi
