@@ -94,7 +94,8 @@ CPU=$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')
 MEM=$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
 DISK=$(df -h --output=source,fstype /tmp | tail -1 | awk '{ print $1 " (" $2 ")" }')
 MACHINE="$CPU, $(nproc) cores, $MEM, $(uname -sr), $(curl --version | head -1 | awk '{ print "libcurl " $2 }'), PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}'), data on $DISK"
-echo "machine: $MACHINE; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+LOAD_BEFORE=$(cut -d" " -f1-3 /proc/loadavg)
+echo "machine: $MACHINE; load average before: $LOAD_BEFORE"
 
 # --- the durable cluster and the stack ------------------------------------------
 mkdir "$TMP/pg"
@@ -153,7 +154,7 @@ load() { # load KEY MODE CLIENTS
     echo "$out" | grep -v '^RESULT ' | sed 's/^/  vst:     /'
     R[$1]="$(echo "$out" | grep '^RESULT ') $(awk -v b="$before" -v a="$after" 'BEGIN {
         split(b, x, " "); split(a, y, " "); n = y[1] - x[1];
-        printf "srv_n=%d srv_ms=%.2f", n, n > 0 ? (y[2] - x[2]) / n * 1000 : 0 }')"
+        printf "srv_n=%d srv_ms=%.2f", n, (n > 0 ? (y[2] - x[2]) / n * 1000 : 0) }')"
     echo "  vst-httpd /metrics: $(field "$1" srv_n) deliveries answered, mean $(field "$1" srv_ms) ms from request to answer inside vst-httpd"
 }
 pgb() { # pgb C: commits/s
@@ -184,13 +185,13 @@ row() { # row KEY C MODE PGB
     [ "$st" != - ] || st=''
     printf '| %4s | %-10s | %8s | %6s | %6s | %7s | %7s | %8s | %8s | %-18s | %8s |\n' \
         "$2" "$3" "$(field "$k" rate)" "$(field "$k" p50)" "$(field "$k" p90)" "$(field "$k" p99)" \
-        "$(field "$k" srv_ms)" "${4:--}" "$([ -n "$4" ] && ratio "$(field "$k" rate)" "$4" || echo -)" \
+        "$(field "$k" srv_ms)" "${4:--}" "$(if [ -n "$4" ]; then ratio "$(field "$k" rate)" "$4"; else echo -; fi)" \
         "$(field "$k" non201)${st:+ ($st)}, $(field "$k" errors)" "$(field "$k" conns)"
 }
 cat <<EOF
 
 ==== summary: many small deliveries (issue 14), durable cluster ====
-machine:    $MACHINE
+machine:    $MACHINE; load average before: $LOAD_BEFORE, after: $(cut -d" " -f1-3 /proc/loadavg)
 PostgreSQL: $SETTINGS
 vst-httpd:  ${HTTPD_WORKERS:-?} workers, ${HTTPD_OPTS[*]}
 runs:       $DURATION s each, 1-record deliveries ($(stat -c %s "$ONE") bytes), mTLS; $STORED rows stored in all
@@ -199,7 +200,7 @@ runs:       $DURATION s each, 1-record deliveries ($(stat -c %s "$ONE") bytes), 
 |-----:|------------|---------:|-------:|-------:|-------:|--------:|---------:|---------:|--------------------|---------:|
 EOF
 for c in $CLIENTS; do row "ka$c" "$c" kept-alive "${PG[$c]}"; done
-row "new$NEW_CLIENTS" "$NEW_CLIENTS" new each ''
+row "new$NEW_CLIENTS" "$NEW_CLIENTS" "new each" ''
 cat <<EOF
 ¹ vst-httpd's own mean time from request to answer (/metrics histogram sum/count); vst-httpd
   has no per-phase counters (keyd, COPY, PREPARE, trust commit, COMMIT PREPARED).
