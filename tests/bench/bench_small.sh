@@ -23,6 +23,10 @@
 #   2. pgbench on the same cluster: a custom script of one single-row INSERT
 #      per transaction into a scratch table (in a database of its own),
 #      -c C -j 2 -T duration: commits/s; the ratio deliveries/s / commits/s.
+# Around each run PostgreSQL's own counters (pg_stat_wal with
+# track_wal_io_timing on, pg_stat_database) give per delivery the store and
+# trust-DB commits, the WAL syncs and their time, the WAL volume; and per
+# pgbench commit the same, for comparison.
 # Then one small_load run with a new TCP + TLS connection per delivery at
 # C = --new-clients (default 8). A CHECKPOINT precedes every run. Prints a
 # summary table with the goals of issue 14 next to the figures.
@@ -46,7 +50,7 @@ while [ $# -gt 0 ]; do
     --clients) CLIENTS=$2; shift 2 ;;
     --new-clients) NEW_CLIENTS=$2; shift 2 ;;
     --httpd-opt) read -ra o <<<"$2"; EXTRA_OPTS+=("${o[@]}"); shift 2 ;;
-    -h | --help) sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "bench_small.sh: unknown argument $1 (see --help)" ;;
     esac
 done
@@ -101,6 +105,8 @@ echo "machine: $MACHINE; load average before: $LOAD_BEFORE"
 mkdir "$TMP/pg"
 vst_pg_start "$TMP/pg" "$(vst_free_port 57632)" 2>/dev/null
 vst_pg_durable "$TMP/pg"
+# WAL sync time per delivery (pg_stat_wal.wal_sync_time) needs the timing on.
+psql -qX -v ON_ERROR_STOP=1 -d postgres -c "ALTER SYSTEM SET track_wal_io_timing = on" -c "SELECT pg_reload_conf()" >/dev/null
 source "$ROOT/tests/e2e/stack.sh"
 set -e
 HTTPD_OPTS=(--rate-limit 0 --client-slots 1024 --per-ip-connections 1024 "${EXTRA_OPTS[@]}")
@@ -109,7 +115,7 @@ stack_up >"$TMP/stack.log" 2>&1 || { cat "$TMP/stack.log" >&2; die "the stack di
 CERTS=$STACK/certs
 SETTINGS=$(sql_store "SELECT string_agg(name || ' = ' || setting || coalesce(unit, ''), ', ' ORDER BY name)
                         FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'full_page_writes',
-                          'wal_sync_method', 'commit_delay', 'shared_buffers', 'max_wal_size', 'max_connections')")
+                          'wal_sync_method', 'commit_delay', 'shared_buffers', 'max_wal_size', 'max_connections', 'track_wal_io_timing')")
 case "$SETTINGS" in
 *"fsync = on"*"full_page_writes = on"*"synchronous_commit = on"*) ;;
 *) die "the cluster is not durable: $SETTINGS" ;;
@@ -141,37 +147,65 @@ server_time() {
         awk '$1 == "vst_delivery_duration_seconds_count" { c = $2 } $1 == "vst_delivery_duration_seconds_sum" { s = $2 }
              END { print c + 0, s + 0 }'
 }
-declare -A R
+# Cumulative counters of the cluster (pg_stat_wal, pg_stat_database):
+# "wal_sync wal_sync_time_ms wal_bytes trust_commits store_commits pgbench_commits".
+# Backends publish them when idle, at most PGSTAT_WAIT seconds late (PostgreSQL
+# 15: PGSTAT_IDLE_INTERVAL, 10 s), hence the wait before the second reading.
+PGSTAT_WAIT=11
+pg_counters() {
+    psql -qAtX -F' ' -d postgres -c "SELECT w.wal_sync, w.wal_sync_time, w.wal_bytes,
+        (SELECT xact_commit FROM pg_stat_database WHERE datname = '$TRUST_DB'),
+        (SELECT xact_commit FROM pg_stat_database WHERE datname = '$STORE_DB'),
+        (SELECT xact_commit FROM pg_stat_database WHERE datname = '$PGB_DB') FROM pg_stat_wal w"
+}
+# per_op BEFORE AFTER N: the counters' differences per operation, as fields.
+per_op() {
+    awk -v b="$1" -v a="$2" -v n="$3" 'BEGIN {
+        split(b, x, " "); split(a, y, " "); if (n < 1) n = 1;
+        printf "wal_syncs=%.2f wal_sync_ms=%.2f wal_kb=%.1f trust_commits=%.2f store_commits=%.2f pgb_commits=%d",
+            (y[1] - x[1]) / n, (y[2] - x[2]) / n, (y[3] - x[3]) / n / 1024,
+            (y[4] - x[4]) / n, (y[5] - x[5]) / n, y[6] - x[6] }'
+}
+declare -A R PG PGW
 field() { echo "${R[$1]}" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
+pfield() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 load() { # load KEY MODE CLIENTS
-    local before after out
+    local before after out pc0 pc1
     sql_store "CHECKPOINT"
+    pc0=$(pg_counters)
     before=$(server_time)
     out=$("$SMALL_LOAD" --url "$URL" --ca "$CERTS/ca.pem" --cert "$CERTS/insurer.pem" --key "$CERTS/insurer.key" \
         --body "$ONE" --mode "$2" --clients "$3" --duration "$DURATION" --prefix "s$1-$$" \
         --latencies "$TMP/lat-$1.txt") || die "small_load failed"
     after=$(server_time)
+    sleep "$PGSTAT_WAIT"
+    pc1=$(pg_counters)
     echo "$out" | grep -v '^RESULT ' | sed 's/^/  vst:     /'
     R[$1]="$(echo "$out" | grep '^RESULT ') $(awk -v b="$before" -v a="$after" 'BEGIN {
         split(b, x, " "); split(a, y, " "); n = y[1] - x[1];
         printf "srv_n=%d srv_ms=%.2f", n, (n > 0 ? (y[2] - x[2]) / n * 1000 : 0) }')"
+    R[$1]="${R[$1]} $(per_op "$pc0" "$pc1" "$(field "$1" srv_n)")"
     echo "  vst-httpd /metrics: $(field "$1" srv_n) deliveries answered, mean $(field "$1" srv_ms) ms from request to answer inside vst-httpd"
+    echo "  PostgreSQL per delivery: $(field "$1" store_commits) store and $(field "$1" trust_commits) trust-DB commits, $(field "$1" wal_syncs) WAL syncs taking $(field "$1" wal_sync_ms) ms, $(field "$1" wal_kb) kB of WAL"
 }
-pgb() { # pgb C: commits/s
-    local out tps
+pgb() { # pgb C: commits/s into PG[C], WAL per commit into PGW[C]
+    local out tps pc0 pc1
     psql -qX -d "$PGB_DB" -c "CHECKPOINT" >/dev/null
+    pc0=$(pg_counters)
     out=$("$PGBIN/pgbench" -n -f "$TMP/insert.sql" -c "$1" -j 2 -T "$DURATION" "$PGB_DB" 2>&1) ||
         { echo "$out" >&2; die "pgbench failed"; }
+    sleep 1 # its backends have exited (and published); vst's were idle
+    pc1=$(pg_counters)
     tps=$(echo "$out" | sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p')
-    echo "  pgbench: -c $1 -j 2 -T $DURATION, one single-row INSERT per transaction: $tps commits/s ($(echo "$out" | sed -n 's/^latency average = //p') average latency)" >&2
-    printf '%.0f' "$tps"
+    PG[$1]=$(printf '%.0f' "$tps")
+    PGW[$1]=$(per_op "$pc0" "$pc1" "$(echo "$out" | sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p')")
+    echo "  pgbench: -c $1 -j 2 -T $DURATION, one single-row INSERT per transaction: $tps commits/s ($(echo "$out" | sed -n 's/^latency average = //p') average latency); per commit $(pfield "${PGW[$1]}" wal_syncs) WAL syncs taking $(pfield "${PGW[$1]}" wal_sync_ms) ms, $(pfield "${PGW[$1]}" wal_kb) kB of WAL"
 }
 
-declare -A PG
 for c in $CLIENTS; do
     echo "C = $c:"
     load "ka$c" keepalive "$c"
-    PG[$c]=$(pgb "$c")
+    pgb "$c"
     echo "  ratio deliveries/s / pgbench commits/s: $(ratio "$(field "ka$c" rate)" "${PG[$c]}")"
 done
 echo "C = $NEW_CLIENTS, new connection per delivery:"
@@ -206,6 +240,21 @@ cat <<EOF
   has no per-phase counters (keyd, COPY, PREPARE, trust commit, COMMIT PREPARED).
 ² pgbench commits/s, one single-row INSERT per transaction, -c C -j 2, same cluster, same run.
 EOF
+echo
+echo "where the time goes, per delivery (PostgreSQL's counters around each run; pgbench: per commit):"
+echo "|    C | connection | srv ms | store commits | trust commits | WAL syncs | WAL sync ms | WAL kB | pgbench: WAL syncs, ms, kB per commit |"
+echo "|-----:|------------|-------:|--------------:|--------------:|----------:|------------:|-------:|---------------------------------------|"
+wrow() { # wrow KEY C MODE
+    local p=${PGW[$2]:-}
+    [ "$3" = kept-alive ] || p=''
+    printf '| %4s | %-10s | %6s | %13s | %13s | %9s | %11s | %6s | %-37s |\n' "$2" "$3" "$(field "$1" srv_ms)" \
+        "$(field "$1" store_commits)" "$(field "$1" trust_commits)" "$(field "$1" wal_syncs)" \
+        "$(field "$1" wal_sync_ms)" "$(field "$1" wal_kb)" \
+        "$(if [ -n "$p" ]; then echo "$(pfield "$p" wal_syncs), $(pfield "$p" wal_sync_ms), $(pfield "$p" wal_kb)"; else echo -; fi)"
+}
+for c in $CLIENTS; do wrow "ka$c" "$c" kept-alive; done
+wrow "new$NEW_CLIENTS" "$NEW_CLIENTS" "new each"
+echo "(vst-httpd itself has no per-phase timing counters: keyd, COPY, PREPARE, trust commit and COMMIT PREPARED are not timed apart.)"
 has() { case " $CLIENTS " in *" $1 "*) return 0 ;; esac; return 1; }
 echo "goals (issue 14):"
 if has 32; then
