@@ -26,7 +26,8 @@
 # Around each run PostgreSQL's own counters (pg_stat_wal with
 # track_wal_io_timing on, pg_stat_database) give per delivery the store and
 # trust-DB commits, the WAL syncs and their time, the WAL volume; and per
-# pgbench commit the same, for comparison.
+# pgbench commit the same, for comparison; and the CPU time per delivery of
+# vst-httpd, vst-keyd and the cluster (/proc), with the machine's busy share.
 # Then one small_load run with a new TCP + TLS connection per delivery at
 # C = --new-clients (default 8). A CHECKPOINT precedes every run. Prints a
 # summary table with the goals of issue 14 next to the figures.
@@ -166,17 +167,43 @@ per_op() {
             (y[1] - x[1]) / n, (y[2] - x[2]) / n, (y[3] - x[3]) / n / 1024,
             (y[4] - x[4]) / n, (y[5] - x[5]) / n, y[6] - x[6] }'
 }
+# CPU: "machine_total machine_idle httpd keyd postgres" in clock ticks. The
+# cluster's share is its postmaster with the children it has reaped (cutime,
+# cstime: exited backends) plus its live children.
+CLK_TCK=$(getconf CLK_TCK)
+PM_PID=$(head -1 "$TMP/pg/data/postmaster.pid")
+cpu_ticks() {
+    local pg=0 p t
+    t=$(awk '{ print $14 + $15 + $16 + $17 }' "/proc/$PM_PID/stat")
+    pg=$((pg + t))
+    for p in $(pgrep -P "$PM_PID"); do
+        t=$(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null) || continue
+        pg=$((pg + ${t:-0}))
+    done
+    echo "$(awk '$1 == "cpu" { print $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9, $5 + $6 }' /proc/stat)" \
+        "$(awk '{ print $14 + $15 }' "/proc/$HTTPD_PID/stat")" "$(awk '{ print $14 + $15 }' "/proc/$KEYD_PID/stat")" "$pg"
+}
+# cpu_per_op BEFORE AFTER N: machine busy % and CPU ms per delivery, as fields.
+cpu_per_op() {
+    awk -v b="$1" -v a="$2" -v n="$3" -v hz="$CLK_TCK" 'BEGIN {
+        split(b, x, " "); split(a, y, " "); if (n < 1) n = 1; tot = y[1] - x[1];
+        printf "busy=%.0f cpu_httpd=%.2f cpu_keyd=%.2f cpu_pg=%.2f",
+            (tot > 0 ? 100 * (tot - (y[2] - x[2])) / tot : 0),
+            (y[3] - x[3]) * 1000 / hz / n, (y[4] - x[4]) * 1000 / hz / n, (y[5] - x[5]) * 1000 / hz / n }'
+}
 declare -A R PG PGW
 field() { echo "${R[$1]}" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 pfield() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 load() { # load KEY MODE CLIENTS
-    local before after out pc0 pc1
+    local before after out pc0 pc1 cpu0 cpu1
     sql_store "CHECKPOINT"
     pc0=$(pg_counters)
     before=$(server_time)
+    cpu0=$(cpu_ticks)
     out=$("$SMALL_LOAD" --url "$URL" --ca "$CERTS/ca.pem" --cert "$CERTS/insurer.pem" --key "$CERTS/insurer.key" \
         --body "$ONE" --mode "$2" --clients "$3" --duration "$DURATION" --prefix "s$1-$$" \
         --latencies "$TMP/lat-$1.txt") || die "small_load failed"
+    cpu1=$(cpu_ticks)
     after=$(server_time)
     sleep "$PGSTAT_WAIT"
     pc1=$(pg_counters)
@@ -184,9 +211,10 @@ load() { # load KEY MODE CLIENTS
     R[$1]="$(echo "$out" | grep '^RESULT ') $(awk -v b="$before" -v a="$after" 'BEGIN {
         split(b, x, " "); split(a, y, " "); n = y[1] - x[1];
         printf "srv_n=%d srv_ms=%.2f", n, (n > 0 ? (y[2] - x[2]) / n * 1000 : 0) }')"
-    R[$1]="${R[$1]} $(per_op "$pc0" "$pc1" "$(field "$1" srv_n)")"
+    R[$1]="${R[$1]} $(per_op "$pc0" "$pc1" "$(field "$1" srv_n)") $(cpu_per_op "$cpu0" "$cpu1" "$(field "$1" srv_n)")"
     echo "  vst-httpd /metrics: $(field "$1" srv_n) deliveries answered, mean $(field "$1" srv_ms) ms from request to answer inside vst-httpd"
     echo "  PostgreSQL per delivery: $(field "$1" store_commits) store and $(field "$1" trust_commits) trust-DB commits, $(field "$1" wal_syncs) WAL syncs taking $(field "$1" wal_sync_ms) ms, $(field "$1" wal_kb) kB of WAL"
+    echo "  CPU per delivery: vst-httpd $(field "$1" cpu_httpd) ms, vst-keyd $(field "$1" cpu_keyd) ms, PostgreSQL $(field "$1" cpu_pg) ms; machine $(field "$1" busy) % busy (all processes)"
 }
 pgb() { # pgb C: commits/s into PG[C], WAL per commit into PGW[C]
     local out tps pc0 pc1
@@ -242,14 +270,15 @@ cat <<EOF
 EOF
 echo
 echo "where the time goes, per delivery (PostgreSQL's counters around each run; pgbench: per commit):"
-echo "|    C | connection | srv ms | store commits | trust commits | WAL syncs | WAL sync ms | WAL kB | pgbench: WAL syncs, ms, kB per commit |"
-echo "|-----:|------------|-------:|--------------:|--------------:|----------:|------------:|-------:|---------------------------------------|"
+echo "|    C | connection | srv ms | store commits | trust commits | WAL syncs | WAL sync ms | WAL kB | CPU ms httpd, keyd, PG | busy % | pgbench: WAL syncs, ms, kB per commit |"
+echo "|-----:|------------|-------:|--------------:|--------------:|----------:|------------:|-------:|------------------------|-------:|---------------------------------------|"
 wrow() { # wrow KEY C MODE
     local p=${PGW[$2]:-}
     [ "$3" = kept-alive ] || p=''
-    printf '| %4s | %-10s | %6s | %13s | %13s | %9s | %11s | %6s | %-37s |\n' "$2" "$3" "$(field "$1" srv_ms)" \
+    printf '| %4s | %-10s | %6s | %13s | %13s | %9s | %11s | %6s | %-22s | %6s | %-37s |\n' "$2" "$3" "$(field "$1" srv_ms)" \
         "$(field "$1" store_commits)" "$(field "$1" trust_commits)" "$(field "$1" wal_syncs)" \
         "$(field "$1" wal_sync_ms)" "$(field "$1" wal_kb)" \
+        "$(field "$1" cpu_httpd), $(field "$1" cpu_keyd), $(field "$1" cpu_pg)" "$(field "$1" busy)" \
         "$(if [ -n "$p" ]; then echo "$(pfield "$p" wal_syncs), $(pfield "$p" wal_sync_ms), $(pfield "$p" wal_kb)"; else echo -; fi)"
 }
 for c in $CLIENTS; do wrow "ka$c" "$c" kept-alive; done
