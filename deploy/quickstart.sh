@@ -110,16 +110,9 @@ pg_start() {
         vst_pg_start "$PGDIR" "$port" 8>&- || die "PostgreSQL did not start (log: $PGDIR/postgres.log)"
     fi
     # common.sh tunes the cluster for throwaway test runs (fsync off); this
-    # one keeps its data, so make it crash-safe again (all reloadable).
-    if ! grep -q '^# vst quickstart: durable' "$PGDIR/data/postgresql.conf"; then
-        vst_pg_as tee -a "$PGDIR/data/postgresql.conf" >/dev/null <<'CONF'
-# vst quickstart: durable (overrides the test settings above)
-fsync = on
-synchronous_commit = on
-full_page_writes = on
-CONF
-        vst_pg_as "$PGBIN/pg_ctl" -D "$PGDIR/data" reload >/dev/null
-    fi
+    # one keeps its data, so make it crash-safe again. (Clusters made before
+    # vst_pg_durable carry the same three lines under an older marker.)
+    grep -q '^# vst quickstart: durable' "$PGDIR/data/postgresql.conf" || vst_pg_durable "$PGDIR"
     vst_create_databases
     "$ROOT/sql/migrate.sh" trust "$VST_TRUST_ADMIN_DSN" >"$LOGS/migrate.log" 2>&1 ||
         { cat "$LOGS/migrate.log"; die "trust DB migrations failed"; }

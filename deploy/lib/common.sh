@@ -8,7 +8,7 @@ die() { printf '[vst] error: %s\n' "$*" >&2; exit 1; }
 VST_DEBS=(build-essential cmake pkg-config clang libclang-rt-14-dev
     libssl-dev openssl libmicrohttpd-dev gnutls-bin libpq-dev postgresql-15
     postgresql-client-15 libjansson-dev libcunit1-dev libgfshare-dev libgfshare-bin
-    libseccomp-dev curl python3 clang-format cppcheck testssl.sh)
+    libseccomp-dev curl libcurl4-openssl-dev python3 clang-format cppcheck testssl.sh)
 
 # Installs whatever of VST_DEBS is missing; a no-op (and fast) otherwise.
 vst_install_deps() {
@@ -73,6 +73,23 @@ CONF
     export PGHOST=$dir PGPORT=$port PGUSER=$su
     export VST_ADMIN_DSN="host=$dir port=$port user=$su dbname=postgres"
     log "PostgreSQL 15 up on port $port (socket in $dir)"
+}
+
+# vst_pg_durable DIR: makes the cluster in DIR/data (started by vst_pg_start,
+# which tunes it for throwaway test runs) crash-safe again: fsync,
+# synchronous_commit and full_page_writes on, appended once and reloaded (all
+# three are reloadable). Used by deploy/quickstart.sh and the durable
+# benchmark tests/bench/bench_small.sh.
+vst_pg_durable() {
+    local data=$1/data
+    grep -q '^# vst: durable' "$data/postgresql.conf" && return 0
+    vst_pg_as tee -a "$data/postgresql.conf" >/dev/null <<'CONF'
+# vst: durable (overrides the test settings above)
+fsync = on
+synchronous_commit = on
+full_page_writes = on
+CONF
+    vst_pg_as "$PGBIN/pg_ctl" -D "$data" reload >/dev/null
 }
 
 vst_pg_stop() {
