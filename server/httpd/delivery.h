@@ -45,6 +45,7 @@ struct delivery {
     uint32_t key_version;
     uint64_t *identifiers; /* per profile domain: pseudonymized by keyd for this delivery */
     uint64_t linked;       /* persons keyd derived control values for (the link domain) */
+    uint64_t phase_us[PHASE__COUNT]; /* where its time went (metrics_phases) */
 };
 
 /* ---- audit events (delivery_events.c). Each returns 1 when appended. */

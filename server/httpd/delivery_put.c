@@ -48,6 +48,14 @@ static void set_fail(delivery *d, vst_err e, const char *detail)
     }
 }
 
+/* Adds the time since *t0 to phase ph and restarts the clock. */
+static void lap(delivery *d, delivery_phase ph, int64_t *t0)
+{
+    int64_t now = mono_us();
+    d->phase_us[ph] += (uint64_t)(now - *t0);
+    *t0 = now;
+}
+
 static double elapsed_s(const delivery *d)
 {
     return (double)(mono_ms() - d->t0_ms) / 1000.0;
@@ -136,8 +144,10 @@ static vst_err start(struct MHD_Connection *c, delivery *d, unsigned *retry)
 {
     int found = 0;
     vst_err e = check_headers(c, d, retry);
+    int64_t t0 = mono_us();
     if (e == VST_E_OK)
         e = take_slot(d, retry, &found);
+    lap(d, PHASE_SLOT, &t0);
     if (e != VST_E_OK)
         return e;
     if ((d->sha = EVP_MD_CTX_new()) == NULL || EVP_DigestInit_ex(d->sha, EVP_sha256(), NULL) != 1)
@@ -181,7 +191,9 @@ static void flush(delivery *d)
     if (d->b.rows == 0 || d->fail != VST_E_OK || d->invalid)
         return;
     const char *detail = NULL;
+    int64_t t0 = mono_us();
     vst_err e = d->tx.copying ? VST_E_OK : store_copy_begin(d->s, &d->tx, d->p, &detail);
+    lap(d, PHASE_COPY, &t0);
     if (e != VST_E_OK) {
         set_fail(d, e, detail);
         return;
@@ -200,7 +212,9 @@ static void flush(delivery *d)
         return;
     }
     d->b.persons_served = 0;
+    t0 = mono_us();
     int rc = batch_resolve(&d->b, d->p, d->s->keyd, &d->key_version);
+    lap(d, PHASE_KEYD, &t0);
     d->linked += d->b.persons_served;
     if (rc != 0) {
         keyd_failed(d, rc);
@@ -212,6 +226,7 @@ static void flush(delivery *d)
     /* A batch keyd withheld entirely has nothing left to COPY. */
     if (d->b.len > 0 && (e = store_copy_rows(d->s, d->b.text, d->b.len, &detail)) != VST_E_OK)
         set_fail(d, e, detail);
+    lap(d, PHASE_COPY, &t0);
     batch_reset(&d->b);
 }
 
@@ -325,8 +340,10 @@ static enum MHD_Result commit(struct MHD_Connection *c, delivery *d, const uint8
     flush(d); /* the last batch */
     const char *detail = NULL;
     vst_err e;
+    int64_t t0 = mono_us();
     if (d->fail == VST_E_OK && (e = store_prepare(d->s, &d->tx, &detail)) != VST_E_OK)
         set_fail(d, e, detail);
+    lap(d, PHASE_PREPARE, &t0);
     if (d->key_version == 0 && d->fail == VST_E_OK) /* no identifiers at all */
         set_fail(d, VST_E_INTERNAL, "no key version");
     if (d->fail != VST_E_OK)
@@ -336,19 +353,24 @@ static enum MHD_Result commit(struct MHD_Connection *c, delivery *d, const uint8
     char *details = delivery_stored_details(d, &rc.f);
     e = store_decide(d->s, &d->tx, &rc.f, d->client.id, d->bytes, details, &detail);
     free(details);
+    lap(d, PHASE_DECIDE, &t0);
     if (e != VST_E_OK) {
         set_fail(d, e, detail);
         return not_committed(c, d);
     }
     d->outcome_logged = 1; /* delivery.stored, with the decision */
     store_commit(d->s, &d->tx, d->id);
+    lap(d, PHASE_COMMIT, &t0);
     double secs = elapsed_s(d);
     metrics_delivery(M_STORED, rc.f.record_count, secs);
     metrics_withheld(rc.f.withheld_count);
     hlog("info", "delivery %s of %s stored: %llu records, %llu withheld, key version %u, %.3f s",
          d->id, d->client.name, (unsigned long long)rc.f.record_count,
          (unsigned long long)rc.f.withheld_count, d->key_version, secs);
-    return receipt_reply(c, d->s, 201, &rc);
+    enum MHD_Result r = receipt_reply(c, d->s, 201, &rc);
+    lap(d, PHASE_SIGN, &t0);
+    metrics_phases(d->phase_us);
+    return r;
 }
 
 /* The body has ended. */

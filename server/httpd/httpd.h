@@ -71,6 +71,7 @@ extern httpd_config g_hcfg;
 void hlog(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int64_t now_us(void);  /* wall clock */
 int64_t mono_ms(void); /* monotonic */
+int64_t mono_us(void); /* monotonic microseconds */
 struct timespec;
 /* now + ms on CLOCK_REALTIME, for pthread_cond_timedwait. */
 void deadline_in(int ms, struct timespec *until);
@@ -125,6 +126,20 @@ void metrics_rejection(vst_err code, uint64_t n);
 /* Valid records of stored deliveries not written: their person objected
  * (DESIGN.md §12). */
 void metrics_withheld(uint64_t n);
+/* Where a stored delivery's time went (issue 14): microseconds per phase,
+ * summed over stored deliveries, so that /metrics shows the mean of each
+ * (vst_delivery_phase_seconds_total / vst_deliveries_total{result="stored"}). */
+typedef enum {
+    PHASE_SLOT,    /* a worker slot, the attempt lock, the receipt lookup */
+    PHASE_KEYD,    /* vst-keyd round trips: pseudonyms or control values */
+    PHASE_COPY,    /* COPY into the store */
+    PHASE_PREPARE, /* end of COPY and PREPARE TRANSACTION */
+    PHASE_DECIDE,  /* the trust DB: receipt and delivery.stored, committed */
+    PHASE_COMMIT,  /* COMMIT PREPARED */
+    PHASE_SIGN,    /* the receipt signed by vst-keyd and recorded */
+    PHASE__COUNT
+} delivery_phase;
+void metrics_phases(const uint64_t us[PHASE__COUNT]);
 void metrics_keyd_error(void);
 void metrics_db_error(void);
 void metrics_http(unsigned status);

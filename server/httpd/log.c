@@ -26,6 +26,13 @@ int64_t mono_ms(void)
     return vst_mono_ms();
 }
 
+int64_t mono_us(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+}
+
 void hlog(const char *level, const char *fmt, ...)
 {
     va_list ap;

@@ -16,6 +16,15 @@ static atomic_ullong deliveries[M__RESULTS], records, withheld, keyd_errors, db_
 static atomic_ullong rejections[VST_E__COUNT];
 static atomic_ullong hist[NB + 1], hist_count, hist_sum_us;
 static atomic_ullong status_counts[600];
+static atomic_ullong phase_us[PHASE__COUNT];
+static const char *const phase_names[PHASE__COUNT] = {"slot",   "keyd",   "copy", "prepare",
+                                                      "decide", "commit", "sign"};
+
+void metrics_phases(const uint64_t us[PHASE__COUNT])
+{
+    for (size_t p = 0; p < PHASE__COUNT; p++)
+        atomic_fetch_add(&phase_us[p], us[p]);
+}
 
 void metrics_delivery(metric_result r, uint64_t n, double seconds)
 {
@@ -91,6 +100,11 @@ char *metrics_render(void)
     P("vst_delivery_duration_seconds_bucket{le=\"+Inf\"} %llu\n", cum);
     P("vst_delivery_duration_seconds_sum %.6f\nvst_delivery_duration_seconds_count %llu\n",
       (double)atomic_load(&hist_sum_us) / 1e6, atomic_load(&hist_count));
+    P("# HELP vst_delivery_phase_seconds_total Time of stored deliveries by phase: slot, keyd, "
+      "copy, prepare, decide, commit, sign.\n# TYPE vst_delivery_phase_seconds_total counter\n");
+    for (size_t p = 0; p < PHASE__COUNT; p++)
+        P("vst_delivery_phase_seconds_total{phase=\"%s\"} %.6f\n", phase_names[p],
+          (double)atomic_load(&phase_us[p]) / 1e6);
     P("# HELP vst_keyd_errors_total Failed calls to vst-keyd.\n# TYPE vst_keyd_errors_total "
       "counter\nvst_keyd_errors_total %llu\n",
       atomic_load(&keyd_errors));

@@ -32,9 +32,10 @@
 # C = --new-clients (default 8). A CHECKPOINT precedes every run. Prints a
 # summary table with the goals of issue 14 next to the figures.
 #
-# vst-httpd has no per-phase timing counters (keyd, COPY, PREPARE, trust
-# commit, COMMIT PREPARED): /metrics has only the delivery-duration
-# histogram, so the script prints its mean per run and says so.
+# The script prints the mean of vst-httpd's delivery-duration histogram per
+# run. /metrics also has vst_delivery_phase_seconds_total{phase} (slot,
+# keyd, copy, prepare, decide, commit, sign), added after the baseline
+# below was measured; the script does not print it yet.
 #
 # Runs as root. Everything is stopped and removed on exit. Binaries come from
 # BUILD_DIR (default build/release), built there with cmake if missing

@@ -248,6 +248,20 @@ for code in id_check_digit:2 invalid_date:1 unknown_field:2 line_too_long:1 inva
         eval '[ "$(metric "vst_record_rejections_total{code=\"${code%:*}\"}")" = "${code#*:}" ]'
 done
 check "/metrics: a latency histogram" grep -q '^vst_delivery_duration_seconds_bucket{le="+Inf"} [1-9]' "$D/metrics.txt"
+# Where a stored delivery's time went (issue 14): every phase has been
+# timed, and the phases add up to no more than the deliveries' total time.
+check "/metrics: vst_delivery_phase_seconds_total for slot, keyd, copy, prepare, decide, commit, sign, each > 0" \
+    python3 -c 'import re, sys
+t = open(sys.argv[1]).read()
+v = dict(re.findall(r"^vst_delivery_phase_seconds_total\{phase=\"(\w+)\"\} (\S+)$", t, re.M))
+names = "slot keyd copy prepare decide commit sign".split()
+sys.exit(not all(float(v.get(n, 0)) > 0 for n in names))' "$D/metrics.txt"
+check "/metrics: the phases sum to at most the total time of all deliveries" \
+    python3 -c 'import re, sys
+t = open(sys.argv[1]).read()
+ph = sum(float(v) for v in re.findall(r"^vst_delivery_phase_seconds_total\{[^}]*\} (\S+)$", t, re.M))
+tot = float(re.search(r"^vst_delivery_duration_seconds_sum (\S+)$", t, re.M).group(1))
+sys.exit(not 0 < ph <= tot * 1.001 + 0.001)' "$D/metrics.txt"
 
 # ---------------------------------------------------------------------------
 echo "# concurrency"
