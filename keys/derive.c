@@ -55,13 +55,20 @@ int vst_hkdf_info(const uint8_t root[VST_KEY_LEN], const char *info, uint8_t out
     return rc;
 }
 
+int vst_hkdf_named(const uint8_t key[VST_KEY_LEN], const char *prefix, const char *name,
+                   uint8_t out[VST_KEY_LEN])
+{
+    if (name == NULL || !vst_domain_name_ok(name))
+        return -1;
+    char info[64 + VST_DOMAIN_MAXLEN];
+    if ((size_t)snprintf(info, sizeof info, "%s%s", prefix, name) >= sizeof info)
+        return -1;
+    return vst_hkdf_info(key, info, out);
+}
+
 int vst_hkdf_domain(const uint8_t root[VST_KEY_LEN], const char *domain, uint8_t out[VST_KEY_LEN])
 {
-    if (!vst_domain_name_ok(domain))
-        return -1;
-    char info[sizeof "vst/domain/" + VST_DOMAIN_MAXLEN];
-    snprintf(info, sizeof info, "vst/domain/%s", domain);
-    return vst_hkdf_info(root, info, out);
+    return vst_hkdf_named(root, "vst/domain/", domain, out);
 }
 
 vst_domain_key *vst_domain_key_new(const uint8_t root[VST_KEY_LEN], const char *domain)

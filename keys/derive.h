@@ -49,6 +49,11 @@ const char *vst_domain_key_name(const vst_domain_key *dk);
  * (e.g. "vst/keyd-state/1", docs/crypto.md); 0 or -1. */
 int vst_hkdf_info(const uint8_t root[VST_KEY_LEN], const char *info, uint8_t out[VST_KEY_LEN]);
 
+/* HKDF-SHA256(key, info = prefix || name) for a name of the domain grammar
+ * (core/domain.h: domains, collections); 0 or -1 (a bad name). */
+int vst_hkdf_named(const uint8_t key[VST_KEY_LEN], const char *prefix, const char *name,
+                   uint8_t out[VST_KEY_LEN]);
+
 /* The raw HKDF output K_d; exposed for tests against independent tools. */
 int vst_hkdf_domain(const uint8_t root[VST_KEY_LEN], const char *domain, uint8_t out[VST_KEY_LEN]);
 

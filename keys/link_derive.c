@@ -22,21 +22,13 @@ struct vst_link_key {
 
 int vst_hkdf_link(const uint8_t root[VST_KEY_LEN], const char *domain, uint8_t out[VST_KEY_LEN])
 {
-    if (domain == NULL || !vst_domain_name_ok(domain))
-        return -1;
-    char info[sizeof "vst/link/" + VST_DOMAIN_MAXLEN];
-    snprintf(info, sizeof info, "vst/link/%s", domain);
-    return vst_hkdf_info(root, info, out);
+    return vst_hkdf_named(root, "vst/link/", domain, out);
 }
 
 int vst_hkdf_collection(const uint8_t version_key[VST_KEY_LEN], const char *collection,
                         uint8_t out[VST_KEY_LEN])
 {
-    if (collection == NULL || !vst_domain_name_ok(collection))
-        return -1;
-    char info[sizeof "vst/collection/" + VST_COLLECTION_MAXLEN];
-    snprintf(info, sizeof info, "vst/collection/%s", collection);
-    return vst_hkdf_info(version_key, info, out);
+    return vst_hkdf_named(version_key, "vst/collection/", collection, out);
 }
 
 vst_link_key *vst_link_key_new(const uint8_t root[VST_KEY_LEN], const char *domain)

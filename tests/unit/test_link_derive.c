@@ -17,27 +17,10 @@
 
 #include "core/hex.h"
 #include "link_derive.h"
+#include "test_person.h"
 
 static uint8_t root[VST_KEY_LEN];
 static uint8_t v1[VST_KEY_LEN], v2[VST_KEY_LEN];
-
-static void mkperson(vst_person *p, const char *given, const char *family, const char *birth,
-                     const char *date, char sex)
-{
-    const char *src[3] = {given, family, birth};
-    vst_name_tokens *dst[3] = {&p->given, &p->family, &p->birth};
-    memset(p, 0, sizeof *p);
-    for (int f = 0; f < 3; f++)
-        for (const char *t = src[f]; *t != '\0';) {
-            size_t n = strcspn(t, " ");
-            vst_name_tokens *d = dst[f];
-            memcpy(d->tok[d->n], t, n);
-            d->len[d->n++] = (uint8_t)n;
-            t += n + (t[n] == ' ');
-        }
-    strcpy(p->date, date);
-    p->sex = sex;
-}
 
 static int setup(void)
 {

@@ -23,6 +23,7 @@
 #include "core/usage.h"
 #include "wire/proto.h"
 #include "keystore.h"
+#include "test_person.h"
 
 /* The protocol carries the keystore's numbers and sizes unchanged. */
 _Static_assert(VST_KEYSTORE_ID_LEN == VST_KS_ID_LEN, "keystore id");
@@ -83,24 +84,6 @@ static uint8_t cv_records[2 * VST_CV_RECORD_LEN];
 
 /* A normalized person: given tokens, family tokens, birth tokens
  * (space-separated, "" for none), date, sex. */
-static void mkperson(vst_person *p, const char *given, const char *family, const char *birth,
-                     const char *date, char sex)
-{
-    const char *src[3] = {given, family, birth};
-    vst_name_tokens *dst[3] = {&p->given, &p->family, &p->birth};
-    memset(p, 0, sizeof *p);
-    for (int f = 0; f < 3; f++)
-        for (const char *t = src[f]; *t != '\0';) {
-            size_t n = strcspn(t, " ");
-            vst_name_tokens *d = dst[f];
-            memcpy(d->tok[d->n], t, n);
-            d->len[d->n++] = (uint8_t)n;
-            t += n + (t[n] == ' ');
-        }
-    strcpy(p->date, date);
-    p->sex = sex;
-}
-
 /* A CV_DERIVE request of two persons, into w. */
 static void sample_cv_req(vst_wr *w)
 {

@@ -13,24 +13,7 @@
 #include <string.h>
 
 #include "wire/proto.h"
-
-static void mkperson(vst_person *p, const char *given, const char *family, const char *birth,
-                     const char *date, char sex)
-{
-    const char *src[3] = {given, family, birth};
-    vst_name_tokens *dst[3] = {&p->given, &p->family, &p->birth};
-    memset(p, 0, sizeof *p);
-    for (int f = 0; f < 3; f++)
-        for (const char *t = src[f]; *t != '\0';) {
-            size_t n = strcspn(t, " ");
-            vst_name_tokens *d = dst[f];
-            memcpy(d->tok[d->n], t, n);
-            d->len[d->n++] = (uint8_t)n;
-            t += n + (t[n] == ' ');
-        }
-    strcpy(p->date, date);
-    p->sex = sex;
-}
+#include "test_person.h"
 
 static void good_person(vst_person *p)
 {
