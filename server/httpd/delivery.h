@@ -38,7 +38,8 @@ struct delivery {
     batch b;
     store_tx tx; /* its delivery_ref, COPY and prepared transaction (store.c) */
     int invalid, locked;
-    int received_logged, outcome_logged; /* every received delivery gets an outcome event */
+    int received;                        /* streaming began: it gets an outcome event */
+    int received_logged, outcome_logged; /* delivery.received (may be deferred), the outcome */
     vst_err fail;                        /* infrastructure failure: answered with 503 */
     const char *fail_detail;
     unsigned fail_retry;
@@ -49,8 +50,12 @@ struct delivery {
 };
 
 /* ---- audit events (delivery_events.c). Each returns 1 when appended. */
-/* delivery.received, once the delivery is ready to stream. */
+/* delivery.received, appended on its own: before a delivery larger than
+ * one batch sends its first batch to keyd. A smaller delivery's is
+ * appended with its outcome (delivery_received_details: the details for
+ * its commit group; malloc'd JSON text, or NULL). */
 int delivery_event_received(delivery *d);
+char *delivery_received_details(const delivery *d);
 /* The outcome of a delivery whose reception was logged and that was
  * neither stored nor rejected: refused mid-body, failed, or abandoned.
  * At most one per delivery. */

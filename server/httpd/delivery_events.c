@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "audit/audit.h"
+#include "core/civil_time.h"
 #include "core/hex.h"
 #include "httpd/delivery.h"
 #include "httpd/sql.h"
@@ -53,23 +54,59 @@ static uint64_t audit(delivery *d, const char *action, json_t *details)
     return seq;
 }
 
+static json_t *received_json(const delivery *d)
+{
+    return json_pack("{s:s, s:s}", "delivery_id", d->id, "profile", vst_profile_name(d->p));
+}
+
 int delivery_event_received(delivery *d)
 {
-    return audit(d, "delivery.received",
-                 json_pack("{s:s, s:s}", "delivery_id", d->id, "profile",
-                           vst_profile_name(d->p))) != 0;
+    return audit(d, "delivery.received", received_json(d)) != 0;
+}
+
+char *delivery_received_details(const delivery *d)
+{
+    json_t *j = received_json(d);
+    char *t = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(j);
+    char *out = t ? strdup(t) : NULL;
+    if (t)
+        json_text_free(t);
+    return out;
+}
+
+/* An outcome event of a delivery received (d->received) but not stored,
+ * after its delivery.received event if that was deferred (delivery_put.c),
+ * in one transaction. The outcome names when the delivery was received
+ * (received_at): vst-audit places the delivery's keyd work from then on,
+ * whenever its delivery.received row was appended. Returns 1 when logged. */
+static int outcome(delivery *d, const char *action, json_t *details)
+{
+    char at[VST_TIME_TEXT_LEN + 1];
+    if (vst_time_format_us(d->received_us, at) == 0)
+        json_object_set_new(details, "received_at", json_string(at));
+    if (d->received_logged)
+        return audit(d, action, details) != 0;
+    PGconn *tr = d->s->trust;
+    int ok = sql_begin(tr) && audit(d, "delivery.received", received_json(d)) != 0 &&
+             audit(d, action, json_incref(details)) != 0 && sql_commit(tr);
+    json_decref(details);
+    if (!ok)
+        sql_end_open(tr);
+    d->received_logged = ok;
+    return ok;
 }
 
 void delivery_event_outcome(delivery *d, const char *action, vst_err code)
 {
-    if (!d->received_logged || d->outcome_logged || d->s == NULL || slot_trust(d->s) != 0)
+    if (!d->received || d->outcome_logged || d->s == NULL || slot_trust(d->s) != 0)
         return;
     sql_end_open(d->s->trust);
     d->outcome_logged =
-        audit(d, action,
-              json_pack("{s:s, s:s, s:I, s:I, s:o}", "delivery_id", d->id, "code",
-                        vst_err_code(code), "lines", (json_int_t)d->lineno, "body_bytes",
-                        (json_int_t)d->bytes, "identifiers", identifiers_json(d))) != 0;
+        outcome(d, action,
+                json_pack("{s:s, s:s, s:I, s:I, s:o}", "delivery_id", d->id, "code",
+                          vst_err_code(code), "lines", (json_int_t)d->lineno, "body_bytes",
+                          (json_int_t)d->bytes, "identifiers", identifiers_json(d)));
 }
 
 void delivery_event_rejected(delivery *d, const uint8_t sha[32])
@@ -77,13 +114,13 @@ void delivery_event_rejected(delivery *d, const uint8_t sha[32])
     char sha_x[65];
     vst_hex(sha, 32, sha_x);
     d->outcome_logged = 1;
-    audit(d, "delivery.rejected",
-          json_pack("{s:s, s:s, s:I, s:I, s:s, s:I, s:s, s:o}", "delivery_id", d->id, "profile",
-                    vst_profile_name(d->p), "errors_total", (json_int_t)d->errs.total, "lines",
-                    (json_int_t)d->lineno, "body_sha256", sha_x, "body_bytes", (json_int_t)d->bytes,
-                    "first_error",
-                    d->errs.n ? vst_err_code(d->errs.items[0].code) : "empty_delivery",
-                    "identifiers", identifiers_json(d)));
+    outcome(d, "delivery.rejected",
+            json_pack("{s:s, s:s, s:I, s:I, s:s, s:I, s:s, s:o}", "delivery_id", d->id, "profile",
+                      vst_profile_name(d->p), "errors_total", (json_int_t)d->errs.total, "lines",
+                      (json_int_t)d->lineno, "body_sha256", sha_x, "body_bytes",
+                      (json_int_t)d->bytes, "first_error",
+                      d->errs.n ? vst_err_code(d->errs.items[0].code) : "empty_delivery",
+                      "identifiers", identifiers_json(d)));
 }
 
 void delivery_event_conflict(delivery *d, int other_body)

@@ -37,6 +37,7 @@
 #include <string.h>
 
 #include "httpd/delivery.h"
+#include "httpd/group_commit.h"
 #include "httpd/request.h"
 
 static void set_fail(delivery *d, vst_err e, const char *detail)
@@ -164,7 +165,10 @@ static vst_err start(struct MHD_Connection *c, delivery *d, unsigned *retry)
         (d->identifiers = calloc(vst_profile_ndomains(d->p) + 1, sizeof *d->identifiers)) == NULL)
         return VST_E_NOMEM;
     batch_init(&d->b);
-    d->received_logged = delivery_event_received(d);
+    /* Its delivery.received event waits: a delivery that fits one batch
+     * has it appended with its outcome, by its commit group in one
+     * statement; a larger one before its first batch goes to keyd. */
+    d->received = 1;
     return VST_E_OK;
 }
 
@@ -185,44 +189,58 @@ static void keyd_failed(delivery *d, int rc)
     set_fail(d, e, detail);
 }
 
-/* Pseudonymizes the current batch and sends it to the store. */
-static void flush(delivery *d)
+/* Pseudonymizes the current batch (fills its holes): 0, or -1 with
+ * d->fail set. */
+static int resolve(delivery *d)
 {
-    if (d->b.rows == 0 || d->fail != VST_E_OK || d->invalid)
-        return;
-    const char *detail = NULL;
-    int64_t t0 = mono_us();
-    vst_err e = d->tx.copying ? VST_E_OK : store_copy_begin(d->s, &d->tx, d->p, &detail);
-    lap(d, PHASE_COPY, &t0);
-    if (e != VST_E_OK) {
-        set_fail(d, e, detail);
-        return;
-    }
     /* A person sent for control values counts like an identifier. */
     unsigned wait = limits_identifiers(d->client.id, d->b.nids + d->b.npersons,
                                        g_hcfg.client_identifiers_day, mono_ms());
     if (wait > 0) {
         set_fail(d, VST_E_CLIENT_BUDGET, NULL);
         d->fail_retry = wait;
-        return;
+        return -1;
     }
     if (slot_keyd(d->s) != 0) {
         set_fail(d, VST_E_UNAVAILABLE, "the key service is unreachable");
         health_mark_down("vst-keyd is unreachable");
-        return;
+        return -1;
     }
     d->b.persons_served = 0;
-    t0 = mono_us();
+    int64_t t0 = mono_us();
     int rc = batch_resolve(&d->b, d->p, d->s->keyd, &d->key_version);
     lap(d, PHASE_KEYD, &t0);
     d->linked += d->b.persons_served;
     if (rc != 0) {
         keyd_failed(d, rc);
-        return;
+        return -1;
     }
     for (size_t s = 0; s < d->b.nsec; s++)
         d->identifiers[d->b.sec[s].domain] += d->b.sec[s].count;
     d->withheld += d->b.withheld_rows;
+    return 0;
+}
+
+/* Pseudonymizes the current batch and sends it to the store: a delivery
+ * larger than one batch, in its own store transaction. */
+static void flush(delivery *d)
+{
+    if (d->b.rows == 0 || d->fail != VST_E_OK || d->invalid)
+        return;
+    const char *detail = NULL;
+    int64_t t0 = mono_us();
+    /* Its reception is logged before keyd serves any of it. */
+    if (!d->received_logged)
+        d->received_logged = delivery_event_received(d);
+    vst_err e = d->tx.copying ? VST_E_OK : store_copy_begin(d->s, &d->tx, d->p, &detail);
+    lap(d, PHASE_COPY, &t0);
+    if (e != VST_E_OK) {
+        set_fail(d, e, detail);
+        return;
+    }
+    if (resolve(d) != 0)
+        return;
+    t0 = mono_us();
     /* A batch keyd withheld entirely has nothing left to COPY. */
     if (d->b.len > 0 && (e = store_copy_rows(d->s, d->b.text, d->b.len, &detail)) != VST_E_OK)
         set_fail(d, e, detail);
@@ -335,8 +353,63 @@ static enum MHD_Result not_committed(struct MHD_Connection *c, delivery *d)
                          d->fail_retry ? d->fail_retry : 5);
 }
 
+static enum MHD_Result reply_stored(struct MHD_Connection *c, delivery *d, stored_receipt *rc,
+                                    const uint8_t *pub, int64_t t0)
+{
+    double secs = elapsed_s(d);
+    metrics_delivery(M_STORED, rc->f.record_count, secs);
+    metrics_withheld(rc->f.withheld_count);
+    hlog("info", "delivery %s of %s stored: %llu records, %llu withheld, key version %u, %.3f s",
+         d->id, d->client.name, (unsigned long long)rc->f.record_count,
+         (unsigned long long)rc->f.withheld_count, d->key_version, secs);
+    enum MHD_Result r = receipt_reply_key(c, d->s, 201, rc, pub);
+    lap(d, PHASE_SIGN, &t0);
+    metrics_phases(d->phase_us);
+    return r;
+}
+
+/* A delivery that fits one batch: pseudonymized here, then committed by
+ * its commit group (group_commit.h), which also signs its receipt. */
+static enum MHD_Result commit_grouped(struct MHD_Connection *c, delivery *d, const uint8_t sha[32])
+{
+    if (resolve(d) != 0)
+        return not_committed(c, d);
+    if (d->key_version == 0) /* no identifiers at all */
+        set_fail(d, VST_E_INTERNAL, "no key version");
+    gc_entry e = {.p = d->p,
+                  .copy = d->b.text,
+                  .copy_len = d->b.len,
+                  .client_id = d->client.id,
+                  .body_bytes = d->bytes};
+    receipt_fields(d, sha, &e.rc);
+    e.stored_details = delivery_stored_details(d, &e.rc.f);
+    e.received_details = d->received_logged ? NULL : delivery_received_details(d);
+    if (e.stored_details == NULL || (!d->received_logged && e.received_details == NULL))
+        set_fail(d, VST_E_UNAVAILABLE, "the delivery could not be audited");
+    int64_t t0 = mono_us();
+    if (d->fail == VST_E_OK) {
+        group_commit_submit(&e);
+        if (e.result != VST_E_OK)
+            set_fail(d, e.result, e.detail);
+    }
+    lap(d, PHASE_GROUP, &t0);
+    free(e.stored_details);
+    free(e.received_details);
+    batch_reset(&d->b); /* wipes the rows */
+    if (d->fail != VST_E_OK) {
+        /* Nothing is prepared here; a decision of unknown outcome is
+         * recovery's (the retry then finds the receipt or stores anew). */
+        return not_committed(c, d);
+    }
+    d->received_logged = d->outcome_logged = 1; /* both in the group's statement */
+    return reply_stored(c, d, &e.rc, e.rc.have_sig ? e.pub : NULL, t0);
+}
+
 static enum MHD_Result commit(struct MHD_Connection *c, delivery *d, const uint8_t sha[32])
 {
+    /* Never flushed: all its rows are in the one batch. */
+    if (!d->tx.copying && d->records <= g_hcfg.group_max_records)
+        return commit_grouped(c, d, sha);
     flush(d); /* the last batch */
     const char *detail = NULL;
     vst_err e;
@@ -361,16 +434,7 @@ static enum MHD_Result commit(struct MHD_Connection *c, delivery *d, const uint8
     d->outcome_logged = 1; /* delivery.stored, with the decision */
     store_commit(d->s, &d->tx, d->id);
     lap(d, PHASE_COMMIT, &t0);
-    double secs = elapsed_s(d);
-    metrics_delivery(M_STORED, rc.f.record_count, secs);
-    metrics_withheld(rc.f.withheld_count);
-    hlog("info", "delivery %s of %s stored: %llu records, %llu withheld, key version %u, %.3f s",
-         d->id, d->client.name, (unsigned long long)rc.f.record_count,
-         (unsigned long long)rc.f.withheld_count, d->key_version, secs);
-    enum MHD_Result r = receipt_reply(c, d->s, 201, &rc);
-    lap(d, PHASE_SIGN, &t0);
-    metrics_phases(d->phase_us);
-    return r;
+    return reply_stored(c, d, &rc, NULL, t0);
 }
 
 /* The body has ended. */

@@ -58,6 +58,7 @@ typedef struct {
     uint64_t keyd_timeout_ms;        /* every keyd call */
     uint64_t db_lock_timeout_ms;     /* lock_timeout of every session */
     uint64_t max_delivery_bytes, batch_records, max_errors;
+    uint64_t group_max_records; /* deliveries up to this size commit in groups */
     uint64_t checkpoint_events, checkpoint_seconds;
     char *monitor_address;      /* plain-HTTP loopback listener for monitoring */
     uint64_t monitor_port;      /* 0 = none */
@@ -137,9 +138,21 @@ typedef enum {
     PHASE_DECIDE,  /* the trust DB: receipt and delivery.stored, committed */
     PHASE_COMMIT,  /* COMMIT PREPARED */
     PHASE_SIGN,    /* the receipt signed by vst-keyd and recorded */
+    PHASE_GROUP,   /* a small delivery: queued for and committed by its commit group */
     PHASE__COUNT
 } delivery_phase;
 void metrics_phases(const uint64_t us[PHASE__COUNT]);
+/* Commit groups (group_commit.c): one more group of n deliveries, and the
+ * time since t0_us (mono_us) of one of its phases. */
+typedef enum {
+    GPHASE_PREPARE, /* the rows COPYed, PREPARE TRANSACTION */
+    GPHASE_DECIDE,  /* events and receipts, committed: the decision */
+    GPHASE_COMMIT,  /* COMMIT PREPARED */
+    GPHASE_SIGN,    /* keyd's signatures, attached */
+    GPHASE__COUNT
+} group_phase;
+void metrics_group(size_t n);
+void metrics_group_phase(group_phase ph, int64_t t0_us);
 void metrics_keyd_error(void);
 void metrics_db_error(void);
 void metrics_http(unsigned status);

@@ -24,6 +24,7 @@
 #include "core/pidfile.h"
 #include "core/privdrop.h"
 #include "core/secmem.h"
+#include "httpd/group_commit.h"
 #include "httpd/httpd.h"
 #include "httpd/store.h"
 #include "httpd/tls_policy.h"
@@ -59,6 +60,7 @@ httpd_config g_hcfg = {
     .db_lock_timeout_ms = 5000,
     .max_delivery_bytes = 4ull << 30,
     .batch_records = 4096,
+    .group_max_records = 100,
     .max_errors = 1000,
     .checkpoint_events = 1000,
     .checkpoint_seconds = 300,
@@ -100,6 +102,8 @@ static const vst_cfg_opt options[] = {
      "milliseconds a database lock is waited for"},
     {"max-delivery-bytes", VST_CFG_U64, &g_hcfg.max_delivery_bytes, "largest accepted body"},
     {"batch-records", VST_CFG_U64, &g_hcfg.batch_records, "records per keyd round trip"},
+    {"group-max-records", VST_CFG_U64, &g_hcfg.group_max_records,
+     "a delivery of at most this many records (and one batch) is committed in a group"},
     {"max-errors", VST_CFG_U64, &g_hcfg.max_errors, "record errors listed in a 422"},
     {"checkpoint-events", VST_CFG_U64, &g_hcfg.checkpoint_events, "audit events per checkpoint"},
     {"checkpoint-seconds", VST_CFG_U64, &g_hcfg.checkpoint_seconds, "seconds per checkpoint"},
@@ -347,6 +351,7 @@ static void stop_all(struct MHD_Daemon *mhd, struct MHD_Daemon *mon)
     if (mon != NULL)
         MHD_stop_daemon(mon);
     MHD_stop_daemon(mhd);
+    group_commit_stop(); /* no delivery is left to submit */
     watchdog_stop();
     background_stop();
     auth_free();
@@ -408,7 +413,7 @@ int main(int argc, char **argv)
     if (vst_pidfile_write(g_hcfg.pid_file) != 0)
         return fatal("cannot write the pid file");
     recover_at_start();
-    if (background_start() != 0 || watchdog_start() != 0)
+    if (group_commit_start() != 0 || background_start() != 0 || watchdog_start() != 0)
         return fatal("cannot start the background threads");
     hlog("info", "serving https://%s:%llu (%zu profiles, %llu workers)", g_hcfg.listen_address,
          (unsigned long long)g_hcfg.port, nprofiles, (unsigned long long)g_hcfg.workers);

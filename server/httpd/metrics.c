@@ -18,7 +18,20 @@ static atomic_ullong hist[NB + 1], hist_count, hist_sum_us;
 static atomic_ullong status_counts[600];
 static atomic_ullong phase_us[PHASE__COUNT];
 static const char *const phase_names[PHASE__COUNT] = {"slot",   "keyd",   "copy", "prepare",
-                                                      "decide", "commit", "sign"};
+                                                      "decide", "commit", "sign", "group"};
+static atomic_ullong groups, group_deliveries, group_phase_us[GPHASE__COUNT];
+static const char *const group_phase_names[GPHASE__COUNT] = {"prepare", "decide", "commit", "sign"};
+
+void metrics_group(size_t n)
+{
+    atomic_fetch_add(&groups, 1);
+    atomic_fetch_add(&group_deliveries, n);
+}
+
+void metrics_group_phase(group_phase ph, int64_t t0_us)
+{
+    atomic_fetch_add(&group_phase_us[ph], (unsigned long long)(mono_us() - t0_us));
+}
 
 void metrics_phases(const uint64_t us[PHASE__COUNT])
 {
@@ -101,10 +114,22 @@ char *metrics_render(void)
     P("vst_delivery_duration_seconds_sum %.6f\nvst_delivery_duration_seconds_count %llu\n",
       (double)atomic_load(&hist_sum_us) / 1e6, atomic_load(&hist_count));
     P("# HELP vst_delivery_phase_seconds_total Time of stored deliveries by phase: slot, keyd, "
-      "copy, prepare, decide, commit, sign.\n# TYPE vst_delivery_phase_seconds_total counter\n");
+      "copy, prepare, decide, commit, sign, group.\n# TYPE vst_delivery_phase_seconds_total "
+      "counter\n");
     for (size_t p = 0; p < PHASE__COUNT; p++)
         P("vst_delivery_phase_seconds_total{phase=\"%s\"} %.6f\n", phase_names[p],
           (double)atomic_load(&phase_us[p]) / 1e6);
+    P("# HELP vst_commit_groups_total Commit groups of small deliveries.\n# TYPE "
+      "vst_commit_groups_total counter\nvst_commit_groups_total %llu\n",
+      atomic_load(&groups));
+    P("# HELP vst_commit_group_deliveries_total Deliveries committed in groups.\n# TYPE "
+      "vst_commit_group_deliveries_total counter\nvst_commit_group_deliveries_total %llu\n",
+      atomic_load(&group_deliveries));
+    P("# HELP vst_commit_group_phase_seconds_total The committer's time by phase: prepare, "
+      "decide, commit, sign.\n# TYPE vst_commit_group_phase_seconds_total counter\n");
+    for (size_t p = 0; p < GPHASE__COUNT; p++)
+        P("vst_commit_group_phase_seconds_total{phase=\"%s\"} %.6f\n", group_phase_names[p],
+          (double)atomic_load(&group_phase_us[p]) / 1e6);
     P("# HELP vst_keyd_errors_total Failed calls to vst-keyd.\n# TYPE vst_keyd_errors_total "
       "counter\nvst_keyd_errors_total %llu\n",
       atomic_load(&keyd_errors));

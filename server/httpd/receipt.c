@@ -146,6 +146,20 @@ void receipt_sign_pending(slot *s)
  * that key, as stored with the receipt). */
 enum MHD_Result receipt_reply(struct MHD_Connection *c, slot *s, unsigned status, stored_receipt *r)
 {
+    return receipt_reply_key(c, s, status, r, NULL);
+}
+
+enum MHD_Result receipt_reply_key(struct MHD_Connection *c, slot *s, unsigned status,
+                                  stored_receipt *r, const uint8_t *signer)
+{
+    if (r->have_sig && signer != NULL) {
+        char *json = receipt_json(&r->f, r->sig, signer);
+        if (json == NULL)
+            return reply_problem(c, VST_E_INTERNAL, NULL, 0);
+        enum MHD_Result rc = reply_body(c, status, "application/json", json, strlen(json));
+        free(json);
+        return rc;
+    }
     if (receipt_sign(s, r) != 0)
         return reply_problem(c, VST_E_UNAVAILABLE,
                              "the delivery is stored; its receipt could not be signed yet "

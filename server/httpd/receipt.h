@@ -42,5 +42,10 @@ int receipt_public_key(slot *s, uint8_t pub[VST_ED25519_PUB_LEN]);
  * the same request again fetches it). */
 enum MHD_Result receipt_reply(struct MHD_Connection *c, slot *s, unsigned status,
                               stored_receipt *r);
+/* The same, for a receipt signed by the key signer (its public key; the
+ * commit group asked keyd for it when it signed): no keyd round trip. With
+ * signer NULL or r unsigned, receipt_reply. */
+enum MHD_Result receipt_reply_key(struct MHD_Connection *c, slot *s, unsigned status,
+                                  stored_receipt *r, const uint8_t *signer);
 
 #endif

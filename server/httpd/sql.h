@@ -47,7 +47,13 @@
       "SELECT vst.receipt_insert($1::int, $2, $3::uuid, $4, $5::bigint, $6::bigint, $7, "          \
       "$8::int, $9::bigint, $10::bigint, $11::bigint, $12::bigint)")                               \
     /* store.c: recovery decides a prepared transaction by its receipt. */                         \
-    X(RECEIPT_EXISTS, SQL_TRUST, 1, "SELECT 1 FROM vst.receipts WHERE delivery_ref = $1::uuid")    \
+    /* A commit group's receipts name it as commit_ref (sql/trust/0012). */                        \
+    X(RECEIPT_EXISTS, SQL_TRUST, 1,                                                                \
+      "SELECT 1 FROM vst.receipts WHERE delivery_ref = $1::uuid OR commit_ref = $1::uuid "         \
+      "LIMIT 1")                                                                                   \
+    /* store.c: a commit group's decision, one statement (sql/trust/0012). */                      \
+    X(DELIVERIES_STORED, SQL_TRUST, 2,                                                             \
+      "SELECT array_to_string(vst.deliveries_stored($1::uuid, 'vst-httpd', $2::jsonb), ',')")      \
     X(PREPARED_DELIVERIES, SQL_STORE, 1,                                                           \
       "SELECT gid FROM pg_prepared_xacts WHERE gid LIKE 'vst:%' AND "                              \
       "database = current_database() AND owner = current_user AND "                                \
@@ -59,6 +65,10 @@
     X(RECEIPTS_UNSIGNED, SQL_TRUST, 0, SQL_RECEIPT_COLUMNS "WHERE r.signature IS NULL LIMIT 100")  \
     X(RECEIPT_ATTACH_SIGNATURE, SQL_TRUST, 3,                                                      \
       "SELECT vst.receipt_attach_signature($1::uuid, $2, $3)")                                     \
+    /* group_commit.c: a group's signatures ($1 refs, $2 hex signatures, $3 key id). */            \
+    X(RECEIPTS_ATTACH_SIGNATURES, SQL_TRUST, 3,                                                    \
+      "SELECT count(*) FILTER (WHERE vst.receipt_attach_signature(u.r, decode(u.s, 'hex'), "       \
+      "decode($3, 'hex'))) FROM unnest($1::uuid[], $2::text[]) AS u(r, s)")                        \
     /* health.c: readiness probes. */                                                              \
     X(TRUST_PING, SQL_TRUST, 0, "SELECT 1")                                                        \
     X(STORE_PING, SQL_STORE, 0, "SELECT 1")

@@ -9,6 +9,7 @@
 #include <openssl/rand.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "audit/audit.h"
@@ -145,20 +146,18 @@ static int copy_statement(PGconn *db, const vst_profile *p, char *sql, size_t ca
     return n < cap ? 0 : -1;
 }
 
-vst_err store_copy_begin(slot *s, store_tx *t, const vst_profile *p, const char **detail)
+/* COPY into p's table on the store connection, inside the transaction
+ * that is open (begin: BEGIN it first). */
+static vst_err copy_open(slot *s, store_tx *t, const vst_profile *p, int begin, const char **detail)
 {
-    if (slot_store(s) != 0) {
-        health_mark_down("the store is unreachable");
-        *detail = "the store is unreachable";
-        return VST_E_UNAVAILABLE;
-    }
     char sql[4096];
     if (copy_statement(s->store, p, sql, sizeof sql) != 0) {
         *detail = "the profile's table cannot be named";
         return VST_E_INTERNAL;
     }
     PGresult *r = NULL;
-    if (sql_begin(s->store) && PQresultStatus(r = PQexec(s->store, sql)) == PGRES_COPY_IN) {
+    if ((!begin || sql_begin(s->store)) &&
+        PQresultStatus(r = PQexec(s->store, sql)) == PGRES_COPY_IN) {
         PQclear(r);
         /* Non-blocking while COPYing: rows go to PostgreSQL while the next
          * batch is parsed (see store_copy_rows and store_copy_nudge),
@@ -175,6 +174,16 @@ vst_err store_copy_begin(slot *s, store_tx *t, const vst_profile *p, const char 
     slot_drop_store(s);
     *detail = "the store refused the delivery";
     return VST_E_UNAVAILABLE;
+}
+
+vst_err store_copy_begin(slot *s, store_tx *t, const vst_profile *p, const char **detail)
+{
+    if (slot_store(s) != 0) {
+        health_mark_down("the store is unreachable");
+        *detail = "the store is unreachable";
+        return VST_E_UNAVAILABLE;
+    }
+    return copy_open(s, t, p, 1, detail);
 }
 
 /* Waits until libpq has handed everything queued to the kernel: at most
@@ -204,6 +213,31 @@ vst_err store_copy_rows(slot *s, const char *text, size_t len, const char **deta
         return VST_E_UNAVAILABLE;
     }
     return VST_E_OK;
+}
+
+/* Ends the open COPY, blocking again: 1 when the rows were taken. */
+static int copy_end(PGconn *st)
+{
+    PGresult *r = NULL;
+    int ok = drain(st) == 0 && PQsetnonblocking(st, 0) == 0 && PQputCopyEnd(st, NULL) == 1 &&
+             (r = PQgetResult(st)) != NULL && PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    while (ok && (r = PQgetResult(st)) != NULL)
+        PQclear(r);
+    return ok;
+}
+
+vst_err store_copy_next(slot *s, store_tx *t, const vst_profile *p, const char **detail)
+{
+    if (!t->copying)
+        return store_copy_begin(s, t, p, detail);
+    t->copying = 0;
+    if (copy_end(s->store))
+        return copy_open(s, t, p, 0, detail);
+    metrics_db_error();
+    slot_drop_store(s);
+    *detail = "the store refused the delivery";
+    return VST_E_UNAVAILABLE;
 }
 
 void store_copy_nudge(slot *s, const store_tx *t)
@@ -244,12 +278,7 @@ vst_err store_prepare(slot *s, store_tx *t, const char **detail)
     }
     t->ref_locked = 1;
     PGconn *st = s->store;
-    PGresult *r = NULL;
-    int ok = drain(st) == 0 && PQsetnonblocking(st, 0) == 0 && PQputCopyEnd(st, NULL) == 1 &&
-             (r = PQgetResult(st)) != NULL && PQresultStatus(r) == PGRES_COMMAND_OK;
-    PQclear(r);
-    while (ok && (r = PQgetResult(st)) != NULL)
-        PQclear(r);
+    int ok = copy_end(st);
     t->copying = 0;
     if (ok && gid_command(st, "PREPARE TRANSACTION", gid)) {
         t->prepared = 1;
@@ -309,6 +338,35 @@ vst_err store_decide(slot *s, const store_tx *t, vst_receipt_fields *f, int clie
     if (ok && sql_commit(tr))
         return VST_E_OK;
     *detail = "the receipt could not be committed";
+    return VST_E_UNAVAILABLE;
+}
+
+vst_err store_decide_group(slot *s, const store_tx *t, const char *deliveries_json, uint64_t *seqs,
+                           size_t n, int *unknown, const char **detail)
+{
+    *unknown = 0;
+    const char *p[] = {t->ref, deliveries_json};
+    PGresult *r = sql_run(s, SQL_DELIVERIES_STORED, p, NULL, NULL);
+    ExecStatusType st = PQresultStatus(r);
+    size_t got = 0;
+    if (st == PGRES_TUPLES_OK && PQntuples(r) == 1)
+        for (const char *v = PQgetvalue(r, 0, 0); *v && got < n; got++) {
+            char *end;
+            seqs[got] = strtoull(v, &end, 10);
+            v = *end == ',' ? end + 1 : end;
+        }
+    PQclear(r);
+    if (st == PGRES_TUPLES_OK && got == n)
+        return VST_E_OK;
+    /* One statement in its own transaction: it failed (nothing decided) —
+     * unless the connection broke, when its commit may have gone through
+     * and only the receipts can tell (recovery reads them). */
+    *unknown = s->trust == NULL || PQstatus(s->trust) != CONNECTION_OK;
+    metrics_db_error();
+    *detail = st == PGRES_TUPLES_OK ? "the receipts could not be read back"
+                                    : "the receipts could not be committed";
+    if (*unknown)
+        slot_drop_trust(s);
     return VST_E_UNAVAILABLE;
 }
 

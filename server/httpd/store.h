@@ -55,6 +55,10 @@ vst_err store_copy_begin(slot *s, store_tx *t, const vst_profile *p, const char 
 /* Hands a batch's COPY text to libpq once the previous one reached the
  * kernel: at most one batch waits in libpq. */
 vst_err store_copy_rows(slot *s, const char *text, size_t len, const char **detail);
+/* Ends the open COPY (if any) and opens one into p's table in the same
+ * transaction (BEGIN first if none is open): a commit group's rows of
+ * several profiles. */
+vst_err store_copy_next(slot *s, store_tx *t, const vst_profile *p, const char **detail);
 /* Lets libpq send what it holds without waiting (between batches). */
 void store_copy_nudge(slot *s, const store_tx *t);
 /* Ends an open COPY with an error and rolls the store transaction back. */
@@ -68,6 +72,14 @@ vst_err store_prepare(slot *s, store_tx *t, const char **detail);
  * VST_E_OK is decided. */
 vst_err store_decide(slot *s, const store_tx *t, vst_receipt_fields *f, int client_id,
                      uint64_t body_bytes, const char *details, const char **detail);
+/* The decision of a commit group (group_commit.h), one statement
+ * (vst.deliveries_stored, sql/trust/0012) in its own transaction: every
+ * delivery's events and receipt, naming t->ref as their commit_ref.
+ * deliveries_json is the array that function takes; seqs receives the n
+ * delivery.stored seqs. VST_E_OK is decided; otherwise *unknown tells
+ * whether the outcome is unknown (the connection broke: left to recovery). */
+vst_err store_decide_group(slot *s, const store_tx *t, const char *deliveries_json, uint64_t *seqs,
+                           size_t n, int *unknown, const char **detail);
 /* After a decision: COMMIT PREPARED and the lock released. delivery_id
  * only names the delivery in the log when the commit is left to recovery. */
 void store_commit(slot *s, store_tx *t, const char *delivery_id);

@@ -1,0 +1,296 @@
+/* The committer thread; see group_commit.h. */
+#include "httpd/group_commit.h"
+
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audit/audit.h"
+#include "core/hex.h"
+#include "httpd/sql.h"
+#include "httpd/store.h"
+
+/* A group is bounded so that one statement, one COPY and one keyd frame
+ * hold it: by count, and by the bytes of its rows. */
+#define GC_MAX_DELIVERIES 256
+#define GC_MAX_BYTES (8u << 20)
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t queued = PTHREAD_COND_INITIALIZER;  /* the committer waits */
+static pthread_cond_t decided = PTHREAD_COND_INITIALIZER; /* deliveries wait */
+static gc_entry *head, **tail = &head;
+static int stopping, running;
+static pthread_t thread;
+static slot committer; /* its own connections, never a worker's */
+
+void group_commit_submit(gc_entry *e)
+{
+    e->next = NULL;
+    e->done = 0;
+    pthread_mutex_lock(&mu);
+    *tail = e;
+    tail = &e->next;
+    pthread_cond_signal(&queued);
+    while (!e->done)
+        pthread_cond_wait(&decided, &mu);
+    pthread_mutex_unlock(&mu);
+}
+
+/* Everything queued, within the bounds, in arrival order. */
+static size_t take(gc_entry **g)
+{
+    size_t n = 0, bytes = 0;
+    while (head != NULL && n < GC_MAX_DELIVERIES &&
+           (n == 0 || bytes + head->copy_len <= GC_MAX_BYTES)) {
+        bytes += head->copy_len;
+        g[n++] = head;
+        head = head->next;
+    }
+    if (head == NULL)
+        tail = &head;
+    return n;
+}
+
+static void fail_all(gc_entry **g, size_t n, vst_err e, const char *detail, int unknown)
+{
+    for (size_t i = 0; i < n; i++) {
+        g[i]->result = e;
+        g[i]->detail = detail;
+        g[i]->decided_unknown = unknown;
+    }
+}
+
+/* The group's rows in one store transaction, a COPY per profile, then
+ * PREPARE TRANSACTION. */
+static vst_err store_rows(slot *s, store_tx *tx, gc_entry **g, size_t n, const char **detail)
+{
+    vst_err e = VST_E_OK;
+    for (size_t i = 0; i < n && e == VST_E_OK; i++) {
+        int first = 1;
+        for (size_t k = 0; k < i; k++)
+            first = first && g[k]->p != g[i]->p;
+        if (!first)
+            continue; /* its profile's COPY carried it already */
+        e = store_copy_next(s, tx, g[i]->p, detail);
+        for (size_t k = i; k < n && e == VST_E_OK; k++)
+            if (g[k]->p == g[i]->p && g[k]->copy_len > 0)
+                e = store_copy_rows(s, g[k]->copy, g[k]->copy_len, detail);
+    }
+    if (e == VST_E_OK)
+        e = store_prepare(s, tx, detail);
+    return e;
+}
+
+/* The argument of vst.deliveries_stored: malloc'd JSON text, or NULL. */
+static char *decision_json(gc_entry **g, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a != NULL && i < n; i++) {
+        const vst_receipt_fields *f = &g[i]->rc.f;
+        char sha[65];
+        vst_hex(f->body_sha256, 32, sha);
+        json_t *rcv = g[i]->received_details ? json_loads(g[i]->received_details, 0, NULL) : NULL;
+        json_t *sto = json_loads(g[i]->stored_details, 0, NULL);
+        json_t *o =
+            json_pack("{s:i, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:I, s:I, s:I, s:o, s:o}",
+                      "client_id", g[i]->client_id, "client", f->client, "delivery_id",
+                      f->delivery_id, "ref", g[i]->rc.ref, "profile", f->profile, "record_count",
+                      (json_int_t)f->record_count, "withheld_count", (json_int_t)f->withheld_count,
+                      "body_bytes", (json_int_t)g[i]->body_bytes, "body_sha256", sha, "key_version",
+                      (json_int_t)f->key_version, "received_us", (json_int_t)f->received_at_us,
+                      "stored_us", (json_int_t)f->stored_at_us, "received", rcv ? rcv : json_null(),
+                      "stored", sto ? sto : json_null());
+        if (o == NULL || sto == NULL || json_array_append_new(a, o) != 0) {
+            json_decref(a);
+            a = NULL;
+        }
+    }
+    char *text = a ? json_dumps(a, JSON_COMPACT) : NULL;
+    json_decref(a);
+    return text;
+}
+
+static void json_text_free(char *s)
+{
+    json_free_t jfree;
+    json_get_alloc_funcs(NULL, &jfree);
+    jfree(s);
+}
+
+/* One keyd round trip per receipt today, on the committer's connection;
+ * the signatures attached in one statement whose commit does not wait for
+ * its WAL flush: a signature lost to a crash is made again, to the same
+ * bytes (Ed25519 is deterministic), by receipt_sign_pending or by the
+ * request that next reads the receipt. One signature of the group is
+ * checked against the public key: the group is signed by one keyd with
+ * one key, so that catches a keyd that came back with another keystore. */
+static void sign_group(slot *s, gc_entry **g, size_t n)
+{
+    uint8_t pub[32], kid[32];
+    if (slot_keyd(s) != 0 || receipt_public_key(s, pub) != 0)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        int rc = vst_keyd_sign_receipt(s->keyd, &g[i]->rc.f, g[i]->rc.sig);
+        if (rc != 0) {
+            if (rc < 0)
+                slot_drop_keyd(s);
+            hlog("error", "keyd did not sign a group's receipts: %s", vst_keyd_strerror(rc));
+            return;
+        }
+    }
+    if (vst_receipt_verify(pub, &g[0]->rc.f, g[0]->rc.sig) != 1) {
+        hlog("error", "keyd's receipt signature does not verify with its public key");
+        return;
+    }
+    EVP_Digest(pub, 32, kid, NULL, EVP_sha256(), NULL);
+    size_t cap = n * 40 + 3, scap = n * 132 + 3;
+    char *refs = malloc(cap), *sigs = malloc(scap), kid_x[65];
+    size_t rn = 0, sn = 0;
+    if (refs != NULL && sigs != NULL) {
+        refs[rn++] = '{';
+        sigs[sn++] = '{';
+        for (size_t i = 0; i < n; i++) {
+            rn += (size_t)snprintf(refs + rn, cap - rn, "%s%s", i ? "," : "", g[i]->rc.ref);
+            if (i)
+                sigs[sn++] = ',';
+            vst_hex(g[i]->rc.sig, VST_ED25519_SIG_LEN, sigs + sn);
+            sn += 2 * VST_ED25519_SIG_LEN;
+        }
+        snprintf(refs + rn, cap - rn, "}");
+        snprintf(sigs + sn, scap - sn, "}");
+        vst_hex(kid, 32, kid_x);
+        const char *p[] = {refs, sigs, kid_x};
+        /* The signatures are handed out even if this fails: they verify,
+         * and the receipts are signed again, identically, later. */
+        if (slot_trust(s) == 0 && sql_begin(s->trust)) {
+            PQclear(PQexec(s->trust, "SET LOCAL synchronous_commit = off"));
+            PQclear(sql_run(s, SQL_RECEIPTS_ATTACH_SIGNATURES, p, NULL, NULL));
+            if (!sql_commit(s->trust))
+                slot_drop_trust(s);
+        }
+    }
+    free(refs);
+    free(sigs);
+    for (size_t i = 0; i < n; i++) {
+        memcpy(g[i]->rc.kid, kid, 32);
+        memcpy(g[i]->pub, pub, 32);
+        g[i]->rc.have_sig = g[i]->rc.have_kid = 1;
+    }
+}
+
+/* Commits the group g[0..n): every entry's result is set. Returns 1 when
+ * the store refused the group's rows (nothing decided: worth trying its
+ * deliveries one by one). */
+static int commit_group(slot *s, gc_entry **g, size_t n)
+{
+    const char *detail = NULL;
+    store_tx tx;
+    store_tx_init(&tx); /* tx.ref: the group's commit_ref */
+    if (slot_trust(s) != 0 || slot_store(s) != 0) {
+        fail_all(g, n, VST_E_UNAVAILABLE, "the databases are unreachable", 0);
+        return 0;
+    }
+    int64_t t0 = mono_us();
+    vst_err e = store_rows(s, &tx, g, n, &detail);
+    metrics_group_phase(GPHASE_PREPARE, t0);
+    if (e != VST_E_OK) {
+        store_copy_abort(s, &tx);
+        store_undo(s, &tx);
+        store_unlock_ref(s, &tx);
+        fail_all(g, n, e, detail, 0);
+        return e != VST_E_INTERNAL;
+    }
+    int64_t stored_us = now_us();
+    for (size_t i = 0; i < n; i++)
+        g[i]->rc.f.stored_at_us = stored_us;
+    char *json = decision_json(g, n);
+    uint64_t *seqs = calloc(n, sizeof *seqs);
+    int unknown = 0;
+    t0 = mono_us();
+    e = json && seqs ? store_decide_group(s, &tx, json, seqs, n, &unknown, &detail)
+                     : (detail = "out of memory", VST_E_NOMEM);
+    metrics_group_phase(GPHASE_DECIDE, t0);
+    if (json)
+        json_text_free(json);
+    if (e != VST_E_OK) {
+        if (!unknown)
+            store_undo(s, &tx); /* rolls the prepared transaction back */
+        else
+            hlog("warning", "a commit group's decision is unknown: left for recovery");
+        store_unlock_ref(s, &tx);
+        fail_all(g, n, e, detail, unknown);
+        free(seqs);
+        return 0;
+    }
+    t0 = mono_us();
+    store_commit(s, &tx, "of a commit group");
+    metrics_group_phase(GPHASE_COMMIT, t0);
+    for (size_t i = 0; i < n; i++) {
+        g[i]->rc.f.audit_seq = seqs[i];
+        g[i]->result = VST_E_OK;
+        g[i]->group_size = n;
+    }
+    free(seqs);
+    t0 = mono_us();
+    sign_group(s, g, n);
+    metrics_group_phase(GPHASE_SIGN, t0);
+    return 0;
+}
+
+static void finish(gc_entry **g, size_t n)
+{
+    pthread_mutex_lock(&mu);
+    for (size_t i = 0; i < n; i++)
+        g[i]->done = 1;
+    pthread_cond_broadcast(&decided);
+    pthread_mutex_unlock(&mu);
+}
+
+static void *run(void *arg)
+{
+    (void)arg;
+    gc_entry *g[GC_MAX_DELIVERIES];
+    pthread_mutex_lock(&mu);
+    for (;;) {
+        while (head == NULL && !stopping)
+            pthread_cond_wait(&queued, &mu);
+        if (head == NULL)
+            break;
+        size_t n = take(g);
+        pthread_mutex_unlock(&mu);
+        metrics_group(n);
+        if (commit_group(&committer, g, n) && n > 1)
+            for (size_t i = 0; i < n; i++) /* one delivery's rows spoilt the group */
+                commit_group(&committer, g + i, 1);
+        finish(g, n);
+        pthread_mutex_lock(&mu);
+    }
+    pthread_mutex_unlock(&mu);
+    return NULL;
+}
+
+int group_commit_start(void)
+{
+    if (pthread_create(&thread, NULL, run, NULL) != 0)
+        return -1;
+    running = 1;
+    return 0;
+}
+
+void group_commit_stop(void)
+{
+    if (!running)
+        return;
+    pthread_mutex_lock(&mu);
+    stopping = 1;
+    pthread_cond_signal(&queued);
+    pthread_mutex_unlock(&mu);
+    pthread_join(thread, NULL);
+    running = 0;
+    slot_drop_trust(&committer);
+    slot_drop_store(&committer);
+    slot_drop_keyd(&committer);
+}

@@ -1,0 +1,64 @@
+/* Group commit (DESIGN.md §14, docs/architecture.md "Commit groups"):
+ * small deliveries that are complete — body read and validated, their
+ * identifiers pseudonymized — are committed together by one committer
+ * thread on connections of its own:
+ *
+ *   store   BEGIN; one COPY per profile with the rows of every delivery of
+ *           the group; PREPARE TRANSACTION 'vst:<commit_ref>' (its WAL
+ *           flush is the only one of the store before the decision)
+ *   decide  one trust-DB transaction, one statement (vst.deliveries_stored,
+ *           sql/trust/0012): each delivery's delivery.received (if not yet
+ *           logged) and delivery.stored event, chained in order, and its
+ *           receipt naming commit_ref; COMMIT is the decision of all of them
+ *   commit  COMMIT PREPARED (asynchronous commit: the decision is durable
+ *           already, and recovery commits a prepared transaction whose
+ *           receipts exist)
+ *   sign    one keyd round trip for every receipt of the group, the
+ *           signatures attached in one statement (asynchronous commit too:
+ *           Ed25519 is deterministic, so a lost attachment is re-signed to
+ *           the same bytes by receipt_sign_pending)
+ *
+ * A group is whatever is queued when the committer is free: a lone
+ * delivery commits at once, and under load the group grows by itself —
+ * there is no timer. A group that fails in the store (one delivery's rows
+ * refused) is retried one delivery at a time, so one bad delivery never
+ * costs the others their commit. Large deliveries never join a group: they
+ * keep their own transaction (delivery_put.c), so their COPY delays no
+ * small one and no small one waits for it. */
+#ifndef VST_HTTPD_GROUP_COMMIT_H
+#define VST_HTTPD_GROUP_COMMIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "httpd/httpd.h"
+#include "httpd/receipt.h"
+
+typedef struct gc_entry {
+    /* In: set by the delivery before it is submitted. */
+    const vst_profile *p;
+    const char *copy; /* its rows, COPY text (delivery_ref first) */
+    size_t copy_len;
+    stored_receipt rc; /* the receipt; audit_seq and stored_at are set here */
+    int client_id;
+    uint64_t body_bytes;
+    char *received_details; /* delivery.received details, or NULL: logged already */
+    char *stored_details;   /* delivery.stored details */
+    /* Out: set by the committer before done. */
+    vst_err result;      /* VST_E_OK: decided (stored) */
+    const char *detail;  /* the 503's detail otherwise */
+    int decided_unknown; /* the decision's outcome is unknown (left to recovery) */
+    uint8_t pub[32];     /* the key that signed (rc.have_sig) */
+    uint64_t group_size; /* deliveries decided together with this one */
+    struct gc_entry *next;
+    int done;
+} gc_entry;
+
+/* Starts the committer thread. 0, or -1. */
+int group_commit_start(void);
+/* Lets the queued groups finish, then stops the thread. */
+void group_commit_stop(void);
+/* Queues e and waits until its group is decided (e->done). */
+void group_commit_submit(gc_entry *e);
+
+#endif
