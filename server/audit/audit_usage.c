@@ -171,7 +171,8 @@ int vst_audit_usage_row(vst_audit_usage *u, uint64_t seq, int64_t at_us, const c
         saw_delivery(u, seq, at_us);
         rc = rcvd ? au_received_row(u, at_us, client, id)
                   : au_outcome_row(u, seq, at_us, cat, client, id,
-                                   json_object_get(d, "identifiers"));
+                                   json_object_get(d, "identifiers"),
+                                   json_string_value(json_object_get(d, "received_at")));
     }
     json_decref(d);
     return rc;
@@ -179,7 +180,7 @@ int vst_audit_usage_row(vst_audit_usage *u, uint64_t seq, int64_t at_us, const c
 
 int vst_audit_usage_delivery(vst_audit_usage *u, uint64_t seq, int64_t at_us, const char *action,
                              const char *client, const char *delivery_id, const char *identifiers,
-                             size_t len)
+                             size_t len, const char *received_at)
 {
     int cat = u && action ? category(action) : -1;
     if (cat < 0 && (action == NULL || strcmp(action, "delivery.received") != 0))
@@ -190,7 +191,7 @@ int vst_audit_usage_delivery(vst_audit_usage *u, uint64_t seq, int64_t at_us, co
     json_t *ids = identifiers ? json_loadb(identifiers, len, 0, NULL) : NULL;
     if (identifiers != NULL && ids == NULL)
         ids = json_null(); /* present but not JSON: malformed */
-    int rc = au_outcome_row(u, seq, at_us, cat, client, delivery_id, ids);
+    int rc = au_outcome_row(u, seq, at_us, cat, client, delivery_id, ids, received_at);
     json_decref(ids);
     return rc;
 }

@@ -61,10 +61,12 @@ int vst_audit_usage_row(vst_audit_usage *u, uint64_t seq, int64_t at_us, const c
 
 /* The same for a delivery event given as its parts (the database path
  * extracts them in SQL): delivery_id may be NULL; identifiers is the
- * "identifiers" member's JSON text (len bytes), NULL if it has none. */
+ * "identifiers" member's JSON text (len bytes), NULL if it has none;
+ * received_at the "received_at" member (an outcome names when its delivery
+ * was received), NULL if it has none. */
 int vst_audit_usage_delivery(vst_audit_usage *u, uint64_t seq, int64_t at_us, const char *action,
                              const char *client, const char *delivery_id, const char *identifiers,
-                             size_t len);
+                             size_t len, const char *received_at);
 
 /* The stored hash of row seq: 1 and out filled, 0 if there is no such row,
  * -1 on error. */

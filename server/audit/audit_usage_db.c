@@ -19,7 +19,7 @@ static const char rows_sql[] =
     "DECLARE vst_usage_rows NO SCROLL CURSOR FOR "
     "SELECT seq, (extract(epoch FROM at) * 1000000)::bigint, action, client, "
     "CASE WHEN action LIKE 'keyd.%' THEN details::text END, details->>'delivery_id', "
-    "(details->'identifiers')::text "
+    "(details->'identifiers')::text, details->>'received_at' "
     "FROM vst.audit_log WHERE action IN ('keyd.usage', 'keyd.checkpoint_signed') "
     "OR (action IN ('delivery.stored', 'delivery.rejected', 'delivery.failed', "
     "'delivery.aborted') AND details ? 'identifiers') "
@@ -133,7 +133,8 @@ int vst_audit_usage_db(PGconn *db, vst_audit_usage *u, char *err, size_t errlen)
                     : vst_audit_usage_delivery(u, seq, at, action, client,
                                                PQgetisnull(r, i, 5) ? NULL : PQgetvalue(r, i, 5),
                                                PQgetisnull(r, i, 6) ? NULL : PQgetvalue(r, i, 6),
-                                               (size_t)PQgetlength(r, i, 6));
+                                               (size_t)PQgetlength(r, i, 6),
+                                               PQgetisnull(r, i, 7) ? NULL : PQgetvalue(r, i, 7));
             if (bad != 0) {
                 snprintf(err, errlen, "out of memory");
                 rc = -1;

@@ -114,9 +114,10 @@ int au_key_index(const vst_audit_usage *u, const uint8_t kid[VST_SHA256_LEN]);
 int au_usage_row(vst_audit_usage *u, uint64_t seq, json_t *details);
 int au_cpsig_row(vst_audit_usage *u, uint64_t seq, json_t *details);
 int au_received_row(vst_audit_usage *u, int64_t at, const char *client, const char *id);
-/* ids: the event's "identifiers" member, NULL if it has none. */
+/* ids: the event's "identifiers" member, NULL if it has none;
+ * received_at: its "received_at" member, NULL if none. */
 int au_outcome_row(vst_audit_usage *u, uint64_t seq, int64_t at, int cat, const char *client,
-                   const char *id, json_t *ids);
+                   const char *id, json_t *ids, const char *received_at);
 /* served and slack (may be NULL) of every domain (data-socket
  * PSEUDONYMIZE) now. */
 void au_current(const vst_audit_usage *u, uint64_t served[MAXD], uint64_t slack[MAXD]);

@@ -4,6 +4,8 @@
  * outcomes (the identifiers they name), keyd's signed checkpoints. */
 #include "audit/audit_usage_internal.h"
 
+#include "core/civil_time.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -191,9 +193,9 @@ int au_received_row(vst_audit_usage *u, int64_t at, const char *client, const ch
 
 /* ids: the event's "identifiers" member, NULL if it has none. */
 int au_outcome_row(vst_audit_usage *u, uint64_t seq, int64_t at, int cat, const char *client,
-                   const char *id, json_t *ids)
+                   const char *id, json_t *ids, const char *received_at)
 {
-    int64_t r = at;
+    int64_t r = at, named;
     char key[640];
     if (delivery_key(client, id, key, sizeof key) == 0) {
         rcv_t **p = rcv_slot(u, key);
@@ -204,6 +206,13 @@ int au_outcome_row(vst_audit_usage *u, uint64_t seq, int64_t at, int cat, const 
             free(x);
         }
     }
+    /* The delivery was received when its outcome says, even if its
+     * delivery.received row came later: vst-httpd appends that row with
+     * the outcome for a delivery that fits one batch (a commit group), and
+     * keyd may have served it before its last report. */
+    if (received_at != NULL && vst_time_parse_us(received_at, strlen(received_at), &named) == 0 &&
+        named < r)
+        r = named;
     if (ids == NULL)
         return 0; /* written before vst-httpd named them: nothing to count */
     u->outcomes[cat]++;

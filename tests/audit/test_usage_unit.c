@@ -16,6 +16,7 @@
 
 #include "audit/audit.h"
 #include "audit/audit_usage.h"
+#include "core/civil_time.h"
 #include "core/hex.h"
 #include "core/usage.h"
 #include "cunit_main.h"
@@ -224,10 +225,10 @@ static void test_honest(void)
     delivery(&w, "d2", T0 + 20, T0 + 30, "delivery.rejected", 200);
     /* The database path hands a delivery event over in parts. */
     CU_ASSERT(vst_audit_usage_delivery(w.u, ++w.seq, T0 + 40, "delivery.received", "AOK", "d3",
-                                       NULL, 0) == 0);
+                                       NULL, 0, NULL) == 0);
     const char *ids = "{\"sgb5/insured\": 100}";
     CU_ASSERT(vst_audit_usage_delivery(w.u, ++w.seq, T0 + 50, "delivery.failed", "AOK", "d3", ids,
-                                       strlen(ids)) == 0);
+                                       strlen(ids), NULL) == 0);
     vst_usage r = one_entry(1, T0 + MIN_US, "sgb5/insured", 1000, 0);
     usage_row(&w, T0 + MIN_US + 5, &r, key);
     /* Replays and events from before vst-httpd named identifiers. */
@@ -322,6 +323,42 @@ static void test_in_flight(void)
     usage_row(&w, T0 + 61 * MIN_US, &r, key);
     CU_ASSERT(finish(&w) == 1);
     CU_ASSERT(first_has(&w, "keyd served 800 identifiers"));
+    vst_audit_usage_free(w.u);
+}
+
+static void test_received_with_outcome(void)
+{
+    /* A delivery of a commit group: keyd served it before its last report,
+     * and its delivery.received row is appended with its outcome, after
+     * the report. The outcome's received_at places it in flight at the
+     * report; without it, what keyd served is unaccounted for. */
+    char at[VST_TIME_TEXT_LEN + 1];
+    CU_ASSERT_FATAL(vst_time_format_us(T0 + MIN_US - 5, at) == 0);
+    for (int named = 0; named < 2; named++) {
+        walk w = walk_new();
+        vst_usage r = one_entry(1, T0 + MIN_US, "sgb5/insured", 7, 0);
+        usage_row(&w, T0 + MIN_US, &r, key);
+        row(&w, T0 + MIN_US + 5, "delivery.received", "AOK",
+            "{\"delivery_id\": \"g1\", \"profile\": \"sgb5\"}");
+        if (named)
+            row(&w, T0 + MIN_US + 5, "delivery.stored", "AOK",
+                "{\"delivery_id\": \"g1\", \"received_at\": \"%s\", "
+                "\"identifiers\": {\"sgb5/insured\": 7}}",
+                at);
+        else
+            row(&w, T0 + MIN_US + 5, "delivery.stored", "AOK",
+                "{\"delivery_id\": \"g1\", \"identifiers\": {\"sgb5/insured\": 7}}");
+        CU_ASSERT(finish(&w) == (named ? 0 : 1));
+        vst_audit_usage_free(w.u);
+    }
+    /* The same through the database path's parts. */
+    walk w = walk_new();
+    vst_usage r = one_entry(1, T0 + MIN_US, "sgb5/insured", 7, 0);
+    usage_row(&w, T0 + MIN_US, &r, key);
+    const char *ids = "{\"sgb5/insured\": 7}";
+    CU_ASSERT(vst_audit_usage_delivery(w.u, ++w.seq, T0 + MIN_US + 5, "delivery.failed", "AOK",
+                                       "g2", ids, strlen(ids), at) == 0);
+    CU_ASSERT(finish(&w) == 0);
     vst_audit_usage_free(w.u);
 }
 
@@ -487,9 +524,9 @@ static void test_forged_and_stale(void)
     w = walk_new();
     row(&w, T0, "delivery.stored", "AOK", "{\"delivery_id\": \"x\", \"identifiers\": [3]}");
     CU_ASSERT(
-        vst_audit_usage_delivery(w.u, ++w.seq, T0, "delivery.aborted", "AOK", "y", "{\"a", 3) == 0);
+        vst_audit_usage_delivery(w.u, ++w.seq, T0, "delivery.aborted", "AOK", "y", "{\"a", 3, NULL) == 0);
     CU_ASSERT(vst_audit_usage_delivery(w.u, ++w.seq, T0, "delivery.aborted", "AOK", "z",
-                                       "{\"sgb5/lanr\": -1}", 17) == 0);
+                                       "{\"sgb5/lanr\": -1}", 17, NULL) == 0);
     CU_ASSERT(finish(&w) == 3);
     CU_ASSERT(first_has(&w, "names its identifiers in a malformed way"));
     vst_audit_usage_free(w.u);
@@ -558,6 +595,8 @@ int vst_register_tests(void)
         {"reconciliation: an honest log balances", test_honest},
         {"reconciliation: a sweep, claims keyd never served, sums", test_sweep},
         {"reconciliation: deliveries in flight, the window", test_in_flight},
+        {"reconciliation: an outcome names when its delivery was received",
+         test_received_with_outcome},
         {"reconciliation: crash slack, state resets", test_slack_and_resets},
         {"reconciliation: release maps and report signatures", test_release_and_reports},
         {"reconciliation: forged and stale reports, none, malformed", test_forged_and_stale},
