@@ -72,7 +72,6 @@ ok "$NCLIENTS clients registered with --rate-limit 0"
     { not_ok "test data"; e2e_summary; exit 1; }
 
 HTTPD0=$HTTPD_PID KEYD0=$KEYD_PID
-t=$(now_ms)
 python3 "$E2E_DIR/mixed_load.py" --port "$PORT" --ca "$STACK/certs/ca.pem" "${CLIENT_ARGS[@]}" \
     --records "$D/pool.nd" --large-file "$D/large.nd" --large 2 --large-invalid 1 \
     --threads "$THREADS" --min-seconds "$MIN_S" --max-seconds 35 --seed "$SEED" --out "$D" \
@@ -92,7 +91,8 @@ check "small deliveries were stored while the large ones were in progress ($(jge
     [ "$(jget small_stored_during_large)" -gt 0 ]
 
 # ---- receipts: signatures and audit rows. One vst-audit process per
-# receipt costs ~0.1 s under ASan: every large receipt and an even spread of
+# receipt costs 0.1-0.5 s under ASan on a busy 2-core machine (all of them
+# would take minutes): every large receipt and an even spread of
 # VERIFY of the others (all of them when fewer), two at a time. The
 # cross-check with the trust DB below covers every receipt's fields.
 VERIFY=${VST_E2E_CONC_VERIFY:-150}
