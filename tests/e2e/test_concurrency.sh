@@ -28,7 +28,7 @@
 # a large delivery, 30000), VST_E2E_CONC_SECONDS (minimum load time, 12;
 # the load stops after the large deliveries and at most 35 s),
 # VST_E2E_CONC_SEED, VST_E2E_CONC_VERIFY (receipts checked with
-# verify-receipt besides the large ones, 150).
+# verify-receipt besides the large ones, 150), VST_E2E_CONC_HTTPD_OPTS.
 E2E_DIR=$(cd "$(dirname "$0")" && pwd)
 source "$E2E_DIR/stack.sh"
 source "$E2E_DIR/resilience_lib.sh"
@@ -43,7 +43,10 @@ T0=$SECONDS
 
 # 64 threads x 2 connections from 127.0.0.1; 8 threads of a client (two
 # requests each at a race) may all be in progress at once.
-HTTPD_OPTS=(--per-ip-connections 256 --client-slots 16)
+# VST_E2E_CONC_HTTPD_OPTS adds options (e.g. "--db-lock-timeout 1" makes
+# the racing attempts meet 409 delivery_in_progress, retried).
+read -ra EXTRA <<<"${VST_E2E_CONC_HTTPD_OPTS:-}"
+HTTPD_OPTS=(--per-ip-connections 256 --client-slots 16 "${EXTRA[@]}")
 stack_up_or_bail
 D=$STACK/conc
 mkdir -p "$D"
