@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit/audit.h"
 #include "httpd/delivery.h"
 #include "httpd/group_commit.h"
 #include "httpd/request.h"
@@ -384,7 +385,11 @@ static enum MHD_Result commit_grouped(struct MHD_Connection *c, delivery *d, con
     receipt_fields(d, sha, &e.rc);
     e.stored_details = delivery_stored_details(d, &e.rc.f);
     e.received_details = d->received_logged ? NULL : delivery_received_details(d);
-    if (e.stored_details == NULL || (!d->received_logged && e.received_details == NULL))
+    /* The screen vst_audit_append applies to every event, here on the
+     * delivery's own thread rather than the committer's. */
+    if (e.stored_details == NULL || (!d->received_logged && e.received_details == NULL) ||
+        vst_audit_screen("vst-httpd", d->client.name, e.stored_details) != 0 ||
+        vst_audit_screen("vst-httpd", d->client.name, e.received_details) != 0)
         set_fail(d, VST_E_UNAVAILABLE, "the delivery could not be audited");
     int64_t t0 = mono_us();
     if (d->fail == VST_E_OK) {

@@ -120,11 +120,9 @@ static void json_text_free(char *s)
     jfree(s);
 }
 
-/* One keyd round trip per receipt today, on the committer's connection;
- * the signatures attached in one statement whose commit does not wait for
- * its WAL flush: a signature lost to a crash is made again, to the same
- * bytes (Ed25519 is deterministic), by receipt_sign_pending or by the
- * request that next reads the receipt. One signature of the group is
+/* One keyd round trip per receipt today, on the committer's connection,
+ * the signatures attached in one statement (receipt_attach_group). One
+ * signature of the group is
  * checked against the public key: the group is signed by one keyd with
  * one key, so that catches a keyd that came back with another keystore. */
 static void sign_group(slot *s, gc_entry **g, size_t n)
@@ -146,34 +144,12 @@ static void sign_group(slot *s, gc_entry **g, size_t n)
         return;
     }
     EVP_Digest(pub, 32, kid, NULL, EVP_sha256(), NULL);
-    size_t cap = n * 40 + 3, scap = n * 132 + 3;
-    char *refs = malloc(cap), *sigs = malloc(scap), kid_x[65];
-    size_t rn = 0, sn = 0;
-    if (refs != NULL && sigs != NULL) {
-        refs[rn++] = '{';
-        sigs[sn++] = '{';
-        for (size_t i = 0; i < n; i++) {
-            rn += (size_t)snprintf(refs + rn, cap - rn, "%s%s", i ? "," : "", g[i]->rc.ref);
-            if (i)
-                sigs[sn++] = ',';
-            vst_hex(g[i]->rc.sig, VST_ED25519_SIG_LEN, sigs + sn);
-            sn += 2 * VST_ED25519_SIG_LEN;
-        }
-        snprintf(refs + rn, cap - rn, "}");
-        snprintf(sigs + sn, scap - sn, "}");
-        vst_hex(kid, 32, kid_x);
-        const char *p[] = {refs, sigs, kid_x};
-        /* The signatures are handed out even if this fails: they verify,
-         * and the receipts are signed again, identically, later. */
-        if (slot_trust(s) == 0 && sql_begin(s->trust)) {
-            PQclear(PQexec(s->trust, "SET LOCAL synchronous_commit = off"));
-            PQclear(sql_run(s, SQL_RECEIPTS_ATTACH_SIGNATURES, p, NULL, NULL));
-            if (!sql_commit(s->trust))
-                slot_drop_trust(s);
-        }
-    }
-    free(refs);
-    free(sigs);
+    stored_receipt *r[GC_MAX_DELIVERIES];
+    for (size_t i = 0; i < n; i++)
+        r[i] = &g[i]->rc;
+    /* The signatures are handed out even if this fails: they verify, and
+     * the receipts are signed again, identically, later. */
+    receipt_attach_group(s, r, n, kid);
     for (size_t i = 0; i < n; i++) {
         memcpy(g[i]->rc.kid, kid, 32);
         memcpy(g[i]->pub, pub, 32);

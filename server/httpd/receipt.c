@@ -122,6 +122,38 @@ int receipt_sign(slot *s, stored_receipt *r)
     return 0;
 }
 
+void receipt_attach_group(slot *s, stored_receipt *const *r, size_t n, const uint8_t kid[32])
+{
+    /* Text arrays of uuids and hex signatures: nothing in them needs
+     * quoting. */
+    size_t rcap = n * 38 + 3, scap = n * (2 * VST_ED25519_SIG_LEN + 1) + 3, rn = 0, sn = 0;
+    char *refs = malloc(rcap), *sigs = malloc(scap), kid_x[65];
+    if (refs != NULL && sigs != NULL && slot_trust(s) == 0) {
+        refs[rn++] = sigs[sn++] = '{';
+        for (size_t i = 0; i < n; i++) {
+            if (i > 0)
+                refs[rn++] = sigs[sn++] = ',';
+            memcpy(refs + rn, r[i]->ref, 36);
+            rn += 36;
+            vst_hex(r[i]->sig, VST_ED25519_SIG_LEN, sigs + sn);
+            sn += 2 * VST_ED25519_SIG_LEN;
+        }
+        memcpy(refs + rn, "}", 2);
+        memcpy(sigs + sn, "}", 2);
+        vst_hex(kid, 32, kid_x);
+        const char *p[] = {refs, sigs, kid_x};
+        if (sql_begin_async(s->trust)) {
+            PQclear(sql_run(s, SQL_RECEIPTS_ATTACH_SIGNATURES, p, NULL, NULL));
+            if (!sql_commit(s->trust))
+                slot_drop_trust(s);
+        } else {
+            slot_drop_trust(s);
+        }
+    }
+    free(refs);
+    free(sigs);
+}
+
 void receipt_sign_pending(slot *s)
 {
     PGresult *r = sql_run(s, SQL_RECEIPTS_UNSIGNED, NULL, NULL, NULL);

@@ -60,6 +60,11 @@ int sql_begin(PGconn *db)
     return command_ok(db, "BEGIN");
 }
 
+int sql_begin_async(PGconn *db)
+{
+    return command_ok(db, "BEGIN; SET LOCAL synchronous_commit = off");
+}
+
 int sql_commit(PGconn *db)
 {
     return command_ok(db, "COMMIT");

@@ -95,6 +95,10 @@ int sql_run_bool(slot *s, sql_stmt id, const char *const *values);
 
 /* Transaction control on one connection: 1 done, 0 failed. */
 int sql_begin(PGconn *db);
+/* BEGIN a transaction whose COMMIT does not wait for its WAL flush: for a
+ * write a crash may lose because it is made again identically (a
+ * receipt's signature). */
+int sql_begin_async(PGconn *db);
 int sql_commit(PGconn *db);
 int sql_rollback(PGconn *db);
 /* Rolls back a transaction left open (or failed) on db; nothing if idle. */
