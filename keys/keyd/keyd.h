@@ -300,6 +300,12 @@ int keyd_reply_begin(keyd_conn *c);
 void keyd_reply_finish(keyd_conn *c, uint8_t type);
 int keyd_reply_signature(keyd_conn *c, uint8_t type, const uint8_t *tbs, size_t len);
 
+/* ---- signatures (keyd_sign.c): handlers named by wire/messages.def */
+void h_sign_receipt(keyd_conn *c);
+void h_sign_receipts(keyd_conn *c);
+void h_sign_checkpoint(keyd_conn *c);
+void h_sign_report(keyd_conn *c);
+
 /* ---- linkage (keyd_link.c, keyd_overlap.c): handlers named by
  * wire/messages.def */
 void h_cv_derive(keyd_conn *c);

@@ -1,5 +1,6 @@
-/* keyd's requests: one handler per request type, and the dispatch table
- * generated from wire/messages.def. keyd_net.c has already checked the
+/* keyd's requests: one handler per request type (the signatures' in
+ * keyd_sign.c, linkage's in keyd_link.c and keyd_overlap.c), and the
+ * dispatch table generated from wire/messages.def. keyd_net.c has already checked the
  * header and that the type may be sent on this socket (vst_msg_permit);
  * each handler decodes its payload with its codec's exact checks
  * (server/wire/codec_*.c) — a payload that fails them closes the
@@ -8,7 +9,7 @@
  * are answered with an error and the connection stays open.
  *
  * Every operation that maps a chosen input to an output (PSEUDONYMIZE,
- * REKEY, RELEASE_MAP, DISCLOSE, OBJECT, SIGN_RECEIPT, SIGN_CHECKPOINT,
+ * REKEY, RELEASE_MAP, DISCLOSE, OBJECT, SIGN_RECEIPT(S), SIGN_CHECKPOINT,
  * SIGN_REPORT) is admitted by keyd_usage.c before it runs (budget,
  * write-ahead counts) and counted for its peer after. */
 #include <openssl/crypto.h>
@@ -459,8 +460,9 @@ static void h_object(keyd_conn *c)
     case_request(c, VST_MSG_OBJECT, rq.domain, inner);
 }
 
-/* Signs tbs and answers with the signature; 0 if it did. */
-static int reply_signature(keyd_conn *c, uint8_t type, const uint8_t *tbs, size_t len)
+/* Signs tbs and answers with the signature; 0 if it did (keyd_sign.c,
+ * keyd_overlap.c). */
+int keyd_reply_signature(keyd_conn *c, uint8_t type, const uint8_t *tbs, size_t len)
 {
     vst_sig_ok m;
     if (keyd_sign(tbs, len, m.sig) != 0 || begin(c) != 0 || vst_sig_ok_encode(&c->out, &m) != 0) {
@@ -469,77 +471,6 @@ static int reply_signature(keyd_conn *c, uint8_t type, const uint8_t *tbs, size_
     }
     finish(c, VST_MSG_RESP(type));
     return 0;
-}
-
-int keyd_reply_signature(keyd_conn *c, uint8_t type, const uint8_t *tbs, size_t len)
-{
-    return reply_signature(c, type, tbs, len);
-}
-
-static void h_sign_receipt(keyd_conn *c)
-{
-    vst_receipt_fields f;
-    uint8_t tbs[VST_RECEIPT_TBS_MAX];
-    int rc = vst_receipt_req_decode(c->payload, c->h.len, &f);
-    if (rc != 0)
-        return bad_payload(c, rc);
-    unsigned kerr = 0;
-    if (f.key_version > keyd_current_version() ||
-        (keyd_version(f.key_version, &kerr) == NULL && kerr == VST_KERR_UNKNOWN_VERSION))
-        return keyd_reply_error(c, VST_KERR_UNKNOWN_VERSION);
-    size_t n = vst_receipt_tbs(&f, tbs);
-    if (n == 0)
-        return keyd_reply_error(c, VST_KERR_INVALID_ARGUMENT);
-    keyd_charge ch = {.n = 1, .domain = {""}, .count = {1}};
-    unsigned deny = keyd_usage_admit(c, VST_USAGE_OP_SIGN_RECEIPT, &ch);
-    if (deny != 0)
-        return keyd_reply_error(c, deny);
-    if (reply_signature(c, VST_MSG_SIGN_RECEIPT, tbs, n) == 0)
-        keyd_usage_done(c, VST_USAGE_OP_SIGN_RECEIPT, &ch);
-}
-
-/* Only heads that move forward (keyd_checkpoint.c). */
-static void h_sign_checkpoint(keyd_conn *c)
-{
-    vst_checkpoint_req rq;
-    uint8_t tbs[VST_CHECKPOINT_TBS_LEN];
-    int rc = vst_checkpoint_req_decode(c->payload, c->h.len, &rq);
-    if (rc != 0)
-        return bad_payload(c, rc);
-    keyd_charge ch = {.n = 1, .domain = {""}, .count = {1}};
-    int repeat;
-    unsigned deny = keyd_checkpoint_admit(rq.seq, rq.head, &repeat);
-    if (deny == 0)
-        deny = keyd_usage_admit(c, VST_USAGE_OP_SIGN_CHECKPOINT, &ch);
-    if (deny != 0)
-        return keyd_reply_error(c, deny);
-    vst_checkpoint_tbs(rq.seq, rq.head, rq.time_us, tbs);
-    if (reply_signature(c, VST_MSG_SIGN_CHECKPOINT, tbs, sizeof tbs) != 0)
-        return;
-    keyd_usage_done(c, VST_USAGE_OP_SIGN_CHECKPOINT, &ch);
-    if (!repeat)
-        keyd_checkpoint_signed(c->uid, rq.seq, rq.head, rq.time_us);
-}
-
-/* A report's digest under the context of its kind (core/signed.h): the
- * peer chooses the kind, keyd the context; a kind without one is refused.
- * Each report is audited by vst-admin itself, so keyd only counts it. */
-static void h_sign_report(keyd_conn *c)
-{
-    vst_report_req rq;
-    uint8_t tbs[VST_REPORT_TBS_MAX];
-    int rc = vst_report_req_decode(c->payload, c->h.len, &rq);
-    if (rc != 0)
-        return bad_payload(c, rc);
-    size_t n = vst_report_tbs(rq.kind, rq.digest, tbs);
-    if (n == 0)
-        return keyd_reply_error(c, VST_KERR_INVALID_ARGUMENT);
-    keyd_charge ch = {.n = 1, .domain = {""}, .count = {1}};
-    unsigned deny = keyd_usage_admit(c, VST_USAGE_OP_SIGN_REPORT, &ch);
-    if (deny != 0)
-        return keyd_reply_error(c, deny);
-    if (reply_signature(c, VST_MSG_SIGN_REPORT, tbs, n) == 0)
-        keyd_usage_done(c, VST_USAGE_OP_SIGN_REPORT, &ch);
 }
 
 static void h_events(keyd_conn *c)

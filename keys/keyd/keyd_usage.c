@@ -1,6 +1,6 @@
 /* What keyd served, per peer: every operation that maps a chosen input to
  * an output — PSEUDONYMIZE and CV_DERIVE per domain, REKEY, CV_REKEY,
- * RELEASE_MAP, OVERLAP_FEED, SIGN_RECEIPT, SIGN_CHECKPOINT, SIGN_REPORT
+ * RELEASE_MAP, OVERLAP_FEED, SIGN_RECEIPT(S), SIGN_CHECKPOINT, SIGN_REPORT
  * (OVERLAP_SIGN counts as one) — is counted per (socket, uid, operation,
  * domain), and the counts are reported in signed `keyd.usage` events
  * (server/core/usage.h) every usage-interval seconds and at shutdown.

@@ -42,6 +42,8 @@ static int req_decode(uint8_t type, const uint8_t *p, size_t len, vst_msg *out)
         return vst_overlap_sign_req_decode(p, len, &out->overlap_sign_seq);
     case VST_MSG_SIGN_RECEIPT:
         return vst_receipt_req_decode(p, len, &out->receipt_req);
+    case VST_MSG_SIGN_RECEIPTS:
+        return vst_receipts_req_decode(p, len, &out->receipts_req);
     case VST_MSG_SIGN_CHECKPOINT:
         return vst_checkpoint_req_decode(p, len, &out->checkpoint_req);
     case VST_MSG_SIGN_REPORT:
@@ -92,6 +94,8 @@ static int resp_decode(uint8_t type, const uint8_t *p, size_t len, vst_msg *out)
     case VST_MSG_RESP(VST_MSG_SIGN_REPORT):
     case VST_MSG_RESP(VST_MSG_OVERLAP_SIGN):
         return vst_sig_ok_decode(p, len, &out->sig_ok);
+    case VST_MSG_RESP(VST_MSG_SIGN_RECEIPTS):
+        return vst_sigs_ok_decode(p, len, &out->sigs_ok);
     case VST_MSG_RESP(VST_MSG_EVENTS):
         return vst_events_ok_decode(p, len, &out->events_ok);
     case VST_MSG_ERROR:
@@ -171,6 +175,27 @@ static int cv_req_reencode(vst_wr *w, const vst_cv_req *m)
     return wr_rollback(w, mark, put_cv_req(w, m));
 }
 
+/* A decoded SIGN_RECEIPTS request: the count, then its receipts decoded
+ * one by one and encoded again. */
+static int put_receipts_req(vst_wr *w, const vst_receipts_req *m)
+{
+    const uint8_t *at = m->items, *end = m->items + m->items_len;
+    vst_receipt_fields f;
+    int rc = vst_wr_u16(w, m->count);
+    for (uint32_t i = 0; rc == 0 && i < m->count; i++)
+        if ((rc = vst_receipts_item_decode(&at, end, &f)) == 0)
+            rc = vst_receipts_item_encode(w, &f);
+    return rc == 0 && at != end ? VST_PROTO_E_TRAILING : rc;
+}
+
+static int receipts_req_reencode(vst_wr *w, const vst_receipts_req *m)
+{
+    if (m->items == NULL || m->count < 1 || m->count > VST_SIGN_RECEIPTS_MAX)
+        return VST_PROTO_E_ARG;
+    size_t mark = vst_wr_len(w);
+    return wr_rollback(w, mark, put_receipts_req(w, m));
+}
+
 static int req_encode(vst_wr *w, uint8_t type, const vst_msg *in)
 {
     switch (type) {
@@ -206,6 +231,8 @@ static int req_encode(vst_wr *w, uint8_t type, const vst_msg *in)
         return vst_object_req_encode(w, &in->object_req);
     case VST_MSG_SIGN_RECEIPT:
         return vst_receipt_req_encode(w, &in->receipt_req);
+    case VST_MSG_SIGN_RECEIPTS:
+        return receipts_req_reencode(w, &in->receipts_req);
     case VST_MSG_SIGN_CHECKPOINT:
         return vst_checkpoint_req_encode(w, &in->checkpoint_req);
     case VST_MSG_SIGN_REPORT:
@@ -259,6 +286,8 @@ static int resp_encode(vst_wr *w, uint8_t type, const vst_msg *in)
     case VST_MSG_RESP(VST_MSG_SIGN_CHECKPOINT):
     case VST_MSG_RESP(VST_MSG_SIGN_REPORT):
         return vst_sig_ok_encode(w, &in->sig_ok);
+    case VST_MSG_RESP(VST_MSG_SIGN_RECEIPTS):
+        return vst_sigs_ok_encode(w, &in->sigs_ok);
     case VST_MSG_RESP(VST_MSG_EVENTS):
         return events_ok_reencode(w, &in->events_ok);
     case VST_MSG_ERROR:

@@ -25,6 +25,7 @@ typedef union {
     vst_rekey_ok rekey_ok;
     vst_keyver_msg keyver;
     vst_receipt_fields receipt_req;
+    vst_receipts_req receipts_req;
     vst_checkpoint_req checkpoint_req;
     vst_report_req report_req;
     vst_release_open_ok release_open_ok;
@@ -44,6 +45,7 @@ typedef union {
     vst_overlap_result overlap_result;
     uint64_t overlap_sign_seq; /* OVERLAP_SIGN's audit_seq */
     vst_sig_ok sig_ok;
+    vst_sigs_ok sigs_ok;
     vst_events_req events_req;
     vst_events_ok events_ok;
     vst_error_msg error;
@@ -53,8 +55,9 @@ typedef union {
 int vst_msg_decode(uint8_t type, const uint8_t *p, size_t len, vst_msg *out);
 /* Encodes a message of any type; STATUS and EVENTS responses are
  * re-encoded from their decoded entries (build new ones with the list
- * builders instead), a CV_DERIVE request from its encoded persons (they
- * are decoded again on the way). */
+ * builders instead), a CV_DERIVE request from its encoded persons and a
+ * SIGN_RECEIPTS request from its encoded receipts (both are decoded again
+ * on the way). */
 int vst_msg_encode(vst_wr *w, uint8_t type, const vst_msg *in);
 
 #endif

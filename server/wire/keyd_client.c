@@ -286,6 +286,31 @@ int vst_keyd_sign_receipt(vst_keyd *k, const vst_receipt_fields *f,
     return rc != 0 ? rc : signature(k, VST_MSG_SIGN_RECEIPT, &w, sig);
 }
 
+int vst_keyd_sign_receipts(vst_keyd *k, const vst_receipt_fields *f, size_t n,
+                           uint8_t (*sigs)[VST_ED25519_SIG_LEN])
+{
+    vst_wr w = VST_WR_INIT;
+    uint8_t *buf;
+    size_t len;
+    vst_sigs_ok m;
+    if (sigs == NULL)
+        return VST_PROTO_E_ARG;
+    int rc = vst_receipts_req_encode(&w, f, n);
+    if (rc != 0) {
+        vst_wr_free(&w); /* the receipts before a refused one */
+        return rc;
+    }
+    if ((rc = call_wr(k, VST_MSG_SIGN_RECEIPTS, &w, &buf, &len)) != 0)
+        return rc;
+    rc = vst_sigs_ok_decode(buf, len, &m);
+    if (rc == 0 && m.count != n)
+        rc = VST_PROTO_E_RANGE;
+    if (rc == 0)
+        memcpy(sigs, m.sigs, n * VST_ED25519_SIG_LEN);
+    vst_frame_free(buf, len);
+    return rc;
+}
+
 int vst_keyd_sign_checkpoint(vst_keyd *k, uint64_t seq, const uint8_t head[VST_SHA256_LEN],
                              int64_t time_us, uint8_t sig[VST_ED25519_SIG_LEN])
 {

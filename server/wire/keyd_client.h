@@ -56,6 +56,15 @@ int vst_keyd_pseudonymize(vst_keyd *k, const vst_pseud_req *rq, uint32_t *key_ve
 int vst_keyd_rekey(vst_keyd *k, uint32_t from, uint32_t to, uint8_t *buf, uint32_t n);
 int vst_keyd_sign_receipt(vst_keyd *k, const vst_receipt_fields *f,
                           uint8_t sig[VST_ED25519_SIG_LEN]);
+/* SIGN_RECEIPTS: the n receipts f[0..n) signed in one round trip, sigs[i]
+ * the signature of f[i], byte for byte what vst_keyd_sign_receipt answers
+ * for it. n is 1..VST_SIGN_RECEIPTS_MAX (else VST_PROTO_E_RANGE, nothing
+ * sent); any receipt vst_keyd_sign_receipt would refuse refuses the whole
+ * call with that result (v1 fields VST_PROTO_E_RANGE before anything is
+ * sent; a key version keyd does not have unknown_version), and no
+ * signature is made. */
+int vst_keyd_sign_receipts(vst_keyd *k, const vst_receipt_fields *f, size_t n,
+                           uint8_t (*sigs)[VST_ED25519_SIG_LEN]);
 int vst_keyd_sign_checkpoint(vst_keyd *k, uint64_t seq, const uint8_t head[VST_SHA256_LEN],
                              int64_t time_us, uint8_t sig[VST_ED25519_SIG_LEN]);
 /* SIGN_REPORT (admin socket): keyd's signature over

@@ -55,6 +55,14 @@
 #define OVERLAP_FEED_REQ_MIN (9 + VST_CV_RECORD_LEN)
 #define OVERLAP_FEED_REQ_MAX (9 + CV_VALUES_MAX)
 #define OVERLAP_RUN_OK_LEN (8 + 8 + 1 + 8 + 2 + 1 + VST_LINK_NKEYS * 8 + 1)
+/* SIGN_RECEIPTS (codec_sign.h): a count and 1..1024 length-prefixed
+ * receipts; the answer, the count and a signature per receipt. The largest batch fits a
+ * frame with room to spare (377 858 bytes). */
+#define RECEIPTS_REQ_MIN (2 + VST_RECEIPTS_ITEM_MIN)
+#define RECEIPTS_REQ_MAX (2 + VST_SIGN_RECEIPTS_MAX * VST_RECEIPTS_ITEM_MAX)
+#define RECEIPTS_OK_MIN (2 + VST_ED25519_SIG_LEN)
+#define RECEIPTS_OK_MAX (2 + VST_SIGN_RECEIPTS_MAX * VST_ED25519_SIG_LEN)
+_Static_assert(RECEIPTS_REQ_MAX <= VST_FRAME_MAX, "the largest SIGN_RECEIPTS fits a frame");
 
 enum { ANY_SOCK = VST_SOCK_DATA | VST_SOCK_ADMIN, ADMIN = VST_SOCK_ADMIN, DATA = VST_SOCK_DATA };
 enum { ANY_STATE = VST_STATE_SEALED | VST_STATE_UNSEALED, UNSEALED = VST_STATE_UNSEALED };

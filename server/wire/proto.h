@@ -11,7 +11,7 @@
  *   codec.h         what the codecs share: calling convention, list builder
  *   codec_keys.h    STATUS, UNSEAL, PUBKEY, ROTATE, RETIRE
  *   codec_pseud.h   PSEUDONYMIZE, REKEY
- *   codec_sign.h    SIGN_RECEIPT, SIGN_CHECKPOINT, SIGN_REPORT
+ *   codec_sign.h    SIGN_RECEIPT, SIGN_RECEIPTS, SIGN_CHECKPOINT, SIGN_REPORT
  *   codec_release.h RELEASE_OPEN, RELEASE_MAP
  *   codec_case.h    DISCLOSE, OBJECT
  *   codec_link.h    CV_DERIVE, CV_REKEY, OVERLAP_OPEN/FEED/RUN/SIGN

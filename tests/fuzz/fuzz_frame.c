@@ -6,10 +6,9 @@
  * length the header names, copied to its own allocation so ASan sees its
  * end) goes through the decoder of that type. Whatever decodes must
  * re-encode to the identical bytes; a SIGN_* request must also give the TBS
- * prefix || payload, an OVERLAP_RUN answer a signable overlap TBS, and
- * every person of a CV_DERIVE request must be in the normalized form.
- * Any difference aborts. Bytes after the frame are
- * ignored, as they would be the next frame.
+ * prefix || payload (SIGN_RECEIPTS: prefix || each receipt), an OVERLAP_RUN answer a signable
+ * overlap TBS, and every person of a CV_DERIVE request must be in the normalized form. Any
+ * difference aborts. Bytes after the frame are ignored, as they would be the next frame.
  *
  * Built and run by tests/fuzz/run_all.sh. Compiled with
  * -DVST_FUZZ_MAKE_CORPUS instead, it is the program that writes the seed
@@ -38,6 +37,21 @@ static void check_tbs(uint8_t type, const vst_msg *m, const uint8_t *p, size_t l
         size_t n = vst_receipt_tbs(&m->receipt_req, tbs);
         check(n == sizeof VST_RECEIPT_PREFIX + len, "receipt TBS length");
         check(memcmp(tbs + sizeof VST_RECEIPT_PREFIX, p, len) == 0, "receipt TBS bytes");
+    } else if (type == VST_MSG_SIGN_RECEIPTS) {
+        /* Each receipt, after its length, is exactly SIGN_RECEIPT's
+         * payload: the TBS keyd signs for it ends with those bytes. */
+        const uint8_t *at = m->receipts_req.items, *end = at + m->receipts_req.items_len;
+        vst_receipt_fields f;
+        uint8_t tbs[VST_RECEIPT_TBS_MAX];
+        for (uint32_t i = 0; i < m->receipts_req.count; i++) {
+            const uint8_t *item = at;
+            check(vst_receipts_item_decode(&at, end, &f) == 0, "a receipt of a decoded batch");
+            size_t n = vst_receipt_tbs(&f, tbs), il = (size_t)(at - item) - 2;
+            check(n == sizeof VST_RECEIPT_PREFIX + il, "batch receipt TBS length");
+            check(memcmp(tbs + sizeof VST_RECEIPT_PREFIX, item + 2, il) == 0,
+                  "batch receipt TBS bytes");
+        }
+        check(at == end, "receipts fill the batch");
     } else if (type == VST_MSG_SIGN_CHECKPOINT) {
         uint8_t tbs[VST_CHECKPOINT_TBS_LEN];
         const vst_checkpoint_req *c = &m->checkpoint_req;
@@ -207,6 +221,27 @@ static void seed_linkage_responses(void)
     seed_msg("ok-overlap_sign_ok", VST_MSG_RESP(VST_MSG_OVERLAP_SIGN), &m);
 }
 
+/* SIGN_RECEIPTS: three receipts like r; the same with a count of 0, and
+ * with the middle one outside its grammar (refused whole). */
+static void seed_receipts(const vst_receipt_fields *r)
+{
+    vst_receipt_fields b[3] = {*r, *r, *r};
+    vst_wr w = VST_WR_INIT;
+    strcpy(b[1].delivery_id, "2024Q1-AOK.2");
+    strcpy(b[1].client, "BKK Mitte");
+    b[1].withheld_count = 0;
+    b[2].audit_seq = 44;
+    check(vst_receipts_req_encode(&w, b, 3) == 0, "sign_receipts");
+    write_seed("ok-sign_receipts", VST_MSG_SIGN_RECEIPTS, vst_wr_data(&w), vst_wr_len(&w));
+    uint8_t *p = w.buf; /* test-only: patched in place */
+    p[1] = 0;           /* count 0 */
+    write_seed("bad-sign_receipts-count", VST_MSG_SIGN_RECEIPTS, p, vst_wr_len(&w));
+    p[1] = 3;
+    p[2 + 2 + (size_t)(p[2] << 8 | p[3]) + 2 + 1] = '/'; /* the middle delivery id */
+    write_seed("bad-sign_receipts-middle", VST_MSG_SIGN_RECEIPTS, p, vst_wr_len(&w));
+    vst_wr_free(&w);
+}
+
 static void seed_requests(void)
 {
     vst_msg m;
@@ -247,6 +282,7 @@ static void seed_requests(void)
     m.receipt_req.withheld_count = 3;
     m.receipt_req.version = VST_RECEIPT_V2;
     seed_msg("ok-sign_receipt", VST_MSG_SIGN_RECEIPT, &m);
+    seed_receipts(&m.receipt_req);
     m.checkpoint_req = (vst_checkpoint_req){.seq = 42, .time_us = 1717000000000000};
     seed_msg("ok-sign_checkpoint", VST_MSG_SIGN_CHECKPOINT, &m);
     m.report_req = (vst_report_req){.kind = VST_REPORT_KIND_CELLS};
@@ -279,6 +315,9 @@ static void seed_responses(void)
     seed_msg("ok-sign_receipt_ok", VST_MSG_RESP(VST_MSG_SIGN_RECEIPT), &m);
     seed_msg("ok-sign_checkpoint_ok", VST_MSG_RESP(VST_MSG_SIGN_CHECKPOINT), &m);
     seed_msg("ok-sign_report_ok", VST_MSG_RESP(VST_MSG_SIGN_REPORT), &m);
+    m.sigs_ok = (vst_sigs_ok){1, zeros};
+    seed_msg("ok-sign_receipts_ok", VST_MSG_RESP(VST_MSG_SIGN_RECEIPTS), &m);
+    memset(&m, 0, sizeof m);
     seed_msg("ok-release_open_ok", VST_MSG_RESP(VST_MSG_RELEASE_OPEN), &m);
     m.error.code = VST_KERR_BUDGET_EXCEEDED;
     seed_msg("ok-error", VST_MSG_ERROR, &m);

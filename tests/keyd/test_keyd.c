@@ -1120,6 +1120,38 @@ static size_t pseud_payload(uint8_t *p, const char *domain, uint8_t id_len, uint
     return n + nids * id_len;
 }
 
+/* A receipt keyd signs, "D1.old", and its encoding in enc. */
+static size_t plain_receipt(vst_receipt_fields *rf, uint8_t enc[VST_RECEIPT_ENC_MAX])
+{
+    *rf = (vst_receipt_fields){.record_count = 1, .key_version = 1, .version = VST_RECEIPT_V2};
+    strcpy(rf->delivery_id, "D1.old");
+    strcpy(rf->client, "AOK");
+    strcpy(rf->profile, "sgb5");
+    size_t el = vst_receipt_encode(rf, enc);
+    CU_ASSERT_FATAL(el > 0);
+    return el;
+}
+
+/* A SIGN_RECEIPTS payload of count receipts: rf, the bytes mid[0..ml) as
+ * the second, rf again. */
+static size_t receipts_payload(uint8_t *p, uint16_t count, const vst_receipt_fields *rf,
+                               const uint8_t *mid, size_t ml)
+{
+    uint8_t enc[VST_RECEIPT_ENC_MAX];
+    size_t el = vst_receipt_encode(rf, enc), n = 0;
+    CU_ASSERT_FATAL(el > 0);
+    vst_be_put(p, count, 2);
+    n += 2;
+    for (int i = 0; i < 3; i++) {
+        const uint8_t *r = i == 1 ? mid : enc;
+        size_t rl = i == 1 ? ml : el;
+        vst_be_put(p + n, rl, 2);
+        memcpy(p + n + 2, r, rl);
+        n += 2 + rl;
+    }
+    return n;
+}
+
 static void expect_payload_rejected(uint8_t type, const uint8_t *payload, size_t plen)
 {
     static uint8_t f[8 + 4096];
@@ -1154,13 +1186,9 @@ static void test_hostile_payloads(void)
     /* EVENTS asking for 0 events; a receipt with a bad delivery id. */
     uint8_t e[10] = {0};
     expect_payload_rejected(VST_MSG_EVENTS, e, sizeof e);
-    vst_receipt_fields rf = {.record_count = 1, .key_version = 1, .version = VST_RECEIPT_V2};
-    strcpy(rf.delivery_id, "D1.old");
-    strcpy(rf.client, "AOK");
-    strcpy(rf.profile, "sgb5");
+    vst_receipt_fields rf;
     uint8_t enc[VST_RECEIPT_ENC_MAX];
-    size_t el = vst_receipt_encode(&rf, enc);
-    CU_ASSERT_FATAL(el > 0);
+    size_t el = plain_receipt(&rf, enc);
     /* The v1 encoding (no withheld count; long enough to pass the header's
      * bound): keyd signs v2 receipts only. */
     CU_ASSERT_FATAL(el - 8 >= VST_RECEIPT_ENC_MIN);
@@ -1168,6 +1196,34 @@ static void test_hostile_payloads(void)
     enc[2] = '/'; /* "D/.old" */
     expect_payload_rejected(VST_MSG_SIGN_RECEIPT, enc, el);
     /* Nothing of this changed the keys: the reference still holds. */
+    CU_ASSERT(good_request());
+    hostile_stop();
+}
+
+/* SIGN_RECEIPTS whose receipts SIGN_RECEIPT would refuse: the one with
+ * a bad delivery id between two good ones, a count of 0, more receipts
+ * than the count. Each closes the connection as bad_frame (a test of its
+ * own: keyd reports at most 10 rejected frames a minute). */
+static void test_hostile_receipts(void)
+{
+    CU_ASSERT_EQUAL_FATAL(hostile_start(0, 0), 0);
+    vst_receipt_fields rf;
+    uint8_t enc[VST_RECEIPT_ENC_MAX];
+    size_t el = plain_receipt(&rf, enc);
+    uint8_t batch[2 + 3 * (2 + VST_RECEIPT_ENC_MAX)];
+    size_t bl = receipts_payload(batch, 3, &rf, enc, el);
+    vst_msg m;
+    CU_ASSERT_FATAL(vst_msg_decode(VST_MSG_SIGN_RECEIPTS, batch, bl, &m) == 0);
+    enc[2] = '/'; /* "D/.old" */
+    expect_payload_rejected(VST_MSG_SIGN_RECEIPT, enc, el);
+    bl = receipts_payload(batch, 3, &rf, enc, el);
+    expect_payload_rejected(VST_MSG_SIGN_RECEIPTS, batch, bl);
+    enc[2] = '1';
+    bl = receipts_payload(batch, 3, &rf, enc, el);
+    batch[1] = 0;
+    expect_payload_rejected(VST_MSG_SIGN_RECEIPTS, batch, bl);
+    batch[1] = 2;
+    expect_payload_rejected(VST_MSG_SIGN_RECEIPTS, batch, bl);
     CU_ASSERT(good_request());
     hostile_stop();
 }
@@ -1248,9 +1304,9 @@ static void test_hostile_random(void)
 {
     CU_ASSERT_EQUAL_FATAL(hostile_start(0, 0), 0);
     static const uint8_t types[] = {
-        VST_MSG_STATUS,          VST_MSG_UNSEAL, VST_MSG_PUBKEY, VST_MSG_PSEUDONYMIZE,
-        VST_MSG_REKEY,           VST_MSG_ROTATE, VST_MSG_RETIRE, VST_MSG_SIGN_RECEIPT,
-        VST_MSG_SIGN_CHECKPOINT, VST_MSG_EVENTS};
+        VST_MSG_STATUS,          VST_MSG_UNSEAL, VST_MSG_PUBKEY,       VST_MSG_PSEUDONYMIZE,
+        VST_MSG_REKEY,           VST_MSG_ROTATE, VST_MSG_RETIRE,       VST_MSG_SIGN_RECEIPT,
+        VST_MSG_SIGN_CHECKPOINT, VST_MSG_EVENTS, VST_MSG_SIGN_RECEIPTS};
     uint8_t good[256], f[8 + 1024], buf[4096];
     size_t gl = pseud_payload(good, "sgb5/insured", 10, 3, H.ids, 3);
     rng_state = 0x5eed5eed12345ULL;
@@ -1447,6 +1503,70 @@ static void test_peer_uids(void)
 
 /* ------------------------------------------------------------ signing */
 
+/* SIGN_RECEIPTS on connection c (data socket, key version 1 only): n
+ * receipts like f, each different. */
+static void batch_of(const vst_receipt_fields *f, vst_receipt_fields *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        b[i] = *f;
+        snprintf(b[i].delivery_id, sizeof b[i].delivery_id, "2024Q1-AOK-b%zu", i);
+        b[i].record_count = f->record_count + i;
+        b[i].audit_seq = f->audit_seq + 1 + i;
+        b[i].withheld_count = i % 3;
+    }
+}
+
+/* A batch's signatures are SIGN_RECEIPT's for the same fields, byte for
+ * byte (Ed25519 is deterministic), in order, and verify; one receipt keyd
+ * refuses refuses the batch with SIGN_RECEIPT's answer and signs nothing. */
+static void check_sign_receipts(vst_keyd *c, const uint8_t pub[32], const vst_receipt_fields *f)
+{
+    enum { N = VST_SIGN_RECEIPTS_MAX };
+    vst_receipt_fields *b = calloc(N + 1, sizeof *b);
+    uint8_t(*sigs)[64] = calloc(N + 1, 64);
+    uint8_t one[64];
+    CU_ASSERT_FATAL(b != NULL && sigs != NULL);
+    batch_of(f, b, N + 1);
+    CU_ASSERT_EQUAL_FATAL(vst_keyd_sign_receipts(c, b, 5, sigs), 0);
+    for (size_t i = 0; i < 5; i++) {
+        CU_ASSERT_EQUAL(vst_keyd_sign_receipt(c, &b[i], one), 0);
+        CU_ASSERT_EQUAL(memcmp(one, sigs[i], 64), 0);
+        CU_ASSERT_EQUAL(vst_receipt_verify(pub, &b[i], sigs[i]), 1);
+        CU_ASSERT_EQUAL(vst_receipt_verify(pub, &b[(i + 1) % 5], sigs[i]), 0);
+    }
+    /* One receipt alone; then the largest batch. */
+    CU_ASSERT_EQUAL(vst_keyd_sign_receipts(c, &b[3], 1, sigs + 3), 0);
+    CU_ASSERT_EQUAL(vst_receipt_verify(pub, &b[3], sigs[3]), 1);
+    memset(sigs, 0, (size_t)(N + 1) * 64);
+    CU_ASSERT_EQUAL_FATAL(vst_keyd_sign_receipts(c, b, N, sigs), 0);
+    size_t bad = 0;
+    for (size_t i = 0; i < N; i++)
+        bad += vst_receipt_verify(pub, &b[i], sigs[i]) != 1;
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT_EQUAL(vst_keyd_sign_receipt(c, &b[N - 1], one), 0);
+    CU_ASSERT_EQUAL(memcmp(one, sigs[N - 1], 64), 0);
+    /* n = 0 and n over the maximum: refused before anything is sent. */
+    CU_ASSERT_EQUAL(vst_keyd_sign_receipts(c, b, 0, sigs), VST_PROTO_E_RANGE);
+    CU_ASSERT_EQUAL(vst_keyd_sign_receipts(c, b, N + 1, sigs), VST_PROTO_E_RANGE);
+    /* A key version keyd does not have, in the middle: unknown_version for
+     * the batch as for the receipt alone, no signature, connection usable. */
+    memset(sigs, 0, 3 * 64);
+    b[1].key_version = 2;
+    CU_ASSERT_EQUAL(vst_keyd_sign_receipt(c, &b[1], one), VST_KERR_UNKNOWN_VERSION);
+    CU_ASSERT_EQUAL(vst_keyd_sign_receipts(c, b, 3, sigs), VST_KERR_UNKNOWN_VERSION);
+    uint8_t zero[3 * 64] = {0};
+    CU_ASSERT_EQUAL(memcmp(sigs, zero, sizeof zero), 0);
+    /* v1 fields: refused by the encoder, as vst_keyd_sign_receipt does. */
+    b[1] = b[0];
+    b[1].version = VST_RECEIPT_V1;
+    b[1].withheld_count = 0;
+    CU_ASSERT_EQUAL(vst_keyd_sign_receipt(c, &b[1], one), VST_PROTO_E_RANGE);
+    CU_ASSERT_EQUAL(vst_keyd_sign_receipts(c, b, 3, sigs), VST_PROTO_E_RANGE);
+    CU_ASSERT_EQUAL(vst_keyd_sign_receipts(c, b + 2, 1, sigs), 0);
+    free(sigs);
+    free(b);
+}
+
 static void test_signing(void)
 {
     fx_store s;
@@ -1496,6 +1616,7 @@ static void test_signing(void)
     CU_ASSERT_EQUAL(vst_keyd_sign_receipt(c, &g, sig2), VST_KERR_UNKNOWN_VERSION);
     CU_ASSERT_EQUAL(vst_keyd_sign_receipt(c, &f, sig2), 0);
     CU_ASSERT_EQUAL(memcmp(sig, sig2, 64), 0); /* Ed25519 is deterministic */
+    check_sign_receipts(c, pub, &f);
 
     uint8_t head[32];
     for (int i = 0; i < 32; i++)
@@ -1515,8 +1636,16 @@ static void test_signing(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(c);
     CU_ASSERT_EQUAL(vst_keyd_sign_receipt(c, &g, sig2), 0);
     CU_ASSERT_EQUAL(vst_receipt_verify(pub, &g, sig2), 1);
+    /* SIGN_RECEIPTS on the admin socket too, under either version. */
+    vst_receipt_fields two[2] = {f, g};
+    uint8_t sigs2[2][64];
+    CU_ASSERT_EQUAL(vst_keyd_sign_receipts(c, two, 2, sigs2), 0);
+    CU_ASSERT_EQUAL(memcmp(sigs2[1], sig2, 64), 0);
+    CU_ASSERT_EQUAL(vst_receipt_verify(pub, &two[0], sigs2[0]), 1);
     g.key_version = 3;
     CU_ASSERT_EQUAL(vst_keyd_sign_receipt(c, &g, sig2), VST_KERR_UNKNOWN_VERSION);
+    two[1] = g;
+    CU_ASSERT_EQUAL(vst_keyd_sign_receipts(c, two, 2, sigs2), VST_KERR_UNKNOWN_VERSION);
     vst_keyd_close(c);
     fx_keyd_stop(&k);
 }
@@ -1742,7 +1871,8 @@ static void test_sandbox(void)
 #endif
     fprintf(stderr, "VmLck %ld kB of VmSize %ld kB ", lck, size);
 
-    /* status, pubkey, pseudonymize, rotate, rekey, retire, sign, events. */
+    /* status, pubkey, pseudonymize, rotate, rekey, retire, sign (one
+     * receipt and a batch), events. */
     fx_status_t st;
     CU_ASSERT_EQUAL_FATAL(status_ok(&k, &st), 0);
     CU_ASSERT_EQUAL(st.s.sealed, 0);
@@ -1775,6 +1905,9 @@ static void test_sandbox(void)
     strcpy(f.profile, "sgb5");
     CU_ASSERT_EQUAL(vst_keyd_sign_receipt(a, &f, sig), 0);
     CU_ASSERT_EQUAL(vst_receipt_verify(pub, &f, sig), 1);
+    uint8_t batch_sig[1][64];
+    CU_ASSERT_EQUAL(vst_keyd_sign_receipts(a, &f, 1, batch_sig), 0);
+    CU_ASSERT_EQUAL(memcmp(batch_sig[0], sig, 64), 0);
     CU_ASSERT_EQUAL(vst_keyd_sign_checkpoint(a, 9, head, 1, sig), 0);
     CU_ASSERT_EQUAL(vst_checkpoint_verify(pub, 9, head, 1, sig), 1);
     /* Issue 11 under seccomp: a report signature, a release key drawn
@@ -2252,6 +2385,13 @@ static void test_usage_events(void)
     strcpy(f.profile, "sgb5");
     CU_ASSERT_EQUAL(vst_keyd_sign_receipt(c, &f, sig), 0);
     CU_ASSERT_EQUAL(vst_keyd_sign_receipt(c, &f, sig), 0);
+    /* A batch of 7 counts 7 receipts; a refused batch counts nothing. */
+    vst_receipt_fields b[7];
+    uint8_t bsig[7][64];
+    batch_of(&f, b, 7);
+    CU_ASSERT_EQUAL(vst_keyd_sign_receipts(c, b, 7, bsig), 0);
+    b[6].key_version = 9;
+    CU_ASSERT_EQUAL(vst_keyd_sign_receipts(c, b, 7, bsig), VST_KERR_UNKNOWN_VERSION);
     CU_ASSERT_EQUAL(vst_keyd_sign_checkpoint(c, 5, head, 1700000000000000LL, sig), 0);
     /* Refused requests are not counted as served. */
     CU_ASSERT_EQUAL(fx_pseud(c, "sgb5/unknown", ids, il, 3, out, &kv), VST_KERR_INVALID_ARGUMENT);
@@ -2271,7 +2411,7 @@ static void test_usage_events(void)
         usleep(100000);
     CU_ASSERT_EQUAL(usage_of(&k, &s, "data", 0, "pseudonymize", "sgb5/insured").total, 100);
     CU_ASSERT_EQUAL(usage_of(&k, &s, "data", 0, "pseudonymize", "sgb5/lanr-stem").total, 40);
-    CU_ASSERT_EQUAL(usage_of(&k, &s, "data", 0, "sign_receipt", "").total, 2);
+    CU_ASSERT_EQUAL(usage_of(&k, &s, "data", 0, "sign_receipt", "").total, 2 + 7);
     CU_ASSERT_EQUAL(usage_of(&k, &s, "admin", 0, "rekey", "").total, 30);
     CU_ASSERT_EQUAL(usage_of(&k, &s, "data", 0, "pseudonymize", "sgb5/unknown").total, -1);
     /* Checkpoint signatures alone wait for the next report or shutdown. */
@@ -2568,6 +2708,7 @@ static const vst_test budget_tests[] = {
 static const vst_test hostile_tests[] = {
     {"bad headers, truncated frames", test_hostile_headers},
     {"bad payloads", test_hostile_payloads},
+    {"bad SIGN_RECEIPTS payloads", test_hostile_receipts},
     {"admin messages on the data socket", test_hostile_admin_on_data},
     {"half frame then silence: frame timeout", test_hostile_timeout},
     {"seeded random frames", test_hostile_random},

@@ -51,6 +51,7 @@ static const uint8_t all_types[] = {
     VST_MSG_SIGN_RECEIPT,
     VST_MSG_SIGN_CHECKPOINT,
     VST_MSG_SIGN_REPORT,
+    VST_MSG_SIGN_RECEIPTS,
     VST_MSG_EVENTS,
     VST_MSG_RESP(VST_MSG_STATUS),
     VST_MSG_RESP(VST_MSG_UNSEAL),
@@ -72,6 +73,7 @@ static const uint8_t all_types[] = {
     VST_MSG_RESP(VST_MSG_SIGN_RECEIPT),
     VST_MSG_RESP(VST_MSG_SIGN_CHECKPOINT),
     VST_MSG_RESP(VST_MSG_SIGN_REPORT),
+    VST_MSG_RESP(VST_MSG_SIGN_RECEIPTS),
     VST_MSG_RESP(VST_MSG_EVENTS),
     VST_MSG_ERROR,
 };
@@ -81,6 +83,7 @@ static const char kvnrs[] = "A123456780B987654328C000000017";
 static const char lanrs[] = "123456601987654302";
 static uint8_t blocks[3 * VST_PSEUDONYM_LEN];
 static uint8_t cv_records[2 * VST_CV_RECORD_LEN];
+static uint8_t sig3[3 * VST_ED25519_SIG_LEN];
 
 /* A normalized person: given tokens, family tokens, birth tokens
  * (space-separated, "" for none), date, sex. */
@@ -115,6 +118,31 @@ static void fill_receipt(vst_receipt_fields *r)
     r->audit_seq = 4711;
     r->withheld_count = 7;
     r->version = VST_RECEIPT_V2;
+}
+
+/* Three receipts that differ in every field's length or value (the
+ * second with the longest strings there are). */
+static void fill_receipts(vst_receipt_fields r[3])
+{
+    fill_receipt(&r[0]);
+    fill_receipt(&r[1]);
+    memset(r[1].delivery_id, 'd', VST_DELIVERY_ID_MAX), r[1].delivery_id[VST_DELIVERY_ID_MAX] = 0;
+    memset(r[1].client, 'c', VST_CLIENT_NAME_MAX), r[1].client[VST_CLIENT_NAME_MAX] = 0;
+    memset(r[1].profile, 'p', VST_PROFILE_NAME_MAX), r[1].profile[VST_PROFILE_NAME_MAX] = 0;
+    r[1].audit_seq = 4712;
+    fill_receipt(&r[2]);
+    strcpy(r[2].delivery_id, "x");
+    strcpy(r[2].client, "K");
+    strcpy(r[2].profile, "p");
+    r[2].withheld_count = 0;
+    r[2].key_version = 1;
+}
+
+static void sample_receipts_req(vst_wr *w)
+{
+    vst_receipt_fields r[3];
+    fill_receipts(r);
+    CU_ASSERT_FATAL(vst_receipts_req_encode(w, r, 3) == 0);
 }
 
 static void fill_pseud_req(vst_pseud_req *m)
@@ -204,6 +232,12 @@ static void sample(uint8_t type, vst_wr *w)
         break;
     case VST_MSG_SIGN_RECEIPT:
         fill_receipt(&m.receipt_req);
+        break;
+    case VST_MSG_SIGN_RECEIPTS:
+        sample_receipts_req(w);
+        return;
+    case VST_MSG_RESP(VST_MSG_SIGN_RECEIPTS):
+        m.sigs_ok = (vst_sigs_ok){3, sig3};
         break;
     case VST_MSG_SIGN_CHECKPOINT:
         m.checkpoint_req.seq = 99;
@@ -1024,6 +1058,194 @@ static void test_receipt_v2_only(void)
     vst_wr_free(&w);
 }
 
+/* SIGN_RECEIPTS (issue 14): every receipt of the batch is, after its
+ * length, exactly SIGN_RECEIPT's payload for it, in order; the largest
+ * batch fills the header's bound exactly and fits a frame. */
+static void test_receipts_roundtrip(void)
+{
+    vst_receipt_fields want[3], got;
+    vst_wr w = VST_WR_INIT, one = VST_WR_INIT;
+    vst_msg m;
+    fill_receipts(want);
+    sample(VST_MSG_SIGN_RECEIPTS, &w);
+    CU_ASSERT_FATAL(vst_msg_decode(VST_MSG_SIGN_RECEIPTS, vst_wr_data(&w), vst_wr_len(&w), &m) ==
+                    0);
+    CU_ASSERT(m.receipts_req.count == 3);
+    CU_ASSERT(m.receipts_req.items == vst_wr_data(&w) + 2); /* zero copy */
+    const uint8_t *at = m.receipts_req.items, *end = at + m.receipts_req.items_len;
+    CU_ASSERT(end == vst_wr_data(&w) + vst_wr_len(&w));
+    for (int i = 0; i < 3; i++) {
+        uint8_t a[VST_RECEIPT_TBS_MAX], b[VST_RECEIPT_TBS_MAX];
+        CU_ASSERT_FATAL(vst_receipt_req_encode(&one, &want[i]) == 0);
+        CU_ASSERT(vst_be_get(at, 2) == vst_wr_len(&one));
+        CU_ASSERT(memcmp(at + 2, vst_wr_data(&one), vst_wr_len(&one)) == 0);
+        vst_wr_free(&one);
+        memset(&got, 0xee, sizeof got);
+        CU_ASSERT_FATAL(vst_receipts_item_decode(&at, end, &got) == 0);
+        size_t n = vst_receipt_tbs(&want[i], a);
+        CU_ASSERT(n > 0 && vst_receipt_tbs(&got, b) == n && memcmp(a, b, n) == 0);
+    }
+    CU_ASSERT(at == end && vst_receipts_item_decode(&at, end, &got) == VST_PROTO_E_SHORT);
+    vst_wr_free(&w);
+
+    const vst_msg_info *mi = vst_msg_lookup(VST_MSG_SIGN_RECEIPTS);
+    CU_ASSERT_FATAL(mi != NULL);
+    CU_ASSERT(mi->min_len == 2 + 2 + VST_RECEIPT_ENC_MIN);
+    CU_ASSERT(mi->max_len == 2 + VST_SIGN_RECEIPTS_MAX * (2 + VST_RECEIPT_ENC_MAX));
+    CU_ASSERT(mi->max_len <= VST_FRAME_MAX && VST_SIGN_RECEIPTS_MAX == 1024);
+    vst_receipt_fields *big = calloc(VST_SIGN_RECEIPTS_MAX + 1, sizeof *big);
+    CU_ASSERT_FATAL(big != NULL);
+    for (size_t i = 0; i <= VST_SIGN_RECEIPTS_MAX; i++)
+        big[i] = want[1]; /* the longest strings */
+    CU_ASSERT_FATAL(vst_receipts_req_encode(&w, big, VST_SIGN_RECEIPTS_MAX) == 0);
+    CU_ASSERT(vst_wr_len(&w) == mi->max_len);
+    check_roundtrip(VST_MSG_SIGN_RECEIPTS, vst_wr_data(&w), vst_wr_len(&w));
+    vst_wr_free(&w);
+    uint8_t hdr[VST_FRAME_HDR_LEN];
+    CU_ASSERT(vst_frame_hdr_encode(VST_MSG_SIGN_RECEIPTS, mi->max_len + 1, hdr) ==
+              VST_PROTO_E_LENGTH);
+    CU_ASSERT(vst_frame_hdr_encode(VST_MSG_SIGN_RECEIPTS, mi->min_len - 1, hdr) ==
+              VST_PROTO_E_LENGTH);
+    /* n = 0 and n over the maximum are refused, and nothing is written. */
+    CU_ASSERT(vst_receipts_req_encode(&w, big, VST_SIGN_RECEIPTS_MAX + 1) == VST_PROTO_E_RANGE);
+    CU_ASSERT(vst_receipts_req_encode(&w, big, 0) == VST_PROTO_E_RANGE);
+    CU_ASSERT(vst_receipts_req_encode(&w, NULL, 1) == VST_PROTO_E_ARG);
+    CU_ASSERT(vst_wr_len(&w) == 0);
+    /* 1025 short receipts by hand: the header lets the length through,
+     * the decoder refuses the count. */
+    CU_ASSERT_FATAL(vst_wr_u16(&w, VST_SIGN_RECEIPTS_MAX + 1) == 0);
+    for (size_t i = 0; i <= VST_SIGN_RECEIPTS_MAX; i++)
+        CU_ASSERT_FATAL(vst_receipts_item_encode(&w, &want[2]) == 0);
+    CU_ASSERT(vst_wr_len(&w) <= mi->max_len);
+    CU_ASSERT(decode_copy(VST_MSG_SIGN_RECEIPTS, vst_wr_data(&w), vst_wr_len(&w), &m) ==
+              VST_PROTO_E_RANGE);
+    vst_wr_free(&w);
+    free(big);
+}
+
+/* A SIGN_RECEIPTS payload by hand: the count field, then n receipts. */
+static int receipts_rc(uint16_t count, const vst_receipt_fields *r, size_t n, vst_wr *w)
+{
+    vst_msg m;
+    vst_wr_free(w);
+    CU_ASSERT_FATAL(vst_wr_u16(w, count) == 0);
+    for (size_t i = 0; i < n; i++)
+        CU_ASSERT_FATAL(vst_receipts_item_encode(w, &r[i]) == 0);
+    return decode_copy(VST_MSG_SIGN_RECEIPTS, vst_wr_data(w), vst_wr_len(w), &m);
+}
+
+/* r[0], the bytes enc[0..len) as the second receipt and r[2]: the batch's
+ * answer, which is SIGN_RECEIPT's answer for enc alone. */
+static int middle_rc(const vst_receipt_fields r[3], const uint8_t *enc, size_t len)
+{
+    vst_wr w = VST_WR_INIT;
+    vst_msg m;
+    CU_ASSERT_FATAL(vst_wr_u16(&w, 3) == 0 && vst_receipts_item_encode(&w, &r[0]) == 0);
+    CU_ASSERT_FATAL(vst_wr_u16(&w, (uint16_t)len) == 0 && vst_wr_put(&w, enc, len) == 0);
+    CU_ASSERT_FATAL(vst_receipts_item_encode(&w, &r[2]) == 0);
+    int rc = decode_copy(VST_MSG_SIGN_RECEIPTS, vst_wr_data(&w), vst_wr_len(&w), &m);
+    CU_ASSERT(rc == decode_copy(VST_MSG_SIGN_RECEIPT, enc, len, &m));
+    vst_wr_free(&w);
+    return rc;
+}
+
+static void test_receipts_limits(void)
+{
+    vst_receipt_fields r[3];
+    vst_wr w = VST_WR_INIT;
+    vst_msg m;
+    fill_receipts(r);
+    CU_ASSERT(receipts_rc(3, r, 3, &w) == 0);
+    /* The count: 0, more than there are, fewer than there are. */
+    CU_ASSERT(receipts_rc(0, r, 0, &w) == VST_PROTO_E_RANGE);
+    CU_ASSERT(receipts_rc(0, r, 1, &w) == VST_PROTO_E_RANGE);
+    CU_ASSERT(receipts_rc(3, r, 2, &w) == VST_PROTO_E_SHORT);
+    CU_ASSERT(receipts_rc(2, r, 3, &w) == VST_PROTO_E_TRAILING);
+    /* The last receipt cut short; a byte after it. */
+    CU_ASSERT(receipts_rc(3, r, 3, &w) == 0);
+    CU_ASSERT(decode_copy(VST_MSG_SIGN_RECEIPTS, vst_wr_data(&w), vst_wr_len(&w) - 1, &m) ==
+              VST_PROTO_E_SHORT);
+    CU_ASSERT_FATAL(vst_wr_u8(&w, 0) == 0);
+    CU_ASSERT(decode_copy(VST_MSG_SIGN_RECEIPTS, vst_wr_data(&w), vst_wr_len(&w), &m) ==
+              VST_PROTO_E_TRAILING);
+    /* A length prefix one off: the receipt decoder sees a byte too many
+     * (the next item's) or too few. */
+    CU_ASSERT(receipts_rc(3, r, 3, &w) == 0);
+    uint8_t *p = w.buf; /* test-only: patch the first item's length */
+    size_t len0 = vst_be_get(p + 2, 2);
+    vst_be_put(p + 2, len0 + 1, 2);
+    CU_ASSERT(decode_copy(VST_MSG_SIGN_RECEIPTS, p, vst_wr_len(&w), &m) == VST_PROTO_E_TRAILING);
+    vst_be_put(p + 2, len0 - 1, 2);
+    CU_ASSERT(decode_copy(VST_MSG_SIGN_RECEIPTS, p, vst_wr_len(&w), &m) == VST_PROTO_E_SHORT);
+    vst_wr_free(&w);
+
+    /* One bad receipt in the middle refuses the batch, with SIGN_RECEIPT's
+     * answer for that receipt. */
+    uint8_t enc[VST_RECEIPT_ENC_MAX + 1];
+    size_t n = vst_receipt_encode(&r[1], enc);
+    CU_ASSERT_FATAL(n == VST_RECEIPT_ENC_MAX);
+    CU_ASSERT(middle_rc(r, enc, n) == 0);
+    enc[1] = '/'; /* delivery id */
+    CU_ASSERT(middle_rc(r, enc, n) == VST_PROTO_E_CHARSET);
+    enc[1] = 'd';
+    enc[1 + VST_DELIVERY_ID_MAX + 1] = 0x7f; /* client: DEL */
+    CU_ASSERT(middle_rc(r, enc, n) == VST_PROTO_E_CHARSET);
+    enc[1 + VST_DELIVERY_ID_MAX + 1] = 'c';
+    size_t kv = 3 + VST_DELIVERY_ID_MAX + VST_CLIENT_NAME_MAX + VST_PROFILE_NAME_MAX + 8 + 32;
+    CU_ASSERT(vst_be_get(enc + kv, 4) == 3);
+    vst_be_put(enc + kv, 0, 4); /* key version 0 */
+    CU_ASSERT(middle_rc(r, enc, n) == VST_PROTO_E_RANGE);
+    vst_be_put(enc + kv, 3, 4);
+    CU_ASSERT(middle_rc(r, enc, n - 8) == VST_PROTO_E_SHORT); /* the v1 layout */
+    enc[n] = 0;
+    CU_ASSERT(middle_rc(r, enc, n + 1) == VST_PROTO_E_TRAILING);
+    CU_ASSERT(middle_rc(r, enc, 0) == VST_PROTO_E_SHORT);
+    CU_ASSERT(middle_rc(r, enc, n) == 0);
+    /* The encoder refuses the batch for one such receipt, writes nothing. */
+    r[1].version = VST_RECEIPT_V1;
+    r[1].withheld_count = 0;
+    CU_ASSERT(vst_receipts_req_encode(&w, r, 3) == VST_PROTO_E_RANGE && vst_wr_len(&w) == 0);
+    fill_receipts(r);
+    strcpy(r[1].profile, "SGB5");
+    CU_ASSERT(vst_receipts_req_encode(&w, r, 3) == VST_PROTO_E_RANGE && vst_wr_len(&w) == 0);
+    vst_wr_free(&w);
+}
+
+/* The answer: the count, then 1..1024 whole signatures. */
+static int sigs_rc(uint16_t count, size_t nsig, int extra)
+{
+    static uint8_t p[2 + (VST_SIGN_RECEIPTS_MAX + 1) * VST_ED25519_SIG_LEN + 1];
+    vst_msg m;
+    vst_be_put(p, count, 2);
+    int rc = decode_copy(VST_MSG_RESP(VST_MSG_SIGN_RECEIPTS), p,
+                         2 + nsig * VST_ED25519_SIG_LEN + (size_t)extra, &m);
+    CU_ASSERT(rc != 0 || (m.sigs_ok.count == count && m.sigs_ok.sigs != NULL));
+    return rc;
+}
+
+static void test_receipts_answer(void)
+{
+    CU_ASSERT(sigs_rc(1, 1, 0) == 0);
+    CU_ASSERT(sigs_rc(1024, 1024, 0) == 0);
+    CU_ASSERT(sigs_rc(0, 0, 0) == VST_PROTO_E_RANGE);
+    CU_ASSERT(sigs_rc(1025, 1025, 0) == VST_PROTO_E_RANGE);
+    CU_ASSERT(sigs_rc(3, 2, 0) == VST_PROTO_E_SHORT);
+    CU_ASSERT(sigs_rc(3, 3, -1) == VST_PROTO_E_SHORT);
+    CU_ASSERT(sigs_rc(2, 3, 0) == VST_PROTO_E_TRAILING);
+    CU_ASSERT(sigs_rc(3, 3, 1) == VST_PROTO_E_TRAILING);
+    const vst_msg_info *mi = vst_msg_lookup(VST_MSG_RESP(VST_MSG_SIGN_RECEIPTS));
+    CU_ASSERT(mi != NULL && mi->min_len == 2 + 64 && mi->max_len == 2 + 1024 * 64);
+    vst_wr w = VST_WR_INIT;
+    vst_sigs_ok rs = {0, sig3};
+    CU_ASSERT(vst_sigs_ok_encode(&w, &rs) == VST_PROTO_E_RANGE);
+    rs.count = VST_SIGN_RECEIPTS_MAX + 1;
+    CU_ASSERT(vst_sigs_ok_encode(&w, &rs) == VST_PROTO_E_RANGE);
+    rs = (vst_sigs_ok){1, NULL};
+    CU_ASSERT(vst_sigs_ok_encode(&w, &rs) == VST_PROTO_E_ARG);
+    CU_ASSERT(vst_wr_len(&w) == 0);
+    vst_wr_free(&w);
+}
+
 static int one_event_rc(const char *action, const char *details, size_t dlen)
 {
     vst_wr w = VST_WR_INIT;
@@ -1179,7 +1401,7 @@ static void test_permissions(void)
 {
     const uint8_t data_ok[] = {VST_MSG_STATUS,       VST_MSG_PUBKEY,          VST_MSG_PSEUDONYMIZE,
                                VST_MSG_SIGN_RECEIPT, VST_MSG_SIGN_CHECKPOINT, VST_MSG_EVENTS,
-                               VST_MSG_CV_DERIVE};
+                               VST_MSG_CV_DERIVE,    VST_MSG_SIGN_RECEIPTS};
     /* Pseudonyms and control values only for the data socket: an operator
      * who can ask keyd for the pseudonym of a KVNR, or the control values
      * of a name, they know could re-identify anyone. */
@@ -1655,6 +1877,9 @@ int vst_register_tests(void)
         {"status: flags, entries, reserved", test_status_limits},
         {"sign_receipt: field grammars", test_receipt_grammar},
         {"sign_receipt: v2 receipts only", test_receipt_v2_only},
+        {"sign_receipts: every receipt in order, the largest batch", test_receipts_roundtrip},
+        {"sign_receipts: counts, cut and extra bytes, one bad receipt", test_receipts_limits},
+        {"sign_receipts answer: count and whole signatures", test_receipts_answer},
         {"events: action and JSON details", test_events_grammar},
         {"events builder stops at the frame limit", test_events_builder_fills_frame},
         {"error codes and names", test_error_codes},
