@@ -120,25 +120,30 @@ static void json_text_free(char *s)
     jfree(s);
 }
 
-/* One keyd round trip per receipt today, on the committer's connection,
- * the signatures attached in one statement (receipt_attach_group). One
- * signature of the group is
- * checked against the public key: the group is signed by one keyd with
- * one key, so that catches a keyd that came back with another keystore. */
+/* Every receipt of the group signed in one keyd round trip (SIGN_RECEIPTS)
+ * on the committer's connection, the signatures attached in one statement
+ * (receipt_attach_group). One signature of the group is checked against
+ * the public key: the group is signed by one keyd with one key, so that
+ * catches a keyd that came back with another keystore. */
 static void sign_group(slot *s, gc_entry **g, size_t n)
 {
     uint8_t pub[32], kid[32];
+    /* Only the committer thread signs. */
+    static vst_receipt_fields f[GC_MAX_DELIVERIES];
+    static uint8_t sig[GC_MAX_DELIVERIES][VST_ED25519_SIG_LEN];
     if (slot_keyd(s) != 0 || receipt_public_key(s, pub) != 0)
         return;
-    for (size_t i = 0; i < n; i++) {
-        int rc = vst_keyd_sign_receipt(s->keyd, &g[i]->rc.f, g[i]->rc.sig);
-        if (rc != 0) {
-            if (rc < 0)
-                slot_drop_keyd(s);
-            hlog("error", "keyd did not sign a group's receipts: %s", vst_keyd_strerror(rc));
-            return;
-        }
+    for (size_t i = 0; i < n; i++)
+        f[i] = g[i]->rc.f;
+    int rc = vst_keyd_sign_receipts(s->keyd, f, n, sig);
+    if (rc != 0) {
+        if (rc < 0)
+            slot_drop_keyd(s);
+        hlog("error", "keyd did not sign a group's receipts: %s", vst_keyd_strerror(rc));
+        return;
     }
+    for (size_t i = 0; i < n; i++)
+        memcpy(g[i]->rc.sig, sig[i], VST_ED25519_SIG_LEN);
     if (vst_receipt_verify(pub, &g[0]->rc.f, g[0]->rc.sig) != 1) {
         hlog("error", "keyd's receipt signature does not verify with its public key");
         return;
