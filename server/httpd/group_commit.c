@@ -18,13 +18,27 @@
 #define GC_MAX_DELIVERIES 256
 #define GC_MAX_BYTES (8u << 20)
 
+/* A committer thread: its own connections (never a worker's) and room
+ * for one group. */
+typedef struct {
+    pthread_t thread;
+    int started;
+    slot s;
+    uint8_t pub[32]; /* keyd's signing key, as last asked */
+    int have_pub;
+    gc_entry *g[GC_MAX_DELIVERIES];
+    vst_receipt_fields f[GC_MAX_DELIVERIES];
+    uint8_t sig[GC_MAX_DELIVERIES][VST_ED25519_SIG_LEN];
+    stored_receipt signed_rc[GC_MAX_DELIVERIES]; /* to attach once the group is answered */
+} committer;
+
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t queued = PTHREAD_COND_INITIALIZER;  /* the committer waits */
+static pthread_cond_t queued = PTHREAD_COND_INITIALIZER;  /* committers wait */
 static pthread_cond_t decided = PTHREAD_COND_INITIALIZER; /* deliveries wait */
 static gc_entry *head, **tail = &head;
-static int stopping, running;
-static pthread_t thread;
-static slot committer; /* its own connections, never a worker's */
+static int stopping;
+static committer *committers;
+static size_t ncommitters;
 
 void group_commit_submit(gc_entry *e)
 {
@@ -120,58 +134,70 @@ static void json_text_free(char *s)
     jfree(s);
 }
 
-/* Every receipt of the group signed in one keyd round trip (SIGN_RECEIPTS)
- * on the committer's connection, the signatures attached in one statement
- * (receipt_attach_group). One signature of the group is checked against
- * the public key: the group is signed by one keyd with one key, so that
- * catches a keyd that came back with another keystore. */
-static void sign_group(slot *s, gc_entry **g, size_t n)
+/* keyd's signatures for the group, in one SIGN_RECEIPTS round trip: 0, or
+ * -1 (the receipts stay unsigned: the answer says so, and the background
+ * thread or the sender's retry signs them). One signature is checked
+ * against keyd's public key — the group is signed by one keyd with one
+ * key — which is asked for again only when the check fails: a keyd that
+ * came back with another keystore. */
+static int sign_group(committer *c, gc_entry **g, size_t n)
 {
-    uint8_t pub[32], kid[32];
-    /* Only the committer thread signs. */
-    static vst_receipt_fields f[GC_MAX_DELIVERIES];
-    static uint8_t sig[GC_MAX_DELIVERIES][VST_ED25519_SIG_LEN];
-    if (slot_keyd(s) != 0 || receipt_public_key(s, pub) != 0)
-        return;
+    slot *s = &c->s;
+    if (slot_keyd(s) != 0)
+        return -1;
     for (size_t i = 0; i < n; i++)
-        f[i] = g[i]->rc.f;
-    int rc = vst_keyd_sign_receipts(s->keyd, f, n, sig);
+        c->f[i] = g[i]->rc.f;
+    int rc = vst_keyd_sign_receipts(s->keyd, c->f, n, c->sig);
     if (rc != 0) {
         if (rc < 0)
             slot_drop_keyd(s);
         hlog("error", "keyd did not sign a group's receipts: %s", vst_keyd_strerror(rc));
-        return;
+        return -1;
     }
-    for (size_t i = 0; i < n; i++)
-        memcpy(g[i]->rc.sig, sig[i], VST_ED25519_SIG_LEN);
-    if (vst_receipt_verify(pub, &g[0]->rc.f, g[0]->rc.sig) != 1) {
+    int ok = c->have_pub && vst_receipt_verify(c->pub, &c->f[0], c->sig[0]) == 1;
+    if (!ok && receipt_public_key(s, c->pub) == 0) {
+        c->have_pub = 1;
+        ok = vst_receipt_verify(c->pub, &c->f[0], c->sig[0]) == 1;
+    }
+    if (!ok) {
+        c->have_pub = 0;
         hlog("error", "keyd's receipt signature does not verify with its public key");
-        return;
+        return -1;
     }
-    EVP_Digest(pub, 32, kid, NULL, EVP_sha256(), NULL);
-    stored_receipt *r[GC_MAX_DELIVERIES];
-    for (size_t i = 0; i < n; i++)
-        r[i] = &g[i]->rc;
-    /* The signatures are handed out even if this fails: they verify, and
-     * the receipts are signed again, identically, later. */
-    receipt_attach_group(s, r, n, kid);
+    uint8_t kid[32];
+    EVP_Digest(c->pub, 32, kid, NULL, EVP_sha256(), NULL);
     for (size_t i = 0; i < n; i++) {
+        memcpy(g[i]->rc.sig, c->sig[i], VST_ED25519_SIG_LEN);
         memcpy(g[i]->rc.kid, kid, 32);
-        memcpy(g[i]->pub, pub, 32);
+        memcpy(g[i]->pub, c->pub, 32);
         g[i]->rc.have_sig = g[i]->rc.have_kid = 1;
     }
+    return 0;
 }
 
-/* Commits the group g[0..n): every entry's result is set. Returns 1 when
- * the store refused the group's rows (nothing decided: worth trying its
- * deliveries one by one). */
-static int commit_group(slot *s, gc_entry **g, size_t n)
+/* Wakes the deliveries of g[0..n): from here on their entries are theirs
+ * again, and the committer touches them no more. */
+static void finish(gc_entry **g, size_t n)
 {
+    pthread_mutex_lock(&mu);
+    for (size_t i = 0; i < n; i++)
+        g[i]->done = 1;
+    pthread_cond_broadcast(&decided);
+    pthread_mutex_unlock(&mu);
+}
+
+/* Commits the group g[0..n) and answers it (finish), unless the store
+ * refused its rows and split is set: then nothing is decided or answered,
+ * and 1 says to try its deliveries one by one. */
+static int commit_group(committer *c, gc_entry **g, size_t n, int split)
+{
+    slot *s = &c->s;
     const char *detail = NULL;
     store_tx tx;
     store_tx_init(&tx); /* tx.ref: the group's commit_ref */
     if (slot_trust(s) != 0 || slot_store(s) != 0) {
         fail_all(g, n, VST_E_UNAVAILABLE, "the databases are unreachable", 0);
+        finish(g, n);
         return 0;
     }
     int64_t t0 = mono_us();
@@ -181,8 +207,11 @@ static int commit_group(slot *s, gc_entry **g, size_t n)
         store_copy_abort(s, &tx);
         store_undo(s, &tx);
         store_unlock_ref(s, &tx);
+        if (split && n > 1 && e != VST_E_INTERNAL)
+            return 1;
         fail_all(g, n, e, detail, 0);
-        return e != VST_E_INTERNAL;
+        finish(g, n);
+        return 0;
     }
     int64_t stored_us = now_us();
     for (size_t i = 0; i < n; i++)
@@ -203,11 +232,12 @@ static int commit_group(slot *s, gc_entry **g, size_t n)
             hlog("warning", "a commit group's decision is unknown: left for recovery");
         store_unlock_ref(s, &tx);
         fail_all(g, n, e, detail, unknown);
+        finish(g, n);
         free(seqs);
         return 0;
     }
     t0 = mono_us();
-    store_commit(s, &tx, "of a commit group");
+    store_commit_prepared(s, &tx, "of a commit group");
     metrics_group_phase(GPHASE_COMMIT, t0);
     for (size_t i = 0; i < n; i++) {
         g[i]->rc.f.audit_seq = seqs[i];
@@ -216,62 +246,71 @@ static int commit_group(slot *s, gc_entry **g, size_t n)
     }
     free(seqs);
     t0 = mono_us();
-    sign_group(s, g, n);
+    int signed_ok = sign_group(c, g, n) == 0;
+    for (size_t i = 0; signed_ok && i < n; i++)
+        c->signed_rc[i] = g[i]->rc;
     metrics_group_phase(GPHASE_SIGN, t0);
+    finish(g, n);
+    /* After the answers: the lock that kept recovery away (the prepared
+     * transaction is committed), and the signatures' attachment. */
+    store_unlock_ref(s, &tx);
+    if (signed_ok) {
+        stored_receipt *r[GC_MAX_DELIVERIES];
+        for (size_t i = 0; i < n; i++)
+            r[i] = &c->signed_rc[i];
+        receipt_attach_group(s, r, n, r[0]->kid);
+    }
     return 0;
-}
-
-static void finish(gc_entry **g, size_t n)
-{
-    pthread_mutex_lock(&mu);
-    for (size_t i = 0; i < n; i++)
-        g[i]->done = 1;
-    pthread_cond_broadcast(&decided);
-    pthread_mutex_unlock(&mu);
 }
 
 static void *run(void *arg)
 {
-    (void)arg;
-    gc_entry *g[GC_MAX_DELIVERIES];
+    committer *c = arg;
     pthread_mutex_lock(&mu);
     for (;;) {
         while (head == NULL && !stopping)
             pthread_cond_wait(&queued, &mu);
         if (head == NULL)
             break;
-        size_t n = take(g);
+        size_t n = take(c->g);
         pthread_mutex_unlock(&mu);
         metrics_group(n);
-        if (commit_group(&committer, g, n) && n > 1)
+        if (commit_group(c, c->g, n, 1))
             for (size_t i = 0; i < n; i++) /* one delivery's rows spoilt the group */
-                commit_group(&committer, g + i, 1);
-        finish(g, n);
+                commit_group(c, c->g + i, 1, 0);
         pthread_mutex_lock(&mu);
     }
     pthread_mutex_unlock(&mu);
     return NULL;
 }
 
-int group_commit_start(void)
+int group_commit_start(size_t threads)
 {
-    if (pthread_create(&thread, NULL, run, NULL) != 0)
+    if (threads == 0 || (committers = calloc(threads, sizeof *committers)) == NULL)
         return -1;
-    running = 1;
+    ncommitters = threads;
+    for (size_t i = 0; i < threads; i++) {
+        if (pthread_create(&committers[i].thread, NULL, run, &committers[i]) != 0)
+            return -1;
+        committers[i].started = 1;
+    }
     return 0;
 }
 
 void group_commit_stop(void)
 {
-    if (!running)
-        return;
     pthread_mutex_lock(&mu);
     stopping = 1;
-    pthread_cond_signal(&queued);
+    pthread_cond_broadcast(&queued);
     pthread_mutex_unlock(&mu);
-    pthread_join(thread, NULL);
-    running = 0;
-    slot_drop_trust(&committer);
-    slot_drop_store(&committer);
-    slot_drop_keyd(&committer);
+    for (size_t i = 0; i < ncommitters; i++) {
+        if (committers[i].started)
+            pthread_join(committers[i].thread, NULL);
+        slot_drop_trust(&committers[i].s);
+        slot_drop_store(&committers[i].s);
+        slot_drop_keyd(&committers[i].s);
+    }
+    free(committers);
+    committers = NULL;
+    ncommitters = 0;
 }

@@ -54,8 +54,10 @@ typedef struct gc_entry {
     int done;
 } gc_entry;
 
-/* Starts the committer thread. 0, or -1. */
-int group_commit_start(void);
+/* Starts the committer threads (commit-threads): each takes whatever is
+ * queued when it is free, so while one waits for a WAL flush another
+ * gathers and prepares the next group. 0, or -1. */
+int group_commit_start(size_t threads);
 /* Lets the queued groups finish, then stops the thread. */
 void group_commit_stop(void);
 /* Queues e and waits until its group is decided (e->done). */

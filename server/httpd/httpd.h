@@ -59,6 +59,7 @@ typedef struct {
     uint64_t db_lock_timeout_ms;     /* lock_timeout of every session */
     uint64_t max_delivery_bytes, batch_records, max_errors;
     uint64_t group_max_records; /* deliveries up to this size commit in groups */
+    uint64_t commit_threads;    /* committers of those groups (group_commit.c) */
     uint64_t checkpoint_events, checkpoint_seconds;
     char *monitor_address;      /* plain-HTTP loopback listener for monitoring */
     uint64_t monitor_port;      /* 0 = none */

@@ -61,6 +61,7 @@ httpd_config g_hcfg = {
     .max_delivery_bytes = 4ull << 30,
     .batch_records = 4096,
     .group_max_records = 100,
+    .commit_threads = 2,
     .max_errors = 1000,
     .checkpoint_events = 1000,
     .checkpoint_seconds = 300,
@@ -104,6 +105,8 @@ static const vst_cfg_opt options[] = {
     {"batch-records", VST_CFG_U64, &g_hcfg.batch_records, "records per keyd round trip"},
     {"group-max-records", VST_CFG_U64, &g_hcfg.group_max_records,
      "a delivery of at most this many records (and one batch) is committed in a group"},
+    {"commit-threads", VST_CFG_U64, &g_hcfg.commit_threads,
+     "threads committing groups of small deliveries (each with its own connections)"},
     {"max-errors", VST_CFG_U64, &g_hcfg.max_errors, "record errors listed in a 422"},
     {"checkpoint-events", VST_CFG_U64, &g_hcfg.checkpoint_events, "audit events per checkpoint"},
     {"checkpoint-seconds", VST_CFG_U64, &g_hcfg.checkpoint_seconds, "seconds per checkpoint"},
@@ -292,9 +295,11 @@ static const char *listen_addresses(struct sockaddr_in *addr, struct sockaddr_in
         return "monitor-address must be a loopback IPv4 address (127.x.x.x) and "
                "monitor-port 0..65535: the monitoring listener is plain HTTP";
     if (g_hcfg.workers == 0 || g_hcfg.batch_records == 0 || g_hcfg.max_errors == 0 ||
-        g_hcfg.client_slots == 0 || g_hcfg.keyd_timeout_ms == 0)
-        return "workers, client-slots, keyd-timeout, batch-records and max-errors must be "
-               "positive";
+        g_hcfg.client_slots == 0 || g_hcfg.keyd_timeout_ms == 0 || g_hcfg.commit_threads == 0)
+        return "workers, client-slots, keyd-timeout, batch-records, max-errors and "
+               "commit-threads must be positive";
+    if (g_hcfg.commit_threads > 16)
+        return "commit-threads must be at most 16";
     return NULL;
 }
 
@@ -413,7 +418,8 @@ int main(int argc, char **argv)
     if (vst_pidfile_write(g_hcfg.pid_file) != 0)
         return fatal("cannot write the pid file");
     recover_at_start();
-    if (group_commit_start() != 0 || background_start() != 0 || watchdog_start() != 0)
+    if (group_commit_start(g_hcfg.commit_threads) != 0 || background_start() != 0 ||
+        watchdog_start() != 0)
         return fatal("cannot start the background threads");
     hlog("info", "serving https://%s:%llu (%zu profiles, %llu workers)", g_hcfg.listen_address,
          (unsigned long long)g_hcfg.port, nprofiles, (unsigned long long)g_hcfg.workers);

@@ -372,6 +372,12 @@ vst_err store_decide_group(slot *s, const store_tx *t, const char *deliveries_js
 
 void store_commit(slot *s, store_tx *t, const char *delivery_id)
 {
+    store_commit_prepared(s, t, delivery_id);
+    store_unlock_ref(s, t);
+}
+
+void store_commit_prepared(slot *s, store_tx *t, const char *delivery_id)
+{
     char gid[41];
     gid_of(t, gid);
     if (!gid_command(s->store, "COMMIT PREPARED", gid)) {
@@ -383,7 +389,6 @@ void store_commit(slot *s, store_tx *t, const char *delivery_id)
                  delivery_id);
     }
     t->prepared = 0;
-    store_unlock_ref(s, t);
 }
 
 void store_undo(slot *s, store_tx *t)

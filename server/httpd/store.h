@@ -83,6 +83,8 @@ vst_err store_decide_group(slot *s, const store_tx *t, const char *deliveries_js
 /* After a decision: COMMIT PREPARED and the lock released. delivery_id
  * only names the delivery in the log when the commit is left to recovery. */
 void store_commit(slot *s, store_tx *t, const char *delivery_id);
+/* The same without releasing the lock (store_unlock_ref, later). */
+void store_commit_prepared(slot *s, store_tx *t, const char *delivery_id);
 /* Without a decision: the trust transaction and the prepared store
  * transaction rolled back (the lock stays: store_unlock_ref). */
 void store_undo(slot *s, store_tx *t);

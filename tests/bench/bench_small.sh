@@ -32,10 +32,11 @@
 # C = --new-clients (default 8). A CHECKPOINT precedes every run. Prints a
 # summary table with the goals of issue 14 next to the figures.
 #
-# The script prints the mean of vst-httpd's delivery-duration histogram per
-# run. /metrics also has vst_delivery_phase_seconds_total{phase} (slot,
-# keyd, copy, prepare, decide, commit, sign), added after the baseline
-# below was measured; the script does not print it yet.
+# Per run it prints the mean of vst-httpd's delivery-duration histogram,
+# the mean time per stored delivery of each phase of
+# vst_delivery_phase_seconds_total (slot, keyd, copy, prepare, decide,
+# commit, sign, group), the number and mean size of the commit groups and
+# the committer's time per group (prepare, decide, commit, sign).
 #
 # Runs as root. Everything is stopped and removed on exit. Binaries come from
 # BUILD_DIR (default build/release), built there with cmake if missing
@@ -144,10 +145,34 @@ echo "runs: $DURATION s each; C = $CLIENTS kept-alive, then C = $NEW_CLIENTS wit
 echo
 
 # /metrics (monitor certificate): "count sum" of the delivery-duration histogram.
+# Then the phases of stored deliveries (vst_delivery_phase_seconds_total, in
+# PHASES' order), the commit groups and their deliveries, and the
+# committer's phases (vst_commit_group_phase_seconds_total, in GPHASES' order).
+PHASES="slot keyd copy prepare decide commit sign group"
+GPHASES="prepare decide commit sign"
 server_time() {
     curl -sS --cacert "$CERTS/ca.pem" --cert "$CERTS/monitor.pem" --key "$CERTS/monitor.key" "$URL/metrics" |
-        awk '$1 == "vst_delivery_duration_seconds_count" { c = $2 } $1 == "vst_delivery_duration_seconds_sum" { s = $2 }
-             END { print c + 0, s + 0 }'
+        awk -v ph="$PHASES" -v gph="$GPHASES" '
+             $1 == "vst_delivery_duration_seconds_count" { c = $2 } $1 == "vst_delivery_duration_seconds_sum" { s = $2 }
+             $1 == "vst_commit_groups_total" { g = $2 } $1 == "vst_commit_group_deliveries_total" { gd = $2 }
+             match($1, /^vst_delivery_phase_seconds_total\{phase="[a-z]+"\}$/) { split($1, q, "\""); p[q[2]] = $2 }
+             match($1, /^vst_commit_group_phase_seconds_total\{phase="[a-z]+"\}$/) { split($1, q, "\""); gp[q[2]] = $2 }
+             END { printf "%s %s", c + 0, s + 0; n = split(ph, a, " "); for (i = 1; i <= n; i++) printf " %s", p[a[i]] + 0
+                   printf " %s %s", g + 0, gd + 0; n = split(gph, a, " "); for (i = 1; i <= n; i++) printf " %s", gp[a[i]] + 0
+                   print "" }'
+}
+# phase_line BEFORE AFTER: where the stored deliveries' time went inside
+# vst-httpd (mean ms per stored delivery and phase), and the commit groups.
+phase_line() {
+    awk -v b="$1" -v a="$2" -v ph="$PHASES" -v gph="$GPHASES" 'BEGIN {
+        split(b, x, " "); split(a, y, " "); n = y[1] - x[1]; if (n < 1) n = 1
+        np = split(ph, names, " "); printf "phases ms per delivery:"
+        for (i = 1; i <= np; i++) printf " %s %.2f", names[i], (y[2 + i] - x[2 + i]) * 1000 / n
+        g = y[3 + np] - x[3 + np]; gd = y[4 + np] - x[4 + np]; if (g < 1) { print "; no commit groups"; exit }
+        printf "; %d commit groups, mean %.1f deliveries; committer ms per group:", g, gd / g
+        ng = split(gph, gn, " ")
+        for (i = 1; i <= ng; i++) printf " %s %.2f", gn[i], (y[4 + np + i] - x[4 + np + i]) * 1000 / g
+        print "" }'
 }
 # Cumulative counters of the cluster (pg_stat_wal, pg_stat_database):
 # "wal_sync wal_sync_time_ms wal_bytes trust_commits store_commits pgbench_commits".
@@ -209,6 +234,7 @@ load() { # load KEY MODE CLIENTS
     sleep "$PGSTAT_WAIT"
     pc1=$(pg_counters)
     echo "$out" | grep -v '^RESULT ' | sed 's/^/  vst:     /'
+    echo "  vst-httpd $(phase_line "$before" "$after")"
     R[$1]="$(echo "$out" | grep '^RESULT ') $(awk -v b="$before" -v a="$after" 'BEGIN {
         split(b, x, " "); split(a, y, " "); n = y[1] - x[1];
         printf "srv_n=%d srv_ms=%.2f", n, (n > 0 ? (y[2] - x[2]) / n * 1000 : 0) }')"
@@ -265,8 +291,8 @@ EOF
 for c in $CLIENTS; do row "ka$c" "$c" kept-alive "${PG[$c]}"; done
 row "new$NEW_CLIENTS" "$NEW_CLIENTS" "new each" ''
 cat <<EOF
-¹ vst-httpd's own mean time from request to answer (/metrics histogram sum/count); vst-httpd
-  has no per-phase counters (keyd, COPY, PREPARE, trust commit, COMMIT PREPARED).
+¹ vst-httpd's own mean time from request to answer (/metrics histogram sum/count); where it
+  went is printed per run above (vst_delivery_phase_seconds_total, the commit groups).
 ² pgbench commits/s, one single-row INSERT per transaction, -c C -j 2, same cluster, same run.
 EOF
 echo
@@ -284,7 +310,6 @@ wrow() { # wrow KEY C MODE
 }
 for c in $CLIENTS; do wrow "ka$c" "$c" kept-alive; done
 wrow "new$NEW_CLIENTS" "$NEW_CLIENTS" "new each"
-echo "(vst-httpd itself has no per-phase timing counters: keyd, COPY, PREPARE, trust commit and COMMIT PREPARED are not timed apart.)"
 has() { case " $CLIENTS " in *" $1 "*) return 0 ;; esac; return 1; }
 echo "goals (issue 14):"
 if has 32; then
