@@ -30,7 +30,9 @@ answer, receipt) go to --out as JSON.
 check: the end state against the results. --receipts is the trust DB's
 vst.receipts of the insurer (delivery_id, delivery_ref, record_count,
 hex body_sha256, audit_seq; tab-separated), --store the store's rows per
-delivery_ref (delivery_ref, count). Then every delivery's receipt is fetched
+delivery_ref (delivery_ref, count), --all-refs every receipt's
+delivery_ref, --store-before the store's delivery_refs before the senders
+started. Then every delivery's receipt is fetched
 again (GET) and a sample is replayed (PUT, same body): both must give the
 receipt the sender got. Receipts to verify with vst-audit verify-receipt
 (the unknown-outcome ones first, then ones acknowledged before a later
@@ -361,6 +363,14 @@ def cmd_check(args):
           first_bad(stray))
     refs = [row[0] for rows in receipts.values() for row in rows]
     check(len(refs) == len(set(refs)), "trust DB: every receipt has its own delivery_ref")
+    # Rows that no receipt owns, new since the senders started: the rows of
+    # an attempt that was never decided, committed anyway (an orphan), or
+    # rows of a second copy.
+    all_refs = set(ln.strip() for ln in open(args.all_refs) if ln.strip())
+    before = set(ln.strip() for ln in open(args.store_before) if ln.strip())
+    orphans = ["%d rows" % n for ref, n in store.items() if ref not in all_refs and ref not in before]
+    check(not orphans, "store: no rows of the senders' time under a delivery_ref without a receipt "
+          "(no orphan of a killed attempt)", first_bad(orphans))
 
     # GET every receipt, replay a sample: the receipt the sender got (before
     # later kills, or after its retry) is the one the service keeps.
@@ -431,6 +441,8 @@ def main():
     p.add_argument("--results")
     p.add_argument("--receipts")
     p.add_argument("--store")
+    p.add_argument("--store-before")
+    p.add_argument("--all-refs")
     p.add_argument("--sample-dir")
     p.add_argument("--replays", type=int, default=60)
     args = p.parse_args()

@@ -345,6 +345,7 @@ kill_httpd
 httpd_restart || not_ok "concurrent senders: vst-httpd restarts with ${HTTPD_OPTS[*]}"
 no_prepared_within 15 >/dev/null
 cc_state up 0
+sql_store "SELECT DISTINCT delivery_ref FROM sgb5.records" >"$CC/store.before"
 cc_t0=$SECONDS
 python3 "$HERE/crash_senders.py" send --control "$CC" --certs "$STACK/certs" \
     --records "$CC/records.ndjson" --threads "$CC_THREADS" --seed "$SEED" \
@@ -402,11 +403,13 @@ psql -qAtX -F $'\t' -d "$TRUST_DB" -o "$CC/receipts.tsv" -c \
     "SELECT r.delivery_id, r.delivery_ref, r.record_count, encode(r.body_sha256, 'hex'), r.audit_seq
        FROM vst.receipts r JOIN vst.clients c ON c.id = r.client_id
       WHERE c.name = 'insurer' AND r.delivery_id LIKE 'cc-%'"
+sql_trust "SELECT delivery_ref FROM vst.receipts" >"$CC/refs.all"
 psql -qAtX -F $'\t' -d "$STORE_DB" -o "$CC/store.tsv" -c \
     "SELECT delivery_ref, count(*) FROM sgb5.records GROUP BY delivery_ref"
 py_checks "" python3 "$HERE/crash_senders.py" check --control "$CC" --certs "$STACK/certs" \
     --records "$CC/records.ndjson" --results "$CC/results.json" --receipts "$CC/receipts.tsv" \
-    --store "$CC/store.tsv" --sample-dir "$CC/sample" --seed "$SEED"
+    --store "$CC/store.tsv" --store-before "$CC/store.before" --all-refs "$CC/refs.all" \
+    --sample-dir "$CC/sample" --seed "$SEED"
 verify_sample() {
     local f n=0
     for f in "$CC"/sample/*.json; do
