@@ -9,13 +9,20 @@
 # receipt -> committed at start-up; a foreign prepared transaction is left
 # alone. Last, a second vst-httpd started while a delivery waits between
 # PREPARE and its decision: its start-up recovery must not take the
-# delivery's rows away from under a 201.
+# delivery's rows away from under a 201. Then many small deliveries at
+# once (issue 14, DESIGN.md §14): concurrent senders (crash_senders.py),
+# vst-httpd killed at random instants among them and vst-keyd once; every
+# acknowledged delivery and every one whose outcome a kill made unknown is
+# stored exactly once, whole, under the receipt its sender got.
 #
 # Env: as stack.sh. VST_E2E_CRASH_RECORDS (default 60000) sizes the
-# delivery; VST_E2E_CRASH_SEED makes the kill times reproducible.
+# delivery; VST_E2E_CRASH_SEED makes the kill times (and the senders'
+# delivery sizes) reproducible; VST_E2E_CRASH_SENDERS (default 24) and
+# VST_E2E_CRASH_KILLS (vst-httpd kills, default 5) size the last part.
 HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/stack.sh"
 source "$HERE/resilience_lib.sh"
+source "$HERE/api_lib.sh" # py_checks
 
 N=${VST_E2E_CRASH_RECORDS:-60000}
 SEED=${VST_E2E_CRASH_SEED:-$$}
@@ -25,6 +32,7 @@ cleanup() {
     [ -n "$BG_PID" ] && kill "$BG_PID" 2>/dev/null
     [ -n "${HTTPD2_PID:-}" ] && kill -KILL "$HTTPD2_PID" 2>/dev/null
     [ -n "${LOCK_PID:-}" ] && kill "$LOCK_PID" 2>/dev/null
+    [ -n "${CC_PID:-}" ] && kill "$CC_PID" 2>/dev/null
     pg_ensure_running
     stack_down
 }
@@ -294,6 +302,131 @@ check "second instance: after a restart, store = receipts (nothing lost, nothing
     store_matches_receipts
 check "second instance: store rows = sum of the receipts' record counts" \
     [ "$(store_total)" = "$(receipt_sum)" ]
+
+# ---- many small deliveries from concurrent senders, vst-httpd killed
+# during them (issue 14: "kill during a group, every acknowledged delivery
+# stored once, none half"). crash_senders.py runs $CC_THREADS senders over
+# kept-alive mTLS connections, each a stream of 1-5-record deliveries under
+# unique ids. vst-httpd is killed $CC_KILLS times at random instants (and
+# vst-keyd once, in the middle), restarted each time; a sender whose
+# delivery lost its connection records an unknown outcome, waits for the
+# restart and sends the same id and body again (as vst-send does). Only
+# public interfaces are looked at: answers, receipts, the tables, pg_prepared_xacts.
+CC=$STACK/cc
+CC_THREADS=${VST_E2E_CRASH_SENDERS:-24}
+CC_KILLS=${VST_E2E_CRASH_KILLS:-5}
+mkdir -p "$CC"
+"$VST_GEN" --records 6000 --seed 42044 -o "$CC/records.ndjson" || exit 1
+cc_state() { # WORD K: what the senders read in $CC/state (rename: atomic)
+    echo "$1 $2 $PORT" >"$CC/state.tmp" && mv "$CC/state.tmp" "$CC/state"
+}
+# Prepared store transactions (their xids: unique, whatever the gid).
+prepared_xids() {
+    psql -qAtX -d "$STORE_DB" -c "SELECT transaction FROM pg_prepared_xacts
+                                  WHERE database = current_database() ORDER BY transaction::text" | tr '\n' ' '
+}
+resolved_within() { # SECONDS XIDS...: none of XIDS is still prepared
+    local secs=$1 i left
+    shift
+    [ $# -eq 0 ] && return 0
+    for i in $(seq 1 $((secs * 10))); do
+        left=$(psql -qAtX -d "$STORE_DB" -c "SELECT count(*) FROM pg_prepared_xacts
+                 WHERE transaction::text IN ($(printf "'%s'," "$@" | sed 's/,$//'))")
+        [ "$left" = 0 ] && return 0
+        sleep 0.1
+    done
+    echo "# still prepared: $left of $#" >&2
+    return 1
+}
+# No rate limit and as many requests in progress as there are senders: the
+# senders are one client; what is tested is the commit, not the limits.
+HTTPD_OPTS=(--rate-limit 0 --client-slots "$CC_THREADS")
+kill_httpd
+httpd_restart || not_ok "concurrent senders: vst-httpd restarts with ${HTTPD_OPTS[*]}"
+no_prepared_within 15 >/dev/null
+cc_state up 0
+sql_store "SELECT DISTINCT delivery_ref FROM sgb5.records" >"$CC/store.before"
+cc_t0=$SECONDS
+python3 "$HERE/crash_senders.py" send --control "$CC" --certs "$STACK/certs" \
+    --records "$CC/records.ndjson" --threads "$CC_THREADS" --seed "$SEED" \
+    --out "$CC/results.json" >"$CC/send.out" 2>&1 &
+CC_PID=$!
+sleep 2 # every sender has deliveries acknowledged before the first kill
+keyd_round=$((CC_KILLS / 2 + 2)) # the one round that kills vst-keyd instead
+k=0
+httpd_kills=0
+while [ "$httpd_kills" -lt "$CC_KILLS" ]; do
+    ms=$((200 + RANDOM % 1301))
+    sleep "$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))"
+    k=$((k + 1))
+    cc_state down "$k"
+    if [ "$k" = "$keyd_round" ]; then
+        kill -KILL "$KEYD_PID" 2>/dev/null
+        wait "$KEYD_PID" 2>/dev/null
+        KEYD_PID=
+        echo "# kill $k: vst-keyd SIGKILL after $ms ms"
+        keyd_start || not_ok "concurrent senders: vst-keyd restarts after SIGKILL"
+        cc_state up "$k"
+        continue
+    fi
+    kill_httpd
+    httpd_kills=$((httpd_kills + 1))
+    sleep 0.2 # a COMMIT the killed process had sent completes meanwhile
+    xids=$(prepared_xids)
+    echo "# kill $k: vst-httpd SIGKILL after $ms ms; $(wc -w <<<"$xids") store transactions left prepared"
+    httpd_restart || not_ok "concurrent senders: vst-httpd restarts after SIGKILL $k"
+    cc_state up "$k"
+    # The senders keep going meanwhile: new prepared transactions may come
+    # and go; those of the killed process must be resolved by the recovery.
+    # shellcheck disable=SC2086
+    check "concurrent senders, kill $k: every store transaction the killed vst-httpd left prepared is resolved by the restart" \
+        resolved_within 15 $xids
+done
+sleep 1
+touch "$CC/stop"
+for i in $(seq 1 600); do kill -0 "$CC_PID" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$CC_PID" 2>/dev/null; then
+    kill "$CC_PID"
+    not_ok "concurrent senders: they finish within 60 s of the stop"
+fi
+wait "$CC_PID"
+cc_rc=$?
+check "concurrent senders: the senders ran to the end (exit $cc_rc)" [ "$cc_rc" = 0 ]
+sed 's/^/# /' "$CC/send.out"
+CC_PID=
+echo "# concurrent senders: $k kills in $((SECONDS - cc_t0)) s (seed $SEED)"
+check "concurrent senders: no prepared transaction left once the senders are done" \
+    no_prepared_within 15
+check "concurrent senders: every store row belongs to a receipt, each receipt has its record_count rows (none half, none orphaned)" \
+    store_matches_receipts
+psql -qAtX -F $'\t' -d "$TRUST_DB" -o "$CC/receipts.tsv" -c \
+    "SELECT r.delivery_id, r.delivery_ref, r.record_count, encode(r.body_sha256, 'hex'), r.audit_seq
+       FROM vst.receipts r JOIN vst.clients c ON c.id = r.client_id
+      WHERE c.name = 'insurer' AND r.delivery_id LIKE 'cc-%'"
+sql_trust "SELECT delivery_ref FROM vst.receipts" >"$CC/refs.all"
+psql -qAtX -F $'\t' -d "$STORE_DB" -o "$CC/store.tsv" -c \
+    "SELECT delivery_ref, count(*) FROM sgb5.records GROUP BY delivery_ref"
+py_checks "" python3 "$HERE/crash_senders.py" check --control "$CC" --certs "$STACK/certs" \
+    --records "$CC/records.ndjson" --results "$CC/results.json" --receipts "$CC/receipts.tsv" \
+    --store "$CC/store.tsv" --store-before "$CC/store.before" --all-refs "$CC/refs.all" \
+    --sample-dir "$CC/sample" --seed "$SEED"
+verify_sample() {
+    local f n=0
+    for f in "$CC"/sample/*.json; do
+        verify_receipt "$f" || { echo "# $(basename "$f"): does not verify" >&2; return 1; }
+        n=$((n + 1))
+    done
+    echo "# $n receipts verified" >&2
+    [ "$n" -gt 0 ]
+}
+check "concurrent senders: the receipts of deliveries retried after an unknown outcome, and of deliveries acknowledged before a later kill, verify (vst-audit verify-receipt)" \
+    verify_sample
+audit_verify() {
+    "$VST_AUDIT" --dsn "host=$PGHOST port=$PGPORT user=vst_auditor dbname=$TRUST_DB" verify \
+        --public-key "$SIGNING_KEY" >"$CC/verify.out" 2>&1 || { sed 's/^/# /' "$CC/verify.out"; return 1; }
+}
+check "concurrent senders: vst-audit verify passes (hash chain, checkpoint signatures)" audit_verify
+echo "# concurrent senders: $((SECONDS - cc_t0)) s for the whole part"
 
 httpd_stop # a clean shutdown: LeakSanitizer reports now, if at all
 keyd_stop
