@@ -275,9 +275,11 @@ static void *run(void *arg)
         size_t n = take(c->g);
         pthread_mutex_unlock(&mu);
         metrics_group(n);
-        if (commit_group(c, c->g, n, 1))
+        if (commit_group(c, c->g, n, 1)) {
+            metrics_group_split();
             for (size_t i = 0; i < n; i++) /* one delivery's rows spoilt the group */
                 commit_group(c, c->g + i, 1, 0);
+        }
         pthread_mutex_lock(&mu);
     }
     pthread_mutex_unlock(&mu);

@@ -153,6 +153,8 @@ typedef enum {
     GPHASE__COUNT
 } group_phase;
 void metrics_group(size_t n);
+/* A group whose rows the store refused, retried one delivery at a time. */
+void metrics_group_split(void);
 void metrics_group_phase(group_phase ph, int64_t t0_us);
 void metrics_keyd_error(void);
 void metrics_db_error(void);

@@ -19,13 +19,18 @@ static atomic_ullong status_counts[600];
 static atomic_ullong phase_us[PHASE__COUNT];
 static const char *const phase_names[PHASE__COUNT] = {"slot",   "keyd",   "copy", "prepare",
                                                       "decide", "commit", "sign", "group"};
-static atomic_ullong groups, group_deliveries, group_phase_us[GPHASE__COUNT];
+static atomic_ullong groups, group_deliveries, group_splits, group_phase_us[GPHASE__COUNT];
 static const char *const group_phase_names[GPHASE__COUNT] = {"prepare", "decide", "commit", "sign"};
 
 void metrics_group(size_t n)
 {
     atomic_fetch_add(&groups, 1);
     atomic_fetch_add(&group_deliveries, n);
+}
+
+void metrics_group_split(void)
+{
+    atomic_fetch_add(&group_splits, 1);
 }
 
 void metrics_group_phase(group_phase ph, int64_t t0_us)
@@ -125,6 +130,10 @@ char *metrics_render(void)
     P("# HELP vst_commit_group_deliveries_total Deliveries committed in groups.\n# TYPE "
       "vst_commit_group_deliveries_total counter\nvst_commit_group_deliveries_total %llu\n",
       atomic_load(&group_deliveries));
+    P("# HELP vst_commit_group_splits_total Commit groups whose rows the store refused, retried "
+      "one delivery at a time.\n# TYPE vst_commit_group_splits_total counter\n"
+      "vst_commit_group_splits_total %llu\n",
+      atomic_load(&group_splits));
     P("# HELP vst_commit_group_phase_seconds_total The committer's time by phase: prepare, "
       "decide, commit, sign.\n# TYPE vst_commit_group_phase_seconds_total counter\n");
     for (size_t p = 0; p < GPHASE__COUNT; p++)

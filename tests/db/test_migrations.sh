@@ -828,6 +828,65 @@ expect_eq "vst.receipt_insert runs as its owner with a fixed search_path" \
                          WHERE oid = 'vst.receipt_insert'::regproc")"
 expect_ok "vst_httpd may look a receipt up by delivery_ref (recovery)" vst_httpd "$TRUST_DB" \
     "SELECT 1 FROM vst.receipts WHERE delivery_ref = '$REF'"
+# --- commit groups (0012, issue 14): a group's decision in one statement ----------
+GREF=$(python3 -c 'import uuid; print(uuid.uuid4())')
+gmember() { # DELIVERY_ID COUNT: one element of vst.deliveries_stored's array
+    printf '{"client_id":%s,"client":"Test insurer","delivery_id":"%s","ref":"%s",' "$CID" "$1" \
+        "$(python3 -c 'import uuid; print(uuid.uuid4())')"
+    printf '"profile":"sgb5","record_count":%s,"withheld_count":0,"body_bytes":10,' "$2"
+    printf '"body_sha256":"%s","key_version":2,"received_us":1700000000000001,' "$(printf %064d 7)"
+    printf '"stored_us":1700000000000002,"received":{"delivery_id":"%s","profile":"sgb5"},' "$1"
+    printf '"stored":{"delivery_id":"%s","profile":"sgb5","record_count":%s}}' "$1" "$2"
+}
+DS="SELECT array_to_string(vst.deliveries_stored('$GREF', 'vst-httpd',
+      '[$(gmember group-1 2),$(gmember group-2 3)]'), ',')"
+SEQ0=$(asu "$TRUST_DB" "SELECT max(seq) FROM vst.audit_log")
+expect_eq "vst_httpd decides a group: the two stored events' seqs" "$((SEQ0 + 2)),$((SEQ0 + 4))" \
+    "$(q vst_httpd "$TRUST_DB" "$DS")"
+expect_eq "the group's events, chained in order: received and stored per delivery" \
+    "delivery.received|group-1,delivery.stored|group-1,delivery.received|group-2,delivery.stored|group-2" \
+    "$(asu "$TRUST_DB" "SELECT string_agg(action || '|' || (details->>'delivery_id'), ',' ORDER BY seq)
+                         FROM vst.audit_log WHERE seq > $SEQ0")"
+expect_eq "each event's prev_hash is the hash before it, and its hash the documented one" "4" \
+    "$(asu "$TRUST_DB" "SELECT count(*) FROM vst.audit_log l
+         JOIN vst.audit_log p ON p.seq = l.seq - 1
+        WHERE l.seq > $SEQ0 AND l.prev_hash = p.hash
+          AND l.hash = vst.audit_row_hash(l.prev_hash, l.seq, l.at, l.db_user, l.actor, l.action,
+                                          l.client, l.details)")"
+expect_eq "the group's receipts: v2, unsigned, their stored event's seq, the group as commit_ref" \
+    "group-1|2|$((SEQ0 + 2))|2|1|$GREF,group-2|3|$((SEQ0 + 4))|2|1|$GREF" \
+    "$(asu "$TRUST_DB" "SELECT string_agg(delivery_id || '|' || record_count || '|' || audit_seq
+         || '|' || receipt_version || '|' || (signature IS NULL)::int || '|' || commit_ref, ','
+         ORDER BY delivery_id) FROM vst.receipts WHERE delivery_id LIKE 'group-%'")"
+expect_eq "recovery finds a group's decision by its commit_ref" "1" \
+    "$(q vst_httpd "$TRUST_DB" "SELECT 1 FROM vst.receipts WHERE delivery_ref = '$GREF'
+                                OR commit_ref = '$GREF' LIMIT 1")"
+expect_fail "vst.deliveries_stored refuses an empty group" "non-empty array" vst_httpd "$TRUST_DB" \
+    "SELECT vst.deliveries_stored('$GREF', 'vst-httpd', '[]')"
+SEQ1=$(asu "$TRUST_DB" "SELECT max(seq) FROM vst.audit_log")
+expect_fail "a delivery without delivery.stored details refuses the whole group" \
+    "no delivery.stored details" vst_httpd "$TRUST_DB" \
+    "SELECT vst.deliveries_stored('$GREF', 'vst-httpd',
+       '[$(gmember group-3 1), {\"client_id\": $CID, \"delivery_id\": \"group-4\"}]')"
+expect_eq "... and writes nothing of it" "$SEQ1|0" \
+    "$(asu "$TRUST_DB" "SELECT max(seq), (SELECT count(*) FROM vst.receipts
+                                          WHERE delivery_id IN ('group-3', 'group-4'))
+                         FROM vst.audit_log")"
+expect_fail "a second decision for a delivery of the group is refused" "receipts_pkey" \
+    vst_httpd "$TRUST_DB" "SELECT vst.deliveries_stored('$GREF', 'vst-httpd', '[$(gmember group-1 2)]')"
+expect_fail "vst.deliveries_stored needs READ COMMITTED" "READ COMMITTED" vst_httpd "$TRUST_DB" \
+    "BEGIN ISOLATION LEVEL REPEATABLE READ; ${DS/group-1/group-5}; COMMIT"
+for role in vst_admin vst_auditor; do
+    expect_fail "$role may not call vst.deliveries_stored" "$DENIED" $role "$TRUST_DB" "$DS"
+done
+expect_eq "vst.deliveries_stored runs as its owner with a fixed search_path" \
+    "t|vst_owner|{\"search_path=pg_catalog, pg_temp\"}" \
+    "$(asu "$TRUST_DB" "SELECT prosecdef, pg_get_userbyid(proowner), proconfig FROM pg_proc
+                         WHERE oid = 'vst.deliveries_stored'::regproc")"
+expect_fail "attaching a signature cannot also change commit_ref" "immutable" "$PGUSER" "$TRUST_DB" \
+    "UPDATE vst.receipts SET signature = $SIG, commit_ref = gen_random_uuid()
+      WHERE delivery_id = 'group-1'"
+
 expect_fail "vst_httpd may not UPDATE receipts" "$DENIED" vst_httpd "$TRUST_DB" \
     "UPDATE vst.receipts SET record_count = 0"
 expect_fail "vst_httpd may not DELETE receipts" "$DENIED" vst_httpd "$TRUST_DB" \

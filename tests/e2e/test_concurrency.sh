@@ -209,6 +209,65 @@ stored_events_ok() {
 check "exactly one delivery.stored event per receipt (at the receipt's audit_seq), none without a receipt" \
     stored_events_ok
 
+# ---- one delivery whose rows the store refuses, among others at once
+# (DESIGN.md §14): its commit group is retried one delivery at a time, so
+# that only that delivery fails (503) and every other one is stored. A
+# trigger planted as the superuser refuses rows with postal prefix 00
+# (no German postal code starts with 00); the round is repeated until a
+# group held the refused delivery together with others
+# (vst_commit_group_splits_total grows).
+store_rows_matching_receipts_like() { # PATTERN: store rows under the refs of those receipts
+    local refs
+    refs=$(sql_trust "SELECT string_agg(quote_literal(delivery_ref::text), ',') FROM vst.receipts
+                      WHERE delivery_id LIKE '$1'")
+    sql_store "SELECT count(*) FROM sgb5.records WHERE delivery_ref::text IN (${refs:-NULL})"
+}
+metric_of() { # NAME: its value on /metrics (monitor certificate)
+    api monitor "$URL/metrics" | awk -v k="$1" '$1 == k { print $2 }'
+}
+sql_store "CREATE FUNCTION public.vst_test_refuse() RETURNS trigger LANGUAGE plpgsql AS
+    \$\$ BEGIN IF NEW.postal_prefix = '00' THEN RAISE EXCEPTION 'refused by the test'; END IF;
+    RETURN NEW; END \$\$;
+    CREATE TRIGGER vst_test_refuse BEFORE INSERT ON sgb5.records
+    FOR EACH ROW EXECUTE FUNCTION public.vst_test_refuse()" >/dev/null ||
+    not_ok "the refusing trigger planted"
+grep -v '"postal_code": *"00' "$D/pool.nd" | head -15 >"$D/spoil-good.nd"
+head -1 "$D/spoil-good.nd" |
+    python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); r["insured"]["postal_code"]="00001"; print(json.dumps(r))' \
+        >"$D/spoil-bad.nd"
+splits0=$(metric_of vst_commit_group_splits_total)
+rounds=0 bad_answers="" good_answers=""
+while [ $rounds -lt 8 ]; do
+    rounds=$((rounds + 1))
+    mkdir -p "$D/spoil-$rounds"
+    for k in $(seq 1 15); do
+        sed -n "${k}p" "$D/spoil-good.nd" >"$D/spoil-$rounds/g$k.nd"
+        api insurer -o /dev/null -w '%{http_code}' -X PUT -H 'Content-Type: application/x-ndjson' \
+            --data-binary "@$D/spoil-$rounds/g$k.nd" "$URL/v1/deliveries/spoil-$rounds-g$k" \
+            >"$D/spoil-$rounds/g$k.status" &
+        [ "$k" = 8 ] && api insurer -o /dev/null -w '%{http_code}' -X PUT \
+            -H 'Content-Type: application/x-ndjson' --data-binary "@$D/spoil-bad.nd" \
+            "$URL/v1/deliveries/spoil-$rounds-bad" >"$D/spoil-$rounds/bad.status" &
+    done
+    wait
+    bad_answers="$bad_answers $(cat "$D/spoil-$rounds/bad.status")"
+    good_answers="$good_answers $(cat "$D/spoil-$rounds"/g*.status | sort | uniq -c | tr -s ' ' | tr '\n' ';')"
+    [ "$(metric_of vst_commit_group_splits_total)" -gt "$splits0" ] && break
+done
+echo "# $rounds round(s); the refused delivery answered:$bad_answers; the others:$good_answers"
+check "a commit group holding the refused delivery and others was split" \
+    [ "$(metric_of vst_commit_group_splits_total)" -gt "$splits0" ]
+check "the refused delivery answered 503 every time, and has no receipt and no row" \
+    eval '[ -z "$(echo $bad_answers | tr " " "\n" | grep -vx 503)" ] &&
+          [ "$(sql_trust "SELECT count(*) FROM vst.receipts WHERE delivery_id LIKE '\''spoil-%-bad'\''")" = 0 ] &&
+          [ "$(sql_store "SELECT count(*) FROM sgb5.records WHERE postal_prefix = '\''00'\''")" = 0 ]'
+check "every other delivery of those rounds was stored (201), once, with its row" \
+    eval '[ -z "$(cat "$D"/spoil-*/g*.status | grep -vx 201)" ] &&
+          [ "$(sql_trust "SELECT count(*) FROM vst.receipts WHERE delivery_id LIKE '\''spoil-%-g%'\''")" = $((rounds * 15)) ] &&
+          [ "$(store_rows_matching_receipts_like "spoil-%-g%")" = $((rounds * 15)) ]'
+sql_store "DROP TRIGGER vst_test_refuse ON sgb5.records; DROP FUNCTION public.vst_test_refuse()" \
+    >/dev/null || not_ok "the refusing trigger dropped"
+
 # ---- the daemons
 check "vst-httpd and vst-keyd are the same live processes" \
     eval '[ "$HTTPD_PID" = "$HTTPD0" ] && kill -0 "$HTTPD0" && [ "$KEYD_PID" = "$KEYD0" ] && kill -0 "$KEYD0"'

@@ -7,7 +7,9 @@
 # two states between PREPARE TRANSACTION and COMMIT PREPARED made by hand:
 # prepared without receipt -> rolled back at start-up; prepared with a
 # receipt -> committed at start-up; a foreign prepared transaction is left
-# alone. Last, a second vst-httpd started while a delivery waits between
+# alone. The same for commit groups (DESIGN.md §14): a group's prepared
+# transaction without its decision -> rolled back, with it -> committed,
+# each delivery with its rows. Last, a second vst-httpd started while a delivery waits between
 # PREPARE and its decision: its start-up recovery must not take the
 # delivery's rows away from under a 201. Then many small deliveries at
 # once (issue 14, DESIGN.md §14): concurrent senders (crash_senders.py),
@@ -240,6 +242,61 @@ check "the start-up recovery logged both decisions" \
 check "no log line names a delivery_ref" \
     eval '! grep -q -e "$REF_A" -e "$REF_B" "$STACK/httpd.log"'
 sql_store "ROLLBACK PREPARED 'maintenance:$REF_C'" || not_ok "ROLLBACK PREPARED (C)"
+
+# ---- commit groups (DESIGN.md §14): a group's prepared transaction holds
+# the rows of several deliveries and is named by the group's commit_ref,
+# which their receipts carry. Made by hand as vst-httpd makes them:
+# G_A prepared with the rows of two deliveries and no decision -> rolled
+# back at start-up; G_B prepared with the rows of two deliveries whose
+# receipts and events vst.deliveries_stored committed -> committed.
+prepare_group_manual() { # GROUP REF1 N1 REF2 N2
+    psql -qAtX -v ON_ERROR_STOP=1 \
+        "host=$PGHOST port=$PGPORT user=vst_httpd dbname=$STORE_DB" <<SQL >/dev/null
+BEGIN;
+INSERT INTO sgb5.records (delivery_ref, pseudonym, key_version, birth_year, sex,
+                          insurance_status, postal_prefix, service)
+SELECT CASE WHEN g <= $3 THEN '$2' ELSE '$4' END::uuid, md5('group' || g || '$1'), 1, 1970, 'W', 1,
+       '10', '{"period":"2024Q1"}'::jsonb
+  FROM generate_series(1, $3 + $5) g;
+PREPARE TRANSACTION 'vst:$1';
+SQL
+}
+group_member() { # REF DELIVERY_ID COUNT: one delivery of vst.deliveries_stored's array
+    local cid now
+    cid=$(sql_trust "SELECT id FROM vst.clients WHERE name = 'insurer'")
+    now=$(date +%s%6N)
+    printf '{"client_id":%s,"client":"insurer","delivery_id":"%s","ref":"%s","profile":"sgb5",' \
+        "$cid" "$2" "$1"
+    printf '"record_count":%s,"withheld_count":0,"body_bytes":100,"body_sha256":"%064d",' "$3" 0
+    printf '"key_version":1,"received_us":%s,"stored_us":%s,' "$now" "$now"
+    printf '"received":{"delivery_id":"%s","profile":"sgb5"},' "$2"
+    printf '"stored":{"delivery_id":"%s","profile":"sgb5","record_count":%s}}' "$2" "$3"
+}
+G_A=$(new_uuid) G_B=$(new_uuid)
+GA_1=$(new_uuid) GA_2=$(new_uuid) GB_1=$(new_uuid) GB_2=$(new_uuid)
+prepare_group_manual "$G_A" "$GA_1" 2 "$GA_2" 3 || not_ok "a group's PREPARE as vst_httpd (G_A)"
+prepare_group_manual "$G_B" "$GB_1" 4 "$GB_2" 1 || not_ok "a group's PREPARE as vst_httpd (G_B)"
+psql -qAtX -v ON_ERROR_STOP=1 "host=$PGHOST port=$PGPORT user=vst_httpd dbname=$TRUST_DB" \
+    -c "SELECT vst.deliveries_stored('$G_B', 'vst-httpd',
+          '[$(group_member "$GB_1" manual-gb-1 4),$(group_member "$GB_2" manual-gb-2 1)]')" \
+    >/dev/null || not_ok "the decision of G_B (vst.deliveries_stored as vst_httpd)"
+check "by hand, groups: two prepared, their 10 rows invisible, G_B's receipts name it" \
+    eval '[ "$(prepared_count)/$(store_rows_of "$GA_1")/$(store_rows_of "$GB_1")" = "2/0/0" ] &&
+          [ "$(sql_trust "SELECT count(*) FROM vst.receipts WHERE commit_ref = '\''$G_B'\''")" = 2 ]'
+kill_httpd
+httpd_restart || not_ok "vst-httpd restarts"
+for i in $(seq 1 100); do
+    prepared_exists "vst:$G_A" || prepared_exists "vst:$G_B" || break
+    sleep 0.1
+done
+check "by hand, group without a decision: rolled back at start-up, none of its rows" \
+    eval '! prepared_exists "vst:$G_A" && [ "$(store_rows_of "$GA_1")/$(store_rows_of "$GA_2")" = 0/0 ]'
+check "by hand, group decided: committed at start-up, each delivery its rows (4 and 1)" \
+    eval '! prepared_exists "vst:$G_B" && [ "$(store_rows_of "$GB_1")/$(store_rows_of "$GB_2")" = 4/1 ]'
+check "by hand, group decided: its events are in the chain in order (received, stored, received, stored)" \
+    eval '[ "$(sql_trust "SELECT string_agg(action, '\'','\'' ORDER BY seq) FROM vst.audit_log
+             WHERE details->>'\''delivery_id'\'' IN ('\''manual-gb-1'\'', '\''manual-gb-2'\'')")" = \
+          "delivery.received,delivery.stored,delivery.received,delivery.stored" ]'
 
 # ---- the end state
 
