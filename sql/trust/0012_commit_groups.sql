@@ -8,8 +8,9 @@
 -- receipt; then one COMMIT PREPARED. Recovery decides a prepared store
 -- transaction by the receipts that name it: a receipt whose delivery_ref
 -- or commit_ref is the transaction's uuid means committed, none means
--- rolled back (docs/architecture.md, "Exactly once"). All receipts of a
--- group commit in one transaction, so either all of them exist or none.
+-- rolled back (docs/architecture.md, "Commit groups and exactly once"). All
+-- receipts of a group commit in one transaction, so either all of them
+-- exist or none.
 
 SET LOCAL ROLE vst_owner;
 
@@ -48,9 +49,10 @@ REVOKE ALL ON FUNCTION vst.receipts_forbid_change() FROM PUBLIC;
 -- "stored"), and its receipt (v2) naming p_commit_ref and the stored
 -- event's seq. Returns the stored events' seqs in the order of the array.
 --
--- The events are chained exactly as vst.audit_append chains them (same
--- lock, same row hash): the appenders' lock is taken once for the group,
--- and the chain head is read once under it. A delivery member:
+-- The events go through vst.audit_append, the one function that extends
+-- the chain (0003): its lock is taken by the first and held by the
+-- transaction, so the group's events form one run of the chain. A
+-- delivery member:
 --   {"client_id": 1, "client": "name", "delivery_id": "...", "ref": "<uuid>",
 --    "profile": "sgb5", "record_count": 1, "withheld_count": 0,
 --    "body_bytes": 454, "body_sha256": "<64 hex>", "key_version": 1,
@@ -64,49 +66,25 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_seq  bigint;
-    v_prev bytea;
-    v_at   timestamptz;
-    v_out  bigint[] := '{}';
-    v_d    jsonb;
-    v_ev   text;
-    v_det  jsonb;
+    v_seq bigint;
+    v_out bigint[] := '{}';
+    v_d   jsonb;
 BEGIN
-    IF current_setting('transaction_isolation') <> 'read committed' THEN
-        RAISE EXCEPTION 'vst.deliveries_stored needs a READ COMMITTED transaction, not %',
-            current_setting('transaction_isolation');
-    END IF;
     IF jsonb_typeof(p_deliveries) IS DISTINCT FROM 'array' OR jsonb_array_length(p_deliveries) = 0
     THEN
         RAISE EXCEPTION 'vst.deliveries_stored needs a non-empty array of deliveries'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    -- The lock of vst.audit_append (0003).
-    PERFORM pg_advisory_xact_lock(1987277824, 2);
-    SELECT l.seq, l.hash INTO v_seq, v_prev FROM vst.audit_log l ORDER BY l.seq DESC LIMIT 1;
-    IF NOT FOUND THEN
-        v_seq := 0;
-        v_prev := decode(repeat('00', 32), 'hex');
-    END IF;
-
     FOR v_d IN SELECT e.value FROM jsonb_array_elements(p_deliveries) AS e LOOP
         IF jsonb_typeof(v_d -> 'stored') IS DISTINCT FROM 'object' THEN
             RAISE EXCEPTION 'a delivery of the group has no delivery.stored details'
                 USING ERRCODE = 'invalid_parameter_value';
         END IF;
-        FOREACH v_ev IN ARRAY ARRAY['received', 'stored'] LOOP
-            v_det := v_d -> v_ev;
-            CONTINUE WHEN jsonb_typeof(v_det) IS DISTINCT FROM 'object';
-            v_seq := v_seq + 1;
-            v_at := clock_timestamp();
-            INSERT INTO vst.audit_log (seq, at, db_user, actor, action, client, details,
-                                       prev_hash, hash)
-            VALUES (v_seq, v_at, session_user, p_actor, 'delivery.' || v_ev, v_d ->> 'client',
-                    v_det, v_prev,
-                    vst.audit_row_hash(v_prev, v_seq, v_at, session_user, p_actor,
-                                       'delivery.' || v_ev, v_d ->> 'client', v_det))
-            RETURNING hash INTO v_prev;
-        END LOOP;
+        IF jsonb_typeof(v_d -> 'received') = 'object' THEN
+            PERFORM vst.audit_append(p_actor, 'delivery.received', v_d ->> 'client',
+                                     v_d -> 'received');
+        END IF;
+        v_seq := vst.audit_append(p_actor, 'delivery.stored', v_d ->> 'client', v_d -> 'stored');
         INSERT INTO vst.receipts (client_id, delivery_id, delivery_ref, profile, record_count,
                                   body_bytes, body_sha256, key_version, received_at, stored_at,
                                   audit_seq, withheld_count, receipt_version, commit_ref)
