@@ -124,13 +124,17 @@ static vst_err take_slot(delivery *d, unsigned *retry, int *found)
         *retry = 5;
         return VST_E_UNAVAILABLE;
     }
-    int locked = store_lock_attempt(d->s, d->client.id, d->id);
+    /* The lock, then the receipt lookup, in one round trip. */
+    PGresult *receipt = NULL;
+    int locked = store_lock_attempt_load(d->s, d->client.id, d->id, &receipt);
     if (locked <= 0) {
         *retry = locked < 0 ? 5 : 2;
         return locked < 0 ? VST_E_UNAVAILABLE : VST_E_DELIVERY_IN_PROGRESS;
     }
     d->locked = 1;
-    if ((*found = receipt_load(d->s, d->client.id, d->id, &d->old)) < 0) {
+    *found = receipt_from_result(receipt, &d->old);
+    PQclear(receipt);
+    if (*found < 0) {
         *retry = 5;
         return VST_E_UNAVAILABLE;
     }
