@@ -169,10 +169,10 @@ int vst_audit_usage_row(vst_audit_usage *u, uint64_t seq, int64_t at_us, const c
     } else {
         const char *id = json_string_value(json_object_get(d, "delivery_id"));
         saw_delivery(u, seq, at_us);
-        rc = rcvd ? au_received_row(u, at_us, client, id)
-                  : au_outcome_row(u, seq, at_us, cat, client, id,
-                                   json_object_get(d, "identifiers"),
-                                   json_string_value(json_object_get(d, "received_at")));
+        rc = rcvd
+                 ? au_received_row(u, at_us, client, id)
+                 : au_outcome_row(u, seq, at_us, cat, client, id, json_object_get(d, "identifiers"),
+                                  json_string_value(json_object_get(d, "received_at")));
     }
     json_decref(d);
     return rc;

@@ -523,8 +523,8 @@ static void test_forged_and_stale(void)
     /* A malformed identifiers object. */
     w = walk_new();
     row(&w, T0, "delivery.stored", "AOK", "{\"delivery_id\": \"x\", \"identifiers\": [3]}");
-    CU_ASSERT(
-        vst_audit_usage_delivery(w.u, ++w.seq, T0, "delivery.aborted", "AOK", "y", "{\"a", 3, NULL) == 0);
+    CU_ASSERT(vst_audit_usage_delivery(w.u, ++w.seq, T0, "delivery.aborted", "AOK", "y", "{\"a", 3,
+                                       NULL) == 0);
     CU_ASSERT(vst_audit_usage_delivery(w.u, ++w.seq, T0, "delivery.aborted", "AOK", "z",
                                        "{\"sgb5/lanr\": -1}", 17, NULL) == 0);
     CU_ASSERT(finish(&w) == 3);
