@@ -124,13 +124,16 @@ static vst_err take_slot(delivery *d, unsigned *retry, int *found)
         *retry = 5;
         return VST_E_UNAVAILABLE;
     }
-    int locked = store_lock_attempt(d->s, d->client.id, d->id);
+    PGresult *receipt = NULL; /* the lock, then the lookup: one round trip */
+    int locked = store_lock_attempt_load(d->s, d->client.id, d->id, &receipt);
     if (locked <= 0) {
         *retry = locked < 0 ? 5 : 2;
         return locked < 0 ? VST_E_UNAVAILABLE : VST_E_DELIVERY_IN_PROGRESS;
     }
     d->locked = 1;
-    if ((*found = receipt_load(d->s, d->client.id, d->id, &d->old)) < 0) {
+    *found = receipt_from_result(receipt, &d->old);
+    PQclear(receipt);
+    if (*found < 0) {
         *retry = 5;
         return VST_E_UNAVAILABLE;
     }
@@ -166,9 +169,8 @@ static vst_err start(struct MHD_Connection *c, delivery *d, unsigned *retry)
         (d->identifiers = calloc(vst_profile_ndomains(d->p) + 1, sizeof *d->identifiers)) == NULL)
         return VST_E_NOMEM;
     batch_init(&d->b);
-    /* Its delivery.received event waits: a delivery that fits one batch
-     * has it appended with its outcome, by its commit group in one
-     * statement; a larger one before its first batch goes to keyd. */
+    /* delivery.received waits: appended with the outcome of a delivery
+     * that fits one batch, before the first batch of a larger one. */
     d->received = 1;
     return VST_E_OK;
 }
@@ -412,8 +414,7 @@ static enum MHD_Result commit_grouped(struct MHD_Connection *c, delivery *d, con
 
 static enum MHD_Result commit(struct MHD_Connection *c, delivery *d, const uint8_t sha[32])
 {
-    /* Never flushed: all its rows are in the one batch. */
-    if (!d->tx.copying && d->records <= g_hcfg.group_max_records)
+    if (!d->tx.copying && d->records <= g_hcfg.group_max_records) /* all in one batch */
         return commit_grouped(c, d, sha);
     flush(d); /* the last batch */
     const char *detail = NULL;

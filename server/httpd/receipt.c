@@ -43,6 +43,16 @@ static void from_row(PGresult *r, int i, stored_receipt *out)
     f->version = atoi(PQgetvalue(r, i, 13));
 }
 
+int receipt_from_result(PGresult *r, stored_receipt *out)
+{
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        return -1;
+    int found = PQntuples(r) == 1;
+    if (found)
+        from_row(r, 0, out);
+    return found;
+}
+
 int receipt_load(slot *s, int client_id, const char *delivery_id, stored_receipt *out)
 {
     char cid[16];
@@ -142,13 +152,10 @@ void receipt_attach_group(slot *s, stored_receipt *const *r, size_t n, const uin
         memcpy(sigs + sn, "}", 2);
         vst_hex(kid, 32, kid_x);
         const char *p[] = {refs, sigs, kid_x};
-        if (sql_begin_async(s->trust)) {
-            PQclear(sql_run(s, SQL_RECEIPTS_ATTACH_SIGNATURES, p, NULL, NULL));
-            if (!sql_commit(s->trust))
-                slot_drop_trust(s);
-        } else {
+        PGresult *q = sql_run(s, SQL_RECEIPTS_ATTACH_SIGNATURES, p, NULL, NULL);
+        if (PQresultStatus(q) != PGRES_TUPLES_OK)
             slot_drop_trust(s);
-        }
+        PQclear(q);
     }
     free(refs);
     free(sigs);

@@ -27,14 +27,15 @@ typedef struct {
 /* The receipt of (client, delivery id) on the slot's trust connection.
  * 1 found, 0 not found, -1 database error. */
 int receipt_load(slot *s, int client_id, const char *delivery_id, stored_receipt *out);
+/* The same from a result of SQL_RECEIPT_BY_ID (store_lock_attempt_load). */
+int receipt_from_result(PGresult *r, stored_receipt *out);
 /* Has keyd sign r (if it is not signed yet) and attaches the signature.
  * 0, or -1 when keyd or the trust DB failed (the receipt stays unsigned). */
 int receipt_sign(slot *s, stored_receipt *r);
 /* Attaches the signatures of n receipts signed by the key whose SHA-256
- * is kid, in one statement of a transaction whose commit does not wait
- * for its WAL flush: a signature lost to a crash is made again, to the
- * same bytes (Ed25519 is deterministic), by receipt_sign_pending or by the
- * request that next reads the receipt. Best effort. */
+ * is kid, in one statement whose commit does not wait for its WAL flush: a signature lost to a
+ * crash is made again, to the same bytes (Ed25519 is deterministic), by receipt_sign_pending or by
+ * the request that next reads the receipt. Best effort. */
 void receipt_attach_group(slot *s, stored_receipt *const *r, size_t n, const uint8_t kid[32]);
 /* Signs receipts left unsigned by a failure after their commit. */
 void receipt_sign_pending(slot *s);

@@ -37,6 +37,64 @@ PGresult *sql_run(slot *s, sql_stmt id, const char *const *values, const int *le
     return PQexecPrepared(db, st->name, st->nparams, values, lengths, formats, 0);
 }
 
+/* Prepares id on its connection if that has not yet: NULL, or the failed
+ * preparation's result. */
+static PGresult *prepare(slot *s, const statement *st, unsigned bit)
+{
+    PGconn *db = st->db == SQL_TRUST ? s->trust : s->store;
+    unsigned *prepared = st->db == SQL_TRUST ? &s->trust_prepared : &s->store_prepared;
+    if ((*prepared & bit) != 0)
+        return NULL;
+    PGresult *r = PQprepare(db, st->name, st->text, st->nparams, NULL);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        return r;
+    PQclear(r);
+    *prepared |= bit;
+    return NULL;
+}
+
+/* One result of a pipeline: the statement's, then the NULL that ends it. */
+static PGresult *pipeline_result(PGconn *db)
+{
+    PGresult *r = PQgetResult(db), *end;
+    if (r != NULL && (end = PQgetResult(db)) != NULL) {
+        PQclear(r); /* more than one result: not ours */
+        r = end;
+        while ((end = PQgetResult(db)) != NULL)
+            PQclear(end);
+    }
+    return r;
+}
+
+int sql_run_pair(slot *s, sql_stmt a, const char *const *va, sql_stmt b, const char *const *vb,
+                 PGresult **ra, PGresult **rb)
+{
+    const statement *sa = &statements[a], *sb = &statements[b];
+    PGconn *db = sa->db == SQL_TRUST ? s->trust : s->store;
+    *ra = *rb = NULL;
+    if (db == NULL || sa->db != sb->db)
+        return -1;
+    if ((*ra = prepare(s, sa, 1u << a)) != NULL || (*rb = prepare(s, sb, 1u << b)) != NULL)
+        return -1;
+    /* One Sync for both: b runs only if a succeeded, in the same implicit
+     * transaction, with a snapshot of its own taken when a is done. */
+    if (PQenterPipelineMode(db) != 1)
+        return -1;
+    int sent = PQsendQueryPrepared(db, sa->name, sa->nparams, va, NULL, NULL, 0) == 1 &&
+               PQsendQueryPrepared(db, sb->name, sb->nparams, vb, NULL, NULL, 0) == 1 &&
+               PQpipelineSync(db) == 1;
+    if (sent) {
+        *ra = pipeline_result(db);
+        *rb = pipeline_result(db);
+        PGresult *sync = PQgetResult(db);
+        sent = PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+        PQclear(sync);
+    }
+    if (PQexitPipelineMode(db) != 1 || !sent)
+        return -1;
+    return 0;
+}
+
 int sql_run_bool(slot *s, sql_stmt id, const char *const *values)
 {
     PGresult *r = sql_run(s, id, values, NULL, NULL);
@@ -58,11 +116,6 @@ static int command_ok(PGconn *db, const char *sql)
 int sql_begin(PGconn *db)
 {
     return command_ok(db, "BEGIN");
-}
-
-int sql_begin_async(PGconn *db)
-{
-    return command_ok(db, "BEGIN; SET LOCAL synchronous_commit = off");
 }
 
 int sql_commit(PGconn *db)

@@ -66,9 +66,12 @@
     X(RECEIPT_ATTACH_SIGNATURE, SQL_TRUST, 3,                                                      \
       "SELECT vst.receipt_attach_signature($1::uuid, $2, $3)")                                     \
     /* group_commit.c: a group's signatures ($1 refs, $2 hex signatures, $3 key id). */            \
+    /* Its own transaction, whose commit does not wait for its WAL flush: a                        \
+     * signature lost to a crash is made again, identically (receipt.c). */                        \
     X(RECEIPTS_ATTACH_SIGNATURES, SQL_TRUST, 3,                                                    \
+      "WITH async AS (SELECT set_config('synchronous_commit', 'off', true)) "                      \
       "SELECT count(*) FILTER (WHERE vst.receipt_attach_signature(u.r, decode(u.s, 'hex'), "       \
-      "decode($3, 'hex'))) FROM unnest($1::uuid[], $2::text[]) AS u(r, s)")                        \
+      "decode($3, 'hex'))) FROM async, unnest($1::uuid[], $2::text[]) AS u(r, s)")                 \
     /* health.c: readiness probes. */                                                              \
     X(TRUST_PING, SQL_TRUST, 0, "SELECT 1")                                                        \
     X(STORE_PING, SQL_STORE, 0, "SELECT 1")
@@ -92,13 +95,17 @@ PGresult *sql_run(slot *s, sql_stmt id, const char *const *values, const int *le
 /* A statement that answers one boolean: 1 true, 0 false, -1 failed (the
  * result is cleared). */
 int sql_run_bool(slot *s, sql_stmt id, const char *const *values);
+/* Statements a then b (text parameters) on their database's connection in
+ * one round trip (libpq's pipeline mode, one Sync): b runs only if a
+ * succeeded, and its snapshot is taken after a has finished. 0 with both
+ * results (PQclear them; *rb is PGRES_PIPELINE_ABORTED when a failed), or
+ * -1 when the round trip failed (the connection is then suspect; results
+ * that came back are still set). */
+int sql_run_pair(slot *s, sql_stmt a, const char *const *va, sql_stmt b, const char *const *vb,
+                 PGresult **ra, PGresult **rb);
 
 /* Transaction control on one connection: 1 done, 0 failed. */
 int sql_begin(PGconn *db);
-/* BEGIN a transaction whose COMMIT does not wait for its WAL flush: for a
- * write a crash may lose because it is made again identically (a
- * receipt's signature). */
-int sql_begin_async(PGconn *db);
 int sql_commit(PGconn *db);
 int sql_rollback(PGconn *db);
 /* Rolls back a transaction left open (or failed) on db; nothing if idle. */

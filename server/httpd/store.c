@@ -47,20 +47,28 @@ static void attempt_key(char *out, size_t cap, int client_id, const char *delive
 /* A second attempt waits for the first at most db-lock-timeout (the
  * session's lock_timeout), then is told so (409, retry) instead of parking
  * a worker on the lock for ever. */
-int store_lock_attempt(slot *s, int client_id, const char *delivery_id)
+int store_lock_attempt_load(slot *s, int client_id, const char *delivery_id, PGresult **receipt)
 {
-    char key[160];
+    char key[160], cid[16];
     attempt_key(key, sizeof key, client_id, delivery_id);
-    const char *p[] = {key};
-    PGresult *r = sql_run(s, SQL_LOCK, p, NULL, NULL);
-    int rc = 1;
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    snprintf(cid, sizeof cid, "%d", client_id);
+    const char *pl[] = {key}, *pr[] = {cid, delivery_id};
+    PGresult *lock = NULL;
+    int rc = sql_run_pair(s, SQL_LOCK, pl, SQL_RECEIPT_BY_ID, pr, &lock, receipt);
+    int locked = PQresultStatus(lock) == PGRES_TUPLES_OK;
+    if (rc == 0 && !locked) {
+        const char *state = PQresultErrorField(lock, PG_DIAG_SQLSTATE);
         rc = state != NULL && strcmp(state, "55P03") == 0 ? 0 : -1; /* lock_not_available */
+    } else if (rc == 0) {
+        rc = 1;
     }
-    PQclear(r);
+    PQclear(lock);
+    if (rc <= 0) {
+        PQclear(*receipt);
+        *receipt = NULL;
+    }
     if (rc < 0)
-        slot_drop_trust(s);
+        slot_drop_trust(s); /* a lock it may hold goes with the session */
     return rc;
 }
 
@@ -150,14 +158,15 @@ static int copy_statement(PGconn *db, const vst_profile *p, char *sql, size_t ca
  * that is open (begin: BEGIN it first). */
 static vst_err copy_open(slot *s, store_tx *t, const vst_profile *p, int begin, const char **detail)
 {
+    /* BEGIN travels with the COPY: one round trip. */
     char sql[4096];
-    if (copy_statement(s->store, p, sql, sizeof sql) != 0) {
+    size_t b = begin ? (size_t)snprintf(sql, sizeof sql, "BEGIN; ") : 0;
+    if (copy_statement(s->store, p, sql + b, sizeof sql - b) != 0) {
         *detail = "the profile's table cannot be named";
         return VST_E_INTERNAL;
     }
     PGresult *r = NULL;
-    if ((!begin || sql_begin(s->store)) &&
-        PQresultStatus(r = PQexec(s->store, sql)) == PGRES_COPY_IN) {
+    if (PQresultStatus(r = PQexec(s->store, sql)) == PGRES_COPY_IN) {
         PQclear(r);
         /* Non-blocking while COPYing: rows go to PostgreSQL while the next
          * batch is parsed (see store_copy_rows and store_copy_nudge),

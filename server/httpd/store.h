@@ -4,8 +4,9 @@
  * DB, COMMIT PREPARED, and the recovery of prepared transactions left by
  * an interruption.
  *
- *   attempt   store_lock_attempt: a session advisory lock on (client, id)
- *             serialises attempts at the same delivery.
+ *   attempt   store_lock_attempt_load: a session advisory lock on (client, id)
+ *             serialises attempts at the same delivery; the receipt
+ *             lookup follows in the same round trip.
  *   COPY      store_copy_begin / _rows / _nudge / _abort: the rows go into
  *             an open store transaction, non-blocking, batch by batch.
  *   prepare   store_prepare: the trust session locks "vst:<ref>" (so that
@@ -44,11 +45,14 @@ typedef struct {
 /* A new delivery: a fresh random delivery_ref (UUID v4), nothing open. */
 void store_tx_init(store_tx *t);
 
-/* The attempt lock on (client, id), waited for at most db-lock-timeout.
- * 1 locked, 0 held by another attempt, -1 database error (the trust
- * connection is dropped). */
-int store_lock_attempt(slot *s, int client_id, const char *delivery_id);
 void store_unlock_attempt(slot *s, int client_id, const char *delivery_id);
+/* The attempt lock on (client, id), waited for at most db-lock-timeout,
+ * and then the lookup of the id's receipt (SQL_RECEIPT_BY_ID, for
+ * receipt_from_result), in one round trip: the lookup runs once the lock
+ * is held, with a snapshot taken then. 1 locked (*receipt set: PQclear
+ * it), 0 held by another attempt, -1 database error (the trust connection
+ * is dropped, and with it any lock); *receipt is NULL unless 1. */
+int store_lock_attempt_load(slot *s, int client_id, const char *delivery_id, PGresult **receipt);
 
 /* BEGIN and COPY into the profile's table, the connection non-blocking. */
 vst_err store_copy_begin(slot *s, store_tx *t, const vst_profile *p, const char **detail);
