@@ -213,9 +213,10 @@ check "exactly one delivery.stored event per receipt (at the receipt's audit_seq
 # (DESIGN.md §14): its commit group is retried one delivery at a time, so
 # that only that delivery fails (503) and every other one is stored. A
 # trigger planted as the superuser refuses rows with postal prefix 00
-# (no German postal code starts with 00); the round is repeated until a
-# group held the refused delivery together with others
-# (vst_commit_group_splits_total grows).
+# (no German postal code starts with 00); while the requests arrive the
+# audit chain's lock is held for a moment, so that they queue up for a
+# group; the round is repeated until a group held the refused delivery
+# together with others (vst_commit_group_splits_total grows).
 store_rows_matching_receipts_like() { # PATTERN: store rows under the refs of those receipts
     local refs
     refs=$(sql_trust "SELECT string_agg(quote_literal(delivery_ref::text), ',') FROM vst.receipts
@@ -240,6 +241,13 @@ rounds=0 bad_answers="" good_answers=""
 while [ $rounds -lt 8 ]; do
     rounds=$((rounds + 1))
     mkdir -p "$D/spoil-$rounds"
+    # The audit appenders' lock (sql/trust/0003) held for a moment: the
+    # first groups wait in their decision while the others queue up, so
+    # that the next group takes several deliveries at once.
+    psql -qAtX -d "$TRUST_DB" -c "SELECT pg_advisory_lock(1987277824, 2), pg_sleep(1.5)" \
+        >/dev/null 2>&1 &
+    holder=$!
+    sleep 0.3
     pids=()
     for k in $(seq 1 15); do
         sed -n "${k}p" "$D/spoil-good.nd" >"$D/spoil-$rounds/g$k.nd"
@@ -254,7 +262,7 @@ while [ $rounds -lt 8 ]; do
             pids+=($!)
         fi
     done
-    wait "${pids[@]}" # not the daemons, which are this shell's children too
+    wait "${pids[@]}" "$holder" # not the daemons, which are this shell's children too
     bad_answers="$bad_answers $(cat "$D/spoil-$rounds/bad.status")"
     for f in "$D/spoil-$rounds"/g*.status; do good_answers="$good_answers $(cat "$f")"; done
     [ "$(metric_of vst_commit_group_splits_total)" -gt "$splits0" ] && break
