@@ -33,8 +33,7 @@ typedef struct {
 } committer;
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t queued = PTHREAD_COND_INITIALIZER;  /* committers wait */
-static pthread_cond_t decided = PTHREAD_COND_INITIALIZER; /* deliveries wait */
+static pthread_cond_t queued = PTHREAD_COND_INITIALIZER; /* committers wait */
 static gc_entry *head, **tail = &head;
 static int stopping;
 static committer *committers;
@@ -44,13 +43,17 @@ void group_commit_submit(gc_entry *e)
 {
     e->next = NULL;
     e->done = 0;
+    /* Its own condition: a decided group wakes its deliveries, not every
+     * delivery waiting. */
+    pthread_cond_init(&e->decided, NULL);
     pthread_mutex_lock(&mu);
     *tail = e;
     tail = &e->next;
     pthread_cond_signal(&queued);
     while (!e->done)
-        pthread_cond_wait(&decided, &mu);
+        pthread_cond_wait(&e->decided, &mu);
     pthread_mutex_unlock(&mu);
+    pthread_cond_destroy(&e->decided);
 }
 
 /* Everything queued, within the bounds, in arrival order. */
@@ -77,8 +80,8 @@ static void fail_all(gc_entry **g, size_t n, vst_err e, const char *detail, int 
     }
 }
 
-/* The group's rows in one store transaction, a COPY per profile, then
- * PREPARE TRANSACTION. */
+/* The group's rows in one store transaction, a COPY per profile; the
+ * last one stays open (store_group_decide ends it). */
 static vst_err store_rows(slot *s, store_tx *tx, gc_entry **g, size_t n, const char **detail)
 {
     vst_err e = VST_E_OK;
@@ -93,8 +96,6 @@ static vst_err store_rows(slot *s, store_tx *tx, gc_entry **g, size_t n, const c
             if (g[k]->p == g[i]->p && g[k]->copy_len > 0)
                 e = store_copy_rows(s, g[k]->copy, g[k]->copy_len, detail);
     }
-    if (e == VST_E_OK)
-        e = store_prepare(s, tx, detail);
     return e;
 }
 
@@ -180,10 +181,46 @@ static int sign_group(committer *c, gc_entry **g, size_t n)
 static void finish(gc_entry **g, size_t n)
 {
     pthread_mutex_lock(&mu);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         g[i]->done = 1;
-    pthread_cond_broadcast(&decided);
+        pthread_cond_signal(&g[i]->decided);
+    }
     pthread_mutex_unlock(&mu);
+}
+
+/* The rows, the decision and its PREPARE: VST_E_OK decided (seqs set),
+ * else out says whether to split or whether the outcome is unknown. The
+ * lock on the group's ref travels while the rows are copied. */
+static vst_err decide(slot *s, store_tx *tx, gc_entry **g, size_t n, uint64_t *seqs,
+                      store_group_outcome *out, const char **detail)
+{
+    memset(out, 0, sizeof *out);
+    if (store_group_lock_send(s, tx) != 0) {
+        slot_drop_trust(s);
+        *detail = "the trust DB is unreachable";
+        return VST_E_UNAVAILABLE;
+    }
+    int64_t t0 = mono_us();
+    vst_err e = store_rows(s, tx, g, n, detail);
+    char *json = NULL;
+    if (e == VST_E_OK) {
+        int64_t stored_us = now_us();
+        for (size_t i = 0; i < n; i++)
+            g[i]->rc.f.stored_at_us = stored_us;
+        if ((json = decision_json(g, n)) == NULL)
+            e = VST_E_NOMEM, *detail = "out of memory";
+    }
+    metrics_group_phase(GPHASE_PREPARE, t0);
+    if (e != VST_E_OK) {
+        out->store_refused = e != VST_E_INTERNAL && e != VST_E_NOMEM;
+        store_group_lock_wait(s, tx); /* its answer, so that the lock can go */
+        return e;
+    }
+    t0 = mono_us();
+    e = store_group_decide(s, tx, json, seqs, n, out, detail);
+    metrics_group_phase(GPHASE_DECIDE, t0);
+    json_text_free(json);
+    return e;
 }
 
 /* Commits the group g[0..n) and answers it (finish), unless the store
@@ -195,61 +232,46 @@ static int commit_group(committer *c, gc_entry **g, size_t n, int split)
     const char *detail = NULL;
     store_tx tx;
     store_tx_init(&tx); /* tx.ref: the group's commit_ref */
-    if (slot_trust(s) != 0 || slot_store(s) != 0) {
-        fail_all(g, n, VST_E_UNAVAILABLE, "the databases are unreachable", 0);
-        finish(g, n);
-        return 0;
+    uint64_t *seqs = calloc(n, sizeof *seqs);
+    store_group_outcome out = {0};
+    vst_err e = VST_E_NOMEM;
+    detail = "out of memory";
+    if (seqs != NULL && (slot_trust(s) != 0 || slot_store(s) != 0)) {
+        e = VST_E_UNAVAILABLE;
+        detail = "the databases are unreachable";
+    } else if (seqs != NULL) {
+        e = decide(s, &tx, g, n, seqs, &out, &detail);
     }
-    int64_t t0 = mono_us();
-    vst_err e = store_rows(s, &tx, g, n, &detail);
-    metrics_group_phase(GPHASE_PREPARE, t0);
     if (e != VST_E_OK) {
         store_copy_abort(s, &tx);
-        store_undo(s, &tx);
-        store_unlock_ref(s, &tx);
-        if (split && n > 1 && e != VST_E_INTERNAL)
-            return 1;
-        fail_all(g, n, e, detail, 0);
-        finish(g, n);
-        return 0;
-    }
-    int64_t stored_us = now_us();
-    for (size_t i = 0; i < n; i++)
-        g[i]->rc.f.stored_at_us = stored_us;
-    char *json = decision_json(g, n);
-    uint64_t *seqs = calloc(n, sizeof *seqs);
-    int unknown = 0;
-    t0 = mono_us();
-    e = json && seqs ? store_decide_group(s, &tx, json, seqs, n, &unknown, &detail)
-                     : (detail = "out of memory", VST_E_NOMEM);
-    metrics_group_phase(GPHASE_DECIDE, t0);
-    if (json)
-        json_text_free(json);
-    if (e != VST_E_OK) {
-        if (!unknown)
-            store_undo(s, &tx); /* rolls the prepared transaction back */
+        if (!out.unknown)
+            store_undo(s, &tx); /* the trust transaction, the prepared one */
         else
             hlog("warning", "a commit group's decision is unknown: left for recovery");
         store_unlock_ref(s, &tx);
-        fail_all(g, n, e, detail, unknown);
-        finish(g, n);
         free(seqs);
+        if (split && n > 1 && out.store_refused)
+            return 1;
+        fail_all(g, n, e, detail, out.unknown);
+        finish(g, n);
         return 0;
     }
-    t0 = mono_us();
-    store_commit_prepared(s, &tx, "of a commit group");
-    metrics_group_phase(GPHASE_COMMIT, t0);
     for (size_t i = 0; i < n; i++) {
         g[i]->rc.f.audit_seq = seqs[i];
         g[i]->result = VST_E_OK;
         g[i]->group_size = n;
     }
     free(seqs);
-    t0 = mono_us();
+    /* keyd signs while the store flushes COMMIT PREPARED. */
+    int64_t t0 = mono_us();
+    store_commit_prepared_send(s, &tx);
     int signed_ok = sign_group(c, g, n) == 0;
     for (size_t i = 0; signed_ok && i < n; i++)
         c->signed_rc[i] = g[i]->rc;
     metrics_group_phase(GPHASE_SIGN, t0);
+    t0 = mono_us();
+    store_commit_prepared_done(s, &tx, "of a commit group");
+    metrics_group_phase(GPHASE_COMMIT, t0);
     finish(g, n);
     /* After the answers: the lock that kept recovery away (the prepared
      * transaction is committed), and the signatures' attachment. */

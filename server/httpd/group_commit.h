@@ -29,6 +29,7 @@
 #define VST_HTTPD_GROUP_COMMIT_H
 
 #include <stddef.h>
+#include <pthread.h>
 #include <stdint.h>
 
 #include "httpd/httpd.h"
@@ -52,6 +53,7 @@ typedef struct gc_entry {
     uint64_t group_size; /* deliveries decided together with this one */
     struct gc_entry *next;
     int done;
+    pthread_cond_t decided; /* signalled when done is set */
 } gc_entry;
 
 /* Starts the committer threads (commit-threads): each takes whatever is

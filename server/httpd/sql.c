@@ -18,25 +18,6 @@ static const statement statements[SQL__COUNT] = {
 
 _Static_assert(SQL__COUNT <= sizeof(unsigned) * 8, "one bit per statement in slot.*_prepared");
 
-PGresult *sql_run(slot *s, sql_stmt id, const char *const *values, const int *lengths,
-                  const int *formats)
-{
-    const statement *st = &statements[id];
-    PGconn *db = st->db == SQL_TRUST ? s->trust : s->store;
-    unsigned *prepared = st->db == SQL_TRUST ? &s->trust_prepared : &s->store_prepared;
-    if (db == NULL)
-        return NULL;
-    unsigned bit = 1u << id;
-    if ((*prepared & bit) == 0) {
-        PGresult *r = PQprepare(db, st->name, st->text, st->nparams, NULL);
-        if (PQresultStatus(r) != PGRES_COMMAND_OK)
-            return r; /* the caller sees the failure as the statement's */
-        PQclear(r);
-        *prepared |= bit;
-    }
-    return PQexecPrepared(db, st->name, st->nparams, values, lengths, formats, 0);
-}
-
 /* Prepares id on its connection if that has not yet: NULL, or the failed
  * preparation's result. */
 static PGresult *prepare(slot *s, const statement *st, unsigned bit)
@@ -51,6 +32,41 @@ static PGresult *prepare(slot *s, const statement *st, unsigned bit)
     PQclear(r);
     *prepared |= bit;
     return NULL;
+}
+
+PGresult *sql_run(slot *s, sql_stmt id, const char *const *values, const int *lengths,
+                  const int *formats)
+{
+    const statement *st = &statements[id];
+    PGconn *db = st->db == SQL_TRUST ? s->trust : s->store;
+    if (db == NULL)
+        return NULL;
+    PGresult *r = prepare(s, st, 1u << id);
+    if (r != NULL)
+        return r; /* the caller sees the failure as the statement's */
+    return PQexecPrepared(db, st->name, st->nparams, values, lengths, formats, 0);
+}
+
+int sql_send(slot *s, sql_stmt id, const char *const *values)
+{
+    const statement *st = &statements[id];
+    PGconn *db = st->db == SQL_TRUST ? s->trust : s->store;
+    if (db == NULL)
+        return -1;
+    PGresult *r = prepare(s, st, 1u << id);
+    if (r != NULL) {
+        PQclear(r);
+        return -1;
+    }
+    return PQsendQueryPrepared(db, st->name, st->nparams, values, NULL, NULL, 0) == 1 ? 0 : -1;
+}
+
+PGresult *sql_wait(PGconn *db)
+{
+    PGresult *r = db != NULL ? PQgetResult(db) : NULL, *more;
+    while (db != NULL && (more = PQgetResult(db)) != NULL)
+        PQclear(more); /* one statement has one result */
+    return r;
 }
 
 /* One result of a pipeline: the statement's, then the NULL that ends it. */

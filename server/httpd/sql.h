@@ -65,13 +65,15 @@
     X(RECEIPTS_UNSIGNED, SQL_TRUST, 0, SQL_RECEIPT_COLUMNS "WHERE r.signature IS NULL LIMIT 100")  \
     X(RECEIPT_ATTACH_SIGNATURE, SQL_TRUST, 3,                                                      \
       "SELECT vst.receipt_attach_signature($1::uuid, $2, $3)")                                     \
-    /* group_commit.c: a group's signatures ($1 refs, $2 hex signatures, $3 key id). */            \
+    /* group_commit.c: a group's signatures ($1 refs, $2 hex signatures, $3 key id;                \
+     * sql/trust/0013). */                                                                         \
     /* Its own transaction, whose commit does not wait for its WAL flush: a                        \
      * signature lost to a crash is made again, identically (receipt.c). */                        \
     X(RECEIPTS_ATTACH_SIGNATURES, SQL_TRUST, 3,                                                    \
       "WITH async AS (SELECT set_config('synchronous_commit', 'off', true)) "                      \
-      "SELECT count(*) FILTER (WHERE vst.receipt_attach_signature(u.r, decode(u.s, 'hex'), "       \
-      "decode($3, 'hex'))) FROM async, unnest($1::uuid[], $2::text[]) AS u(r, s)")                 \
+      "SELECT vst.receipts_attach_signatures($1::uuid[], ARRAY(SELECT decode(u.s, 'hex') "         \
+      "FROM unnest($2::text[]) WITH ORDINALITY AS u(s, i) ORDER BY u.i), decode($3, 'hex')) "      \
+      "FROM async")                                                                                \
     /* health.c: readiness probes. */                                                              \
     X(TRUST_PING, SQL_TRUST, 0, "SELECT 1")                                                        \
     X(STORE_PING, SQL_STORE, 0, "SELECT 1")
@@ -92,6 +94,13 @@ typedef enum {
  * a failed preparation returns its error result. */
 PGresult *sql_run(slot *s, sql_stmt id, const char *const *values, const int *lengths,
                   const int *formats);
+/* Sends statement id (text parameters) without waiting for its result:
+ * 0 sent, -1 not (no connection, or it failed). Nothing else may run on
+ * that connection until sql_wait has taken the result. */
+int sql_send(slot *s, sql_stmt id, const char *const *values);
+/* The result of what was sent on db (PQclear it; NULL when db is NULL or
+ * nothing came), blocking until it is there. */
+PGresult *sql_wait(PGconn *db);
 /* A statement that answers one boolean: 1 true, 0 false, -1 failed (the
  * result is cleared). */
 int sql_run_bool(slot *s, sql_stmt id, const char *const *values);

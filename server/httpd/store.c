@@ -92,18 +92,36 @@ static int gid_ok(const char *gid)
     return 1;
 }
 
-/* "<verb> '<gid>'" (PREPARE TRANSACTION, COMMIT PREPARED, ROLLBACK
- * PREPARED) on db: 1 done, 0 failed or a gid that is not ours. */
-static int gid_command(PGconn *db, const char *verb, const char *gid)
+/* Sends "<verb> '<gid>'<tail>" (PREPARE TRANSACTION, COMMIT PREPARED,
+ * ROLLBACK PREPARED; a commit group's lock) on db without waiting: 1 sent,
+ * 0 not (or a gid that is not ours). gid_done takes its outcome. */
+static int gid_send_with(PGconn *db, const char *verb, const char *gid, const char *tail)
 {
-    char sql[96];
+    char sql[160];
     if (db == NULL || !gid_ok(gid))
         return 0;
-    snprintf(sql, sizeof sql, "%s '%s'", verb, gid);
-    PGresult *r = PQexec(db, sql);
+    snprintf(sql, sizeof sql, "%s '%s'%s", verb, gid, tail);
+    return PQsendQuery(db, sql) == 1;
+}
+
+static int gid_send(PGconn *db, const char *verb, const char *gid)
+{
+    return gid_send_with(db, verb, gid, "");
+}
+
+/* 1 when what gid_send sent was done. */
+static int gid_done(PGconn *db)
+{
+    PGresult *r = sql_wait(db);
     int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     PQclear(r);
     return ok;
+}
+
+/* Both, waiting: 1 done, 0 failed. */
+static int gid_command(PGconn *db, const char *verb, const char *gid)
+{
+    return gid_send(db, verb, gid) && gid_done(db);
 }
 
 static void gid_of(const store_tx *t, char gid[41])
@@ -350,32 +368,78 @@ vst_err store_decide(slot *s, const store_tx *t, vst_receipt_fields *f, int clie
     return VST_E_UNAVAILABLE;
 }
 
-vst_err store_decide_group(slot *s, const store_tx *t, const char *deliveries_json, uint64_t *seqs,
-                           size_t n, int *unknown, const char **detail)
+int store_group_lock_send(slot *s, const store_tx *t)
 {
-    *unknown = 0;
-    const char *p[] = {t->ref, deliveries_json};
-    PGresult *r = sql_run(s, SQL_DELIVERIES_STORED, p, NULL, NULL);
-    ExecStatusType st = PQresultStatus(r);
+    /* The lock (as SQL_LOCK takes it) and the BEGIN of the decision's
+     * transaction, in one round trip. */
+    char gid[41];
+    gid_of(t, gid);
+    return gid_send_with(s->trust, "SELECT pg_advisory_lock(hashtextextended(", gid, ", 0)); BEGIN")
+               ? 0
+               : -1;
+}
+
+int store_group_lock_wait(slot *s, store_tx *t)
+{
+    /* Two results: the lock's, then BEGIN's (sql_wait drops it; the
+     * transaction status tells whether it began). */
+    PGresult *r = sql_wait(s->trust);
+    t->ref_locked = PQresultStatus(r) == PGRES_TUPLES_OK;
+    PQclear(r);
+    return t->ref_locked && PQtransactionStatus(s->trust) == PQTRANS_INTRANS ? 0 : -1;
+}
+
+/* The seqs of vst.deliveries_stored's answer ("1,2,3"): 1 when all n. */
+static int group_seqs(PGresult *r, uint64_t *seqs, size_t n)
+{
     size_t got = 0;
-    if (st == PGRES_TUPLES_OK && PQntuples(r) == 1)
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
         for (const char *v = PQgetvalue(r, 0, 0); *v && got < n; got++) {
             char *end;
             seqs[got] = strtoull(v, &end, 10);
             v = *end == ',' ? end + 1 : end;
         }
+    return got == n;
+}
+
+vst_err store_group_decide(slot *s, store_tx *t, const char *deliveries_json, uint64_t *seqs,
+                           size_t n, store_group_outcome *out, const char **detail)
+{
+    memset(out, 0, sizeof *out);
+    PGconn *tr = s->trust, *st = s->store;
+    /* The lock on "vst:<ref>" is held before PREPARE is sent: recovery
+     * never decides for this group. */
+    const char *p[] = {t->ref, deliveries_json};
+    if (store_group_lock_wait(s, t) != 0 || sql_send(s, SQL_DELIVERIES_STORED, p) != 0) {
+        metrics_db_error();
+        slot_drop_trust(s); /* nothing was committed; the lock goes with the session */
+        t->ref_locked = 0;
+        *detail = "the trust DB is unreachable";
+        return VST_E_UNAVAILABLE;
+    }
+    /* The decision's statement runs while the COPY ends and PREPARE is
+     * flushed; it is committed only once PREPARE has succeeded. */
+    char gid[41];
+    gid_of(t, gid);
+    int prepared = copy_end(st) && gid_send(st, "PREPARE TRANSACTION", gid) && gid_done(st);
+    t->copying = 0;
+    t->prepared = prepared;
+    PGresult *r = sql_wait(tr);
+    int decided_ok = group_seqs(r, seqs, n);
     PQclear(r);
-    if (st == PGRES_TUPLES_OK && got == n)
+    if (prepared && decided_ok && sql_commit(tr))
         return VST_E_OK;
-    /* One statement in its own transaction: it failed (nothing decided) —
-     * unless the connection broke, when its commit may have gone through
-     * and only the receipts can tell (recovery reads them). */
-    *unknown = s->trust == NULL || PQstatus(s->trust) != CONNECTION_OK;
     metrics_db_error();
-    *detail = st == PGRES_TUPLES_OK ? "the receipts could not be read back"
-                                    : "the receipts could not be committed";
-    if (*unknown)
+    /* Not decided — unless the connection broke inside COMMIT, when only
+     * the receipts can tell (recovery reads them). */
+    out->unknown = prepared && decided_ok && PQstatus(tr) != CONNECTION_OK;
+    out->store_refused = !prepared;
+    if (!prepared)
+        slot_drop_store(s);
+    if (out->unknown)
         slot_drop_trust(s);
+    *detail =
+        !prepared ? "the store could not take the delivery" : "the receipts could not be committed";
     return VST_E_UNAVAILABLE;
 }
 
@@ -385,11 +449,18 @@ void store_commit(slot *s, store_tx *t, const char *delivery_id)
     store_unlock_ref(s, t);
 }
 
-void store_commit_prepared(slot *s, store_tx *t, const char *delivery_id)
+void store_commit_prepared_send(slot *s, store_tx *t)
 {
     char gid[41];
     gid_of(t, gid);
-    if (!gid_command(s->store, "COMMIT PREPARED", gid)) {
+    t->commit_sent = gid_send(s->store, "COMMIT PREPARED", gid);
+}
+
+void store_commit_prepared_done(slot *s, store_tx *t, const char *delivery_id)
+{
+    char gid[41];
+    gid_of(t, gid);
+    if (!t->commit_sent || !gid_done(s->store)) {
         /* Retry on a fresh connection (the old one may be gone); if that
          * fails too, recovery commits it once the lock is released. */
         slot_drop_store(s);
@@ -397,7 +468,14 @@ void store_commit_prepared(slot *s, store_tx *t, const char *delivery_id)
             hlog("error", "delivery %s decided but its store commit failed: left for recovery",
                  delivery_id);
     }
+    t->commit_sent = 0;
     t->prepared = 0;
+}
+
+void store_commit_prepared(slot *s, store_tx *t, const char *delivery_id)
+{
+    store_commit_prepared_send(s, t);
+    store_commit_prepared_done(s, t, delivery_id);
 }
 
 void store_undo(slot *s, store_tx *t)

@@ -886,6 +886,45 @@ expect_eq "vst.deliveries_stored runs as its owner with a fixed search_path" \
 expect_fail "attaching a signature cannot also change commit_ref" "immutable" "$PGUSER" "$TRUST_DB" \
     "UPDATE vst.receipts SET signature = $SIG, commit_ref = gen_random_uuid()
       WHERE delivery_id = 'group-1'"
+# --- the decision's cost (0013, issue 14): one chain extender for many events ------
+expect_eq "every row of the chain, by audit_append or a group, has audit_row_hash's hash" "0" \
+    "$(asu "$TRUST_DB" "SELECT count(*) FROM vst.audit_log l LEFT JOIN vst.audit_log p ON p.seq = l.seq - 1
+        WHERE l.prev_hash IS DISTINCT FROM coalesce(p.hash, decode(repeat('00', 32), 'hex'))
+           OR l.hash <> vst.audit_row_hash(l.prev_hash, l.seq, l.at, l.db_user, l.actor, l.action,
+                                           l.client, l.details)")"
+expect_eq "a group's events share the time the chain's lock was granted" "1" \
+    "$(asu "$TRUST_DB" "SELECT count(DISTINCT at) FROM vst.audit_log WHERE seq > $SEQ0 AND seq <= $((SEQ0 + 4))")"
+for role in vst_httpd vst_admin vst_auditor; do
+    expect_fail "$role may not call vst.audit_append_many directly" "$DENIED" $role "$TRUST_DB" \
+        "SELECT vst.audit_append_many('x', '{a}', '{NULL}', ARRAY['{}'::jsonb])"
+done
+expect_fail "vst.audit_append_many refuses arrays of different lengths" "one client and details" \
+    "$PGUSER" "$TRUST_DB" "SELECT vst.audit_append_many('x', '{a,b}', '{NULL}', ARRAY['{}'::jsonb])"
+expect_fail "vst.audit_append_many refuses no events" "one client and details" \
+    "$PGUSER" "$TRUST_DB" "SELECT vst.audit_append_many('x', '{}', '{}', '{}')"
+SEQ2=$(asu "$TRUST_DB" "SELECT max(seq) FROM vst.audit_log")
+expect_eq "vst.audit_append still appends one event and returns its seq" "$((SEQ2 + 1))" \
+    "$(q vst_httpd "$TRUST_DB" "SELECT vst.audit_append('vst-httpd', 'auth.failed', NULL, '{}')")"
+SIG2="'\\x$(printf '33%.0s' {1..64})'::bytea"
+attach() { # SIGNATURES: group-1's and group-2's, in one statement
+    echo "SELECT vst.receipts_attach_signatures(ARRAY(SELECT delivery_ref FROM vst.receipts
+            WHERE delivery_id IN ('group-1', 'group-2') ORDER BY delivery_id), ARRAY[$1], $KID)"
+}
+for role in vst_admin vst_auditor; do
+    expect_fail "$role may not call vst.receipts_attach_signatures" "$DENIED" $role "$TRUST_DB" \
+        "$(attach "$SIG, $SIG2")"
+done
+expect_fail "vst.receipts_attach_signatures needs a signature per receipt" "a signature per receipt" \
+    vst_httpd "$TRUST_DB" "$(attach "$SIG")"
+expect_eq "vst_httpd attaches a group's signatures in one statement, each to its receipt" \
+    "2|group-1:11,group-2:33" \
+    "$(q vst_httpd "$TRUST_DB" "$(attach "$SIG, $SIG2")")|$(asu "$TRUST_DB" "SELECT string_agg(delivery_id || ':' ||
+         left(encode(signature, 'hex'), 2), ',' ORDER BY delivery_id) FROM vst.receipts
+         WHERE delivery_id IN ('group-1', 'group-2') AND sign_key_id = $KID")"
+expect_eq "... and never over a signature that is there" "0|group-1:11" \
+    "$(q vst_httpd "$TRUST_DB" "$(attach "$SIG2, $SIG2")")|$(asu "$TRUST_DB" \
+         "SELECT delivery_id || ':' || left(encode(signature, 'hex'), 2) FROM vst.receipts
+           WHERE delivery_id = 'group-1'")"
 
 expect_fail "vst_httpd may not UPDATE receipts" "$DENIED" vst_httpd "$TRUST_DB" \
     "UPDATE vst.receipts SET record_count = 0"
