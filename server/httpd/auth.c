@@ -7,7 +7,8 @@
  * revoked — or be one of the monitoring certificates.
  *
  * The registration lookup runs on one authentication connection of its
- * own, before a request takes a worker slot: a peer that is not a
+ * own (or is answered by the registration cache, registry.h), before a
+ * request takes a worker slot: a peer that is not a
  * registered insurer never holds a slot, a database connection of a
  * worker, or a keyd connection. */
 #include <gnutls/abstract.h>
@@ -22,6 +23,7 @@
 #include "audit/audit.h"
 #include "core/hex.h"
 #include "httpd/httpd.h"
+#include "httpd/registry.h"
 #include "httpd/sql.h"
 
 /* ---- monitoring certificates */
@@ -149,8 +151,9 @@ vst_err auth_client(struct MHD_Connection *c, client_info *out)
     memset(out, 0, sizeof *out);
     out->rate_limit = -1;
     /* Verifying the chain once per TLS connection, not per request on a
-     * kept-alive one; the registration lookup runs on every request, so a
-     * revocation takes effect at once. */
+     * kept-alive one; the registration is looked up for every request —
+     * in the registration cache while vst.clients is watched (registry.h),
+     * so a revocation takes effect as soon as it commits. */
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     peer_cache *pc = ci ? ci->socket_context : NULL;
@@ -174,9 +177,13 @@ vst_err auth_client(struct MHD_Connection *c, client_info *out)
         out->monitor = 1;
         return VST_E_OK;
     }
+    if (registry_get(fp, out, &e))
+        return e;
+    uint64_t gen = registry_generation();
     pthread_mutex_lock(&db_mu);
     e = lookup(fp, out);
     pthread_mutex_unlock(&db_mu);
+    registry_put(fp, out, e, gen);
     return e;
 }
 

@@ -1,4 +1,4 @@
-/* The committer thread; see group_commit.h. */
+/* Commit groups; see group_commit.h. */
 #include "httpd/group_commit.h"
 
 #include <jansson.h>
@@ -18,11 +18,10 @@
 #define GC_MAX_DELIVERIES 256
 #define GC_MAX_BYTES (8u << 20)
 
-/* A committer thread: its own connections (never a worker's) and room
- * for one group. */
+/* A committer: connections of its own (never a worker's) and room for
+ * one group; used by one leader at a time. */
 typedef struct {
-    pthread_t thread;
-    int started;
+    int busy; /* a leader commits a group with it */
     slot s;
     uint8_t pub[32]; /* keyd's signing key, as last asked */
     int have_pub;
@@ -33,11 +32,21 @@ typedef struct {
 } committer;
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t queued = PTHREAD_COND_INITIALIZER; /* committers wait */
 static gc_entry *head, **tail = &head;
-static int stopping;
 static committer *committers;
 static size_t ncommitters;
+
+static void lead(committer *c, size_t n);
+static size_t take(gc_entry **g);
+
+/* Under mu: a committer no leader uses, or NULL. */
+static committer *free_committer(void)
+{
+    for (size_t i = 0; i < ncommitters; i++)
+        if (!committers[i].busy)
+            return &committers[i];
+    return NULL;
+}
 
 void group_commit_submit(gc_entry *e)
 {
@@ -49,9 +58,26 @@ void group_commit_submit(gc_entry *e)
     pthread_mutex_lock(&mu);
     *tail = e;
     tail = &e->next;
-    pthread_cond_signal(&queued);
-    while (!e->done)
-        pthread_cond_wait(&e->decided, &mu);
+    /* Leader and followers: a delivery that finds a committer free takes
+     * everything queued (its own entry among it) and commits it on its
+     * own thread; the others wait until their group is decided, or until
+     * a committer comes free while they are still queued. No hand-over to
+     * another thread when the load is low. */
+    committer *c;
+    while (!e->done) {
+        if (head != NULL && (c = free_committer()) != NULL) {
+            c->busy = 1;
+            size_t n = take(c->g);
+            pthread_mutex_unlock(&mu);
+            lead(c, n);
+            pthread_mutex_lock(&mu);
+            c->busy = 0;
+            if (head != NULL) /* the next leader */
+                pthread_cond_signal(&head->decided);
+        } else {
+            pthread_cond_wait(&e->decided, &mu);
+        }
+    }
     pthread_mutex_unlock(&mu);
     pthread_cond_destroy(&e->decided);
 }
@@ -285,27 +311,16 @@ static int commit_group(committer *c, gc_entry **g, size_t n, int split)
     return 0;
 }
 
-static void *run(void *arg)
+/* A group taken by a leader, committed — or, when the store refused its
+ * rows, committed one delivery at a time. */
+static void lead(committer *c, size_t n)
 {
-    committer *c = arg;
-    pthread_mutex_lock(&mu);
-    for (;;) {
-        while (head == NULL && !stopping)
-            pthread_cond_wait(&queued, &mu);
-        if (head == NULL)
-            break;
-        size_t n = take(c->g);
-        pthread_mutex_unlock(&mu);
-        metrics_group(n);
-        if (commit_group(c, c->g, n, 1)) {
-            metrics_group_split();
-            for (size_t i = 0; i < n; i++) /* one delivery's rows spoilt the group */
-                commit_group(c, c->g + i, 1, 0);
-        }
-        pthread_mutex_lock(&mu);
+    metrics_group(n);
+    if (commit_group(c, c->g, n, 1)) {
+        metrics_group_split();
+        for (size_t i = 0; i < n; i++) /* one delivery's rows spoilt the group */
+            commit_group(c, c->g + i, 1, 0);
     }
-    pthread_mutex_unlock(&mu);
-    return NULL;
 }
 
 int group_commit_start(size_t threads)
@@ -313,23 +328,13 @@ int group_commit_start(size_t threads)
     if (threads == 0 || (committers = calloc(threads, sizeof *committers)) == NULL)
         return -1;
     ncommitters = threads;
-    for (size_t i = 0; i < threads; i++) {
-        if (pthread_create(&committers[i].thread, NULL, run, &committers[i]) != 0)
-            return -1;
-        committers[i].started = 1;
-    }
     return 0;
 }
 
 void group_commit_stop(void)
 {
-    pthread_mutex_lock(&mu);
-    stopping = 1;
-    pthread_cond_broadcast(&queued);
-    pthread_mutex_unlock(&mu);
+    /* After the listeners stopped: no delivery is left to lead. */
     for (size_t i = 0; i < ncommitters; i++) {
-        if (committers[i].started)
-            pthread_join(committers[i].thread, NULL);
         slot_drop_trust(&committers[i].s);
         slot_drop_store(&committers[i].s);
         slot_drop_keyd(&committers[i].s);

@@ -1,24 +1,28 @@
 /* Group commit (DESIGN.md §14, docs/architecture.md "Commit groups"):
  * small deliveries that are complete — body read and validated, their
- * identifiers pseudonymized — are committed together by one committer
- * thread on connections of its own:
+ * identifiers pseudonymized — are committed together, on the connections
+ * of a committer (commit-threads of them), by the thread of the delivery
+ * that found it free (the leader; the others wait for their group):
  *
- *   store   BEGIN; one COPY per profile with the rows of every delivery of
- *           the group; PREPARE TRANSACTION 'vst:<commit_ref>' (its WAL
- *           flush is the only one of the store before the decision)
- *   decide  one trust-DB transaction, one statement (vst.deliveries_stored,
- *           sql/trust/0012): each delivery's delivery.received (if not yet
- *           logged) and delivery.stored event, chained in order, and its
- *           receipt naming commit_ref; COMMIT is the decision of all of them
+ *   store   the lock on "vst:<commit_ref>" and the trust transaction's
+ *           BEGIN sent, then BEGIN and one COPY per profile with the rows
+ *           of every delivery of the group
+ *   decide  one statement in that trust transaction (vst.deliveries_stored,
+ *           sql/trust/0012, 0013): each delivery's delivery.received (if
+ *           not yet logged) and delivery.stored event, chained in order,
+ *           and its receipt naming commit_ref. It runs while the COPY ends
+ *           and PREPARE TRANSACTION 'vst:<commit_ref>' flushes; its COMMIT,
+ *           sent once PREPARE succeeded, is the decision of all of them
  *   commit  COMMIT PREPARED (asynchronous commit: the decision is durable
  *           already, and recovery commits a prepared transaction whose
- *           receipts exist)
- *   sign    one keyd round trip for every receipt of the group, the
- *           signatures attached in one statement (asynchronous commit too:
- *           Ed25519 is deterministic, so a lost attachment is re-signed to
- *           the same bytes by receipt_sign_pending)
+ *           receipts exist), while
+ *   sign    one keyd round trip signs every receipt of the group; once the
+ *           group is answered, the lock's release and the signatures'
+ *           attachment are sent without waiting (sql_post; asynchronous
+ *           commit too: Ed25519 is deterministic, so a lost attachment is
+ *           re-signed to the same bytes by receipt_sign_pending)
  *
- * A group is whatever is queued when the committer is free: a lone
+ * A group is whatever is queued when a committer is free: a lone
  * delivery commits at once, and under load the group grows by itself —
  * there is no timer. A group that fails in the store (one delivery's rows
  * refused) is retried one delivery at a time, so one bad delivery never
@@ -56,13 +60,13 @@ typedef struct gc_entry {
     pthread_cond_t decided; /* signalled when done is set */
 } gc_entry;
 
-/* Starts the committer threads (commit-threads): each takes whatever is
- * queued when it is free, so while one waits for a WAL flush another
- * gathers and prepares the next group. 0, or -1. */
-int group_commit_start(size_t threads);
-/* Lets the queued groups finish, then stops the thread. */
+/* Makes the committers (commit-threads): while one group waits for a WAL
+ * flush, another leader gathers and prepares the next. 0, or -1. */
+int group_commit_start(size_t committers);
+/* Closes the committers' connections; once no delivery can be submitted. */
 void group_commit_stop(void);
-/* Queues e and waits until its group is decided (e->done). */
+/* Queues e and waits until its group is decided (e->done) — leading a
+ * group itself (its own in it) whenever it finds a committer free. */
 void group_commit_submit(gc_entry *e);
 
 #endif

@@ -91,6 +91,9 @@ typedef struct {
     /* Statements (sql.h) prepared on the current connections: one bit per
      * statement, cleared whenever a connection is replaced. */
     unsigned trust_prepared, store_prepared;
+    /* Statements sent on the trust connection without waiting for their
+     * answers (sql_post); taken before the connection's next use. */
+    unsigned trust_posted;
 } slot;
 
 int pool_init(size_t n);
@@ -156,6 +159,10 @@ void metrics_group(size_t n);
 /* A group whose rows the store refused, retried one delivery at a time. */
 void metrics_group_split(void);
 void metrics_group_phase(group_phase ph, int64_t t0_us);
+/* A client's registration: hit 1 from the registration cache, 0 looked
+ * up in the trust DB; whether the cache serves. */
+void metrics_registration(int hit);
+void metrics_registration_listening(int on);
 void metrics_keyd_error(void);
 void metrics_db_error(void);
 void metrics_http(unsigned status);

@@ -26,6 +26,7 @@
 #include "core/secmem.h"
 #include "httpd/group_commit.h"
 #include "httpd/httpd.h"
+#include "httpd/registry.h"
 #include "httpd/store.h"
 #include "httpd/tls_policy.h"
 
@@ -106,7 +107,7 @@ static const vst_cfg_opt options[] = {
     {"group-max-records", VST_CFG_U64, &g_hcfg.group_max_records,
      "a delivery of at most this many records (and one batch) is committed in a group"},
     {"commit-threads", VST_CFG_U64, &g_hcfg.commit_threads,
-     "threads committing groups of small deliveries (each with its own connections)"},
+     "groups of small deliveries committed at once (each on its own connections)"},
     {"max-errors", VST_CFG_U64, &g_hcfg.max_errors, "record errors listed in a 422"},
     {"checkpoint-events", VST_CFG_U64, &g_hcfg.checkpoint_events, "audit events per checkpoint"},
     {"checkpoint-seconds", VST_CFG_U64, &g_hcfg.checkpoint_seconds, "seconds per checkpoint"},
@@ -359,6 +360,7 @@ static void stop_all(struct MHD_Daemon *mhd, struct MHD_Daemon *mon)
     group_commit_stop(); /* no delivery is left to submit */
     watchdog_stop();
     background_stop();
+    registry_stop();
     auth_free();
     pool_free();
     for (size_t i = 0; i < nprofiles; i++)
@@ -419,7 +421,7 @@ int main(int argc, char **argv)
         return fatal("cannot write the pid file");
     recover_at_start();
     if (group_commit_start(g_hcfg.commit_threads) != 0 || background_start() != 0 ||
-        watchdog_start() != 0)
+        watchdog_start() != 0 || registry_start() != 0)
         return fatal("cannot start the background threads");
     hlog("info", "serving https://%s:%llu (%zu profiles, %llu workers)", g_hcfg.listen_address,
          (unsigned long long)g_hcfg.port, nprofiles, (unsigned long long)g_hcfg.workers);

@@ -19,6 +19,7 @@ static atomic_ullong status_counts[600];
 static atomic_ullong phase_us[PHASE__COUNT];
 static const char *const phase_names[PHASE__COUNT] = {"slot",   "keyd",   "copy", "prepare",
                                                       "decide", "commit", "sign", "group"};
+static atomic_ullong registrations[2], registration_cache_on;
 static atomic_ullong groups, group_deliveries, group_splits, group_phase_us[GPHASE__COUNT];
 static const char *const group_phase_names[GPHASE__COUNT] = {"prepare", "decide", "commit", "sign"};
 
@@ -66,6 +67,16 @@ void metrics_rejection(vst_err code, uint64_t n)
 void metrics_withheld(uint64_t n)
 {
     atomic_fetch_add(&withheld, n);
+}
+
+void metrics_registration(int hit)
+{
+    atomic_fetch_add(&registrations[hit != 0], 1);
+}
+
+void metrics_registration_listening(int on)
+{
+    atomic_store(&registration_cache_on, on != 0);
 }
 
 void metrics_keyd_error(void)
@@ -139,6 +150,14 @@ char *metrics_render(void)
     for (size_t p = 0; p < GPHASE__COUNT; p++)
         P("vst_commit_group_phase_seconds_total{phase=\"%s\"} %.6f\n", group_phase_names[p],
           (double)atomic_load(&group_phase_us[p]) / 1e6);
+    P("# HELP vst_registration_lookups_total Client registrations by source: the registration "
+      "cache, or the trust DB.\n# TYPE vst_registration_lookups_total counter\n"
+      "vst_registration_lookups_total{source=\"cache\"} %llu\n"
+      "vst_registration_lookups_total{source=\"database\"} %llu\n",
+      atomic_load(&registrations[1]), atomic_load(&registrations[0]));
+    P("# HELP vst_registration_cache_on 1 while vst.clients is watched and the registration cache "
+      "serves.\n# TYPE vst_registration_cache_on gauge\nvst_registration_cache_on %llu\n",
+      atomic_load(&registration_cache_on));
     P("# HELP vst_keyd_errors_total Failed calls to vst-keyd.\n# TYPE vst_keyd_errors_total "
       "counter\nvst_keyd_errors_total %llu\n",
       atomic_load(&keyd_errors));

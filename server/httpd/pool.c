@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "httpd/httpd.h"
+#include "httpd/sql.h"
 
 static slot *slots;
 static size_t nslots;
@@ -75,6 +76,8 @@ slot *pool_acquire(int client_id, int timeout_ms, int *busy)
                 slots[i].in_use = 1;
                 slots[i].client_id = client_id;
                 pthread_mutex_unlock(&mu);
+                if (slots[i].trust_posted > 0) /* the previous request's unlock */
+                    sql_collect(&slots[i]);
                 return &slots[i];
             }
         if (pthread_cond_timedwait(&cv, &mu, &until) != 0)
@@ -90,7 +93,7 @@ void pool_release(slot *s)
         return;
     /* A connection left inside a transaction (an aborted request) is not
      * reusable as is: roll it back or drop it. */
-    if (s->trust && PQtransactionStatus(s->trust) != PQTRANS_IDLE)
+    if (s->trust && s->trust_posted == 0 && PQtransactionStatus(s->trust) != PQTRANS_IDLE)
         slot_drop_trust(s);
     if (s->store && PQtransactionStatus(s->store) != PQTRANS_IDLE)
         slot_drop_store(s);
@@ -166,6 +169,8 @@ static int connect_db(PGconn **db, unsigned *prepared, const char *dsn, const ch
 
 int slot_trust(slot *s)
 {
+    if (s->trust_posted > 0)
+        sql_collect(s); /* drops the connection if it failed */
     return connect_db(&s->trust, &s->trust_prepared, g_hcfg.trust_dsn, "trust DB");
 }
 
@@ -200,6 +205,7 @@ void slot_drop_trust(slot *s)
     PQfinish(s->trust);
     s->trust = NULL;
     s->trust_prepared = 0;
+    s->trust_posted = 0;
 }
 
 void slot_drop_store(slot *s)

@@ -33,9 +33,11 @@ int receipt_from_result(PGresult *r, stored_receipt *out);
  * 0, or -1 when keyd or the trust DB failed (the receipt stays unsigned). */
 int receipt_sign(slot *s, stored_receipt *r);
 /* Attaches the signatures of n receipts signed by the key whose SHA-256
- * is kid, in one statement whose commit does not wait for its WAL flush: a signature lost to a
- * crash is made again, to the same bytes (Ed25519 is deterministic), by receipt_sign_pending or by
- * the request that next reads the receipt. Best effort. */
+ * is kid, in one statement sent without waiting for its answer (sql_post)
+ * whose commit does not wait for its WAL flush: a signature lost to a
+ * crash is made again, to the same bytes (Ed25519 is deterministic), by
+ * receipt_sign_pending or by the request that next reads the receipt.
+ * Best effort. */
 void receipt_attach_group(slot *s, stored_receipt *const *r, size_t n, const uint8_t kid[32]);
 /* Signs receipts left unsigned by a failure after their commit. */
 void receipt_sign_pending(slot *s);

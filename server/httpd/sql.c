@@ -34,11 +34,72 @@ static PGresult *prepare(slot *s, const statement *st, unsigned bit)
     return NULL;
 }
 
+/* The connection for st, its posted answers taken first. */
+static PGconn *conn_for(slot *s, const statement *st)
+{
+    if (st->db == SQL_TRUST && s->trust_posted > 0)
+        sql_collect(s);
+    return st->db == SQL_TRUST ? s->trust : s->store;
+}
+
+int sql_post(slot *s, sql_stmt id, const char *const *values)
+{
+    const statement *st = &statements[id];
+    PGconn *db = s->trust;
+    PGresult *r = NULL;
+    if (db == NULL || st->db != SQL_TRUST)
+        return -1;
+    if (s->trust_posted == 0 && (r = prepare(s, st, 1u << id)) != NULL) {
+        PQclear(r);
+        return -1;
+    }
+    /* Prepared already when posted > 0: posting a statement the connection
+     * has not prepared waits for the earlier answers first. */
+    if (s->trust_posted > 0 && (s->trust_prepared & (1u << id)) == 0 &&
+        (sql_collect(s) != 0 || (r = prepare(s, st, 1u << id)) != NULL)) {
+        PQclear(r);
+        return -1;
+    }
+    if ((PQpipelineStatus(db) == PQ_PIPELINE_ON || PQenterPipelineMode(db) == 1) &&
+        PQsendQueryPrepared(db, st->name, st->nparams, values, NULL, NULL, 0) == 1 &&
+        PQpipelineSync(db) == 1) {
+        s->trust_posted++;
+        return 0;
+    }
+    slot_drop_trust(s);
+    return -1;
+}
+
+int sql_collect(slot *s)
+{
+    PGconn *db = s->trust;
+    int ok = db != NULL;
+    /* Each posted statement: its result, the NULL that ends it, its Sync.
+     * Its outcome is not looked at (an unlock answers false at worst);
+     * only a failed connection is. Two NULLs in a row: nothing is coming. */
+    for (; ok && s->trust_posted > 0; s->trust_posted--)
+        for (int nulls = 0;;) {
+            PGresult *r = PQgetResult(db);
+            ExecStatusType st = PQresultStatus(r);
+            PQclear(r);
+            if (r == NULL && (++nulls > 1 || PQstatus(db) != CONNECTION_OK)) {
+                ok = 0;
+                break;
+            }
+            if (st == PGRES_PIPELINE_SYNC)
+                break;
+        }
+    if (ok && PQexitPipelineMode(db) == 1)
+        return 0;
+    slot_drop_trust(s);
+    return -1;
+}
+
 PGresult *sql_run(slot *s, sql_stmt id, const char *const *values, const int *lengths,
                   const int *formats)
 {
     const statement *st = &statements[id];
-    PGconn *db = st->db == SQL_TRUST ? s->trust : s->store;
+    PGconn *db = conn_for(s, st);
     if (db == NULL)
         return NULL;
     PGresult *r = prepare(s, st, 1u << id);
@@ -50,7 +111,7 @@ PGresult *sql_run(slot *s, sql_stmt id, const char *const *values, const int *le
 int sql_send(slot *s, sql_stmt id, const char *const *values)
 {
     const statement *st = &statements[id];
-    PGconn *db = st->db == SQL_TRUST ? s->trust : s->store;
+    PGconn *db = conn_for(s, st);
     if (db == NULL)
         return -1;
     PGresult *r = prepare(s, st, 1u << id);
@@ -86,7 +147,7 @@ int sql_run_pair(slot *s, sql_stmt a, const char *const *va, sql_stmt b, const c
                  PGresult **ra, PGresult **rb)
 {
     const statement *sa = &statements[a], *sb = &statements[b];
-    PGconn *db = sa->db == SQL_TRUST ? s->trust : s->store;
+    PGconn *db = conn_for(s, sa);
     *ra = *rb = NULL;
     if (db == NULL || sa->db != sb->db)
         return -1;

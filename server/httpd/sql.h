@@ -37,6 +37,8 @@
      * its request rate with it (sql/trust/0011; NULL: the configured default). */                 \
     X(CLIENT_BY_FINGERPRINT, SQL_TRUST, 1,                                                         \
       "SELECT id, name, state, rate_limit FROM vst.clients WHERE cert_fingerprint = $1")           \
+    /* registry.c: the registration cache's watcher (sql/trust/0014). */                           \
+    X(LISTEN_CLIENTS, SQL_TRUST, 0, "LISTEN vst_clients")                                          \
     /* store.c: session advisory locks on a text key (an attempt at a delivery,                    \
      * "<client id>/<delivery id>"; a delivery's prepared transaction, "vst:<ref>"). */            \
     X(LOCK, SQL_TRUST, 1, "SELECT pg_advisory_lock(hashtextextended($1, 0))")                      \
@@ -101,6 +103,17 @@ int sql_send(slot *s, sql_stmt id, const char *const *values);
 /* The result of what was sent on db (PQclear it; NULL when db is NULL or
  * nothing came), blocking until it is there. */
 PGresult *sql_wait(PGconn *db);
+/* Sends statement id (text parameters) on the trust connection and does
+ * not wait for its answer: for what must be done but need not hold up the
+ * caller (releasing a lock, attaching signatures). Each is a transaction
+ * of its own (libpq's pipeline mode, one Sync each). The answers are taken
+ * — and dropped — by sql_collect, which every sql_* call on the slot's
+ * trust connection and slot_trust run first. 0 sent, -1 not (the
+ * connection is dropped: a lock it held goes with the session). */
+int sql_post(slot *s, sql_stmt id, const char *const *values);
+/* Takes the answers of what sql_post sent: 0, or -1 when the connection
+ * failed (then it is dropped). */
+int sql_collect(slot *s);
 /* A statement that answers one boolean: 1 true, 0 false, -1 failed (the
  * result is cleared). */
 int sql_run_bool(slot *s, sql_stmt id, const char *const *values);

@@ -74,9 +74,12 @@ int store_lock_attempt_load(slot *s, int client_id, const char *delivery_id, PGr
 
 void store_unlock_attempt(slot *s, int client_id, const char *delivery_id)
 {
+    /* Not waited for: the answer has gone out already, and the sender's
+     * next request on this connection need not wait for the unlock. */
     char key[160];
     attempt_key(key, sizeof key, client_id, delivery_id);
-    lock_key(s, SQL_UNLOCK, key);
+    const char *p[] = {key};
+    sql_post(s, SQL_UNLOCK, p);
 }
 
 /* ---- prepared transactions */
@@ -498,9 +501,12 @@ void store_undo(slot *s, store_tx *t)
 void store_unlock_ref(slot *s, store_tx *t)
 {
     if (t->ref_locked && s->trust != NULL && PQstatus(s->trust) == CONNECTION_OK) {
+        /* Not waited for (sql_post): the transaction is committed or rolled
+         * back already, and the connection's next use takes the answer. */
         char gid[41];
         gid_of(t, gid);
-        lock_key(s, SQL_UNLOCK, gid);
+        const char *p[] = {gid};
+        sql_post(s, SQL_UNLOCK, p);
     }
     t->ref_locked = 0;
 }

@@ -622,6 +622,31 @@ expect_eq "vst_httpd reads rate_limit with the registration" "5|t" \
                                   WHERE cert_fingerprint = sha256('rated')")"
 expect_fail "vst_httpd may not change a rate limit" "$DENIED" vst_httpd "$TRUST_DB" \
     "UPDATE vst.clients SET rate_limit = 0"
+# 0014: every committed change of the registry is announced on "vst_clients"
+# (vst-httpd's registration cache listens); a session hears its own too.
+NOTE='Asynchronous notification "vst_clients"'
+notified() { # ROLE SQL...: the notifications a LISTENing session of ROLE got
+    q "$1" "$TRUST_DB" "LISTEN vst_clients" "${@:2}" "SELECT 'done'" |
+        grep -cE "^$NOTE received from server process with PID [0-9]+\.$" # no payload
+}
+expect_eq "a change of a rate by vst_admin notifies vst_clients once, with an empty payload" \
+    "1" "$(notified vst_admin "UPDATE vst.clients SET rate_limit = 6 WHERE name = 'Rated insurer'")"
+expect_eq "... and so does a new client, and a revocation" "1 1" \
+    "$(notified vst_admin "INSERT INTO vst.clients (name, ik, cert_fingerprint)
+                             VALUES ('Notified insurer', '109500969', sha256('notified'))") $(
+       notified vst_admin "UPDATE vst.clients SET state = 'revoked', revoked_at = now()
+                             WHERE name = 'Notified insurer'")"
+expect_eq "a rolled-back change notifies nothing" "0" \
+    "$(notified vst_admin "BEGIN" "UPDATE vst.clients SET rate_limit = 7 WHERE name = 'Rated insurer'" \
+        "ROLLBACK")"
+q vst_httpd "$TRUST_DB" "LISTEN vst_clients" "SELECT pg_sleep(1.5)" "SELECT 'done'" \
+    >"$TMP/listen.out" &
+LISTENER=$!
+sleep 0.5
+asu "$TRUST_DB" "UPDATE vst.clients SET rate_limit = 8 WHERE name = 'Rated insurer'" >/dev/null
+wait "$LISTENER"
+expect_eq "vst_httpd may listen (its watcher's session) and hears a change committed by another" \
+    "1" "$(grep -c "$NOTE" "$TMP/listen.out")"
 expect_eq "rate_limit: UPDATE for vst_admin only, SELECT for vst_httpd, nothing for vst_auditor" \
     "t|f|t|f|f" \
     "$(asu "$TRUST_DB" "SELECT has_column_privilege('vst_admin', 'vst.clients', 'rate_limit', 'UPDATE'),

@@ -223,4 +223,53 @@ check "audit: client.updated of rated with the old and the new rate, one per cha
                     FROM vst.audit_log WHERE action = 'client.updated' AND client = 'rated'")" = "5>0,0>2,2>0" ]
 check "every store row belongs to a receipt with its record count" store_matches_receipts
 
+# ---- the registration cache (issue 14, sql/trust/0014): registrations are
+# served from memory while vst-httpd watches vst.clients, and a change
+# applies to the next request — also after the watcher lost its session.
+metric() { # metric NAME: its value on /metrics (monitor certificate)
+    api monitor "$URL/metrics" | awk -v m="$1" '$1 == m { print $2 }'
+}
+watcher_pid() {
+    sql_trust "SELECT pid FROM pg_stat_activity WHERE datname = current_database()
+                 AND usename = 'vst_httpd' AND query = 'LISTEN vst_clients'"
+}
+wait_for() { # wait_for SECONDS COMMAND...: until COMMAND succeeds
+    local i
+    for ((i = 0; i < $1 * 10; i++)); do "${@:2}" && return 0; sleep 0.1; done
+    return 1
+}
+cache_on() { [ "$(metric vst_registration_cache_on)" = 1 ]; }
+check "the registration cache is on: vst-httpd LISTENs on vst_clients ($(watcher_pid))" \
+    both cache_on -- [ -n "$(watcher_pid)" ]
+H0=$(metric 'vst_registration_lookups_total{source="cache"}')
+sts=
+for _ in 1 2 3 4; do sts+="$(put unknown cached-1 "$D/20.nd") "; done
+H1=$(metric 'vst_registration_lookups_total{source="cache"}')
+check "requests of a registered client are served ($sts) with its registration from the cache ($H0 -> $H1 hits)" \
+    both [ "$sts" = "201 200 200 200 " ] -- [ "$((H1 - H0))" -ge 3 ]
+# second's registration is in the cache too: its requests are refused
+# (429: its rate), but only after their client was known.
+"$VST_ADMIN" client revoke second >"$D/revoke.out" 2>&1
+st=$(put second cached-2 "$D/20.nd")
+check "a revocation applies to the very next request: 403 client_revoked (got $st)" \
+    is_problem "$st" 403 client_revoked
+# The watcher's session goes away: the cache is off until it is back, and a
+# change made meanwhile applies at once all the same.
+W0=$(watcher_pid)
+sql_trust "SELECT pg_terminate_backend($W0)" >/dev/null
+check "with the watcher's session terminated the cache turns off" wait_for 5 eval '! cache_on'
+H2=$(metric 'vst_registration_lookups_total{source="cache"}')
+st=$(put unknown cached-1 "$D/20.nd") # a replay: no identifiers of the budget spent
+check "... meanwhile every request looks its client up in the trust DB (got $st, cache hits $H2 -> $(metric 'vst_registration_lookups_total{source="cache"}'))" \
+    both [ "$st" = 200 ] -- [ "$(metric 'vst_registration_lookups_total{source="cache"}')" = "$H2" ]
+check "the watcher comes back on a new session of its own and the cache on again" \
+    wait_for 10 eval 'cache_on && [ -n "$(watcher_pid)" ] && [ "$(watcher_pid)" != "$W0" ]'
+echo "# the watcher's session: $W0, then $(watcher_pid)"
+"$VST_ADMIN" client revoke rated >/dev/null 2>&1
+st=$(put unknown rated-9 "$D/20.nd")
+check "... and a revocation then applies to the next request as before (got $st)" \
+    is_problem "$st" 403 client_revoked
+check "vst-httpd was not restarted for any of it (pid $PID0)" \
+    both [ "$HTTPD_PID" = "$PID0" ] -- kill -0 "$PID0"
+
 e2e_summary
