@@ -11,7 +11,7 @@
 # stack of tests/e2e/stack.sh with the release binaries: vst-keyd, vst-httpd
 # (--rate-limit 0, and --client-slots / --per-ip-connections lifted so that C
 # clients sharing the one insurer certificate and 127.0.0.1 are not capped by
-# the per-client limits; the 16 workers stay as they are), client certificates.
+# the per-client limits; the workers stay at their default), client certificates.
 # Then, for each C of --clients (default 1 8 32 128), in this order:
 #   1. small_load (tests/bench/small_load.c, libcurl): C clients, each sending
 #      1-record deliveries (one valid sgb5 record from vst-gen, a unique
