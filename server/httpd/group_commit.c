@@ -268,6 +268,21 @@ static int commit_group(committer *c, gc_entry **g, size_t n, int split)
     } else if (seqs != NULL) {
         e = decide(s, &tx, g, n, seqs, &out, &detail);
     }
+    /* keyd signs while the decision's COMMIT is flushed: the signatures
+     * cover audit_seq, known from the decision's statement. Should the
+     * commit fail they are dropped with the group. */
+    int signed_ok = 0;
+    if (e == VST_E_OK) {
+        for (size_t i = 0; i < n; i++)
+            g[i]->rc.f.audit_seq = seqs[i];
+        int64_t t0 = mono_us();
+        signed_ok = sign_group(c, g, n) == 0;
+        metrics_group_phase(GPHASE_SIGN, t0);
+        t0 = mono_us();
+        e = store_group_decided(s, &out, &detail);
+        metrics_group_phase(GPHASE_COMMIT, t0);
+    }
+    free(seqs);
     if (e != VST_E_OK) {
         store_copy_abort(s, &tx);
         if (!out.unknown)
@@ -275,7 +290,6 @@ static int commit_group(committer *c, gc_entry **g, size_t n, int split)
         else
             hlog("warning", "a commit group's decision is unknown: left for recovery");
         store_unlock_ref(s, &tx);
-        free(seqs);
         if (split && n > 1 && out.store_refused)
             return 1;
         fail_all(g, n, e, detail, out.unknown);
@@ -283,20 +297,13 @@ static int commit_group(committer *c, gc_entry **g, size_t n, int split)
         return 0;
     }
     for (size_t i = 0; i < n; i++) {
-        g[i]->rc.f.audit_seq = seqs[i];
         g[i]->result = VST_E_OK;
         g[i]->group_size = n;
+        if (signed_ok)
+            c->signed_rc[i] = g[i]->rc;
     }
-    free(seqs);
-    /* keyd signs while the store flushes COMMIT PREPARED. */
     int64_t t0 = mono_us();
-    store_commit_prepared_send(s, &tx);
-    int signed_ok = sign_group(c, g, n) == 0;
-    for (size_t i = 0; signed_ok && i < n; i++)
-        c->signed_rc[i] = g[i]->rc;
-    metrics_group_phase(GPHASE_SIGN, t0);
-    t0 = mono_us();
-    store_commit_prepared_done(s, &tx, "of a commit group");
+    store_commit_prepared(s, &tx, "of a commit group");
     metrics_group_phase(GPHASE_COMMIT, t0);
     finish(g, n);
     /* After the answers: the lock that kept recovery away (the prepared

@@ -13,14 +13,16 @@
  *           and its receipt naming commit_ref. It runs while the COPY ends
  *           and PREPARE TRANSACTION 'vst:<commit_ref>' flushes; its COMMIT,
  *           sent once PREPARE succeeded, is the decision of all of them
- *   commit  COMMIT PREPARED (asynchronous commit: the decision is durable
- *           already, and recovery commits a prepared transaction whose
- *           receipts exist), while
- *   sign    one keyd round trip signs every receipt of the group; once the
- *           group is answered, the lock's release and the signatures'
- *           attachment are sent without waiting (sql_post; asynchronous
- *           commit too: Ed25519 is deterministic, so a lost attachment is
- *           re-signed to the same bytes by receipt_sign_pending)
+ *   sign    while that COMMIT flushes, one keyd round trip signs every
+ *           receipt of the group (dropped if the COMMIT fails)
+ *   commit  COMMIT PREPARED (PostgreSQL flushes it whatever
+ *           synchronous_commit says; should vst-httpd die before it,
+ *           recovery commits a prepared transaction whose receipts exist);
+ *           then the deliveries answer, their rows visible. The lock's
+ *           release and the signatures' attachment are sent without
+ *           waiting (sql_post; asynchronous commit too: Ed25519 is
+ *           deterministic, so a lost attachment is re-signed to the same
+ *           bytes by receipt_sign_pending)
  *
  * A group is whatever is queued when a committer is free: a lone
  * delivery commits at once, and under load the group grows by itself —

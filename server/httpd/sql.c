@@ -200,6 +200,21 @@ int sql_commit(PGconn *db)
     return command_ok(db, "COMMIT");
 }
 
+int sql_send_commit(PGconn *db)
+{
+    return db != NULL && PQsendQuery(db, "COMMIT") == 1 ? 0 : -1;
+}
+
+int sql_committed(PGconn *db)
+{
+    /* COMMIT of a transaction that failed answers COMMAND_OK too, with
+     * the tag ROLLBACK. */
+    PGresult *r = sql_wait(db);
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK && strcmp(PQcmdStatus(r), "COMMIT") == 0;
+    PQclear(r);
+    return ok;
+}
+
 int sql_rollback(PGconn *db)
 {
     return command_ok(db, "ROLLBACK");

@@ -130,6 +130,10 @@ int sql_run_pair(slot *s, sql_stmt a, const char *const *va, sql_stmt b, const c
 int sql_begin(PGconn *db);
 int sql_commit(PGconn *db);
 int sql_rollback(PGconn *db);
+/* COMMIT in two halves: sent (0, or -1), then its outcome (1 committed,
+ * 0 not: failed, rolled back, or the connection broke). */
+int sql_send_commit(PGconn *db);
+int sql_committed(PGconn *db);
 /* Rolls back a transaction left open (or failed) on db; nothing if idle. */
 void sql_end_open(PGconn *db);
 

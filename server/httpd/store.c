@@ -371,6 +371,20 @@ vst_err store_decide(slot *s, const store_tx *t, vst_receipt_fields *f, int clie
     return VST_E_UNAVAILABLE;
 }
 
+vst_err store_group_decided(slot *s, store_group_outcome *out, const char **detail)
+{
+    if (sql_committed(s->trust))
+        return VST_E_OK;
+    metrics_db_error();
+    /* A COMMIT that failed on a live connection decided nothing; on a
+     * broken one the outcome is unknown: recovery reads the receipts. */
+    out->unknown = PQstatus(s->trust) != CONNECTION_OK;
+    if (out->unknown)
+        slot_drop_trust(s);
+    *detail = "the receipts could not be committed";
+    return VST_E_UNAVAILABLE;
+}
+
 int store_group_lock_send(slot *s, const store_tx *t)
 {
     /* The lock (as SQL_LOCK takes it) and the BEGIN of the decision's
@@ -430,12 +444,12 @@ vst_err store_group_decide(slot *s, store_tx *t, const char *deliveries_json, ui
     PGresult *r = sql_wait(tr);
     int decided_ok = group_seqs(r, seqs, n);
     PQclear(r);
-    if (prepared && decided_ok && sql_commit(tr))
-        return VST_E_OK;
+    if (prepared && decided_ok && sql_send_commit(tr) == 0)
+        return VST_E_OK; /* the decision is on its way: store_group_decided */
     metrics_db_error();
-    /* Not decided — unless the connection broke inside COMMIT, when only
-     * the receipts can tell (recovery reads them). */
-    out->unknown = prepared && decided_ok && PQstatus(tr) != CONNECTION_OK;
+    /* Not decided — unless COMMIT could not be sent whole, when only the
+     * receipts can tell (recovery reads them). */
+    out->unknown = prepared && decided_ok;
     out->store_refused = !prepared;
     if (!prepared)
         slot_drop_store(s);
@@ -452,18 +466,11 @@ void store_commit(slot *s, store_tx *t, const char *delivery_id)
     store_unlock_ref(s, t);
 }
 
-void store_commit_prepared_send(slot *s, store_tx *t)
+void store_commit_prepared(slot *s, store_tx *t, const char *delivery_id)
 {
     char gid[41];
     gid_of(t, gid);
-    t->commit_sent = gid_send(s->store, "COMMIT PREPARED", gid);
-}
-
-void store_commit_prepared_done(slot *s, store_tx *t, const char *delivery_id)
-{
-    char gid[41];
-    gid_of(t, gid);
-    if (!t->commit_sent || !gid_done(s->store)) {
+    if (!gid_command(s->store, "COMMIT PREPARED", gid)) {
         /* Retry on a fresh connection (the old one may be gone); if that
          * fails too, recovery commits it once the lock is released. */
         slot_drop_store(s);
@@ -471,14 +478,7 @@ void store_commit_prepared_done(slot *s, store_tx *t, const char *delivery_id)
             hlog("error", "delivery %s decided but its store commit failed: left for recovery",
                  delivery_id);
     }
-    t->commit_sent = 0;
     t->prepared = 0;
-}
-
-void store_commit_prepared(slot *s, store_tx *t, const char *delivery_id)
-{
-    store_commit_prepared_send(s, t);
-    store_commit_prepared_done(s, t, delivery_id);
 }
 
 void store_undo(slot *s, store_tx *t)

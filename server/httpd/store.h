@@ -36,11 +36,10 @@
 #include "httpd/httpd.h"
 
 typedef struct {
-    char ref[37];    /* delivery_ref: the store's only reference to the delivery */
-    int copying;     /* COPY ... FROM STDIN is open on the store connection */
-    int prepared;    /* the store transaction is prepared as "vst:<ref>" */
-    int ref_locked;  /* the trust session holds the lock on "vst:<ref>" */
-    int commit_sent; /* COMMIT PREPARED is on its way (store_commit_prepared_send) */
+    char ref[37];   /* delivery_ref: the store's only reference to the delivery */
+    int copying;    /* COPY ... FROM STDIN is open on the store connection */
+    int prepared;   /* the store transaction is prepared as "vst:<ref>" */
+    int ref_locked; /* the trust session holds the lock on "vst:<ref>" */
 } store_tx;
 
 /* A new delivery: a fresh random delivery_ref (UUID v4), nothing open. */
@@ -87,10 +86,13 @@ vst_err store_decide(slot *s, const store_tx *t, vst_receipt_fields *f, int clie
  *                           (vst.deliveries_stored, sql/trust/0012, 0013:
  *                           every delivery's events and receipt, naming
  *                           t->ref as their commit_ref); ends the COPY and
- *                           PREPAREs while that statement runs; COMMITs the
- *                           decision only once PREPARE succeeded.
+ *                           PREPAREs while that statement runs; sends the
+ *                           decision's COMMIT only once PREPARE succeeded;
+ *   store_group_decided     takes COMMIT's answer (the caller has keyd
+ *                           sign the receipts meanwhile).
  * deliveries_json is the array vst.deliveries_stored takes; seqs receives
- * the n delivery.stored seqs. VST_E_OK is decided. Otherwise out says
+ * the n delivery.stored seqs. VST_E_OK from store_group_decided is
+ * decided. Otherwise (from either) out says
  * whether the outcome is unknown (the trust connection broke inside
  * COMMIT: left to recovery) and whether the store refused the rows (the
  * group may be split); the trust transaction may still be open
@@ -103,15 +105,12 @@ int store_group_lock_send(slot *s, const store_tx *t);
 int store_group_lock_wait(slot *s, store_tx *t);
 vst_err store_group_decide(slot *s, store_tx *t, const char *deliveries_json, uint64_t *seqs,
                            size_t n, store_group_outcome *out, const char **detail);
+vst_err store_group_decided(slot *s, store_group_outcome *out, const char **detail);
 /* After a decision: COMMIT PREPARED and the lock released. delivery_id
  * only names the delivery in the log when the commit is left to recovery. */
 void store_commit(slot *s, store_tx *t, const char *delivery_id);
 /* The same without releasing the lock (store_unlock_ref, later). */
 void store_commit_prepared(slot *s, store_tx *t, const char *delivery_id);
-/* store_commit_prepared in two halves, so that other work (a group's
- * signing) overlaps the commit's WAL flush. */
-void store_commit_prepared_send(slot *s, store_tx *t);
-void store_commit_prepared_done(slot *s, store_tx *t, const char *delivery_id);
 /* Without a decision: the trust transaction and the prepared store
  * transaction rolled back (the lock stays: store_unlock_ref). */
 void store_undo(slot *s, store_tx *t);
