@@ -233,8 +233,10 @@ static vst_err decide(slot *s, store_tx *tx, gc_entry **g, size_t n, uint64_t *s
         int64_t stored_us = now_us();
         for (size_t i = 0; i < n; i++)
             g[i]->rc.f.stored_at_us = stored_us;
-        if ((json = decision_json(g, n)) == NULL)
-            e = VST_E_NOMEM, *detail = "out of memory";
+        if ((json = decision_json(g, n)) == NULL) {
+            e = VST_E_NOMEM;
+            *detail = "out of memory";
+        }
     }
     metrics_group_phase(GPHASE_PREPARE, t0);
     if (e != VST_E_OK) {
