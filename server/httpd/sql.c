@@ -45,21 +45,18 @@ static PGconn *conn_for(slot *s, const statement *st)
 int sql_post(slot *s, sql_stmt id, const char *const *values)
 {
     const statement *st = &statements[id];
+    if (s->trust == NULL || st->db != SQL_TRUST)
+        return -1;
+    if ((s->trust_prepared & (1u << id)) == 0) {
+        /* Preparing waits for its answer: the earlier ones are taken first. */
+        PGresult *r = NULL;
+        if ((s->trust_posted > 0 && sql_collect(s) != 0) ||
+            (r = prepare(s, st, 1u << id)) != NULL) {
+            PQclear(r);
+            return -1;
+        }
+    }
     PGconn *db = s->trust;
-    PGresult *r = NULL;
-    if (db == NULL || st->db != SQL_TRUST)
-        return -1;
-    if (s->trust_posted == 0 && (r = prepare(s, st, 1u << id)) != NULL) {
-        PQclear(r);
-        return -1;
-    }
-    /* Prepared already when posted > 0: posting a statement the connection
-     * has not prepared waits for the earlier answers first. */
-    if (s->trust_posted > 0 && (s->trust_prepared & (1u << id)) == 0 &&
-        (sql_collect(s) != 0 || (r = prepare(s, st, 1u << id)) != NULL)) {
-        PQclear(r);
-        return -1;
-    }
     if ((PQpipelineStatus(db) == PQ_PIPELINE_ON || PQenterPipelineMode(db) == 1) &&
         PQsendQueryPrepared(db, st->name, st->nparams, values, NULL, NULL, 0) == 1 &&
         PQpipelineSync(db) == 1) {
