@@ -86,8 +86,6 @@ typedef struct {
     PGconn *trust;
     PGconn *store;
     vst_keyd *keyd;
-    int in_use;
-    int client_id; /* the client whose request holds it; 0 for none */
     /* Statements (sql.h) prepared on the current connections: one bit per
      * statement, cleared whenever a connection is replaced. */
     unsigned trust_prepared, store_prepared;

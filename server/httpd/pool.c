@@ -11,25 +11,35 @@
  * client-slots slots at once. */
 #include <poll.h>
 #include <stdio.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "httpd/httpd.h"
+#include "httpd/slot_queue.h"
 #include "httpd/sql.h"
 
 static slot *slots;
 static size_t nslots;
 static slot background;
-static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+/* Who gets which slot when: slot_queue.c (one waiter woken per release,
+ * a bounded wait for each). */
+static slot_queue queue;
+/* A waiter that has waited this long gets the next released slot handed
+ * to it: well above a delivery's usual wait at full load (a few tens of
+ * ms), so that hand-offs, which leave a slot idle until the waiter runs,
+ * stay rare; low enough to cut the tail of 128 senders on 32 workers. */
+#define POOL_STARVE_MS 100
 
 int pool_init(size_t n)
 {
     slots = calloc(n, sizeof *slots);
     nslots = n;
-    return slots ? 0 : -1;
+    if (slots == NULL || sq_init(&queue, n, g_hcfg.client_slots, POOL_STARVE_MS) != 0) {
+        free(slots);
+        slots = NULL;
+        return -1;
+    }
+    return 0;
 }
 
 void pool_free(void)
@@ -42,6 +52,7 @@ void pool_free(void)
     free(slots);
     slots = NULL;
     nslots = 0;
+    sq_free(&queue);
     slot_drop_trust(&background);
     slot_drop_store(&background);
     slot_drop_keyd(&background);
@@ -52,39 +63,15 @@ slot *pool_background(void)
     return &background;
 }
 
-/* Slots the client holds now; under mu. */
-static size_t held_by(int client_id)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < nslots; i++)
-        n += slots[i].in_use && slots[i].client_id == client_id;
-    return n;
-}
-
 slot *pool_acquire(int client_id, int timeout_ms, int *busy)
 {
-    *busy = 0;
-    struct timespec until;
-    deadline_in(timeout_ms, &until);
-    pthread_mutex_lock(&mu);
-    for (;;) {
-        /* At its cap, a client waits for one of its own slots: it queues
-         * behind itself, never in front of anybody else. */
-        *busy = client_id != 0 && held_by(client_id) >= g_hcfg.client_slots;
-        for (size_t i = 0; !*busy && i < nslots; i++)
-            if (!slots[i].in_use) {
-                slots[i].in_use = 1;
-                slots[i].client_id = client_id;
-                pthread_mutex_unlock(&mu);
-                if (slots[i].trust_posted > 0) /* the previous request's unlock */
-                    sql_collect(&slots[i]);
-                return &slots[i];
-            }
-        if (pthread_cond_timedwait(&cv, &mu, &until) != 0)
-            break;
-    }
-    pthread_mutex_unlock(&mu);
-    return NULL;
+    long i = sq_acquire(&queue, client_id, timeout_ms, busy);
+    if (i < 0)
+        return NULL;
+    slot *s = &slots[i];
+    if (s->trust_posted > 0) /* the previous request's unlock */
+        sql_collect(s);
+    return s;
 }
 
 void pool_release(slot *s)
@@ -97,11 +84,7 @@ void pool_release(slot *s)
         slot_drop_trust(s);
     if (s->store && PQtransactionStatus(s->store) != PQTRANS_IDLE)
         slot_drop_store(s);
-    pthread_mutex_lock(&mu);
-    s->in_use = 0;
-    s->client_id = 0;
-    pthread_cond_broadcast(&cv); /* a waiter may be capped: wake all */
-    pthread_mutex_unlock(&mu);
+    sq_release(&queue, (size_t)(s - slots));
 }
 
 /* *prepared: the statements prepared on *db (sql.c), none on a new one. */

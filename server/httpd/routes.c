@@ -145,6 +145,19 @@ static enum MHD_Result insurer_route(struct MHD_Connection *c, request *rq, cons
     return r->handler(c, &call);
 }
 
+/* A request without a body to read: not a PUT or POST (whose handlers read
+ * theirs), and none announced. */
+static int bodiless(struct MHD_Connection *c, const char *method)
+{
+    if (strcmp(method, MHD_HTTP_METHOD_PUT) == 0 || strcmp(method, MHD_HTTP_METHOD_POST) == 0)
+        return 0;
+    const char *len =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    return MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING) ==
+               NULL &&
+           (len == NULL || strcmp(len, "0") == 0);
+}
+
 enum MHD_Result httpd_dispatch(void *cls, struct MHD_Connection *c, const char *url,
                                const char *method, const char *version, const char *upload,
                                size_t *upload_size, void **req_cls)
@@ -165,6 +178,14 @@ enum MHD_Result httpd_dispatch(void *cls, struct MHD_Connection *c, const char *
         const char *wrong = httpd_headers_wrong(c, version);
         if (wrong != NULL)
             return reply_problem_close(c, VST_E_MALFORMED, wrong, 0);
+        /* A request without a body is answered in the next call, once
+         * libmicrohttpd has read the whole request: an answer queued in
+         * this first call makes it close the connection afterwards, which
+         * cost every GET (a receipt, /healthz, /metrics) a new TLS
+         * handshake. One with a body we do not want is answered now, and
+         * the connection closed rather than the body read. */
+        if (bodiless(c, method))
+            return MHD_YES;
     }
     const route *at_path = NULL, *r = NULL;
     for (size_t i = 0; i < NROUTES && r == NULL; i++)

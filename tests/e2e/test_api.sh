@@ -139,6 +139,23 @@ st=$(call second GET /v1/deliveries/api-curl-1)
 check "GET of another client's delivery -> 404 not_found" is_problem "$st" 404 not_found
 st=$(call insurer GET /v1/deliveries/no-such-delivery)
 check "GET of an unknown id -> 404 not_found" is_problem "$st" 404 not_found
+# One connection for several requests: libmicrohttpd closed it after every
+# GET answered in the access handler's first call (each receipt poll a new
+# TLS handshake). curl prints, per URL, the connections it had to open.
+conns() { api "$@" -o /dev/null -o /dev/null -o /dev/null -w '%{num_connects} ' 2>>"$STACK/curl.err"; }
+check "GETs of receipts (200 and 404) share one kept-alive connection" \
+    eval '[ "$(conns insurer "$URL/v1/deliveries/api-curl-1" "$URL/v1/deliveries/no-such-delivery" "$URL/v1/deliveries/api-curl-1")" = "1 0 0 " ]'
+# (--next: the PUT's options apply to the second transfer only.)
+get_then_put() {
+    local tls=(--cacert "$STACK/certs/ca.pem" --cert "$STACK/certs/insurer.pem"
+        --key "$STACK/certs/insurer.key" -o /dev/null -w '%{num_connects} ')
+    curl -sS "${tls[@]}" "$URL/v1/deliveries/api-curl-1" --next "${tls[@]}" -X PUT \
+        -H "Content-Type: application/x-ndjson" --data-binary @"$D/main.nd" \
+        "$URL/v1/deliveries/api-curl-1" 2>>"$STACK/curl.err"
+}
+check "a PUT after a GET goes on the same connection" eval '[ "$(get_then_put)" = "1 0 " ]'
+check "/healthz twice on one connection" \
+    eval '[ "$(conns none "$URL/healthz" "$URL/healthz")" = "1 0 " ]'
 
 # ---------------------------------------------------------------------------
 echo "# a receipt signed before issue 12 (v1) is answered as it was signed"
