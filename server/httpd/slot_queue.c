@@ -74,6 +74,7 @@ static void unlink_waiter(slot_queue *q, sq_waiter *w)
     *(w->prev ? &w->prev->next : &q->head) = w->next;
     *(w->next ? &w->next->prev : &q->tail) = w->prev;
     w->next = w->prev = NULL;
+    q->waiting--;
 }
 
 /* The oldest waiter that could use a slot now: not capped, not already
@@ -137,6 +138,7 @@ long sq_acquire(slot_queue *q, int client_id, int timeout_ms, int *busy)
      * function unlinks it first (granted: the release did). */
     /* cppcheck-suppress autoVariables */
     q->tail = &w;
+    q->waiting++;
     struct timespec until;
     clock_gettime(CLOCK_MONOTONIC, &until);
     until.tv_sec += timeout_ms / 1000;

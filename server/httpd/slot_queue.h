@@ -31,6 +31,7 @@ typedef struct {
     int64_t starve_ms;
     sq_waiter *head; /* waiters, oldest first */
     sq_waiter *tail;
+    size_t waiting;  /* waiters queued now */
     uint64_t handed; /* slots handed to a waiter that waited starve_ms */
 } slot_queue;
 

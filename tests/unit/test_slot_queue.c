@@ -16,6 +16,21 @@ static void sleep_ms(int ms)
     nanosleep(&t, NULL);
 }
 
+/* Waits until n requests are queued (a thread's start may take a while on
+ * a loaded machine), for at most 5 s. */
+static void until_waiting(slot_queue *q, size_t n)
+{
+    for (int i = 0; i < 5000; i++) {
+        pthread_mutex_lock(&q->mu);
+        size_t k = q->waiting;
+        pthread_mutex_unlock(&q->mu);
+        if (k >= n)
+            return;
+        sleep_ms(1);
+    }
+    CU_FAIL("the waiters did not queue");
+}
+
 static void test_free_then_timeout(void)
 {
     slot_queue q;
@@ -81,22 +96,34 @@ static void *wait_for_slot(void *p)
     return NULL;
 }
 
+/* A holder's slot, one waiter queued for wait_ms (still waiting then,
+ * whatever else is free), the holder's release; *w as the waiter ended. */
+static void holder_then_waiter(slot_queue *q, int holder, waiter_arg *w, int wait_ms)
+{
+    int busy = 0;
+    long a = sq_acquire(q, holder, 1000, &busy);
+    CU_ASSERT(a >= 0);
+    atomic_int order = 0;
+    w->q = q;
+    w->order = &order;
+    w->timeout_ms = 5000;
+    pthread_t t;
+    pthread_create(&t, NULL, wait_for_slot, w);
+    until_waiting(q, 1);
+    sleep_ms(wait_ms);
+    CU_ASSERT_EQUAL(atomic_load(&order), 0);
+    sq_release(q, (size_t)a);
+    pthread_join(t, NULL);
+}
+
 /* A capped client's waiter gets the slot its own client releases, though
- * other slots stay taken by nobody: it queued behind itself only. */
+ * another slot is free: it queued behind itself only. */
 static void test_capped_waiter_gets_own_release(void)
 {
     slot_queue q;
     CU_ASSERT_FATAL(sq_init(&q, 2, 1, 1000) == 0);
-    int busy = 0;
-    long a = sq_acquire(&q, 7, 1000, &busy);
-    atomic_int order = 0;
-    waiter_arg w = {.q = &q, .client = 7, .timeout_ms = 2000, .order = &order};
-    pthread_t t;
-    pthread_create(&t, NULL, wait_for_slot, &w);
-    sleep_ms(50);
-    CU_ASSERT_EQUAL(atomic_load(&order), 0); /* still waiting, one slot free */
-    sq_release(&q, (size_t)a);
-    pthread_join(t, NULL);
+    waiter_arg w = {.client = 7};
+    holder_then_waiter(&q, 7, &w, 50);
     CU_ASSERT(w.got >= 0);
     CU_ASSERT_EQUAL(w.busy, 0);
     sq_free(&q);
@@ -123,7 +150,7 @@ static void test_fifo_when_starving(void)
                             .order = &order,
                             .position = -1};
         pthread_create(&t[i], NULL, wait_for_slot, &w[i]);
-        sleep_ms(20); /* queued in this order */
+        until_waiting(&q, (size_t)i + 1); /* queued in this order */
     }
     /* A newcomer while they wait: not served before them. */
     CU_ASSERT_EQUAL(sq_acquire(&q, 99, 10, &busy), -1);
@@ -144,15 +171,8 @@ static void test_no_handoff_before_starving(void)
 {
     slot_queue q;
     CU_ASSERT_FATAL(sq_init(&q, 1, 8, 60000) == 0);
-    int busy = 0;
-    long a = sq_acquire(&q, 1, 1000, &busy);
-    atomic_int order = 0;
-    waiter_arg w = {.q = &q, .client = 2, .timeout_ms = 5000, .order = &order};
-    pthread_t t;
-    pthread_create(&t, NULL, wait_for_slot, &w);
-    sleep_ms(20);
-    sq_release(&q, (size_t)a);
-    pthread_join(t, NULL);
+    waiter_arg w = {.client = 2};
+    holder_then_waiter(&q, 1, &w, 20);
     CU_ASSERT_EQUAL(w.got, 0); /* woken, and it took the free slot itself */
     CU_ASSERT_EQUAL(q.handed, 0);
     sq_free(&q);
@@ -201,6 +221,7 @@ static void test_stress(void)
     CU_ASSERT_EQUAL(atomic_load(&over_cap), 0);
     CU_ASSERT(stress_q.handed > 0); /* the hand-off path ran too */
     CU_ASSERT_PTR_NULL(stress_q.head);
+    CU_ASSERT_EQUAL(stress_q.waiting, 0);
     for (size_t i = 0; i < S_SLOTS; i++)
         CU_ASSERT_EQUAL(stress_q.in_use[i], 0);
     sq_free(&stress_q);
