@@ -102,6 +102,9 @@ void pool_free(void);
  * occupy every worker. client_id 0 is not capped. */
 slot *pool_acquire(int client_id, int timeout_ms, int *busy);
 void pool_release(slot *s);
+/* For /metrics: the workers, those taken, the requests waiting for one,
+ * and the slots handed to a request that had waited long (slot_queue.h). */
+void pool_stats(size_t *workers, size_t *busy, size_t *waiting, uint64_t *handed);
 /* The background thread's own slot, outside the pool: housekeeping never
  * waits for a worker, and never takes one from the insurers. */
 slot *pool_background(void);

@@ -2,6 +2,7 @@
  * rejections by code, a delivery latency histogram, keyd and database
  * errors, responses by status. Lock-free counters. */
 #include <stdatomic.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -95,13 +96,27 @@ void metrics_http(unsigned status)
         atomic_fetch_add(&status_counts[status], 1);
 }
 
-char *metrics_render(void)
+/* The text of /metrics, built in a buffer of fixed size: an answer that
+ * would not fit is no answer (NULL) rather than a truncated one. */
+typedef struct {
+    char *out;
+    size_t n, cap;
+} text;
+
+__attribute__((format(printf, 2, 3))) static void put(text *t, const char *fmt, ...)
 {
-    size_t cap = 16384, n = 0;
-    char *out = malloc(cap);
-    if (out == NULL)
-        return NULL;
-#define P(...) n += (size_t)snprintf(out + n, n < cap ? cap - n : 0, __VA_ARGS__)
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(t->out + t->n, t->n < t->cap ? t->cap - t->n : 0, fmt, ap);
+    va_end(ap);
+    t->n += k > 0 ? (size_t)k : 0;
+}
+
+#define P(...) put(t, __VA_ARGS__)
+
+/* Deliveries, records, their errors and their timing. */
+static void render_deliveries(text *t)
+{
     P("# HELP vst_deliveries_total Deliveries by result.\n# TYPE vst_deliveries_total counter\n");
     for (int r = 0; r < M__RESULTS; r++)
         P("vst_deliveries_total{result=\"%s\"} %llu\n", result_names[r],
@@ -135,6 +150,11 @@ char *metrics_render(void)
     for (size_t p = 0; p < PHASE__COUNT; p++)
         P("vst_delivery_phase_seconds_total{phase=\"%s\"} %.6f\n", phase_names[p],
           (double)atomic_load(&phase_us[p]) / 1e6);
+}
+
+/* Commit groups (issue 14). */
+static void render_groups(text *t)
+{
     P("# HELP vst_commit_groups_total Commit groups of small deliveries.\n# TYPE "
       "vst_commit_groups_total counter\nvst_commit_groups_total %llu\n",
       atomic_load(&groups));
@@ -150,6 +170,11 @@ char *metrics_render(void)
     for (size_t p = 0; p < GPHASE__COUNT; p++)
         P("vst_commit_group_phase_seconds_total{phase=\"%s\"} %.6f\n", group_phase_names[p],
           (double)atomic_load(&group_phase_us[p]) / 1e6);
+}
+
+/* The registration cache, the workers, the dependencies' errors, HTTP. */
+static void render_service(text *t)
+{
     P("# HELP vst_registration_lookups_total Client registrations by source: the registration "
       "cache, or the trust DB.\n# TYPE vst_registration_lookups_total counter\n"
       "vst_registration_lookups_total{source=\"cache\"} %llu\n"
@@ -158,6 +183,16 @@ char *metrics_render(void)
     P("# HELP vst_registration_cache_on 1 while vst.clients is watched and the registration cache "
       "serves.\n# TYPE vst_registration_cache_on gauge\nvst_registration_cache_on %llu\n",
       atomic_load(&registration_cache_on));
+    size_t workers, busy, waiting;
+    uint64_t handed;
+    pool_stats(&workers, &busy, &waiting, &handed);
+    P("# HELP vst_workers Worker slots (workers).\n# TYPE vst_workers gauge\nvst_workers %zu\n"
+      "# HELP vst_workers_busy Worker slots taken by a request.\n# TYPE vst_workers_busy gauge\n"
+      "vst_workers_busy %zu\n# HELP vst_worker_waiting Requests waiting for a worker slot.\n"
+      "# TYPE vst_worker_waiting gauge\nvst_worker_waiting %zu\n"
+      "# HELP vst_worker_handoffs_total Worker slots handed to a request that had waited 100 ms "
+      "or more.\n# TYPE vst_worker_handoffs_total counter\nvst_worker_handoffs_total %llu\n",
+      workers, busy, waiting, (unsigned long long)handed);
     P("# HELP vst_keyd_errors_total Failed calls to vst-keyd.\n# TYPE vst_keyd_errors_total "
       "counter\nvst_keyd_errors_total %llu\n",
       atomic_load(&keyd_errors));
@@ -169,10 +204,20 @@ char *metrics_render(void)
     for (unsigned s = 100; s < 600; s++)
         if (atomic_load(&status_counts[s]) > 0)
             P("vst_http_responses_total{status=\"%u\"} %llu\n", s, atomic_load(&status_counts[s]));
+}
 #undef P
-    if (n >= cap) {
-        free(out);
+
+char *metrics_render(void)
+{
+    text t = {.out = malloc(16384), .cap = 16384};
+    if (t.out == NULL)
+        return NULL;
+    render_deliveries(&t);
+    render_groups(&t);
+    render_service(&t);
+    if (t.n >= t.cap) {
+        free(t.out);
         return NULL;
     }
-    return out;
+    return t.out;
 }

@@ -63,6 +63,12 @@ slot *pool_background(void)
     return &background;
 }
 
+void pool_stats(size_t *workers, size_t *busy, size_t *waiting, uint64_t *handed)
+{
+    *workers = nslots;
+    sq_stats(&queue, busy, waiting, handed);
+}
+
 slot *pool_acquire(int client_id, int timeout_ms, int *busy)
 {
     long i = sq_acquire(&queue, client_id, timeout_ms, busy);

@@ -184,3 +184,15 @@ void sq_release(slot_queue *q, size_t i)
     dispatch(q, (long)i, now_ms());
     pthread_mutex_unlock(&q->mu);
 }
+
+void sq_stats(slot_queue *q, size_t *busy, size_t *waiting, uint64_t *handed)
+{
+    pthread_mutex_lock(&q->mu);
+    size_t n = 0;
+    for (size_t i = 0; i < q->n; i++)
+        n += q->in_use[i] != 0;
+    *busy = n;
+    *waiting = q->waiting;
+    *handed = q->handed;
+    pthread_mutex_unlock(&q->mu);
+}

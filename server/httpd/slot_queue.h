@@ -42,5 +42,7 @@ void sq_free(slot_queue *q);
  * set when the client was at its cap then (it queued behind itself). */
 long sq_acquire(slot_queue *q, int client_id, int timeout_ms, int *busy);
 void sq_release(slot_queue *q, size_t i);
+/* For /metrics: slots taken, requests waiting, hand-offs so far. */
+void sq_stats(slot_queue *q, size_t *busy, size_t *waiting, uint64_t *handed);
 
 #endif

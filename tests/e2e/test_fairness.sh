@@ -47,6 +47,9 @@ mkdir -p "$D"
 "$VST_GEN" --records 200 --seed 5151 -o "$D/200.nd" || not_ok "test data"
 head -n 20 "$D/200.nd" >"$D/20.nd"
 ms() { date +%s%3N; }
+metric() { # metric NAME: its value on /metrics (monitor certificate)
+    api monitor "$URL/metrics" | awk -v m="$1" '$1 == m { print $2 }'
+}
 # slow_put WHO ID SECONDS OUT: a delivery whose body trickles (one line a
 # second) for SECONDS, in the background; its status goes to OUT.
 slow_put() {
@@ -77,6 +80,11 @@ sleep 2
 slow_put insurer slots-3 8 "$D/s3.status"
 slow_put insurer slots-4 8 "$D/s4.status"
 sleep 1
+# What an operator sees meanwhile: two of three workers taken, two
+# requests waiting for one (the capped client's third and fourth).
+check "/metrics: vst_workers 3, vst_workers_busy 2, vst_worker_waiting 2 (got $(metric vst_workers), $(metric vst_workers_busy), $(metric vst_worker_waiting))" \
+    [ "$(metric vst_workers)/$(metric vst_workers_busy)/$(metric vst_worker_waiting)" = 3/2/2 ]
+H0=$(metric vst_worker_handoffs_total)
 t=$(ms)
 st=$(call second PUT /v1/deliveries/slots-other -H 'Content-Type: application/x-ndjson' \
     --data-binary "@$D/20.nd" --max-time 40 -o "$D/other.body")
@@ -88,6 +96,10 @@ check "the capped client's third and fourth requests waited for its own slots, t
     [ "$(cat "$D/s3.status")/$(cat "$D/s4.status")" = 201/201 ]
 check "the slow deliveries themselves complete (201, 201; got $(cat "$D/s1" "$D/s2" | tr '\n' ' '))" \
     [ "$(cat "$D/s1")/$(cat "$D/s2")" = 201/201 ]
+# They had waited seconds: each was handed the slot its client released,
+# before anybody else could take it.
+check "/metrics: both waiters were handed a slot (vst_worker_handoffs_total +2, got $H0 -> $(metric vst_worker_handoffs_total)), none waits now" \
+    [ "$(($(metric vst_worker_handoffs_total) - H0))/$(metric vst_worker_waiting)" = 2/0 ]
 
 # ---- the same delivery id twice at once: the second attempt waits for the
 # first at most --db-lock-timeout (2 s), then 409 (before: parked for ever).
@@ -226,9 +238,6 @@ check "every store row belongs to a receipt with its record count" store_matches
 # ---- the registration cache (issue 14, sql/trust/0014): registrations are
 # served from memory while vst-httpd watches vst.clients, and a change
 # applies to the next request — also after the watcher lost its session.
-metric() { # metric NAME: its value on /metrics (monitor certificate)
-    api monitor "$URL/metrics" | awk -v m="$1" '$1 == m { print $2 }'
-}
 watcher_pid() {
     sql_trust "SELECT pid FROM pg_stat_activity WHERE datname = current_database()
                  AND usename = 'vst_httpd' AND query = 'LISTEN vst_clients'"
