@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "core/log.h"
+
 struct sq_waiter {
     pthread_cond_t cv;
     int client;
@@ -13,13 +15,6 @@ struct sq_waiter {
     int woken;    /* a release woke it to try for a free slot */
     sq_waiter *next, *prev;
 };
-
-static int64_t now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
 
 int sq_init(slot_queue *q, size_t n, size_t cap, unsigned starve_ms)
 {
@@ -119,7 +114,7 @@ long sq_acquire(slot_queue *q, int client_id, int timeout_ms, int *busy)
 {
     *busy = 0;
     pthread_mutex_lock(&q->mu);
-    int64_t now = now_ms();
+    int64_t now = vst_mono_ms();
     long i = -1;
     if (!capped(q, client_id) && !starving(q, now) && (i = free_slot(q)) >= 0) {
         take(q, i, client_id);
@@ -139,14 +134,9 @@ long sq_acquire(slot_queue *q, int client_id, int timeout_ms, int *busy)
     /* cppcheck-suppress autoVariables */
     q->tail = &w;
     q->waiting++;
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    /* On the condition's clock, CLOCK_MONOTONIC, like vst_mono_ms. */
+    int64_t end_ms = now + timeout_ms;
+    struct timespec until = {.tv_sec = end_ms / 1000, .tv_nsec = (long)(end_ms % 1000) * 1000000L};
     for (;;) {
         if (w.granted >= 0) { /* handed over, and unlinked, by a release */
             i = w.granted;
@@ -166,7 +156,7 @@ long sq_acquire(slot_queue *q, int client_id, int timeout_ms, int *busy)
             /* A release that woke this waiter woke nobody else. */
             long f = w.woken ? free_slot(q) : -1;
             if (f >= 0)
-                dispatch(q, f, now_ms());
+                dispatch(q, f, vst_mono_ms());
             i = -1;
             break;
         }
@@ -181,7 +171,7 @@ void sq_release(slot_queue *q, size_t i)
     pthread_mutex_lock(&q->mu);
     q->in_use[i] = 0;
     q->client[i] = 0;
-    dispatch(q, (long)i, now_ms());
+    dispatch(q, (long)i, vst_mono_ms());
     pthread_mutex_unlock(&q->mu);
 }
 

@@ -192,11 +192,6 @@ int sql_begin(PGconn *db)
     return command_ok(db, "BEGIN");
 }
 
-int sql_commit(PGconn *db)
-{
-    return command_ok(db, "COMMIT");
-}
-
 int sql_send_commit(PGconn *db)
 {
     return db != NULL && PQsendQuery(db, "COMMIT") == 1 ? 0 : -1;
@@ -210,6 +205,11 @@ int sql_committed(PGconn *db)
     int ok = PQresultStatus(r) == PGRES_COMMAND_OK && strcmp(PQcmdStatus(r), "COMMIT") == 0;
     PQclear(r);
     return ok;
+}
+
+int sql_commit(PGconn *db)
+{
+    return sql_send_commit(db) == 0 && sql_committed(db);
 }
 
 int sql_rollback(PGconn *db)

@@ -126,7 +126,8 @@ int sql_run_bool(slot *s, sql_stmt id, const char *const *values);
 int sql_run_pair(slot *s, sql_stmt a, const char *const *va, sql_stmt b, const char *const *vb,
                  PGresult **ra, PGresult **rb);
 
-/* Transaction control on one connection: 1 done, 0 failed. */
+/* Transaction control on one connection: 1 done, 0 failed (sql_commit:
+ * 1 committed, 0 not, as sql_committed says). */
 int sql_begin(PGconn *db);
 int sql_commit(PGconn *db);
 int sql_rollback(PGconn *db);
