@@ -21,7 +21,8 @@
 /* A committer: connections of its own (never a worker's) and room for
  * one group; used by one leader at a time. */
 typedef struct {
-    int busy; /* a leader commits a group with it */
+    int busy;     /* a leader commits a group with it */
+    int deciding; /* ... and has not yet sent its decision's COMMIT */
     slot s;
     uint8_t pub[32]; /* keyd's signing key, as last asked */
     int have_pub;
@@ -39,13 +40,42 @@ static size_t ncommitters;
 static void lead(committer *c, size_t n);
 static size_t take(gc_entry **g);
 
-/* Under mu: a committer no leader uses, or NULL. */
+/* Under mu: a committer a new group may take now, or NULL. None while
+ * another group is still before its decision: every decision passes the
+ * audit chain's lock (vst.audit_append_many holds it to the COMMIT), so a
+ * second group taken then would only wait for that lock in PostgreSQL,
+ * having split the deliveries that queue meanwhile into two groups that
+ * each pay a group's fixed cost. Waiting here, they join one group, which
+ * a committer takes as soon as the decision ahead is on its way — its
+ * rows are copied while that one's COMMIT and COMMIT PREPARED flush. */
 static committer *free_committer(void)
 {
-    for (size_t i = 0; i < ncommitters; i++)
-        if (!committers[i].busy)
-            return &committers[i];
-    return NULL;
+    committer *c = NULL;
+    for (size_t i = 0; i < ncommitters; i++) {
+        if (committers[i].deciding)
+            return NULL;
+        if (c == NULL && !committers[i].busy)
+            c = &committers[i];
+    }
+    return c;
+}
+
+/* Under mu: wakes the first delivery still queued, to lead the next group
+ * if a committer is free for it now. */
+static void wake_next_leader(void)
+{
+    if (head != NULL && free_committer() != NULL)
+        pthread_cond_signal(&head->decided);
+}
+
+/* The group of c has sent its decision's COMMIT (or failed before): the
+ * next group may start on another committer. */
+static void decision_sent(committer *c)
+{
+    pthread_mutex_lock(&mu);
+    c->deciding = 0;
+    wake_next_leader();
+    pthread_mutex_unlock(&mu);
 }
 
 void group_commit_submit(gc_entry *e)
@@ -66,14 +96,13 @@ void group_commit_submit(gc_entry *e)
     committer *c;
     while (!e->done) {
         if (head != NULL && (c = free_committer()) != NULL) {
-            c->busy = 1;
+            c->busy = c->deciding = 1;
             size_t n = take(c->g);
             pthread_mutex_unlock(&mu);
             lead(c, n);
             pthread_mutex_lock(&mu);
-            c->busy = 0;
-            if (head != NULL) /* the next leader */
-                pthread_cond_signal(&head->decided);
+            c->busy = c->deciding = 0;
+            wake_next_leader();
         } else {
             pthread_cond_wait(&e->decided, &mu);
         }
@@ -270,6 +299,7 @@ static int commit_group(committer *c, gc_entry **g, size_t n, int split)
     } else if (seqs != NULL) {
         e = decide(s, &tx, g, n, seqs, &out, &detail);
     }
+    decision_sent(c);
     /* keyd signs while the decision's COMMIT is flushed: the signatures
      * cover audit_seq, known from the decision's statement. Should the
      * commit fail they are dropped with the group. */

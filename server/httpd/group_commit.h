@@ -26,7 +26,10 @@
  *
  * A group is whatever is queued when a committer is free: a lone
  * delivery commits at once, and under load the group grows by itself —
- * there is no timer. A group that fails in the store (one delivery's rows
+ * there is no timer. A committer counts as free only while no other group
+ * is before its decision: decisions pass the audit chain's lock one at a
+ * time anyway, and the deliveries that queue meanwhile join one group
+ * instead of two. A group that fails in the store (one delivery's rows
  * refused) is retried one delivery at a time, so one bad delivery never
  * costs the others their commit. Large deliveries never join a group: they
  * keep their own transaction (delivery_put.c), so their COPY delays no

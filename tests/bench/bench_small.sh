@@ -3,7 +3,8 @@
 # see docs/benchmarks.md.
 #
 #   tests/bench/bench_small.sh [--duration SECONDS] [--clients "1 8 32 128"]
-#                              [--new-clients 8] [--httpd-opt "--option value"]...
+#                              [--new-clients 8] [--ceiling-clients 32]
+#                              [--httpd-opt "--option value"]...
 #
 # In a throwaway directory it starts its own PostgreSQL 15 cluster
 # (vst_pg_start, then vst_pg_durable: fsync, synchronous_commit and
@@ -29,7 +30,12 @@
 # pgbench commit the same, for comparison; and the CPU time per delivery of
 # vst-httpd, vst-keyd and the cluster (/proc), with the machine's busy share.
 # Then one small_load run with a new TCP + TLS connection per delivery at
-# C = --new-clients (default 8). A CHECKPOINT precedes every run. Prints a
+# C = --new-clients (default 8). Last, the machine's ceiling for any request
+# of this size of stack: small_load --get /healthz at C = --ceiling-clients
+# (default 32; 0 skips it) over kept-alive mTLS connections — TLS, HTTP and
+# the load generator, without a worker, a database or keyd — with vst-httpd's
+# CPU per request and the machine's busy share; the summary sets the goal's
+# 0.5 x pgbench against it. A CHECKPOINT precedes every run. Prints a
 # summary table with the goals of issue 14 next to the figures.
 #
 # Per run it prints the mean of vst-httpd's delivery-duration histogram,
@@ -46,19 +52,21 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 source "$ROOT/deploy/lib/common.sh"
 
-DURATION=10 CLIENTS="1 8 32 128" NEW_CLIENTS=8 EXTRA_OPTS=()
+DURATION=10 CLIENTS="1 8 32 128" NEW_CLIENTS=8 CEILING_CLIENTS=32 EXTRA_OPTS=()
 while [ $# -gt 0 ]; do
     case "$1" in
     --duration) DURATION=$2; shift 2 ;;
     --clients) CLIENTS=$2; shift 2 ;;
     --new-clients) NEW_CLIENTS=$2; shift 2 ;;
+    --ceiling-clients) CEILING_CLIENTS=$2; shift 2 ;;
     --httpd-opt) read -ra o <<<"$2"; EXTRA_OPTS+=("${o[@]}"); shift 2 ;;
-    -h | --help) sed -n '2,41p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,47p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "bench_small.sh: unknown argument $1 (see --help)" ;;
     esac
 done
 [[ "$DURATION" =~ ^[0-9]+$ ]] && [ "$DURATION" -ge 1 ] || die "--duration must be a whole number of seconds >= 1"
 for c in $CLIENTS $NEW_CLIENTS; do [[ "$c" =~ ^[0-9]+$ ]] && [ "$c" -ge 1 ] || die "client counts must be numbers >= 1"; done
+[[ "$CEILING_CLIENTS" =~ ^[0-9]+$ ]] || die "--ceiling-clients must be a number (0: no ceiling run)"
 [ "$(id -u)" -eq 0 ] || die "bench_small.sh runs as root (like tests/run.sh)"
 [ -x "$PGBIN/pgbench" ] || die "pgbench not found in $PGBIN (postgresql-15)"
 
@@ -266,6 +274,22 @@ done
 echo "C = $NEW_CLIENTS, new connection per delivery:"
 load "new$NEW_CLIENTS" new "$NEW_CLIENTS"
 STORED=$(sql_store "SELECT count(*) FROM sgb5.records")
+# The ceiling: GET /healthz over the same kind of connection. No worker, no
+# database, no keyd: what a request costs the machine before any delivery
+# work, vst-httpd's share of it, and the rest (the load generator, the kernel).
+CEIL=''
+if [ "$CEILING_CLIENTS" -gt 0 ]; then
+    echo "C = $CEILING_CLIENTS, GET /healthz (the ceiling: TLS and HTTP only):"
+    cpu0=$(cpu_ticks)
+    out=$("$SMALL_LOAD" --url "$URL" --ca "$CERTS/ca.pem" --cert "$CERTS/insurer.pem" --key "$CERTS/insurer.key" \
+        --get /healthz --mode keepalive --clients "$CEILING_CLIENTS" --duration "$DURATION") || die "small_load failed"
+    cpu1=$(cpu_ticks)
+    echo "$out" | grep -v '^RESULT ' | sed 's/^/  vst:     /'
+    R[ceil]="$(echo "$out" | grep '^RESULT ')"
+    R[ceil]="${R[ceil]} $(cpu_per_op "$cpu0" "$cpu1" "$(field ceil ok)")"
+    echo "  CPU per request: vst-httpd $(field ceil cpu_httpd) ms; machine $(field ceil busy) % busy (all processes)"
+    CEIL=1
+fi
 
 # --- summary ------------------------------------------------------------------
 row() { # row KEY C MODE PGB
@@ -321,4 +345,13 @@ if has 32 && has 128; then
 fi
 if has 1; then
     echo "  1 client p50 <= 2 ms: $(field ka1 p50) ms ($(goal "$(field ka1 p50)" 2 le))"
+fi
+if [ -n "$CEIL" ]; then
+    echo "ceiling (GET /healthz, $CEILING_CLIENTS clients, kept-alive mTLS, no worker, database or keyd): $(field ceil rate) requests/s," \
+        "p50 $(field ceil p50) ms, p99 $(field ceil p99) ms; vst-httpd $(field ceil cpu_httpd) ms CPU per request; machine $(field ceil busy) % busy"
+    if has 32; then
+        echo "  0.5 x pgbench at 32 clients = $(awk -v p="${PG[32]}" 'BEGIN { printf "%.0f", p / 2 }') deliveries/s:" \
+            "$(awk -v p="${PG[32]}" -v c="$(field ceil rate)" 'BEGIN { if (c > 0) printf "%.0f %%", 50 * p / c; else print "-" }') of the ceiling;" \
+            "deliveries reach $(awk -v d="$(field ka32 rate)" -v c="$(field ceil rate)" 'BEGIN { if (c > 0) printf "%.0f %%", 100 * d / c; else print "-" }') of it"
+    fi
 fi

@@ -4,6 +4,7 @@
  *   small_load --url https://HOST:PORT --ca FILE --cert FILE --key FILE
  *              --body FILE [--clients N] [--duration SECONDS]
  *              [--mode keepalive|new] [--prefix P] [--latencies FILE]
+ *              [--get PATH]
  *
  * N threads, one libcurl easy handle each, send `PUT /v1/deliveries/P-c<i>-r<j>`
  * (a unique delivery id per request) with FILE as the body, one after the
@@ -34,6 +35,16 @@
  *          rate=123.2 p50=6.10 p90=8.00 p99=12.40 max=20.10 conns=8
  *          statuses=409:2,503:1
  *
+ * (non201 counts the answers other than the one counted: 201, or 200 with
+ * --get.)
+ *
+ * --get PATH (the ceiling of the machine, not a delivery): each request is
+ *     a GET of PATH (for example /healthz: no worker, no database, no keyd)
+ *     over the same kept-alive or new connections, and 200 is the answer
+ *     counted; --body is then not needed. What a request costs here in
+ *     TLS, HTTP and the load generator bounds what any delivery can reach
+ *     on the same machine.
+ *
  * --latencies FILE writes every 201 latency in ms, one per line. Exit status
  * 0 when the run took place (whatever the answers), 2 on a usage or setup
  * error. */
@@ -46,8 +57,9 @@
 #include <time.h>
 
 static const char *opt_url, *opt_ca, *opt_cert, *opt_key, *opt_body, *opt_prefix = "small";
-static const char *opt_latencies;
+static const char *opt_latencies, *opt_get;
 static int opt_clients = 1, opt_keepalive = 1;
+static long ok_status = 201; /* 200 with --get */
 static double opt_duration = 10;
 static char *body;
 static long body_len;
@@ -114,9 +126,6 @@ static void *run(void *arg)
     if (h == NULL || hdr == NULL)
         die("curl_easy_init failed");
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "PUT");
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, body_len);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
@@ -140,11 +149,16 @@ static void *run(void *arg)
          * made the run's p99 of the first request of each. */
         snprintf(url, sizeof url, "%s/v1/deliveries/%s-c%d-warm", opt_url, opt_prefix, w->index);
         curl_easy_setopt(h, CURLOPT_URL, url);
-        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, NULL);
         curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
         errbuf[0] = '\0';
         if (curl_easy_perform(h) != CURLE_OK)
             die("client %d could not connect: %s", w->index, errbuf);
+    }
+    if (opt_get != NULL) {
+        snprintf(url, sizeof url, "%s%s", opt_url, opt_get);
+        curl_easy_setopt(h, CURLOPT_URL, url);
+        curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+    } else {
         curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "PUT");
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, body_len);
@@ -152,8 +166,11 @@ static void *run(void *arg)
     pthread_barrier_wait(&warm_barrier);
     pthread_barrier_wait(&start_barrier);
     for (unsigned long r = 0; now() < t_end; r++) {
-        snprintf(url, sizeof url, "%s/v1/deliveries/%s-c%d-r%lu", opt_url, opt_prefix, w->index, r);
-        curl_easy_setopt(h, CURLOPT_URL, url);
+        if (opt_get == NULL) {
+            snprintf(url, sizeof url, "%s/v1/deliveries/%s-c%d-r%lu", opt_url, opt_prefix, w->index,
+                     r);
+            curl_easy_setopt(h, CURLOPT_URL, url);
+        }
         errbuf[0] = '\0';
         double t0 = now();
         CURLcode rc = curl_easy_perform(h);
@@ -172,7 +189,7 @@ static void *run(void *arg)
         if (status < 0 || status >= MAX_STATUS)
             status = 0;
         w->status[status]++;
-        if (status == 201)
+        if (status == ok_status)
             push_latency(w, (t1 - t0) * 1e3);
     }
     curl_slist_free_all(hdr);
@@ -232,14 +249,20 @@ int main(int argc, char **argv)
         OPT("--clients", opt_clients = atoi(v))
         OPT("--duration", opt_duration = atof(v))
         OPT("--mode", opt_keepalive = strcmp(v, "new") != 0)
+        OPT("--get", opt_get = v)
 #undef OPT
         die("unknown or incomplete argument %s (see the comment at the top of small_load.c)", a);
     }
-    if (!opt_url || !opt_ca || !opt_cert || !opt_key || !opt_body)
-        die("--url, --ca, --cert, --key and --body are required");
+    if (!opt_url || !opt_ca || !opt_cert || !opt_key || (!opt_body && !opt_get))
+        die("--url, --ca, --cert, --key and --body (or --get) are required");
+    if (opt_get != NULL && (opt_get[0] != '/' || strlen(opt_get) > 512))
+        die("--get takes a path that starts with /");
+    if (opt_get != NULL)
+        ok_status = 200;
     if (opt_clients < 1 || opt_clients > 4096 || !(opt_duration > 0))
         die("--clients must be 1..4096 and --duration > 0");
-    read_body();
+    if (opt_body != NULL)
+        read_body();
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         die("curl_global_init failed");
 
@@ -294,19 +317,20 @@ int main(int argc, char **argv)
     char statuses[1024] = "";
     size_t sl = 0;
     for (int s = 0; s < MAX_STATUS; s++)
-        if (s != 201 && status[s] > 0) {
+        if (s != ok_status && status[s] > 0) {
             non201 += status[s];
             sl += (size_t)snprintf(statuses + sl, sl < sizeof statuses ? sizeof statuses - sl : 0,
                                    "%s%d:%lu", sl ? "," : "", s, status[s]);
         }
     double secs = t_last - t_start, rate = secs > 0 ? (double)n / secs : 0;
     const char *mode = opt_keepalive ? "keepalive" : "new";
-    printf("%d clients, %s: %zu deliveries answered 201 in %.2f s = %.1f/s; latency ms p50 %.2f, "
+    printf("%d clients, %s: %zu %s answered %ld in %.2f s = %.1f/s; latency ms p50 %.2f, "
            "p90 %.2f, p99 %.2f, max %.2f; other answers %lu%s%s%s; transport errors %lu%s%s; "
            "connections opened %lu\n",
-           opt_clients, mode, n, secs, rate, pct(all, n, 50), pct(all, n, 90), pct(all, n, 99),
-           n ? all[n - 1] : 0.0, non201, sl ? " (" : "", statuses, sl ? ")" : "", errors,
-           first_err ? ", first: " : "", first_err ? first_err : "", conns);
+           opt_clients, mode, n, opt_get ? "requests" : "deliveries", ok_status, secs, rate,
+           pct(all, n, 50), pct(all, n, 90), pct(all, n, 99), n ? all[n - 1] : 0.0, non201,
+           sl ? " (" : "", statuses, sl ? ")" : "", errors, first_err ? ", first: " : "",
+           first_err ? first_err : "", conns);
     printf("RESULT mode=%s clients=%d secs=%.2f ok=%zu non201=%lu errors=%lu rate=%.1f p50=%.2f "
            "p90=%.2f p99=%.2f max=%.2f conns=%lu statuses=%s\n",
            mode, opt_clients, secs, n, non201, errors, rate, pct(all, n, 50), pct(all, n, 90),
