@@ -60,7 +60,7 @@ while [ $# -gt 0 ]; do
     --new-clients) NEW_CLIENTS=$2; shift 2 ;;
     --ceiling-clients) CEILING_CLIENTS=$2; shift 2 ;;
     --httpd-opt) read -ra o <<<"$2"; EXTRA_OPTS+=("${o[@]}"); shift 2 ;;
-    -h | --help) sed -n '2,47p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "bench_small.sh: unknown argument $1 (see --help)" ;;
     esac
 done
