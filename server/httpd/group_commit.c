@@ -101,7 +101,7 @@ void group_commit_submit(gc_entry *e)
             pthread_mutex_unlock(&mu);
             lead(c, n);
             pthread_mutex_lock(&mu);
-            c->busy = c->deciding = 0;
+            c->busy = 0; /* deciding: cleared by commit_group (decision_sent) */
             wake_next_leader();
         } else {
             pthread_cond_wait(&e->decided, &mu);

@@ -45,7 +45,8 @@
  *     TLS, HTTP and the load generator bounds what any delivery can reach
  *     on the same machine.
  *
- * --latencies FILE writes every 201 latency in ms, one per line. Exit status
+ * --latencies FILE writes the latency of every counted answer (201, or 200
+ * with --get) in ms, one per line. Exit status
  * 0 when the run took place (whatever the answers), 2 on a usage or setup
  * error. */
 #include <curl/curl.h>
